@@ -1,0 +1,1 @@
+"""Dash dashboards over a finished radiogenomics analysis."""

@@ -1,0 +1,181 @@
+"""The ``radiogenomics`` command. Each subcommand is one library call.
+
+Errors in the input are printed in one or two lines, without a traceback, and the
+command exits with status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import RadiogenomicsError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100,
+           "terminal_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="radiogenomics", message="radiogenomics %(version)s")
+def cli() -> None:
+    """Radiogenomics: radiomic features, molecular tables, association and survival
+    statistics, and dashboards for tumor boards."""
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("radiogenomics-demo"), show_default=True,
+              help="Output folder for the demo study and its results.")
+@click.option("--patients", "n_patients", type=click.IntRange(12, None), default=150,
+              show_default=True, help="Number of simulated patients.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--jobs", "n_jobs", type=int, default=None,
+              help="Worker processes for feature extraction [default: every core].")
+def demo(out: Path, n_patients: int, seed: int, n_jobs: int | None) -> None:
+    """Run the demo study on the built-in synthetic cohort.
+
+    Simulates images, masks and molecular and clinical tables, extracts radiomic features
+    with pyradiomics, builds the cohort and writes OUT/cohort.h5mu.
+    """
+    from .workflow import run_demo
+
+    run_demo(out, n_patients=n_patients, seed=seed, n_jobs=n_jobs, echo=click.echo)
+
+
+_KINDS = ["radiomics", "expression", "proteomics", "mutations", "clinical", "manifest"]
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("kind", type=click.Choice(_KINDS))
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--orientation", type=click.Choice(["genes_as_rows", "features_as_rows",
+                                                  "patients_as_rows"]),
+              default=None, help="Matrix orientation (expression, proteomics).")
+@click.option("--counts", is_flag=True, help="Expression values are raw counts.")
+@click.option("--id-column", default=None, help="Column holding the IDs.")
+@click.option("--time", "time_columns", default=None,
+              help="Clinical time column(s), comma-separated.")
+@click.option("--event", "event_columns", default=None,
+              help="Clinical event column(s), comma-separated.")
+@click.option("--event-map", default=None,
+              help="Event coding, e.g. 'Dead=1,Alive=0'.")
+def validate(kind: str, path: Path, orientation: str | None, counts: bool,
+             id_column: str | None, time_columns: str | None, event_columns: str | None,
+             event_map: str | None) -> None:
+    """Check a table against its schema and print what was read.
+
+    KIND is one of radiomics, expression, proteomics, mutations, clinical, manifest.
+    """
+    from . import io
+
+    def split(value):
+        return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+    if kind == "radiomics":
+        result = io.read_radiomics(path, id_column=id_column)
+    elif kind == "expression":
+        result = io.read_expression(path, orientation=orientation or "genes_as_rows",
+                                    id_column=id_column, counts=counts)
+    elif kind == "proteomics":
+        result = io.read_proteomics(path, orientation=orientation or "features_as_rows",
+                                    id_column=id_column)
+    elif kind == "mutations":
+        result = io.read_mutations(path)
+    elif kind == "clinical":
+        mapping = None
+        if event_map:
+            mapping = {}
+            for item in split(event_map):
+                key, _, value = item.partition("=")
+                if not _ or value.strip() not in ("0", "1"):
+                    raise click.BadParameter(f"expected CODE=0 or CODE=1, found {item!r}",
+                                             param_hint="--event-map")
+                mapping[key.strip()] = int(value)
+        result = io.read_clinical(path, id_column=id_column, time=split(time_columns),
+                                  event=split(event_columns), event_map=mapping)
+    else:
+        result = io.read_manifest(path)
+    if hasattr(result, "n_obs"):
+        click.echo(f"{path}: valid {kind} table, {result.n_obs} patients x {result.n_vars} "
+                   "features")
+    else:
+        click.echo(f"{path}: valid {kind} table, {len(result)} rows x "
+                   f"{result.shape[1]} columns")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("cohort", type=click.Path(path_type=Path))
+def info(cohort: Path) -> None:
+    """Summarise a cohort file (.h5mu): modalities, clinical columns, join, results."""
+    from .cohort import read_cohort
+
+    mdata = read_cohort(cohort)
+    click.echo(f"{cohort}: {mdata.n_obs} patients")
+    for name, mod in mdata.mod.items():
+        click.echo(f"  {name}: {mod.n_obs} patients x {mod.n_vars} features")
+    click.echo(f"  clinical columns: {', '.join(map(str, mdata.obs.columns)) or 'none'}")
+    root = mdata.uns.get("radiogenomics", {})
+    join = root.get("join")
+    if join is not None:
+        click.echo(f"  join: {join['how']}, {join['n_dropped']} patient(s) dropped "
+                   "(see the join report)")
+    for kind, tables in root.items():
+        if kind in ("join", "join_report", "params", "truth", "files", "manifest", "clinical"):
+            continue
+        if isinstance(tables, dict):
+            for key, table in tables.items():
+                if hasattr(table, "shape"):
+                    click.echo(f"  {kind}/{key}: {table.shape[0]} rows")
+
+
+REFERENCE_START = "<!-- cli-reference:start -->"
+REFERENCE_END = "<!-- cli-reference:end -->"
+
+
+def cli_reference() -> str:
+    """Markdown of ``radiogenomics <command> --help`` for every command (README section)."""
+    parts = []
+    root = click.Context(cli, info_name="radiogenomics", **CONTEXT)
+    parts.append(f"```text\n$ radiogenomics --help\n{cli.get_help(root)}\n```")
+    for name in sorted(cli.commands):
+        command = cli.commands[name]
+        ctx = click.Context(command, info_name=name, parent=root, **CONTEXT)
+        parts.append(f"### `radiogenomics {name}`\n\n```text\n{command.get_help(ctx)}\n```")
+    return "\n\n".join(parts)
+
+
+def update_readme(path: str | Path = "README.md") -> None:
+    """Rewrite the command-line reference section of the README from the commands' help."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    head, _, rest = text.partition(REFERENCE_START)
+    _, _, tail = rest.partition(REFERENCE_END)
+    path.write_text(f"{head}{REFERENCE_START}\n{cli_reference()}\n{REFERENCE_END}{tail}",
+                    encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the command, turning library errors into a short message."""
+    try:
+        result = cli.main(args=argv, prog_name="radiogenomics", standalone_mode=False)
+    except RadiogenomicsError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The built-in demo cohort: files on disk, and the cohort built from them."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import mudata as md
+import numpy as np
+import pandas as pd
+
+from .simulate import MODULE_GENES, DemoData, simulate
+
+__all__ = ["DEMO_FILES", "write_demo_files", "load_demo_tables", "demo", "read_truth"]
+
+#: File names written by :func:`write_demo_files`, relative to the demo folder.
+DEMO_FILES = {
+    "manifest": "manifest.csv",
+    "clinical": "clinical.csv",
+    "rna": "rna_counts.tsv",
+    "protein": "proteomics.csv",
+    "mutations": "mutations.maf",
+    "genesets": "genesets.gmt",
+    "truth": "truth",
+}
+
+#: How the demo's sample barcodes map to patients, and how its tables are read.
+DEMO_ID_RULE = "tcga"
+DEMO_STAGE_ORDER = ["I", "II", "III", "IV"]
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_image(array: np.ndarray, spacing, path: Path) -> None:
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing(tuple(float(s) for s in spacing))
+    image.SetOrigin((0.0, 0.0, 0.0))
+    tmp = path.with_name(f".{path.name}.tmp.nii.gz")
+    sitk.WriteImage(image, str(tmp), useCompression=True)
+    os.replace(tmp, path)
+
+
+def _gmt(data: DemoData, rng: np.random.Generator) -> str:
+    lines = []
+    modules = data.truth["gene_modules"]["module"]
+    for module in MODULE_GENES:
+        genes = list(modules.index[modules == module])
+        lines.append("\t".join([f"DEMO_{module.upper()}", f"planted {module} module", *genes]))
+    null_pool = list(modules.index[modules == "none"])
+    for k in range(1, 11):
+        genes = list(rng.choice(null_pool, size=40, replace=False))
+        lines.append("\t".join([f"DEMO_RANDOM_{k:02d}", "random genes, no planted signal",
+                                *genes]))
+    return "\n".join(lines) + "\n"
+
+
+def write_demo_files(
+    path: str | os.PathLike, n_patients: int = 120, seed: int = 0
+) -> dict[str, Path]:
+    """Simulate the demo cohort and write its input files, as a study would have them.
+
+    Writes NIfTI images and masks under ``images/``, an image manifest, an RNA counts
+    matrix (genes as rows, sample barcodes as columns), a proteomics matrix with missing
+    values, a MAF, a clinical table, a GMT file of gene sets, and the planted truth.
+
+    Returns
+    -------
+    dict
+        Paths by kind (keys of :data:`DEMO_FILES`, plus ``images``).
+    """
+    out = Path(path)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    data = simulate(n_patients=n_patients, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    rows = []
+    for patient in data.patients:
+        image, mask = data.images[patient]
+        image_path = out / "images" / f"{patient}_image.nii.gz"
+        mask_path = out / "images" / f"{patient}_mask.nii.gz"
+        _write_image(image, data.spacing, image_path)
+        _write_image(mask, data.spacing, mask_path)
+        rows.append({"patient_id": patient, "image": f"images/{image_path.name}",
+                     "mask": f"images/{mask_path.name}", "label": 1, "lesion_id": "L1"})
+    paths = {kind: out / name for kind, name in DEMO_FILES.items()}
+    paths["images"] = out / "images"
+    _atomic_write_text(paths["manifest"], pd.DataFrame(rows).to_csv(index=False))
+    _atomic_write_text(paths["clinical"], data.clinical.to_csv(index=False))
+    counts = data.counts.copy()
+    counts.index.name = "gene"
+    _atomic_write_text(paths["rna"], counts.to_csv(sep="\t"))
+    protein = data.protein.copy()
+    protein.index.name = "protein"
+    _atomic_write_text(paths["protein"], protein.to_csv(na_rep=""))
+    _atomic_write_text(
+        paths["mutations"],
+        "#version 2.4\n" + data.maf.to_csv(sep="\t", index=False),
+    )
+    _atomic_write_text(paths["genesets"], _gmt(data, rng))
+    truth_dir = paths["truth"]
+    truth_dir.mkdir(exist_ok=True)
+    scalars = {}
+    for key, value in data.truth.items():
+        if isinstance(value, pd.DataFrame):
+            value.to_csv(truth_dir / f"{key}.csv", index=isinstance(value.index[0], str))
+        else:
+            scalars[key] = value
+    _atomic_write_text(truth_dir / "truth.json", json.dumps(scalars, indent=2))
+    return paths
+
+
+def read_truth(path: str | os.PathLike) -> dict:
+    """The planted truth written by :func:`write_demo_files` (folder ``truth/``)."""
+    folder = Path(path)
+    if (folder / "truth").is_dir():
+        folder = folder / "truth"
+    truth = json.loads((folder / "truth.json").read_text())
+    for csv in sorted(folder.glob("*.csv")):
+        frame = pd.read_csv(csv)
+        first = frame.columns[0]
+        if first.startswith("Unnamed"):
+            frame = frame.set_index(first)
+            frame.index.name = None
+        truth[csv.stem] = frame
+    if "factors" in truth:
+        truth["factors"]["subtype"] = pd.Categorical(truth["factors"]["subtype"])
+    return truth
+
+
+def load_demo_tables(paths: dict[str, Path]) -> dict:
+    """Read the demo's molecular and clinical files with the library's readers."""
+    from .. import io
+
+    return {
+        "rna": io.read_expression(paths["rna"], orientation="genes_as_rows", counts=True),
+        "protein": io.read_proteomics(paths["protein"], orientation="features_as_rows"),
+        "mutation": io.read_mutations(paths["mutations"]),
+        "clinical": io.read_clinical(
+            paths["clinical"], time="os_months", event="os_event",
+            ordered={"stage": DEMO_STAGE_ORDER}, categorical=["site"],
+        ),
+    }
+
+
+def demo(
+    n_patients: int = 120,
+    seed: int = 0,
+    path: str | os.PathLike | None = None,
+    n_jobs: int | None = None,
+    join: str = "inner",
+) -> md.MuData:
+    """The synthetic demo cohort, built from images and tables as a real study would be.
+
+    Simulates the cohort (see :mod:`radiogenomics.datasets.simulate`), writes its files
+    to ``path``, extracts radiomic features from the images with pyradiomics, reads the
+    RNA, protein, mutation and clinical tables, and joins them.
+
+    Parameters
+    ----------
+    n_patients
+        Patients simulated (a few lack RNA, protein or sequencing, and are dropped by the
+        inner join: see the join report).
+    seed
+        Random seed: the same seed gives the same cohort.
+    path
+        Folder for the files (a new temporary folder by default).
+    n_jobs
+        Worker processes for feature extraction.
+    join
+        ``"inner"`` or ``"outer"``.
+
+    Returns
+    -------
+    mudata.MuData
+        Modalities ``radiomics``, ``rna``, ``protein``, ``mutation``; clinical columns in
+        ``obs``; ``uns["radiogenomics"]`` holds the join report, the image ``manifest``,
+        the demo ``files`` and the planted ``truth``.
+    """
+    from ..cohort import build_cohort
+    from ..extract import features
+
+    if path is None:
+        path = tempfile.mkdtemp(prefix="radiogenomics-demo-")
+    paths = write_demo_files(path, n_patients=n_patients, seed=seed)
+    radiomics = features(paths["manifest"], params="demo", n_jobs=n_jobs)
+    return assemble_demo(paths, radiomics, join=join, build=build_cohort)
+
+
+def assemble_demo(paths: dict[str, Path], radiomics, *, join: str = "inner", build=None):
+    """Join extracted radiomics with the demo's other tables into the demo cohort."""
+    from .. import io
+    from ..cohort import build_cohort
+
+    build = build or build_cohort
+    tables = load_demo_tables(paths)
+    mdata = build(
+        {"radiomics": radiomics, "rna": tables["rna"], "protein": tables["protein"],
+         "mutation": tables["mutation"]},
+        clinical=tables["clinical"], join=join,
+        id_rule={"rna": DEMO_ID_RULE, "protein": DEMO_ID_RULE, "mutation": DEMO_ID_RULE},
+    )
+    root = mdata.uns["radiogenomics"]
+    root["manifest"] = io.read_manifest(paths["manifest"]).astype({"lesion_id": str})
+    root["files"] = {k: str(v) for k, v in paths.items()}
+    truth = read_truth(paths["truth"])
+    root["truth"] = truth
+    return mdata

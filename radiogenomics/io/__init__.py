@@ -1,0 +1,31 @@
+"""Readers for every input kind, each enforcing its schema in ``data_schemas/``."""
+
+from .readers import (
+    NON_SYNONYMOUS,
+    feature_var,
+    parse_feature_name,
+    read_clinical,
+    read_expression,
+    read_manifest,
+    read_mutations,
+    read_proteomics,
+    read_radiomics,
+)
+from .schema import load_schema, schema_names, validate_frame
+from .tables import read_table
+
+__all__ = [
+    "NON_SYNONYMOUS",
+    "feature_var",
+    "load_schema",
+    "parse_feature_name",
+    "read_clinical",
+    "read_expression",
+    "read_manifest",
+    "read_mutations",
+    "read_proteomics",
+    "read_radiomics",
+    "read_table",
+    "schema_names",
+    "validate_frame",
+]

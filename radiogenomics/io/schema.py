@@ -1,0 +1,406 @@
+"""The table schemas of ``data_schemas/`` and their enforcement.
+
+The schemas are Frictionless Table Schemas (JSON) read at run time. Besides the standard
+``fields``/``constraints``/``missingValues`` keys the library understands:
+
+- ``x-aliases`` on a field: other column names accepted for it (renamed on reading);
+- ``x-radiogenomics``: table-level rules: ``uniqueTogether`` (columns that identify a row),
+  ``values`` (for wide matrices: numeric type, whether missing, infinite and all-missing
+  columns are allowed) and ``extraFields`` (``keep`` or ``ignore`` columns not in ``fields``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data_schemas import SCHEMA_DIR
+
+from ..errors import InputError, SchemaError
+from .tables import Table
+
+__all__ = [
+    "load_schema",
+    "schema_names",
+    "resolve_aliases",
+    "validate_fields",
+    "validate_numeric_block",
+    "validate_frame",
+]
+
+
+def schema_names() -> list[str]:
+    """Names of all schemas shipped with the package."""
+    return sorted(p.stem for p in SCHEMA_DIR.glob("*.json"))
+
+
+@lru_cache(maxsize=None)
+def _load(name: str) -> str:
+    path = SCHEMA_DIR / f"{name}.json"
+    if not path.exists():
+        raise SchemaError(
+            f"no schema named {name!r}", expected=f"one of {schema_names()}", found=name
+        )
+    return path.read_text(encoding="utf-8")
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """The schema ``data_schemas/<name>.json`` as a dict (a fresh copy)."""
+    return json.loads(_load(name))
+
+
+def field(schema: dict, name: str) -> dict:
+    for f in schema["fields"]:
+        if f["name"] == name:
+            return f
+    raise KeyError(name)
+
+
+def resolve_aliases(
+    columns: Iterable[str], schema: dict, explicit: dict[str, str | None] | None = None
+) -> dict[str, str]:
+    """Map file column names to schema field names.
+
+    ``explicit`` maps a field name to the column the user named for it (wins over aliases).
+    Returns ``{file column: field name}`` for the columns that need renaming.
+    """
+    columns = list(columns)
+    explicit = explicit or {}
+    renames: dict[str, str] = {}
+    for f in schema["fields"]:
+        name = f["name"]
+        chosen = explicit.get(name)
+        if chosen is not None:
+            if chosen not in columns:
+                raise SchemaError(
+                    f"the column named for {name!r} is not in the file",
+                    column=chosen,
+                    expected=f"one of the columns {columns[:12]}",
+                    found="no such column",
+                )
+            if chosen != name:
+                renames[chosen] = name
+            continue
+        if name in columns:
+            continue
+        for alias in f.get("x-aliases", []):
+            if alias in columns and alias not in renames:
+                renames[alias] = name
+                break
+    return renames
+
+
+def _location_of(table: Table | None, position: int) -> int | str:
+    return f"record {int(position) + 1}" if table is None else table.line(position)
+
+
+def _file_of(table: Table | None) -> str | None:
+    return None if table is None else str(table.path)
+
+
+def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = None) -> pd.DataFrame:
+    """Check and convert the named fields of ``frame`` against ``schema``.
+
+    Returns a copy with the fields converted to their types. Raises :class:`SchemaError`
+    naming the file, line and column of the first offending cell.
+    """
+    frame = frame.copy()
+    file = _file_of(table)
+    for f in schema["fields"]:
+        name = f["name"]
+        constraints = f.get("constraints", {})
+        if name not in frame.columns:
+            if constraints.get("required"):
+                aliases = f.get("x-aliases", [])
+                also = f" (or one of {aliases})" if aliases else ""
+                raise SchemaError(
+                    f"the required column {name!r}{also} is missing",
+                    file=file,
+                    expected=f"a column {name!r}",
+                    found=f"columns {list(frame.columns)[:10]}"
+                    + (" ..." if frame.shape[1] > 10 else ""),
+                )
+            continue
+        frame[name] = _convert(frame[name], f, file, table)
+        values = frame[name]
+        missing = values.isna().to_numpy()
+        if constraints.get("required") and missing.any():
+            pos = int(np.flatnonzero(missing)[0])
+            raise SchemaError(
+                "a required value is missing",
+                file=file,
+                row=_location_of(table, pos),
+                column=name,
+                expected=f"a {f.get('type', 'string')} value",
+                found="an empty cell",
+            )
+        present = ~missing
+        if constraints.get("unique"):
+            dup = values.duplicated(keep=False).to_numpy() & present
+            if dup.any():
+                positions = np.flatnonzero(dup)
+                value = values.iloc[positions[0]]
+                same = positions[values.iloc[positions].to_numpy() == value]
+                where = ", ".join(str(_location_of(table, p)) for p in same[:5])
+                raise SchemaError(
+                    f"the value {value!r} appears more than once (at {where})",
+                    file=file,
+                    row=_location_of(table, same[1]),
+                    column=name,
+                    expected="unique values",
+                    found=f"duplicate {value!r}",
+                )
+        if "enum" in constraints:
+            allowed = set(constraints["enum"])
+            bad = present & ~values.isin(allowed).to_numpy()
+            if bad.any():
+                pos = int(np.flatnonzero(bad)[0])
+                raise SchemaError(
+                    "value not allowed",
+                    file=file,
+                    row=_location_of(table, pos),
+                    column=name,
+                    expected=f"one of {sorted(map(str, allowed))[:12]}",
+                    found=values.iloc[pos],
+                )
+        for key, op, word in (("minimum", np.less, "at least"), ("maximum", np.greater, "at most")):
+            if key in constraints:
+                arr = values.to_numpy(dtype=float, na_value=np.nan)
+                with np.errstate(invalid="ignore"):
+                    bad = op(arr, constraints[key]) & present
+                if bad.any():
+                    pos = int(np.flatnonzero(bad)[0])
+                    raise SchemaError(
+                        "value out of range",
+                        file=file,
+                        row=_location_of(table, pos),
+                        column=name,
+                        expected=f"a number {word} {constraints[key]}",
+                        found=values.iloc[pos],
+                    )
+    unique_together = schema.get("x-radiogenomics", {}).get("uniqueTogether")
+    if unique_together:
+        cols = [c for c in unique_together if c in frame.columns]
+        dup = frame.duplicated(subset=cols, keep=False).to_numpy()
+        if dup.any():
+            positions = np.flatnonzero(dup)
+            key = tuple(frame.iloc[positions[0]][cols])
+            same = [
+                p for p in positions if tuple(frame.iloc[p][cols]) == key
+            ]
+            where = ", ".join(str(_location_of(table, p)) for p in same[:5])
+            label = key[0] if len(key) == 1 else key
+            raise SchemaError(
+                f"duplicate ID {label!r} (at {where})",
+                file=file,
+                row=_location_of(table, same[1]),
+                column=cols[0] if len(cols) == 1 else None,
+                expected=f"one row per {' and '.join(cols)}",
+                found=f"{len(same)} rows for {label!r}",
+            )
+    return frame
+
+
+def _convert(values: pd.Series, f: dict, file: str | None, table: Table | None) -> pd.Series:
+    kind = f.get("type", "string")
+    if kind == "string":
+        return values.map(lambda v: v if pd.isna(v) else str(v).strip()).astype(object)
+    if kind in ("number", "integer"):
+        numeric = pd.to_numeric(values, errors="coerce")
+        bad = numeric.isna().to_numpy() & values.notna().to_numpy()
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise SchemaError(
+                "value is not a number",
+                file=file,
+                row=_location_of(table, pos),
+                column=f["name"],
+                expected=f"{'an integer' if kind == 'integer' else 'a number'}",
+                found=values.iloc[pos],
+            )
+        if kind == "integer":
+            arr = numeric.to_numpy(dtype=float, na_value=np.nan)
+            frac = ~np.isnan(arr) & (arr != np.round(arr))
+            if frac.any():
+                pos = int(np.flatnonzero(frac)[0])
+                raise SchemaError(
+                    "value is not a whole number",
+                    file=file,
+                    row=_location_of(table, pos),
+                    column=f["name"],
+                    expected="an integer",
+                    found=values.iloc[pos],
+                )
+            return numeric.astype("Int64")
+        return numeric.astype(float)
+    if kind == "boolean":
+        mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+        out = values.map(lambda v: v if pd.isna(v) else mapping.get(str(v).strip().lower()))
+        bad = out.isna().to_numpy() & values.notna().to_numpy()
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise SchemaError(
+                "value is not a boolean",
+                file=file,
+                row=_location_of(table, pos),
+                column=f["name"],
+                expected="true/false or 1/0",
+                found=values.iloc[pos],
+            )
+        return out.astype("boolean")
+    return values
+
+
+def validate_numeric_block(
+    block: pd.DataFrame,
+    rules: dict,
+    *,
+    table: Table | None = None,
+    rows_are_file_rows: bool = True,
+    what: str = "value",
+    label_rows: bool = False,
+) -> np.ndarray:
+    """Convert a block of cells to a float matrix, enforcing ``rules``.
+
+    Parameters
+    ----------
+    block
+        Cells as read; rows are file rows when ``rows_are_file_rows``.
+    rules
+        The ``values`` rules of a schema: ``allowMissing``, ``allowInfinite``,
+        ``allowAllMissing`` and optionally ``minimum``.
+    table
+        The source table, to report file lines.
+    what
+        Name of a column of the block in messages (``feature``, ``gene``, ``protein``).
+    label_rows
+        Report rows by their index label instead of the file line.
+
+    Returns
+    -------
+    The values as a float64 array shaped like ``block``.
+    """
+    file = _file_of(table)
+
+    def where(i: int) -> int | str:
+        if label_rows or table is None:
+            return str(block.index[i])
+        return table.line(i)
+
+    object_cols = [c for c in block.columns if not pd.api.types.is_numeric_dtype(block[c].dtype)]
+    if object_cols:
+        converted = block[object_cols].apply(pd.to_numeric, errors="coerce")
+        bad = converted.isna().to_numpy() & block[object_cols].notna().to_numpy()
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            column = object_cols[j]
+            raise SchemaError(
+                "a value in a numeric matrix is not a number",
+                file=file,
+                row=where(i),
+                column=str(column),
+                expected="a number",
+                found=block[column].iloc[i],
+                hint=(
+                    f"If {column!r} is an annotation, not a {what}, name it as such"
+                    if bad[:, j].all()
+                    else None
+                ),
+            )
+        block = block.copy()
+        block[object_cols] = converted
+    values = block.to_numpy(dtype=np.float64, na_value=np.nan)
+    missing = np.isnan(values)
+    infinite = np.isinf(values)
+    if infinite.any() and not rules.get("allowInfinite", False):
+        i, j = np.argwhere(infinite)[0]
+        raise SchemaError(
+            "an infinite value",
+            file=file,
+            row=where(i),
+            column=str(block.columns[j]),
+            expected="a finite number",
+            found=values[i, j],
+        )
+    if missing.any():
+        if not rules.get("allowMissing", True):
+            i, j = np.argwhere(missing)[0]
+            raise SchemaError(
+                "a missing value",
+                file=file,
+                row=where(i),
+                column=str(block.columns[j]),
+                expected="a number (missing values are not allowed in this matrix)",
+                found="an empty cell",
+            )
+    if "minimum" in rules:
+        with np.errstate(invalid="ignore"):
+            low = values < rules["minimum"]
+        if low.any():
+            i, j = np.argwhere(low)[0]
+            raise SchemaError(
+                "value out of range",
+                file=file,
+                row=where(i),
+                column=str(block.columns[j]),
+                expected=f"a number at least {rules['minimum']}",
+                found=values[i, j],
+            )
+    return values
+
+
+def check_all_missing(
+    values: np.ndarray,
+    names: Iterable[str],
+    *,
+    axis: int,
+    file: str | None,
+    what: str,
+    hint: str | None = None,
+) -> np.ndarray:
+    """Raise when an entire column (``axis=0``) or row (``axis=1``) of ``values`` is missing.
+
+    Returns the boolean mask of all-missing entries along the other axis.
+    """
+    names = list(names)
+    all_missing = np.isnan(values).all(axis=axis)
+    if all_missing.any():
+        bad = [names[i] for i in np.flatnonzero(all_missing)]
+        raise SchemaError(
+            f"{len(bad)} {what}(s) have no value at all: {bad[:5]}"
+            + (" ..." if len(bad) > 5 else ""),
+            file=file,
+            column=str(bad[0]) if axis == 0 else None,
+            row=str(bad[0]) if axis == 1 else None,
+            expected=f"at least one value per {what}",
+            found="only missing values",
+            hint=hint,
+        )
+    return all_missing
+
+
+def validate_frame(frame: pd.DataFrame, name: str, *, file: str | None = None) -> pd.DataFrame:
+    """Validate an in-memory table against schema ``name`` (output tables before export)."""
+    schema = load_schema(name)
+    extra = schema.get("x-radiogenomics", {}).get("extraFields", "keep")
+    if extra == "forbid":
+        unknown = set(frame.columns) - {f["name"] for f in schema["fields"]}
+        if unknown:
+            raise SchemaError(
+                "columns not in the schema",
+                file=file,
+                expected=f"only {[f['name'] for f in schema['fields']]}",
+                found=sorted(unknown),
+            )
+    try:
+        return validate_fields(frame.reset_index(drop=True), schema, None)
+    except SchemaError as exc:
+        if file is not None and exc.file is None:
+            exc.file = file
+            exc.args = (str(exc),)
+        raise

@@ -1,0 +1,281 @@
+"""Reading tabular files (CSV, TSV, Parquet, Excel) with errors that name the file and line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+__all__ = ["Table", "read_table", "table_format"]
+
+_TEXT_SEPARATORS = {
+    ".csv": ",",
+    ".tsv": "\t",
+    ".tab": "\t",
+    ".txt": "\t",
+    ".maf": "\t",
+}
+
+
+@dataclass
+class Table:
+    """A table read from a file, with what is needed to point back into the file.
+
+    Attributes
+    ----------
+    data
+        All cells, as read. Columns listed in ``string_columns`` hold strings.
+    path
+        The file it came from.
+    first_line
+        File line number of ``data``'s first row (1-based; the header is the line above),
+        or ``None`` for formats without lines (Parquet).
+    """
+
+    data: pd.DataFrame
+    path: Path
+    first_line: int | None
+    row_lines: list[int] | None = None
+
+    def line(self, position: int) -> int | str:
+        """Location of row ``position`` (0-based) in the file: a line number, else a record label."""
+        if self.row_lines is not None:
+            return self.row_lines[int(position)]
+        if self.first_line is None:
+            return f"record {int(position) + 1}"
+        return self.first_line + int(position)
+
+
+def table_format(path: str | os.PathLike) -> str:
+    """'csv', 'tsv', 'parquet' or 'excel' from the file name (compression suffixes allowed)."""
+    name = Path(path).name.lower()
+    for compression in (".gz", ".bz2", ".xz", ".zip"):
+        if name.endswith(compression):
+            name = name[: -len(compression)]
+    suffix = Path(name).suffix
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        return "excel"
+    if suffix in _TEXT_SEPARATORS:
+        return "csv" if _TEXT_SEPARATORS[suffix] == "," else "tsv"
+    raise InputError(
+        "cannot tell the table format from the file name",
+        file=path,
+        expected="a .csv, .tsv, .txt, .maf, .parquet or .xlsx file (optionally .gz)",
+        found=suffix or "no suffix",
+    )
+
+
+def _decode(raw: bytes, path: Path, encoding: str | None) -> str:
+    if encoding is not None:
+        try:
+            return raw.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise InputError(
+                f"cannot decode the file as {encoding}", file=path, found=str(exc)
+            ) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            "the file is not valid UTF-8 text",
+            file=path,
+            row=line,
+            expected="UTF-8 text",
+            found=f"byte 0x{raw[exc.start]:02x} at byte offset {exc.start}",
+            hint="Save it as UTF-8, or pass encoding='latin-1' (or the file's encoding)",
+        ) from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        import gzip
+
+        opener = gzip.open
+    elif name.endswith(".bz2"):
+        import bz2
+
+        opener = bz2.open
+    elif name.endswith(".xz"):
+        import lzma
+
+        opener = lzma.open
+    else:
+        opener = open
+    try:
+        with opener(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError("cannot read the file", file=path, found=str(exc)) from None
+
+
+def _check_header(names: list[str], path: Path, header_line: int) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name == "" or name is None:
+            if i == 0:
+                continue  # an unnamed index column, as written by pandas or R
+            raise InputError(
+                f"column {i + 1} of the header has no name", file=path, row=header_line
+            )
+        if name in seen:
+            raise InputError(
+                f"the header names column {name!r} twice (columns {seen[name] + 1} and {i + 1})",
+                file=path,
+                row=header_line,
+                column=name,
+                expected="unique column names",
+            )
+        seen[name] = i
+
+
+def read_table(
+    path: str | os.PathLike,
+    *,
+    sep: str | None = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+    string_columns: list[str] | None = None,
+    first_column_string: bool = False,
+    comment_prefix: str | None = None,
+    missing_values: list[str] | None = None,
+) -> Table:
+    """Read a CSV, TSV, Parquet or Excel file.
+
+    Parameters
+    ----------
+    path
+        The file. The format comes from the suffix (``.csv``, ``.tsv``, ``.txt``, ``.maf``,
+        ``.parquet``, ``.xlsx``, optionally compressed with ``.gz``).
+    sep
+        Separator for text files, overriding the suffix.
+    encoding
+        Text encoding; by default UTF-8 (with or without byte-order mark).
+    sheet
+        Excel sheet name or index (default the first).
+    string_columns
+        Columns read as strings, never as numbers (identifiers such as ``"001"``).
+    first_column_string
+        Read the first column as strings too.
+    comment_prefix
+        Lines starting with this prefix before the header are skipped (``"#"`` for MAF).
+    missing_values
+        Cell values read as missing.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, empty, not decodable or has a malformed header.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError("the file does not exist", file=path)
+    if path.is_dir():
+        raise InputError("expected a file, found a folder", file=path)
+    if path.stat().st_size == 0:
+        raise InputError("the file is empty", file=path, expected="a header line and data rows")
+    fmt = table_format(path) if sep is None else "csv"
+    na_values = missing_values if missing_values is not None else ["", "NA", "NaN", "nan"]
+    string_columns = list(string_columns or [])
+
+    if fmt == "parquet":
+        try:
+            data = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several unrelated types
+            raise InputError("cannot read the Parquet file", file=path, found=str(exc)) from None
+        if data.index.name is not None or not isinstance(data.index, pd.RangeIndex):
+            data = data.reset_index()
+        names = [str(c) for c in data.columns]
+        data.columns = names
+        _check_header(names, path, 1)
+        first_line = None
+        row_lines = None
+    elif fmt == "excel":
+        try:
+            data = pd.read_excel(
+                path,
+                sheet_name=0 if sheet is None else sheet,
+                dtype=dict.fromkeys(string_columns, str) or None,
+                na_values=na_values,
+                keep_default_na=False,
+            )
+        except Exception as exc:
+            raise InputError("cannot read the Excel file", file=path, found=str(exc)) from None
+        names = [str(c) for c in data.columns]
+        _check_header(names, path, 1)
+        data.columns = names
+        first_line = 2
+        row_lines = None
+    else:
+        text = _decode(_read_bytes(path), path, encoding)
+        delimiter = sep or ("\t" if fmt == "tsv" else ",")
+        skipped = 0
+        lines = text.splitlines(keepends=True)
+        if comment_prefix:
+            while skipped < len(lines) and lines[skipped].startswith(comment_prefix):
+                skipped += 1
+        while skipped < len(lines) and not lines[skipped].strip():
+            skipped += 1
+        if skipped >= len(lines):
+            raise InputError(
+                "the file is empty", file=path, expected="a header line and data rows"
+            )
+        header = next(csv.reader([lines[skipped]], delimiter=delimiter))
+        header = [h.strip() for h in header]
+        header_line = skipped + 1
+        if len(header) == 1 and delimiter not in lines[skipped] and len(lines) > skipped + 1:
+            other = "\t" if delimiter == "," else ","
+            if other in lines[skipped]:
+                raise InputError(
+                    "the header has a single column",
+                    file=path,
+                    row=header_line,
+                    expected=f"columns separated by {delimiter!r}",
+                    found=f"{other!r} separators",
+                    hint="Rename the file to match its format or pass sep=",
+                )
+        _check_header(header, path, header_line)
+        dtype = dict.fromkeys([c for c in string_columns if c in header], str)
+        if first_column_string and header:
+            dtype[header[0]] = str
+        try:
+            data = pd.read_csv(
+                io.StringIO("".join(lines[skipped:])),
+                sep=delimiter,
+                dtype=dtype or None,
+                na_values=na_values,
+                keep_default_na=False,
+                skip_blank_lines=False,
+                low_memory=False,
+            )
+        except pd.errors.ParserError as exc:
+            raise InputError("the file is not a well-formed table", file=path, found=str(exc)) from None
+        data.columns = header if len(header) == data.shape[1] else data.columns
+        # drop entirely blank lines (for example a trailing empty line)
+        blank = data.isna().all(axis=1).to_numpy()
+        first_line = header_line + 1
+        row_lines = None
+        if blank.any():
+            row_lines = (np.flatnonzero(~blank) + first_line).tolist()
+            data = data.loc[~blank].reset_index(drop=True)
+        if header and header[0] == "" and data.shape[1] == len(header):
+            data = data.rename(columns={"": "Unnamed: 0"})
+
+    if data.shape[0] == 0:
+        raise InputError(
+            "the file has a header but no data rows", file=path, expected="at least one data row"
+        )
+    for column in string_columns:
+        if column in data.columns:
+            data[column] = data[column].map(lambda v: v if pd.isna(v) else str(v).strip())
+    return Table(data=data, path=path, first_line=first_line, row_lines=row_lines)

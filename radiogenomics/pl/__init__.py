@@ -1,0 +1,1 @@
+"""Plotly figures from the cohort or from result tables."""

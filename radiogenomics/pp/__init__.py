@@ -1,0 +1,1 @@
+"""Preprocessing of a modality of the cohort (QC, transforms, harmonisation, redundancy)."""

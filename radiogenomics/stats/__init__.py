@@ -1,0 +1,1 @@
+"""Numerical kernels: numpy/scipy only, no pandas or AnnData, vectorised over features."""

@@ -1,0 +1,1 @@
+"""Cohort-aware tools built on ``radiogenomics.stats``."""

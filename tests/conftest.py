@@ -1,0 +1,41 @@
+"""Shared fixtures: the reference data folder and a demo cohort built once per session."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("RADIOGENOMICS_SHARED_DATA", ROOT.parent / "shared" / "data"))
+PYRADIOMICS_CASES = SHARED_DATA / "pyradiomics_cases"
+
+warnings.filterwarnings("ignore", category=FutureWarning, module="mudata")
+
+
+@pytest.fixture(scope="session")
+def shared_cases() -> Path:
+    """The real MR cases of ../shared/data/pyradiomics_cases (skips when absent)."""
+    if not PYRADIOMICS_CASES.is_dir():
+        pytest.skip(f"reference data not found at {PYRADIOMICS_CASES} (only present in CI)")
+    return PYRADIOMICS_CASES
+
+
+@pytest.fixture(scope="session")
+def demo_build(tmp_path_factory):
+    """The demo study (120 simulated patients, seed 0), built once: (folder, cohort)."""
+    from radiogenomics.datasets import assemble_demo, write_demo_files
+    from radiogenomics.extract import features
+
+    folder = tmp_path_factory.mktemp("demo")
+    paths = write_demo_files(folder, n_patients=120, seed=0)
+    radiomics = features(paths["manifest"], params="demo", n_jobs=2)
+    return folder, paths, assemble_demo(paths, radiomics)
+
+
+@pytest.fixture
+def demo_cohort(demo_build):
+    """A private copy of the demo cohort that a test may change."""
+    return demo_build[2].copy()
