@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ import pandas as pd
 
 from data_schemas import SCHEMA_DIR
 
-from ..errors import InputError, SchemaError
+from ..errors import SchemaError
 from .tables import Table
 
 __all__ = [
@@ -39,7 +39,7 @@ def schema_names() -> list[str]:
     return sorted(p.stem for p in SCHEMA_DIR.glob("*.json"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> str:
     path = SCHEMA_DIR / f"{name}.json"
     if not path.exists():
