@@ -48,7 +48,7 @@ _KINDS = ["radiomics", "expression", "proteomics", "mutations", "clinical", "man
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("kind", type=click.Choice(_KINDS))
+@click.argument("kind", type=click.Choice(_KINDS), metavar="KIND")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--orientation", type=click.Choice(["genes_as_rows", "features_as_rows",
                                                   "patients_as_rows"]),

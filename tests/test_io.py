@@ -151,10 +151,27 @@ def test_expression_orientations_agree(tmp_path):
 
 def test_expression_counts_layer(tmp_path):
     path = write(tmp_path / "counts.tsv", "gene\tS1\tS2\nA\t10\t0\nB\t30\t50\n")
-    adata = rg.io.read_expression(path, counts=True)
+    adata = rg.io.read_expression(path, counts=True, normalization="cpm")
     np.testing.assert_array_equal(adata.layers["counts"], [[10, 30], [0, 50]])
     expected = np.log2(np.array([[10, 30], [0, 50]]) / np.array([[40], [50]]) * 1e6 + 1)
     np.testing.assert_allclose(adata.X, expected)
+
+
+def test_median_of_ratios_matches_deseq2_definition(tmp_path):
+    """Size factors by DESeq2's estimateSizeFactors formula, computed here by hand."""
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(rng.gamma(2.0, 50.0, size=(1, 40)) * rng.uniform(0.5, 2, (6, 1)))
+    counts[2, 5] = 0  # a gene with a zero is left out, as in DESeq2
+    frame = pd.DataFrame(counts.T, index=[f"g{i}" for i in range(40)],
+                         columns=[f"S{j}" for j in range(6)])
+    frame.index.name = "gene"
+    frame.to_csv(tmp_path / "counts.tsv", sep="\t")
+    adata = rg.io.read_expression(tmp_path / "counts.tsv", counts=True)
+    keep = (counts > 0).all(axis=0)
+    geomean = np.exp(np.log(counts[:, keep]).mean(axis=0))
+    expected = np.median(counts[:, keep] / geomean, axis=1)
+    np.testing.assert_allclose(adata.obs["size_factor"], expected, rtol=1e-12)
+    np.testing.assert_allclose(adata.X, np.log2(counts / expected[:, None] + 1), rtol=1e-12)
 
 
 def test_expression_negative_counts(tmp_path):
