@@ -14,6 +14,8 @@ with the column index packed into the low bits of the p-value's bit pattern.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -282,11 +284,10 @@ def _stepup_all(pv: np.ndarray, kind: str, result: np.ndarray) -> np.ndarray:
     last = np.maximum(np.searchsorted(run_p, edges[1:], side="right") - 1, 0)
     table = np.where(first == last, run_q[first], np.nan)
     chunk = 1 << 20
-    work = np.empty(min(chunk, pv.size))
-    for start in range(0, pv.size, chunk):
+
+    def lookup(start: int) -> None:
         piece = pv[start:start + chunk]
-        y = work[:piece.size]
-        np.multiply(piece, float(cells), out=y)
+        y = np.multiply(piece, float(cells))
         np.subtract(y, 0.5, out=y)
         np.add(y, _MAGIC, out=y)  # round(p * B - 1/2): the cell (or its left neighbour)
         index = y.view(np.int64)
@@ -296,6 +297,15 @@ def _stepup_all(pv: np.ndarray, kind: str, result: np.ndarray) -> np.ndarray:
         unknown = np.flatnonzero(np.isnan(target))
         if unknown.size:
             target[unknown] = run_q[np.searchsorted(run_p, piece[unknown], side="right") - 1]
+
+    starts = range(0, pv.size, chunk)
+    threads = min(os.cpu_count() or 1, 4, len(starts))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lookup, starts))
+    else:
+        for start in starts:
+            lookup(start)
     return result
 
 

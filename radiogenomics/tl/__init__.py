@@ -1,4 +1,4 @@
 """Cohort-aware tools built on ``radiogenomics.stats``."""
 
-from .associate import associate as associate
+from .associations import associate as associate
 from .genesets import score_gene_sets as score_gene_sets
