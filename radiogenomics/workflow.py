@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -136,7 +137,10 @@ def demo_associations(
     for x, y, method, covariates in DEMO_ASSOCIATIONS:
         if x not in mdata.mod or y not in mdata.mod:
             continue
-        table = associate(mdata, x=x, y=y, covariates=list(covariates), method=method)
+        with warnings.catch_warnings():  # untestable pairs are counted in the echo below
+            warnings.simplefilter("ignore", UserWarning)
+            table = associate(mdata, x=x, y=y, covariates=list(covariates), method=method)
+        untestable = table.attrs["radiogenomics"]["n_untestable"]
         stem = results / f"associations_{x}_{y}"
         files = []
         for suffix in (".parquet", ".csv", ".tsv"):
@@ -146,8 +150,9 @@ def demo_associations(
         files.append(str(write_table(table, stem.with_suffix(".xlsx"), top=top)))
         significant = int((table["q_value"] < 0.05).sum())
         done[f"{x}_vs_{y}"] = {"method": method, "covariates": list(covariates),
-                               "pairs": len(table), "q_below_0.05": significant,
-                               "files": files}
-        echo(f"Associations {x} x {y} ({method}): {len(table)} pairs, {significant} with "
-             f"q < 0.05 -> {stem}.*")
+                               "pairs": len(table), "untestable": untestable,
+                               "q_below_0.05": significant, "files": files}
+        note = f" ({untestable} untestable)" if untestable else ""
+        echo(f"Associations {x} x {y} ({method}): {len(table)} pairs{note}, {significant} "
+             f"with q < 0.05 -> {stem}.*")
     return done
