@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import ExtractionError, RadiogenomicsError
 
-__all__ = ["STAGES", "CaseResult", "check_geometry", "extract_case", "read_image"]
+__all__ = ["STAGES", "CaseResult", "build_extractor", "check_geometry", "extract_case",
+           "read_image"]
 
 _GEOMETRY_TOLERANCE = 1e-3
 
@@ -47,6 +48,8 @@ class CaseResult:
 
 
 def _quiet_pyradiomics() -> None:
+    import radiomics  # noqa: F401  (importing it sets its log level: quiet it afterwards)
+
     logger = logging.getLogger("radiomics")
     logger.setLevel(logging.ERROR)
     for handler in logger.handlers:
@@ -184,19 +187,29 @@ def describe(exc: BaseException) -> str:
 _EXTRACTORS: dict[str, Any] = {}
 
 
-def _extractor(params: dict):
-    """One pyradiomics extractor per process and settings (building one validates them)."""
+def build_extractor(params: dict):
+    """The pyradiomics extractor for these settings, built once per process and settings.
+
+    Building one validates the settings (pyradiomics checks them against its schema),
+    which costs more than extracting a small case, so it is done once.
+    """
     from radiomics import featureextractor
 
     key = json.dumps(params, sort_keys=True, default=str)
     extractor = _EXTRACTORS.get(key)
     if extractor is None:
+        logger = logging.getLogger("pykwalify")
+        level = logger.level
+        logger.setLevel(logging.CRITICAL)
         try:
             extractor = featureextractor.RadiomicsFeatureExtractor(json.loads(key))
         except Exception as exc:
             raise ExtractionError("invalid pyradiomics parameters",
                                   found=" ".join(str(exc).split())[:300]) from None
-        _EXTRACTORS.clear()
+        finally:
+            logger.setLevel(level)
+        if len(_EXTRACTORS) >= 4:
+            _EXTRACTORS.clear()
         _EXTRACTORS[key] = extractor
     return extractor
 
@@ -217,7 +230,7 @@ def extract_case(index: int, case: dict, params: dict) -> CaseResult:
     stage = "settings"
     try:
         _quiet_pyradiomics()
-        extractor = _extractor(params)
+        extractor = build_extractor(params)
         settings = params.get("setting") or {}
         stage = "read image"
         image = read_image(case["image"], "image")

@@ -45,13 +45,16 @@ class _Quiet:
         pass
 
 
-def progress_bar(total: int, enabled: bool | None = None, desc: str = "extract"):
+def progress_bar(total: int, enabled: bool | None = None, desc: str = "extract",
+                 initial: int = 0):
     """A tqdm bar over ``total`` cases (a do-nothing stand-in when not enabled).
 
     Parameters
     ----------
     total
         Number of cases.
+    initial
+        Cases done already (read from the cache); not counted in the rate.
     enabled
         ``None``: show it when :func:`interactive`; ``True``/``False``: always/never.
     """
@@ -64,10 +67,10 @@ def progress_bar(total: int, enabled: bool | None = None, desc: str = "extract")
             import ipywidgets  # noqa: F401
             from tqdm.notebook import tqdm
 
-            return tqdm(total=total, desc=desc, unit="case")
+            return tqdm(total=total, desc=desc, unit="case", initial=initial)
         except ImportError:
             pass
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="case", file=sys.stderr, dynamic_ncols=True,
-                smoothing=0.1)
+                smoothing=0.1, initial=initial)

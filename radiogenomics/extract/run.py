@@ -52,16 +52,21 @@ def _cases(frame: pd.DataFrame) -> list[dict]:
 
 def failures_table(cases: list[dict], results: Iterable[CaseResult]) -> pd.DataFrame:
     """One row per failed case: patient, lesion, label, paths, stage and message."""
-    rows = [
-        {**{k: cases[r.index].get(k) for k in FAILURE_COLUMNS[:5]}, "stage": r.stage,
-         "error": r.error}
-        for r in results if not r.ok
-    ]
-    table = pd.DataFrame(rows, columns=FAILURE_COLUMNS)
-    table["lesion_id"] = table["lesion_id"].astype(object).where(table["lesion_id"].notna(), "")
-    for column in ("patient_id", "image", "mask", "stage", "error"):
-        table[column] = table[column].astype(object).fillna("").astype(str)
-    return table.astype({"label": "int64"})
+    failed = [r for r in results if not r.ok]
+    columns: dict[str, list] = {name: [] for name in FAILURE_COLUMNS}
+    for r in failed:
+        case = cases[r.index]
+        columns["patient_id"].append(str(case.get("patient_id", "")))
+        columns["lesion_id"].append(_lesion(case.get("lesion_id")) or "")
+        columns["label"].append(int(case.get("label") or 1))
+        columns["image"].append(str(case.get("image", "")))
+        columns["mask"].append(str(case.get("mask", "")))
+        columns["stage"].append(str(r.stage))
+        columns["error"].append(str(r.error))
+    return pd.DataFrame({
+        name: pd.Series(values, dtype="int64" if name == "label" else object)
+        for name, values in columns.items()
+    })
 
 
 def _n_jobs(n_jobs: int | None) -> int:
@@ -196,12 +201,10 @@ def features(
         runner = run_sequential(todo, resolved)
         executor = "this process"
 
-    bar = progress_bar(len(cases), progress)
+    bar = progress_bar(len(cases), progress, initial=n_from_cache)
     n_failed = 0
     try:
-        if n_from_cache:
-            bar.update(n_from_cache)
-            bar.set_postfix_str(f"failed 0, cached {n_from_cache}")
+        bar.set_postfix_str(f"failed 0, cached {n_from_cache}")
         for result in runner:
             results[result.index] = result
             if result.ok:

@@ -194,28 +194,18 @@ def resolve_params(
 
 def validate_params(params: dict, source: str | os.PathLike | None = None) -> None:
     """Check resolved parameters with pyradiomics' own validation; raise ``InputError``."""
-    import logging
+    from ..errors import ExtractionError
+    from .case import _quiet_pyradiomics, build_extractor
 
-    from radiomics import featureextractor
-
-    logger = logging.getLogger("radiomics")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    pykwalify_log = logging.getLogger("pykwalify")
-    pykwalify_level = pykwalify_log.level
-    pykwalify_log.setLevel(logging.CRITICAL)
+    _quiet_pyradiomics()
     try:
-        featureextractor.RadiomicsFeatureExtractor(copy.deepcopy(params))
-    except Exception as exc:
-        text = " ".join(str(exc).split())
+        build_extractor(params)
+    except ExtractionError as exc:
         raise InputError("invalid pyradiomics parameters",
                          file=source if isinstance(source, (str, os.PathLike))
                          and Path(source).exists() else None,
                          expected="settings, image types and feature classes pyradiomics "
-                                  "accepts", found=text[:300] or type(exc).__name__) from None
-    finally:
-        logger.setLevel(level)
-        pykwalify_log.setLevel(pykwalify_level)
+                                  "accepts", found=exc.found) from None
 
 
 def params_hash(params: dict) -> str:
