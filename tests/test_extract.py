@@ -173,6 +173,29 @@ def test_matches_pyradiomics_baseline(shared_cases):
     assert min(compared.values()) >= 100, compared
 
 
+def test_cli_on_the_real_cases_with_a_broken_case(shared_cases, tmp_path, capsys):
+    import anndata
+
+    rows = [(case, shared_cases / f"{case}_image.nrrd", shared_cases / f"{case}_label.nrrd", 1)
+            for case in REAL_CASES]
+    rows.insert(1, ("brain1-wrong-label", rows[0][1], rows[0][2], 2))
+    pd.DataFrame(rows, columns=["patient_id", "image", "mask", "label"]).to_csv(
+        tmp_path / "manifest.csv", index=False)
+    out = tmp_path / "features.h5ad"
+    status = main(["extract", str(tmp_path / "manifest.csv"), "--out", str(out), "--jobs", "2"])
+    printed = capsys.readouterr().out
+    assert status == 1
+    assert "Extracted 3 of 4 cases" in printed
+    assert "brain1-wrong-label (label 2) at check mask: label 2 is not in the mask" in printed
+    written = anndata.read_h5ad(out)
+    assert list(written.obs_names) == list(REAL_CASES)
+    baseline = pd.read_csv(shared_cases / "baseline_firstorder.csv", index_col=0)
+    for case in REAL_CASES:  # the default preset is the baseline's firstorder setting
+        expected = float(baseline.loc["original_firstorder_Entropy", case])
+        got = float(written[case, "original_firstorder_Entropy"].X[0, 0])
+        assert got == pytest.approx(expected, rel=1e-6)
+
+
 def test_formats_and_dicom_series(phantom, tmp_path):
     """NIfTI, NRRD, MHA and a DICOM series folder give pyradiomics' values."""
     params = extract.resolve_params("default")

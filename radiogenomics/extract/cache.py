@@ -53,12 +53,12 @@ def fingerprint(path: str | os.PathLike, key_by: KeyBy = "stat") -> list:
         files = sorted(f for f in p.iterdir() if f.is_file())
         if key_by == "content":
             return ["folder", [[f.name, _file_digest(f)] for f in files]]
-        return ["folder", str(p.resolve()),
+        return ["folder", str(p.absolute()),
                 [[f.name, (st := f.stat()).st_size, st.st_mtime_ns] for f in files]]
     if key_by == "content":
         return ["file", _file_digest(p)]
     st = p.stat()
-    return ["file", str(p.resolve()), st.st_size, st.st_mtime_ns]
+    return ["file", str(p.absolute()), st.st_size, st.st_mtime_ns]
 
 
 def _versions() -> dict[str, str]:
