@@ -506,7 +506,7 @@ def test_killed_run_resumes_without_recomputing(demo_rows, tmp_path):
     rows.to_csv(manifest, index=False)
     cache = tmp_path / "cache"
     # slow settings (fine bins, wavelet filters): about a second a case
-    params = {"setting": {"binWidth": 2, "minimumROISize": 50},
+    params = {"setting": {"binWidth": 3, "minimumROISize": 50},
               "imageType": {"Original": {}, "Wavelet": {}}}
     (tmp_path / "params.json").write_text(json.dumps(params))
     script = ("import sys; from radiogenomics.extract import features; "

@@ -27,8 +27,9 @@ STAGES = ("read image", "read mask", "check geometry", "check mask", "check ROI"
           "worker")
 
 # pyradiomics' own mask checks (imageoperations.checkMask) raise ValueError with these texts
+_GEOMETRY_MESSAGES = ("geometry mismatch", "size mismatch")
 _ROI_MESSAGES = ("not present in mask", "segmented voxel", "too few dimensions",
-                 "ROI is too small", "geometry mismatch", "size mismatch", "bounding box")
+                 "ROI is too small", "bounding box")
 
 
 @dataclass
@@ -253,7 +254,9 @@ def extract_case(index: int, case: dict, params: dict) -> CaseResult:
         try:
             result = extractor.execute(image, mask, label=label)
         except ValueError as exc:
-            if any(text in str(exc) for text in _ROI_MESSAGES):
+            if any(text in str(exc) for text in _GEOMETRY_MESSAGES):
+                stage = "check geometry"
+            elif any(text in str(exc) for text in _ROI_MESSAGES):
                 stage = "check ROI"
             raise
         values = {k: _plain(v) for k, v in result.items()}

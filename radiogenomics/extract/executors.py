@@ -86,7 +86,7 @@ def run_processes(tasks: Iterable[Task], params: dict, n_jobs: int) -> Iterator[
         return
     pool = _pool(min(n_jobs, len(pending)), n_jobs)
     futures = {pool.submit(_work, i, c, params): i for i, c in pending.items()}
-    broken = False
+    broken = finished = False
     try:
         for future in as_completed(futures):
             try:
@@ -96,8 +96,10 @@ def run_processes(tasks: Iterable[Task], params: dict, n_jobs: int) -> Iterator[
                 break
             pending.pop(result.index, None)
             yield result
+        finished = not broken
     finally:
-        pool.shutdown(wait=not broken, cancel_futures=True)
+        # stopped early (an interrupt): do not wait for the cases still running
+        pool.shutdown(wait=finished, cancel_futures=True)
     if not broken:
         return
     for future, index in futures.items():

@@ -259,7 +259,7 @@ def features(
     info["n_from_cache"] = int(n_from_cache)
     info["failures"] = failed
     info["extraction"] = {
-        "executor": executor if todo else "cache",
+        "executor": executor if todo else "the cache only",
         "n_computed": len(todo),
         "cache_dir": "" if cache is None else str(cache.folder),
         "cache_key": cache_key,
