@@ -41,7 +41,12 @@ sys.path.insert(0, str(ROOT))
 
 def make_cohort(n_patients: int, n_features: int, n_genes: int, n_covariates: int,
                 missing_fraction: float, seed: int = 0):
-    """A cohort with a radiomics and an rna modality and numeric covariates."""
+    """A cohort with a radiomics and an rna modality and numeric covariates.
+
+    Hidden factors drive a third of the features and a tenth of the genes (a few percent
+    of the pairs are truly associated); with ``missing_fraction``, that fraction of the
+    gene columns loses 5 to 20% of its values at random (each column its own pattern).
+    """
     import pandas as pd
     from anndata import AnnData
 
@@ -51,9 +56,12 @@ def make_cohort(n_patients: int, n_features: int, n_genes: int, n_covariates: in
     patients = [f"P{i:05d}" for i in range(n_patients)]
     covariates = rng.normal(size=(n_patients, n_covariates))
     covariates[:, 1 % n_covariates] = rng.integers(0, 2, n_patients)
+    # hidden factors drive a third of the features and a tenth of the genes
     factors = rng.normal(size=(n_patients, 5))
-    x = factors @ rng.normal(0, 0.5, (5, n_features)) + rng.normal(size=(n_patients, n_features))
-    y = factors @ rng.normal(0, 0.3, (5, n_genes)) + rng.normal(size=(n_patients, n_genes))
+    x_loadings = rng.normal(0, 0.6, (5, n_features)) * (rng.random(n_features) < 0.3)
+    y_loadings = rng.normal(0, 0.5, (5, n_genes)) * (rng.random(n_genes) < 0.1)
+    x = factors @ x_loadings + rng.normal(size=(n_patients, n_features))
+    y = factors @ y_loadings + rng.normal(size=(n_patients, n_genes))
     y += 6.0  # log-expression-like level
     if missing_fraction:
         columns = rng.choice(n_genes, size=int(missing_fraction * n_genes), replace=False)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from .linear import DEGENERATE, moment_statistics, orthonormal_basis, unit_residuals
+from .linear import DEGENERATE, MomentFit, orthonormal_basis, unit_residuals
 from .logistic import logistic_many
 from .patterns import missing_patterns
 from .ranks import column_ranks, mannwhitney_from_ranks, tie_terms
@@ -338,33 +338,40 @@ def _dense_block(x, y, z, kind, target: _Target, xs, ys, alpha, tasks) -> None:
 
 
 def _moment_block(complete, partial, z, kind, target: _Target, cols_complete, cols_partial,
-                  complete_is_x: bool, alpha) -> None:
+                  complete_is_x: bool, alpha, tasks) -> None:
     """Pairs of a complete block and a block whose columns have scattered missing values,
-    by per-pair sufficient statistics (linear and pearson only)."""
+    by per-pair sufficient statistics (linear and pearson only); appends the chunks to
+    ``tasks``."""
     a = complete.shape[1]
-    step = max(1, TASK_PAIRS // max(4 * a * (z.shape[1] + 1), 1))
+    fit = MomentFit(complete, z)
+    step = max(32, (1 << 21) // max(a * (fit.k + 6), 1))
     for start in range(0, partial.shape[1], step):
         stop = min(partial.shape[1], start + step)
-        m = moment_statistics(complete, partial[:, start:stop], z)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s_aa = np.where(m["s_aa"] > DEGENERATE * m["size_a"], m["s_aa"], np.nan)
-            s_bb = np.where(m["s_bb"] > DEGENERATE * m["size_b"], m["s_bb"], np.nan)[None, :]
-            r = m["s_ab"] / np.sqrt(s_aa * s_bb)
-        df = (m["n"] - m["rank"] - 1)[None, :] + np.zeros((a, 1))
-        n = m["n"][None, :] + np.zeros((a, 1))
-        n_cov = (m["rank"] - 1)[None, :]
-        a_size, b_size = np.sqrt(s_aa), np.sqrt(s_bb)
-        cols = cols_partial[start:stop]
-        if complete_is_x:
-            xs, ys, x_size, y_size = cols_complete, cols, a_size, b_size
-        else:
-            r, df, n, n_cov = r.T, df.T, n.T, n_cov.T
-            xs, ys, x_size, y_size = cols, cols_complete, b_size.T, a_size.T
-        r = np.ascontiguousarray(r)
-        outs, commit = target.views(xs, ys)
-        _finish_t(r, x_size, y_size, df, n, kind, n_cov, outs, alpha)
-        commit()
-        target.set_n(xs, ys, np.ascontiguousarray(n).astype(np.int32))
+
+        def task(start=start, stop=stop):
+            m = fit.pairs(partial[:, start:stop])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                s_aa = np.where(m["s_aa"] > DEGENERATE * m["size_a"], m["s_aa"], np.nan)
+                s_bb = np.where(m["s_bb"] > DEGENERATE * m["size_b"], m["s_bb"],
+                                np.nan)[None, :]
+                r = m["s_ab"] / np.sqrt(s_aa * s_bb)
+            df = (m["n"] - m["rank"] - 1)[None, :] + np.zeros((a, 1))
+            n = m["n"][None, :] + np.zeros((a, 1))
+            n_cov = (m["rank"] - 1)[None, :]
+            a_size, b_size = np.sqrt(s_aa), np.sqrt(s_bb)
+            cols = cols_partial[start:stop]
+            if complete_is_x:
+                xs, ys, x_size, y_size = cols_complete, cols, a_size, b_size
+            else:
+                r, df, n, n_cov = r.T, df.T, n.T, n_cov.T
+                xs, ys, x_size, y_size = cols, cols_complete, b_size.T, a_size.T
+            r = np.ascontiguousarray(r)
+            outs, commit = target.views(xs, ys)
+            _finish_t(r, x_size, y_size, df, n, kind, n_cov, outs, alpha)
+            commit()
+            target.set_n(xs, ys, np.ascontiguousarray(n).astype(np.int32))
+
+        tasks.append(task)
 
 
 def _t_family(x, y, z, kind, target, alpha, n_threads) -> None:
@@ -409,10 +416,8 @@ def _t_family(x, y, z, kind, target, alpha, n_threads) -> None:
                 scattered.append(pattern.columns)
         if scattered:
             columns = np.sort(np.concatenate(scattered))
-            _run(tasks, n_threads)
-            tasks = []
             _moment_block(outer, inner[:, columns], z0, kind, target, group.columns, columns,
-                          x_outer, alpha)
+                          x_outer, alpha, tasks)
         _run(tasks, n_threads)
         tasks = []
 

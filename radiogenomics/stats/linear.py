@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["orthonormal_basis", "unit_residuals", "moment_statistics"]
+__all__ = ["orthonormal_basis", "unit_residuals", "moment_statistics", "MomentFit"]
 
 #: A column whose residual is below this fraction of its size is treated as constant.
 DEGENERATE = 1e-10
@@ -74,66 +74,96 @@ def _whitening(gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return whitening, keep.sum(axis=1)
 
 
+class MomentFit:
+    """Complete-case residual cross-products between a complete block and blocks whose
+    columns have scattered missing values, by per-pair sufficient statistics.
+
+    Parameters
+    ----------
+    complete
+        Rows x p, no missing values.
+    covariates
+        Rows x k, complete, WITHOUT the intercept (which is added).
+
+    The products of the complete block with the covariates are computed once; each call
+    of :meth:`pairs` then costs ``k + 2`` matrix products with the missingness mask.
+    """
+
+    def __init__(self, complete: np.ndarray, covariates: np.ndarray) -> None:
+        a = np.asarray(complete, dtype=float)
+        rows = a.shape[0]
+        a = a - a.mean(axis=0)  # centred (and covariates scaled) for well-conditioned sums
+        z = np.asarray(covariates, dtype=float).reshape(rows, -1)
+        if z.shape[1]:
+            z = z - z.mean(axis=0)
+            sd = z.std(axis=0)
+            z = z / np.where(sd > 0, sd, 1.0)
+        self.z = np.column_stack([np.ones(rows), z])
+        self.k = k = self.z.shape[1]
+        self.p = a.shape[1]
+        self.index = [(i, j) for i in range(k) for j in range(i, k)]
+        self.products = np.column_stack([self.z[:, i] * self.z[:, j] for i, j in self.index])
+        self.a_t = np.ascontiguousarray(a.T)
+        self.squares_t = np.ascontiguousarray((a * a).T)
+        self.za_t = [np.ascontiguousarray((self.z[:, d:d + 1] * a).T) for d in range(k)]
+
+    def pairs(self, partial: np.ndarray) -> dict[str, np.ndarray]:
+        """Residual cross-products of every (complete column, ``partial`` column) pair on
+        the rows where the ``partial`` column is observed.
+
+        Returns
+        -------
+        dict
+            ``s_aa``, ``s_ab`` (p x q), ``s_bb`` (q,): residual sums of squares and
+            cross-products; ``n`` (q,): rows used; ``rank`` (q,): rank of the intercept and
+            covariates on those rows; ``size_a`` (p x q), ``size_b`` (q,): the centred sums
+            of squares before adjustment (to recognise columns the covariates explain).
+        """
+        b = np.asarray(partial, dtype=float)
+        observed = ~np.isnan(b)
+        mask = observed.astype(float)
+        k, z = self.k, self.z
+        count = mask.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            b_mean = np.where(count > 0, np.nansum(b, axis=0) / count, 0.0)
+        b0 = np.where(observed, b - b_mean, 0.0)
+        # per column b: Gram matrix of the covariates on its rows, covariates x b, b'b
+        gram_entries = self.products.T @ mask
+        gram = np.empty((b.shape[1], k, k))
+        for column, (i, j) in enumerate(self.index):
+            gram[:, i, j] = gram[:, j, i] = gram_entries[column]
+        whitening, rank = _whitening(gram)
+        v = np.einsum("qcd,dq->cq", whitening, z.T @ b0)
+        size_b = np.einsum("ij,ij->j", b0, b0)
+        s_bb = size_b - np.einsum("cq,cq->q", v, v)
+        # per pair
+        size_a = self.squares_t @ mask
+        s_aa = size_a.copy()
+        s_ab = self.a_t @ b0
+        za = [self.za_t[d] @ mask for d in range(k)]  # sums over b's rows of z_d * a
+        u_c = np.empty_like(s_aa)
+        term = np.empty_like(s_aa)
+        for c in range(k):
+            np.multiply(za[0], whitening[None, :, c, 0], out=u_c)
+            for d in range(1, k):
+                np.multiply(za[d], whitening[None, :, c, d], out=term)
+                u_c += term
+            np.multiply(u_c, u_c, out=term)
+            s_aa -= term
+            np.multiply(u_c, v[c][None, :], out=term)
+            s_ab -= term
+        return {"s_aa": s_aa, "s_ab": s_ab, "s_bb": s_bb, "n": count, "rank": rank,
+                "size_a": size_a, "size_b": size_b}
+
+
 def moment_statistics(
     complete: np.ndarray,
     partial: np.ndarray,
     covariates: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Complete-case residual cross-products for every pair (a, b) of a column ``a`` of
-    ``complete`` (rows x p, no missing values) and a column ``b`` of ``partial`` (rows x q,
-    NaN where missing), adjusting for ``covariates`` (rows x k, complete, WITHOUT the
-    intercept, which is added).
-
-    For each pair the rows are those where ``b`` is observed, exactly as a per-pair
-    complete-case fit would use.
-
-    Returns
-    -------
-    dict
-        ``s_aa``, ``s_ab``, ``s_bb``: residual sums of squares and cross-products (p x q,
-        p x q, q), ``n``: rows used (q,), ``rank``: rank of the covariates with the
-        intercept on those rows (q,), ``size_a``, ``size_b``: the centred sums of squares
-        before adjustment (to recognise columns the covariates explain).
-    """
-    a = np.asarray(complete, dtype=float)
-    b = np.asarray(partial, dtype=float)
-    observed = ~np.isnan(b)
-    mask = observed.astype(float)
-    rows = a.shape[0]
-    # centre (and scale the covariates) for well-conditioned sums
-    a = a - a.mean(axis=0)
-    count = mask.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        b_mean = np.where(count > 0, np.nansum(b, axis=0) / count, 0.0)
-    b0 = np.where(observed, b - b_mean, 0.0)
-    z = np.asarray(covariates, dtype=float).reshape(rows, -1)
-    if z.shape[1]:
-        z = z - z.mean(axis=0)
-        sd = z.std(axis=0)
-        z = z / np.where(sd > 0, sd, 1.0)
-    z = np.column_stack([np.ones(rows), z])
-    k = z.shape[1]
-    # per column b: Gram matrix of the covariates on its rows, covariates x b, b'b
-    pairs = [(i, j) for i in range(k) for j in range(i, k)]
-    products = np.column_stack([z[:, i] * z[:, j] for i, j in pairs])
-    gram_entries = products.T @ mask  # (pairs, q)
-    gram = np.empty((b.shape[1], k, k))
-    for column, (i, j) in enumerate(pairs):
-        gram[:, i, j] = gram[:, j, i] = gram_entries[column]
-    whitening, rank = _whitening(gram)
-    zb = z.T @ b0  # (k, q)
-    v = np.einsum("qcd,dq->cq", whitening, zb)
-    s_bb = np.einsum("ij,ij->j", b0, b0) - np.einsum("cq,cq->q", v, v)
-    # per pair
-    size_a = (a * a).T @ mask
-    s_aa = size_a.copy()
-    s_ab = a.T @ b0
-    za = [(z[:, d:d + 1] * a).T @ mask for d in range(k)]  # sums over b's rows of z_d * a
-    for c in range(k):
-        u_c = za[0] * whitening[None, :, c, 0]
-        for d in range(1, k):
-            u_c += za[d] * whitening[None, :, c, d]
-        s_aa -= u_c * u_c
-        s_ab -= u_c * v[c][None, :]
-    return {"s_aa": s_aa, "s_ab": s_ab, "s_bb": s_bb, "n": count, "rank": rank,
-            "size_a": size_a, "size_b": np.einsum("ij,ij->j", b0, b0)}
+    """Complete-case residual cross-products for every pair of a column of ``complete``
+    (rows x p, no missing values) and a column of ``partial`` (rows x q, NaN where
+    missing), adjusting for ``covariates`` (rows x k, without the intercept). For each pair
+    the rows are those where the ``partial`` column is observed, exactly as a per-pair
+    complete-case fit would use. See :meth:`MomentFit.pairs` for what is returned."""
+    return MomentFit(complete, covariates).pairs(partial)

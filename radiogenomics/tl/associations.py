@@ -83,22 +83,26 @@ def association_frame(
     """
     n_x, n_y = n.shape
     total = n_x * n_y
-    frame = pd.DataFrame(values.reshape(len(FIELDS), total).T, columns=list(FIELDS),
-                         copy=False)
 
     def constant(text: str) -> pd.Categorical:
+        # np.zeros maps untouched zero pages: a constant column costs next to nothing
         return pd.Categorical.from_codes(np.zeros(total, dtype=np.int8), categories=[text])
 
     x_codes = np.repeat(np.arange(n_x, dtype=_code_type(n_x)), n_y)
     y_codes = np.tile(np.arange(n_y, dtype=_code_type(n_y)), n_x)
-    frame.insert(0, "x_modality", constant(x_modality))
-    frame.insert(1, "x", pd.Categorical.from_codes(x_codes, categories=pd.Index(x_names)))
-    frame.insert(2, "y_modality", constant(y_modality))
-    frame.insert(3, "y", pd.Categorical.from_codes(y_codes, categories=pd.Index(y_names)))
-    frame.insert(4, "method", constant(method))
-    frame.insert(5, "n", n.reshape(total))
-    frame["covariates"] = constant(covariates)
-    return frame
+    # three frames joined without copying (DataFrame.insert would copy every column)
+    labels = pd.DataFrame({
+        "x_modality": constant(x_modality),
+        "x": pd.Categorical.from_codes(x_codes, categories=pd.Index(x_names)),
+        "y_modality": constant(y_modality),
+        "y": pd.Categorical.from_codes(y_codes, categories=pd.Index(y_names)),
+        "method": constant(method),
+        "n": n.reshape(total),
+    }, copy=False)
+    numbers = pd.DataFrame(values.reshape(len(FIELDS), total).T, columns=list(FIELDS),
+                           copy=False)
+    tail = pd.DataFrame({"covariates": constant(covariates)}, copy=False)
+    return pd.concat([labels, numbers, tail], axis=1, copy=False)
 
 
 def _code_type(size: int):
