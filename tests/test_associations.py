@@ -281,6 +281,30 @@ def test_multitest_matches_statsmodels(size):
         np.testing.assert_allclose(got[valid], expected[valid], rtol=1e-14, atol=0)
 
 
+@pytest.mark.parametrize("signal", ["null", "sparse", "dense"])
+def test_multitest_large_families_every_path(signal):
+    """One family of 1.2 million tests: the lookup table (few q-value levels), the sorted
+    look-ups of the cells where levels change, and the sorting permutation (levels
+    everywhere) all equal statsmodels."""
+    from radiogenomics.stats import multitest
+
+    rng = np.random.default_rng(12)
+    size = 1_200_000
+    p = rng.random(size)
+    if signal == "sparse":
+        p[: size // 100] = rng.random(size // 100) * 1e-4
+    elif signal == "dense":
+        p = p**6
+    p[7:size // 4] = np.round(p[7:size // 4], 7)  # ties
+    expected = statsmodels_adjusted(p, "fdr_bh")
+    paths = [adjust_pvalues(p, "bh")]
+    ordered = np.empty(size)
+    multitest._stepup_by_order(p, "bh", ordered)
+    paths.append(ordered)
+    for got in paths:
+        np.testing.assert_allclose(got, expected, rtol=1e-14, atol=0)
+
+
 def test_multitest_families_match_statsmodels_per_family():
     rng = np.random.default_rng(8)
     p = rng.random((30, 700)) ** 2
