@@ -56,6 +56,8 @@ _F = {name: i for i, name in enumerate(FIELDS)}
 MIN_BLOCK = 16
 #: Pairs per task (elements of the working arrays).
 TASK_PAIRS = 1 << 18
+#: Pairs finished at a time (the working arrays stay in the processor's cache).
+FINISH_PAIRS = 1 << 15
 #: Pairs sharing a df from which p-values come from an interpolation table.
 TABLE_PAIRS = 1_000_000
 
@@ -223,12 +225,11 @@ def _finish_t(
         np.divide(r, w, out=stat)
     quantile = _t_quantiles(1 - alpha / 2, df)
     if kind == "linear":
+        ratio = _scratch("ratio", shape)
         with np.errstate(divide="ignore", invalid="ignore"):
-            inverse_x = 1.0 / x_size
-        np.multiply(r, y_size, out=est)
-        np.multiply(est, inverse_x, out=est)
-        np.multiply(w, y_size, out=se)
-        np.multiply(se, inverse_x, out=se)
+            np.divide(y_size, x_size, out=ratio)  # |y~| / |x~|
+        np.multiply(r, ratio, out=est)
+        np.multiply(w, ratio, out=se)
         np.multiply(se, quantile, out=lo)
         np.add(est, lo, out=hi)
         np.subtract(est, lo, out=lo)
@@ -323,15 +324,19 @@ def _dense_block(x, y, z, kind, target: _Target, xs, ys, alpha, tasks) -> None:
                 np.matmul(narrow_t, centred, out=r)
                 r *= inverse[None, :]
                 outs, commit = target.views(xs, sub)
-                _finish_t(r, narrow_size[:, None], size[None, :], df, rows, kind, n_cov,
-                          outs, alpha, table)
+                x_size, y_size = narrow_size[:, None], size[None, :]
             else:
                 r = _scratch("r", (width, n_narrow))
                 np.matmul(centred.T, narrow_r, out=r)
                 r *= inverse[:, None]
                 outs, commit = target.views(sub, ys)
-                _finish_t(r, size[:, None], narrow_size[None, :], df, rows, kind, n_cov,
-                          outs, alpha, table)
+                x_size, y_size = size[:, None], narrow_size[None, :]
+            # finish by blocks of rows small enough to stay in the processor's cache
+            step_rows = max(1, FINISH_PAIRS // max(r.shape[1], 1))
+            for i in range(0, r.shape[0], step_rows):
+                part = slice(i, i + step_rows)
+                _finish_t(r[part], x_size[part], y_size, df, rows, kind, n_cov,
+                          [out[part] for out in outs], alpha, table)
             commit()
 
         tasks.append(task)

@@ -341,8 +341,8 @@ def _stepup_by_order(pv: np.ndarray, kind: str, result: np.ndarray) -> np.ndarra
         order = np.argsort(pv, kind="stable")
         sorted_p = pv[order]
     else:
-        keys = np.ascontiguousarray(pv).view(np.uint64) >> np.uint64(bits)
-        keys <<= np.uint64(bits)
+        high = np.uint64(((1 << 64) - 1) ^ ((1 << bits) - 1))  # the kept bits of p
+        keys = np.bitwise_and(np.ascontiguousarray(pv).view(np.uint64), high)
         chunk = 1 << 22
         for start in range(0, m, chunk):
             stop = min(m, start + chunk)
