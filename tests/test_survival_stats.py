@@ -178,8 +178,9 @@ def test_concordance_matches_lifelines_with_ties_and_missing():
     ref = [lifelines_concordance(time[m], -risk[m, j], event[m])
            for j, m in enumerate(present.T)]
     np.testing.assert_allclose(ours, ref, atol=1e-12)
-    one = concordance_index(time, event, risk[:, 6])
-    assert one == pytest.approx(lifelines_concordance(time, -risk[:, 6], event), abs=1e-12)
+    for j in (0, 6):  # one score, with and without tied risks
+        one = concordance_index(time, event, risk[:, j])
+        assert one == pytest.approx(lifelines_concordance(time, -risk[:, j], event), abs=1e-12)
 
 
 # ------------------------------------------------------------------------ Cox

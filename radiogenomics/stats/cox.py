@@ -123,6 +123,7 @@ class CoxBatch:
     n_events: np.ndarray  # (p,)
     n_iter: np.ndarray  # (p,)
     status: np.ndarray  # (p,) str, keys of STATUS
+    feature_sd: np.ndarray | None = None  # (p,) standard deviation of each feature
     linear_predictor: np.ndarray | None = None  # (n, p) in the original row order if asked
 
     @property
@@ -190,6 +191,16 @@ class _Chunk:
         k = 1 + d + len(self.pairs)
         out = np.empty((k,) + x.shape)
         eta = out[0]
+        if self.present is None and not beta.any():
+            # at zero every weight is 1: no exponentials needed
+            eta.fill(1.0)
+            np.copyto(out[1], x)
+            for a in range(1, d):
+                out[1 + a] = z[a - 1]
+            for i, (a, b) in enumerate(self.pairs):
+                other = x if b == 0 else z[b - 1]
+                np.multiply(out[1 + a], other, out=out[1 + d + i])
+            return out, np.zeros(x.shape[0])
         np.multiply(x, beta[:, :1], out=eta)
         if self.q:
             eta += beta[:, 1:] @ z
@@ -322,7 +333,7 @@ def cox_batch(
     covariates: np.ndarray | None = None,
     *,
     ties: str = "efron",
-    tol: float = 1e-9,
+    tol: float = 1e-8,
     max_iter: int = 50,
     chunk_size: int | None = None,
     return_linear_predictor: bool = False,
@@ -376,14 +387,14 @@ def cox_batch(
         raise ValueError("a covariate is constant in the patients analysed")
     k = 1 + d + d * (d + 1) // 2
     if chunk_size is None:
-        chunk_size = int(np.clip(2**16 // max(k * n, 1), 16, 4096))
+        chunk_size = int(np.clip(2**18 // max(k * n, 1), 16, 4096))
 
     out = CoxBatch(
         coef=np.full((p, d), np.nan), covariance=np.full((p, d, d), np.nan),
         log_likelihood=np.full(p, np.nan), log_likelihood_null=np.full(p, np.nan),
         score_statistic=np.full(p, np.nan), n=np.zeros(p, dtype=np.int64),
         n_events=np.zeros(p, dtype=np.int64), n_iter=np.zeros(p, dtype=np.int64),
-        status=np.full(p, "ok", dtype=object),
+        status=np.full(p, "ok", dtype=object), feature_sd=np.full(p, np.nan),
         linear_predictor=np.full((n, p), np.nan) if return_linear_predictor else None,
     )
     for start in range(0, p, chunk_size):
@@ -408,6 +419,7 @@ def _fit_chunk(design, raw, zs, z_scale, ties, tol, max_iter, out, where, z_all)
     status[ev_counts == 0] = "no_events"
     out.n[where] = counts
     out.n_events[where] = ev_counts
+    out.feature_sd[where] = x_sd
     fit = np.flatnonzero(status == "ok")
     if fit.size:
         mask = None if all_present else np.ascontiguousarray(present[:, fit].T)

@@ -272,7 +272,7 @@ def concordance_index(
     event: np.ndarray,
     risk: np.ndarray,
     present: np.ndarray | None = None,
-    chunk_size: int = 4096,
+    chunk_size: int = 2048,
 ) -> np.ndarray | float:
     """Harrell's C-index of risk scores, for many scores at once.
 
@@ -281,10 +281,11 @@ def concordance_index(
     same time are not comparable). It is concordant when that patient has the higher risk;
     tied risks count one half. This is lifelines' ``concordance_index(time, -risk, event)``.
 
-    Every score is swept in increasing order of risk while a bit set of the patients seen
-    so far (in time order) grows; the concordant pairs of an event patient are the bits set
-    among the patients who outlived it, counted with popcounts. The sweep is vectorised
-    over the scores (about ``n**2 / 64`` word operations per score).
+    Patients are swept from the longest time to the shortest while, for every score, a
+    bit set of the risk ranks seen so far grows; an event's concordant pairs are the bits
+    below its rank, counted with popcounts. The sweep order is the same for every score,
+    so each step is one vectorised operation over the scores (about ``n**2 / 64`` word
+    operations per score).
 
     Parameters
     ----------
@@ -314,89 +315,87 @@ def concordance_index(
     # comparable pair (i event, j)  <=>  key_j > key_i
     _, time_rank = np.unique(time, return_inverse=True)
     key = 2 * time_rank + (~event).astype(np.int64)
-    order = np.argsort(-key, kind="stable")  # position = rank in decreasing key
+    order = np.argsort(-key, kind="stable")  # decreasing key: longest follow-up first
     key, ev = key[order], event[order]
-    # outlived[i]: bit set of the positions with a larger key than position i
-    first = np.searchsorted(-key, -key, side="left")  # first position of each key
+    # steps: runs of equal keys (their events are queried before any of them is inserted)
+    run_start = np.r_[0, np.flatnonzero(np.diff(key)) + 1]
+    run_stop = np.r_[run_start[1:], n]
     words = (n + 63) // 64
-    prefix = np.zeros((n + 1, words), dtype=np.uint64)
-    bits = np.zeros((n, words), dtype=np.uint64)
-    bits[np.arange(n), np.arange(n) // 64] = np.left_shift(np.uint64(1),
-                                                         (np.arange(n) % 64).astype(np.uint64))
-    prefix[1:] = np.bitwise_or.accumulate(bits, axis=0)
-    outlived = prefix[first]  # (n, words)
+    # below[r]: bit set of the ranks < r
+    below = np.zeros((n + 2, words), dtype=np.uint64)
+    bits = np.zeros((n + 1, words), dtype=np.uint64)
+    ranks = np.arange(n)
+    bits[ranks, ranks // 64] = np.left_shift(np.uint64(1), (ranks % 64).astype(np.uint64))
+    below[1:n + 1] = np.bitwise_or.accumulate(bits[:n], axis=0)
+    below[n + 1] = below[n]
     out = np.empty(p)
     for start in range(0, p, chunk_size):
         stop = min(start + chunk_size, p)
         out[start:stop] = _concordance_chunk(np.ascontiguousarray(risk[order, start:stop].T),
-                                             ev, outlived)
+                                             ev, run_start, run_stop, bits, below)
     return float(out[0]) if one else out
 
 
-def _sweep(order: np.ndarray, live_sorted: np.ndarray, query: np.ndarray,
-           word_of: np.ndarray, bit_of: np.ndarray) -> np.ndarray:
-    """For each score, the sum over events of the patients who outlived the event and were
-    reached earlier in ``order`` (scores x patients, positions in decreasing key order).
-
-    ``query`` is ``(words, n + 1)``: the bit set of patients who outlived each position
-    (zero for censored positions and for the extra "absent" position ``n``).
-    """
-    c, n = order.shape
-    words = query.shape[0]
-    steps = np.where(live_sorted, order, n).T.copy()  # (n, c); absent -> the empty row n
-    seen = np.zeros((words, c), dtype=np.uint64)
-    hits = np.zeros((words, c), dtype=np.uint32 if n > 1000 else np.uint16)
-    both = np.empty((words, c), dtype=np.uint64)
-    counted = np.empty((words, c), dtype=np.uint8)
-    cols = np.arange(c)
-    for k in range(n):
-        pos = steps[k]
-        np.bitwise_and(seen, query[:, pos], out=both)
-        np.bitwise_count(both, out=counted)
-        hits += counted
-        seen[word_of[pos], cols] |= bit_of[pos]
-    return hits.sum(0, dtype=np.int64)
-
-
-def _concordance_chunk(values, ev, outlived):
+def _concordance_chunk(values, ev, run_start, run_stop, bits, below):
     """C-index of each row of ``values`` (scores x patients in decreasing key order)."""
     c, n = values.shape
-    words = outlived.shape[1]
+    words = bits.shape[1]
     live = ~np.isnan(values)
-    query = np.zeros((words, n + 1), dtype=np.uint64)
-    query[:, :n] = np.where(ev[:, None], outlived, np.uint64(0)).T
-    positions = np.arange(n + 1)
-    word_of = np.minimum(positions // 64, words - 1)
-    bit_of = np.left_shift(np.uint64(1), (positions % 64).astype(np.uint64))
-    bit_of[n] = 0
-    # sweep by increasing risk; without tied risks the order among equals does not matter
+    # ordinal rank of each patient per score (absent: rank n, an empty bit), and the
+    # range of ordinal ranks of its tied values
     order = np.argsort(values, axis=1)
-    sorted_values = np.take_along_axis(values, order, axis=1)
-    ties = (sorted_values[:, 1:] == sorted_values[:, :-1]).any(1)
-    if ties.any():
-        # equal risks in decreasing key: the sweep counts risk_j <= risk_i
-        order[ties] = np.argsort(values[ties], axis=1, kind="stable")
-    live_sorted = np.take_along_axis(live, order, axis=1)
-    less_or_equal = _sweep(order, live_sorted, query, word_of, bit_of)
-    strictly_less = less_or_equal.copy()
-    if ties.any():
-        # equal risks in increasing key: the sweep counts risk_j < risk_i
-        reversed_values = np.ascontiguousarray(values[ties][:, ::-1])
-        order_lt = n - 1 - np.argsort(reversed_values, axis=1, kind="stable")
-        live_lt = np.take_along_axis(live[ties], order_lt, axis=1)
-        strictly_less[ties] = _sweep(order_lt, live_lt, query, word_of, bit_of)
-    # comparable pairs: events with a value, against patients with a value who outlived them
+    ordered = np.take_along_axis(values, order, axis=1)
+    ordinal = np.empty((c, n), dtype=np.int64)
+    np.put_along_axis(ordinal, order, np.broadcast_to(np.arange(n), (c, n)), axis=1)
+    new_value = np.ones((c, n), dtype=bool)
+    new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    has_ties = bool((~new_value[:, 1:] & live[:, 1:]).any()) if n > 1 else False
+    first = np.where(new_value, np.arange(n), 0)
+    np.maximum.accumulate(first, axis=1, out=first)  # min ordinal of each value
+    low_sorted = first
+    ordinal = np.where(live, ordinal, n)  # bits[n] is empty: absent patients add nothing
+    lowest = np.empty_like(ordinal)
+    np.put_along_axis(lowest, order, low_sorted, axis=1)
+    lowest = np.where(live, lowest, 0)  # below[0] is empty: absent patients count nothing
+    if has_ties:
+        ends = np.concatenate([new_value[:, 1:], np.ones((c, 1), bool)], axis=1)
+        last = np.where(ends, np.arange(n), n)
+        last = np.minimum.accumulate(last[:, ::-1], axis=1)[:, ::-1]  # max ordinal
+        highest = np.empty_like(ordinal)
+        np.put_along_axis(highest, order, last, axis=1)
+        highest = np.where(live, highest, -1)
+    steps_low = np.ascontiguousarray(lowest.T)  # (n, c), in sweep order
+    steps_high = np.ascontiguousarray(highest.T) + 1 if has_ties else None
+    word = np.minimum(ordinal // 64, words - 1).T.copy()
+    bit = bits[ordinal, np.minimum(ordinal // 64, words - 1)].T.copy()  # 0 for absent
+    seen = np.zeros((c, words), dtype=np.uint64)
+    less = np.zeros((c, words), dtype=np.uint32)
+    less_equal = np.zeros((c, words), dtype=np.uint32) if has_ties else None
+    both = np.empty((c, words), dtype=np.uint64)
+    counted = np.empty((c, words), dtype=np.uint8)
+    cols = np.arange(c)
+    for a, b in zip(run_start, run_stop):
+        for k in range(a, b):
+            if ev[k]:
+                np.bitwise_and(seen, below[steps_low[k]], out=both)
+                np.bitwise_count(both, out=counted)
+                less += counted
+                if has_ties:
+                    np.bitwise_and(seen, below[steps_high[k]], out=both)
+                    np.bitwise_count(both, out=counted)
+                    less_equal += counted
+        for k in range(a, b):
+            seen[cols, word[k]] |= bit[k]
+    # comparable pairs: each event with a value against those with a value in earlier runs
+    live_t = live.T
     if live.all():
-        pairs = np.full(c, float(np.bitwise_count(outlived[ev]).sum()))
+        before = np.repeat(run_start, run_stop - run_start).astype(float)
+        pairs = np.full(c, float(before[ev].sum()))
     else:
-        pairs = np.zeros(c)
-        live_bits = np.zeros((c, words), dtype=np.uint64)
-        for w in range(words):
-            block = live[:, w * 64:(w + 1) * 64].astype(np.uint64)
-            shifts = np.arange(block.shape[1], dtype=np.uint64)
-            live_bits[:, w] = (block << shifts).sum(1, dtype=np.uint64)
-        for i in np.flatnonzero(ev):
-            pairs += np.where(live[:, i], np.bitwise_count(live_bits & outlived[i]).sum(1), 0)
-    concordant_plus_half = 0.5 * (strictly_less + less_or_equal)
+        cum = np.cumsum(live_t, axis=0) - live_t  # live patients before each position
+        starts = np.repeat(run_start, run_stop - run_start)
+        pairs = (cum[starts] * (live_t & ev[:, None])).sum(0).astype(float)
+    strictly_less = less.sum(1, dtype=np.int64)
+    less_or_equal = less_equal.sum(1, dtype=np.int64) if has_ties else strictly_less
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(pairs > 0, concordant_plus_half / pairs, np.nan)
+        return np.where(pairs > 0, 0.5 * (strictly_less + less_or_equal) / pairs, np.nan)

@@ -760,7 +760,7 @@ def cox_screen(
     tables = []
     for name in mods:
         block = modality_block(mdata, name, features=features, layer=layer)
-        x = block.values[keep]
+        x = block.values if keep.all() else block.values[keep]
         fit = cox_kernel.cox_batch(design, x, zk if zk.shape[1] else None, ties=ties,
                                    return_linear_predictor=concordance and bool(z_names))
         coef = fit.coef[:, 0]
@@ -768,7 +768,7 @@ def cox_screen(
         with np.errstate(invalid="ignore", over="ignore"):
             zstat = coef / se
             p = 2 * stats.norm.sf(np.abs(zstat))
-            sd = np.nanstd(np.where(np.isnan(x), np.nan, x), axis=0)
+        sd = fit.feature_sd
         table = pd.DataFrame({
             "modality": name, "feature": block.names, "n": fit.n, "n_events": fit.n_events,
             "coef": coef, "hazard_ratio": np.exp(coef), "std_error": se, "z": zstat,
@@ -780,8 +780,8 @@ def cox_screen(
             ok = fit.status == "ok"
             if z_names:
                 c = km_kernel.concordance_index(t, e, fit.linear_predictor[:, ok])
-            else:
-                c = km_kernel.concordance_index(t, e, x[:, ok])
+            else:  # the C-index of b * x is C(x) or 1 - C(x)
+                c = km_kernel.concordance_index(t, e, x if ok.all() else x[:, ok])
                 c = np.where(coef[ok] >= 0, c, 1.0 - c)
             table.loc[ok, "concordance"] = c
         with np.errstate(over="ignore", invalid="ignore"):
