@@ -376,6 +376,33 @@ class TableStore:
                             f"LIMIT {limit}", params).df()
         return self._cache.put(key, frame).copy()
 
+    def pair(self, x: str, y: str) -> pd.DataFrame:
+        """The rows of one (x, y) pair (one per method when the table holds several)."""
+        if self.kind != "associations":
+            raise ValueError("pairs are rows of association tables")
+        if not hasattr(self, "_x_index"):
+            self._x_index = {n: i for i, n in enumerate(self.x_names)}
+            self._y_index = {n: i for i, n in enumerate(self.y_names)}
+        xi, yi = self._x_index.get(str(x)), self._y_index.get(str(y))
+        select = ", ".join(f'"{c}"' for c in self.columns)
+        if xi is None or yi is None:
+            return pd.DataFrame(columns=self.columns)
+        return self._query(f"SELECT {select} FROM main WHERE x_id = ? AND y_id = ?",
+                           [xi, yi]).df()
+
+    def linked(self, x_names: Sequence[str], q_max: float = 0.05,
+               limit: int = 20) -> pd.DataFrame:
+        """The most significant rows (q at most ``q_max``) whose ``x`` is one of ``x_names``."""
+        if not hasattr(self, "_x_index"):
+            self.pair("", "")
+        ids = [self._x_index[n] for n in x_names if n in self._x_index]
+        if not ids:
+            return pd.DataFrame(columns=self.columns)
+        select = ", ".join(f'"{c}"' for c in self.columns)
+        return self._query(f"SELECT {select} FROM main WHERE {_id_clause('x_id', ids)} AND "
+                           f"q_value <= ? ORDER BY p_value LIMIT {int(limit)}",
+                           [float(q_max)]).df()
+
     def feature(self, name: str) -> pd.DataFrame:
         """The rows of one feature of a survival screen."""
         return self._query("SELECT * FROM main WHERE feature = ?", [str(name)]).df()
