@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def radiogenomics(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the installed command (or the module when no script is on PATH)."""
-    script = shutil.which("radiogenomics", path=str(Path(sys.executable).parent))
-    command = [script] if script else [sys.executable, "-m", "radiogenomics"]
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    return subprocess.run([*command, *args], capture_output=True, text=True, cwd=cwd, env=env,
-                          timeout=600)
+from helpers import ROOT
+from helpers import run_cli as radiogenomics
 
 
 def test_input_error_is_one_short_message(tmp_path):

@@ -10,11 +10,10 @@ import mudata
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import run_cli
 
 import radiogenomics as rg
 from radiogenomics.datasets.simulate import simulate
-
-from .test_cli import radiogenomics as run_cli
 
 
 def test_demo_cohort_contents(demo_build):

@@ -7,10 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT, SHARED_DATA
 
-from .conftest import SHARED_DATA
-
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
