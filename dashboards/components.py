@@ -59,7 +59,7 @@ def graph(id: str, figure: go.Figure | None = None, height: int | None = None,
           **kwargs) -> dcc.Graph:
     style = {"height": f"{height}px"} if height else {}
     return dcc.Graph(id=id, figure=figure if figure is not None else empty_figure(),
-                     config={"displaylogo": False, "responsive": True}, style=style, **kwargs)
+                     config={"displaylogo": False}, style=style, **kwargs)
 
 
 def format_number(value) -> str:

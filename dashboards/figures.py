@@ -42,7 +42,7 @@ def _volcano(table: pd.DataFrame, q_threshold) -> go.Figure:
     for mask, name, color in ((~significant, "not significant", "#a9b4c2"),
                               (significant, f"q ≤ {q_threshold or 0.05:g}", "#c0392b")):
         part = table[mask]
-        fig.add_scattergl(
+        fig.add_scatter(
             x=part["estimate"], y=minus_log_p[mask], mode="markers", name=name,
             marker=dict(size=6, color=color, opacity=0.75),
             text=part["x"] + " ~ " + part["y"],
@@ -113,7 +113,7 @@ def pair(mdata, x_modality: str, x: str, y_modality: str, y: str) -> go.Figure:
                         jitter=0.4, pointpos=0, marker=dict(size=5))
         fig.update_layout(yaxis_title=x)
     else:
-        fig.add_scattergl(x=xs, y=ys, mode="markers", marker=dict(size=7, color="#2c6fbb",
+        fig.add_scatter(x=xs, y=ys, mode="markers", marker=dict(size=7, color="#2c6fbb",
                                                                  opacity=0.8))
         fig.update_layout(xaxis_title=x, yaxis_title=y)
     fig.update_layout(template="plotly_white", showlegend=False, height=380,

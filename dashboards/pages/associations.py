@@ -92,7 +92,7 @@ def download_href(key: str, flt: TableFilter, sort_by=None) -> str:
     if sort_by:
         params["sort"] = sort_by[0].get("column_id", "")
         params["dir"] = sort_by[0].get("direction", "asc")
-    return "download/associations.csv?" + urlencode(params)
+    return "/download/associations.csv?" + urlencode(params)
 
 
 def register(app, results: Results) -> None:
@@ -113,19 +113,26 @@ def register(app, results: Results) -> None:
         store = store_of(key)
         return options(store.distinct("method")), options(store.classes)
 
+    from functools import lru_cache
+
+    @lru_cache(maxsize=128)
+    def summarise(key, flt):
+        store = results.associations[key]
+        count = store.count(flt)
+        top = store.top(flt, VOLCANO_POINTS, ["x", "y", "estimate", "p_value", "q_value"])
+        shown = f" (the {len(top):,} most significant are plotted)" if count > len(top) else ""
+        text = f"{count:,} of {store.n_rows:,} pairs match{shown}."
+        q = flt.q_max
+        return (text, figures.volcano(top, q_threshold=q if q and q < 1 else 0.05),
+                figures.heatmap(store.block(flt)))
+
     @app.callback(
         Output("assoc-count", "children"), Output("assoc-volcano", "figure"),
         Output("assoc-heatmap", "figure"),
         *filters)
     def overview(key, q, method, feature_class, x_search, y_search):
-        store = store_of(key)
-        flt = _filter(q, method, feature_class, x_search, y_search)
-        count = store.count(flt)
-        top = store.top(flt, VOLCANO_POINTS, ["x", "y", "estimate", "p_value", "q_value"])
-        shown = f" (the {len(top):,} most significant are plotted)" if count > len(top) else ""
-        text = f"{count:,} of {store.n_rows:,} pairs match{shown}."
-        return (text, figures.volcano(top, q_threshold=q if q and q < 1 else 0.05),
-                figures.heatmap(store.block(flt)))
+        store_of(key)
+        return summarise(key, _filter(q, method, feature_class, x_search, y_search))
 
     @app.callback(
         Output("assoc-rows", "data"), Output("assoc-rows", "page_count"),
@@ -142,7 +149,7 @@ def register(app, results: Results) -> None:
         page = min(int(page or 0), pages - 1)
         frame = store.page(flt, sort_by, page, size,
                            columns=[*TABLE_COLUMNS, "x_modality", "y_modality"])
-        return records(frame), pages, download_href(key, flt, sort_by)
+        return records(frame), pages, app.get_relative_path(download_href(key, flt, sort_by))
 
     @app.callback(
         Output("assoc-selected", "data"),

@@ -11,7 +11,6 @@ from dash.exceptions import PreventUpdate
 
 import radiogenomics as rg
 
-from .. import figures
 from ..components import card, empty_figure, graph, notice, records, table
 from ..results import Results
 
