@@ -24,7 +24,8 @@ def volcano(table: pd.DataFrame, q_threshold: float | None = 0.05, title=None) -
     if table.empty:
         return empty_figure("No pair passes the filter.")
     if _has("volcano"):
-        fig = rg.pl.volcano(table, q_threshold=q_threshold if q_threshold else 0.05)
+        fig = rg.pl.volcano(table, q_threshold=q_threshold if q_threshold else 0.05,
+                            label_top=0, title=title or "")
     else:
         fig = _volcano(table, q_threshold)
     _attach_pairs(fig, table)
@@ -61,7 +62,8 @@ def _attach_pairs(fig: go.Figure, table: pd.DataFrame) -> None:
                             table["y"]):
         key.setdefault((round(float(xv), 12), round(float(yv), 9)), [str(x), str(y)])
     for trace in fig.data:
-        if getattr(trace, "x", None) is None or getattr(trace, "y", None) is None:
+        if getattr(trace, "x", None) is None or getattr(trace, "y", None) is None or len(
+                trace.x) == 0:
             continue
         if trace.customdata is not None and len(trace.customdata) == len(trace.x):
             first = trace.customdata[0]
@@ -72,15 +74,18 @@ def _attach_pairs(fig: go.Figure, table: pd.DataFrame) -> None:
                             for a, b in zip(trace.x, trace.y)]
 
 
-def heatmap(block: pd.DataFrame, value: str = "estimate") -> go.Figure:
-    """Clustered heatmap of a block of pairs (long form x, y, value)."""
+def heatmap(block: pd.DataFrame, value: str = "estimate",
+            q_threshold: float = 0.05) -> go.Figure:
+    """Clustered heatmap of a block of pairs (long form x, y, value, p_value, q_value)."""
     if block.empty:
         return empty_figure("No pair passes the filter.")
-    matrix = block.pivot_table(index="x", columns="y", values=value, aggfunc="first")
     if _has("heatmap"):
-        fig = rg.pl.heatmap(matrix)
+        fig = rg.pl.heatmap(block, value=value, q_threshold=q_threshold,
+                            x_names=list(dict.fromkeys(block["x"])),
+                            y_names=list(dict.fromkeys(block["y"])), title="")
     else:
-        fig = _heatmap(matrix)
+        fig = _heatmap(block.pivot_table(index="x", columns="y", values=value,
+                                         aggfunc="first"))
     fig.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10))
     return fig
 
@@ -95,10 +100,14 @@ def _heatmap(matrix: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def pair(mdata, x_modality: str, x: str, y_modality: str, y: str) -> go.Figure:
+def pair(mdata, x_modality: str, x: str, y_modality: str, y: str, method: str | None = None,
+         covariates: str = "") -> go.Figure:
     """Scatter (or box) plot of one pair over the cohort's patients."""
     if _has("pair"):
-        return rg.pl.pair(mdata, x=x, y=y, x_mod=x_modality, y_mod=y_modality)
+        fig = rg.pl.pair(mdata, x, y, x=x_modality, y=y_modality, method=method,
+                         covariates=[c for c in str(covariates or "").split(",") if c])
+        fig.update_layout(height=400, margin=dict(l=10, r=10, t=60, b=40))
+        return fig
     from radiogenomics.tl._data import modality_block
 
     xs = modality_block(mdata, x_modality, features=[x]).values[:, 0]

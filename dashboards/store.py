@@ -409,8 +409,9 @@ class TableStore:
 
     def block(self, flt: TableFilter, n_x: int = 25, n_y: int = 25,
               value: str = "estimate") -> pd.DataFrame:
-        """``value`` for every pair of the ``n_x`` x and ``n_y`` y names that appear first
-        among the most significant filtered rows; long form (x, y, value), for a heatmap."""
+        """``value`` (with p- and q-values) for every pair of the ``n_x`` x and ``n_y`` y
+        names that appear first among the most significant filtered rows; long form
+        (x, y, value, ...), for a heatmap."""
         if value not in ("estimate", "p_value", "q_value"):
             raise ValueError(f"unknown value column {value!r}")
         key = ("block", flt.key(), n_x, n_y, value)
@@ -422,21 +423,24 @@ class TableStore:
                           f"LIMIT {int(max(n_x, n_y) * 40)}", params).fetchnumpy()
         xs = list(dict.fromkeys(top["x_id"].tolist()))[:n_x]
         ys = list(dict.fromkeys(top["y_id"].tolist()))[:n_y]
-        frame = pd.DataFrame(columns=["x", "y", value])
+        frame = pd.DataFrame(columns=["x", "y", "estimate", "p_value", "q_value"])
         if xs and ys:
             method = ""
             if flt.method and "method" in self.columns:
                 method, params = " AND method = ?", [flt.method]
             else:
                 params = []
+            extra = ", p_value, q_value" if value == "estimate" else (
+                ", q_value" if value == "p_value" else ", p_value")
             found = self._query(
-                f"SELECT x_id, y_id, {value} FROM lookup WHERE x_id IN "
+                f"SELECT x_id, y_id, {value}{extra} FROM lookup WHERE x_id IN "
                 f"({', '.join(map(str, xs))}) AND y_id IN ({', '.join(map(str, ys))}){method}",
                 params).fetchnumpy()
             frame = pd.DataFrame({
                 "x": [self.x_names[i] for i in found["x_id"].tolist()],
                 "y": [self.y_names[i] for i in found["y_id"].tolist()],
-                value: np.asarray(found[value], dtype=float)})
+                **{c: np.asarray(found[c], dtype=float)
+                   for c in ("estimate", "p_value", "q_value") if c in found}})
         return self._cache.put(key, frame).copy()
 
     def iter_csv(self, flt: TableFilter, sort_by: Sequence[dict] | None = None,

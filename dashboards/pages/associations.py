@@ -8,6 +8,8 @@ from urllib.parse import urlencode
 from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+import radiogenomics as rg
+
 from .. import figures
 from ..components import card, empty_figure, graph, notice, options, records, table
 from ..results import Results
@@ -124,7 +126,7 @@ def register(app, results: Results) -> None:
         text = f"{count:,} of {store.n_rows:,} pairs match{shown}."
         q = flt.q_max
         return (text, figures.volcano(top, q_threshold=q if q and q < 1 else 0.05),
-                figures.heatmap(store.block(flt)))
+                figures.heatmap(store.block(flt), q_threshold=q if q and q < 1 else 0.05))
 
     @app.callback(
         Output("assoc-count", "children"), Output("assoc-volcano", "figure"),
@@ -194,7 +196,7 @@ def register(app, results: Results) -> None:
             return empty_figure("No cohort: the pair's values are not available."), stats
         try:
             fig = figures.pair(results.mdata, row["x_modality"], row["x"], row["y_modality"],
-                               row["y"])
-        except Exception:  # a table of another cohort: the pair is not in this one
+                               row["y"], method=row["method"], covariates=row["covariates"])
+        except rg.errors.RadiogenomicsError:  # a table of another cohort: not in this one
             fig = empty_figure("This pair's values are not in the cohort.")
         return fig, stats
