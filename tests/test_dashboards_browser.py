@@ -176,11 +176,20 @@ def test_authentication_in_the_browser(browser, live_app_auth):
     context.close()
 
 
-def test_readme_tour_screenshot(page, live_app):
-    """The screenshot of the README's tour."""
+def test_readme_tour_screenshot(browser, live_app):
+    """The screenshot of the README's tour: the explorer with a pair opened from the table."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    watch = PageWatch(page)
     page.goto(live_app.url + "/associations")
     page.wait_for_selector("#assoc-volcano .main-svg")
     wait_for_callbacks(page)
-    page.set_viewport_size({"width": 1280, "height": 1000})
+    page.locator("#assoc-rows td[data-dash-column='x']").first.click()
+    page.wait_for_selector("#pair-name")
+    wait_for_callbacks(page)
+    first_row = page.locator("#assoc-rows td[data-dash-column='x']").first.inner_text()
+    assert page.locator("#pair-name").inner_text().startswith(first_row)
     path = screenshot(page, "readme-associations")
     assert path.stat().st_size > 10_000
+    watch.assert_clean()
+    context.close()
