@@ -387,6 +387,16 @@ class TableStore:
         select = ", ".join(f'"{c}"' for c in self.columns)
         if xi is None or yi is None:
             return pd.DataFrame(columns=self.columns)
+        # the (x, y)-sorted lookup finds the pair's p-values at once; rows of ``main`` are
+        # sorted by p-value, so a p-value range then reaches the row without a full scan
+        found = self._query("SELECT min(p_value), max(p_value), count(*), "
+                            "count(p_value) FROM lookup WHERE x_id = ? AND y_id = ?",
+                            [xi, yi]).fetchone()
+        if not found[2]:
+            return pd.DataFrame(columns=self.columns)
+        if found[3] == found[2]:
+            return self._query(f"SELECT {select} FROM main WHERE p_value BETWEEN ? AND ? "
+                               "AND x_id = ? AND y_id = ?", [found[0], found[1], xi, yi]).df()
         return self._query(f"SELECT {select} FROM main WHERE x_id = ? AND y_id = ?",
                            [xi, yi]).df()
 

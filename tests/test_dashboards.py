@@ -13,6 +13,7 @@ import pytest
 import requests
 from dashboard_support import PASSWORD, survival_screen
 
+import radiogenomics as rg
 from dashboards.store import TableFilter, TableStore
 from dashboards.synthetic import write_association_table
 from radiogenomics.errors import InputError
@@ -231,3 +232,46 @@ def test_survival_screen_helper_has_contract_columns():
     from dashboards.store import SURVIVAL_COLUMNS
 
     assert list(survival_screen(["a", "b"]).columns) == SURVIVAL_COLUMNS
+
+
+def test_serve_and_passwd_commands(results_folder, tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from helpers import run_cli
+
+    users = tmp_path / "users.txt"
+    script = [sys.executable, "-m", "radiogenomics"]
+    done = subprocess.run([*script, "passwd", str(users), "board", "--password-stdin"],
+                          input="a long password\n", capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "a long password" not in users.read_text()
+    refused = run_cli("serve", str(results_folder), "--host", "0.0.0.0")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "refusing to listen on 0.0.0.0 without authentication" in refused.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([*script, "serve", str(results_folder), "--port", str(port),
+                               "--auth-file", str(users)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        status = None
+        for _ in range(240):
+            try:
+                status = requests.get(f"http://127.0.0.1:{port}/", timeout=5,
+                                      auth=("board", "a long password")).status_code
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None, server.stderr.read()
+                time.sleep(0.5)
+        assert status == 200
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 401
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=60)
+    assert f"http://127.0.0.1:{port}/" in out
+    for patient in rg.read_cohort(results_folder / "cohort.h5mu").obs_names:
+        assert patient not in out + err
