@@ -116,6 +116,36 @@ def test_volcano_click_opens_pair_plot(page, live_app):
     watch.assert_clean()
 
 
+def test_survival_split_updates_the_curves(page, live_app):
+    import radiogenomics as rg
+
+    if not callable(getattr(rg.tl, "kaplan_meier", None)):
+        pytest.skip("the survival tools (rg.tl.kaplan_meier, ...) are not in this version")
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/survival")
+    page.wait_for_selector("#surv-stats table")
+    wait_for_callbacks(page)
+    median = page.locator("#surv-stats").inner_text()
+    assert "log-rank p" in median
+    page.click("#surv-split")
+    page.get_by_role("option", name="tertiles").click()
+    page.wait_for_function(
+        f"() => document.getElementById('surv-stats').innerText !== {median!r}")
+    wait_for_callbacks(page)
+    assert "middle" in page.locator("#surv-stats").inner_text()
+    groups = page.evaluate("() => document.getElementById('surv-km')"
+                           ".querySelector('.js-plotly-plot').data.map(t => t.name)")
+    assert any("middle" in str(name) for name in groups)
+    # a row of the screen picks its feature
+    feature = page.locator("#surv-rows td[data-dash-column='feature']").nth(2).inner_text()
+    page.locator("#surv-rows td[data-dash-column='feature']").nth(2).click()
+    page.wait_for_function(
+        "(f) => document.querySelector('#surv-variable').innerText.includes(f)", arg=feature)
+    wait_for_callbacks(page)
+    screenshot(page, "survival-tertiles")
+    watch.assert_clean()
+
+
 def test_patient_view_shows_the_chosen_patient(page, live_app):
     watch = PageWatch(page)
     results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
