@@ -108,6 +108,19 @@ class Results:
             return {}
         return {str(k): str(v) for k, v in var["feature_class"].items()}
 
+    def risk_columns(self) -> dict[str, str]:
+        """Clinical columns holding a stored risk signature's score and group
+        (``mdata.uns["radiogenomics"]["risk_signature"][key]`` -> ``<key>_score``,
+        ``<key>_group``)."""
+        stored = self.uns("risk_signature", default={}) or {}
+        if self.mdata is None or not isinstance(stored, dict):
+            return {}
+        for key in stored:
+            columns = {"risk score": f"{key}_score", "risk group": f"{key}_group"}
+            if all(c in self.mdata.obs.columns for c in columns.values()):
+                return columns
+        return {}
+
     def manifest(self) -> pd.DataFrame | None:
         if self.mdata is None:
             return None

@@ -138,17 +138,46 @@ def build_profile(results: Results, patient: str) -> dict:
         profile["similar"] = similar
     profile["outcome"] = {c: obs[c] for c in outcome}
     profile["risk"] = _risk(results, patient)
+    profile["risk_figure"] = risk_km(results, patient) if profile["risk"] else None
     return profile
 
 
 def _risk(results: Results, patient: str) -> dict | None:
-    """The patient's risk score and group, when a survival model stored them in obs."""
-    columns = results.risk_columns() if hasattr(results, "risk_columns") else {}
+    """The patient's risk score and group, when a risk signature stored them in obs."""
+    columns = results.risk_columns()
     if not columns:
         return None
     obs = results.mdata.obs
-    return {name: obs.loc[patient, column] for name, column in columns.items()
-            if column in obs.columns}
+    value = obs.loc[patient, columns["risk score"]]
+    return {"score": "" if pd.isna(value) else f"{float(value):.3g}",
+            "group": str(obs.loc[patient, columns["risk group"]])}
+
+
+def risk_km(results: Results, patient: str):
+    """Kaplan-Meier curves of the risk groups with the patient's follow-up marked."""
+    columns = results.risk_columns()
+    if not columns or not callable(getattr(rg.pl, "km", None)) or not (
+            results.time and results.event):
+        return None
+    from ..survival import _LOCK
+
+    with _LOCK:
+        work = results.mdata.copy()
+    group = columns["risk group"]
+    keep = work.obs[group].notna().to_numpy() & work.obs[results.time].notna().to_numpy()
+    work = work[keep].copy()
+    fig = rg.pl.km(work, results.time, results.event, group, title="Risk groups")
+    follow_up = results.mdata.obs.loc[patient, results.time]
+    if pd.notna(follow_up):
+        marker = dict(x=float(follow_up), line_dash="dash", line_color="#17324f",
+                      annotation_text=f"this patient ({results.mdata.obs.loc[patient, group]})",
+                      annotation_position="top right")
+        try:  # the curves' panel only, when the figure has a numbers-at-risk panel
+            fig.add_vline(**marker, row=1, col=1)
+        except Exception:  # a figure without subplots
+            fig.add_vline(**marker)
+    fig.update_layout(height=420)
+    return fig
 
 
 def layout(results: Results):
@@ -177,8 +206,11 @@ def body(results: Results, profile: dict):
         card("Patient", html.H2(profile["patient"], id="patient-shown"),
              html.P(f"Outcome: {outcome}"),
              table("patient-clinical", ["column", "value"], records(clinical), page_size=12)),
-        card("Risk", html.P(", ".join(f"{k}: {v}" for k, v in risk.items()))
-             if risk else notice("No risk score is stored in the cohort.")),
+        card("Risk", html.P(f"Risk score {risk['score']}, group {risk['group']}",
+                            id="patient-risk") if risk else
+             notice("No risk score is stored in the cohort."),
+             graph("patient-risk-km", profile["risk_figure"])
+             if profile.get("risk_figure") is not None else None),
         card("Mutations", html.P(", ".join(profile["mutations"]) or "none of the genes tested",
                                  id="patient-mutations")
              if profile["mutations"] is not None else notice("No mutation data.")),
