@@ -121,6 +121,21 @@ class Results:
                 return columns
         return {}
 
+    def patient_predictions(self, patient: str) -> pd.DataFrame:
+        """The patient's rows of the stored model predictions (one per model), with the
+        model's key first."""
+        stored = self.uns("model_predictions", default={}) or {}
+        frames = []
+        if isinstance(stored, dict):
+            for key, table in stored.items():
+                if isinstance(table, pd.DataFrame) and "patient_id" in table:
+                    rows = table[table["patient_id"].astype(str) == str(patient)]
+                    if len(rows):
+                        rows = rows.drop(columns=["patient_id"]).copy()
+                        rows.insert(0, "model", str(key))
+                        frames.append(rows)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
     def manifest(self) -> pd.DataFrame | None:
         if self.mdata is None:
             return None

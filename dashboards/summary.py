@@ -60,6 +60,8 @@ def patient_summary_html(profile: dict) -> str:
            if risk else "") + "</div>",
         '<div class="grid"><div>',
         "<h2>Clinical</h2>", _table(profile["clinical"]),
+        *(["<h2>Model predictions</h2>", _table(profile["predictions"])]
+          if profile.get("predictions") is not None else []),
         "<h2>Mutations</h2>",
         f"<p>{html.escape(', '.join(mutations) or 'none of the genes tested')}</p>"
         if mutations is not None else "<p>no mutation data</p>",

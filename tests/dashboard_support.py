@@ -43,7 +43,9 @@ def write_results_folder(folder: Path, mdata) -> Path:
     from dashboards.synthetic import write_association_table
 
     folder.mkdir(parents=True, exist_ok=True)
-    rg.write_cohort(mdata.copy(), folder / "cohort.h5mu")
+    mdata = mdata.copy()
+    add_stored_results(mdata)
+    rg.write_cohort(mdata, folder / "cohort.h5mu")
     radiomic = list(mdata["radiomics"].var_names)
     genes = list(mdata["rna"].var_names)
     write_association_table(folder / "results" / "associations_radiomics_rna.parquet",
@@ -52,6 +54,33 @@ def write_results_folder(folder: Path, mdata) -> Path:
                             n_patients=int(mdata.n_obs))
     survival_screen(radiomic).to_parquet(folder / "results" / "survival_radiomics.parquet")
     return folder
+
+
+def add_stored_results(mdata) -> None:
+    """Results the curation, survival and model tools store in a cohort, made up with
+    their layout: a feature QC table, a risk signature's score and group, and per-patient
+    model predictions."""
+    from radiogenomics.cohort import store_result
+
+    rng = np.random.default_rng(2)
+    features = list(mdata["radiomics"].var_names)
+    dropped = np.zeros(len(features), bool)
+    dropped[:3] = True
+    store_result(mdata, "feature_qc", "radiomics", pd.DataFrame({
+        "feature": features, "fraction_missing": 0.0, "dropped": dropped,
+        "reason": np.where(dropped, "constant", "")}),
+        {"mod": "radiomics", "n_features": len(features), "n_dropped": 3})
+    score = rng.normal(size=mdata.n_obs)
+    mdata.obs["demo_risk_score"] = score
+    mdata.obs["demo_risk_group"] = pd.Categorical(
+        np.where(score > np.median(score), "high", "low"), categories=["low", "high"],
+        ordered=True)
+    store_result(mdata, "risk_signature", "demo_risk",
+                 pd.DataFrame({"feature": features[:2], "coef": [0.5, -0.3]}))
+    store_result(mdata, "model_predictions", "response_model", pd.DataFrame({
+        "patient_id": list(mdata.obs_names), "set": "out-of-fold",
+        "prediction": rng.uniform(size=mdata.n_obs),
+        "predicted_label": rng.choice(["responder", "non-responder"], mdata.n_obs)}))
 
 
 @pytest.fixture(scope="session")

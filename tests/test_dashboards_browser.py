@@ -28,7 +28,7 @@ def page(browser, live_app):
 
 
 @pytest.mark.parametrize("path, name, marker", [
-    ("/", "overview", "#overview-n-patients"),
+    ("/", "overview", "#overview-qc-0"),
     ("/associations", "associations", "#assoc-volcano .main-svg"),
     ("/survival", "survival", "#surv-km"),
     ("/patient", "patient", "#patient-shown"),
@@ -162,6 +162,11 @@ def test_patient_view_shows_the_chosen_patient(page, live_app):
         f"() => document.getElementById('patient-shown').innerText === {chosen!r}")
     wait_for_callbacks(page)
     assert page.locator("#patient-image .main-svg").count() >= 1
+    group = str(results.mdata.obs.loc[chosen, "demo_risk_group"])
+    assert page.locator("#patient-risk").inner_text().endswith(f"group {group}")
+    predicted = results.mdata.uns["radiogenomics"]["model_predictions"]["response_model"]
+    label = predicted.set_index("patient_id").loc[chosen, "predicted_label"]
+    assert label in page.locator("#patient-predictions").inner_text()
     assert page.locator("#patient-similar td").count() > 0
     mutations = results.mdata["mutation"][chosen].to_df().iloc[0]
     expected = sorted(mutations.index[mutations.to_numpy() > 0])

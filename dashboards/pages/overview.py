@@ -11,6 +11,9 @@ import radiogenomics as rg
 from ..components import card, graph, notice, records, stat, table
 from ..results import Results
 
+#: Result kinds of the preprocessing and curation tools shown as QC summaries.
+QC_KINDS = ("feature_qc", "harmonization", "robustness", "redundancy", "qc")
+
 PATH = "/"
 TITLE = "Cohort"
 
@@ -79,12 +82,14 @@ def _extraction(results: Results):
 def _qc(results: Results):
     """Summaries stored by the preprocessing and curation tools, when any."""
     tables = []
-    for kind in ("qc", "harmonize", "harmonization", "curation"):
+    params = results.uns("params", default={}) or {}
+    for kind in QC_KINDS:
         stored = results.uns(kind, default={}) or {}
         if isinstance(stored, dict):
             for key, value in stored.items():
                 if isinstance(value, pd.DataFrame):
-                    tables.append((f"{kind}: {key}", value))
+                    recorded = (params.get(kind) or {}).get(key) or {}
+                    tables.append((f"{kind.replace('_', ' ')}: {key}", value, recorded))
     if not tables:
         params = results.uns("params", default={}) or {}
         done = [f"{kind}/{key}" for kind, keys in params.items() if isinstance(keys, dict)
@@ -93,10 +98,13 @@ def _qc(results: Results):
             "No QC or harmonisation summary is stored in the cohort.")
         return card("QC and harmonisation", notice(text))
     parts = []
-    for k, (name, value) in enumerate(tables[:4]):
+    for k, (name, value, recorded) in enumerate(tables[:6]):
         shown = value.reset_index() if value.index.name else value
-        parts.extend([html.H4(name), table(f"overview-qc-{k}", list(map(str, shown.columns)),
-                                           records(shown.rename(columns=str)), page_size=8)])
+        settings = ", ".join(f"{p}: {v}" for p, v in recorded.items()
+                             if isinstance(v, str | int | float | bool))
+        parts.extend([html.H4(name), html.P(settings, className="rg-note") if settings else None,
+                      table(f"overview-qc-{k}", list(map(str, shown.columns)),
+                            records(shown.rename(columns=str)), page_size=6)])
     return card("QC and harmonisation", *parts)
 
 

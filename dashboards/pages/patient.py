@@ -137,6 +137,10 @@ def build_profile(results: Results, patient: str) -> dict:
         similar["patient_id"] = [results.display_id(p) for p in similar["patient_id"]]
         profile["similar"] = similar
     profile["outcome"] = {c: obs[c] for c in outcome}
+    predictions = results.patient_predictions(patient)
+    keep = [c for c in ("model", "set", "prediction", "prediction_sd", "predicted_label")
+            if c in predictions.columns]
+    profile["predictions"] = predictions[keep] if len(predictions) else None
     profile["risk"] = _risk(results, patient)
     profile["risk_figure"] = risk_km(results, patient) if profile["risk"] else None
     return profile
@@ -211,6 +215,10 @@ def body(results: Results, profile: dict):
              notice("No risk score is stored in the cohort."),
              graph("patient-risk-km", profile["risk_figure"])
              if profile.get("risk_figure") is not None else None),
+        card("Model predictions", table("patient-predictions",
+                                         list(profile["predictions"].columns),
+                                         records(profile["predictions"])))
+        if profile.get("predictions") is not None else None,
         card("Mutations", html.P(", ".join(profile["mutations"]) or "none of the genes tested",
                                  id="patient-mutations")
              if profile["mutations"] is not None else notice("No mutation data.")),
