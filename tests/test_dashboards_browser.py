@@ -8,6 +8,8 @@ Screenshots go to test-artifacts/ (RADIOGENOMICS_TEST_ARTIFACTS).
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from dashboard_support import PASSWORD, PageWatch, screenshot, wait_for_callbacks
@@ -177,6 +179,13 @@ def test_patient_view_shows_the_chosen_patient(page, live_app):
         page.click("#patient-print")
     summary = open(info.value.path(), encoding="utf-8").read()
     assert f"Tumor board summary: {chosen}" in summary and "data:image/png;base64," in summary
+    # it prints on one A4 page
+    printed = page.context.new_page()
+    printed.set_content(summary)
+    printed.emulate_media(media="print")
+    pdf = printed.pdf(format="A4")
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+    printed.close()
     watch.assert_clean()
 
 
