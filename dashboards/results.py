@@ -72,9 +72,11 @@ class Results:
         return [] if self.mdata is None else [str(p) for p in self.mdata.obs_names]
 
     def display_id(self, patient: str) -> str:
-        """What the browser sees for a patient ID."""
-        return self._to_display.get(str(patient), str(patient)) if self.pseudonymize else str(
-            patient)
+        """What the browser sees for a patient ID (with pseudonyms on, a patient outside the
+        cohort shows as ``(pseudonymised)``)."""
+        if not self.pseudonymize:
+            return str(patient)
+        return self._to_display.get(str(patient), "(pseudonymised)")
 
     def patient_id(self, shown: str | None) -> str | None:
         """The patient ID behind what the browser sent, or ``None`` if unknown."""

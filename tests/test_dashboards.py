@@ -112,6 +112,7 @@ def test_load_results(results_folder):
     shown = alone.display_id(alone.patients[0])
     assert shown.startswith("PT-") and alone.patient_id(shown) == alone.patients[0]
     assert alone.patient_id(alone.patients[0]) is None  # real IDs are not accepted
+    assert alone.display_id("someone outside the cohort") == "(pseudonymised)"
     with pytest.raises(InputError, match="does not exist"):
         load_results(results_folder / "nowhere")
 

@@ -27,6 +27,8 @@ def layout(results: Results):
                        f"{mod.n_obs} x {mod.n_vars}") for name, mod in mdata.mod.items()]
     overlap = rg.tl.modality_overlap(mdata)
     summary = rg.tl.clinical_summary(mdata)
+    summary = summary[["column", "kind", "n", "missing", "levels", "median", "q1", "q3", "min",
+                       "max"]]
     join = results.uns("join", default={}) or {}
     report = results.uns("join_report")
     children = [
@@ -43,8 +45,7 @@ def layout(results: Results):
     ]
     if isinstance(report, pd.DataFrame) and len(report):
         dropped = report.loc[~report["kept"].astype(bool)].copy()
-        dropped["patient_id"] = [results.display_id(p) if p in results._to_display else (
-            "(pseudonymised)" if results.pseudonymize else p) for p in dropped["patient_id"]]
+        dropped["patient_id"] = [results.display_id(p) for p in dropped["patient_id"]]
         columns = [c for c in ("patient_id", "missing_from", "reason") if c in dropped]
         children.append(card(
             f"Join report: {int(report['kept'].sum())} kept, {len(dropped)} dropped",
