@@ -216,6 +216,12 @@ def test_authentication_in_the_browser(browser, live_app_auth):
     results = live_app_auth.app.server.config["RADIOGENOMICS_RESULTS"]
     assert not any(patient in text for patient in results.patients)
     screenshot(page, "patient-pseudonymised")
+    page.goto(live_app_auth.url + "/")
+    page.wait_for_selector("#overview-join")
+    wait_for_callbacks(page)
+    report = results.mdata.uns["radiogenomics"]["join_report"]
+    text = page.locator("body").inner_text()
+    assert not any(patient in text for patient in report["patient_id"])
     watch.assert_clean()
     context.close()
 
