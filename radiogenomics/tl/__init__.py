@@ -1,1 +1,6 @@
 """Cohort-aware tools built on ``radiogenomics.stats``."""
+
+from .patients import clinical_summary as clinical_summary
+from .patients import modality_overlap as modality_overlap
+from .patients import patient_percentiles as patient_percentiles
+from .patients import similar_patients as similar_patients
