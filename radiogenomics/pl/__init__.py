@@ -1,3 +1,9 @@
 """Plotly figures from the cohort or from result tables."""
 
-from .survival import forest, km, survival_volcano  # noqa: F401
+from .patient import lesion_slice as lesion_slice
+from .patient import lesion_slice_png as lesion_slice_png
+from .patient import modality_overlap as modality_overlap
+from .patient import patient_percentiles as patient_percentiles
+from .survival import forest as forest
+from .survival import km as km
+from .survival import survival_volcano as survival_volcano

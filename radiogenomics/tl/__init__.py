@@ -1,4 +1,13 @@
 """Cohort-aware tools built on ``radiogenomics.stats``."""
 
-from .risk import risk_signature  # noqa: F401
-from .survival import cox, cox_screen, kaplan_meier, logrank, marker_groups, maxstat  # noqa: F401
+from .patients import clinical_summary as clinical_summary
+from .patients import modality_overlap as modality_overlap
+from .patients import patient_percentiles as patient_percentiles
+from .patients import similar_patients as similar_patients
+from .risk import risk_signature as risk_signature
+from .survival import cox as cox
+from .survival import cox_screen as cox_screen
+from .survival import kaplan_meier as kaplan_meier
+from .survival import logrank as logrank
+from .survival import marker_groups as marker_groups
+from .survival import maxstat as maxstat
