@@ -256,13 +256,18 @@ class _Chunk:
                 info = self._information(dg, a1, risk[k1:] * inv0)
             else:
                 single = self.single_groups
-                dgs = dg[:, single]
                 s0s = s0[:, single]
                 inv0 = 1.0 / s0s
-                ll -= (dgs * np.log(s0s)).sum(1)
                 a1 = risk[1:k1][:, :, single] * inv0
-                score = self.event_sum - (a1 * dgs).sum(2).T
-                info = self._information(dgs, a1, risk[k1:][:, :, single] * inv0)
+                if self.present is None:  # one event in each of these groups
+                    ll -= np.log(s0s).sum(1)
+                    score = self.event_sum - a1.sum(2).T
+                    info = self._information(None, a1, risk[k1:][:, :, single] * inv0)
+                else:
+                    dgs = dg[:, single]
+                    ll -= (dgs * np.log(s0s)).sum(1)
+                    score = self.event_sum - (a1 * dgs).sum(2).T
+                    info = self._information(dgs, a1, risk[k1:][:, :, single] * inv0)
                 # tied groups: Efron's correction, one term per tied event
                 t_sum = np.add.reduceat(tied, self.tied_starts, axis=2)  # (K, c, Gt)
                 pos = self.efron_pos
@@ -283,8 +288,13 @@ class _Chunk:
         d = self.d
         info = np.empty((self.c, d, d))
         for k, (a, b) in enumerate(self.pairs):
+            if weight is None:  # sums of products without temporaries
+                val = a2[k].sum(1) - np.einsum("ij,ij->i", a1[a], a1[b])
+                info[:, a, b] = val
+                info[:, b, a] = val
+                continue
             term = a2[k] - a1[a] * a1[b]
-            val = (term if weight is None else weight * term).sum(1)
+            val = (weight * term).sum(1)
             info[:, a, b] = val
             info[:, b, a] = val
         return info
