@@ -1,1 +1,6 @@
 """Plotly figures from the cohort or from result tables."""
+
+from .curation import batch_before_after as batch_before_after
+from .curation import correlation_clustermap as correlation_clustermap
+from .curation import differential_dotplot as differential_dotplot
+from .curation import embedding as embedding
