@@ -35,10 +35,13 @@ def _yeo_johnson_lambda(column: np.ndarray) -> float:
 
 
 def _forward(x: np.ndarray, method: np.ndarray, lmbda: np.ndarray, shift: np.ndarray,
-             names: Sequence[str], patients: Sequence[str]) -> np.ndarray:
+             names: Sequence[str], patients: Sequence[str],
+             center: np.ndarray | None = None, spread: np.ndarray | None = None) -> np.ndarray:
     out = x.copy()
+    center = np.zeros(x.shape[1]) if center is None else center
+    spread = np.ones(x.shape[1]) if spread is None else spread
     for j in np.flatnonzero(method == "yeo-johnson"):
-        column = x[:, j]
+        column = (x[:, j] - center[j]) / spread[j]
         ok = ~np.isnan(column)
         with np.errstate(all="ignore"):
             out[ok, j] = stats.yeojohnson(column[ok], lmbda=lmbda[j])
@@ -64,6 +67,7 @@ def transform(
     *,
     features=None,
     min_skewness: float | None = None,
+    standardize: bool = True,
 ) -> pd.DataFrame:
     """Log or Yeo-Johnson transform of features, with the fitted parameters stored.
 
@@ -82,12 +86,18 @@ def transform(
         Which features: ``None`` (all), a list of names, a boolean ``var`` column or mask.
     min_skewness
         Only transform the chosen features whose absolute sample skewness exceeds this.
+    standardize
+        For Yeo-Johnson: z-score each feature before fitting ``lambda`` (default). The
+        transform is not scale-invariant, and radiomic features confined to a narrow
+        range far from zero (``Idmn`` near 1, ``Coarseness`` near 0) otherwise get
+        extreme ``lambda`` values and numerically huge results.
 
     Returns
     -------
     pandas.DataFrame
-        Per feature: ``feature``, ``method`` (``"none"`` when left alone), ``lambda``,
-        ``shift``, ``skewness_before``, ``skewness_after``. The parameters are stored in
+        Per feature: ``feature``, ``method`` (``"none"`` when left alone), ``center``
+        and ``scale`` (the standardisation before Yeo-Johnson), ``lambda``, ``shift``,
+        ``skewness_before``, ``skewness_after``. The parameters are stored in
         the modality (``varm`` and ``uns["radiogenomics"]["preprocessing"]``) so that
         :func:`apply_preprocessing` repeats the transform on new patients; the values
         before the first preprocessing step stay in ``layers["raw"]``.
@@ -108,26 +118,32 @@ def transform(
     kinds = np.where(chosen, method, "none").astype(object)
     lmbda = np.full(adata.n_vars, np.nan)
     shift = np.zeros(adata.n_vars)
+    center = np.zeros(adata.n_vars)
+    spread = np.ones(adata.n_vars)
     for j in np.flatnonzero(chosen):
         column = x[~np.isnan(x[:, j]), j]
         if method == "yeo-johnson":
-            lmbda[j] = _yeo_johnson_lambda(column)
+            if standardize:
+                center[j], spread[j] = column.mean(), column.std(ddof=1)
+            lmbda[j] = _yeo_johnson_lambda((column - center[j]) / spread[j])
         else:
             low = column.min()
             shift[j] = 0.0 if low > 0 else 1.0 - low
     names = [str(v) for v in adata.var_names]
-    out = _forward(x, kinds, lmbda, shift, names, list(adata.obs_names))
+    out = _forward(x, kinds, lmbda, shift, names, list(adata.obs_names), center, spread)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         skew_after = np.asarray(stats.skew(out, axis=0, nan_policy="omit"), dtype=float)
     table = pd.DataFrame({
-        "feature": names, "method": kinds.astype(str), "lambda": lmbda, "shift": shift,
-        "skewness_before": skew_before, "skewness_after": skew_after,
+        "feature": names, "method": kinds.astype(str), "center": center, "scale": spread,
+        "lambda": lmbda, "shift": shift, "skewness_before": skew_before,
+        "skewness_after": skew_after,
     })
     keep_raw(adata)
     adata.X = out
-    per_feature = table.set_index("feature")[["method", "lambda", "shift"]]
+    per_feature = table.set_index("feature")[["method", "center", "scale", "lambda", "shift"]]
     record_step(adata, "transform", {"method": method, "min_skewness": min_skewness,
+                                     "standardize": bool(standardize),
                                      "n_transformed": int(chosen.sum())}, per_feature)
     return table
 
@@ -256,7 +272,9 @@ def apply_preprocessing(
         if kind == "transform":
             x = _forward(x, params["method"].to_numpy(dtype=object),
                          params["lambda"].to_numpy(dtype=float),
-                         params["shift"].to_numpy(dtype=float), names, patients)
+                         params["shift"].to_numpy(dtype=float), names, patients,
+                         params["center"].to_numpy(dtype=float),
+                         params["scale"].to_numpy(dtype=float))
         elif kind == "scale":
             x = _scale_forward(x, params["center"].to_numpy(float),
                                params["scale"].to_numpy(float), entry.get("max_value"))

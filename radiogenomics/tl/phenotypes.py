@@ -13,11 +13,13 @@ from anndata import AnnData
 
 from ..cohort import store_result
 from ..errors import CohortError
-from ._data import as_list
 
-__all__ = ["phenotypes", "PHENOTYPE_COLUMNS"]
+__all__ = ["phenotypes", "PHENOTYPE_COLUMNS", "RESOLUTIONS"]
 
 PHENOTYPE_COLUMNS = ["subtype", "n_patients", "fraction", "stability", "resolution"]
+
+#: The default grid of Leiden resolutions searched for the most stable partition.
+RESOLUTIONS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
@@ -25,9 +27,8 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return np.where(sd > 0, (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0), 0.0)
 
 
-def _cluster(x: np.ndarray, *, n_pcs: int, n_neighbors: int, resolution: float,
-             seed: int, keep: bool = False):
-    """Standardise, PCA, neighbour graph and Leiden (scanpy); labels as integer codes."""
+def _graph(x: np.ndarray, *, n_pcs: int, n_neighbors: int, seed: int) -> AnnData:
+    """Standardise, PCA and the neighbour graph (scanpy)."""
     import scanpy as sc
 
     adata = AnnData(_standardise(x))
@@ -36,39 +37,47 @@ def _cluster(x: np.ndarray, *, n_pcs: int, n_neighbors: int, resolution: float,
         warnings.simplefilter("ignore")
         if adata.n_vars > 1:
             sc.pp.pca(adata, n_comps=n_comps, random_state=seed)
-            use_rep = "X_pca"
         else:
             adata.obsm["X_pca"] = adata.X.copy()
-            use_rep = "X_pca"
         sc.pp.neighbors(adata, n_neighbors=min(n_neighbors, adata.n_obs - 1),
-                        use_rep=use_rep, random_state=seed)
-        sc.tl.leiden(adata, resolution=resolution, flavor="igraph", n_iterations=-1,
-                     directed=False, random_state=seed)
-    codes = adata.obs["leiden"].astype(int).to_numpy()
-    return (codes, adata) if keep else codes
+                        use_rep="X_pca", random_state=seed)
+    return adata
 
 
-def _consensus(x: np.ndarray, labels: np.ndarray, *, n_resamples: int, fraction: float,
-               seed: int, **settings) -> tuple[np.ndarray, np.ndarray]:
-    """Co-clustering frequency over resamples, and the adjusted Rand index of each
-    resample's clustering with the full clustering on the patients it drew."""
+def _leiden(graph: AnnData, resolution: float, seed: int) -> np.ndarray:
+    """Leiden partition of the graph (scanpy, igraph flavour) as integer codes."""
+    import scanpy as sc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc.tl.leiden(graph, resolution=resolution, flavor="igraph", n_iterations=-1,
+                     directed=False, random_state=seed, key_added="_leiden")
+    return graph.obs["_leiden"].astype(int).to_numpy()
+
+
+def _consensus(x: np.ndarray, labels: list[np.ndarray], resolutions: list[float], *,
+               n_resamples: int, fraction: float, seed: int, n_pcs: int, n_neighbors: int):
+    """For each resolution: co-clustering frequency over resamples, and the adjusted
+    Rand index of each resample's clustering with the full clustering on the patients
+    it drew. Each resample's graph is built once and partitioned at every resolution."""
     from sklearn.metrics import adjusted_rand_score
 
     n = x.shape[0]
     rng = np.random.default_rng(seed)
-    together = np.zeros((n, n))
+    together = np.zeros((len(resolutions), n, n))
     drawn = np.zeros((n, n))
-    agreement = np.empty(n_resamples)
+    agreement = np.empty((len(resolutions), n_resamples))
     size = max(int(round(fraction * n)), min(n, 4))
     for r in range(n_resamples):
         rows = np.sort(rng.choice(n, size=size, replace=False))
-        codes = _cluster(x[rows], seed=seed + r + 1, **settings)
-        same = codes[:, None] == codes[None, :]
-        together[np.ix_(rows, rows)] += same
+        graph = _graph(x[rows], n_pcs=n_pcs, n_neighbors=n_neighbors, seed=seed + r + 1)
         drawn[np.ix_(rows, rows)] += 1
-        agreement[r] = adjusted_rand_score(labels[rows], codes)
+        for k, resolution in enumerate(resolutions):
+            codes = _leiden(graph, resolution, seed + r + 1)
+            together[k][np.ix_(rows, rows)] += codes[:, None] == codes[None, :]
+            agreement[k, r] = adjusted_rand_score(labels[k][rows], codes)
     with np.errstate(invalid="ignore", divide="ignore"):
-        consensus = np.where(drawn > 0, together / drawn, np.nan)
+        consensus = np.where(drawn[None] > 0, together / drawn[None], np.nan)
     return consensus, agreement
 
 
@@ -89,11 +98,11 @@ def phenotypes(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",
     *,
-    features: Sequence[str] | None = None,
+    features: str | Sequence[str] | None = None,
     layer: str | None = None,
     n_pcs: int = 10,
     n_neighbors: int = 15,
-    resolution: float | Sequence[float] = 0.5,
+    resolution: float | Sequence[float] = RESOLUTIONS,
     n_resamples: int = 50,
     fraction: float = 0.8,
     umap: bool = True,
@@ -116,11 +125,14 @@ def phenotypes(
     mod
         Modality (curated features: see ``rg.pp``).
     features, layer
-        A subset of features; a layer instead of ``X``.
+        A subset of features (names, or a boolean ``var`` column such as
+        ``"redundancy_kept"`` from ``rg.pp.remove_redundant(subset=False)``); a layer
+        instead of ``X``.
     n_pcs, n_neighbors
         PCA components and graph neighbours.
     resolution
-        Leiden resolution. A sequence is a grid: each value is clustered and resampled,
+        Leiden resolution, or a grid of them (default :data:`RESOLUTIONS`). Over a
+        grid, each value is clustered and resampled,
         and the most stable solution with at least two subtypes is kept by the
         one-standard-error rule: the fewest subtypes whose mean ARI over resamples is
         within one standard error of the highest.
@@ -145,10 +157,11 @@ def phenotypes(
         of its subtype); ``mdata.obs[key_added]`` holds the subtypes (missing for
         patients without the modality).
     """
-    from ..pp._modality import check_finite, get_modality, values
+    from ..pp._modality import check_finite, get_modality, select_features, values
 
     adata = get_modality(mdata, mod)
-    sub = adata if features is None else adata[:, as_list(features)]
+    chosen = select_features(adata, features)
+    sub = adata if chosen.all() else adata[:, chosen]
     x = values(sub, layer)
     check_finite(x, sub, "phenotyping")
     if adata.n_obs < 6:
@@ -159,20 +172,24 @@ def phenotypes(
                           expected="a number in (0, 1]", found=fraction)
     settings = {"n_pcs": n_pcs, "n_neighbors": n_neighbors}
     grid = [float(r) for r in np.atleast_1d(np.asarray(resolution, dtype=float))]
+    fitted = _graph(x, seed=random_state, **settings)
+    partitions = [_leiden(fitted, value, random_state) for value in grid]
+    consensus = agreement = None
+    if n_resamples > 0:
+        consensus, agreement = _consensus(x, partitions, grid, n_resamples=n_resamples,
+                                          fraction=fraction, seed=random_state, **settings)
     candidates = []
-    for value in grid:
-        codes, fitted = _cluster(x, resolution=value, seed=random_state, keep=True, **settings)
-        consensus, agreement = (None, np.array([np.nan]))
-        if n_resamples > 0:
-            consensus, agreement = _consensus(x, codes, n_resamples=n_resamples,
-                                              fraction=fraction, seed=random_state,
-                                              resolution=value, **settings)
-        candidates.append({"resolution": value, "codes": codes, "adata": fitted,
-                           "consensus": consensus, "ari": float(np.nanmean(agreement)),
-                           "ari_sd": float(np.nanstd(agreement)),
-                           "n_subtypes": int(codes.max()) + 1})
+    for k, value in enumerate(grid):
+        scores = agreement[k] if agreement is not None else np.array([np.nan])
+        candidates.append({"resolution": value, "codes": partitions[k],
+                           "consensus": None if consensus is None else consensus[k],
+                           "ari": float(np.nanmean(scores)) if agreement is not None
+                           else np.nan,
+                           "ari_sd": float(np.nanstd(scores)) if agreement is not None
+                           else np.nan,
+                           "n_subtypes": int(partitions[k].max()) + 1})
     best = _choose(candidates, n_resamples)
-    codes, fitted, consensus = best["codes"], best["adata"], best["consensus"]
+    codes, consensus = best["codes"], best["consensus"]
     n_sub = best["n_subtypes"]
     names = [str(k + 1) for k in range(n_sub)]
     labels = pd.Categorical([names[c] for c in codes], categories=names)
@@ -218,7 +235,7 @@ def phenotypes(
         stability = pd.Series(per_patient, index=adata.obs_names).reindex(mdata.obs_names)
         mdata.obs[f"{key_added}_stability"] = stability.to_numpy()
         params = {
-            "mod": mod, "features": None if features is None else as_list(features),
+            "mod": mod, "features": None if chosen.all() else [str(f) for f in sub.var_names],
             "layer": layer, "n_pcs": n_pcs, "n_neighbors": n_neighbors,
             "resolution": best["resolution"], "n_resamples": n_resamples,
             "fraction": fraction, "random_state": random_state,
