@@ -40,8 +40,27 @@ def _group_moments(values: np.ndarray, member: np.ndarray, valid: np.ndarray):
     return count, mean, var
 
 
+def _chunked(block_function, values, codes, reference, chunk_size, **options):
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"values must be 2-D (samples x features), found {x.ndim}-D")
+    codes, n_groups = _codes(codes, x.shape[0])
+    if reference is not None and not 0 <= reference < n_groups:
+        raise ValueError(f"reference {reference} is not a group code")
+    out: dict[str, np.ndarray] = {}
+    for start in range(0, x.shape[1], max(int(chunk_size), 1)):
+        part = block_function(x[:, start:start + chunk_size], codes, n_groups, reference,
+                              **options)
+        for key, value in part.items():
+            if key not in out:
+                out[key] = np.full((n_groups, x.shape[1]), np.nan)
+            out[key][:, start:start + value.shape[1]] = value
+    return out
+
+
 def welch_one_vs_rest(
-    values: np.ndarray, codes: np.ndarray, *, reference: int | None = None
+    values: np.ndarray, codes: np.ndarray, *, reference: int | None = None,
+    chunk_size: int = 1024,
 ) -> dict[str, np.ndarray]:
     """Welch's t test of each group against the rest (or against one reference group).
 
@@ -54,6 +73,8 @@ def welch_one_vs_rest(
         out).
     reference
         Compare with this group instead of all other groups.
+    chunk_size
+        Features per block (memory stays bounded for wide inputs).
 
     Returns
     -------
@@ -63,8 +84,10 @@ def welch_one_vs_rest(
         (Cohen's d with the pooled SD), ``statistic`` (t), ``df``, ``p_value``
         (two-sided).
     """
-    x = np.asarray(values, dtype=np.float64)
-    codes, n_groups = _codes(codes, x.shape[0])
+    return _chunked(_welch_block, values, codes, reference, chunk_size)
+
+
+def _welch_block(x, codes, n_groups, reference):
     valid = ~np.isnan(x)
     keys = ("n_group", "n_reference", "mean_group", "mean_reference", "difference",
             "effect_size", "statistic", "df", "p_value")
@@ -113,7 +136,7 @@ def _ranks_and_ties(x: np.ndarray, valid: np.ndarray):
 
 def mann_whitney_one_vs_rest(
     values: np.ndarray, codes: np.ndarray, *, reference: int | None = None,
-    continuity: bool = True,
+    continuity: bool = True, chunk_size: int = 1024,
 ) -> dict[str, np.ndarray]:
     """Mann-Whitney U test of each group against the rest (or one reference group).
 
@@ -125,8 +148,11 @@ def mann_whitney_one_vs_rest(
         reference value, ties counted half), ``z``, ``p_value`` (two-sided, normal
         approximation with tie and continuity corrections).
     """
-    x = np.asarray(values, dtype=np.float64)
-    codes, n_groups = _codes(codes, x.shape[0])
+    return _chunked(_mann_whitney_block, values, codes, reference, chunk_size,
+                    continuity=continuity)
+
+
+def _mann_whitney_block(x, codes, n_groups, reference, continuity):
     keys = ("n_group", "n_reference", "statistic", "auc", "z", "p_value")
     out = {key: np.full((n_groups, x.shape[1]), np.nan) for key in keys}
     shared = None
