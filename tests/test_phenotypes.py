@@ -271,3 +271,27 @@ def test_phenotypes_errors():
         rg.tl.phenotypes(cohort, "radiomics")
     with pytest.raises(CohortError, match="too few patients"):
         rg.tl.phenotypes(cohort, "rna")
+
+
+def test_demo_step_stores_curation_and_phenotypes(demo_build):
+    from radiogenomics.workflow import curate_demo
+
+    _, paths, cohort = demo_build
+    mdata = cohort.copy()
+    summary: dict = {"steps": {}}
+    lines: list[str] = []
+    result = curate_demo(mdata, paths, summary, echo=lines.append)
+    assert result is summary["curation"]
+    assert result["batch_silhouette"][1] < result["batch_silhouette"][0]
+    assert result["adjusted_rand_index_vs_planted"] > 0.7
+    assert set(result["top_gene_set_per_subtype"].values()) >= {
+        "DEMO_PROLIFERATION", "DEMO_HYPOXIA", "DEMO_IMMUNE"}
+    for kind in ("feature_qc", "harmonization", "redundancy", "phenotypes", "differential",
+                 "enrichment"):
+        assert kind in mdata.uns["radiogenomics"], kind
+    # every QC-passing feature stays (harmonised and scaled); the raw values are kept
+    radiomics = mdata["radiomics"]
+    assert radiomics.n_vars == result["n_features_extracted"] - result["n_features_dropped_qc"]
+    assert "raw" in radiomics.layers
+    assert "radiomic_subtype" in mdata.obs
+    assert any("adjusted Rand index" in line for line in lines)
