@@ -28,6 +28,7 @@ __all__ = [
     "read_cohort",
     "harmonize_ids",
     "join_report",
+    "add_modality",
     "store_result",
     "get_result",
     "ID_RULES",
@@ -120,7 +121,7 @@ def _combine(
         example = shared[0]
         raise CohortError(
             f"{len(shared)} patient(s) have several samples or lesions in {name!r}, "
-            f"e.g. {example!r}: {list(samples[patients == example])}",
+            f"e.g. {example!r}: {[str(s) for s in samples[patients == example]]}",
             expected="one sample per patient",
             found=f"{int(counts.max())} samples for one patient",
             hint=(
@@ -392,15 +393,52 @@ def write_cohort(mdata: md.MuData, path: str | os.PathLike) -> Path:
 
 
 def read_cohort(path: str | os.PathLike) -> md.MuData:
-    """Read a cohort written by :func:`write_cohort`."""
+    """Read a cohort written by :func:`write_cohort`, with the clinical columns' dtypes
+    exactly as stored."""
     path = Path(path)
     if not path.exists():
         raise InputError("the cohort file does not exist", file=path)
     try:
-        return md.read_h5mu(path)
+        mdata = md.read_h5mu(path)
+        import h5py
+        from anndata.io import read_elem
+
+        with h5py.File(path, "r") as handle:
+            stored = read_elem(handle["obs"])
     except Exception as exc:  # h5py raises several types for foreign files
         raise InputError("cannot read the cohort file", file=path, expected="an .h5mu file",
                          found=str(exc)) from None
+    _restore_obs(mdata, stored)
+    return mdata
+
+
+def _restore_obs(mdata: md.MuData, reference: pd.DataFrame) -> None:
+    """Put back the cohort's obs columns as in ``reference``.
+
+    MuData's update (run when reading or adding a modality) passes the global ``obs``
+    through ``DataFrame.convert_dtypes``, which turns float columns holding whole numbers
+    into integers; this undoes that.
+    """
+    reference = reference.reindex(mdata.obs_names)
+    for column in reference.columns:
+        if column in mdata.obs.columns and mdata.obs[column].dtype != reference[column].dtype:
+            mdata.obs[column] = reference[column].to_numpy() if not isinstance(
+                reference[column].dtype, pd.CategoricalDtype) else reference[column].values
+
+
+def add_modality(mdata: md.MuData, name: str, adata: AnnData) -> None:
+    """Add (or replace) a modality of the cohort, keeping the clinical columns intact.
+
+    ``adata.obs_names`` must be patients of the cohort.
+    """
+    unknown = pd.Index(adata.obs_names).difference(mdata.obs_names)
+    if len(unknown):
+        raise CohortError(f"modality {name!r} has patients that are not in the cohort",
+                          found=list(unknown[:5]))
+    obs = mdata.obs.copy()
+    mdata.mod[name] = adata
+    mdata.update()
+    _restore_obs(mdata, obs)
 
 
 def store_result(

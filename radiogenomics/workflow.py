@@ -36,13 +36,36 @@ def curate_demo(mdata, paths: dict, summary: dict, echo: Callable[[str], None] =
 
     The radiomics modality keeps every feature that passes QC (harmonised and scaled;
     ``layers["raw"]`` holds the extracted values); the subtypes are found on the
-    non-redundant representatives (``var["redundancy_kept"]``).
+    non-redundant representatives (``var["redundancy_kept"]``). A cohort too small for a
+    step (a site with a single patient, too few patients for subtypes) is reported in
+    ``summary["curation"]["skipped"]`` and the cohort is left as built.
     """
+    from .errors import RadiogenomicsError
+
+    t0 = time.perf_counter()
+    work = mdata.copy()
+    try:
+        result = _curate(work, paths, echo)
+    except RadiogenomicsError as exc:
+        echo(f"Curation and phenotypes skipped: {exc}")
+        result = {"skipped": str(exc)}
+    else:
+        for name in list(mdata.mod):
+            mdata.mod[name] = work.mod[name]
+        mdata.update()
+        for column in work.obs.columns.difference(mdata.obs.columns):
+            mdata.obs[column] = work.obs[column]
+        mdata.uns["radiogenomics"] = work.uns["radiogenomics"]
+    summary["curation"] = result
+    summary["steps"]["curate_phenotypes"] = round(time.perf_counter() - t0, 2)
+    return result
+
+
+def _curate(mdata, paths: dict, echo: Callable[[str], None]) -> dict:
     from sklearn.metrics import adjusted_rand_score
 
     from . import pp, tl
 
-    t0 = time.perf_counter()
     echo("Curating radiomic features: QC, ComBat across sites, redundancy ...")
     qc = pp.filter_features(mdata, "radiomics")
     pp.transform(mdata, "radiomics")
@@ -61,7 +84,7 @@ def curate_demo(mdata, paths: dict, summary: dict, echo: Callable[[str], None] =
     ari = adjusted_rand_score(truth.reindex(mdata.obs_names).astype(str)[known],
                               found.astype(str)[known])
     table = scores.set_index("metric")
-    summary["curation"] = {
+    result = {
         "n_features_extracted": int(len(qc)),
         "n_features_dropped_qc": int(qc["dropped"].sum()),
         "n_representative_features": int(redundancy["kept"].sum()),
@@ -74,11 +97,10 @@ def curate_demo(mdata, paths: dict, summary: dict, echo: Callable[[str], None] =
         "adjusted_rand_index_vs_planted": round(float(ari), 3),
         "top_gene_set_per_subtype": dict(zip(top["group"], top["gene_set"])),
     }
-    summary["steps"]["curate_phenotypes"] = round(time.perf_counter() - t0, 2)
     echo(f"Site effect (silhouette by site) {table.loc['silhouette', 'before']:.2f} -> "
          f"{table.loc['silhouette', 'after']:.2f}; {len(subtypes)} radiomic subtypes "
          f"(adjusted Rand index {ari:.2f} against the planted subtypes)")
-    return summary["curation"]
+    return result
 
 
 def run_demo(
@@ -95,7 +117,8 @@ def run_demo(
     out
         Output folder. ``inputs/`` receives the simulated study files; ``features.h5ad``
         the extracted radiomic features; ``cohort.h5mu`` the joined cohort;
-        ``summary.json`` what was done.
+        ``summary.json`` what was done; ``cache/`` the per-case extraction cache (keyed by
+        image content, so a re-run with the same seed and settings reuses it).
     n_patients, seed
         Size and random seed of the simulated study.
     n_jobs
@@ -127,13 +150,15 @@ def run_demo(
     t0 = time.perf_counter()
     jobs = n_jobs if n_jobs is not None else -1
     echo("Extracting radiomic features with pyradiomics ...")
-    radiomics = features(paths["manifest"], params="demo", n_jobs=jobs)
+    radiomics = features(paths["manifest"], params="demo", n_jobs=jobs, cache_dir=out / "cache",
+                         cache_key="content")
     write_h5ad(radiomics, out / "features.h5ad")
     failures = radiomics.uns["radiogenomics"]["failures"]
     summary["extraction"] = {
         "n_cases": int(radiomics.uns["radiogenomics"]["n_cases"]),
         "n_features": int(radiomics.n_vars),
         "n_failed": int(len(failures)),
+        "n_from_cache": int(radiomics.uns["radiogenomics"]["n_from_cache"]),
     }
     step("extract", t0)
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("RADIOGENOMICS_SHARED_DATA", ROOT.parent / "shared" / "data"))
-PYRADIOMICS_CASES = SHARED_DATA / "pyradiomics_cases"
+from helpers import PYRADIOMICS_CASES
 
 warnings.filterwarnings("ignore", category=FutureWarning, module="mudata")
 

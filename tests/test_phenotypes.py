@@ -15,6 +15,7 @@ from scipy import stats
 from sklearn.metrics import adjusted_rand_score
 
 import radiogenomics as rg
+from radiogenomics.datasets.simulate import FACTORS, SUBTYPES
 from radiogenomics.errors import CohortError, InputError
 from radiogenomics.stats.groups import (
     hypergeometric_overrepresentation,
@@ -171,15 +172,24 @@ def test_differential_genes_are_the_planted_modules(phenotyped):
     gmt = mdata.uns["radiogenomics"]["files"]["genesets"]
     table = rg.tl.differential(mdata, "radiomic_subtype", "rna", genesets=gmt)
     assert list(table.columns) == DIFFERENTIAL_COLUMNS
-    modules = mdata.uns["radiogenomics"]["truth"]["gene_modules"]["module"]
+    genes = mdata.uns["radiogenomics"]["truth"]["gene_modules"]
+    modules = genes["module"]
+    loadings = genes[[f"{f}_loading" for f in FACTORS]].to_numpy()
     matched = _matched(mdata)
     assert sorted(matched.values()) == sorted(PLANTED_MODULE)
     for group, planted in matched.items():
-        up = table[(table["group"] == group) & (table["q_value"] < 0.05)
-                   & (table["difference"] > 0)]
-        top = up.head(50)["feature"]
-        share = (modules.reindex(top) == PLANTED_MODULE[planted]).mean()
-        assert share > 0.9, (group, planted, share)
+        # the planted direction of each gene in this subtype: loadings times the shift
+        # of the subtype's factor means from the other subtypes'
+        others = np.mean([SUBTYPES[s] for s in SUBTYPES if s != planted], axis=0)
+        shift = pd.Series(loadings @ (np.asarray(SUBTYPES[planted]) - others),
+                          index=genes.index)
+        rows = table[(table["group"] == group) & (table["q_value"] < 0.05)]
+        for direction, sign in (("up", 1), ("down", -1)):
+            top = rows[sign * rows["difference"] > 0].head(50)["feature"]
+            agree = (sign * shift.reindex(top) > 0).mean()
+            assert agree > 0.95, (group, planted, direction, agree)
+        top = rows[rows["difference"] > 0].head(50)["feature"]
+        assert modules.reindex(top).value_counts().idxmax() == PLANTED_MODULE[planted]
 
     # against scipy for a few genes
     rna = mdata["rna"]
@@ -295,3 +305,20 @@ def test_demo_step_stores_curation_and_phenotypes(demo_build):
     assert "raw" in radiomics.layers
     assert "radiomic_subtype" in mdata.obs
     assert any("adjusted Rand index" in line for line in lines)
+
+
+def test_demo_step_skips_a_cohort_too_small_to_harmonise(demo_build):
+    from radiogenomics.workflow import curate_demo
+
+    _, paths, cohort = demo_build
+    mdata = cohort.copy()
+    site = mdata.obs["site"].astype(str).to_numpy()
+    site[0] = "site_single"  # a site with one patient cannot be harmonised
+    mdata.obs["site"] = pd.Categorical(site)
+    before = np.array(mdata["radiomics"].X)
+    summary: dict = {"steps": {}}
+    result = curate_demo(mdata, paths, summary, echo=lambda line: None)
+    assert "two patients" in result["skipped"]
+    np.testing.assert_array_equal(mdata["radiomics"].X, before)
+    assert "raw" not in mdata["radiomics"].layers
+    assert "feature_qc" not in mdata.uns["radiogenomics"]

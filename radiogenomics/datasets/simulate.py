@@ -271,9 +271,9 @@ def simulate(n_patients: int = 120, seed: int = 0, n_genes: int = 2000,
         modules += [f"sex_{sex_name}"] * len(genes)
     n_filler = max(n_genes - len(gene_names), 0)
     filler = [f"G{i:05d}" for i in range(1, n_filler + 1)]
-    # a third of the filler genes join the factor modules (unnamed members)
+    # some filler genes join the factor modules (unnamed members, up or down)
     filler_modules = rng.choice(
-        ["proliferation", "hypoxia", "immune", "none"], size=n_filler, p=[0.1, 0.1, 0.1, 0.7]
+        ["proliferation", "hypoxia", "immune", "none"], size=n_filler, p=[0.06, 0.06, 0.06, 0.82]
     )
     gene_names += filler
     modules += list(filler_modules)
@@ -281,9 +281,12 @@ def simulate(n_patients: int = 120, seed: int = 0, n_genes: int = 2000,
     n_g = len(gene_names)
     baseline = rng.normal(4.0, 1.6, n_g)
     loadings = np.zeros((n_g, 3))
+    named_genes = set(sum(MODULE_GENES.values(), []))
     for k, factor in enumerate(FACTORS):
         members = modules == factor
-        loadings[members, k] = rng.uniform(0.5, 1.0, members.sum())
+        signs = np.where(rng.random(n_g) < 0.35, -1.0, 1.0)
+        signs[[g in named_genes for g in gene_names]] = 1.0
+        loadings[members, k] = (signs * rng.uniform(0.5, 1.0, n_g))[members]
     mutation_effect = np.zeros((n_g, 3))  # TP53, EGFR, KRAS
     mutation_effect[modules == "tp53_targets", 0] = -rng.uniform(0.8, 1.4, (modules == "tp53_targets").sum())
     mutation_effect[modules == "egfr_pathway", 1] = rng.uniform(0.8, 1.5, (modules == "egfr_pathway").sum())

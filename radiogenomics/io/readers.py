@@ -320,6 +320,7 @@ def read_expression(
     id_column: str | None = None,
     annotation_columns: Iterable[str] = (),
     counts: bool = False,
+    normalization: Literal["median_of_ratios", "cpm"] = "median_of_ratios",
     duplicate_genes: Literal["error", "first", "mean", "sum", "max"] = "error",
     allow_missing: bool = False,
     sep: str | None = None,
@@ -342,8 +343,12 @@ def read_expression(
         Non-numeric columns to keep as gene (or patient) annotations, such as a gene
         description.
     counts
-        The values are raw read counts: they are checked to be non-negative, kept in
-        ``layers["counts"]``, and ``X`` holds log2(counts per million + 1).
+        The values are raw read counts: they are checked to be non-negative and kept in
+        ``layers["counts"]``; ``X`` holds log2(normalised counts + 1).
+    normalization
+        For counts: ``"median_of_ratios"`` (the default; DESeq2's size factors, robust to
+        a few strongly expressed genes changing the library composition) or ``"cpm"``
+        (counts per million). The size factors go to ``obs["size_factor"]``.
     duplicate_genes
         What to do with a gene ID that appears more than once: raise (``"error"``, the
         default) or combine the rows (``"first"``, ``"mean"``, ``"sum"``, ``"max"``).
@@ -368,8 +373,8 @@ def read_expression(
     adata = AnnData(X=values, obs=obs, var=var)
     if counts:
         adata.layers["counts"] = values.copy()
-        library = np.nansum(values, axis=1, keepdims=True)
-        zero = np.flatnonzero(library[:, 0] <= 0)
+        library = np.nansum(values, axis=1)
+        zero = np.flatnonzero(library <= 0)
         if zero.size:
             raise SchemaError(
                 "a patient has no counts at all",
@@ -378,12 +383,41 @@ def read_expression(
                 expected="a positive library size",
                 found="all zero",
             )
-        adata.X = np.log2(values / library * 1e6 + 1.0)
+        if normalization == "cpm":
+            size_factor = library / 1e6
+        elif normalization == "median_of_ratios":
+            size_factor = median_of_ratios(values)
+        else:
+            raise InputError("unknown normalization", expected="'median_of_ratios' or 'cpm'",
+                             found=normalization)
+        adata.obs["size_factor"] = size_factor
+        adata.X = np.log2(values / size_factor[:, None] + 1.0)
     adata.uns["radiogenomics"] = _provenance(
         path, "read_expression", modality="rna", orientation=orientation,
-        values="log2(CPM + 1) of counts" if counts else "as given",
+        values=f"log2({normalization} normalised counts + 1)" if counts else "as given",
     )
     return adata
+
+
+def median_of_ratios(counts: np.ndarray) -> np.ndarray:
+    """DESeq2's size factors (patients x genes counts): the median ratio of each patient's
+    counts to the genes' geometric means, over genes counted in every patient.
+
+    Genes with a zero anywhere are left out (DESeq2's default); when no gene is counted
+    everywhere, geometric means over the positive counts are used (DESeq2's "poscounts").
+    """
+    with np.errstate(divide="ignore"):
+        logs = np.log(counts)
+    usable = np.isfinite(logs).all(axis=0)
+    if usable.sum() >= 10:
+        log_geomean = logs[:, usable].mean(axis=0)
+        ratios = logs[:, usable] - log_geomean
+        return np.exp(np.median(ratios, axis=1))
+    positive = np.where(np.isfinite(logs), logs, 0.0)
+    log_geomean = positive.sum(axis=0) / counts.shape[0]
+    ratios = np.where(counts > 0, logs - log_geomean, np.nan)
+    factors = np.exp(np.nanmedian(ratios, axis=1))
+    return factors / np.exp(np.mean(np.log(factors)))
 
 
 def read_proteomics(

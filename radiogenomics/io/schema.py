@@ -186,6 +186,7 @@ def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = Non
     unique_together = schema.get("x-radiogenomics", {}).get("uniqueTogether")
     if unique_together:
         cols = [c for c in unique_together if c in frame.columns]
+        absent = [c for c in unique_together if c not in frame.columns]
         dup = frame.duplicated(subset=cols, keep=False).to_numpy()
         if dup.any():
             positions = np.flatnonzero(dup)
@@ -202,6 +203,8 @@ def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = Non
                 column=cols[0] if len(cols) == 1 else None,
                 expected=f"one row per {' and '.join(cols)}",
                 found=f"{len(same)} rows for {label!r}",
+                hint=(f"Add a {' and '.join(absent)} column to tell the rows apart"
+                      if absent else None),
             )
     return frame
 
