@@ -1,5 +1,9 @@
 """Plotly figures from the cohort or from result tables."""
 
+from .curation import batch_before_after as batch_before_after
+from .curation import correlation_clustermap as correlation_clustermap
+from .curation import differential_dotplot as differential_dotplot
+from .curation import embedding as embedding
 from .patient import lesion_slice as lesion_slice
 from .patient import lesion_slice_png as lesion_slice_png
 from .patient import modality_overlap as modality_overlap
