@@ -3,3 +3,14 @@
 from .associations import heatmap as heatmap
 from .associations import pair as pair
 from .associations import volcano as volcano
+from .curation import batch_before_after as batch_before_after
+from .curation import correlation_clustermap as correlation_clustermap
+from .curation import differential_dotplot as differential_dotplot
+from .curation import embedding as embedding
+from .patient import lesion_slice as lesion_slice
+from .patient import lesion_slice_png as lesion_slice_png
+from .patient import modality_overlap as modality_overlap
+from .patient import patient_percentiles as patient_percentiles
+from .survival import forest as forest
+from .survival import km as km
+from .survival import survival_volcano as survival_volcano
