@@ -328,6 +328,19 @@ def _stepup_all(pv: np.ndarray, kind: str, result: np.ndarray) -> np.ndarray:
     return result
 
 
+def _chunked(function, size: int, chunk: int = 1 << 22) -> None:
+    """``function(begin, end)`` over chunks of ``range(size)``, in threads (numpy releases
+    the interpreter lock in these loops, and random memory accesses overlap well)."""
+    bounds = [(b, min(size, b + chunk)) for b in range(0, size, chunk)]
+    threads = min(os.cpu_count() or 1, 4, len(bounds))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda bound: function(*bound), bounds))
+    else:
+        for begin, end in bounds:
+            function(begin, end)
+
+
 def _stepup_by_order(pv: np.ndarray, kind: str, result: np.ndarray) -> np.ndarray:
     """Step-up adjusted p-values through the sorting permutation.
 
@@ -341,23 +354,32 @@ def _stepup_by_order(pv: np.ndarray, kind: str, result: np.ndarray) -> np.ndarra
         order = np.argsort(pv, kind="stable")
         sorted_p = pv[order]
     else:
+        pv = np.ascontiguousarray(pv)
         high = np.uint64(((1 << 64) - 1) ^ ((1 << bits) - 1))  # the kept bits of p
-        keys = np.bitwise_and(np.ascontiguousarray(pv).view(np.uint64), high)
-        chunk = 1 << 22
-        for start in range(0, m, chunk):
-            stop = min(m, start + chunk)
-            keys[start:stop] |= np.arange(start, stop, dtype=np.uint64)
-        keys.sort()
-        # neighbours whose kept bits tie (chunk by chunk: small temporaries)
-        tied = np.empty(max(m - 1, 0), dtype=bool)
         shift = np.uint64(bits)
-        for begin in range(0, m - 1, chunk):
-            end = min(m - 1, begin + chunk)
+        keys = np.empty(m, dtype=np.uint64)
+
+        def make_keys(begin: int, end: int) -> None:
+            np.bitwise_and(pv[begin:end].view(np.uint64), high, out=keys[begin:end])
+            keys[begin:end] |= np.arange(begin, end, dtype=np.uint64)
+
+        _chunked(make_keys, m)
+        keys.sort()
+        tied = np.empty(max(m - 1, 0), dtype=bool)  # neighbours whose kept bits tie
+
+        def find_ties(begin: int, end: int) -> None:
             np.equal(keys[begin:end] >> shift, keys[begin + 1:end + 1] >> shift,
                      out=tied[begin:end])
+
+        _chunked(find_ties, m - 1)
         keys &= np.uint64((1 << bits) - 1)
         order = keys.view(np.int64)
-        sorted_p = np.take(pv, order)
+        sorted_p = np.empty(m)
+
+        def gather(begin: int, end: int) -> None:
+            np.take(pv, order[begin:end], out=sorted_p[begin:end])
+
+        _chunked(gather, m)
         first = np.flatnonzero(tied)  # k: elements k and k + 1 tie
         del tied
         if first.size:  # order each run of tied kept bits by the whole p-value
@@ -373,20 +395,11 @@ def _stepup_by_order(pv: np.ndarray, kind: str, result: np.ndarray) -> np.ndarra
             order[positions] = order[positions][exact]
             sorted_p[positions] = sorted_p[positions][exact]
     _stepup_sorted(sorted_p, kind)
-    # scatter back (in threads: random writes overlap well)
-    chunk = 1 << 22
 
-    def scatter(begin: int) -> None:
-        result[order[begin:begin + chunk]] = sorted_p[begin:begin + chunk]
+    def scatter(begin: int, end: int) -> None:
+        result[order[begin:end]] = sorted_p[begin:end]
 
-    starts = range(0, m, chunk)
-    threads = min(os.cpu_count() or 1, 4, len(starts))
-    if threads > 1:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(scatter, starts))
-    else:
-        for begin in starts:
-            scatter(begin)
+    _chunked(scatter, m)
     return result
 
 
