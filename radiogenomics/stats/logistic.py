@@ -67,8 +67,6 @@ def logistic_many(
     beta = np.zeros((p, k))  # [intercept, covariates..., x]
     converged = np.zeros(p, dtype=bool)
     active = np.flatnonzero(n > k)
-    deviance = np.full(p, np.inf)
-    failed = np.zeros(p, dtype=bool)
 
     def linear_predictor(b, cols):
         return design_z @ b[:, :kz].T + xs[:, cols] * b[:, kz]
@@ -77,7 +75,6 @@ def logistic_many(
         w = weights[:, cols]
         return np.sum(w * (yv[:, None] * eta - np.logaddexp(0.0, eta)), axis=0)
 
-    hessian = np.zeros((p, k, k))
     for _ in range(max_iter):
         if active.size == 0:
             break
@@ -98,7 +95,6 @@ def logistic_many(
         h[:, :kz, kz] = cross
         h[:, kz, :kz] = cross
         h[:, kz, kz] = np.sum(var * xa * xa, axis=0)
-        hessian[cols] = h
         try:
             step = np.linalg.solve(h, grad[:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:
@@ -114,12 +110,10 @@ def logistic_many(
                 break
             scale[worse] *= 0.5
         beta[cols] = b + scale[:, None] * step
-        deviance[cols] = -2 * new
         size = np.max(np.abs(scale[:, None] * step) / (1.0 + np.abs(b)), axis=1)
         done = size < tol
         # separation: the coefficient of x runs away while the fit becomes perfect
         runaway = (np.abs(beta[cols, kz]) > 50) | ~np.isfinite(beta[cols]).all(axis=1)
-        failed[cols[runaway]] = True
         converged[cols[done & ~runaway]] = True
         active = cols[~done & ~runaway]
     # covariance at the estimate
