@@ -31,7 +31,7 @@ import pandas as pd
 from .errors import InputError, SchemaError
 from .io.schema import load_schema, validate_frame
 
-__all__ = ["FORMATS", "write_table", "read_sidecar", "sidecar_path", "detect_schema"]
+__all__ = ["FORMATS", "write_table", "read_sidecar", "sidecar_path", "detect_schema", "file_digest"]
 
 #: Suffix -> format.
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".xlsx": "xlsx"}
@@ -44,6 +44,15 @@ CHUNK_ROWS = 1_000_000
 
 _VERSIONED = ("radiogenomics", "numpy", "scipy", "pandas", "statsmodels", "anndata", "mudata",
               "pyarrow", "xlsxwriter", "openpyxl")
+
+
+def file_digest(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """SHA-256 of a file (hex), read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -238,10 +247,6 @@ def write_table(
     finally:
         if tmp.exists():
             tmp.unlink()
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
     meta = {
         "file": path.name,
         "format": fmt,
@@ -253,7 +258,7 @@ def write_table(
         "note": note,
         **_provenance(df, merged),
         "package_versions": _versions(),
-        "file_hash": "sha256:" + digest.hexdigest(),
+        "file_hash": "sha256:" + file_digest(path),
         "parameters": _jsonable(merged),
     }
     target = sidecar_path(path)
@@ -289,15 +294,18 @@ def _chunks(frame: pd.DataFrame):
 
 
 def _validated(frame: pd.DataFrame, schema, path: Path, offset: int = 0) -> pd.DataFrame:
+    """The rows to write, unchanged, once they pass the schema (when one is given)."""
+    frame = frame.reset_index(drop=True)
     if schema is False:
-        return frame.reset_index(drop=True)
+        return frame
     try:
-        return validate_frame(frame, str(schema), file=str(path))
+        validate_frame(frame, str(schema), file=str(path))
     except SchemaError as exc:
         if offset and isinstance(exc.row, str) and exc.row.startswith("record "):
             exc.row = f"record {int(exc.row.split()[1]) + offset}"
             exc.args = (str(exc),)
         raise
+    return frame
 
 
 def _arrow(frame: pd.DataFrame, schema, path: Path, offset: int, text: bool = False):

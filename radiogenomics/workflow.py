@@ -221,8 +221,8 @@ def survival_screen_file(
         The table written.
     """
     from . import tl
-    from ._table_writer import file_digest, write_table
     from .cohort import read_cohort
+    from .export import file_digest, write_table
 
     cohort = Path(cohort)
     mdata = read_cohort(cohort)
@@ -231,12 +231,12 @@ def survival_screen_file(
                           key_added="survival_screen_file")
     params = mdata.uns["radiogenomics"]["params"]["survival_screen"]["survival_screen_file"]
     provenance = {
+        **params,
         "produced_by": "radiogenomics.tl.cox_screen",
         "cohort": str(cohort.resolve()),
         "cohort_sha256": file_digest(cohort),
-        "parameters": params,
     }
-    return write_table(table, out, provenance=provenance, schema="survival_screen")
+    return write_table(table, out, schema="survival_screen", params=provenance)
 
 
 def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = print) -> dict:
@@ -258,9 +258,9 @@ def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = p
     import warnings
 
     from . import tl
-    from ._table_writer import write_table
     from .cohort import get_result
     from .errors import RadiogenomicsError
+    from .export import write_table
 
     results = Path(out) / "results"
     time_col, event_col = "os_months", "os_event"
@@ -278,8 +278,8 @@ def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = p
             echo(f"Survival: {name} skipped: {exc}")
             return None
         for table, (file, extra) in zip(tables, files):
-            schema = "survival_screen" if file.startswith("survival_screen") else None
-            write_table(table, results / file, schema=schema, provenance={**source, **extra})
+            schema = "survival_screen" if file.startswith("survival_screen") else False
+            write_table(table, results / file, schema=schema, params={**source, **extra})
         return tables
 
     screens = run("survival screen", lambda: (

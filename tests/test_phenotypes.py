@@ -254,12 +254,12 @@ def test_differential_errors(phenotyped):
 def test_read_gmt(tmp_path):
     path = tmp_path / "sets.gmt"
     path.write_text("A\tfirst\tg1\tg2\tg2\n\n# comment\nB\tsecond\tg3\n")
-    assert rg.tl.read_gmt(path) == {"A": ["g1", "g2"], "B": ["g3"]}
+    assert rg.io.read_gmt(path) == {"A": ["g1", "g2"], "B": ["g3"]}
     path.write_text("A\tfirst\tg1\nbroken line\n")
     with pytest.raises(InputError, match="line 2"):
-        rg.tl.read_gmt(path)
+        rg.io.read_gmt(path)
     with pytest.raises(InputError, match="does not exist"):
-        rg.tl.read_gmt(tmp_path / "missing.gmt")
+        rg.io.read_gmt(tmp_path / "missing.gmt")
 
 
 def test_overrepresentation_table():

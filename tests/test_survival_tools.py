@@ -335,9 +335,9 @@ def test_cli_writes_the_screen_with_provenance(tmp_path):
                                 covariates=["age", "stage"])
     pd.testing.assert_frame_equal(table, expected)
     meta = json.loads(Path(f"{out}.meta.json").read_text())
-    assert meta["schema"] == "survival_screen" and meta["n_rows"] == len(table)
+    assert meta["schema"] == "survival_screen" and meta["rows"] == len(table)
     assert meta["parameters"]["covariates"] == ["age", "stage"]
-    assert len(meta["cohort_sha256"]) == 64
+    assert len(meta["parameters"]["cohort_sha256"]) == 64
     assert sorted(p.name for p in out.parent.iterdir()) == ["screen.parquet",
                                                            "screen.parquet.meta.json"]
     code = main(["survival", str(cohort), "--time", "nope", "--event", "dead", "--out",
@@ -347,11 +347,11 @@ def test_cli_writes_the_screen_with_provenance(tmp_path):
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".xlsx", ".parquet"])
 def test_table_writer_round_trips(tmp_path, suffix):
-    from radiogenomics._table_writer import write_table
+    from radiogenomics.export import write_table
 
     table = pd.DataFrame({"feature": ["a", "b"], "p_value": [0.01, 0.5],
                           "group": pd.Categorical(["low", "high"])})
-    path = write_table(table, tmp_path / f"t{suffix}", provenance={"k": 1})
+    path = write_table(table, tmp_path / f"t{suffix}", schema=False, params={"k": 1})
     if suffix == ".parquet":
         back = pd.read_parquet(path)
     elif suffix == ".xlsx":
@@ -360,6 +360,6 @@ def test_table_writer_round_trips(tmp_path, suffix):
         back = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
     assert back["feature"].tolist() == ["a", "b"]
     np.testing.assert_allclose(back["p_value"], [0.01, 0.5])
-    assert json.loads(Path(f"{path}.meta.json").read_text())["k"] == 1
+    assert json.loads(Path(f"{path}.meta.json").read_text())["parameters"]["k"] == 1
     with pytest.raises(InputError, match="unknown table format"):
         write_table(table, tmp_path / "t.json")

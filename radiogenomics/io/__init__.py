@@ -1,5 +1,6 @@
 """Readers for every input kind, each enforcing its schema in ``data_schemas/``."""
 
+from .genesets import read_gmt
 from .readers import (
     NON_SYNONYMOUS,
     feature_var,
@@ -21,6 +22,7 @@ __all__ = [
     "parse_feature_name",
     "read_clinical",
     "read_expression",
+    "read_gmt",
     "read_manifest",
     "read_mutations",
     "read_proteomics",

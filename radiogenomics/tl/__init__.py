@@ -4,7 +4,6 @@ from .associations import associate as associate
 from .differential import differential as differential
 from .enrichment import enrichment as enrichment
 from .enrichment import overrepresentation as overrepresentation
-from .enrichment import read_gmt as read_gmt
 from .genesets import score_gene_sets as score_gene_sets
 from .patients import clinical_summary as clinical_summary
 from .patients import modality_overlap as modality_overlap

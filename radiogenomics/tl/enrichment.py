@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import mudata as md
 import numpy as np
@@ -12,10 +11,11 @@ import pandas as pd
 
 from ..cohort import get_result, store_result
 from ..errors import CohortError, InputError
+from ..io.genesets import read_gmt
 from ..stats.groups import hypergeometric_overrepresentation
 from ..stats.multitest import adjust_pvalues
 
-__all__ = ["read_gmt", "overrepresentation", "enrichment", "ENRICHMENT_COLUMNS"]
+__all__ = ["overrepresentation", "enrichment", "ENRICHMENT_COLUMNS"]
 
 ENRICHMENT_COLUMNS = [
     "group", "direction", "gene_set", "description", "set_size", "n_hits", "universe",
@@ -25,50 +25,9 @@ ENRICHMENT_COLUMNS = [
 GeneSets = Mapping[str, Sequence[str]] | str | os.PathLike
 
 
-def read_gmt(path: str | os.PathLike) -> dict[str, list[str]]:
-    """Read gene sets from a GMT file (name, description, genes; tab-separated).
-
-    Returns
-    -------
-    dict
-        Set name -> genes (duplicates removed, order kept). Blank lines and lines
-        starting with ``#`` are skipped.
-    """
-    sets, _ = _read_gmt(path)
-    return sets
-
-
-def _read_gmt(path: str | os.PathLike) -> tuple[dict[str, list[str]], dict[str, str]]:
-    path = Path(path)
-    if not path.exists():
-        raise InputError("the gene set file does not exist", file=path)
-    sets: dict[str, list[str]] = {}
-    descriptions: dict[str, str] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip() or line.startswith("#"):
-                continue
-            fields = line.split("\t")
-            if len(fields) < 3:
-                raise InputError("a GMT line needs a name, a description and genes",
-                                 file=path, row=number, expected="tab-separated fields",
-                                 found=f"{len(fields)} field(s)")
-            name = fields[0].strip()
-            if name in sets:
-                raise InputError("a gene set name appears twice", file=path, row=number,
-                                 found=name)
-            genes = list(dict.fromkeys(g.strip() for g in fields[2:] if g.strip()))
-            sets[name] = genes
-            descriptions[name] = fields[1].strip()
-    if not sets:
-        raise InputError("the GMT file holds no gene set", file=path)
-    return sets, descriptions
-
-
 def _gene_sets(genesets: GeneSets) -> tuple[dict[str, list[str]], dict[str, str]]:
     if isinstance(genesets, (str, os.PathLike)):
-        return _read_gmt(genesets)
+        return read_gmt(genesets, descriptions=True)
     if isinstance(genesets, Mapping):
         sets = {str(k): [str(g) for g in v] for k, v in genesets.items()}
         return sets, {k: "" for k in sets}

@@ -12,46 +12,11 @@ from anndata import AnnData
 
 from ..cohort import add_modality
 from ..errors import CohortError, InputError
+from ..io.genesets import read_gmt
 
 __all__ = ["score_gene_sets"]
 
 SCORE_METHODS = ("mean_z", "mean")
-
-
-def _read_gmt(path: str | os.PathLike) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """Gene sets of a GMT file (name, description, genes; tab-separated): sets and their
-    descriptions. Blank lines and lines starting with ``#`` are skipped."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("the gene set file does not exist", file=path)
-    sets: dict[str, list[str]] = {}
-    descriptions: dict[str, str] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            text = line.rstrip("\r\n")
-            if not text.strip() or text.startswith("#"):
-                continue
-            fields = text.split("\t")
-            if len(fields) < 3:
-                raise InputError(
-                    "a GMT line must hold a set name, a description and genes, separated by tabs",
-                    file=path, row=number, expected="at least 3 tab-separated fields",
-                    found=f"{len(fields)} field(s)",
-                )
-            name = fields[0].strip()
-            if not name:
-                raise InputError("a gene set without a name", file=path, row=number,
-                                 expected="a set name in the first field", found="an empty name")
-            if name in sets:
-                raise InputError(f"the gene set {name!r} appears twice", file=path, row=number,
-                                 expected="unique set names", found=name)
-            genes = list(dict.fromkeys(g.strip() for g in fields[2:] if g.strip()))
-            sets[name] = genes
-            descriptions[name] = fields[1].strip()
-    if not sets:
-        raise InputError("the gene set file holds no gene set", file=path,
-                         expected="lines 'name<TAB>description<TAB>gene...'", found="none")
-    return sets, descriptions
 
 
 def score_gene_sets(
@@ -100,7 +65,7 @@ def score_gene_sets(
     if mod not in mdata.mod:
         raise CohortError(f"the cohort has no modality {mod!r}",
                           expected=f"one of {list(mdata.mod)}", found=mod)
-    sets, descriptions = _read_gmt(gmt_path)
+    sets, descriptions = read_gmt(gmt_path, descriptions=True)
     adata = mdata.mod[mod]
     if layer is not None and layer not in adata.layers:
         raise CohortError(f"modality {mod!r} has no layer {layer!r}",
