@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["cox_score_test", "mrmr_order", "standardize_columns"]
+__all__ = ["cox_score_test", "mrmr_order", "relevance_correlation", "standardize_columns"]
 
 _CHUNK = 4096
 
@@ -81,14 +81,22 @@ def standardize_columns(X) -> np.ndarray:
     return np.divide(centred, sd, out=np.zeros_like(centred), where=sd > 0)
 
 
+def relevance_correlation(statistic, n: int) -> np.ndarray:
+    """An F (or 1-df chi-square) statistic as the absolute correlation it corresponds to,
+    ``sqrt(F / (F + n - 2))``, so that relevance and redundancy share a scale."""
+    statistic = np.maximum(np.nan_to_num(np.asarray(statistic, dtype=float)), 0.0)
+    return np.sqrt(statistic / (statistic + max(n - 2, 1)))
+
+
 def mrmr_order(
-    X, relevance, k: int, scheme: str = "quotient", eps: float = 1e-3
+    X, relevance, k: int, scheme: str = "difference", eps: float = 1e-3
 ) -> np.ndarray:
     """Greedy minimum-redundancy maximum-relevance ordering (Ding and Peng 2005).
 
-    The first feature is the most relevant; each next one maximises relevance over mean
-    absolute Pearson correlation with the features already chosen (``"quotient"``, FCQ)
-    or relevance scaled to [0, 1] minus that mean (``"difference"``).
+    The first feature is the most relevant; each next one maximises relevance minus the
+    mean absolute Pearson correlation with the features already chosen (``"difference"``;
+    give the relevance on the scale of a correlation, see :func:`relevance_correlation`)
+    or relevance over that mean (``"quotient"``, FCQ).
 
     Parameters
     ----------
@@ -115,7 +123,6 @@ def mrmr_order(
     available = np.ones(p, dtype=bool)
     available[chosen[0]] = False
     redundancy_sum = np.zeros(p)
-    top = relevance.max() if relevance.max() > 0 else 1.0
     while len(chosen) < k:
         last = chosen[-1]
         redundancy_sum += np.abs(Z.T @ Z[:, last]) / n
@@ -123,7 +130,7 @@ def mrmr_order(
         if scheme == "quotient":
             criterion = relevance / (redundancy + eps)
         else:
-            criterion = relevance / top - redundancy
+            criterion = relevance - redundancy
         criterion = np.where(available, criterion, -np.inf)
         best = int(np.argmax(criterion))
         chosen.append(best)

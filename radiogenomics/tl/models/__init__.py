@@ -8,7 +8,15 @@ response and survival from imaging, molecular and clinical features.
 >>> rg.tl.predict(rg.tl.load_model("egfr_model"), new_cohort)          # doctest: +SKIP
 """
 
-from .api import MODEL_KINDS, ModelComparison, compare_models, fit_model, predict, store_model
+from .api import (
+    MODEL_KINDS,
+    ModelComparison,
+    compare_models,
+    fit_model,
+    predict,
+    run_model,
+    store_model,
+)
 from .design import FeatureSet, Target, assemble, parse_features, parse_target
 from .estimators import MODELS, SELECTIONS, build_pipeline
 from .fitted import FittedModel, load_model
@@ -51,5 +59,6 @@ __all__ = [
     "performance",
     "permutation_test",
     "predict",
+    "run_model",
     "store_model",
 ]

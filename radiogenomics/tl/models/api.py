@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,8 @@ from .validation import (
     used_features,
 )
 
-__all__ = ["fit_model", "compare_models", "predict", "ModelComparison", "MODEL_KINDS"]
+__all__ = ["fit_model", "compare_models", "predict", "run_model", "ModelComparison",
+           "MODEL_KINDS"]
 
 #: Where the tools store their results in ``mdata.uns["radiogenomics"]``.
 MODEL_KINDS = {
@@ -675,3 +677,46 @@ def compare_models(
     store_result(mdata, MODEL_KINDS["comparison_tests"], key, tests)
     return ModelComparison(metrics=metrics, tests=tests, predictions=predictions)
 
+
+
+def run_model(
+    cohort: str | os.PathLike,
+    out: str | os.PathLike,
+    target: str,
+    features="radiomics",
+    *,
+    test_cohort: str | os.PathLike | None = None,
+    update_cohort: bool = False,
+    **options,
+) -> FittedModel:
+    """Fit and validate a model on a cohort file and save it to a folder (the
+    ``radiogenomics model`` command).
+
+    Parameters
+    ----------
+    cohort
+        The cohort (``.h5mu``).
+    out
+        Folder for the model: ``model.joblib``, ``model_card.json``, the validation tables
+        (CSV) and figures (Plotly JSON); see :meth:`FittedModel.save`.
+    target, features
+        As :func:`fit_model`.
+    test_cohort
+        A second cohort file for external validation.
+    update_cohort
+        Also store the results in the cohort file (rewritten atomically).
+    **options
+        Passed to :func:`fit_model`.
+    """
+    from ...cohort import read_cohort, write_cohort
+
+    mdata = read_cohort(cohort)
+    if test_cohort is not None:
+        options["test"] = read_cohort(test_cohort)
+    model = fit_model(mdata, target, features, store=False, **options)
+    model.card.setdefault("data", {})["source"] = str(cohort)
+    model.save(out)
+    if update_cohort:
+        store_model(mdata, model)
+        write_cohort(mdata, cohort)
+    return model

@@ -18,7 +18,12 @@ from sklearn.feature_selection import SelectorMixin, f_classif, f_regression
 from sklearn.utils.validation import check_is_fitted
 
 from ...errors import InputError, RadiogenomicsError
-from ...stats.selection import cox_score_test, mrmr_order, standardize_columns
+from ...stats.selection import (
+    cox_score_test,
+    mrmr_order,
+    relevance_correlation,
+    standardize_columns,
+)
 from .design import BATCH_PREFIX
 
 __all__ = [
@@ -386,24 +391,25 @@ class LassoPathSelector(_Selector):
 
 class MRMRSelector(_Selector):
     """Minimum-redundancy maximum-relevance selection of ``k`` features: relevance is the
-    univariate statistic of :func:`relevance_scores`, redundancy the mean absolute
-    correlation with the features already chosen.
+    univariate statistic of :func:`relevance_scores` expressed as a correlation,
+    redundancy the mean absolute correlation with the features already chosen.
 
     Parameters
     ----------
     k
         Features kept.
     scheme
-        ``"quotient"`` (relevance / redundancy) or ``"difference"``.
+        ``"difference"`` (relevance - redundancy) or ``"quotient"`` (relevance /
+        redundancy).
     """
 
-    def __init__(self, k: int = 10, scheme: str = "quotient"):
+    def __init__(self, k: int = 10, scheme: str = "difference"):
         self.k = k
         self.scheme = scheme
 
     def fit(self, X, y):
         values = self._prepare(X)
-        relevance = relevance_scores(values, y)
+        relevance = relevance_correlation(relevance_scores(values, y), values.shape[0])
         order = mrmr_order(values, relevance, int(self.k), scheme=self.scheme)
         return self._finish(order, relevance)
 
