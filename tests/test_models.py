@@ -564,3 +564,24 @@ def test_model_command(demo_build, tmp_path):
     bad = run_cli("model", str(cohort), "--target", "nope", "--out", str(tmp_path / "x"))
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) <= 2 and "Traceback" not in bad.stderr
+
+
+def test_regression_and_redundancy_filter():
+    from sklearn.metrics import mean_absolute_error, r2_score
+
+    mdata, X, _ = _noise_cohort(seed=3, n=80, p=300)
+    rng = np.random.default_rng(3)
+    mdata.obs["score"] = 2 * X[:, 0] - X[:, 1] + rng.normal(0, 0.5, 80)
+    model = rg.tl.fit_model(mdata, "score", "noise", n_features=5, redundancy=0.9, **QUICK)
+    assert model.task == "regression"
+    assert "redundancy" in model.card["pipeline"]["steps"]
+    cv = model.predictions
+    metrics = model.metrics.set_index("metric")["estimate"]
+    assert metrics["r2"] == pytest.approx(r2_score(cv["observed"], cv["prediction"]))
+    assert metrics["mae"] == pytest.approx(mean_absolute_error(cv["observed"], cv["prediction"]))
+    assert metrics["r2"] > 0.6
+    assert {"noise:f0", "noise:f1"} <= set(model.required)
+    # the redundancy filter keeps the first of two near-copies
+    frame = pd.DataFrame({"a": X[:, 0], "a_copy": X[:, 0] + 0.01 * X[:, 2], "b": X[:, 1]})
+    kept = transformers.CorrelationFilter(threshold=0.95).fit(frame).get_feature_names_out()
+    assert list(kept) == ["a", "b"]
