@@ -44,6 +44,66 @@ def demo(out: Path, n_patients: int, seed: int, n_jobs: int | None) -> None:
     run_demo(out, n_patients=n_patients, seed=seed, n_jobs=n_jobs, echo=click.echo)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--params", "params", default="default", show_default=True,
+              metavar="FILE|PRESET",
+              help="pyradiomics parameter file (YAML or JSON) or preset: default, demo, ct, mr.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file (.h5ad).")
+@click.option("--jobs", "n_jobs", type=int, default=-1,
+              help="Worker processes on this machine [default: every core].")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run the cases on the Dask cluster of this scheduler (tcp://host:8786).")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Cache folder: finished cases are kept, a re-run skips them.")
+@click.option("--cache-key", type=click.Choice(["stat", "content"]), default="stat",
+              show_default=True,
+              help="Identify input files by path, size and time (stat) or by content hash.")
+@click.option("--image-types", default=None, metavar="NAMES",
+              help="Image types instead of those of the settings, comma-separated: original, "
+                   "wavelet, log, square, squareroot, logarithm, exponential, gradient, "
+                   "lbp2d, lbp3d.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar [default: when in a terminal].")
+@click.pass_context
+def extract(ctx: click.Context, manifest: Path, params: str, out: Path, n_jobs: int,
+            scheduler: str | None, cache_dir: Path | None, cache_key: str,
+            image_types: str | None, progress: bool | None) -> None:
+    """Extract radiomic features from the images of a manifest with pyradiomics.
+
+    MANIFEST is a table (CSV, TSV, Parquet) with patient_id, image, mask and optionally
+    label and lesion_id; images and masks are NIfTI, NRRD or MHA files or DICOM series
+    folders. Writes OUT (.h5ad; read it with anndata.read_h5ad and pass it to
+    build_cohort). Prints a summary with every failed case and its reason; exits with
+    status 1 when any case failed (after finishing the others), 2 on an input error.
+    """
+    from .errors import ExtractionError, InputError
+    from .extract import features, summary
+    from .extract.run import failure_lines
+    from .workflow import write_h5ad
+
+    if out.suffix != ".h5ad":
+        raise InputError("the output file must end in .h5ad", file=out,
+                         found=out.suffix or "no suffix")
+    try:
+        adata = features(manifest, params=params, n_jobs=n_jobs, cache_dir=cache_dir,
+                         client=scheduler, image_types=image_types, cache_key=cache_key,
+                         progress=progress)
+    except ExtractionError as exc:
+        failures = getattr(exc, "failures", None)
+        if failures is None:
+            raise
+        click.echo(f"Every case failed ({len(failures)}); nothing written:")
+        click.echo("\n".join(failure_lines(failures)))
+        ctx.exit(1)
+    write_h5ad(adata, out)
+    click.echo(summary(adata))
+    click.echo(f"Wrote {out}")
+    if adata.uns["radiogenomics"]["n_failed"]:
+        ctx.exit(1)
+
+
 _KINDS = ["radiomics", "expression", "proteomics", "mutations", "clinical", "manifest"]
 
 

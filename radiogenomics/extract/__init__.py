@@ -1,15 +1,38 @@
-"""Radiomic feature extraction with pyradiomics over an image manifest."""
+"""Radiomic feature extraction with pyradiomics over an image manifest.
 
-from .case import extract_case, read_image
-from .run import failures_table, features
-from .settings import PRESETS, params_hash, resolve_params
+``features(manifest, params, n_jobs, cache_dir, client)`` runs pyradiomics on every row of
+an image manifest, in local worker processes or on a Dask cluster, with a resumable
+per-case cache, and records the cases that fail instead of stopping.
+"""
+
+from .cache import CaseCache, fingerprint
+from .case import STAGES, CaseResult, check_geometry, extract_case, read_image
+from .run import FAILURE_COLUMNS, failures_table, features, summary
+from .settings import (
+    IMAGE_TYPES,
+    PRESET_DESCRIPTIONS,
+    PRESETS,
+    params_hash,
+    resolve_params,
+    validate_params,
+)
 
 __all__ = [
+    "FAILURE_COLUMNS",
+    "IMAGE_TYPES",
     "PRESETS",
+    "PRESET_DESCRIPTIONS",
+    "STAGES",
+    "CaseCache",
+    "CaseResult",
+    "check_geometry",
     "extract_case",
     "failures_table",
     "features",
+    "fingerprint",
     "params_hash",
     "read_image",
     "resolve_params",
+    "summary",
+    "validate_params",
 ]

@@ -1,19 +1,35 @@
-"""Extraction of one case: read image and mask, check them, run pyradiomics."""
+"""Extraction of one case: read image and mask, check them, run pyradiomics.
+
+:func:`extract_case` never raises: a failure is returned as a :class:`CaseResult` with the
+stage where it happened and a one-line message, so that one bad case never stops a run.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ExtractionError
+from ..errors import ExtractionError, RadiogenomicsError
 
-__all__ = ["CaseResult", "extract_case", "read_image"]
+__all__ = ["STAGES", "CaseResult", "build_extractor", "check_geometry", "extract_case",
+           "read_image"]
 
 _GEOMETRY_TOLERANCE = 1e-3
+
+#: Stages at which a case can fail, in the order they run.
+STAGES = ("read image", "read mask", "check geometry", "check mask", "check ROI", "extract",
+          "worker")
+
+# pyradiomics' own mask checks (imageoperations.checkMask) raise ValueError with these texts
+_GEOMETRY_MESSAGES = ("geometry mismatch", "size mismatch")
+_ROI_MESSAGES = ("not present in mask", "segmented voxel", "too few dimensions",
+                 "ROI is too small", "bounding box")
 
 
 @dataclass
@@ -25,6 +41,7 @@ class CaseResult:
     stage: str | None = None
     error: str | None = None
     seconds: float = 0.0
+    cached: bool = False
 
     @property
     def ok(self) -> bool:
@@ -32,14 +49,41 @@ class CaseResult:
 
 
 def _quiet_pyradiomics() -> None:
+    import radiomics  # noqa: F401  (importing it sets its log level: quiet it afterwards)
+
     logger = logging.getLogger("radiomics")
     logger.setLevel(logging.ERROR)
     for handler in logger.handlers:
         handler.setLevel(logging.ERROR)
 
 
-def read_image(path: str, what: str):
-    """Read an image file, or the DICOM series in a folder, with SimpleITK."""
+def _sitk_detail(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    detail = next((line for line in lines if "ERROR" in line or "exception" in line.lower()),
+                  lines[0] if lines else type(exc).__name__)
+    return detail[:300]
+
+
+def read_image(path: str | Path, what: str = "image"):
+    """Read an image file (NIfTI, NRRD, MetaImage, ...) or the DICOM series in a folder.
+
+    Parameters
+    ----------
+    path
+        File, or folder holding exactly one DICOM series.
+    what
+        ``"image"`` or ``"mask"``, for messages.
+
+    Returns
+    -------
+    SimpleITK.Image
+
+    Raises
+    ------
+    ExtractionError
+        When the path does not exist, cannot be read, or the folder holds no (or several)
+        DICOM series.
+    """
     import SimpleITK as sitk
 
     p = Path(path)
@@ -62,36 +106,56 @@ def read_image(path: str, what: str):
     except ExtractionError:
         raise
     except Exception as exc:  # SimpleITK raises RuntimeError with a long text
-        first = str(exc).strip().splitlines()
-        detail = next((line for line in first if "ERROR" in line or "exception" in line.lower()),
-                      first[0] if first else type(exc).__name__)
-        raise ExtractionError(f"cannot read the {what}", file=path, found=detail.strip()) from None
+        raise ExtractionError(f"cannot read the {what}", file=path,
+                              found=_sitk_detail(exc)) from None
 
 
-def check_geometry(image, mask, label: int, image_path: str, mask_path: str) -> None:
-    """Raise when image and mask do not share their grid, or the label is absent."""
+def check_geometry(image, mask, label: int, image_path: str, mask_path: str, *,
+                   tolerance: float = _GEOMETRY_TOLERANCE, same_grid: bool = True) -> None:
+    """Raise when image and mask do not share their grid, or the label is absent.
+
+    Parameters
+    ----------
+    image, mask
+        SimpleITK images.
+    label
+        Label value of the region in the mask.
+    tolerance
+        Largest difference allowed in spacing, origin and direction.
+    same_grid
+        Require the same size, spacing, origin and direction. ``False`` when pyradiomics
+        resamples the mask onto the image (setting ``correctMask``).
+    """
     import SimpleITK as sitk
 
     if image.GetDimension() != mask.GetDimension():
         raise ExtractionError("image and mask have different dimensions", file=mask_path,
                               expected=f"{image.GetDimension()}-D", found=f"{mask.GetDimension()}-D")
-    if image.GetSize() != mask.GetSize():
-        raise ExtractionError("image and mask sizes differ", file=mask_path,
-                              expected=f"size {image.GetSize()}", found=f"size {mask.GetSize()}")
-    for name in ("Spacing", "Origin", "Direction"):
-        a = np.asarray(getattr(image, f"Get{name}")())
-        b = np.asarray(getattr(mask, f"Get{name}")())
-        if not np.allclose(a, b, atol=_GEOMETRY_TOLERANCE, rtol=0):
-            raise ExtractionError(f"image and mask {name.lower()} differ", file=mask_path,
-                                  expected=f"{name.lower()} {tuple(np.round(a, 4))}",
-                                  found=f"{tuple(np.round(b, 4))}")
+    if same_grid:
+        if image.GetSize() != mask.GetSize():
+            raise ExtractionError("image and mask sizes differ", file=mask_path,
+                                  expected=f"size {image.GetSize()}", found=f"size {mask.GetSize()}")
+        for name in ("Spacing", "Origin", "Direction"):
+            a = np.asarray(getattr(image, f"Get{name}")())
+            b = np.asarray(getattr(mask, f"Get{name}")())
+            if not np.allclose(a, b, atol=tolerance, rtol=0):
+                raise ExtractionError(f"image and mask {name.lower()} differ", file=mask_path,
+                                      expected=f"{name.lower()} {tuple(np.round(a, 4).tolist())}",
+                                      found=f"{tuple(np.round(b, 4).tolist())}")
+    if mask.GetNumberOfComponentsPerPixel() != 1:
+        return  # vector label maps: pyradiomics picks the channel (label_channel)
     labels = sitk.GetArrayViewFromImage(mask)
-    if not np.any(labels != 0):
-        raise ExtractionError("the mask is empty", file=mask_path, expected="a segmented region")
-    if not np.any(labels == label):
-        present = np.unique(labels[labels != 0])[:10].tolist()
-        raise ExtractionError(f"label {label} is not in the mask", file=mask_path,
-                              expected=f"voxels with label {label}", found=f"labels {present}")
+    present = labels == label
+    if present.any():
+        return
+    nonzero = labels[labels != 0]
+    if nonzero.size == 0:
+        raise ExtractionError("the mask is empty", file=mask_path, expected="a segmented region",
+                              found="only zeros")
+    values = np.unique(nonzero)
+    shown = ", ".join(str(v) for v in values[:10].tolist()) + (" ..." if values.size > 10 else "")
+    raise ExtractionError(f"label {label} is not in the mask", file=mask_path,
+                          expected=f"voxels with label {label}", found=f"labels {shown}")
 
 
 def _plain(value: Any) -> Any:
@@ -104,34 +168,99 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def describe(exc: BaseException) -> str:
+    """One line describing a failure, without the file (the failures table has the paths)."""
+    if isinstance(exc, RadiogenomicsError):
+        text = exc.message
+        details = []
+        if exc.expected is not None:
+            details.append(f"expected {exc.expected}")
+        if exc.found is not None:
+            details.append(f"found {exc.found}")
+        if details:
+            text += " (" + ", ".join(details) + ")"
+        return text
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    message = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+_EXTRACTORS: dict[str, Any] = {}
+
+
+def build_extractor(params: dict):
+    """The pyradiomics extractor for these settings, built once per process and settings.
+
+    Building one validates the settings (pyradiomics checks them against its schema),
+    which costs more than extracting a small case, so it is done once.
+    """
+    from radiomics import featureextractor
+
+    key = json.dumps(params, sort_keys=True, default=str)
+    extractor = _EXTRACTORS.get(key)
+    if extractor is None:
+        logger = logging.getLogger("pykwalify")
+        level = logger.level
+        logger.setLevel(logging.CRITICAL)
+        try:
+            extractor = featureextractor.RadiomicsFeatureExtractor(json.loads(key))
+        except Exception as exc:
+            raise ExtractionError("invalid pyradiomics parameters",
+                                  found=" ".join(str(exc).split())[:300]) from None
+        finally:
+            logger.setLevel(level)
+        if len(_EXTRACTORS) >= 4:
+            _EXTRACTORS.clear()
+        _EXTRACTORS[key] = extractor
+    return extractor
+
+
 def extract_case(index: int, case: dict, params: dict) -> CaseResult:
-    """Extract the features of one manifest row; a failure is returned, never raised."""
-    import time
+    """Extract the features of one manifest row; a failure is returned, never raised.
 
+    Parameters
+    ----------
+    index
+        Position of the row in the manifest (returned with the result).
+    case
+        The row: ``image``, ``mask`` (absolute paths) and ``label``.
+    params
+        Resolved pyradiomics parameters (:func:`~radiogenomics.extract.resolve_params`).
+    """
     start = time.perf_counter()
-    stage = "read image"
+    stage = "settings"
     try:
-        from radiomics import featureextractor
-
         _quiet_pyradiomics()
+        extractor = build_extractor(params)
+        settings = params.get("setting") or {}
+        stage = "read image"
         image = read_image(case["image"], "image")
         stage = "read mask"
         mask = read_image(case["mask"], "mask")
         stage = "check geometry"
-        label = int(case.get("label") or 1)
-        check_geometry(image, mask, label, case["image"], case["mask"])
-        stage = "settings"
+        label = case.get("label")
+        label = int(label) if label is not None and label == label else 1
+        tolerance = settings.get("geometryTolerance") or _GEOMETRY_TOLERANCE
+        same_grid = not settings.get("correctMask", False)
         try:
-            extractor = featureextractor.RadiomicsFeatureExtractor(params)
-        except Exception as exc:
-            raise ExtractionError("invalid pyradiomics parameters", found=str(exc)) from None
+            check_geometry(image, mask, label, case["image"], case["mask"],
+                           tolerance=max(float(tolerance), _GEOMETRY_TOLERANCE),
+                           same_grid=same_grid)
+        except ExtractionError as exc:
+            if "mask" in exc.message and "image and mask" not in exc.message:
+                stage = "check mask"
+            raise
         stage = "extract"
-        result = extractor.execute(image, mask, label=label)
+        try:
+            result = extractor.execute(image, mask, label=label)
+        except ValueError as exc:
+            if any(text in str(exc) for text in _GEOMETRY_MESSAGES):
+                stage = "check geometry"
+            elif any(text in str(exc) for text in _ROI_MESSAGES):
+                stage = "check ROI"
+            raise
         values = {k: _plain(v) for k, v in result.items()}
         return CaseResult(index=index, values=values, seconds=time.perf_counter() - start)
     except Exception as exc:  # every failure is recorded for this case only
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if not isinstance(exc, ExtractionError):
-            message = f"{type(exc).__name__}: {message}"
-        return CaseResult(index=index, stage=stage, error=message,
+        return CaseResult(index=index, stage=stage, error=describe(exc),
                           seconds=time.perf_counter() - start)

@@ -1,123 +1,297 @@
-"""``features``: pyradiomics over an image manifest."""
+"""``features``: pyradiomics over an image manifest, in parallel, cached, fault tolerant."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
+import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from anndata import AnnData
 
-from ..errors import ExtractionError
+from ..errors import ExtractionError, InputError
 from ..io.readers import radiomics_anndata, read_manifest
-from .case import CaseResult, extract_case
-from .settings import params_hash, resolve_params
+from .cache import CaseCache, KeyBy
+from .case import CaseResult
+from .executors import run_dask, run_processes, run_sequential
+from .progress import progress_bar
+from .settings import params_hash, resolve_params, validate_params
 
-__all__ = ["features", "failures_table"]
+__all__ = ["FAILURE_COLUMNS", "failures_table", "features", "summary"]
 
 FAILURE_COLUMNS = ["patient_id", "lesion_id", "label", "image", "mask", "stage", "error"]
 
 
-def _pyradiomics_version() -> str:
+def _versions() -> dict[str, str]:
     import radiomics
+    import SimpleITK as sitk
 
-    return str(radiomics.__version__)
-
-
-def _run_cases(cases: list[dict], params: dict, n_jobs: int) -> Iterable[CaseResult]:
-    if n_jobs <= 1 or len(cases) <= 1:
-        for i, case in enumerate(cases):
-            yield extract_case(i, case, params)
-        return
-    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-        futures = [pool.submit(extract_case, i, case, params) for i, case in enumerate(cases)]
-        for future in futures:
-            yield future.result()
+    return {"pyradiomics": str(radiomics.__version__),
+            "SimpleITK": str(sitk.Version_VersionString())}
 
 
-def failures_table(cases: list[dict], results: list[CaseResult]) -> pd.DataFrame:
-    """One row per failed case: patient, lesion, label, paths, stage and message."""
-    rows = [
-        {**{k: cases[r.index].get(k) for k in FAILURE_COLUMNS[:5]}, "stage": r.stage,
-         "error": r.error}
-        for r in results if not r.ok
+def _lesion(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return None
+    text = str(value)
+    return text if text else None
+
+
+def _cases(frame: pd.DataFrame) -> list[dict]:
+    """The manifest rows as small plain dicts (what a worker needs, and the IDs)."""
+    return [
+        {"patient_id": str(p), "lesion_id": _lesion(les), "image": str(img), "mask": str(msk),
+         "label": int(lab)}
+        for p, les, img, msk, lab in zip(frame["patient_id"], frame["lesion_id"],
+                                         frame["image"], frame["mask"], frame["label"])
     ]
-    table = pd.DataFrame(rows, columns=FAILURE_COLUMNS)
-    table["lesion_id"] = table["lesion_id"].astype(object).where(table["lesion_id"].notna(), "")
-    return table.astype({"label": "int64"}) if len(table) else table
+
+
+def failures_table(cases: list[dict], results: Iterable[CaseResult]) -> pd.DataFrame:
+    """One row per failed case: patient, lesion, label, paths, stage and message."""
+    failed = [r for r in results if not r.ok]
+    columns: dict[str, list] = {name: [] for name in FAILURE_COLUMNS}
+    for r in failed:
+        case = cases[r.index]
+        columns["patient_id"].append(str(case.get("patient_id", "")))
+        columns["lesion_id"].append(_lesion(case.get("lesion_id")) or "")
+        columns["label"].append(int(case.get("label") or 1))
+        columns["image"].append(str(case.get("image", "")))
+        columns["mask"].append(str(case.get("mask", "")))
+        columns["stage"].append(str(r.stage))
+        columns["error"].append(str(r.error))
+    return pd.DataFrame({
+        name: pd.Series(values, dtype="int64" if name == "label" else object)
+        for name, values in columns.items()
+    })
+
+
+def _n_jobs(n_jobs: int | None) -> int:
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    if n_jobs < 0:
+        return max((os.cpu_count() or 1) + 1 + n_jobs, 1)
+    return int(n_jobs)
+
+
+def _connect(address: str):
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - dask[distributed] is a dependency
+        raise InputError("a Dask scheduler needs the distributed package",
+                         expected="pip install 'dask[distributed]'") from None
+    try:
+        return Client(address, timeout="20s")
+    except Exception as exc:
+        raise InputError("cannot connect to the Dask scheduler", found=f"{address}: {exc}",
+                         hint="Start one with 'dask scheduler' and 'dask worker ADDRESS'"
+                         ) from None
+
+
+def _describe_client(client) -> str:
+    try:
+        return f"dask ({client.scheduler.address}, {len(client.nthreads())} workers)"
+    except Exception:
+        return "dask"
 
 
 def features(
     manifest: str | os.PathLike | pd.DataFrame,
-    params: str | os.PathLike | dict | None = None,
+    params: str | os.PathLike | Mapping | None = None,
     n_jobs: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    client: Any = None,
+    *,
+    image_types: Iterable[str] | Mapping[str, Any] | str | None = None,
+    cache_key: KeyBy = "stat",
+    progress: bool | None = None,
 ) -> AnnData:
     """Extract radiomic features for every row of an image manifest with pyradiomics.
+
+    A case that fails (missing or unreadable file, image and mask geometry that do not
+    match, empty mask, label not in the mask, ROI too small, a crashed worker) does not
+    stop the others: it is left out of the result and recorded in the failures table.
 
     Parameters
     ----------
     manifest
         Manifest file or DataFrame (``patient_id``, ``image``, ``mask``, optional ``label``
-        and ``lesion_id``; see ``data_schemas/image_manifest.json``).
+        and ``lesion_id``; see ``data_schemas/image_manifest.json``). Images and masks may
+        be NIfTI, NRRD, MetaImage (.mha/.mhd) or any format SimpleITK reads, or a folder
+        holding one DICOM series. A mask may hold several labels (the row's ``label``
+        picks one); a patient may have several lesions (one row each, with ``lesion_id``).
     params
-        pyradiomics settings: a preset name (``"default"``, ``"demo"``), a YAML/JSON
-        parameter file or a dict. Default: pyradiomics' defaults.
+        pyradiomics settings: a preset name (``"default"``, ``"demo"``, ``"ct"``,
+        ``"mr"``; see :data:`~radiogenomics.extract.PRESETS`), a YAML/JSON parameter file
+        in pyradiomics' format, or a dict (pyradiomics' format, or flat settings applied
+        to the default preset). Default: pyradiomics' defaults. The manifest's ``label``
+        takes precedence over the setting ``label``.
     n_jobs
-        Worker processes (default 1; ``-1`` for every core).
+        Worker processes on this machine (default 1, in this process; ``-1`` for every
+        core). Ignored when ``client`` is given.
+    cache_dir
+        Folder of the resumable per-case cache. Finished cases are written as they
+        finish; a re-run (even after ``kill -9``) computes only the cases not there.
+        Entries are keyed by the image and mask (see ``cache_key``), the label, the
+        settings and the pyradiomics and SimpleITK versions. Failures are not cached.
+    client
+        A ``dask.distributed.Client`` (or a scheduler address) to run the cases on a Dask
+        cluster; its workers must read the image paths. Same results as local runs.
+    image_types
+        Replace the image types (filters) of ``params``, e.g. ``["original", "wavelet",
+        "log"]``; see :func:`~radiogenomics.extract.resolve_params`.
+    cache_key
+        ``"stat"`` (path, size and modification time of the files, fast) or ``"content"``
+        (SHA-256 of the files: survives moving or copying the data).
+    progress
+        Show a progress bar (cases done, failed, from the cache, time left). Default: in
+        a terminal or a notebook, not otherwise.
 
     Returns
     -------
     AnnData
         Cases (in manifest order, failures left out) by features, ``var`` with
-        ``image_type``, ``feature_class``, ``feature``. ``uns["radiogenomics"]`` holds the
-        settings (``params``, JSON), the pyradiomics version and the ``failures`` table.
+        ``image_type``, ``feature_class``, ``feature``; ``obs_names`` are patient IDs
+        (``patient|lesion`` when a patient has several lesions). ``uns["radiogenomics"]``
+        holds the settings (``params``, JSON), the pyradiomics version, ``n_cases``,
+        ``n_failed``, ``n_from_cache``, the ``failures`` table (patient, lesion, label,
+        image, mask, stage, error) and an ``extraction`` summary.
 
     Raises
     ------
+    InputError
+        For a bad manifest, unknown preset or invalid pyradiomics parameters.
     ExtractionError
-        When every case fails (the message names the first failure).
+        When every case fails (the message names the first failure; the exception's
+        ``failures`` attribute holds the whole table).
     """
-    cases_frame = read_manifest(manifest)
-    cases = cases_frame.to_dict("records")
-    resolved = resolve_params(params)
-    if n_jobs is None or n_jobs == 0:
-        n_jobs = 1
-    elif n_jobs < 0:
-        n_jobs = max(os.cpu_count() or 1, 1)
-    results = sorted(_run_cases(cases, resolved, n_jobs), key=lambda r: r.index)
-    failed = failures_table(cases, results)
-    done = [r for r in results if r.ok]
+    started = time.perf_counter()
+    cases = _cases(read_manifest(manifest))
+    resolved = resolve_params(params, image_types)
+    validate_params(resolved, params if isinstance(params, (str, os.PathLike)) else None)
+    if cache_key not in ("stat", "content"):
+        raise InputError("unknown cache key", expected="'stat' or 'content'", found=cache_key)
+    n_jobs = _n_jobs(n_jobs)
+    own_client = None
+    if isinstance(client, str):
+        client = own_client = _connect(client)
+
+    results: dict[int, CaseResult] = {}
+    cache = CaseCache(cache_dir, resolved, cache_key) if cache_dir is not None else None
+    keys: list[str] = []
+    if cache is not None:
+        keys = cache.keys(cases, n_threads=max(n_jobs, 4))
+        for i, key in enumerate(keys):
+            values = cache.load(key)
+            if values is not None:
+                results[i] = CaseResult(index=i, values=values, cached=True)
+    n_from_cache = len(results)
+    todo = [(i, case) for i, case in enumerate(cases) if i not in results]
+
+    if client is not None:
+        runner = run_dask(todo, resolved, client)
+        executor = _describe_client(client)
+    elif n_jobs > 1 and len(todo) > 1:
+        runner = run_processes(todo, resolved, n_jobs)
+        executor = f"{min(n_jobs, len(todo))} local processes"
+    else:
+        runner = run_sequential(todo, resolved)
+        executor = "this process"
+
+    bar = progress_bar(len(cases), progress, initial=n_from_cache)
+    n_failed = 0
+    try:
+        bar.set_postfix_str(f"failed 0, cached {n_from_cache}")
+        for result in runner:
+            results[result.index] = result
+            if result.ok:
+                if cache is not None:
+                    cache.store(keys[result.index], cases[result.index], result.values,
+                                result.seconds)
+            else:
+                n_failed += 1
+            bar.update(1)
+            bar.set_postfix_str(f"failed {n_failed}, cached {n_from_cache}", refresh=False)
+    finally:
+        runner.close()
+        bar.close()
+        if own_client is not None:
+            own_client.close()
+
+    ordered = [results[i] for i in range(len(cases))]
+    failed = failures_table(cases, ordered)
+    done = [r for r in ordered if r.ok]
     if not done:
         first = failed.iloc[0]
-        raise ExtractionError(
-            f"every case failed; the first ({first['patient_id']}) at stage "
+        error = ExtractionError(
+            f"every case failed ({len(failed)}); the first ({first['patient_id']}) at stage "
             f"{first['stage']!r}: {first['error']}",
             file=None if isinstance(manifest, pd.DataFrame) else manifest,
         )
+        error.failures = failed
+        raise error
+
     rows = []
+    with_lesion = any(cases[r.index]["lesion_id"] is not None for r in done)
     for r in done:
         case = cases[r.index]
         row = {"patient_id": case["patient_id"], "image": case["image"], "mask": case["mask"],
                "label": case["label"]}
-        if pd.notna(case.get("lesion_id")) and case.get("lesion_id") not in (None, ""):
-            row["lesion_id"] = str(case["lesion_id"])
+        if with_lesion:
+            row["lesion_id"] = case["lesion_id"] or ""
         row.update(r.values)
         rows.append(row)
     frame = pd.DataFrame(rows)
-    if "lesion_id" in frame:
-        frame["lesion_id"] = frame["lesion_id"].fillna("")
     source = "pyradiomics extraction of " + (
         "a manifest table" if isinstance(manifest, pd.DataFrame) else str(Path(manifest).resolve())
     )
     adata = radiomics_anndata(frame, source=source, reader="radiogenomics.extract.features")
+    versions = _versions()
     info = adata.uns["radiogenomics"]
     info["params"] = json.dumps(resolved, sort_keys=True)
     info["params_hash"] = params_hash(resolved)
-    info["pyradiomics_version"] = _pyradiomics_version()
+    info["pyradiomics_version"] = versions["pyradiomics"]
     info["n_cases"] = len(cases)
     info["n_failed"] = int(len(failed))
+    info["n_from_cache"] = int(n_from_cache)
     info["failures"] = failed
+    info["extraction"] = {
+        "executor": executor if todo else "the cache only",
+        "n_computed": len(todo),
+        "cache_dir": "" if cache is None else str(cache.folder),
+        "cache_key": cache_key,
+        "seconds": round(time.perf_counter() - started, 3),
+        "simpleitk_version": versions["SimpleITK"],
+    }
     return adata
+
+
+def summary(adata: AnnData) -> str:
+    """A few lines on an extraction: cases, features, cache, executor and every failure."""
+    info = adata.uns.get("radiogenomics", {})
+    extraction = info.get("extraction", {})
+    n_cases = int(info.get("n_cases", adata.n_obs))
+    failures = info.get("failures")
+    n_failed = 0 if failures is None else len(failures)
+    lines = [
+        f"Extracted {adata.n_obs} of {n_cases} cases x {adata.n_vars} features "
+        f"({int(info.get('n_from_cache', 0))} from the cache) with "
+        f"{extraction.get('executor', 'pyradiomics')} in {extraction.get('seconds', '?')} s"
+    ]
+    if n_failed:
+        lines.append(f"{n_failed} case(s) failed:")
+        lines.extend(failure_lines(failures))
+    else:
+        lines.append("No case failed.")
+    return "\n".join(lines)
+
+
+def failure_lines(failures: pd.DataFrame) -> list[str]:
+    lines = []
+    for row in failures.itertuples(index=False):
+        who = row.patient_id + (f" lesion {row.lesion_id}" if row.lesion_id else "")
+        lines.append(f"  {who} (label {row.label}) at {row.stage}: {row.error}")
+    return lines

@@ -1,4 +1,4 @@
-"""pyradiomics extraction settings: parameter files, dicts and named presets."""
+"""pyradiomics extraction settings: parameter files, dicts, named presets and image types."""
 
 from __future__ import annotations
 
@@ -6,19 +6,46 @@ import copy
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["PRESETS", "resolve_params", "params_hash"]
+__all__ = [
+    "IMAGE_TYPES",
+    "PRESETS",
+    "PRESET_DESCRIPTIONS",
+    "params_hash",
+    "resolve_params",
+    "validate_params",
+]
 
 _ALL_CLASSES = {
     "shape": [], "firstorder": [], "glcm": [], "glrlm": [], "glszm": [], "gldm": [], "ngtdm": [],
 }
 
-#: Named settings. ``default`` is pyradiomics' own default (original image, bin width 25,
-#: all 3-D feature classes). ``demo`` is used for the synthetic demo images.
+#: pyradiomics image types (filters), by the lower-case names accepted in ``image_types``.
+IMAGE_TYPES: dict[str, str] = {
+    "original": "Original",
+    "wavelet": "Wavelet",
+    "log": "LoG",
+    "square": "Square",
+    "squareroot": "SquareRoot",
+    "logarithm": "Logarithm",
+    "exponential": "Exponential",
+    "gradient": "Gradient",
+    "lbp2d": "LBP2D",
+    "lbp3d": "LBP3D",
+}
+
+#: LoG sigmas (mm) used when ``LoG`` is selected without its own arguments.
+DEFAULT_LOG_SIGMA = [1.0, 2.0, 3.0, 4.0, 5.0]
+
+#: Named settings. ``default`` is pyradiomics' own default; ``ct`` and ``mr`` follow the
+#: example parameter files that pyradiomics publishes as starting points for CT and for MR
+#: (resampling, bin width, intensity shift, LoG and wavelet filters); ``demo`` is used for
+#: the synthetic demo images.
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {
         "setting": {"binWidth": 25, "label": 1},
@@ -31,12 +58,41 @@ PRESETS: dict[str, dict[str, Any]] = {
         "imageType": {"Original": {}},
         "featureClass": _ALL_CLASSES,
     },
+    "ct": {
+        "setting": {"binWidth": 25, "label": 1, "interpolator": "sitkBSpline",
+                    "resampledPixelSpacing": [1, 1, 1], "padDistance": 10,
+                    "voxelArrayShift": 1000},
+        "imageType": {"Original": {}, "LoG": {"sigma": [1.0, 2.0, 3.0, 4.0, 5.0]},
+                      "Wavelet": {}},
+        "featureClass": _ALL_CLASSES,
+    },
+    "mr": {
+        "setting": {"binWidth": 5, "label": 1, "normalize": True, "normalizeScale": 100,
+                    "interpolator": "sitkBSpline", "resampledPixelSpacing": [2, 2, 2],
+                    "padDistance": 10, "voxelArrayShift": 300},
+        "imageType": {"Original": {}, "LoG": {"sigma": [2.0, 3.0, 4.0, 5.0]}, "Wavelet": {}},
+        "featureClass": _ALL_CLASSES,
+    },
+}
+
+#: One line per preset, for the README and ``radiogenomics extract --help``.
+PRESET_DESCRIPTIONS: dict[str, str] = {
+    "default": "pyradiomics defaults: original image, bin width 25, no resampling, "
+               "all 3-D feature classes",
+    "demo": "as default, with ROIs of at least 50 voxels in 2 dimensions (the demo images)",
+    "ct": "CT: resampled to 1 mm isotropic (B-spline), bin width 25 HU, intensity shift "
+          "1000, original + LoG (sigma 1-5 mm) + wavelet",
+    "mr": "MR: intensities normalised (scale 100), resampled to 2 mm isotropic, bin width "
+          "5, intensity shift 300, original + LoG (sigma 2-5 mm) + wavelet",
 }
 
 
 def _load_file(path: Path) -> dict:
     if not path.exists():
         raise InputError("the parameter file does not exist", file=path)
+    if path.is_dir():
+        raise InputError("the parameter file is a folder", file=path,
+                         expected="a YAML or JSON file")
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix.lower() == ".json":
@@ -55,7 +111,33 @@ def _load_file(path: Path) -> dict:
     return data
 
 
-def resolve_params(params: str | os.PathLike | dict | None) -> dict[str, Any]:
+def _image_types(selection: Iterable[str] | Mapping[str, Any], current: Mapping[str, Any]
+                 ) -> dict[str, Any]:
+    """pyradiomics ``imageType`` mapping for a selection of filter names."""
+    if isinstance(selection, str):
+        selection = [s for s in selection.replace(";", ",").split(",") if s.strip()]
+    items = selection.items() if isinstance(selection, Mapping) else ((s, None) for s in selection)
+    out: dict[str, Any] = {}
+    for name, arguments in items:
+        key = str(name).strip().lower().replace("-", "").replace("_", "")
+        if key not in IMAGE_TYPES:
+            raise InputError("unknown image type", expected=f"one of {sorted(IMAGE_TYPES)}",
+                             found=name)
+        pyradiomics_name = IMAGE_TYPES[key]
+        if arguments is None:
+            arguments = copy.deepcopy(current.get(pyradiomics_name, {}))
+            if pyradiomics_name == "LoG" and "sigma" not in arguments:
+                arguments["sigma"] = list(DEFAULT_LOG_SIGMA)
+        out[pyradiomics_name] = dict(arguments)
+    if not out:
+        raise InputError("no image type selected", expected=f"some of {sorted(IMAGE_TYPES)}")
+    return out
+
+
+def resolve_params(
+    params: str | os.PathLike | dict | None,
+    image_types: Iterable[str] | Mapping[str, Any] | str | None = None,
+) -> dict[str, Any]:
     """pyradiomics parameters as a dict with ``setting``, ``imageType`` and ``featureClass``.
 
     Parameters
@@ -64,19 +146,29 @@ def resolve_params(params: str | os.PathLike | dict | None) -> dict[str, Any]:
         ``None`` (the ``default`` preset), a preset name (see :data:`PRESETS`), a YAML or
         JSON parameter file in pyradiomics' format, or a dict: either in that format or a
         flat dict of settings (``{"binWidth": 10, ...}``) applied to the default preset.
+    image_types
+        Replace the image types (filters) of ``params``: names such as
+        ``["original", "wavelet", "log"]`` (or a comma-separated string), or a mapping of
+        names to pyradiomics filter arguments (``{"LoG": {"sigma": [1.0, 3.0]}}``). A
+        filter named without arguments keeps those of ``params`` (LoG: sigma 1-5 mm).
+
+    Returns
+    -------
+    dict
+        A new dict; the caller may change it.
     """
     if params is None:
-        return copy.deepcopy(PRESETS["default"])
-    if isinstance(params, str) and params in PRESETS:
-        return copy.deepcopy(PRESETS[params])
-    if isinstance(params, (str, os.PathLike)):
+        data = copy.deepcopy(PRESETS["default"])
+    elif isinstance(params, str) and params in PRESETS:
+        data = copy.deepcopy(PRESETS[params])
+    elif isinstance(params, (str, os.PathLike)):
         path = Path(params)
         if not path.exists() and isinstance(params, str) and path.suffix == "":
             raise InputError("unknown extraction preset", expected=f"one of {sorted(PRESETS)} "
                              "or a parameter file", found=params)
         data = _load_file(path)
-    elif isinstance(params, dict):
-        data = copy.deepcopy(params)
+    elif isinstance(params, Mapping):
+        data = copy.deepcopy(dict(params))
     else:
         raise InputError("cannot use these extraction parameters",
                          expected="a preset name, a parameter file or a dict",
@@ -86,10 +178,34 @@ def resolve_params(params: str | os.PathLike | dict | None) -> dict[str, Any]:
         merged = copy.deepcopy(PRESETS["default"])
         merged["setting"].update(data)
         data = merged
-    data.setdefault("imageType", {"Original": {}})
-    data.setdefault("featureClass", copy.deepcopy(_ALL_CLASSES))
-    data.setdefault("setting", {})
+    if not data.get("imageType"):
+        data["imageType"] = {"Original": {}}
+    if not data.get("featureClass"):
+        data["featureClass"] = copy.deepcopy(_ALL_CLASSES)
+    if data.get("setting") is None:
+        data["setting"] = {}
+    # pyradiomics accepts ``name:`` (None) for "all features of the class" and "no arguments"
+    data["featureClass"] = {k: (v or []) for k, v in data["featureClass"].items()}
+    data["imageType"] = {k: (v or {}) for k, v in data["imageType"].items()}
+    if image_types is not None:
+        data["imageType"] = _image_types(image_types, data["imageType"])
     return data
+
+
+def validate_params(params: dict, source: str | os.PathLike | None = None) -> None:
+    """Check resolved parameters with pyradiomics' own validation; raise ``InputError``."""
+    from ..errors import ExtractionError
+    from .case import _quiet_pyradiomics, build_extractor
+
+    _quiet_pyradiomics()
+    try:
+        build_extractor(params)
+    except ExtractionError as exc:
+        raise InputError("invalid pyradiomics parameters",
+                         file=source if isinstance(source, (str, os.PathLike))
+                         and Path(source).exists() else None,
+                         expected="settings, image types and feature classes pyradiomics "
+                                  "accepts", found=exc.found) from None
 
 
 def params_hash(params: dict) -> str:

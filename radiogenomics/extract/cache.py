@@ -1,0 +1,186 @@
+"""A resumable cache of extracted cases, one small JSON file per case.
+
+Layout: ``<cache_dir>/settings-<key>/<case key>.json``. The folder key is a hash of the
+resolved pyradiomics parameters, the pyradiomics and SimpleITK versions and the cache
+format, so changing any of them starts a new folder (the old one is simply no longer read).
+The case key is a hash of the image and mask fingerprints and the label. A fingerprint is
+either the path, size and modification time of each file (``key_by="stat"``, the default)
+or a SHA-256 of the file contents (``key_by="content"``, which survives moving or copying
+the data). A DICOM series folder is fingerprinted file by file.
+
+Each entry is written to a temporary file in the same folder and renamed into place
+(``os.replace``), so a run killed at any moment (``kill -9``) leaves either a complete entry
+or none; stray temporary files of dead processes are removed by the next run, and an
+unreadable entry (after a power failure, say) is dropped and computed again. Failures are
+not cached: a re-run tries failed cases again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["CACHE_FORMAT", "CaseCache", "fingerprint"]
+
+CACHE_FORMAT = 1
+KeyBy = Literal["stat", "content"]
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(path: str | os.PathLike, key_by: KeyBy = "stat") -> list:
+    """What identifies the data at ``path``: stat fields or a content hash (files of a folder)."""
+    p = Path(path)
+    if key_by not in ("stat", "content"):
+        from ..errors import InputError
+
+        raise InputError("unknown cache key", expected="'stat' or 'content'", found=key_by)
+    if not p.exists():
+        return ["missing", str(p)]
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.is_file())
+        if key_by == "content":
+            return ["folder", [[f.name, _file_digest(f)] for f in files]]
+        return ["folder", str(p.absolute()),
+                [[f.name, (st := f.stat()).st_size, st.st_mtime_ns] for f in files]]
+    if key_by == "content":
+        return ["file", _file_digest(p)]
+    st = p.stat()
+    return ["file", str(p.absolute()), st.st_size, st.st_mtime_ns]
+
+
+def _versions() -> dict[str, str]:
+    import radiomics
+    import SimpleITK as sitk
+
+    return {"pyradiomics": str(radiomics.__version__), "SimpleITK": str(sitk.Version_VersionString())}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class CaseCache:
+    """Per-case results on disk for one set of extraction settings.
+
+    Parameters
+    ----------
+    root
+        The cache folder (created if needed).
+    params
+        Resolved pyradiomics parameters.
+    key_by
+        ``"stat"`` (path, size and modification time) or ``"content"`` (SHA-256 of the
+        files).
+    """
+
+    def __init__(self, root: str | os.PathLike, params: dict, key_by: KeyBy = "stat") -> None:
+        self.root = Path(root)
+        self.key_by = key_by
+        identity = {"format": CACHE_FORMAT, "params": params, **_versions()}
+        text = json.dumps(identity, sort_keys=True, default=str)
+        self.settings_key = hashlib.sha256(text.encode()).hexdigest()[:20]
+        self.folder = self.root / f"settings-{self.settings_key}"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from ..errors import InputError
+
+            raise InputError("cannot create the cache folder", file=self.folder,
+                             found=exc.strerror or str(exc)) from None
+        settings_file = self.folder / "settings.json"
+        if not settings_file.exists():
+            _atomic_write(settings_file, json.dumps(identity, indent=2, sort_keys=True,
+                                                    default=str))
+        self._remove_stale_temporaries()
+
+    def _remove_stale_temporaries(self) -> None:
+        for tmp in self.folder.glob(".*.tmp"):
+            try:
+                pid = int(tmp.name.split(".")[1])
+            except (IndexError, ValueError):
+                continue
+            if not _pid_alive(pid):
+                tmp.unlink(missing_ok=True)
+
+    def key(self, case: dict) -> str:
+        """The cache key of a manifest row (image, mask, label)."""
+        label = case.get("label")
+        label = int(label) if label is not None and label == label else 1
+        parts = [fingerprint(case["image"], self.key_by), fingerprint(case["mask"], self.key_by),
+                 label]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
+
+    def keys(self, cases: Iterable[dict], n_threads: int = 4) -> list[str]:
+        """Keys of many rows (content hashes are computed in parallel threads)."""
+        cases = list(cases)
+        if self.key_by == "content" and len(cases) > 1:
+            with ThreadPoolExecutor(max_workers=max(1, n_threads)) as pool:
+                return list(pool.map(self.key, cases))
+        return [self.key(c) for c in cases]
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.json"
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        """The cached feature values of a case, or ``None``."""
+        path = self.path(key)
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)  # unreadable entry: compute the case again
+            return None
+        if not isinstance(entry, dict) or entry.get("format") != CACHE_FORMAT:
+            return None
+        values = entry.get("values")
+        return values if isinstance(values, dict) else None
+
+    def store(self, key: str, case: dict, values: dict[str, Any], seconds: float) -> None:
+        """Write one case atomically."""
+        entry = {
+            "format": CACHE_FORMAT,
+            "patient_id": str(case.get("patient_id")),
+            "image": str(case.get("image")),
+            "mask": str(case.get("mask")),
+            "label": None if case.get("label") is None else int(case["label"]),
+            "seconds": round(float(seconds), 4),
+            "values": values,
+        }
+        _atomic_write(self.path(key), json.dumps(entry, default=str))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.folder.glob("*.json")) - 1  # minus settings.json
