@@ -585,3 +585,40 @@ def test_regression_and_redundancy_filter():
     frame = pd.DataFrame({"a": X[:, 0], "a_copy": X[:, 0] + 0.01 * X[:, 2], "b": X[:, 1]})
     kept = transformers.CorrelationFilter(threshold=0.95).fit(frame).get_feature_names_out()
     assert list(kept) == ["a", "b"]
+
+
+@pytest.mark.parametrize("task,learner", [
+    ("classification", "elastic_net"), ("classification", "random_forest"),
+    ("classification", "gradient_boosting"), ("survival", "random_forest"),
+    ("survival", "gradient_boosting"),
+])
+def test_every_learner_fits_validates_and_predicts(task, learner):
+    mdata, X, _ = _noise_cohort(seed=4, n=80, p=30)
+    rng = np.random.default_rng(4)
+    signal = 1.5 * X[:, 0] - 1.0 * X[:, 1]
+    if task == "classification":
+        mdata.obs["label"] = (signal + rng.normal(0, 0.7, 80) > 0).astype(float)
+        options = {"target": "label"}
+    else:
+        mdata.obs["time"] = rng.exponential(10 * np.exp(-signal))
+        mdata.obs["event"] = (rng.random(80) < 0.8).astype(int)
+        options = {"target": "time", "event": "event"}
+    model = rg.tl.fit_model(mdata, features="noise", model=learner, selection="mrmr",
+                            n_features=5, param_grid={}, n_bootstraps=100,
+                            importance_repeats=1, n_repeats=1, outer_folds=3, **options)
+    primary = "auc" if task == "classification" else "concordance"
+    assert model.metrics.set_index("metric").loc[primary, "estimate"] > 0.65
+    assert len(model.predict(mdata)) == 80
+    assert {"noise:f0", "noise:f1"} <= set(model.required)
+
+
+def test_external_validation_on_a_second_cohort(demo_cohort):
+    site_c = (demo_cohort.obs["site"] == "site_C").to_numpy()
+    training = demo_cohort[~site_c].copy()
+    other = demo_cohort[site_c].copy()
+    model = rg.tl.fit_model(training, "egfr_mutant", "radiomics", n_features=5, param_grid={},
+                            test=other, **QUICK)
+    external = model.metrics[model.metrics["validation"] == "external"].set_index("metric")
+    assert external.loc["auc", "n"] == other.n_obs
+    assert external.loc["auc", "ci_lower"] > 0.6
+    assert model.card["data"]["external"]["n_patients"] == other.n_obs

@@ -210,8 +210,8 @@ def used_features(pipeline) -> pd.DataFrame:
         coef = coef[:, -1] if coef.ndim == 2 and coef.shape[0] == len(names) else coef.ravel()
         frame["coefficient"] = coef
         frame = frame[frame["coefficient"] != 0]
-    elif hasattr(learner, "feature_importances_"):
-        try:
+    else:
+        try:  # random survival forests have no impurity importance (they raise)
             frame["impurity_importance"] = np.asarray(learner.feature_importances_, float)
         except (AttributeError, NotImplementedError, ValueError):
             pass
