@@ -303,6 +303,7 @@ def test_harmonisation_is_fitted_on_training_patients_only(monkeypatch):
 
     def fit(values, batch):
         calls.append(values.shape[0])
+        assert batch.dtype.kind == "i"  # integer codes, as radiogenomics.stats.combat takes
         return {b: (values[batch == b].mean(0), values[batch == b].std(0)) for b in set(batch)}
 
     def apply(values, batch, params):
@@ -327,6 +328,8 @@ def test_harmonisation_is_fitted_on_training_patients_only(monkeypatch):
     unseen = X.iloc[:3].assign(**{"batch:site": "C"})
     with pytest.raises(InputError, match="'C' was not among the training batches"):
         step.transform(unseen)
+    with pytest.raises(InputError, match="single patient"):
+        transformers.Harmonizer(batch="batch:site").fit(X.iloc[:21])
 
 
 # --------------------------------------------------------------------------- demo cohort

@@ -109,15 +109,15 @@ class MissingValueImputer(_NamedTransformer):
 
 
 def _combat_backend():
-    """The ComBat of ``radiogenomics.stats`` as ``(fit, apply)``:
+    """ComBat of ``radiogenomics.stats.combat`` as ``(fit, apply)``:
 
-    ``fit(values, batch) -> params`` estimates the batch location and scale of each
-    feature on training patients (``values`` patients x features, ``batch`` labels);
-    ``apply(values, batch, params) -> values`` removes them from any patients whose batch
-    was seen in training.
+    ``fit(values, codes) -> model`` estimates each feature's batch location and scale on
+    training patients (``values`` patients x features, ``codes`` integer batch codes
+    ``0..B-1``); ``apply(values, codes, model) -> values`` removes them from any patients
+    of those batches.
     """
     try:
-        from ...stats import combat  # noqa: F401
+        from ...stats import combat
     except ImportError:
         raise RadiogenomicsError(
             "ComBat harmonisation is not available in this version of radiogenomics",
@@ -130,6 +130,9 @@ def _combat_backend():
 class Harmonizer(_NamedTransformer):
     """ComBat harmonisation of features by a batch (scanner, site), fitted on the training
     patients and applied to held-out ones; the batch column is dropped afterwards.
+
+    No biological covariate is protected: the target is unknown for new patients, and
+    protecting it inside a training fold would tie the correction to the outcome.
 
     Parameters
     ----------
@@ -163,8 +166,18 @@ class Harmonizer(_NamedTransformer):
         if self.harmonised_:
             fit, _ = _combat_backend()
             labels = X[self.batch].astype(str).to_numpy()
-            self.batches_ = sorted(set(labels))
-            self.params_ = fit(X[self.harmonised_].to_numpy(dtype=float), labels)
+            self.batches_, codes = np.unique(labels, return_inverse=True)
+            counts = np.bincount(codes)
+            if (counts < 2).any():
+                small = self.batches_[counts < 2][0]
+                raise InputError(
+                    f"batch {small!r} has a single patient among the patients the "
+                    "harmonisation is fitted on", column=self.batch.removeprefix(BATCH_PREFIX),
+                    expected="at least two patients per batch in every training fold",
+                    found={str(b): int(c) for b, c in zip(self.batches_, counts)},
+                    hint="Use fewer folds, or merge small batches")
+            self.batches_ = [str(b) for b in self.batches_]
+            self.params_ = fit(X[self.harmonised_].to_numpy(dtype=float), codes)
         return self
 
     def transform(self, X):
@@ -181,7 +194,8 @@ class Harmonizer(_NamedTransformer):
                 f"batch {unseen[0]!r} was not among the training batches, so the model "
                 "cannot harmonise its patients", column=self.batch.removeprefix(BATCH_PREFIX),
                 expected=f"one of {self.batches_}", found=unseen)
-        out[self.harmonised_] = apply(X[self.harmonised_].to_numpy(dtype=float), labels,
+        codes = np.searchsorted(np.asarray(self.batches_), labels)
+        out[self.harmonised_] = apply(X[self.harmonised_].to_numpy(dtype=float), codes,
                                       self.params_)
         return out
 
