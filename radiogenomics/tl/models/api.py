@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import warnings
@@ -400,6 +401,8 @@ def fit_model(
                else {}),
             **({"n_events": int(data.event.sum())} if task == "survival" else {}),
             "patients_dropped": _dropped(data),
+            "patients_sha256": hashlib.sha256(
+                "\n".join(map(str, data.patients)).encode()).hexdigest(),
             "modalities": {m: list(map(int, mdata.mod[m].shape))
                            for m in feature_set.modalities},
             "external": external_summary,
