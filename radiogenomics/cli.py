@@ -33,15 +33,79 @@ def cli() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--jobs", "n_jobs", type=int, default=None,
               help="Worker processes for feature extraction [default: every core].")
-def demo(out: Path, n_patients: int, seed: int, n_jobs: int | None) -> None:
+@click.option("--serve/--no-serve", "serve", default=True, show_default=True,
+              help="End by serving the dashboards on the results (--no-serve only writes).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address the dashboards listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8050, show_default=True,
+              help="Port of the dashboards.")
+def demo(out: Path, n_patients: int, seed: int, n_jobs: int | None, serve: bool, host: str,
+         port: int) -> None:
     """Run the demo study on the built-in synthetic cohort.
 
     Simulates images, masks and molecular and clinical tables, extracts radiomic features
-    with pyradiomics, builds the cohort and writes OUT/cohort.h5mu.
+    with pyradiomics, builds the cohort and writes OUT/cohort.h5mu, then serves the
+    dashboards on OUT (unless --no-serve).
     """
     from .workflow import run_demo
 
     run_demo(out, n_patients=n_patients, seed=seed, n_jobs=n_jobs, echo=click.echo)
+    if serve:
+        from dashboards import serve as serve_dashboards
+
+        serve_dashboards(out, host=host, port=port, echo=click.echo)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; other than this machine needs --auth-file.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8050, show_default=True,
+              help="Port to listen on.")
+@click.option("--auth-file", type=click.Path(path_type=Path), default=None,
+              help="Password file (radiogenomics passwd): require HTTP basic authentication.")
+@click.option("--pseudonymize", is_flag=True,
+              help="Show patients as PT-001, ... instead of their IDs.")
+@click.option("--pseudonym-key", envvar="RADIOGENOMICS_PSEUDONYM_KEY", default=None,
+              help="Secret ordering the pseudonyms [env RADIOGENOMICS_PSEUDONYM_KEY].")
+@click.option("--time", "time_column", default=None,
+              help="Survival time column [default: as recorded when reading the clinical table].")
+@click.option("--event", "event_column", default=None, help="Survival event column.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+              help="Where serving copies of large tables go [default: ~/.cache/radiogenomics].")
+def serve(path: Path, host: str, port: int, auth_file: Path | None, pseudonymize: bool,
+          pseudonym_key: str | None, time_column: str | None, event_column: str | None,
+          cache_dir: Path | None) -> None:
+    """Serve the dashboards of a results folder or a cohort file (.h5mu).
+
+    PATH is a folder holding cohort.h5mu and result tables (as written by 'radiogenomics
+    demo') or a cohort file. Listens on 127.0.0.1 unless told otherwise.
+    """
+    from dashboards import serve as serve_dashboards
+
+    serve_dashboards(path, host=host, port=port, auth_file=auth_file, echo=click.echo,
+                     pseudonymize=pseudonymize, pseudonym_key=pseudonym_key,
+                     time=time_column, event=event_column, cache_dir=cache_dir)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from standard input instead of prompting.")
+def passwd(file: Path, username: str, password_stdin: bool) -> None:
+    """Add a dashboard user to a password file (or change their password).
+
+    Stores a salted scrypt hash, never the password.
+    """
+    from dashboards.auth import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    add_user(file, username, password)
+    click.echo(f"{file}: user {username!r} saved")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -101,7 +101,7 @@ def test_simulation_is_reproducible():
 
 def test_demo_command_end_to_end(tmp_path):
     out = tmp_path / "demo"
-    result = run_cli("demo", "--out", str(out), "--patients", "24", "--jobs", "1")
+    result = run_cli("demo", "--out", str(out), "--patients", "24", "--jobs", "1", "--no-serve")
     assert result.returncode == 0, result.stderr
     assert "Cohort:" in result.stdout
     cohort = mudata.read_h5mu(out / "cohort.h5mu")

@@ -1,0 +1,181 @@
+"""The app factory and the server."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import dash
+from dash import Input, Output, dcc, html
+
+from radiogenomics.errors import InputError
+
+from .auth import BasicAuth, is_loopback
+from .components import card, header, notice
+from .pages import PAGES
+from .results import Results, load_results
+from .store import filter_from_params
+
+__all__ = ["create_app", "serve"]
+
+log = logging.getLogger("radiogenomics.dashboards")
+ASSETS = Path(__file__).resolve().parent / "assets"
+
+
+def _quiet_server(server) -> None:
+    """Keep the server's log free of patient data: no request lines, and a failed request
+    is logged by its path and exception type only (never its message or traceback, which
+    could quote a patient identifier)."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    def log_exception(exc_info) -> None:
+        from flask import request
+
+        kind = exc_info[0].__name__ if exc_info and exc_info[0] else "error"
+        log.error("request to %s failed (%s)", request.path, kind)
+
+    server.log_exception = log_exception
+
+
+def create_app(
+    path: str | os.PathLike | Results,
+    *,
+    auth_file: str | os.PathLike | None = None,
+    pseudonymize: bool = False,
+    pseudonym_key: str | None = None,
+    time: str | None = None,
+    event: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    title: str = "radiogenomics",
+) -> dash.Dash:
+    """The Dash app over a results folder or a cohort file.
+
+    Parameters
+    ----------
+    path
+        A results folder (with ``cohort.h5mu`` and result tables, e.g. the demo's output
+        folder) or a ``.h5mu`` cohort file; see :func:`dashboards.results.load_results`.
+    auth_file
+        Password file (``radiogenomics passwd``): every request then needs HTTP basic
+        authentication.
+    pseudonymize
+        Show patients as ``PT-001``, ... instead of their IDs.
+    pseudonym_key
+        Secret that orders the pseudonyms (keep it to keep them stable and unguessable).
+    time, event
+        Survival time and event columns, when the cohort does not record them.
+    cache_dir
+        Where serving copies of large tables go.
+    title
+        Browser title and header.
+
+    Returns
+    -------
+    dash.Dash
+        ``app.server`` is the Flask (WSGI) application.
+    """
+    results = path if isinstance(path, Results) else load_results(
+        path, time=time, event=event, pseudonymize=pseudonymize, pseudonym_key=pseudonym_key,
+        cache_dir=cache_dir)
+    app = dash.Dash(
+        __name__, title=title, assets_folder=str(ASSETS), serve_locally=True,
+        suppress_callback_exceptions=True, update_title=None,
+    )
+    app.layout = html.Div([
+        dcc.Location(id="url"),
+        header(title),
+        html.Main(id="page", className="rg-main"),
+    ])
+    routes = {page.PATH: page for page in PAGES}
+
+    @app.callback(Output("page", "children"), Input("url", "pathname"))
+    def route(pathname):
+        page = routes.get((pathname or "/").rstrip("/") or "/")
+        if page is None:
+            return card("Not found", notice("There is no such page."))
+        return page.layout(results)
+
+    for page in PAGES:
+        page.register(app, results)
+
+    server = app.server
+    server.config["RADIOGENOMICS_RESULTS"] = results
+    if auth_file is not None:
+        BasicAuth(auth_file).init_app(server)
+
+    @server.route("/download/associations.csv")
+    def download_associations():
+        from flask import Response, abort, request
+
+        store = results.associations.get(request.args.get("table", ""))
+        if store is None:
+            abort(404)
+        flt = filter_from_params(request.args)
+        sort = request.args.get("sort")
+        sort_by = [{"column_id": sort, "direction": request.args.get("dir", "asc")}] if (
+            sort in store.columns) else None
+        return Response(store.iter_csv(flt, sort_by), mimetype="text/csv", headers={
+            "Content-Disposition": 'attachment; filename="associations.csv"',
+            "Cache-Control": "no-store"})
+
+    @server.after_request
+    def headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    _quiet_server(server)
+    return app
+
+
+def serve(
+    path: str | os.PathLike,
+    host: str = "127.0.0.1",
+    port: int = 8050,
+    *,
+    auth_file: str | os.PathLike | None = None,
+    threads: int = 8,
+    echo=print,
+    **options,
+) -> None:
+    """Serve the dashboards of a results folder or cohort file until interrupted.
+
+    Listens on ``127.0.0.1`` by default. Any other address needs ``auth_file``: the server
+    refuses to expose patient data to a network without authentication.
+
+    Parameters
+    ----------
+    path
+        Results folder or ``.h5mu`` cohort file.
+    host, port
+        Address to listen on.
+    auth_file
+        Password file for HTTP basic authentication.
+    threads
+        Worker threads of the WSGI server (waitress).
+    options
+        Passed to :func:`create_app` (``pseudonymize``, ``time``, ``event``, ...).
+    """
+    if not is_loopback(host) and auth_file is None:
+        raise InputError(
+            f"refusing to listen on {host} without authentication",
+            expected="127.0.0.1 (this machine only), or a password file",
+            found=host, hint="Create one with 'radiogenomics passwd FILE USER' and pass "
+                             "--auth-file FILE (and put the server behind HTTPS)")
+    app = create_app(path, auth_file=auth_file, **options)
+    from waitress import create_server
+
+    logging.getLogger("waitress").setLevel(logging.WARNING)
+    server = create_server(app.server, host=host, port=port, threads=threads,
+                           ident="radiogenomics")
+    echo(f"Serving the dashboards of {path} on http://{host}:{server.effective_port}/ "
+         f"({'authentication required' if auth_file else 'no authentication'}); "
+         "Ctrl+C stops.")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()

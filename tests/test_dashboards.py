@@ -1,0 +1,278 @@
+"""The dashboards without a browser: the table store against pandas, loading results,
+access control, what the server logs, and a short bounded load test."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from dashboard_support import PASSWORD, survival_screen
+
+import radiogenomics as rg
+from dashboards.store import TableFilter, TableStore
+from dashboards.synthetic import write_association_table
+from radiogenomics.errors import InputError
+
+pytest_plugins = ["dashboard_support"]
+
+TABLE = "associations_radiomics_rna"
+
+
+@pytest.fixture(scope="module")
+def table_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("store") / "assoc.parquet"
+    return write_association_table(path, n_x=60, n_y=300, seed=4, n_signal=300)
+
+
+def _reference(frame: pd.DataFrame, flt: TableFilter, classes: dict) -> pd.DataFrame:
+    keep = np.ones(len(frame), bool)
+    if flt.q_max is not None:
+        keep &= frame["q_value"].to_numpy() <= flt.q_max
+    if flt.y_search:
+        keep &= frame["y"].str.lower().str.contains(flt.y_search.lower(), regex=False).to_numpy()
+    if flt.x_search:
+        keep &= frame["x"].str.lower().str.contains(flt.x_search.lower(), regex=False).to_numpy()
+    if flt.feature_class:
+        keep &= (frame["x"].map(classes) == flt.feature_class).to_numpy()
+    return frame[keep]
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["in-memory", "cached-database"])
+@pytest.mark.parametrize("flt", [
+    TableFilter(), TableFilter(q_max=0.05), TableFilter(q_max=0.5, y_search="g001"),
+    TableFilter(feature_class="glcm", x_search="original"), TableFilter(y_search="nothing-like"),
+], ids=["all", "q", "q+gene", "class+feature", "empty"])
+def test_store_filters_like_pandas(table_file, tmp_path, monkeypatch, flt, large):
+    import dashboards.store as store_module
+
+    if large:  # serve through the on-disk sorted database, as for a very large table
+        monkeypatch.setattr(store_module, "SORT_THRESHOLD", 100)
+    frame = pd.read_parquet(table_file)
+    classes = {name: name.split("_")[1] for name in frame["x"].unique()}
+    store = TableStore(table_file, feature_classes=classes, cache_dir=tmp_path)
+    assert (store.serving_path is not None) == large
+    expected = _reference(frame, flt, classes)
+    assert store.count(flt) == len(expected)
+    # the first page, by p-value, then by estimate descending
+    page = store.page(flt, None, page=1, page_size=10)
+    by_p = expected.sort_values(["p_value"], kind="stable").iloc[10:20]
+    assert list(page["p_value"]) == pytest.approx(list(by_p["p_value"]))
+    page = store.page(flt, [{"column_id": "estimate", "direction": "desc"}], 0, 7)
+    assert list(page["estimate"]) == pytest.approx(
+        list(expected["estimate"].sort_values(ascending=False).iloc[:7]))
+    # the download holds exactly the filtered rows
+    csv = b"".join(store.iter_csv(flt))
+    downloaded = pd.read_csv(io.BytesIO(csv), keep_default_na=False, na_values=[""])
+    assert list(downloaded.columns) == list(frame.columns)
+    assert len(downloaded) == len(expected)
+    assert sorted(zip(downloaded["x"], downloaded["y"])) == sorted(zip(expected["x"],
+                                                                        expected["y"]))
+
+
+def test_store_block_and_pair(table_file):
+    frame = pd.read_parquet(table_file)
+    store = TableStore(table_file)
+    flt = TableFilter(q_max=0.2)
+    block = store.block(flt, n_x=5, n_y=6)
+    top = frame[frame["q_value"] <= 0.2].sort_values("p_value", kind="stable")
+    xs = list(dict.fromkeys(top["x"]))[:5]
+    ys = list(dict.fromkeys(top["y"]))[:6]
+    assert set(block["x"]) == set(xs) and set(block["y"]) == set(ys)
+    expected = frame[frame["x"].isin(xs) & frame["y"].isin(ys)].set_index(["x", "y"])["estimate"]
+    got = block.set_index(["x", "y"])["estimate"]
+    assert got.sort_index().to_numpy() == pytest.approx(expected.sort_index().to_numpy())
+    row = store.pair(frame["x"].iloc[7], frame["y"].iloc[7])
+    assert len(row) == 1 and row["estimate"].iloc[0] == pytest.approx(frame["estimate"].iloc[7])
+    assert store.pair("no such feature", "TP53").empty
+
+
+def test_store_refuses_foreign_tables(tmp_path):
+    path = tmp_path / "other.parquet"
+    pd.DataFrame({"a": [1.0]}).to_parquet(path)
+    with pytest.raises(InputError, match="lacks contract columns"):
+        TableStore(path)
+    with pytest.raises(InputError, match="does not exist"):
+        TableStore(tmp_path / "missing.parquet")
+
+
+def test_load_results(results_folder):
+    from dashboards.results import load_results
+
+    results = load_results(results_folder)
+    assert list(results.associations) == [TABLE]
+    assert list(results.survival) == ["survival_radiomics"]
+    assert (results.time, results.event) == ("os_months", "os_event")
+    # a cohort file alone: its tables come from the results folder beside it
+    alone = load_results(results_folder / "cohort.h5mu", pseudonymize=True)
+    shown = alone.display_id(alone.patients[0])
+    assert shown.startswith("PT-") and alone.patient_id(shown) == alone.patients[0]
+    assert alone.patient_id(alone.patients[0]) is None  # real IDs are not accepted
+    assert alone.display_id("someone outside the cohort") == "(pseudonymised)"
+    with pytest.raises(InputError, match="does not exist"):
+        load_results(results_folder / "nowhere")
+
+
+def test_password_file(tmp_path):
+    from dashboards.auth import BasicAuth, add_user, read_users
+
+    path = add_user(tmp_path / "users", "alice", "correct horse")
+    add_user(path, "bob", "battery staple")
+    text = path.read_text()
+    assert "correct horse" not in text and "battery staple" not in text
+    users = read_users(path)
+    assert set(users) == {"alice", "bob"} and users["alice"].startswith("scrypt:")
+    assert users["alice"] != add_user(tmp_path / "other", "alice", "correct horse") and (
+        read_users(tmp_path / "other")["alice"] != users["alice"])  # salted
+    auth = BasicAuth(path)
+    assert auth.check("alice", "correct horse") and auth.check("alice", "correct horse")
+    assert not auth.check("alice", "battery staple") and not auth.check("eve", "x")
+    with pytest.raises(InputError, match="too short"):
+        add_user(path, "carol", "short")
+    with pytest.raises(InputError, match="invalid user name"):
+        add_user(path, "a:b", "long enough")
+
+
+def test_refuses_network_address_without_auth(results_folder):
+    from dashboards import serve
+
+    with pytest.raises(InputError, match="refusing to listen on 0.0.0.0 without authentication"):
+        serve(results_folder, host="0.0.0.0", port=0)
+    with pytest.raises(InputError, match="without authentication"):
+        serve(results_folder, host="192.168.1.20", port=0)
+
+
+def test_unauthenticated_requests_are_refused(live_app_auth):
+    for path in ("/", "/_dash-layout", "/_dash-dependencies",
+                 f"/download/associations.csv?table={TABLE}"):
+        response = requests.get(live_app_auth.url + path, timeout=30)
+        assert response.status_code == 401, path
+        assert response.headers["WWW-Authenticate"].startswith("Basic")
+    wrong = requests.get(live_app_auth.url + "/", auth=("board", "wrong password"), timeout=30)
+    assert wrong.status_code == 401
+    right = requests.get(live_app_auth.url + "/", auth=("board", PASSWORD), timeout=30)
+    assert right.status_code == 200
+
+
+def test_download_route_reads_no_path(live_app, results_folder):
+    for table in ("../cohort.h5mu", str(results_folder / "cohort.h5mu"), "/etc/passwd"):
+        response = requests.get(f"{live_app.url}/download/associations.csv",
+                                params={"table": table}, timeout=30)
+        assert response.status_code == 404
+
+
+def _callback(app, output: str, inputs: dict, changed: str) -> dict:
+    specs = {spec["output"]: spec for spec in app._callback_list}
+    spec = next(s for key, s in specs.items() if output in key)
+
+    def fill(items):
+        return [{"id": i["id"], "property": i["property"],
+                 "value": inputs.get(f"{i['id']}.{i['property']}")} for i in items]
+
+    from dashboards.loadtest import _outputs
+
+    return {"output": spec["output"], "outputs": _outputs(spec), "inputs": fill(spec["inputs"]),
+            "state": fill(spec["state"]), "changedPropIds": [changed]}
+
+
+def test_server_log_holds_no_patient_data(results_folder, caplog, capfd):
+    from dashboards import create_app
+
+    app = create_app(results_folder)
+    client = app.server.test_client()
+    results = app.server.config["RADIOGENOMICS_RESULTS"]
+    patients = results.patients
+    caplog.set_level(logging.DEBUG)
+    for patient in patients[:3]:
+        body = _callback(app, "patient-body.children", {"patient-select.value": patient},
+                         "patient-select.value")
+        response = client.post("/_dash-update-component", json=body)
+        assert response.status_code == 200
+        assert patient in response.get_data(as_text=True)
+    # a request that fails inside a callback is logged without its details
+    body = _callback(app, "patient-body.children", {"patient-select.value": patients[0]},
+                     "patient-select.value")
+    from dashboards.pages import patient as patient_page
+
+    original = patient_page.build_profile
+
+    def broken(results, patient):
+        raise KeyError(f"no data for {patient}")
+
+    patient_page.build_profile = broken
+    try:
+        response = client.post("/_dash-update-component", json=body)
+    finally:
+        patient_page.build_profile = original
+    assert response.status_code == 500
+    captured = capfd.readouterr()
+    logged = caplog.text + captured.out + captured.err
+    assert "request to /_dash-update-component failed (KeyError)" in logged
+    for patient in patients:
+        assert patient not in logged
+
+
+def test_short_load_test(live_app):
+    """A bounded version of benchmarks/bench_dashboard.py: 4 users, at most 60 requests."""
+    from dashboards.loadtest import run_load
+
+    result = run_load(live_app.url, TABLE, users=4, seconds=20, max_requests=60,
+                      think=(0.0, 0.05), classes=["glcm", "shape"], searches=["G00", "mk"])
+    summary = result.summary()
+    print(json.dumps(summary))
+    assert result.errors == 0, result.error_messages
+    assert result.requests >= 20
+    assert {"overview", "rows"} <= set(summary["callbacks"])
+
+
+def test_survival_screen_helper_has_contract_columns():
+    from dashboards.store import SURVIVAL_COLUMNS
+
+    assert list(survival_screen(["a", "b"]).columns) == SURVIVAL_COLUMNS
+
+
+def test_serve_and_passwd_commands(results_folder, tmp_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from helpers import run_cli
+
+    users = tmp_path / "users.txt"
+    script = [sys.executable, "-m", "radiogenomics"]
+    done = subprocess.run([*script, "passwd", str(users), "board", "--password-stdin"],
+                          input="a long password\n", capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "a long password" not in users.read_text()
+    refused = run_cli("serve", str(results_folder), "--host", "0.0.0.0")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "refusing to listen on 0.0.0.0 without authentication" in refused.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([*script, "serve", str(results_folder), "--port", str(port),
+                               "--auth-file", str(users)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        status = None
+        for _ in range(240):
+            try:
+                status = requests.get(f"http://127.0.0.1:{port}/", timeout=5,
+                                      auth=("board", "a long password")).status_code
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None, server.stderr.read()
+                time.sleep(0.5)
+        assert status == 200
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 401
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=60)
+    assert f"http://127.0.0.1:{port}/" in out
+    for patient in rg.read_cohort(results_folder / "cohort.h5mu").obs_names:
+        assert patient not in out + err

@@ -1,0 +1,245 @@
+"""The dashboards in a real headless Chromium (Playwright): every page loads without a
+console error or a failed callback, the controls update the figures, a volcano click opens
+the pair, the patient view shows the chosen patient, the download gives the filtered
+rows, and a server with authentication refuses a browser without credentials.
+
+Screenshots go to test-artifacts/ (RADIOGENOMICS_TEST_ARTIFACTS).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+from dashboard_support import PASSWORD, PageWatch, screenshot, wait_for_callbacks
+
+pytest_plugins = ["dashboard_support"]
+
+TABLE = "associations_radiomics_rna"
+VIEWPORT = {"width": 1400, "height": 900}
+
+
+@pytest.fixture
+def page(browser, live_app):
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+@pytest.mark.parametrize("path, name, marker", [
+    ("/", "overview", "#overview-qc-0"),
+    ("/associations", "associations", "#assoc-volcano .main-svg"),
+    ("/survival", "survival", "#surv-km"),
+    ("/patient", "patient", "#patient-shown"),
+])
+def test_page_loads_cleanly(page, live_app, path, name, marker):
+    watch = PageWatch(page)
+    page.goto(live_app.url + path)
+    page.wait_for_selector(marker)
+    wait_for_callbacks(page)
+    screenshot(page, name)
+    watch.assert_clean()
+
+
+def _count_text(page) -> str:
+    return page.locator("#assoc-count").inner_text()
+
+
+def test_association_filters_update_figures_and_download(page, live_app, results_folder):
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/associations")
+    page.wait_for_selector("#assoc-volcano .main-svg")
+    wait_for_callbacks(page)
+    before = _count_text(page)
+    points_before = page.evaluate(
+        "() => document.getElementById('assoc-volcano').querySelector('.js-plotly-plot')"
+        "._fullData.reduce((n, t) => n + t.x.length, 0)")
+    # a gene search (server-side filter) changes the count, the volcano and the table
+    page.fill("#assoc-y-search", "G001")
+    page.press("#assoc-y-search", "Enter")
+    page.wait_for_function(f"() => document.getElementById('assoc-count').innerText !== {before!r}")
+    wait_for_callbacks(page)
+    points_after = page.evaluate(
+        "() => document.getElementById('assoc-volcano').querySelector('.js-plotly-plot')"
+        "._fullData.reduce((n, t) => n + t.x.length, 0)")
+    assert points_after < points_before
+    ys = page.locator("#assoc-rows td[data-dash-column='y']").all_inner_texts()
+    assert ys and all("g001" in y.lower() for y in ys)
+    # the q threshold too
+    page.click("#assoc-q")
+    page.get_by_role("option", name="0.25").click()
+    wait_for_callbacks(page)
+    text = _count_text(page)
+    shown = int(text.split(" of ")[0].replace(",", ""))
+    # download: exactly the filtered rows
+    with page.expect_download() as info:
+        page.click("#assoc-download")
+    path = info.value.path()
+    downloaded = pd.read_csv(path)
+    frame = pd.read_parquet(results_folder / "results" / f"{TABLE}.parquet")
+    expected = frame[(frame["q_value"] <= 0.25)
+                     & frame["y"].str.lower().str.contains("g001", regex=False)]
+    assert len(downloaded) == len(expected) == shown
+    assert sorted(zip(downloaded["x"], downloaded["y"])) == sorted(zip(expected["x"],
+                                                                        expected["y"]))
+    screenshot(page, "associations-filtered")
+    watch.assert_clean()
+
+
+def test_volcano_click_opens_pair_plot(page, live_app):
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/associations")
+    page.wait_for_selector("#assoc-volcano .main-svg")
+    wait_for_callbacks(page)
+    # where the most significant point is drawn
+    position = page.evaluate("""() => {
+        const gd = document.getElementById('assoc-volcano').querySelector('.js-plotly-plot');
+        let best = null;
+        gd._fullData.forEach((t, i) => t.y.forEach((y, j) => {
+            if (best === null || y > best.y) best = {x: t.x[j], y: y, name: t.customdata[j]};
+        }));
+        const L = gd._fullLayout, box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+        return {px: box.left + L.xaxis.d2p(best.x), py: box.top + L.yaxis.d2p(best.y),
+                pair: best.name};
+    }""")
+    page.mouse.move(position["px"], position["py"])
+    page.mouse.click(position["px"], position["py"])
+    page.wait_for_selector("#pair-name")
+    wait_for_callbacks(page)
+    assert page.locator("#pair-name").inner_text() == f"{position['pair'][0]} ~ " \
+                                                      f"{position['pair'][1]}"
+    traces = page.evaluate("() => document.getElementById('assoc-pair')"
+                           ".querySelector('.js-plotly-plot').data.length")
+    assert traces >= 1
+    screenshot(page, "association-pair")
+    watch.assert_clean()
+
+
+def test_survival_split_updates_the_curves(page, live_app):
+    import radiogenomics as rg
+
+    if not callable(getattr(rg.tl, "kaplan_meier", None)):
+        pytest.skip("the survival tools (rg.tl.kaplan_meier, ...) are not in this version")
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/survival")
+    page.wait_for_selector("#surv-stats table")
+    wait_for_callbacks(page)
+    median = page.locator("#surv-stats").inner_text()
+    assert "log-rank p" in median
+    page.click("#surv-split")
+    page.get_by_role("option", name="tertiles").click()
+    page.wait_for_function(
+        f"() => document.getElementById('surv-stats').innerText !== {median!r}")
+    wait_for_callbacks(page)
+    assert "middle" in page.locator("#surv-stats").inner_text()
+    groups = page.evaluate("() => document.getElementById('surv-km')"
+                           ".querySelector('.js-plotly-plot').data.map(t => t.name)")
+    assert any("middle" in str(name) for name in groups)
+    # a row of the screen picks its feature
+    feature = page.locator("#surv-rows td[data-dash-column='feature']").nth(2).inner_text()
+    page.locator("#surv-rows td[data-dash-column='feature']").nth(2).click()
+    page.wait_for_function(
+        "(f) => document.querySelector('#surv-variable').innerText.includes(f)", arg=feature)
+    wait_for_callbacks(page)
+    screenshot(page, "survival-tertiles")
+    watch.assert_clean()
+
+
+def test_patient_view_shows_the_chosen_patient(page, live_app):
+    watch = PageWatch(page)
+    results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
+    chosen = sorted(results.patients)[5]
+    page.goto(live_app.url + "/patient")
+    page.wait_for_selector("#patient-shown")
+    wait_for_callbacks(page)
+    first = page.locator("#patient-shown").inner_text()
+    assert first != chosen
+    page.click("#patient-select")
+    page.keyboard.type(chosen)
+    page.get_by_role("option", name=chosen, exact=True).click()
+    page.wait_for_function(
+        f"() => document.getElementById('patient-shown').innerText === {chosen!r}")
+    wait_for_callbacks(page)
+    assert page.locator("#patient-image .main-svg").count() >= 1
+    group = str(results.mdata.obs.loc[chosen, "demo_risk_group"])
+    assert page.locator("#patient-risk").inner_text().endswith(f"group {group}")
+    predicted = results.mdata.uns["radiogenomics"]["model_predictions"]["response_model"]
+    label = predicted.set_index("patient_id").loc[chosen, "predicted_label"]
+    assert label in page.locator("#patient-predictions").inner_text()
+    assert page.locator("#patient-similar td").count() > 0
+    mutations = results.mdata["mutation"][chosen].to_df().iloc[0]
+    expected = sorted(mutations.index[mutations.to_numpy() > 0])
+    assert page.locator("#patient-mutations").inner_text() == (", ".join(expected) or
+                                                               "none of the genes tested")
+    screenshot(page, "patient-chosen")
+    with page.expect_download() as info:
+        page.click("#patient-print")
+    summary = open(info.value.path(), encoding="utf-8").read()
+    assert f"Tumor board summary: {chosen}" in summary and "data:image/png;base64," in summary
+    # it prints on one A4 page
+    printed = page.context.new_page()
+    printed.set_content(summary)
+    printed.emulate_media(media="print")
+    pdf = printed.pdf(format="A4")
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+    printed.close()
+    watch.assert_clean()
+
+
+def test_authentication_in_the_browser(browser, live_app_auth):
+    from playwright.sync_api import Error as PlaywrightError
+
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    assert context.request.get(live_app_auth.url + "/").status == 401
+    # Chromium answers the refused page with an authentication error, not the page
+    try:
+        response = page.goto(live_app_auth.url + "/")
+    except PlaywrightError as exc:
+        assert "ERR_INVALID_AUTH_CREDENTIALS" in str(exc)
+    else:
+        assert response.status == 401
+    assert page.locator("#page").count() == 0
+    context.close()
+    context = browser.new_context(viewport=VIEWPORT,
+                                  http_credentials={"username": "board", "password": PASSWORD})
+    page = context.new_page()
+    watch = PageWatch(page)
+    page.goto(live_app_auth.url + "/patient")
+    page.wait_for_selector("#patient-shown")
+    wait_for_callbacks(page)
+    assert page.locator("#patient-shown").inner_text().startswith("PT-")  # pseudonymised
+    text = page.locator("body").inner_text()
+    results = live_app_auth.app.server.config["RADIOGENOMICS_RESULTS"]
+    assert not any(patient in text for patient in results.patients)
+    screenshot(page, "patient-pseudonymised")
+    page.goto(live_app_auth.url + "/")
+    page.wait_for_selector("#overview-join")
+    wait_for_callbacks(page)
+    report = results.mdata.uns["radiogenomics"]["join_report"]
+    text = page.locator("body").inner_text()
+    assert not any(patient in text for patient in report["patient_id"])
+    watch.assert_clean()
+    context.close()
+
+
+def test_readme_tour_screenshot(browser, live_app):
+    """The screenshot of the README's tour: the explorer with a pair opened from the table."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/associations")
+    page.wait_for_selector("#assoc-volcano .main-svg")
+    wait_for_callbacks(page)
+    page.locator("#assoc-rows td[data-dash-column='x']").first.click()
+    page.wait_for_selector("#pair-name")
+    wait_for_callbacks(page)
+    first_row = page.locator("#assoc-rows td[data-dash-column='x']").first.inner_text()
+    assert page.locator("#pair-name").inner_text().startswith(first_row)
+    path = screenshot(page, "readme-associations")
+    assert path.stat().st_size > 10_000
+    watch.assert_clean()
+    context.close()
