@@ -1,6 +1,5 @@
 """Plotly figures from the cohort or from result tables."""
 
-<<<<<<< HEAD
 from .models import (  # noqa: F401
     calibration,
     decision_curve,
@@ -9,9 +8,7 @@ from .models import (  # noqa: F401
     roc,
     time_dependent_auc,
 )
-=======
 from .patient import lesion_slice as lesion_slice
 from .patient import lesion_slice_png as lesion_slice_png
 from .patient import modality_overlap as modality_overlap
 from .patient import patient_percentiles as patient_percentiles
->>>>>>> main
