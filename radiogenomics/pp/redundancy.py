@@ -1,0 +1,174 @@
+"""Redundant features: clusters of highly correlated features, one representative each."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import mudata as md
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from scipy.cluster import hierarchy
+from scipy.spatial.distance import squareform
+from scipy.stats import rankdata
+
+from ..cohort import store_result
+from ..errors import CohortError
+from ._modality import get_modality, subset_features, values
+
+__all__ = ["feature_correlation", "remove_redundant", "REDUNDANCY_COLUMNS"]
+
+REDUNDANCY_COLUMNS = ["feature", "cluster", "cluster_size", "representative", "kept",
+                      "mean_abs_correlation", "max_abs_correlation_to_kept", "score"]
+
+
+def _correlation(x: np.ndarray, method: str) -> np.ndarray:
+    if method not in ("spearman", "pearson"):
+        raise CohortError("unknown correlation", expected="'spearman' or 'pearson'",
+                          found=method)
+    if np.isnan(x).any():
+        frame = pd.DataFrame(x)
+        return frame.corr(method=method, min_periods=3).to_numpy()
+    if method == "spearman":
+        x = rankdata(x, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.corrcoef(x, rowvar=False)
+
+
+def feature_correlation(
+    mdata: md.MuData | AnnData,
+    mod: str = "radiomics",
+    *,
+    method: Literal["spearman", "pearson"] = "spearman",
+    features=None,
+    layer: str | None = None,
+) -> pd.DataFrame:
+    """Feature-by-feature correlation matrix of a modality (pairwise complete values).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Square, indexed and labelled by feature.
+    """
+    adata = get_modality(mdata, mod)
+    if features is not None:
+        adata = adata[:, list(features)]
+    matrix = _correlation(values(adata, layer), method)
+    names = [str(v) for v in adata.var_names]
+    return pd.DataFrame(matrix, index=names, columns=names)
+
+
+def remove_redundant(
+    mdata: md.MuData | AnnData,
+    mod: str = "radiomics",
+    threshold: float = 0.9,
+    *,
+    method: Literal["spearman", "pearson"] = "spearman",
+    linkage: Literal["complete", "average", "single"] = "complete",
+    keep: Literal["medoid", "robust", "variance"] = "medoid",
+    icc_column: str = "icc_3_1",
+    subset: bool = True,
+    layer: str | None = None,
+) -> pd.DataFrame:
+    """Cluster features by absolute correlation and keep one representative per cluster.
+
+    Features are clustered hierarchically on the distance ``1 - |r|`` and the tree is
+    cut at ``1 - threshold``: with ``complete`` linkage (the default) every pair of
+    features in a cluster has ``|r| >= threshold``.
+
+    Parameters
+    ----------
+    threshold
+        Absolute correlation above which features count as redundant.
+    method
+        ``"spearman"`` (default, robust to the skewed distributions of radiomic
+        features) or ``"pearson"``.
+    keep
+        The representative of each cluster: ``"medoid"`` (highest mean absolute
+        correlation with the others of its cluster), ``"robust"`` (highest ICC in
+        ``var[icc_column]``, from ``rg.pp.robust_features``; ties by medoid) or
+        ``"variance"`` (largest coefficient of variation of the values before
+        preprocessing, ``layers["raw"]`` when present).
+    subset
+        Keep only the representatives in the modality (default); otherwise flag them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per feature (columns :data:`REDUNDANCY_COLUMNS`). Stored as
+        ``rg.get_result(mdata, "redundancy", mod)``; ``var`` gets
+        ``redundancy_cluster``, ``redundancy_representative`` and ``redundancy_kept``.
+    """
+    if not 0 < threshold <= 1:
+        raise CohortError("the redundancy threshold is an absolute correlation",
+                          expected="a number in (0, 1]", found=threshold)
+    if keep not in ("medoid", "robust", "variance"):
+        raise CohortError("unknown representative rule",
+                          expected="'medoid', 'robust' or 'variance'", found=keep)
+    adata = get_modality(mdata, mod)
+    names = [str(v) for v in adata.var_names]
+    x = values(adata, layer)
+    r = np.abs(_correlation(x, method))
+    r = np.where(np.isfinite(r), r, 0.0)
+    np.fill_diagonal(r, 1.0)
+    p = len(names)
+    if p == 1:
+        labels = np.array([1])
+    else:
+        distance = np.clip(1.0 - r, 0.0, None)
+        distance = (distance + distance.T) / 2
+        np.fill_diagonal(distance, 0.0)
+        tree = hierarchy.linkage(squareform(distance, checks=False), method=linkage)
+        labels = hierarchy.fcluster(tree, t=1.0 - threshold, criterion="distance")
+    # number clusters by their first feature, in feature order
+    _, first = np.unique(labels, return_index=True)
+    order = {label: k + 1 for k, label in enumerate(labels[np.sort(first)])}
+    clusters = np.array([order[label] for label in labels])
+
+    sizes = np.bincount(clusters)[clusters]
+    mean_abs = np.array([
+        (r[j, clusters == clusters[j]].sum() - 1.0) / max(sizes[j] - 1, 1) for j in range(p)
+    ])
+    mean_abs[sizes == 1] = np.nan
+    if keep == "medoid":
+        score = np.nan_to_num(mean_abs, nan=1.0)
+    elif keep == "robust":
+        if icc_column not in adata.var.columns:
+            raise CohortError(f"keep='robust' needs the column {icc_column!r} in var",
+                              column=icc_column,
+                              hint="Run rg.pp.robust_features first")
+        score = adata.var[icc_column].to_numpy(dtype=float)
+        score = np.nan_to_num(score, nan=-np.inf) + 1e-9 * np.nan_to_num(mean_abs, nan=1.0)
+    else:
+        raw = values(adata, "raw") if "raw" in adata.layers else x
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cv = np.nanstd(raw, axis=0, ddof=1) / np.abs(np.nanmean(raw, axis=0))
+        score = np.nan_to_num(cv, nan=-np.inf, posinf=np.finfo(float).max)
+    representative_index = np.empty(p, dtype=np.int64)
+    for c in np.unique(clusters):
+        members = np.flatnonzero(clusters == c)
+        best = members[np.argmax(score[members])]  # ties: the first feature
+        representative_index[members] = best
+    kept = representative_index == np.arange(p)
+    kept_index = np.flatnonzero(kept)
+    to_kept = r[:, kept_index].copy()
+    to_kept[kept_index, np.arange(kept_index.size)] = np.nan
+    with np.errstate(all="ignore"):
+        max_to_kept = np.nanmax(to_kept, axis=1) if kept_index.size > 1 else np.full(p, np.nan)
+    table = pd.DataFrame({
+        "feature": names, "cluster": clusters, "cluster_size": sizes,
+        "representative": [names[i] for i in representative_index], "kept": kept,
+        "mean_abs_correlation": mean_abs, "max_abs_correlation_to_kept": max_to_kept,
+        "score": score,
+    })[REDUNDANCY_COLUMNS]
+    adata.var["redundancy_cluster"] = clusters
+    adata.var["redundancy_representative"] = table["representative"].to_numpy()
+    adata.var["redundancy_kept"] = kept
+    params = {"mod": mod, "threshold": threshold, "method": method, "linkage": linkage,
+              "keep": keep, "n_features": p, "n_clusters": int(kept.sum()), "subset": subset}
+    adata.uns.setdefault("radiogenomics", {})["redundancy"] = params
+    if subset:
+        subset_features(mdata, mod, kept)
+    if isinstance(mdata, md.MuData):
+        store_result(mdata, "redundancy", mod, table, params)
+    return table
