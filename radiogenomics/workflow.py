@@ -202,6 +202,8 @@ def demo_models(
     """Demo step: a classifier of EGFR status from imaging and a survival model from
     imaging, age and stage, each with nested cross-validation (5 folds, ``n_repeats``
     repeats, 3 inner folds tuning the number of selected features and the penalty),
+    ComBat across sites fitted inside each training fold (on the extracted values,
+    ``layers["raw"]``, when the cohort's ``X`` was already harmonised on every patient),
     bootstrap intervals and a permutation test (``n_permutations``; cohorts of fewer than
     60 patients get one repeat and at most 19 permutations).
 
@@ -210,7 +212,7 @@ def demo_models(
     ``model_importance``, ``model_curves``, keys ``egfr_mutant`` and ``overall_survival``);
     the fitted models with their figures are saved under ``out/models/<key>``.
     """
-    from .errors import CohortError
+    from .errors import RadiogenomicsError
     from .tl.models import fit_model
 
     out = Path(out)
@@ -218,7 +220,11 @@ def demo_models(
     if mdata.n_obs < 60:  # a small demo shows the steps; its figures are not the point
         n_repeats, n_permutations = 1, min(n_permutations, 19)
     common = {"n_repeats": n_repeats, "n_permutations": n_permutations, "n_jobs": jobs,
-              "n_features": (5, 10), "random_state": 0}
+              "n_features": (5, 10), "random_state": 0, "harmonize": "site"}
+    if "raw" in mdata["radiomics"].layers:
+        # X was transformed and harmonised on every patient by the curation step: the
+        # models start from the extracted values and harmonise inside each training fold
+        common["layers"] = {"radiomics": "raw"}
     specs = {
         "egfr_mutant": {"target": "egfr_mutant", "features": "radiomics"},
         "overall_survival": {"target": "os_months", "event": "os_event",
@@ -229,7 +235,7 @@ def demo_models(
         echo(f"Fitting the {key} model with nested cross-validation ...")
         try:
             model = fit_model(mdata, **spec, **common, key_added=key)
-        except CohortError as exc:  # a very small demo cohort cannot be cross-validated
+        except RadiogenomicsError as exc:  # a very small demo cohort cannot be validated
             echo(f"  {key}: skipped ({exc})")
             summary[key] = {"skipped": str(exc)}
             continue

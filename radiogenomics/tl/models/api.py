@@ -203,6 +203,7 @@ def fit_model(
     n_features: int | Sequence[int] = (5, 10, 20),
     harmonize: str | None = None,
     harmonize_modalities: Sequence[str] = ("radiomics",),
+    layers: Mapping[str, str] | None = None,
     redundancy: float | None = None,
     max_missing: float = 0.5,
     param_grid: Mapping[str, Sequence] | None = None,
@@ -262,6 +263,10 @@ def fit_model(
     harmonize
         ``obs`` column of the batch (scanner, site): ComBat on the ``harmonize_modalities``
         features, fitted on each training fold and applied to its held-out patients.
+    layers
+        Modality -> layer to read instead of ``X``, e.g. ``{"radiomics": "raw"}`` when
+        ``X`` was transformed or harmonised on the whole cohort beforehand (which would let
+        held-out patients shape the preprocessing).
     redundancy
         Drop features correlated beyond this absolute Pearson correlation (per fold).
     max_missing
@@ -306,7 +311,7 @@ def fit_model(
     target_spec = parse_target(mdata, target, task, event, positive)
     task = target_spec.task
     outcome = [c for c in (target_spec.column, target_spec.event) if c is not None]
-    feature_set = parse_features(mdata, features, outcome, batch=harmonize)
+    feature_set = parse_features(mdata, features, outcome, batch=harmonize, layers=layers)
     if harmonize is not None and harmonize in feature_set.clinical:
         raise InputError("the batch column cannot also be a predictor", column=harmonize)
 
@@ -574,6 +579,7 @@ def compare_models(
     selection="univariate",
     n_features: int | Sequence[int] = (5, 10, 20),
     harmonize: str | None = None,
+    layers: Mapping[str, str] | None = None,
     outer_folds: int = 5,
     n_repeats: int = 5,
     inner_folds: int = 3,
@@ -598,6 +604,9 @@ def compare_models(
         "clinical": {"clinical": ["age", "stage"]}, "combined": {"radiomics": None,
         "rna": None, "clinical": ["age", "stage"]}}``.
 
+    layers
+        Modality -> layer to read instead of ``X`` (for the candidates using it).
+
     Other parameters are those of :func:`fit_model` (defaults for every candidate).
 
     Returns
@@ -612,8 +621,12 @@ def compare_models(
     task = target_spec.task
     outcome = [c for c in (target_spec.column, target_spec.event) if c is not None]
     specs = {name: _candidate(spec) for name, spec in candidates.items()}
-    sets = {name: parse_features(mdata, spec["features"], outcome, batch=harmonize)
-            for name, spec in specs.items()}
+    sets = {}
+    for name, spec in specs.items():
+        features = parse_features(mdata, spec["features"], outcome, batch=harmonize)
+        wanted = {m: layer for m, layer in (layers or {}).items() if m in features.modalities}
+        sets[name] = parse_features(mdata, spec["features"], outcome, batch=harmonize,
+                                    layers=wanted)
     inputs = {name: assemble(mdata, fs, target_spec, batch=harmonize)
               for name, fs in sets.items()}
     common = [p for p in mdata.obs_names if all(p in set(d.patients) for d in inputs.values())]

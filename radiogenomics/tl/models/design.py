@@ -41,11 +41,15 @@ class FeatureSet:
         Clinical columns of ``mdata.obs``.
     excluded
         Clinical columns left out of a default selection, with the reason.
+    layers
+        Modality name -> layer to read instead of ``X`` (for example the raw extracted
+        values when ``X`` holds values harmonised on the whole cohort).
     """
 
     modalities: dict[str, list[str] | None] = field(default_factory=dict)
     clinical: list[str] = field(default_factory=list)
     excluded: dict[str, str] = field(default_factory=dict)
+    layers: dict[str, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -57,7 +61,8 @@ class FeatureSet:
     def to_dict(self) -> dict:
         return {"modalities": {k: (None if v is None else list(v))
                                for k, v in self.modalities.items()},
-                "clinical": list(self.clinical), "excluded": dict(self.excluded)}
+                "clinical": list(self.clinical), "excluded": dict(self.excluded),
+                "layers": dict(self.layers)}
 
 
 @dataclass
@@ -173,6 +178,7 @@ def parse_features(
     features: str | Sequence[str] | Mapping[str, Sequence[str] | None],
     outcome: Sequence[str] = (),
     batch: str | None = None,
+    layers: Mapping[str, str] | None = None,
 ) -> FeatureSet:
     """Read a feature specification.
 
@@ -233,8 +239,16 @@ def parse_features(
             if unknown:
                 raise CohortError(f"{len(unknown)} feature(s) are not in modality {mod!r}",
                                   expected="names from var_names", found=unknown[:5])
+    layers = dict(layers or {})
+    for mod, layer in layers.items():
+        if mod not in spec:
+            raise CohortError(f"a layer is given for {mod!r}, which is not among the features",
+                              expected=f"one of {list(spec)}", found=mod)
+        if layer not in mdata.mod[mod].layers:
+            raise CohortError(f"modality {mod!r} has no layer {layer!r}",
+                              expected=f"one of {list(mdata.mod[mod].layers)}", found=layer)
     return FeatureSet(modalities=spec, clinical=list(dict.fromkeys(clinical)),
-                      excluded=excluded)
+                      excluded=excluded, layers=layers)
 
 
 def _infer_task(series: pd.Series) -> str:
@@ -436,7 +450,12 @@ def assemble(
                 raise CohortError(f"{len(absent)} feature(s) the model reads are not in modality "
                                   f"{mod!r}", expected="the features the model was fitted with",
                                   found=absent[:5])
-        block = modality_block(mdata, mod, names)
+        layer = feature_set.layers.get(mod)
+        if layer is not None and layer not in adata.layers:
+            raise CohortError(f"modality {mod!r} has no layer {layer!r}",
+                              expected="the layer the model was fitted on",
+                              found=list(adata.layers))
+        block = modality_block(mdata, mod, names, layer=layer)
         present = index.isin(adata.obs_names)
         reasons[~present & (reasons == "")] = f"not in modality {mod!r}"
         parts.append(pd.DataFrame(block.values, index=index,

@@ -179,7 +179,8 @@ class FittedModel:
                 mdata.obs[column] = np.nan if not levels else pd.Categorical(
                     [None] * mdata.n_obs, categories=levels)
         batch = self.batch
-        data = assemble(mdata, FeatureSet(modalities=modalities, clinical=list(fs.clinical)),
+        data = assemble(mdata, FeatureSet(modalities=modalities, clinical=list(fs.clinical),
+                                          layers=dict(getattr(fs, "layers", {}) or {})),
                         None, batch=batch, encoding=self.encoding, patients=patients)
         if len(data.dropped) and missing == "error":
             patient = data.dropped.index[0]
