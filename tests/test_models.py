@@ -390,7 +390,7 @@ def test_survival_model_with_scikit_survival_metrics(demo_cohort):
     assert metrics["mean_time_dependent_auc"] == pytest.approx(mean)
     c_index = model.metrics.set_index("metric").loc["concordance"]
     assert c_index["ci_lower"] > 0.5
-    assert set(model.curves["curve"]) == {"time_dependent_auc"}
+    assert set(model.curves["curve"]) == {"time_dependent_auc"} and len(model.curves) >= 8
 
 
 def test_compare_feature_sets_on_the_same_folds(demo_cohort):
@@ -674,3 +674,22 @@ def test_harmonising_inside_the_folds_recovers_the_site_masked_signal(demo_cohor
     assert "site" not in harmonised.feature_set.clinical
     scored = harmonised.predict(demo_cohort)  # new patients are harmonised as in training
     assert len(scored) == demo_cohort.n_obs
+
+
+def test_models_read_the_chosen_layer(demo_cohort):
+    """When X holds values preprocessed on every patient, the model reads the raw layer,
+    for fitting and for new patients alike."""
+    cohort = demo_cohort.copy()
+    radiomics = cohort.mod["radiomics"]
+    radiomics.layers["raw"] = np.asarray(radiomics.X, dtype=float).copy()
+    radiomics.X = np.random.default_rng(0).normal(size=radiomics.shape)  # X: no signal left
+    model = rg.tl.fit_model(cohort, "egfr_mutant", "radiomics", layers={"radiomics": "raw"},
+                            n_features=5, param_grid={}, store=False, **QUICK)
+    assert model.metrics.set_index("metric").loc["auc", "estimate"] > 0.9
+    assert model.card["features"]["layers"] == {"radiomics": "raw"}
+    reference = rg.tl.fit_model(demo_cohort, "egfr_mutant", "radiomics", n_features=5,
+                                param_grid={}, store=False, **QUICK)
+    np.testing.assert_allclose(model.predict(cohort)["prediction"],
+                               reference.predict(demo_cohort)["prediction"])
+    with pytest.raises(CohortError, match="no layer 'normalised'"):
+        rg.tl.fit_model(cohort, "egfr_mutant", "radiomics", layers={"radiomics": "normalised"})

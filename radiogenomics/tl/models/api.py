@@ -350,8 +350,8 @@ def fit_model(
     cv_metrics, _ = performance(task, y, cv.predictions, confidence=confidence,
                                 threshold=threshold, times=times, indices=indices)
     metrics = [_metrics_table(cv_metrics, data, target_spec, "cross-validation", n_repeats)]
-    curve_tables = [curves(task, y, cv.predictions, indices, confidence=confidence,
-                           times=times).assign(set="cross-validation")]
+    curve_tables = [curves(task, y, cv.predictions, indices, confidence=confidence
+                           ).assign(set="cross-validation")]
     prediction_tables = [_prediction_table(data, target_spec, cv.predictions,
                                            "cross-validation", threshold, cv.folds)]
 
@@ -380,7 +380,7 @@ def fit_model(
                                      indices=ext_indices)
         metrics.append(_metrics_table(ext_metrics, external, target_spec, "external", 1))
         curve_tables.append(curves(task, external.y, external_prediction, ext_indices,
-                                   confidence=confidence, times=times).assign(set="external"))
+                                   confidence=confidence).assign(set="external"))
         prediction_tables.append(_prediction_table(external, target_spec,
                                                    external_prediction, "external", threshold))
         external_summary = {"n_patients": int(len(external.patients)),

@@ -572,7 +572,8 @@ def curves(
     averaged over repeats), ``calibration`` (observed fraction against mean predicted
     probability in quantile bins of the repeat-averaged prediction, with Wilson
     intervals), ``decision`` (net benefit of the model) with ``treat_all`` and
-    ``treat_none``. Survival: ``time_dependent_auc`` over follow-up.
+    ``treat_none``. Survival: ``time_dependent_auc`` over follow-up (at ``times``, or by
+    default at 12 quantiles of the event times).
 
     Returns
     -------
