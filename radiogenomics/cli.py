@@ -7,6 +7,7 @@ command exits with status 2.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -283,6 +284,9 @@ def _csv(value: str | None) -> list[str]:
               help="Features kept by the selection (several values are tuned).")
 @click.option("--harmonize", default=None,
               help="Batch column: ComBat on the imaging features inside each training fold.")
+@click.option("--layers", default=None,
+              help="Read a layer instead of X, e.g. 'radiomics=raw' when X was harmonised on "
+                   "every patient (comma-separated MODALITY=LAYER).")
 @click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True,
               help="Outer cross-validation folds.")
 @click.option("--repeats", type=click.IntRange(1, None), default=5, show_default=True,
@@ -304,7 +308,8 @@ def _csv(value: str | None) -> list[str]:
               help="Also store the results (card, predictions) in the cohort file.")
 def model(cohort: Path, target: str, features: str, clinical_columns: str | None, out: Path,
           event: str | None, task: str | None, positive: str | None, learner: str,
-          selection: str, n_features: str, harmonize: str | None, folds: int, repeats: int,
+          selection: str, n_features: str, harmonize: str | None, layers: str | None,
+          folds: int, repeats: int,
           inner_folds: int, bootstraps: int, permutations: int, test_split: str | None,
           test_cohort: Path | None, seed: int, n_jobs: int | None, key: str | None,
           update_cohort: bool) -> None:
@@ -330,18 +335,31 @@ def model(cohort: Path, target: str, features: str, clinical_columns: str | None
     except ValueError:
         raise click.BadParameter(f"expected integers, found {n_features!r}",
                                  param_hint="--n-features") from None
+    layer_map = {}
+    for item in _csv(layers):
+        mod, _, layer = item.partition("=")
+        if not layer:
+            raise click.BadParameter(f"expected MODALITY=LAYER, found {item!r}",
+                                     param_hint="--layers")
+        layer_map[mod.strip()] = layer.strip()
     test = None
     if test_split:
         column, _, value = test_split.partition("=")
         test = (column, value) if value else column
-    fitted = run_model(
-        cohort, out, target, spec, event=event, task=task, positive=positive, model=learner,
-        selection=None if selection == "none" else selection,
-        n_features=sizes[0] if len(sizes) == 1 else sizes, harmonize=harmonize,
-        outer_folds=folds, n_repeats=repeats, inner_folds=inner_folds,
-        n_bootstraps=bootstraps, n_permutations=permutations, test=test,
-        test_cohort=test_cohort, random_state=seed, n_jobs=n_jobs, key_added=key,
-        update_cohort=update_cohort)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        fitted = run_model(
+            cohort, out, target, spec, event=event, task=task, positive=positive, model=learner,
+            selection=None if selection == "none" else selection,
+            n_features=sizes[0] if len(sizes) == 1 else sizes, harmonize=harmonize,
+            layers=layer_map or None,
+            outer_folds=folds, n_repeats=repeats, inner_folds=inner_folds,
+            n_bootstraps=bootstraps, n_permutations=permutations, test=test,
+            test_cohort=test_cohort, random_state=seed, n_jobs=n_jobs, key_added=key,
+            update_cohort=update_cohort)
+    for warning in caught:
+        if issubclass(warning.category, UserWarning) and "radiogenomics" in warning.filename:
+            click.echo(f"warning: {warning.message}", err=True)
     click.echo(fitted.summary())
     click.echo(f"Wrote the model, its card and figures to {out}")
 

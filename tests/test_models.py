@@ -683,8 +683,17 @@ def test_models_read_the_chosen_layer(demo_cohort):
     radiomics = cohort.mod["radiomics"]
     radiomics.layers["raw"] = np.asarray(radiomics.X, dtype=float).copy()
     radiomics.X = np.random.default_rng(0).normal(size=radiomics.shape)  # X: no signal left
-    model = rg.tl.fit_model(cohort, "egfr_mutant", "radiomics", layers={"radiomics": "raw"},
-                            n_features=5, param_grid={}, store=False, **QUICK)
+    radiomics.uns.setdefault("radiogenomics", {})["preprocessing"] = {
+        "01_harmonize": {"step": "harmonize"}}
+    with pytest.warns(UserWarning, match="preprocessed on every patient"):
+        rg.tl.fit_model(cohort, "egfr_mutant", "radiomics", n_features=5, param_grid={},
+                        store=False, **QUICK)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = rg.tl.fit_model(cohort, "egfr_mutant", "radiomics",
+                                layers={"radiomics": "raw"}, n_features=5, param_grid={},
+                                store=False, **QUICK)
+    assert not [w for w in caught if "preprocessed on every patient" in str(w.message)]
     assert model.metrics.set_index("metric").loc["auc", "estimate"] > 0.9
     assert model.card["features"]["layers"] == {"radiomics": "raw"}
     reference = rg.tl.fit_model(demo_cohort, "egfr_mutant", "radiomics", n_features=5,

@@ -186,6 +186,25 @@ def _metrics_table(table: pd.DataFrame, data: ModelInputs, target: Target, where
     return table
 
 
+def _warn_preprocessed(mdata: md.MuData, feature_set) -> None:
+    """Warn when a modality's ``X`` carries preprocessing fitted on every patient."""
+    for mod in feature_set.modalities:
+        if mod in feature_set.layers:
+            continue
+        steps = mdata.mod[mod].uns.get("radiogenomics", {}).get("preprocessing") or {}
+        if not steps:
+            continue
+        names = ", ".join(str(k).split("_", 1)[-1] for k in steps)
+        raw = "raw" in mdata.mod[mod].layers
+        warnings.warn(
+            f"X of modality {mod!r} was preprocessed on every patient of the cohort ({names}), "
+            "so held-out patients shaped it and cross-validated performance may be "
+            "optimistic; " + (f"read the extracted values with layers={{{mod!r}: 'raw'}} "
+                              "and harmonise inside the folds with harmonize=<batch column>"
+                              if raw else "fit the model on values not yet preprocessed"),
+            UserWarning, stacklevel=3)
+
+
 def _default_key(target: Target) -> str:
     return target.column
 
@@ -314,6 +333,7 @@ def fit_model(
     feature_set = parse_features(mdata, features, outcome, batch=harmonize, layers=layers)
     if harmonize is not None and harmonize in feature_set.clinical:
         raise InputError("the batch column cannot also be a predictor", column=harmonize)
+    _warn_preprocessed(mdata, feature_set)
 
     external: ModelInputs | None = None
     if test is None:
@@ -627,6 +647,7 @@ def compare_models(
         wanted = {m: layer for m, layer in (layers or {}).items() if m in features.modalities}
         sets[name] = parse_features(mdata, spec["features"], outcome, batch=harmonize,
                                     layers=wanted)
+        _warn_preprocessed(mdata, sets[name])
     inputs = {name: assemble(mdata, fs, target_spec, batch=harmonize)
               for name, fs in sets.items()}
     common = [p for p in mdata.obs_names if all(p in set(d.patients) for d in inputs.values())]
