@@ -213,7 +213,7 @@ def demo_models(
     the fitted models with their figures are saved under ``out/models/<key>``.
     """
     from .errors import RadiogenomicsError
-    from .tl.models import fit_model
+    from .tl.models import fit_model, store_model
 
     out = Path(out)
     jobs = n_jobs if n_jobs is not None else -1
@@ -240,6 +240,8 @@ def demo_models(
             summary[key] = {"skipped": str(exc)}
             continue
         folder = model.save(out / "models" / key)
+        model.card["data"]["folder"] = str(folder)
+        store_model(mdata, model)  # the stored card now lists the saved figures too
         metrics = model.metrics.set_index("metric")
         primary = "auc" if model.task == "classification" else "concordance"
         row = metrics.loc[primary]
