@@ -364,6 +364,52 @@ def model(cohort: Path, target: str, features: str, clinical_columns: str | None
     click.echo(f"Wrote the model, its card and figures to {out}")
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("cohort", type=click.Path(path_type=Path))
+@click.option("--time", "time_column", required=True, help="Clinical column of follow-up times.")
+@click.option("--event", "event_column", required=True,
+              help="Clinical column of events (0/1, or codes with --event-map).")
+@click.option("--mod", "mods", default=None,
+              help="Modality (or comma-separated modalities) to screen [default: every one].")
+@click.option("--covariates", default=None,
+              help="Comma-separated clinical columns adjusted for in every model, e.g. age,stage.")
+@click.option("--strata", default=None, help="Comma-separated clinical columns to stratify on.")
+@click.option("--ties", type=click.Choice(["efron", "breslow"]), default="efron",
+              show_default=True, help="Handling of tied event times.")
+@click.option("--event-map", default=None, help="Event coding, e.g. 'Dead=1,Alive=0'.")
+@click.option("--drop-missing", is_flag=True,
+              help="Leave out patients without time or event instead of stopping.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output table (.parquet, .csv, .tsv or .xlsx); OUT.meta.json is written "
+                   "beside it.")
+def survival(cohort: Path, time_column: str, event_column: str, mods: str | None,
+             covariates: str | None, strata: str | None, ties: str, event_map: str | None,
+             drop_missing: bool, out: Path) -> None:
+    """Cox screen of every feature of a cohort: one model per feature (adjusted for the
+    covariates), hazard ratios, p-values, BH q-values and C-index, written to OUT."""
+    from .workflow import survival_screen_file
+
+    def split(value):
+        return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+    mapping = None
+    if event_map:
+        mapping = {}
+        for item in split(event_map):
+            key, sep, value = item.partition("=")
+            if not sep or value.strip() not in ("0", "1"):
+                raise click.BadParameter(f"expected CODE=0 or CODE=1, found {item!r}",
+                                         param_hint="--event-map")
+            mapping[key.strip()] = int(value)
+    modalities = split(mods)
+    written = survival_screen_file(
+        cohort, out, time=time_column, event=event_column,
+        mod=modalities[0] if modalities and len(modalities) == 1 else modalities,
+        covariates=split(covariates), strata=split(strata), ties=ties, event_map=mapping,
+        missing="drop" if drop_missing else "raise")
+    click.echo(f"Wrote {written} and {written.name}.meta.json")
+
+
 REFERENCE_START = "<!-- cli-reference:start -->"
 REFERENCE_END = "<!-- cli-reference:end -->"
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .cohort import write_cohort
 
-__all__ = ["curate_demo", "demo_models", "run_demo", "write_h5ad"]
+__all__ = ["curate_demo", "demo_models", "run_demo", "survival_screen_file",
+           "survival_step", "write_h5ad"]
 
 
 def write_h5ad(adata, path: str | os.PathLike) -> Path:
@@ -176,6 +177,10 @@ def run_demo(
     step("build_cohort", t0)
 
     t0 = time.perf_counter()
+    summary["survival"] = survival_step(mdata, out, echo=echo)
+    step("survival", t0)
+
+    t0 = time.perf_counter()
     summary["models"] = demo_models(mdata, out, n_jobs=n_jobs, echo=echo)
     write_cohort(mdata, out / "cohort.h5mu")
     step("models", t0)
@@ -256,3 +261,134 @@ def demo_models(
              f"(95% CI {row['ci_lower']:.3f}-{row['ci_upper']:.3f}), permutation p = "
              f"{permutation['p_value']:.3f}")
     return summary
+
+
+def survival_screen_file(
+    cohort: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    time: str,
+    event: str,
+    mod: str | list[str] | None = None,
+    covariates: list[str] | None = None,
+    strata: list[str] | None = None,
+    ties: str = "efron",
+    event_map: dict | None = None,
+    missing: str = "raise",
+) -> Path:
+    """Cox screen of a cohort file's features, written as a table with provenance.
+
+    Reads the cohort, runs :func:`radiogenomics.tl.cox_screen` and writes the table to
+    ``out`` (csv, tsv, parquet or xlsx by suffix) with ``<out>.meta.json`` beside it.
+    The cohort file is not changed.
+
+    Returns
+    -------
+    pathlib.Path
+        The table written.
+    """
+    from . import tl
+    from ._table_writer import file_digest, write_table
+    from .cohort import read_cohort
+
+    cohort = Path(cohort)
+    mdata = read_cohort(cohort)
+    table = tl.cox_screen(mdata, mod, time=time, event=event, covariates=covariates or (),
+                          strata=strata, ties=ties, event_map=event_map, missing=missing,
+                          key_added="survival_screen_file")
+    params = mdata.uns["radiogenomics"]["params"]["survival_screen"]["survival_screen_file"]
+    provenance = {
+        "produced_by": "radiogenomics.tl.cox_screen",
+        "cohort": str(cohort.resolve()),
+        "cohort_sha256": file_digest(cohort),
+        "parameters": params,
+    }
+    return write_table(table, out, provenance=provenance, schema="survival_screen")
+
+
+def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = print) -> dict:
+    """The demo's survival analysis: screens, Cox model, Kaplan-Meier, risk signature.
+
+    Writes under ``out/results/``: ``survival_screen.parquet`` (every feature, univariate),
+    ``survival_screen_adjusted.parquet`` (adjusted for age and stage), ``cox_model.csv``
+    (age, stage and tumour volume), ``kaplan_meier_stage.csv`` and ``logrank_stage.csv``,
+    ``risk_signature.csv`` and ``risk_signature_evaluation.csv``, each with its
+    ``.meta.json``; the results are also stored in the cohort, rewritten to
+    ``out/cohort.h5mu``. An analysis the cohort is too small for (a tiny demo) is skipped
+    with its reason.
+
+    Returns
+    -------
+    dict
+        Counts, key figures and skipped analyses for ``summary.json``.
+    """
+    import warnings
+
+    from . import tl
+    from ._table_writer import write_table
+    from .cohort import get_result
+    from .errors import RadiogenomicsError
+
+    results = Path(out) / "results"
+    time_col, event_col = "os_months", "os_event"
+    source = {"produced_by": "radiogenomics demo", "cohort": str(Path(out) / "cohort.h5mu")}
+    info: dict = {"results": str(results), "skipped": {}}
+    echo("Survival: Cox screens, Cox model, Kaplan-Meier, risk signature ...")
+
+    def run(name, compute, files):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                tables = compute()
+        except RadiogenomicsError as exc:
+            info["skipped"][name] = str(exc)
+            echo(f"Survival: {name} skipped: {exc}")
+            return None
+        for table, (file, extra) in zip(tables, files):
+            schema = "survival_screen" if file.startswith("survival_screen") else None
+            write_table(table, results / file, schema=schema, provenance={**source, **extra})
+        return tables
+
+    screens = run("survival screen", lambda: (
+        tl.cox_screen(mdata, None, time=time_col, event=event_col),
+        tl.cox_screen(mdata, None, time=time_col, event=event_col,
+                      covariates=["age", "stage"], key_added="adjusted")), [
+        ("survival_screen.parquet", {"function": "radiogenomics.tl.cox_screen"}),
+        ("survival_screen_adjusted.parquet", {"function": "radiogenomics.tl.cox_screen",
+                                              "covariates": ["age", "stage"]})])
+    run("Cox model", lambda: (
+        tl.cox(mdata, ["age", "stage", "radiomics:original_shape_VoxelVolume"],
+               time=time_col, event=event_col, key_added="clinical_volume"),), [
+        ("cox_model.csv", {"function": "radiogenomics.tl.cox"})])
+    stage = run("Kaplan-Meier by stage", lambda: (
+        tl.kaplan_meier(mdata, time_col, event_col, "stage", key_added="stage"),
+        tl.logrank(mdata, time_col, event_col, "stage", trend=True, key_added="stage")), [
+        ("kaplan_meier_stage.csv", {"function": "radiogenomics.tl.kaplan_meier"}),
+        ("logrank_stage.csv", {"function": "radiogenomics.tl.logrank", "trend": True})])
+    signature = run("risk signature", lambda: (
+        tl.risk_signature(mdata, "radiomics", time=time_col, event=event_col,
+                          key_added="risk_signature"),
+        get_result(mdata, "risk_signature_evaluation", "risk_signature")), [
+        ("risk_signature.csv", {"function": "radiogenomics.tl.risk_signature"}),
+        ("risk_signature_evaluation.csv", {"function": "radiogenomics.tl.risk_signature"})])
+    write_cohort(mdata, Path(out) / "cohort.h5mu")
+    if screens is not None:
+        ok = screens[0][screens[0]["status"] == "ok"]
+        info["n_features_screened"] = int(len(screens[0]))
+        info["n_significant_q05"] = int((ok["q_value"] < 0.05).sum())
+        info["top_features"] = ok["feature"].head(5).tolist()
+    if stage is not None:
+        info["stage_trend_p_value"] = float(stage[1]["p_value"].iloc[0])
+    if signature is not None:
+        evaluation = signature[1]
+        held_out = evaluation.query("set == 'held_out' and metric == 'concordance'")["value"]
+        info["signature_features"] = int((signature[0]["modality"] != "clinical").sum())
+        info["signature_held_out_concordance"] = float(held_out.iloc[0])
+    if screens is not None:
+        line = (f"Survival: {info['n_significant_q05']} of {info['n_features_screened']} "
+                "features prognostic at q < 0.05")
+        if signature is not None:
+            line += (f"; signature of {info['signature_features']} radiomic features, "
+                     f"held-out C-index {info['signature_held_out_concordance']:.2f}")
+        echo(line)
+    return info

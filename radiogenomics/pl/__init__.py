@@ -14,3 +14,6 @@ from .patient import lesion_slice as lesion_slice
 from .patient import lesion_slice_png as lesion_slice_png
 from .patient import modality_overlap as modality_overlap
 from .patient import patient_percentiles as patient_percentiles
+from .survival import forest as forest
+from .survival import km as km
+from .survival import survival_volcano as survival_volcano

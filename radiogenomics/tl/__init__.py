@@ -14,3 +14,10 @@ from .patients import modality_overlap as modality_overlap
 from .patients import patient_percentiles as patient_percentiles
 from .patients import similar_patients as similar_patients
 from .phenotypes import phenotypes as phenotypes
+from .risk import risk_signature as risk_signature
+from .survival import cox as cox
+from .survival import cox_screen as cox_screen
+from .survival import kaplan_meier as kaplan_meier
+from .survival import logrank as logrank
+from .survival import marker_groups as marker_groups
+from .survival import maxstat as maxstat

@@ -1,0 +1,401 @@
+"""Survival kernels: Kaplan-Meier, log-rank tests and Harrell's concordance.
+
+numpy/scipy only. Times are non-negative floats, events 0/1 (validated by the callers in
+``radiogenomics.tl``). The concordance is vectorised over many risk scores at once (one
+column per feature or model), for the survival screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+__all__ = [
+    "KaplanMeier",
+    "kaplan_meier",
+    "median_time",
+    "LogrankResult",
+    "logrank_test",
+    "WEIGHTINGS",
+    "concordance_index",
+]
+
+
+@dataclass
+class KaplanMeier:
+    """A Kaplan-Meier curve at every distinct observed time (events and censorings).
+
+    The first row is time 0 (survival 1) unless an observation has time 0, as in
+    lifelines' ``KaplanMeierFitter``.
+    """
+
+    time: np.ndarray
+    n_at_risk: np.ndarray
+    n_events: np.ndarray
+    n_censored: np.ndarray
+    survival: np.ndarray
+    std_error: np.ndarray
+    ci_lower: np.ndarray
+    ci_upper: np.ndarray
+    alpha: float
+    ci_method: str
+
+    @property
+    def median(self) -> float:
+        """Median survival time (NaN when the curve never falls to 0.5)."""
+        return median_time(self.time, self.survival)
+
+    @property
+    def median_ci(self) -> tuple[float, float]:
+        """Confidence interval of the median: where the confidence band crosses 0.5."""
+        return median_time(self.time, self.ci_lower), median_time(self.time, self.ci_upper)
+
+
+def median_time(time: np.ndarray, curve: np.ndarray, q: float = 0.5) -> float:
+    """The first time at which a survival curve is at or below ``q`` (NaN if never).
+
+    This is lifelines' ``median_survival_times`` rule; R's ``survfit`` instead averages the
+    two times when the curve is exactly ``q`` over an interval.
+    """
+    below = np.flatnonzero(np.asarray(curve) <= q)
+    return float(time[below[0]]) if below.size else float("nan")
+
+
+def kaplan_meier(
+    time: np.ndarray, event: np.ndarray, alpha: float = 0.05, ci_method: str = "log-log"
+) -> KaplanMeier:
+    """Kaplan-Meier estimate with Greenwood variance and a pointwise confidence band.
+
+    Parameters
+    ----------
+    time, event
+        Follow-up times (>= 0) and event indicators (1 = event, 0 = censored).
+    alpha
+        1 - confidence level of the band.
+    ci_method
+        ``"log-log"`` (the default of lifelines and of Stata: exponential Greenwood,
+        always inside [0, 1]), ``"log"`` (R ``survfit``'s default) or ``"plain"``.
+
+    Returns
+    -------
+    KaplanMeier
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=float)
+    if time.size == 0:
+        raise ValueError("no observations")
+    unique, inverse = np.unique(time, return_inverse=True)
+    n_events = np.bincount(inverse, weights=event, minlength=unique.size)
+    n_exit = np.bincount(inverse, minlength=unique.size).astype(float)
+    n_at_risk = time.size - np.concatenate(([0.0], np.cumsum(n_exit)[:-1]))
+    if unique[0] > 0:  # a row at time 0, as lifelines does
+        unique = np.concatenate(([0.0], unique))
+        n_events = np.concatenate(([0.0], n_events))
+        n_exit = np.concatenate(([0.0], n_exit))
+        n_at_risk = np.concatenate(([float(time.size)], n_at_risk))
+    n_censored = n_exit - n_events
+    with np.errstate(divide="ignore", invalid="ignore"):
+        survival = np.cumprod(1.0 - n_events / n_at_risk)
+        step = n_events / (n_at_risk * (n_at_risk - n_events))
+    step[~np.isfinite(step)] = 0.0  # the last patient dies: Greenwood term undefined, as lifelines
+    greenwood = np.cumsum(step)
+    std_error = survival * np.sqrt(greenwood)
+    z = stats.norm.ppf(1.0 - alpha / 2.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if ci_method == "log-log":
+            log_s = np.log(survival)
+            half = z * np.sqrt(greenwood) / log_s
+            lower = np.exp(-np.exp(np.log(-log_s) - half))
+            upper = np.exp(-np.exp(np.log(-log_s) + half))
+        elif ci_method == "log":
+            half = z * np.sqrt(greenwood)
+            lower = survival * np.exp(-half)
+            upper = np.minimum(survival * np.exp(half), 1.0)
+        elif ci_method == "plain":
+            lower = np.clip(survival - z * std_error, 0.0, 1.0)
+            upper = np.clip(survival + z * std_error, 0.0, 1.0)
+        else:
+            raise ValueError(f"unknown ci_method {ci_method!r}; expected 'log-log', 'log' or 'plain'")
+    at_one = survival >= 1.0
+    at_zero = survival <= 0.0
+    lower[at_one], upper[at_one] = 1.0, 1.0
+    lower[at_zero], upper[at_zero] = 0.0, 0.0
+    return KaplanMeier(
+        time=unique, n_at_risk=n_at_risk, n_events=n_events, n_censored=n_censored,
+        survival=survival, std_error=std_error, ci_lower=lower, ci_upper=upper,
+        alpha=float(alpha), ci_method=ci_method,
+    )
+
+
+#: Weightings of the log-rank family (as lifelines' ``multivariate_logrank_test``).
+WEIGHTINGS = ("logrank", "wilcoxon", "tarone-ware", "peto", "fleming-harrington")
+
+
+@dataclass
+class LogrankResult:
+    """A (possibly stratified, weighted or trend) log-rank test."""
+
+    groups: np.ndarray
+    n: np.ndarray
+    observed: np.ndarray
+    expected: np.ndarray
+    variance: np.ndarray  # k x k covariance of observed - expected (weighted)
+    statistic: float
+    df: int
+    p_value: float
+    test: str
+    scores: np.ndarray | None = None
+
+
+def _table(time, event, codes, k):
+    """Per distinct time: deaths and at-risk counts per group (time ascending)."""
+    unique, inverse = np.unique(time, return_inverse=True)
+    m = unique.size
+    flat = inverse * k + codes
+    deaths = np.bincount(flat, weights=event, minlength=m * k).reshape(m, k)
+    exits = np.bincount(flat, minlength=m * k).reshape(m, k).astype(float)
+    at_risk = exits.sum(0) - np.vstack([np.zeros((1, k)), np.cumsum(exits, 0)[:-1]])
+    return unique, deaths, at_risk
+
+
+def _weights(kind, deaths_total, at_risk_total, p, q):
+    if kind == "logrank":
+        return np.ones_like(at_risk_total)
+    if kind == "wilcoxon":
+        return at_risk_total
+    if kind == "tarone-ware":
+        return np.sqrt(at_risk_total)
+    if kind == "peto":
+        return np.cumprod(1.0 - deaths_total / (at_risk_total + 1.0))
+    if kind == "fleming-harrington":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            km = np.cumprod(1.0 - deaths_total / at_risk_total)
+        left = np.concatenate(([1.0], km[:-1]))  # left-continuous Kaplan-Meier
+        return left**p * (1.0 - left) ** q
+    raise ValueError(f"unknown weighting {kind!r}; expected one of {WEIGHTINGS}")
+
+
+def _observed_expected(time, event, codes, k, weighting, p, q):
+    _, deaths, at_risk = _table(time, event, codes, k)
+    d = deaths.sum(1)
+    n = at_risk.sum(1)
+    keep = d > 0
+    w_all = _weights(weighting, d, n, p, q)
+    deaths, at_risk, d, n, w = deaths[keep], at_risk[keep], d[keep], n[keep], w_all[keep]
+    share = at_risk / n[:, None]
+    observed = (w[:, None] * deaths).sum(0)
+    expected = (w[:, None] * d[:, None] * share).sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(n > 1, (n - d) / (n - 1), 1.0) * d
+    a = (w**2 * factor)[:, None] * share
+    variance = np.diag(a.sum(0)) - (a.T @ share)
+    return observed, expected, variance
+
+
+def logrank_test(
+    time: np.ndarray,
+    event: np.ndarray,
+    groups: np.ndarray,
+    strata: np.ndarray | None = None,
+    weighting: str = "logrank",
+    trend_scores: np.ndarray | None = None,
+    p: float = 1.0,
+    q: float = 0.0,
+) -> LogrankResult:
+    """k-sample log-rank test, optionally stratified, weighted, or for trend.
+
+    Parameters
+    ----------
+    time, event
+        Follow-up times and 0/1 events.
+    groups
+        Integer group codes ``0..k-1`` per patient.
+    strata
+        Optional integer stratum codes: observed, expected and variance are summed over
+        strata (R ``survdiff(... + strata(s))``).
+    weighting
+        One of :data:`WEIGHTINGS`; ``"fleming-harrington"`` uses ``p`` and ``q``.
+    trend_scores
+        One score per group (``k`` values, for example 1..k for ordered groups): the
+        1-degree-of-freedom test for trend ``(s'(O-E))^2 / s'Vs``.
+
+    Returns
+    -------
+    LogrankResult
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=float)
+    codes = np.asarray(groups, dtype=np.int64)
+    k = int(codes.max()) + 1 if codes.size else 0
+    if k < 2:
+        raise ValueError("the log-rank test needs at least two groups")
+    observed = np.zeros(k)
+    expected = np.zeros(k)
+    variance = np.zeros((k, k))
+    if strata is None:
+        observed, expected, variance = _observed_expected(time, event, codes, k, weighting, p, q)
+    else:
+        strata = np.asarray(strata)
+        for s in np.unique(strata):
+            inside = strata == s
+            o, e, v = _observed_expected(time[inside], event[inside], codes[inside], k,
+                                         weighting, p, q)
+            observed += o
+            expected += e
+            variance += v
+    diff = observed - expected
+    if trend_scores is not None:
+        scores = np.asarray(trend_scores, dtype=float)
+        num = float(scores @ diff)
+        den = float(scores @ variance @ scores)
+        statistic = num**2 / den if den > 0 else float("nan")
+        df = 1
+        test = "trend"
+    else:
+        scores = None
+        sub = np.arange(k - 1)  # the last group is implied (O - E sums to zero)
+        statistic = float(diff[sub] @ np.linalg.pinv(variance[np.ix_(sub, sub)]) @ diff[sub])
+        df = k - 1
+        test = "k-sample"
+    p_value = float(stats.chi2.sf(statistic, df)) if df > 0 and np.isfinite(statistic) else float("nan")
+    n = np.bincount(codes, minlength=k)
+    return LogrankResult(
+        groups=np.arange(k), n=n, observed=observed, expected=expected, variance=variance,
+        statistic=float(statistic), df=df, p_value=p_value, test=test, scores=scores,
+    )
+
+
+def concordance_index(
+    time: np.ndarray,
+    event: np.ndarray,
+    risk: np.ndarray,
+    present: np.ndarray | None = None,
+    chunk_size: int = 2048,
+) -> np.ndarray | float:
+    """Harrell's C-index of risk scores, for many scores at once.
+
+    A pair is comparable when the patient with the shorter time had the event (a patient
+    censored at the same time as an event counts as surviving longer; two events at the
+    same time are not comparable). It is concordant when that patient has the higher risk;
+    tied risks count one half. This is lifelines' ``concordance_index(time, -risk, event)``.
+
+    Patients are swept from the longest time to the shortest while, for every score, a
+    bit set of the risk ranks seen so far grows; an event's concordant pairs are the bits
+    below its rank, counted with popcounts. The sweep order is the same for every score,
+    so each step is one vectorised operation over the scores (about ``n**2 / 64`` word
+    operations per score).
+
+    Parameters
+    ----------
+    time, event
+        Times and 0/1 events (n patients).
+    risk
+        ``(n,)`` or ``(n, p)``: higher = shorter expected survival. NaN = not available.
+    present
+        Optional ``(n, p)`` mask: patients left out of a column's comparisons.
+    chunk_size
+        Scores swept together.
+
+    Returns
+    -------
+    numpy.ndarray of shape ``(p,)`` (a float for a 1-D ``risk``); NaN where a column has
+    no comparable pair.
+    """
+    time = np.asarray(time, dtype=float)
+    event = np.asarray(event, dtype=bool)
+    risk = np.asarray(risk, dtype=float)
+    one = risk.ndim == 1
+    if one:
+        risk = risk[:, None]
+    n, p = risk.shape
+    if present is not None:
+        risk = np.where(np.asarray(present, dtype=bool), risk, np.nan)
+    # comparable pair (i event, j)  <=>  key_j > key_i
+    _, time_rank = np.unique(time, return_inverse=True)
+    key = 2 * time_rank + (~event).astype(np.int64)
+    order = np.argsort(-key, kind="stable")  # decreasing key: longest follow-up first
+    key, ev = key[order], event[order]
+    # steps: runs of equal keys (their events are queried before any of them is inserted)
+    run_start = np.r_[0, np.flatnonzero(np.diff(key)) + 1]
+    run_stop = np.r_[run_start[1:], n]
+    words = (n + 63) // 64
+    # below[r]: bit set of the ranks < r
+    below = np.zeros((n + 2, words), dtype=np.uint64)
+    bits = np.zeros((n + 1, words), dtype=np.uint64)
+    ranks = np.arange(n)
+    bits[ranks, ranks // 64] = np.left_shift(np.uint64(1), (ranks % 64).astype(np.uint64))
+    below[1:n + 1] = np.bitwise_or.accumulate(bits[:n], axis=0)
+    below[n + 1] = below[n]
+    out = np.empty(p)
+    for start in range(0, p, chunk_size):
+        stop = min(start + chunk_size, p)
+        out[start:stop] = _concordance_chunk(np.ascontiguousarray(risk[order, start:stop].T),
+                                             ev, run_start, run_stop, bits, below)
+    return float(out[0]) if one else out
+
+
+def _concordance_chunk(values, ev, run_start, run_stop, bits, below):
+    """C-index of each row of ``values`` (scores x patients in decreasing key order)."""
+    c, n = values.shape
+    words = bits.shape[1]
+    live = ~np.isnan(values)
+    # ordinal rank of each patient per score (absent: rank n, an empty bit), and the
+    # range of ordinal ranks of its tied values
+    order = np.argsort(values, axis=1)
+    ordered = np.take_along_axis(values, order, axis=1)
+    ordinal = np.empty((c, n), dtype=np.int64)
+    np.put_along_axis(ordinal, order, np.broadcast_to(np.arange(n), (c, n)), axis=1)
+    new_value = np.ones((c, n), dtype=bool)
+    new_value[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    has_ties = bool((~new_value[:, 1:] & live[:, 1:]).any()) if n > 1 else False
+    first = np.where(new_value, np.arange(n), 0)
+    np.maximum.accumulate(first, axis=1, out=first)  # min ordinal of each value
+    low_sorted = first
+    ordinal = np.where(live, ordinal, n)  # bits[n] is empty: absent patients add nothing
+    lowest = np.empty_like(ordinal)
+    np.put_along_axis(lowest, order, low_sorted, axis=1)
+    lowest = np.where(live, lowest, 0)  # below[0] is empty: absent patients count nothing
+    if has_ties:
+        ends = np.concatenate([new_value[:, 1:], np.ones((c, 1), bool)], axis=1)
+        last = np.where(ends, np.arange(n), n)
+        last = np.minimum.accumulate(last[:, ::-1], axis=1)[:, ::-1]  # max ordinal
+        highest = np.empty_like(ordinal)
+        np.put_along_axis(highest, order, last, axis=1)
+        highest = np.where(live, highest, -1)
+    steps_low = np.ascontiguousarray(lowest.T)  # (n, c), in sweep order
+    steps_high = np.ascontiguousarray(highest.T) + 1 if has_ties else None
+    word = np.minimum(ordinal // 64, words - 1).T.copy()
+    bit = bits[ordinal, np.minimum(ordinal // 64, words - 1)].T.copy()  # 0 for absent
+    seen = np.zeros((c, words), dtype=np.uint64)
+    less = np.zeros((c, words), dtype=np.uint32)
+    less_equal = np.zeros((c, words), dtype=np.uint32) if has_ties else None
+    both = np.empty((c, words), dtype=np.uint64)
+    counted = np.empty((c, words), dtype=np.uint8)
+    cols = np.arange(c)
+    for a, b in zip(run_start, run_stop):
+        for k in range(a, b):
+            if ev[k]:
+                np.bitwise_and(seen, below[steps_low[k]], out=both)
+                np.bitwise_count(both, out=counted)
+                less += counted
+                if has_ties:
+                    np.bitwise_and(seen, below[steps_high[k]], out=both)
+                    np.bitwise_count(both, out=counted)
+                    less_equal += counted
+        for k in range(a, b):
+            seen[cols, word[k]] |= bit[k]
+    # comparable pairs: each event with a value against those with a value in earlier runs
+    live_t = live.T
+    if live.all():
+        before = np.repeat(run_start, run_stop - run_start).astype(float)
+        pairs = np.full(c, float(before[ev].sum()))
+    else:
+        cum = np.cumsum(live_t, axis=0) - live_t  # live patients before each position
+        starts = np.repeat(run_start, run_stop - run_start)
+        pairs = (cum[starts] * (live_t & ev[:, None])).sum(0).astype(float)
+    strictly_less = less.sum(1, dtype=np.int64)
+    less_or_equal = less_equal.sum(1, dtype=np.int64) if has_ties else strictly_less
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(pairs > 0, 0.5 * (strictly_less + less_or_equal) / pairs, np.nan)
