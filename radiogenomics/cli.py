@@ -364,6 +364,57 @@ def model(cohort: Path, target: str, features: str, clinical_columns: str | None
     click.echo(f"Wrote the model, its card and figures to {out}")
 
 
+def _names(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _block_spec(value: str) -> str | list[str]:
+    """A modality name, or comma-separated clinical columns."""
+    names = _names(value)
+    return names[0] if len(names) == 1 else names
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("cohort", type=click.Path(path_type=Path))
+@click.option("--x", "x", default="radiomics", show_default=True,
+              help="Modality, or comma-separated clinical columns, of the x features.")
+@click.option("--y", "y", default="rna", show_default=True,
+              help="Modality, or comma-separated clinical columns, of the y features.")
+@click.option("--covariates", default=None,
+              help="Comma-separated clinical columns to adjust for, e.g. age,sex.")
+@click.option("--method", type=click.Choice(["linear", "pearson", "spearman", "mannwhitney",
+                                             "welch", "logistic"]),
+              default="linear", show_default=True, help="Association test.")
+@click.option("--multitest", type=click.Choice(["bh", "by", "bonferroni", "holm", "storey"]),
+              default="bh", show_default=True, help="Multiple-testing correction.")
+@click.option("--family", type=click.Choice(["all", "x", "y"]), default="all",
+              show_default=True,
+              help="Tests corrected together: all, or per x feature, or per y feature.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output table: .csv, .tsv, .parquet or .xlsx (a .meta.json is written "
+                   "beside it).")
+@click.option("--q", "q", type=click.FloatRange(0, 1), default=None,
+              help="Write only the pairs with q-value at most this.")
+@click.option("--top", type=click.IntRange(1, None), default=None,
+              help="Write only this many most significant pairs.")
+def associate(cohort: Path, x: str, y: str, covariates: str | None, method: str,
+              multitest: str, family: str, out: Path, q: float | None,
+              top: int | None) -> None:
+    """Test every x feature against every y feature of a cohort (.h5mu) and write the
+    association table with its provenance."""
+    from .cohort import read_cohort
+    from .export import write_table
+    from .tl import associate as run
+
+    mdata = read_cohort(cohort)
+    table = run(mdata, x=_block_spec(x), y=_block_spec(y), covariates=_names(covariates),
+                method=method, multitest=multitest, family=family)
+    write_table(table, out, q=q, top=top)
+    significant = int((table["q_value"] < 0.05).sum())
+    click.echo(f"{len(table)} pairs tested ({method}), {significant} with q < 0.05 "
+               f"({multitest}, family {family}); wrote {out} and {out.name}.meta.json")
+
+
 @cli.command(context_settings=CONTEXT)
 @click.argument("cohort", type=click.Path(path_type=Path))
 @click.option("--time", "time_column", required=True, help="Clinical column of follow-up times.")

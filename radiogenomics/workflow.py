@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from .cohort import write_cohort
 
-__all__ = ["curate_demo", "demo_models", "run_demo", "survival_screen_file",
-           "survival_step", "write_h5ad"]
+__all__ = ["curate_demo", "demo_associations", "demo_models", "run_demo",
+           "survival_screen_file", "survival_step", "write_h5ad"]
 
 
 def write_h5ad(adata, path: str | os.PathLike) -> Path:
@@ -179,6 +180,10 @@ def run_demo(
     t0 = time.perf_counter()
     summary["survival"] = survival_step(mdata, out, echo=echo)
     step("survival", t0)
+
+    t0 = time.perf_counter()
+    summary["associations"] = demo_associations(mdata, out / "results", echo=echo)
+    step("associations", t0)
 
     t0 = time.perf_counter()
     summary["models"] = demo_models(mdata, out, n_jobs=n_jobs, echo=echo)
@@ -392,3 +397,48 @@ def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = p
                      f"held-out C-index {info['signature_held_out_concordance']:.2f}")
         echo(line)
     return info
+
+
+#: The demo's association analyses: (x, y, method, covariates).
+DEMO_ASSOCIATIONS = (
+    ("radiomics", "rna", "linear", ("age", "sex", "site")),
+    ("radiomics", "protein", "linear", ("age", "sex", "site")),
+    ("radiomics", "mutation", "mannwhitney", ()),
+)
+#: Rows of the demo's Excel tables (the most significant pairs).
+DEMO_EXCEL_ROWS = 5000
+
+
+def demo_associations(
+    mdata, results: str | os.PathLike, echo: Callable[[str], None] = print
+) -> dict:
+    """Radiomics against RNA, protein and mutations; each table written as CSV, TSV,
+    Parquet and Excel (with ``.meta.json`` sidecars) under ``results``."""
+    from .export import write_table
+    from .tl import associate
+
+    results = Path(results)
+    results.mkdir(parents=True, exist_ok=True)
+    done = {}
+    for x, y, method, covariates in DEMO_ASSOCIATIONS:
+        if x not in mdata.mod or y not in mdata.mod:
+            continue
+        with warnings.catch_warnings():  # untestable pairs are counted in the echo below
+            warnings.simplefilter("ignore", UserWarning)
+            table = associate(mdata, x=x, y=y, covariates=list(covariates), method=method)
+        untestable = table.attrs["radiogenomics"]["n_untestable"]
+        stem = results / f"associations_{x}_{y}"
+        files = []
+        for suffix in (".parquet", ".csv", ".tsv"):
+            files.append(str(write_table(table, stem.with_suffix(suffix))))
+        # the spreadsheet holds the most significant pairs (its sidecar says so)
+        top = DEMO_EXCEL_ROWS if len(table) > DEMO_EXCEL_ROWS else None
+        files.append(str(write_table(table, stem.with_suffix(".xlsx"), top=top)))
+        significant = int((table["q_value"] < 0.05).sum())
+        done[f"{x}_vs_{y}"] = {"method": method, "covariates": list(covariates),
+                               "pairs": len(table), "untestable": untestable,
+                               "q_below_0.05": significant, "files": files}
+        note = f" ({untestable} untestable)" if untestable else ""
+        echo(f"Associations {x} x {y} ({method}): {len(table)} pairs{note}, {significant} "
+             f"with q < 0.05 -> {stem}.*")
+    return done

@@ -212,6 +212,12 @@ def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = Non
 def _convert(values: pd.Series, f: dict, file: str | None, table: Table | None) -> pd.Series:
     kind = f.get("type", "string")
     if kind == "string":
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            # convert the categories, not every cell (tables of millions of rows)
+            categories = values.cat.categories.map(lambda v: str(v).strip())
+            if categories.is_unique:
+                return values.cat.rename_categories(categories)
+            return values.astype(object).map(lambda v: v if pd.isna(v) else str(v).strip())
         return values.map(lambda v: v if pd.isna(v) else str(v).strip()).astype(object)
     if kind in ("number", "integer"):
         numeric = pd.to_numeric(values, errors="coerce")

@@ -1,5 +1,8 @@
 """Plotly figures from the cohort or from result tables."""
 
+from .associations import heatmap as heatmap
+from .associations import pair as pair
+from .associations import volcano as volcano
 from .curation import batch_before_after as batch_before_after
 from .curation import correlation_clustermap as correlation_clustermap
 from .curation import differential_dotplot as differential_dotplot

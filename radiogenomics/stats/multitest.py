@@ -2,14 +2,25 @@
 and Storey q-values, over all tests or within families (for example per x feature).
 
 numpy only. Missing p-values (NaN) are not tests: they are left out of the family and get
-a NaN adjusted value.
+a NaN adjusted value. The results equal ``statsmodels.stats.multitest.multipletests``.
+
+Speed: for one family of all tests, the step-up q-value is a non-decreasing step function
+of the p-value, q = Q(p), whose few distinct levels are read off the sorted p-values
+(``np.sort``, no argsort); every p-value then finds its level through a table indexed by
+``floor(p * B)``, and only the p-values that fall in a table cell holding a change of level
+are located by binary search. Families per row of a matrix (per x feature) sort each row
+with the column index packed into the low bits of the p-value's bit pattern.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
 import numpy as np
 
-__all__ = ["METHODS", "adjust_pvalues", "storey_pi0"]
+__all__ = ["METHODS", "FAMILIES", "adjust_pvalues", "storey_pi0"]
 
 #: Accepted method names and their canonical form.
 METHODS = {
@@ -19,6 +30,9 @@ METHODS = {
     "holm": "holm",
     "storey": "storey", "qvalue": "storey",
 }
+
+#: Named families accepted by :func:`adjust_pvalues` besides integer codes.
+FAMILIES = ("all", "rows")
 
 
 def storey_pi0(
@@ -64,121 +78,454 @@ def storey_pi0(
 
 def _smooth_df3(x: np.ndarray, y: np.ndarray, df: float = 3.0) -> np.ndarray:
     """Cubic smoothing spline with ``df`` effective degrees of freedom (as R smooth.spline)."""
+    return _smoother_matrix(tuple(np.asarray(x, dtype=float)), float(df)) @ np.asarray(y, float)
+
+
+@lru_cache(maxsize=16)
+def _smoother_matrix(x: tuple, df: float) -> np.ndarray:
+    """The linear smoother (hat matrix) of the smoothing spline with ``df`` degrees of
+    freedom on the points ``x``; it depends on ``x`` only, so it is computed once."""
     from scipy.interpolate import make_smoothing_spline
 
-    def trace(lam: float) -> float:
-        eye = np.eye(x.size)
-        return float(sum(make_smoothing_spline(x, eye[i], lam=lam)(x[i]) for i in range(x.size)))
+    x = np.asarray(x)
+    eye = np.eye(x.size)
+
+    def hat(lam: float) -> np.ndarray:
+        return np.column_stack([make_smoothing_spline(x, eye[i], lam=lam)(x)
+                                for i in range(x.size)])
 
     lo, hi = -12.0, 6.0  # search log10(lam) so that the smoother's trace equals df
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        if trace(10.0**mid) > df:
+        if np.trace(hat(10.0**mid)) > df:
             lo = mid
         else:
             hi = mid
-    return make_smoothing_spline(x, y, lam=10.0 ** (0.5 * (lo + hi)))(x)
+    return hat(10.0 ** (0.5 * (lo + hi)))
 
 
-def _segment_cummin(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Running minimum restarted at every change of ``codes`` (codes non-decreasing, values in [0, 1])."""
-    shifted = values - 2.0 * codes
-    return np.minimum.accumulate(shifted) + 2.0 * codes
+
+def _canonical(method: str) -> str:
+    try:
+        return METHODS[method.lower()]
+    except (KeyError, AttributeError):
+        raise ValueError(
+            f"unknown multiple-testing method {method!r}; expected one of {sorted(set(METHODS))}"
+        ) from None
 
 
-def _segment_cummax(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    shifted = values + 2.0 * codes
-    return np.maximum.accumulate(shifted) - 2.0 * codes
+def _check_range(p: np.ndarray) -> bool:
+    """Raise unless the p-values lie in [0, 1]; return whether any is missing."""
+    if p.size == 0:
+        return False
+    low, high = p.min(), p.max()  # NaN when any value is NaN
+    missing = bool(np.isnan(low) or np.isnan(high))
+    if missing:
+        with np.errstate(invalid="ignore"):
+            if np.isnan(p).all():
+                return True
+            low, high = np.nanmin(p), np.nanmax(p)
+    if low < 0.0 or high > 1.0:
+        raise ValueError(f"p-values must lie in [0, 1], found values from {low} to {high}")
+    return missing
+
+
+def _harmonic(m: int) -> float:
+    return float(np.sum(1.0 / np.arange(1, m + 1)))
 
 
 def adjust_pvalues(
     p: np.ndarray,
     method: str = "bh",
-    families: np.ndarray | None = None,
+    families: np.ndarray | str | None = None,
     *,
     pi0: float | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Adjusted p-values (q-values for FDR methods), vectorised over families.
 
     Parameters
     ----------
     p
-        p-values, any shape; NaN entries are not tests.
+        p-values in [0, 1], any shape; NaN entries are not tests.
     method
         ``"bh"`` (Benjamini-Hochberg), ``"by"`` (Benjamini-Yekutieli), ``"bonferroni"``,
         ``"holm"`` or ``"storey"`` (q-values with Storey's pi0; see :func:`storey_pi0`).
     families
-        Integer family code per p-value (same shape): each family is adjusted on its own
-        (for example one family per x feature). ``None``: one family of all tests.
+        ``None`` or ``"all"``: one family of all tests. ``"rows"``: each row of a 2-D ``p``
+        is a family (for example one x feature against every gene). Or an integer family
+        code per p-value (same shape as ``p``): each family is adjusted on its own.
     pi0
         For ``"storey"``: a given proportion of true nulls instead of the estimate.
+    out
+        Optional array of the shape of ``p`` to write the result into.
 
     Returns
     -------
     numpy.ndarray of the shape of ``p``.
     """
-    try:
-        kind = METHODS[method.lower()]
-    except KeyError:
-        raise ValueError(
-            f"unknown multiple-testing method {method!r}; expected one of {sorted(set(METHODS))}"
-        ) from None
+    kind = _canonical(method)
     p = np.asarray(p, dtype=float)
+    any_missing = _check_range(p)
+    if pi0 is not None and not 0 < pi0 <= 1:
+        raise ValueError(f"pi0 must be in (0, 1], found {pi0}")
+    if out is None:
+        out = np.empty(p.shape)
+    elif out.shape != p.shape:
+        raise ValueError("out must have the shape of p")
+    if isinstance(families, str):
+        if families not in FAMILIES:
+            raise ValueError(f"unknown family {families!r}; expected {FAMILIES} or codes")
+        if families == "rows":
+            if p.ndim != 2:
+                raise ValueError("families='rows' needs a 2-D array of p-values")
+            _adjust_rows(p, kind, pi0, out)
+            return out
+        families = None
+    if families is None and kind != "holm":
+        flat_out = out.reshape(-1)
+        _adjust_all(p.reshape(-1), kind, pi0, flat_out, any_missing)
+        if not np.shares_memory(flat_out, out):  # out was not contiguous
+            out[...] = flat_out.reshape(p.shape)
+        return out
+    out[...] = _adjust_codes(p, kind, families, pi0)
+    return out
+
+
+# --- one family of all tests ----------------------------------------------------------
+
+#: With more than one level of q-values per this many p-values, every p-value is placed
+#: through the sorting permutation instead of the lookup table.
+DENSE_LEVELS = 16
+#: Cells of the lookup table from p to the q-value level (a power of two).
+LOOKUP_CELLS = 1 << 18
+_MAGIC = 1.5 * 2.0**52
+_MAGIC_BITS = np.float64(_MAGIC).view(np.int64)
+
+
+def _adjust_all(p: np.ndarray, kind: str, pi0: float | None, out: np.ndarray,
+                any_missing: bool = True) -> None:
+    """One family; ``p`` and ``out`` are 1-D."""
+    if any_missing:
+        missing = np.isnan(p)
+        pv = p[~missing]
+        result = np.empty(pv.size)
+    else:
+        pv, result = p, out
+    m = pv.size
+    if m == 0:
+        out[...] = np.nan
+        return
+    if kind == "bonferroni":
+        np.multiply(pv, float(m), out=result)
+        np.minimum(result, 1.0, out=result)
+    else:
+        _stepup_all(pv, kind, result)
+        if kind == "storey":
+            result *= storey_pi0(pv) if pi0 is None else float(pi0)
+    if any_missing:
+        out[...] = np.nan
+        out[~missing] = result
+
+
+def _stepup_levels(sorted_p: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct q-value levels of sorted p-values: (first p of each level, its q).
+
+    The running minimum from the top is taken chunk by chunk, from the last chunk back,
+    so that no temporary is as large as the input.
+    """
+    m = sorted_p.size
+    by_factor = _harmonic(m) if kind == "by" else 1.0
+    chunk = 1 << 20
+    starts, levels_at = [], []
+    carry = np.inf
+    following = None  # level of the first p-value after the current chunk
+    for end in range(m, 0, -chunk):
+        begin = max(0, end - chunk)
+        ecdf = np.arange(begin + 1, end + 1, dtype=float)
+        ecdf /= m  # as statsmodels: p / (rank / m)
+        if kind == "by":
+            ecdf /= by_factor
+        np.divide(sorted_p[begin:end], ecdf, out=ecdf)
+        levels = ecdf[::-1]
+        np.minimum.accumulate(levels, out=levels)
+        np.minimum(ecdf, min(carry, 1.0), out=ecdf)
+        carry = ecdf[0]
+        change = np.flatnonzero(ecdf[1:] != ecdf[:-1]) + 1
+        if following is not None and following != ecdf[-1]:
+            change = np.append(change, end - begin)
+            # the level that starts at `end` is the following chunk's first level
+            values = np.append(ecdf[change[:-1]], following)
+        else:
+            values = ecdf[change]
+        starts.append(change + begin)
+        levels_at.append(values)
+        following = ecdf[0]
+    starts.append(np.array([0]))
+    levels_at.append(np.array([following]))
+    starts = np.concatenate(starts[::-1])
+    levels_at = np.concatenate(levels_at[::-1])
+    order = np.argsort(starts, kind="stable")
+    starts, levels_at = starts[order], levels_at[order]
+    keep = np.concatenate(([True], starts[1:] != starts[:-1]))
+    return sorted_p[starts[keep]], levels_at[keep]
+
+
+def _stepup_all(pv: np.ndarray, kind: str, result: np.ndarray) -> np.ndarray:
+    """Step-up (BH/BY) adjusted p-values of one family without missing values."""
+    m = pv.size
+    if m >= 4 * LOOKUP_CELLS:
+        # many levels of q-values (strong, widespread signal) make the lookup table pay
+        # off badly: judged on an evenly spaced sample of about a million p-values
+        sample = np.sort(pv[:: max(1, m // (1 << 20))])
+        if _stepup_levels(sample, kind)[0].size > sample.size // DENSE_LEVELS:
+            return _stepup_by_order(pv, kind, result)
+    run_p, run_q = _stepup_levels(np.sort(pv), kind)
+    if run_p.size == 1:
+        result[...] = run_q[0]
+        return result
+    if m < 4 * LOOKUP_CELLS:
+        result[...] = run_q[np.searchsorted(run_p, pv, side="right") - 1]
+        return result
+    if run_p.size > m // DENSE_LEVELS:  # the sample misjudged
+        return _stepup_by_order(pv, kind, result)
+    # table over cells [k/B, (k+1)/B]: the level when the cell holds no change of level
+    cells = LOOKUP_CELLS
+    edges = np.arange(cells + 2, dtype=float) / cells
+    first = np.maximum(np.searchsorted(run_p, edges[:-1], side="right") - 1, 0)
+    last = np.maximum(np.searchsorted(run_p, edges[1:], side="right") - 1, 0)
+    table = np.where(first == last, run_q[first], np.nan)
+    chunk = 1 << 20
+
+    def lookup(start: int) -> np.ndarray:
+        piece = pv[start:start + chunk]
+        y = np.multiply(piece, float(cells))
+        np.subtract(y, 0.5, out=y)
+        np.add(y, _MAGIC, out=y)  # round(p * B - 1/2): the cell (or its left neighbour)
+        index = y.view(np.int64)
+        np.subtract(index, _MAGIC_BITS, out=index)
+        target = result[start:start + piece.size]
+        np.take(table, index, out=target, mode="clip")
+        return np.flatnonzero(np.isnan(target)) + start
+
+    starts = range(0, m, chunk)
+    threads = min(os.cpu_count() or 1, 4, len(starts))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            unknown = list(pool.map(lookup, starts))
+    else:
+        unknown = [lookup(start) for start in starts]
+    unknown = np.concatenate(unknown)
+    if unknown.size > m // 3:  # levels everywhere: sort everything instead
+        return _stepup_by_order(pv, kind, result)
+    if unknown.size:
+        # the p-values in cells where the level changes: sorted, they find their level by
+        # a merge-like pass (searchsorted of sorted values)
+        values = pv[unknown]
+        order = np.argsort(values, kind="stable")
+        found = np.searchsorted(run_p, values[order], side="right") - 1
+        result[unknown[order]] = run_q[found]
+    return result
+
+
+def _chunked(function, size: int, chunk: int = 1 << 22) -> None:
+    """``function(begin, end)`` over chunks of ``range(size)``, in threads (numpy releases
+    the interpreter lock in these loops, and random memory accesses overlap well)."""
+    bounds = [(b, min(size, b + chunk)) for b in range(0, size, chunk)]
+    threads = min(os.cpu_count() or 1, 4, len(bounds))
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda bound: function(*bound), bounds))
+    else:
+        for begin, end in bounds:
+            function(begin, end)
+
+
+def _stepup_by_order(pv: np.ndarray, kind: str, result: np.ndarray) -> np.ndarray:
+    """Step-up adjusted p-values through the sorting permutation.
+
+    The permutation comes from sorting 64-bit keys (the p-value's bits with the index in
+    the low bits, which ``np.sort`` does far faster than ``np.argsort``); p-values whose
+    kept bits tie are then put in exact order.
+    """
+    m = pv.size
+    bits = max(1, (m - 1).bit_length())
+    if bits > 40:  # pragma: no cover - more than a trillion tests
+        order = np.argsort(pv, kind="stable")
+        sorted_p = pv[order]
+    else:
+        pv = np.ascontiguousarray(pv)
+        high = np.uint64(((1 << 64) - 1) ^ ((1 << bits) - 1))  # the kept bits of p
+        shift = np.uint64(bits)
+        keys = np.empty(m, dtype=np.uint64)
+
+        def make_keys(begin: int, end: int) -> None:
+            np.bitwise_and(pv[begin:end].view(np.uint64), high, out=keys[begin:end])
+            keys[begin:end] |= np.arange(begin, end, dtype=np.uint64)
+
+        _chunked(make_keys, m)
+        keys.sort()
+        tied = np.empty(max(m - 1, 0), dtype=bool)  # neighbours whose kept bits tie
+
+        def find_ties(begin: int, end: int) -> None:
+            np.equal(keys[begin:end] >> shift, keys[begin + 1:end + 1] >> shift,
+                     out=tied[begin:end])
+
+        _chunked(find_ties, m - 1)
+        keys &= np.uint64((1 << bits) - 1)
+        order = keys.view(np.int64)
+        sorted_p = np.empty(m)
+
+        def gather(begin: int, end: int) -> None:
+            np.take(pv, order[begin:end], out=sorted_p[begin:end])
+
+        _chunked(gather, m)
+        first = np.flatnonzero(tied)  # k: elements k and k + 1 tie
+        del tied
+        if first.size:  # order each run of tied kept bits by the whole p-value
+            positions = np.concatenate((first, first + 1))
+            positions.sort()
+            positions = positions[np.concatenate(([True], positions[1:] != positions[:-1]))]
+            # a run starts where the element is not tied to the one before it
+            before = np.searchsorted(first, positions - 1)
+            tied_before = (before < first.size) & (first[np.minimum(before, first.size - 1)]
+                                                   == positions - 1)
+            run = np.cumsum(~tied_before)
+            exact = np.lexsort((order[positions], sorted_p[positions], run))
+            order[positions] = order[positions][exact]
+            sorted_p[positions] = sorted_p[positions][exact]
+    _stepup_sorted(sorted_p, kind)
+
+    def scatter(begin: int, end: int) -> None:
+        result[order[begin:end]] = sorted_p[begin:end]
+
+    _chunked(scatter, m)
+    return result
+
+
+def _stepup_sorted(sorted_p: np.ndarray, kind: str) -> None:
+    """Turn sorted p-values into their step-up adjusted values, in place (by chunks, from
+    the last back, carrying the running minimum)."""
+    m = sorted_p.size
+    by_factor = _harmonic(m) if kind == "by" else 1.0
+    chunk = 1 << 20
+    carry = np.inf
+    for end in range(m, 0, -chunk):
+        begin = max(0, end - chunk)
+        ecdf = np.arange(begin + 1, end + 1, dtype=float)
+        ecdf /= m
+        if kind == "by":
+            ecdf /= by_factor
+        piece = sorted_p[begin:end]
+        np.divide(piece, ecdf, out=piece)
+        backwards = piece[::-1]
+        np.minimum.accumulate(backwards, out=backwards)
+        np.minimum(piece, min(carry, 1.0), out=piece)
+        carry = piece[0]
+
+
+# --- one family per row ---------------------------------------------------------------
+
+def _adjust_rows(p: np.ndarray, kind: str, pi0: float | None, out: np.ndarray) -> None:
+    n_rows, n_cols = p.shape
+    if n_cols == 0:
+        return
+    if kind == "holm":
+        codes = np.broadcast_to(np.arange(n_rows)[:, None], p.shape)
+        out[...] = _adjust_codes(p, kind, codes, pi0)
+        return
+    bits = max(1, (n_cols - 1).bit_length())
+    block = max(1, (1 << 21) // n_cols)
+    columns = np.arange(n_cols, dtype=np.uint64)
+    rank = np.arange(1, n_cols + 1, dtype=float)
+    for r0 in range(0, n_rows, block):
+        rows = p[r0:r0 + block]
+        missing = np.isnan(rows)
+        m = n_cols - missing.sum(axis=1)
+        if kind == "bonferroni":
+            out[r0:r0 + block] = np.minimum(rows * m[:, None], 1.0)
+            continue
+        if bits <= 20:
+            # sort (p bits with the column in the low bits); fix rows where the dropped
+            # low bits of p broke the order
+            keys = np.ascontiguousarray(rows).view(np.uint64) >> np.uint64(bits)
+            keys <<= np.uint64(bits)
+            keys |= columns
+            keys.sort(axis=1)
+            keys &= np.uint64((1 << bits) - 1)
+            order = keys.view(np.int64)
+            sorted_p = np.take_along_axis(rows, order, axis=1)
+            with np.errstate(invalid="ignore"):
+                broken = np.flatnonzero((sorted_p[:, 1:] < sorted_p[:, :-1]).any(axis=1))
+            for i in broken:
+                order[i] = np.argsort(rows[i], kind="stable")
+                sorted_p[i] = rows[i][order[i]]
+        else:
+            order = np.argsort(rows, axis=1, kind="stable")
+            sorted_p = np.take_along_axis(rows, order, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ecdf = rank[None, :] / m[:, None]
+            if kind == "by":
+                harmonic = np.cumsum(1.0 / rank)  # harmonic[k - 1] = 1 + 1/2 + ... + 1/k
+                ecdf /= harmonic[np.maximum(m, 1) - 1][:, None]
+            ratio = np.divide(sorted_p, ecdf, out=ecdf)
+        ratio[np.isnan(ratio)] = np.inf  # missing values sort last and are not tests
+        levels = ratio[:, ::-1]
+        np.minimum.accumulate(levels, axis=1, out=levels)
+        np.minimum(ratio, 1.0, out=ratio)
+        if kind == "storey":
+            factors = np.array([storey_pi0(sorted_p[i, :m[i]]) for i in range(rows.shape[0])]) \
+                if pi0 is None else np.full(rows.shape[0], float(pi0))
+            ratio *= factors[:, None]
+        target = np.empty(rows.shape)
+        np.put_along_axis(target, order, ratio, axis=1)
+        target[missing] = np.nan
+        out[r0:r0 + block] = target
+
+
+# --- any families -----------------------------------------------------------------------
+
+def _adjust_codes(p: np.ndarray, kind: str, families, pi0: float | None) -> np.ndarray:
+    """Families given by codes (and Holm): each family adjusted on its own slice."""
     shape = p.shape
     flat = p.ravel()
     out = np.full(flat.shape, np.nan)
     valid = np.flatnonzero(~np.isnan(flat))
     if valid.size == 0:
         return out.reshape(shape)
-    pv = flat[valid]
     if families is None:
-        codes = np.zeros(pv.size, dtype=np.int64)
+        codes = np.zeros(valid.size, dtype=np.int64)
     else:
         fam = np.asarray(families).ravel()
         if fam.shape != flat.shape:
             raise ValueError("families must have the shape of p")
         _, codes = np.unique(fam[valid], return_inverse=True)
-        codes = codes.astype(np.int64)
-    sizes = np.bincount(codes).astype(float)
-    m = sizes[codes]
-
-    if kind == "bonferroni":
-        out[valid] = np.minimum(pv * m, 1.0)
-        return out.reshape(shape)
-
-    if kind == "holm":
-        order = np.lexsort((pv, codes))  # by family, p ascending
-        c = codes[order]
-        starts = np.concatenate(([0], np.cumsum(np.bincount(codes))[:-1]))
-        rank = np.arange(pv.size) - starts[c]  # 0-based within family
-        adj = np.minimum((m[order] - rank) * pv[order], 1.0)
-        res = np.empty_like(pv)
-        res[order] = np.minimum(_segment_cummax(adj, c), 1.0)
-        out[valid] = res
-        return out.reshape(shape)
-
-    # step-up FDR: BH, BY, Storey
-    if sizes.size == 1:
-        order = np.argsort(pv)[::-1]  # p descending (one family)
-    else:
-        order = np.lexsort((-pv, codes))  # by family, p descending
-    c = codes[order]
-    ends = np.cumsum(np.bincount(codes))
-    rank = ends[c] - np.arange(pv.size)  # 1-based ascending rank within the family
-    scale = m[order] / rank
-    if kind == "by":
-        harmonic = np.cumsum(1.0 / np.arange(1, int(sizes.max()) + 1))
-        scale = scale * harmonic[m[order].astype(np.int64) - 1]
-    adj = np.minimum(pv[order] * scale, 1.0)
-    res = np.empty_like(pv)
-    res[order] = _segment_cummin(adj, c)
-    if kind == "storey":
-        if pi0 is None:
-            pis = np.array([storey_pi0(pv[codes == k]) for k in range(sizes.size)])
-        else:
-            if not 0 < pi0 <= 1:
-                raise ValueError(f"pi0 must be in (0, 1], found {pi0}")
-            pis = np.full(sizes.size, float(pi0))
-        res = res * pis[codes]
-    out[valid] = res
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    for segment in np.split(order, bounds):
+        pv = flat[valid[segment]]
+        out[valid[segment]] = _adjust_one(pv, kind, pi0)
     return out.reshape(shape)
+
+
+def _adjust_one(pv: np.ndarray, kind: str, pi0: float | None) -> np.ndarray:
+    """Adjusted p-values of one family (no missing values), as statsmodels computes them."""
+    m = pv.size
+    if kind == "bonferroni":
+        return np.minimum(pv * float(m), 1.0)
+    order = np.argsort(pv, kind="mergesort")
+    sorted_p = pv[order]
+    if kind == "holm":
+        adjusted = np.maximum.accumulate((m - np.arange(m)) * sorted_p)
+        adjusted = np.minimum(adjusted, 1.0)
+    else:
+        ecdf = np.arange(1, m + 1, dtype=float) / m
+        if kind == "by":
+            ecdf /= _harmonic(m)
+        adjusted = np.minimum.accumulate((sorted_p / ecdf)[::-1])[::-1]
+        adjusted = np.minimum(adjusted, 1.0)
+        if kind == "storey":
+            adjusted *= storey_pi0(pv) if pi0 is None else float(pi0)
+    result = np.empty(m)
+    result[order] = adjusted
+    return result

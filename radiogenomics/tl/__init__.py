@@ -1,9 +1,11 @@
 """Cohort-aware tools built on ``radiogenomics.stats``."""
 
+from .associations import associate as associate
 from .differential import differential as differential
 from .enrichment import enrichment as enrichment
 from .enrichment import overrepresentation as overrepresentation
 from .enrichment import read_gmt as read_gmt
+from .genesets import score_gene_sets as score_gene_sets
 from .models import FittedModel as FittedModel
 from .models import compare_models as compare_models
 from .models import fit_model as fit_model
