@@ -7,6 +7,7 @@ command exits with status 2.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -252,6 +253,115 @@ def info(cohort: Path) -> None:
             for key, table in tables.items():
                 if hasattr(table, "shape"):
                     click.echo(f"  {kind}/{key}: {table.shape[0]} rows")
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("cohort", type=click.Path(path_type=Path))
+@click.option("--target", required=True,
+              help="Clinical column to predict (for survival: the follow-up time).")
+@click.option("--features", default="radiomics", show_default=True,
+              help="Comma-separated modalities and/or 'clinical' (or clinical column names).")
+@click.option("--clinical", "clinical_columns", default=None,
+              help="Clinical columns to use, comma-separated [default with 'clinical': every "
+                   "column except the outcome, the batch and recodings of the outcome].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the model, its card, tables and figures.")
+@click.option("--event", default=None, help="Event column (makes it a survival model).")
+@click.option("--task", type=click.Choice(["classification", "regression", "survival"]),
+              default=None, help="Task [default: inferred from the target].")
+@click.option("--positive", default=None, help="Label of the positive class.")
+@click.option("--model", "learner", default="penalized", show_default=True,
+              type=click.Choice(["penalized", "logistic", "elastic_net", "cox", "random_forest",
+                                 "gradient_boosting"]), help="Learner.")
+@click.option("--selection", default="univariate", show_default=True,
+              type=click.Choice(["univariate", "lasso", "elastic_net", "mrmr", "stability",
+                                 "none"]), help="Feature selection inside each training fold.")
+@click.option("--n-features", default="5,10,20", show_default=True,
+              help="Features kept by the selection (several values are tuned).")
+@click.option("--harmonize", default=None,
+              help="Batch column: ComBat on the imaging features inside each training fold.")
+@click.option("--layers", default=None,
+              help="Read a layer instead of X, e.g. 'radiomics=raw' when X was harmonised on "
+                   "every patient (comma-separated MODALITY=LAYER).")
+@click.option("--folds", type=click.IntRange(2, None), default=5, show_default=True,
+              help="Outer cross-validation folds.")
+@click.option("--repeats", type=click.IntRange(1, None), default=5, show_default=True,
+              help="Repeats of the outer cross-validation.")
+@click.option("--inner-folds", type=click.IntRange(2, None), default=3, show_default=True,
+              help="Inner (tuning) cross-validation folds.")
+@click.option("--bootstraps", type=click.IntRange(0, None), default=1000, show_default=True,
+              help="Bootstrap replicates for confidence intervals.")
+@click.option("--permutations", type=click.IntRange(0, None), default=100, show_default=True,
+              help="Label permutations for the permutation test (0: none).")
+@click.option("--test", "test_split", default=None,
+              help="External test patients: an obs column (true = test) or COLUMN=VALUE.")
+@click.option("--test-cohort", type=click.Path(path_type=Path), default=None,
+              help="A second cohort file (.h5mu) for external validation.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--jobs", "n_jobs", type=int, default=None, help="Parallel workers.")
+@click.option("--key", default=None, help="Name of the model [default: the target].")
+@click.option("--update-cohort", is_flag=True,
+              help="Also store the results (card, predictions) in the cohort file.")
+def model(cohort: Path, target: str, features: str, clinical_columns: str | None, out: Path,
+          event: str | None, task: str | None, positive: str | None, learner: str,
+          selection: str, n_features: str, harmonize: str | None, layers: str | None,
+          folds: int, repeats: int,
+          inner_folds: int, bootstraps: int, permutations: int, test_split: str | None,
+          test_cohort: Path | None, seed: int, n_jobs: int | None, key: str | None,
+          update_cohort: bool) -> None:
+    """Fit a predictive model with nested cross-validation and save it with its card.
+
+    Selection, harmonisation and tuning are fitted inside each training fold; performance
+    comes with bootstrap 95% intervals and a permutation test. Example:
+
+    \b
+    radiogenomics model cohort.h5mu --target egfr_mutant --features radiomics,clinical \\
+        --out egfr_model
+    """
+    from .tl.models import run_model
+
+    spec: dict = {}
+    for name in _csv(features):
+        if name == "clinical" and clinical_columns:
+            spec["clinical"] = _csv(clinical_columns)
+        else:
+            spec[name] = None
+    try:
+        sizes = [int(v) for v in _csv(n_features)]
+    except ValueError:
+        raise click.BadParameter(f"expected integers, found {n_features!r}",
+                                 param_hint="--n-features") from None
+    layer_map = {}
+    for item in _csv(layers):
+        mod, _, layer = item.partition("=")
+        if not layer:
+            raise click.BadParameter(f"expected MODALITY=LAYER, found {item!r}",
+                                     param_hint="--layers")
+        layer_map[mod.strip()] = layer.strip()
+    test = None
+    if test_split:
+        column, _, value = test_split.partition("=")
+        test = (column, value) if value else column
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        fitted = run_model(
+            cohort, out, target, spec, event=event, task=task, positive=positive, model=learner,
+            selection=None if selection == "none" else selection,
+            n_features=sizes[0] if len(sizes) == 1 else sizes, harmonize=harmonize,
+            layers=layer_map or None,
+            outer_folds=folds, n_repeats=repeats, inner_folds=inner_folds,
+            n_bootstraps=bootstraps, n_permutations=permutations, test=test,
+            test_cohort=test_cohort, random_state=seed, n_jobs=n_jobs, key_added=key,
+            update_cohort=update_cohort)
+    for warning in caught:
+        if issubclass(warning.category, UserWarning) and "radiogenomics" in warning.filename:
+            click.echo(f"warning: {warning.message}", err=True)
+    click.echo(fitted.summary())
+    click.echo(f"Wrote the model, its card and figures to {out}")
 
 
 def _names(value: str | None) -> list[str]:

@@ -7,6 +7,12 @@ from .curation import batch_before_after as batch_before_after
 from .curation import correlation_clustermap as correlation_clustermap
 from .curation import differential_dotplot as differential_dotplot
 from .curation import embedding as embedding
+from .models import calibration as calibration
+from .models import decision_curve as decision_curve
+from .models import importance as importance
+from .models import model_comparison as model_comparison
+from .models import roc as roc
+from .models import time_dependent_auc as time_dependent_auc
 from .patient import lesion_slice as lesion_slice
 from .patient import lesion_slice_png as lesion_slice_png
 from .patient import modality_overlap as modality_overlap

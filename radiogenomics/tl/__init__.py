@@ -5,6 +5,11 @@ from .differential import differential as differential
 from .enrichment import enrichment as enrichment
 from .enrichment import overrepresentation as overrepresentation
 from .genesets import score_gene_sets as score_gene_sets
+from .models import FittedModel as FittedModel
+from .models import compare_models as compare_models
+from .models import fit_model as fit_model
+from .models import load_model as load_model
+from .models import predict as predict
 from .patients import clinical_summary as clinical_summary
 from .patients import modality_overlap as modality_overlap
 from .patients import patient_percentiles as patient_percentiles

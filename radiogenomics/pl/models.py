@@ -1,0 +1,229 @@
+"""Figures of predictive models: ROC and calibration curves with confidence bands,
+decision curves, time-dependent AUC, feature importance and model comparisons.
+
+Each function takes a fitted model (``rg.tl.fit_model``), or the cohort and the key the
+model's results were stored under, and draws the tables the library computed.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from ..errors import CohortError
+
+__all__ = ["roc", "calibration", "decision_curve", "time_dependent_auc", "importance",
+           "model_comparison"]
+
+_SET_COLOURS = {"cross-validation": "#1f77b4", "external": "#d62728", "new": "#2ca02c"}
+_SOURCE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
+
+
+def _tables(model, key: str | None) -> dict:
+    """metrics, curves, importance, predictions and card of a model or a stored one."""
+    if hasattr(model, "metrics") and hasattr(model, "curves"):
+        return {"metrics": model.metrics, "curves": model.curves,
+                "importance": model.importance, "predictions": model.predictions,
+                "card": model.card, "name": model.name}
+    from ..cohort import get_result
+    from ..tl.models.api import MODEL_KINDS
+
+    mdata = model
+    root = mdata.uns.get("radiogenomics", {})
+    if key is None:
+        keys = sorted(root.get(MODEL_KINDS["metrics"], {}))
+        if len(keys) != 1:
+            raise CohortError("name the model (key=)", expected=f"one of {keys}")
+        key = keys[0]
+    card = root.get(MODEL_KINDS["cards"], {}).get(key)
+    return {
+        "metrics": get_result(mdata, MODEL_KINDS["metrics"], key),
+        "curves": get_result(mdata, MODEL_KINDS["curves"], key),
+        "importance": get_result(mdata, MODEL_KINDS["importance"], key),
+        "predictions": get_result(mdata, MODEL_KINDS["predictions"], key),
+        "card": json.loads(card) if isinstance(card, str) else (card or {}),
+        "name": key,
+    }
+
+
+def _metric(metrics: pd.DataFrame, where: str, name: str) -> str:
+    row = metrics[(metrics["validation"] == where) & (metrics["metric"] == name)]
+    if row.empty:
+        return ""
+    r = row.iloc[0]
+    return f"{r['estimate']:.2f} ({r['ci_lower']:.2f}-{r['ci_upper']:.2f})"
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    colour = colour.lstrip("#")
+    r, g, b = (int(colour[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _band(fig: go.Figure, frame: pd.DataFrame, colour: str, name: str, legend: str,
+          mode: str = "lines", show_band: bool = True) -> None:
+    if show_band and frame["lower"].notna().any():
+        fig.add_trace(go.Scatter(
+            x=np.r_[frame["x"], frame["x"][::-1]], y=np.r_[frame["upper"], frame["lower"][::-1]],
+            fill="toself", fillcolor=_rgba(colour, 0.18), line={"width": 0},
+            hoverinfo="skip", showlegend=False, legendgroup=legend))
+    fig.add_trace(go.Scatter(x=frame["x"], y=frame["y"], mode=mode, name=name,
+                             line={"color": colour, "width": 2}, legendgroup=legend))
+
+
+def _title(tables: dict, what: str) -> str:
+    card = tables["card"]
+    target = card.get("target", {}).get("column", tables["name"])
+    features = card.get("features", {}).get("label", "")
+    return f"{what}: {target}" + (f" from {features}" if features else "")
+
+
+def roc(model, key: str | None = None) -> go.Figure:
+    """ROC curves (cross-validated and, when present, external) with bootstrap 95% bands."""
+    tables = _tables(model, key)
+    curves = tables["curves"]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
+                             line={"color": "grey", "dash": "dash"}))
+    for where, frame in curves[curves["curve"] == "roc"].groupby("set", sort=False):
+        auc = _metric(tables["metrics"], where, "auc")
+        _band(fig, frame, _SET_COLOURS.get(where, "#444444"), f"{where}: AUC {auc}", where)
+    if len(fig.data) == 1:
+        raise CohortError("the model has no ROC curve", expected="a classification model")
+    fig.update_layout(title=_title(tables, "ROC"), xaxis_title="1 - specificity",
+                      yaxis_title="sensitivity", template="plotly_white",
+                      xaxis={"range": [0, 1]}, yaxis={"range": [0, 1.02]},
+                      legend={"x": 0.45, "y": 0.05})
+    return fig
+
+
+def calibration(model, key: str | None = None) -> go.Figure:
+    """Observed against predicted probability in bins, with 95% (Wilson) intervals, and
+    the calibration intercept and slope in the legend."""
+    tables = _tables(model, key)
+    curves = tables["curves"]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                             line={"color": "grey", "dash": "dash"}))
+    for where, frame in curves[curves["curve"] == "calibration"].groupby("set", sort=False):
+        colour = _SET_COLOURS.get(where, "#444444")
+        slope = _metric(tables["metrics"], where, "calibration_slope")
+        intercept = _metric(tables["metrics"], where, "calibration_intercept")
+        _band(fig, frame, colour, f"{where}: slope {slope}, intercept {intercept}", where,
+              mode="lines+markers")
+    if len(fig.data) == 1:
+        raise CohortError("the model has no calibration curve", expected="a classification "
+                          "model")
+    fig.update_layout(title=_title(tables, "Calibration"), xaxis_title="predicted probability",
+                      yaxis_title="observed fraction", template="plotly_white",
+                      xaxis={"range": [0, 1]}, yaxis={"range": [-0.02, 1.02]},
+                      legend={"x": 0.02, "y": 0.98})
+    return fig
+
+
+def decision_curve(model, key: str | None = None, where: str = "cross-validation") -> go.Figure:
+    """Net benefit of acting on the model's predictions across threshold probabilities,
+    against treating everyone and no one (Vickers and Elkin 2006), with a bootstrap band."""
+    tables = _tables(model, key)
+    curves = tables["curves"]
+    curves = curves[curves["set"] == where]
+    model_curve = curves[curves["curve"] == "decision"]
+    if model_curve.empty:
+        raise CohortError("the model has no decision curve", expected="a classification model")
+    fig = go.Figure()
+    _band(fig, model_curve, _SET_COLOURS.get(where, "#1f77b4"), "model", "model")
+    treat_all = curves[curves["curve"] == "treat_all"]
+    fig.add_trace(go.Scatter(x=treat_all["x"], y=treat_all["y"], mode="lines",
+                             name="treat all", line={"color": "#7f7f7f"}))
+    fig.add_trace(go.Scatter(x=treat_all["x"], y=np.zeros(len(treat_all)), mode="lines",
+                             name="treat none", line={"color": "black", "dash": "dot"}))
+    top = float(np.nanmax(model_curve["upper"].fillna(model_curve["y"])))
+    fig.update_layout(title=_title(tables, f"Decision curve ({where})"),
+                      xaxis_title="threshold probability", yaxis_title="net benefit",
+                      template="plotly_white",
+                      yaxis={"range": [-0.05, max(top, float(treat_all["y"].max())) * 1.1]})
+    return fig
+
+
+def time_dependent_auc(model, key: str | None = None) -> go.Figure:
+    """Cumulative/dynamic AUC over follow-up with a bootstrap band (survival models)."""
+    tables = _tables(model, key)
+    curves = tables["curves"]
+    fig = go.Figure()
+    for where, frame in curves[curves["curve"] == "time_dependent_auc"].groupby("set",
+                                                                               sort=False):
+        c_index = _metric(tables["metrics"], where, "concordance")
+        _band(fig, frame, _SET_COLOURS.get(where, "#444444"),
+              f"{where}: C-index {c_index}", where, mode="lines+markers")
+    if not fig.data:
+        raise CohortError("the model has no time-dependent AUC", expected="a survival model")
+    fig.add_hline(y=0.5, line_dash="dash", line_color="grey")
+    fig.update_layout(title=_title(tables, "Time-dependent AUC"), xaxis_title="time",
+                      yaxis_title="AUC(t)", template="plotly_white",
+                      yaxis={"range": [0.3, 1.02]})
+    return fig
+
+
+def importance(model, key: str | None = None, top: int = 20) -> go.Figure:
+    """Permutation importance (mean and SD over the held-out folds) of the most often
+    selected features, coloured by source, with how often each was selected across folds."""
+    tables = _tables(model, key)
+    table = tables["importance"].head(top).iloc[::-1]
+    if table.empty:
+        raise CohortError("the model has no feature importance")
+    use_permutation = "permutation_importance" in table and \
+        table["permutation_importance"].notna().any()
+    value = table["permutation_importance"] if use_permutation else table["selection_frequency"]
+    error = table.get("permutation_importance_sd") if use_permutation else None
+    sources = list(dict.fromkeys(tables["importance"]["source"]))
+    fig = go.Figure()
+    for i, source in enumerate(sources):
+        part = table["source"] == source
+        if not part.any():
+            continue
+        fig.add_trace(go.Bar(
+            y=table.loc[part, "feature"], x=value[part], orientation="h", name=source,
+            marker_color=_SOURCE_COLOURS[i % len(_SOURCE_COLOURS)],
+            error_x=None if error is None else {"type": "data", "array": error[part].fillna(0)},
+            text=[f"selected {f:.0%}" for f in table.loc[part, "selection_frequency"]],
+            textposition="outside" if not use_permutation else "auto",
+            hovertemplate="%{y}: %{x:.3f}<br>%{text}<extra></extra>"))
+    metric = tables["card"].get("validation", {}).get("permutation_test", {}) or {}
+    label = ("drop in " + (metric.get("metric") or "performance") + " when permuted"
+             if use_permutation else "selection frequency across folds")
+    fig.update_layout(title=_title(tables, "Feature importance"), xaxis_title=label,
+                      template="plotly_white", barmode="overlay",
+                      height=max(350, 24 * len(table) + 120),
+                      yaxis={"categoryorder": "array", "categoryarray": list(table["feature"])})
+    return fig
+
+
+def model_comparison(comparison, key: str | None = None, metric: str | None = None
+                     ) -> go.Figure:
+    """Forest plot of candidates' performance with 95% intervals (``rg.tl.compare_models``)."""
+    if hasattr(comparison, "metrics") and hasattr(comparison, "tests"):
+        metrics = comparison.metrics
+    else:
+        from ..cohort import get_result
+        from ..tl.models.api import MODEL_KINDS
+
+        metrics = get_result(comparison, MODEL_KINDS["comparison"], key)
+    if metric is None:
+        metric = next(m for m in ("auc", "concordance", "r2") if m in set(metrics["metric"]))
+    rows = metrics[metrics["metric"] == metric].iloc[::-1]
+    fig = go.Figure(go.Scatter(
+        x=rows["estimate"], y=rows["candidate"], mode="markers",
+        marker={"size": 11, "color": "#1f77b4"},
+        error_x={"type": "data", "symmetric": False,
+                 "array": rows["ci_upper"] - rows["estimate"],
+                 "arrayminus": rows["estimate"] - rows["ci_lower"]},
+        text=rows["features"], hovertemplate="%{y} (%{text}): %{x:.3f}<extra></extra>"))
+    if metric in ("auc", "concordance"):
+        fig.add_vline(x=0.5, line_dash="dash", line_color="grey")
+    fig.update_layout(title=f"Cross-validated {metric} by candidate (95% bootstrap CI)",
+                      xaxis_title=metric, template="plotly_white",
+                      height=max(300, 60 * len(rows) + 120))
+    return fig

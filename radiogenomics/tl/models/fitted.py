@@ -1,0 +1,357 @@
+"""A fitted model: its pipeline with the stored preprocessing, how it was validated, and
+its model card; prediction on new patients; saving and loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ...errors import InputError
+from .design import BATCH_PREFIX, FeatureSet, Target, assemble, label_text
+from .validation import predict_scores
+
+__all__ = ["FittedModel", "load_model", "versions", "MODEL_FILE", "CARD_FILE"]
+
+MODEL_FILE = "model.joblib"
+CARD_FILE = "model_card.json"
+_TABLES = ("metrics", "predictions", "importance", "curves")
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the libraries a fitted model depends on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("radiogenomics", "numpy", "scipy", "pandas", "scikit-learn",
+                 "scikit-survival", "joblib", "anndata", "mudata"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def _finite(value):
+    """JSON has no infinities or NaN: write them as strings / null."""
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return None
+        if np.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return float(value)
+    return value
+
+
+def card_json(card: dict) -> str:
+    """The model card as JSON text (NaN as null, infinities as strings)."""
+    return json.dumps(_finite(card), indent=2, default=_json_default)
+
+
+@dataclass
+class FittedModel:
+    """A model fitted by :func:`radiogenomics.tl.fit_model`.
+
+    Attributes
+    ----------
+    name
+        The key the model's results are stored under in the cohort.
+    target
+        What it predicts (task, columns, classes).
+    feature_set
+        The features it reads from a cohort.
+    encoding
+        Levels of categorical clinical columns (learnt on the training cohort).
+    batch
+        ``obs`` column it harmonises by, or ``None``.
+    pipeline
+        The scikit-learn pipeline fitted on every training patient (preprocessing,
+        harmonisation, selection, learner), tuned by cross-validation.
+    required
+        Input columns its learner uses (a patient lacking one cannot be scored).
+    metrics, predictions, importance, curves
+        Validation results (tidy tables, also stored in the cohort).
+    card
+        The model card (a JSON-ready dict).
+    """
+
+    name: str
+    target: Target
+    feature_set: FeatureSet
+    encoding: dict[str, list]
+    batch: str | None
+    pipeline: object
+    required: list[str]
+    metrics: pd.DataFrame
+    predictions: pd.DataFrame
+    importance: pd.DataFrame
+    curves: pd.DataFrame
+    card: dict = field(default_factory=dict)
+
+    @property
+    def task(self) -> str:
+        return self.target.task
+
+    def __repr__(self) -> str:
+        return (f"FittedModel({self.name!r}, task={self.task!r}, target={self.target.column!r}, "
+                f"features={self.feature_set.label!r}, learner="
+                f"{type(self.pipeline[-1]).__name__}, uses {len(self.required)} features)")
+
+    def summary(self) -> str:
+        """Performance in a few lines (estimate and confidence interval per metric)."""
+        lines = [repr(self)]
+        for _, row in self.metrics.iterrows():
+            lines.append(f"  [{row['validation']}] {row['metric']}: {row['estimate']:.3f} "
+                         f"({row['ci_lower']:.3f} to {row['ci_upper']:.3f})")
+        permutation = self.card.get("validation", {}).get("permutation_test")
+        if permutation:
+            lines.append(f"  permutation test ({permutation['n_permutations']} shuffles): "
+                         f"{permutation['metric']} {permutation['observed']:.3f} vs null mean "
+                         f"{permutation['null_mean']:.3f}, p = {permutation['p_value']:.4f}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ prediction
+    def inputs(self, mdata, *, patients=None, missing: str = "error"):
+        """The model's input table for the cohort's patients (see :meth:`predict`)."""
+        if missing not in ("error", "impute", "skip"):
+            raise InputError(f"unknown missing={missing!r}",
+                             expected="'error', 'impute' or 'skip'")
+        needed_mods = {m for m in self.feature_set.modalities}
+        absent = sorted(needed_mods - set(mdata.mod))
+        if absent:
+            raise InputError(
+                f"the cohort lacks modality {absent[0]!r} that the model reads",
+                expected=f"modalities {sorted(needed_mods)}", found=sorted(mdata.mod))
+        fs = self.feature_set
+        # features the model reads from each modality: absent ones are tolerated only when
+        # the learner does not use them
+        modalities = {}
+        filled = {}
+        for mod, names in fs.modalities.items():
+            wanted = names if names is not None else self._input_names(mod)
+            present = [f for f in wanted if f in mdata.mod[mod].var_names]
+            lacking = [f for f in wanted if f not in mdata.mod[mod].var_names]
+            lacking_required = [f for f in lacking if f"{mod}:{f}" in self.required]
+            if lacking_required:
+                raise InputError(
+                    f"{len(lacking_required)} feature(s) the model needs are not in modality "
+                    f"{mod!r} of the cohort", expected="the features the model was fitted with",
+                    found=lacking_required[:8])
+            modalities[mod] = present
+            filled[mod] = lacking
+        clinical_absent = [c for c in fs.clinical if c not in mdata.obs.columns]
+        needed_clinical = [c for c in clinical_absent
+                           if any(r.startswith(f"clinical:{c}") for r in self.required)]
+        if needed_clinical:
+            raise InputError("clinical column(s) the model needs are not in the cohort",
+                             column=needed_clinical[0],
+                             expected="the clinical columns the model was fitted with",
+                             found=needed_clinical)
+        if clinical_absent:
+            mdata = mdata.copy()
+            for column in clinical_absent:
+                levels = self.encoding.get(column) or []
+                mdata.obs[column] = np.nan if not levels else pd.Categorical(
+                    [None] * mdata.n_obs, categories=levels)
+        batch = self.batch
+        data = assemble(mdata, FeatureSet(modalities=modalities, clinical=list(fs.clinical),
+                                          layers=dict(getattr(fs, "layers", {}) or {})),
+                        None, batch=batch, encoding=self.encoding, patients=patients)
+        if len(data.dropped) and missing == "error":
+            patient = data.dropped.index[0]
+            raise InputError(
+                f"{len(data.dropped)} patient(s) cannot be scored, e.g. {patient!r}: "
+                f"{data.dropped.iloc[0]}", row=str(patient),
+                expected="every modality (and batch) the model reads",
+                found=data.dropped.iloc[0],
+                hint="Pass missing='skip' to leave those patients out")
+        X = data.X.copy()
+        for mod, lacking in filled.items():
+            for f in lacking:
+                X[f"{mod}:{f}"] = np.nan
+        X = X[self._columns]
+        required = [c for c in self.required if c in X.columns]
+        if batch is not None:
+            required.append(f"{BATCH_PREFIX}{batch}")
+        holes = X[required].isna()
+        incomplete = holes.any(axis=1)
+        dropped = data.dropped.copy()
+        if incomplete.any():
+            if missing == "error":
+                patient = incomplete.index[incomplete.to_numpy()][0]
+                lacking = list(holes.columns[holes.loc[patient].to_numpy()])
+                raise InputError(
+                    f"{int(incomplete.sum())} patient(s) lack values the model needs, e.g. "
+                    f"{patient!r} lacks {len(lacking)}", row=str(patient),
+                    column=lacking[0], expected="a value for every feature the model uses "
+                    f"({len(required)})", found=lacking[:6],
+                    hint="Pass missing='impute' to fill them with the training medians, or "
+                         "missing='skip' to leave those patients out")
+            if missing == "skip":
+                for patient in incomplete.index[incomplete.to_numpy()]:
+                    dropped[patient] = "lacks features the model needs"
+                X = X.loc[~incomplete]
+        return X, dropped
+
+    @property
+    def _columns(self) -> list[str]:
+        return [str(c) for c in self.pipeline[0].feature_names_in_]
+
+    def _input_names(self, mod: str) -> list[str]:
+        prefix = f"{mod}:"
+        return [c[len(prefix):] for c in self._columns if c.startswith(prefix)]
+
+    def predict(self, mdata, *, patients=None, missing: str = "error") -> pd.DataFrame:
+        """Apply the model, with its stored preprocessing, to the cohort's patients.
+
+        Parameters
+        ----------
+        mdata
+            A cohort with the modalities and clinical columns the model reads (it may be
+            a different cohort from the training one).
+        patients
+            Restrict to these patients.
+        missing
+            A patient lacking a value the model uses: ``"error"`` (the default: raise an
+            error that names the patient and the features), ``"impute"`` (fill with the
+            training medians) or ``"skip"`` (leave the patient out).
+
+        Returns
+        -------
+        DataFrame
+            One row per patient: ``patient_id``, ``prediction`` (probability of the
+            positive class, risk score or predicted value) and, for classification,
+            ``predicted_label``.
+        """
+        X, _ = self.inputs(mdata, patients=patients, missing=missing)
+        if X.empty:
+            raise InputError("no patient can be scored", expected="patients with the "
+                             "modalities and features the model reads", found="none")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scores = predict_scores(self.pipeline, X, self.task)
+        out = pd.DataFrame({"patient_id": X.index.astype(str), "prediction": scores})
+        if self.task == "classification":
+            threshold = self.card.get("validation", {}).get("threshold", 0.5)
+            out["predicted_label"] = np.where(scores >= threshold, label_text(self.target.positive),
+                                              label_text(self.target.negative))
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike, figures: bool = True) -> Path:
+        """Write the model to a folder: ``model.joblib`` (the fitted pipeline and what it
+        needs), ``model_card.json``, the validation tables as CSV, and the validation
+        figures as Plotly JSON under ``figures/``. Written to a temporary folder and
+        renamed into place.
+
+        ``model.joblib`` is a pickle: load only models from sources you trust.
+        """
+        import joblib
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            card = dict(self.card)
+            if figures:
+                card["figures"] = self._write_figures(tmp / "figures")
+            card["files"] = {"model": MODEL_FILE, **{t: f"{t}.csv" for t in _TABLES}}
+            self.card = card
+            for table in _TABLES:
+                getattr(self, table).to_csv(tmp / f"{table}.csv", index=False)
+            (tmp / CARD_FILE).write_text(card_json(card), encoding="utf-8")
+            joblib.dump(self, tmp / MODEL_FILE, compress=3)
+            if path.exists():
+                old = path.with_name(f".{path.name}.old")
+                if old.exists():
+                    shutil.rmtree(old)
+                os.replace(path, old)
+                os.replace(tmp, path)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+        return path
+
+    def _write_figures(self, folder: Path) -> dict[str, str]:
+        from ... import pl
+
+        folder.mkdir(parents=True, exist_ok=True)
+        written = {}
+        makers = {"importance": pl.importance}
+        if self.task == "classification":
+            makers.update({"roc": pl.roc, "calibration": pl.calibration,
+                           "decision_curve": pl.decision_curve})
+        elif self.task == "survival":
+            makers["time_dependent_auc"] = pl.time_dependent_auc
+        for name, maker in makers.items():
+            try:
+                figure = maker(self)
+            except Exception as exc:  # a figure must not stop the model from being saved
+                warnings.warn(f"figure {name!r} not written: {exc}", stacklevel=2)
+                continue
+            figure.write_json(folder / f"{name}.json")
+            written[name] = f"figures/{name}.json"
+        return written
+
+
+def load_model(path: str | os.PathLike) -> FittedModel:
+    """Load a model saved by :meth:`FittedModel.save` (a folder or its ``model.joblib``).
+
+    Warns when the library versions differ from those the model was fitted with.
+    ``model.joblib`` is a pickle: load only models from sources you trust.
+    """
+    import joblib
+
+    path = Path(path)
+    file = path / MODEL_FILE if path.is_dir() else path
+    if not file.exists():
+        raise InputError("no saved model here", file=path,
+                         expected=f"a folder holding {MODEL_FILE}", found="no such file")
+    try:
+        model = joblib.load(file)
+    except Exception as exc:  # joblib raises many kinds for foreign files
+        raise InputError("cannot read the saved model", file=file, expected="a model saved "
+                         "by radiogenomics", found=str(exc)) from None
+    if not isinstance(model, FittedModel):
+        raise InputError("the file does not hold a radiogenomics model", file=file,
+                         found=type(model).__name__)
+    fitted_with = model.card.get("versions", {})
+    now = versions()
+    differ = {k: (v, now.get(k)) for k, v in fitted_with.items()
+              if k in ("scikit-learn", "scikit-survival", "numpy") and now.get(k) != v}
+    if differ:
+        warnings.warn(f"the model was fitted with other library versions: {differ}; "
+                      "predictions may differ", stacklevel=2)
+    return model
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
