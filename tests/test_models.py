@@ -148,7 +148,7 @@ def test_concordance_and_time_dependent_auc_match_scikit_survival():
     from sksurv.metrics import concordance_index_censored, cumulative_dynamic_auc
 
     time, event, risk = _survival_data()
-    ours = conc.concordance_index(time, event, risk)
+    ours = conc.concordance_counts(time, event, risk)
     theirs = concordance_index_censored(event, time, risk)
     assert ours["concordance"] == pytest.approx(theirs[0], abs=1e-12)
     assert (ours["concordant"], ours["discordant"], ours["tied_risk"]) == tuple(theirs[1:4])

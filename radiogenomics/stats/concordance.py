@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["concordance_index", "censoring_survival", "cumulative_dynamic_auc",
-           "kaplan_meier"]
+__all__ = ["concordance_counts", "censoring_survival", "cumulative_dynamic_auc"]
 
 _CHUNK = 1024
 
@@ -28,8 +27,11 @@ def _survival(time, event) -> tuple[np.ndarray, np.ndarray]:
     return time, event.astype(bool)
 
 
-def concordance_index(time, event, risk, tied_tol: float = 1e-8) -> dict[str, float]:
-    """Harrell's concordance index.
+def concordance_counts(time, event, risk, tied_tol: float = 0.0) -> dict[str, float]:
+    """Harrell's concordance index of one risk score, with its pair counts.
+
+    Pairs are compared as whole blocks (fast for one score; for many scores at once use
+    :func:`radiogenomics.stats.survival.concordance_index`, which gives the same values).
 
     A pair is comparable when the patient with the shorter time had an event (a patient
     with an event and one censored at the same time are comparable; two events at the
@@ -62,7 +64,7 @@ def concordance_index(time, event, risk, tied_tol: float = 1e-8) -> dict[str, fl
             "tied_risk": tied, "comparable": comparable}
 
 
-def kaplan_meier(time, event, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def _kaplan_meier_steps(time, event, reverse: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Kaplan-Meier estimate at the distinct observed times.
 
     With ``reverse=True`` the censoring distribution ``G(t) = P(C > t)`` is estimated:
@@ -89,7 +91,7 @@ def censoring_survival(train_time, train_event, at) -> np.ndarray:
     """``G(t)``, the Kaplan-Meier probability of remaining uncensored, at times ``at``
     (a step function; 1 before the first time). Times past the last training time raise
     ``ValueError`` unless ``G`` has fallen to zero there."""
-    times, probability = kaplan_meier(train_time, train_event, reverse=True)
+    times, probability = _kaplan_meier_steps(train_time, train_event, reverse=True)
     at = np.asarray(at, dtype=float)
     if np.all(np.asarray(train_event, bool)):
         return np.ones_like(at)
@@ -137,7 +139,7 @@ def cumulative_dynamic_auc(
         auc[k] = (weight[case] @ score.sum(axis=1)) / (weight[case].sum() * control.sum())
     if times.size == 1:
         return auc, float(auc[0])
-    km_times, km = kaplan_meier(time, event)
+    km_times, km = _kaplan_meier_steps(time, event)
     index = np.searchsorted(km_times, times, side="right") - 1
     survival = np.where(index >= 0, km[np.maximum(index, 0)], 1.0)
     drop = -np.diff(np.r_[1.0, survival])

@@ -246,7 +246,7 @@ def metric_functions(task: str, *, threshold: float = 0.5, times=None, reference
     times = [] if times is None else list(times)
 
     def concordance(y, risk):
-        return conc.concordance_index(y["time"], y["event"], risk)["concordance"]
+        return conc.concordance_counts(y["time"], y["event"], risk)["concordance"]
 
     def td_auc(y, risk):
         ref = y if reference is None else reference
