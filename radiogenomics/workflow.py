@@ -355,9 +355,9 @@ def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = p
         return tables
 
     screens = run("survival screen", lambda: (
-        tl.cox_screen(mdata, None, time=time_col, event=event_col),
+        tl.cox_screen(mdata, None, time=time_col, event=event_col, key_added="survival_screen"),
         tl.cox_screen(mdata, None, time=time_col, event=event_col,
-                      covariates=["age", "stage"], key_added="adjusted")), [
+                      covariates=["age", "stage"], key_added="survival_screen_adjusted")), [
         ("survival_screen.parquet", {"function": "radiogenomics.tl.cox_screen"}),
         ("survival_screen_adjusted.parquet", {"function": "radiogenomics.tl.cox_screen",
                                               "covariates": ["age", "stage"]})])
@@ -427,7 +427,7 @@ def demo_associations(
             warnings.simplefilter("ignore", UserWarning)
             table = associate(mdata, x=x, y=y, covariates=list(covariates), method=method)
         untestable = table.attrs["radiogenomics"]["n_untestable"]
-        stem = results / f"associations_{x}_{y}"
+        stem = results / f"{x}_vs_{y}"  # the file is named after the table's key in the cohort
         files = []
         for suffix in (".parquet", ".csv", ".tsv"):
             files.append(str(write_table(table, stem.with_suffix(suffix))))
