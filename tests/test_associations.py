@@ -637,7 +637,7 @@ def test_demo_step_writes_the_tables(demo_build, tmp_path):
 
     done = demo_associations(demo_build[2].copy(), tmp_path, echo=lambda _: None)
     assert set(done) == {"radiomics_vs_rna", "radiomics_vs_protein", "radiomics_vs_mutation"}
-    for name in ("radiomics_rna", "radiomics_protein", "radiomics_mutation"):
+    for name in done:  # files are named after the tables' keys in the cohort
         for suffix in (".csv", ".tsv", ".parquet", ".xlsx"):
-            path = tmp_path / f"associations_{name}{suffix}"
+            path = tmp_path / f"{name}{suffix}"
             assert path.exists() and (tmp_path / f"{path.name}.meta.json").exists()
