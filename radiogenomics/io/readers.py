@@ -89,18 +89,19 @@ def feature_var(names: Sequence[str]) -> pd.DataFrame:
 
 def _metadata_to_obs(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Split metadata columns into per-row obs columns and table-wide constants."""
-    obs = pd.DataFrame(index=frame.index)
+    columns: dict[str, object] = {}
     constants: dict[str, str] = {}
-    for column in frame.columns:
-        values = frame[column]
-        if column.startswith("diagnostics_") and values.nunique(dropna=False) == 1:
+    distinct = frame.nunique(dropna=False)
+    for column, values in frame.items():
+        if column.startswith("diagnostics_") and distinct[column] == 1:
             constants[column] = "" if pd.isna(values.iloc[0]) else str(values.iloc[0])
             continue
         if pd.api.types.is_numeric_dtype(values.dtype):
-            obs[column] = values.to_numpy()
+            columns[column] = values.to_numpy()
         else:
-            obs[column] = pd.Categorical(values.map(lambda v: v if pd.isna(v) else str(v)))
-    return obs, constants
+            columns[column] = pd.Categorical(
+                [v if pd.isna(v) else str(v) for v in values.to_numpy(dtype=object)])
+    return pd.DataFrame(columns, index=frame.index), constants
 
 
 def read_radiomics(
@@ -775,9 +776,8 @@ def read_manifest(
     frame["label"] = frame["label"].fillna(1).astype(int)
     if "lesion_id" not in frame:
         frame["lesion_id"] = None
-    for column in ("image", "mask"):
-        frame[column] = [
-            str(p if Path(p).is_absolute() else (base / p).resolve()) for p in frame[column]
-        ]
+    base_text = os.path.abspath(base)
+    for column in ("image", "mask"):  # absolute paths (symbolic links are kept as given)
+        frame[column] = [os.path.normpath(os.path.join(base_text, p)) for p in frame[column]]
     frame["patient_id"] = frame["patient_id"].astype(str)
     return frame

@@ -301,7 +301,8 @@ def validate_numeric_block(
             return str(block.index[i])
         return table.line(i)
 
-    object_cols = [c for c in block.columns if not pd.api.types.is_numeric_dtype(block[c].dtype)]
+    object_cols = [c for c, dtype in block.dtypes.items()
+                   if not pd.api.types.is_numeric_dtype(dtype)]
     if object_cols:
         converted = block[object_cols].apply(pd.to_numeric, errors="coerce")
         bad = converted.isna().to_numpy() & block[object_cols].notna().to_numpy()
