@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from ._files import atomic_path
 from .errors import CohortError, InputError
 
 __all__ = [
@@ -150,7 +151,8 @@ def _combine(
 
         def reduce(matrix):
             dense = np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, float)
-            with np.errstate(all="ignore"), _quiet():
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
                 return np.vstack([reducer(dense[m], axis=0) for m in order])
 
         out.X = reduce(adata.X)
@@ -163,18 +165,6 @@ def _combine(
     out.uns.setdefault("radiogenomics", {})
     out.uns["radiogenomics"] = {**out.uns["radiogenomics"], "combined_samples": rule}
     return out
-
-
-class _quiet:
-    def __enter__(self):
-        import warnings
-
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
 
 
 def build_cohort(
@@ -364,13 +354,6 @@ def _clean_uns(value: Any) -> Any:
     return value
 
 
-def _atomic_target(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def write_cohort(mdata: md.MuData, path: str | os.PathLike) -> Path:
     """Write the cohort to ``.h5mu`` atomically (a temporary file renamed into place).
 
@@ -382,13 +365,8 @@ def write_cohort(mdata: md.MuData, path: str | os.PathLike) -> Path:
     mdata.uns.update(_clean_uns(dict(mdata.uns)))
     for mod in mdata.mod.values():
         mod.uns.update(_clean_uns(dict(mod.uns)))
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         mdata.write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 import warnings
 from collections.abc import Mapping
 from importlib.metadata import PackageNotFoundError, version
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._files import atomic_path
 from .errors import InputError, SchemaError
 from .io.schema import load_schema, validate_frame
 
@@ -87,13 +87,6 @@ def _versions() -> dict:
         except PackageNotFoundError:
             continue
     return found
-
-
-def _atomic_path(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    return Path(tmp)
 
 
 def _select(frame: pd.DataFrame, fmt: str, q: float | None, top: int | None,
@@ -234,8 +227,7 @@ def write_table(
     merged = dict(df.attrs.get("radiogenomics", {}))
     merged.update(params or {})
     selected, applied, note = _select(df, fmt, q, top, excel_rows)
-    tmp = _atomic_path(path)
-    try:
+    with atomic_path(path) as tmp:
         if fmt == "xlsx":
             table = _validated(selected, schema, path)
             _write_excel(table, tmp, note, merged)
@@ -243,10 +235,6 @@ def write_table(
             _write_parquet(selected, schema, tmp, path)
         else:
             _write_text(selected, schema, tmp, path, sep="," if fmt == "csv" else "\t")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     meta = {
         "file": path.name,
         "format": fmt,
@@ -261,14 +249,8 @@ def write_table(
         "file_hash": "sha256:" + file_digest(path),
         "parameters": _jsonable(merged),
     }
-    target = sidecar_path(path)
-    tmp_meta = _atomic_path(target)
-    try:
+    with atomic_path(sidecar_path(path)) as tmp_meta:
         tmp_meta.write_text(json.dumps(_jsonable(meta), indent=2), encoding="utf-8")
-        os.replace(tmp_meta, target)
-    finally:
-        if tmp_meta.exists():
-            tmp_meta.unlink()
     if note and fmt == "xlsx" and applied and "excel_rows" in applied:
         warnings.warn(note, stacklevel=2)
     return path

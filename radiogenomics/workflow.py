@@ -17,17 +17,13 @@ __all__ = ["curate_demo", "demo_associations", "demo_models", "run_demo",
 
 def write_h5ad(adata, path: str | os.PathLike) -> Path:
     """Write an AnnData to ``.h5ad`` atomically."""
-    from .cohort import _atomic_target, _clean_uns
+    from ._files import atomic_path
+    from .cohort import _clean_uns
 
     path = Path(path)
     adata.uns.update(_clean_uns(dict(adata.uns)))
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         adata.write_h5ad(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -11,6 +11,7 @@ import mudata as md
 import numpy as np
 import pandas as pd
 
+from .._files import atomic_path
 from .simulate import MODULE_GENES, DemoData, simulate
 
 __all__ = ["DEMO_FILES", "write_demo_files", "load_demo_tables", "demo", "read_truth"]
@@ -32,9 +33,8 @@ DEMO_STAGE_ORDER = ["I", "II", "III", "IV"]
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _write_image(array: np.ndarray, spacing, path: Path) -> None:
@@ -43,9 +43,8 @@ def _write_image(array: np.ndarray, spacing, path: Path) -> None:
     image = sitk.GetImageFromArray(array)
     image.SetSpacing(tuple(float(s) for s in spacing))
     image.SetOrigin((0.0, 0.0, 0.0))
-    tmp = path.with_name(f".{path.name}.tmp.nii.gz")
-    sitk.WriteImage(image, str(tmp), useCompression=True)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".nii.gz") as tmp:
+        sitk.WriteImage(image, str(tmp), useCompression=True)
 
 
 def _gmt(data: DemoData, rng: np.random.Generator) -> str:

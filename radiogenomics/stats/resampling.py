@@ -3,6 +3,8 @@ permutation p-values. numpy only."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = ["bootstrap_indices", "percentile_interval", "permutation_p_value"]
@@ -43,7 +45,8 @@ def percentile_interval(values, confidence: float = 0.95, axis: int = 0):
     """
     values = np.asarray(values, dtype=float)
     alpha = (1 - confidence) / 2
-    with np.errstate(invalid="ignore"), _quiet():
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         lower = np.nanquantile(values, alpha, axis=axis, method="linear")
         upper = np.nanquantile(values, 1 - alpha, axis=axis, method="linear")
         if np.isinf(values).any():  # interpolating next to an infinity gives NaN
@@ -71,13 +74,4 @@ def permutation_p_value(observed: float, null, alternative: str = "greater") -> 
     return float((1 + extreme) / (1 + null.size))
 
 
-class _quiet:
-    def __enter__(self):
-        import warnings
 
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)

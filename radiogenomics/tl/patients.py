@@ -3,6 +3,7 @@ and summaries of the cohort for an overview (patients per modality, clinical col
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import mudata as md
@@ -58,7 +59,8 @@ def patient_percentiles(
     block = modality_block(mdata, mod, features=features, layer=layer)
     values = block.values
     point = values[index]
-    with np.errstate(invalid="ignore", divide="ignore"), _quiet():
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(values, axis=0)
         sd = np.nanstd(values, axis=0, ddof=1)
         median = np.nanmedian(values, axis=0)
@@ -185,13 +187,4 @@ def clinical_summary(mdata: md.MuData, columns: Sequence[str] | None = None) -> 
     return pd.DataFrame(rows).reindex(columns=columns_out)
 
 
-class _quiet:
-    def __enter__(self):
-        import warnings
 
-        self._ctx = warnings.catch_warnings()
-        self._ctx.__enter__()
-        warnings.simplefilter("ignore", RuntimeWarning)
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
