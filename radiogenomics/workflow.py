@@ -38,6 +38,7 @@ def curate_demo(mdata, paths: dict, summary: dict, echo: Callable[[str], None] =
     step (a site with a single patient, too few patients for subtypes) is reported in
     ``summary["curation"]["skipped"]`` and the cohort is left as built.
     """
+    from .cohort import add_modality
     from .errors import RadiogenomicsError
 
     t0 = time.perf_counter()
@@ -49,8 +50,7 @@ def curate_demo(mdata, paths: dict, summary: dict, echo: Callable[[str], None] =
         result = {"skipped": str(exc)}
     else:
         for name in list(mdata.mod):
-            mdata.mod[name] = work.mod[name]
-        mdata.update()
+            add_modality(mdata, name, work.mod[name])  # keeps the clinical columns' types
         for column in work.obs.columns.difference(mdata.obs.columns):
             mdata.obs[column] = work.obs[column]
         mdata.uns["radiogenomics"] = work.uns["radiogenomics"]
@@ -60,9 +60,8 @@ def curate_demo(mdata, paths: dict, summary: dict, echo: Callable[[str], None] =
 
 
 def _curate(mdata, paths: dict, echo: Callable[[str], None]) -> dict:
-    from sklearn.metrics import adjusted_rand_score
-
     from . import pp, tl
+    from .datasets import subtype_recovery
 
     echo("Curating radiomic features: QC, ComBat across sites, redundancy ...")
     qc = pp.filter_features(mdata, "radiomics")
@@ -76,11 +75,7 @@ def _curate(mdata, paths: dict, echo: Callable[[str], None]) -> dict:
     enrichment = mdata.uns["radiogenomics"]["enrichment"]["radiomic_subtype:rna"]
     top = (enrichment[enrichment["direction"] == "up"].sort_values("p_value")
            .groupby("group", observed=True).head(1))
-    truth = mdata.uns["radiogenomics"]["truth"]["factors"]["subtype"]
-    found = mdata.obs["radiomic_subtype"]
-    known = found.notna().to_numpy()
-    ari = adjusted_rand_score(truth.reindex(mdata.obs_names).astype(str)[known],
-                              found.astype(str)[known])
+    ari = subtype_recovery(mdata, "radiomic_subtype")
     table = scores.set_index("metric")
     result = {
         "n_features_extracted": int(len(qc)),

@@ -112,6 +112,11 @@ def test_demo_command_end_to_end(tmp_path):
                  "mutations.maf", "genesets.gmt"):
         assert (out / "inputs" / name).exists(), name
     assert (out / "features.h5ad").exists() and (out / "summary.json").exists()
+    # the clinical columns keep their types through every step of the job
+    clinical = pd.read_csv(out / "inputs" / "clinical.csv")
+    ours = rg.read_cohort(out / "cohort.h5mu").obs
+    assert ours["age"].dtype == clinical["age"].dtype == np.float64
+    assert ours["os_months"].dtype == np.float64
 
 
 def test_installed_package_ships_schemas_and_dashboards():

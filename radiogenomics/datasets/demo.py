@@ -14,7 +14,8 @@ import pandas as pd
 from .._files import atomic_path
 from .simulate import MODULE_GENES, DemoData, simulate
 
-__all__ = ["DEMO_FILES", "write_demo_files", "load_demo_tables", "demo", "read_truth"]
+__all__ = ["DEMO_FILES", "write_demo_files", "load_demo_tables", "demo", "read_truth",
+           "subtype_recovery"]
 
 #: File names written by :func:`write_demo_files`, relative to the demo folder.
 DEMO_FILES = {
@@ -211,3 +212,27 @@ def assemble_demo(paths: dict[str, Path], radiomics, *, join: str = "inner", bui
     truth = read_truth(paths["truth"])
     root["truth"] = truth
     return mdata
+
+
+def subtype_recovery(mdata: md.MuData, key: str = "radiomic_subtype") -> float:
+    """Adjusted Rand index of the subtypes in ``mdata.obs[key]`` against the planted ones.
+
+    Patients without a subtype are left out. Needs the demo's planted truth
+    (``mdata.uns["radiogenomics"]["truth"]``).
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    from ..errors import CohortError
+
+    try:
+        planted = mdata.uns["radiogenomics"]["truth"]["factors"]["subtype"]
+    except KeyError:
+        raise CohortError("the cohort holds no planted truth (only the demo cohort does)",
+                          expected="mdata.uns['radiogenomics']['truth']") from None
+    if key not in mdata.obs.columns:
+        raise CohortError(f"the cohort has no column {key!r}", column=key,
+                          hint="Run radiogenomics.tl.phenotypes first")
+    found = mdata.obs[key]
+    known = found.notna().to_numpy()
+    planted = planted.reindex(mdata.obs_names).astype(str)[known]
+    return float(adjusted_rand_score(planted, found.astype(str)[known]))
