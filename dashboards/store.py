@@ -16,6 +16,7 @@ import hashlib
 import math
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -197,6 +198,8 @@ class TableStore:
             self._build(self._con, source)
         else:
             self._con = self._open_cached(cache_dir)
+        # close the connection when the store goes, at the latest when the interpreter exits
+        self._finalizer = weakref.finalize(self, self._con.close)
         if kind == "associations":
             self.x_names = [r[0] for r in self._query("SELECT name FROM x_names ORDER BY id")
                             .fetchall()]

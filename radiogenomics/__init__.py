@@ -27,7 +27,9 @@ try:
     _mudata.set_options(pull_on_update=False)
 except (AttributeError, ValueError, TypeError):  # newer mudata has no such option
     pass
-warnings.filterwarnings("ignore", message=".*var_names are not unique.*", module="mudata")
+# The same gene may be a feature of several modalities (rna, protein, mutation): MuData's
+# warning about var_names shared between modalities is expected here.
+warnings.filterwarnings("ignore", message="var_names are not unique", category=UserWarning)
 
 _LAZY = ("datasets", "extract", "export", "pp", "pl", "stats", "tl", "cli")
 
