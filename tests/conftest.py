@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from helpers import PYRADIOMICS_CASES
 
+# fixtures of the dashboard tests (a results folder, a running server)
+pytest_plugins = ["dashboard_support"]
+
 warnings.filterwarnings("ignore", category=FutureWarning, module="mudata")
 
 

@@ -18,8 +18,6 @@ from dashboards.store import TableFilter, TableStore
 from dashboards.synthetic import write_association_table
 from radiogenomics.errors import InputError
 
-pytest_plugins = ["dashboard_support"]
-
 TABLE = "associations_radiomics_rna"
 
 

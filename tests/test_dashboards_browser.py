@@ -14,8 +14,6 @@ import pandas as pd
 import pytest
 from dashboard_support import PASSWORD, PageWatch, screenshot, wait_for_callbacks
 
-pytest_plugins = ["dashboard_support"]
-
 TABLE = "associations_radiomics_rna"
 VIEWPORT = {"width": 1400, "height": 900}
 
