@@ -14,10 +14,13 @@ numpy/scipy only.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
+
+from .association import _run
 
 __all__ = [
     "CoxBatch",
@@ -136,165 +139,274 @@ def _moment_pairs(d: int) -> list[tuple[int, int]]:
     return [(a, b) for a in range(d) for b in range(a, d)]
 
 
+#: Rows per block of the running sums over patients (see :func:`_structure`).
+_BLOCK_ROWS = 16
+#: Elements of the moment arrays of one evaluation (features x patients x moments), to
+#: stay in the processor's cache.
+_CACHE_ELEMENTS = 1 << 19
+#: Features per chunk of the Newton iterations (bookkeeping amortised over many).
+_CHUNK_FEATURES = 1024
+
+
+def _structure(design: SurvivalDesign) -> dict:
+    """Index arrays of the risk-set sums shared by every chunk (computed once per design).
+
+    Running sums over the sorted patients are built in blocks of ``B`` consecutive rows:
+    a prefix within every block at once, then the totals of the blocks before. Sorted row
+    ``r`` is stored at position ``(r % B) * n_blocks + r // B``, so that the ``j``-th rows
+    of all blocks are one contiguous slab and each prefix step is a single long addition.
+    """
+    cached = design.extras.get("risk_sets")
+    if cached is not None:
+        return cached
+    n = design.n
+    block = max(1, min(_BLOCK_ROWS, n))
+    n_blocks = -(-n // block)
+    n_pad = block * n_blocks
+    rows = np.arange(n_pad)
+    position = (rows % block) * n_blocks + rows // block  # storage row of sorted row r
+    event_group = design.event_group
+    tg = design.tied_groups
+    sizes = design.group_size[tg]
+    tied_member = np.isin(event_group, tg)
+    tied_group_of_row = np.searchsorted(tg, event_group[tied_member])  # 0 .. tg.size - 1
+    # Efron's terms l = 1 .. d - 1 of each tied group (its term l = 0 is the plain one)
+    term_pos = np.repeat(np.arange(tg.size), sizes - 1)
+    term_l = (np.concatenate([np.arange(1, k) for k in sizes]).astype(float)
+              if tg.size else np.zeros(0))
+    base = design.group_base
+    has_base = np.flatnonzero(base >= 0)
+    at_risk = (design.group_end - base).astype(float)[:, None]
+    cached = {
+        "block": block,
+        "n_blocks": n_blocks,
+        "n_pad": n_pad,
+        "position": position[:n],
+        "padding": position[n:],
+        "end_position": position[design.group_end],
+        "end_block": design.group_end // block,
+        "has_base": has_base,
+        "base_position": position[base[has_base]],
+        "base_block": base[has_base] // block,
+        "first_event": np.r_[0, np.flatnonzero(np.diff(event_group)) + 1],
+        "at_risk": at_risk,  # (g, 1) patients in each risk set
+        "group_size": design.group_size.astype(float)[:, None],
+        "efron_group": tg[term_pos],
+        "efron_l": term_l,
+        "tied_position": position[design.event_rows[tied_member]],
+        # sums of the tied events of each term's group: expand @ (rows of the tied events)
+        "efron_expand": (term_pos[:, None] == tied_group_of_row[None, :]).astype(float),
+    }
+    design.extras["risk_sets"] = cached
+    return cached
+
+
+def _to_blocks(values: np.ndarray, s: dict, fill) -> np.ndarray:
+    """Sorted rows (n, ...) in the storage order of :func:`_structure`, padding ``fill``."""
+    out = np.empty((s["n_pad"],) + values.shape[1:], dtype=values.dtype)
+    out[s["position"]] = values
+    out[s["padding"]] = fill
+    return out
+
+
 class _Chunk:
     """Risk-set algebra for one chunk of features.
 
-    Arrays are features x patients (patients sorted as in the design), so that the
-    cumulative sums over the risk sets run along contiguous memory.
+    Arrays are patients x features (patients sorted as in the design, stored in blocks by
+    :func:`_structure`): a running sum over the risk sets adds whole rows, so that it is
+    vectorised over the features, and the sums over event times reduce whole rows too.
     """
 
     def __init__(self, design: SurvivalDesign, x: np.ndarray, z: np.ndarray,
                  present: np.ndarray | None, ties: str):
         self.design = design
-        self.x = x  # (c, n) standardised, 0 where absent
-        self.z = z  # (q, n) standardised
-        self.present = present  # (c, n) bool or None
+        s = self.s = _structure(design)
         self.ties = ties
-        self.c = x.shape[0]
-        self.q = z.shape[0]
+        self.c = x.shape[1]
+        self.q = z.shape[1]
         self.d = 1 + self.q
         self.pairs = _moment_pairs(self.d)
-        self.stratified = bool((design.group_base >= 0).any())
-        self.unit_groups = present is None and not design.tied_groups.size
-        self.x_max = x.max(1)
-        self.x_min = x.min(1)
+        self.k = 1 + self.d + len(self.pairs)
+        self.x_max = x.max(0)
+        self.x_min = x.min(0)
+        self.ones = np.ones(design.group_end.size)
+        self.width = max(1, _CACHE_ELEMENTS // (self.k * s["n_pad"]))
         ev = design.event_rows
-        pe = np.ones((self.c, ev.size)) if present is None else present[:, ev].astype(float)
-        g = design.group_end.size
+        self.efron = ties == "efron" and design.tied_groups.size > 0
         if present is None:
-            self.d_group = np.broadcast_to(design.group_size.astype(float), (self.c, g))
+            self.d_group = None  # every group has all its events: design.group_size
+            self.n_events = np.full(self.c, float(ev.size))
+            sz = np.broadcast_to(z[ev].sum(0), (self.c, self.q))
         else:
-            self.d_group = np.zeros((self.c, g))
-            np.add.at(self.d_group.T, design.event_group, pe.T)
-        # sums over events of each design column (constant over iterations)
-        sx = (x[:, ev] * pe).sum(1)
-        sz = pe @ z[:, ev].T if self.q else np.zeros((self.c, 0))
-        self.event_sum = np.concatenate([sx[:, None], sz], axis=1)  # (c, d)
-        self.n_events = pe.sum(1)
-        tg = design.tied_groups
-        if ties == "efron" and tg.size:
-            sizes = design.group_size[tg]
-            self.efron_group = np.repeat(tg, sizes)
-            self.efron_pos = np.repeat(np.arange(tg.size), sizes)
-            self.efron_l = np.concatenate([np.arange(k) for k in sizes]).astype(float)
-            tied_member = np.isin(design.event_group, tg)
-            self.tied_rows = ev[tied_member]
-            tied_group_of_row = design.event_group[tied_member]
-            self.tied_starts = np.r_[0, np.flatnonzero(np.diff(tied_group_of_row)) + 1]
-            self.single_groups = np.flatnonzero(design.group_size == 1)
-        else:
-            self.efron_group = None
+            pe = present[ev].astype(float)  # (events, c)
+            self.d_group = np.add.reduceat(pe, s["first_event"], axis=0)  # (g, c)
+            self.n_events = pe.sum(0)
+            sz = pe.T @ z[ev]
+        # sums over events of each design column (constant over iterations); x is 0
+        # where absent
+        self.event_sum = np.concatenate([x[ev].sum(0)[:, None], sz], axis=1)  # (c, d)
+        # storage order; padding rows are absent (weight 0)
+        self.x = _to_blocks(x, s, 0.0)  # (n_pad, c) standardised, 0 where absent
+        self.z = _to_blocks(z, s, 0.0)  # (n_pad, q) standardised
+        self.present = None if present is None else _to_blocks(present, s, False)
 
-    def moments(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Weights w = exp(lp - shift) and products w v_a, w v_a v_b: (K, c, n), and shift."""
-        x, z, d = self.x, self.z, self.d
-        k = 1 + d + len(self.pairs)
-        out = np.empty((k,) + x.shape)
-        eta = out[0]
-        if self.present is None and not beta.any():
-            # at zero every weight is 1: no exponentials needed
-            eta.fill(1.0)
-            np.copyto(out[1], x)
+    def moments(self, beta: np.ndarray, zero: bool, cols: slice = slice(None)
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Weights w = exp(lp - shift), w v_a and w v_a v_b: (K, n_pad, c), and the shift.
+
+        For the features ``cols`` of the chunk (``beta`` holds their coefficients). With
+        ``zero`` (coefficients 0, every patient present) the weights are 1 and ``m[0]`` is
+        left unset.
+        """
+        x, z, d = self.x[:, cols], self.z, self.d
+        present = None if self.present is None else self.present[:, cols]
+        c = x.shape[1]
+        m = np.empty((self.k,) + x.shape)
+        w = m[0]
+        if zero:
+            np.copyto(m[1], x)
+            shift = np.zeros(c)
             for a in range(1, d):
-                out[1 + a] = z[a - 1]
-            for i, (a, b) in enumerate(self.pairs):
-                other = x if b == 0 else z[b - 1]
-                np.multiply(out[1 + a], other, out=out[1 + d + i])
-            return out, np.zeros(x.shape[0])
-        np.multiply(x, beta[:, :1], out=eta)
-        if self.q:
-            eta += beta[:, 1:] @ z
-        if self.present is None and not self.q:
-            b = beta[:, 0]
-            shift = np.where(b > 0, b * self.x_max, b * self.x_min)
+                np.copyto(m[1 + a], z[:, a - 1:a])
         else:
-            if self.present is not None:
-                eta[~self.present] = -np.inf
-            shift = eta.max(1)
-            shift[~np.isfinite(shift)] = 0.0
-        eta -= shift[:, None]
-        np.exp(eta, out=eta)
-        w = eta
-        np.multiply(w, x, out=out[1])
-        for a in range(1, d):
-            np.multiply(w, z[a - 1], out=out[1 + a])
+            b = beta[:, 0]
+            np.multiply(x, b, out=w)
+            if self.q:
+                w += z @ beta[:, 1:].T
+            if present is None and not self.q:
+                # the largest linear predictor is b * max(x) or b * min(x)
+                shift = np.where(b > 0, b * self.x_max[cols], b * self.x_min[cols])
+            else:
+                if present is not None:
+                    np.copyto(w, -np.inf, where=~present)
+                shift = w.max(0)
+                shift[~np.isfinite(shift)] = 0.0
+            w -= shift
+            np.exp(w, out=w)
+            if present is None:
+                w[self.s["padding"]] = 0.0
+            np.multiply(w, x, out=m[1])
+            for a in range(1, d):
+                np.multiply(w, z[:, a - 1:a], out=m[1 + a])
         for i, (a, b) in enumerate(self.pairs):
-            other = x if b == 0 else z[b - 1]
-            np.multiply(out[1 + a], other, out=out[1 + d + i])
-        return out, shift
+            other = x if b == 0 else z[:, b - 1:b]
+            np.multiply(m[1 + a], other, out=m[1 + d + i])
+        return m, shift
+
+    def _running_sums(self, m: np.ndarray) -> np.ndarray:
+        """Risk-set sums (K, g, c) from :meth:`moments` (overwritten)."""
+        s = self.s
+        block, n_blocks = s["block"], s["n_blocks"]
+        k, _, c = m.shape
+        v = m.reshape(k, block, n_blocks * c)  # v[:, j]: the j-th row of every block
+        for j in range(1, block):  # prefix within every block at once
+            np.add(v[:, j - 1], v[:, j], out=v[:, j])
+        if n_blocks > 1:  # add the totals of the blocks before each block
+            carry = np.cumsum(v[:, block - 1].reshape(k, n_blocks, c)[:, :-1], axis=1)
+            m.reshape(k, block, n_blocks, c)[:, :, 1:] += carry[:, None]
+        risk = np.take(m, s["end_position"], axis=1)
+        if s["has_base"].size:  # a stratum's risk set starts after the strata before it
+            risk[:, s["has_base"]] -= np.take(m, s["base_position"], axis=1)
+        return risk
 
     def evaluate(self, beta: np.ndarray):
-        """Log partial likelihood, score (c, d) and information (c, d, d) at ``beta``."""
-        design = self.design
-        m, shift = self.moments(beta)  # (K, c, n)
-        tied = m[:, :, self.tied_rows] if self.efron_group is not None else None
-        np.cumsum(m, axis=2, out=m)
-        risk = m[:, :, design.group_end]  # (K, c, g)
-        if self.stratified:
-            base = design.group_base
-            inside = (base >= 0).astype(float)
-            risk -= m[:, :, np.maximum(base, 0)] * inside
-        d = self.d
-        k1 = 1 + d
-        dg = self.d_group
-        # groups without an event for a feature (its event patients absent) add nothing
-        s0 = risk[0] if self.present is None else np.where(dg > 0, risk[0], 1.0)
-        ll = (self.event_sum * beta).sum(1) - self.n_events * shift
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.efron_group is None and self.unit_groups:
-                # one event per distinct time, every patient present
-                inv0 = 1.0 / s0
-                ll -= np.log(s0).sum(1)
-                a1 = risk[1:k1] * inv0
-                score = self.event_sum - a1.sum(2).T
-                info = self._information(None, a1, risk[k1:] * inv0)
-            elif self.efron_group is None:
-                inv0 = 1.0 / s0
-                ll -= (dg * np.log(s0)).sum(1)
-                a1 = risk[1:k1] * inv0
-                score = self.event_sum - (a1 * dg).sum(2).T
-                info = self._information(dg, a1, risk[k1:] * inv0)
-            else:
-                single = self.single_groups
-                s0s = s0[:, single]
-                inv0 = 1.0 / s0s
-                a1 = risk[1:k1][:, :, single] * inv0
-                if self.present is None:  # one event in each of these groups
-                    ll -= np.log(s0s).sum(1)
-                    score = self.event_sum - a1.sum(2).T
-                    info = self._information(None, a1, risk[k1:][:, :, single] * inv0)
-                else:
-                    dgs = dg[:, single]
-                    ll -= (dgs * np.log(s0s)).sum(1)
-                    score = self.event_sum - (a1 * dgs).sum(2).T
-                    info = self._information(dgs, a1, risk[k1:][:, :, single] * inv0)
-                # tied groups: Efron's correction, one term per tied event
-                t_sum = np.add.reduceat(tied, self.tied_starts, axis=2)  # (K, c, Gt)
-                pos = self.efron_pos
-                dgt = dg[:, self.efron_group]  # (c, R)
-                frac = self.efron_l / np.where(dgt > 0, dgt, 1.0)
-                live = (self.efron_l < dgt).astype(float)
-                r0 = s0[:, self.efron_group] - frac * t_sum[0][:, pos]
-                ll -= (live * np.log(np.where(live > 0, r0, 1.0))).sum(1)
-                inv0 = 1.0 / r0
-                r1 = (risk[1:k1][:, :, self.efron_group] - frac * t_sum[1:k1][:, :, pos]) * inv0
-                score -= (live * r1).sum(2).T
-                r2 = (risk[k1:][:, :, self.efron_group] - frac * t_sum[k1:][:, :, pos]) * inv0
-                info += self._information(live, r1, r2)
+        """Log partial likelihood, score (c, d) and information (c, d, d) at ``beta``.
+
+        The features are taken ``width`` at a time, so that the working arrays stay in
+        the processor's cache.
+        """
+        c, d, width = self.c, self.d, self.width
+        if c <= width:
+            return self._evaluate(beta, slice(None))
+        ll, score, info = np.empty(c), np.empty((c, d)), np.empty((c, d, d))
+        for start in range(0, c, width):
+            cols = slice(start, min(start + width, c))
+            ll[cols], score[cols], info[cols] = self._evaluate(beta[cols], cols)
         return ll, score, info
 
-    def _information(self, weight, a1, a2):
-        """Sum over groups of weight * (E[v v'] - E[v] E[v]') as (c, d, d)."""
+    def _evaluate(self, beta: np.ndarray, cols: slice):
+        s = self.s
+        zero = self.present is None and not beta.any()
+        m, shift = self.moments(beta, zero, cols)  # (K, n_pad, c)
+        if zero:
+            m = m[1:]  # every weight is 1: the risk sets' sizes are known
+        tied = np.take(m, s["tied_position"], axis=1) if self.efron else None
+        risk = self._running_sums(m)  # (K, g, c), or (K - 1, g, c) at zero
+        o = 0 if zero else 1  # where w v_a starts in risk
         d = self.d
-        info = np.empty((self.c, d, d))
+        k1 = o + d
+        dg = None if self.d_group is None else self.d_group[:, cols]
+        event_sum = self.event_sum[cols]
+        ones = self.ones
+        # weights of the groups' plain terms (None: one each); with Efron's method this
+        # is term l = 0 of a tied group, the terms l > 0 come after
+        if dg is None:
+            s0 = s["at_risk"] if zero else risk[0]
+            weight = None if self.efron or not self.design.tied_groups.size \
+                else s["group_size"]
+        else:
+            # groups without an event for a feature (its event patients absent) add nothing
+            s0 = np.where(dg > 0, risk[0], 1.0)
+            weight = np.minimum(dg, 1.0) if self.efron else dg
+        ll = (event_sum * beta).sum(1) - self.n_events[cols] * shift
+        if self.efron:
+            eg = s["efron_group"]
+            risk_t = risk[:, eg]  # (K, R, c), before the sums are scaled in place
+            s0_t = s0[eg]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv0 = 1.0 / s0
+            if weight is None:
+                ll -= ones @ np.log(s0)
+            else:
+                log0 = np.log(s0)
+                log0 *= weight
+                ll -= ones @ log0
+            a1 = risk[o:k1]
+            a1 *= inv0  # (d, g, c)
+            a2 = risk[k1:]
+            a2 *= inv0
+            if weight is None:
+                score = event_sum - (ones @ a1).T
+            else:
+                score = event_sum - (ones @ (a1 * weight)).T
+            info = self._information(weight, a1, a2, ones)
+            if self.efron:
+                # tied groups: Efron's terms l = 1 .. d - 1
+                el = s["efron_l"]
+                t_sum = np.matmul(s["efron_expand"], tied)  # (K, R, c)
+                if dg is None:
+                    frac = (el / s["group_size"][eg, 0])[:, None]  # (R, 1)
+                    live = None
+                    t0 = s["group_size"][eg] if zero else t_sum[0]
+                else:
+                    dgt = dg[eg]  # (R, c)
+                    frac = el[:, None] / np.where(dgt > 0, dgt, 1.0)
+                    live = (el[:, None] < dgt).astype(float)
+                    t0 = t_sum[0]
+                r0 = s0_t - frac * t0
+                if live is None:
+                    ll -= np.log(r0).sum(0)
+                else:
+                    ll -= (live * np.log(np.where(live > 0, r0, 1.0))).sum(0)
+                inv = 1.0 / r0
+                r1 = (risk_t[o:k1] - frac * t_sum[o:k1]) * inv
+                score -= (r1.sum(1) if live is None else (live * r1).sum(1)).T
+                r2 = (risk_t[k1:] - frac * t_sum[k1:]) * inv
+                info += self._information(live, r1, r2, None)
+        return ll, score, info
+
+    def _information(self, weight, a1, a2, ones):
+        """Sum over groups of weight * (E[v v'] - E[v] E[v']) as (c, d, d)."""
+        d = self.d
+        info = np.empty((a1.shape[2], d, d))
         for k, (a, b) in enumerate(self.pairs):
             if weight is None:  # sums of products without temporaries
-                val = a2[k].sum(1) - np.einsum("ij,ij->i", a1[a], a1[b])
-                info[:, a, b] = val
-                info[:, b, a] = val
-                continue
-            term = a2[k] - a1[a] * a1[b]
-            val = (weight * term).sum(1)
+                total = a2[k].sum(0) if ones is None else ones @ a2[k]
+                val = total - np.einsum("gc,gc->c", a1[a], a1[b])
+            else:
+                term = a2[k] - a1[a] * a1[b]
+                term *= weight
+                val = term.sum(0) if ones is None else ones @ term
             info[:, a, b] = val
             info[:, b, a] = val
         return info
@@ -347,6 +459,7 @@ def cox_batch(
     max_iter: int = 50,
     chunk_size: int | None = None,
     return_linear_predictor: bool = False,
+    n_threads: int | None = None,
 ) -> CoxBatch:
     """Fit one Cox model per feature column, all at once.
 
@@ -369,9 +482,15 @@ def cox_batch(
     max_iter
         Newton iterations before a fit is flagged ``not_converged``.
     chunk_size
-        Features per chunk (default: a size that keeps the working arrays in cache).
+        Features per chunk of the Newton iterations (default: up to 1024, fewer so that
+        every thread gets work); each evaluation takes a chunk's features a few hundred at
+        a time, so that the working arrays stay in the processor's cache.
     return_linear_predictor
         Also return ``x b + z g`` per patient and model (original order, NaN if absent).
+    n_threads
+        Chunks fitted at the same time (default: the number of processors); numpy
+        releases the interpreter lock in its array loops, and the BLAS is held to one
+        thread per worker. The result does not depend on it.
 
     Returns
     -------
@@ -395,9 +514,10 @@ def cox_batch(
     z_scale = np.where(z_sd > 0, z_sd, 1.0)
     if q and (z_sd <= 0).any():
         raise ValueError("a covariate is constant in the patients analysed")
-    k = 1 + d + d * (d + 1) // 2
+    n_threads = max(1, int(n_threads or os.cpu_count() or 1))
     if chunk_size is None:
-        chunk_size = int(np.clip(2**18 // max(k * n, 1), 16, 4096))
+        chunk_size = int(np.clip(-(-p // n_threads), 64, _CHUNK_FEATURES))
+    _structure(design)  # shared index arrays, built once before the threads start
 
     out = CoxBatch(
         coef=np.full((p, d), np.nan), covariance=np.full((p, d, d), np.nan),
@@ -407,10 +527,13 @@ def cox_batch(
         status=np.full(p, "ok", dtype=object), feature_sd=np.full(p, np.nan),
         linear_predictor=np.full((n, p), np.nan) if return_linear_predictor else None,
     )
-    for start in range(0, p, chunk_size):
-        stop = min(start + chunk_size, p)
+
+    def task(start: int, stop: int) -> None:
         _fit_chunk(design, features[order, start:stop], zs, z_scale, ties, tol, max_iter,
                    out, slice(start, stop), z_all)
+
+    _run([lambda a=start: task(a, min(a + chunk_size, p)) for start in range(0, p, chunk_size)],
+         n_threads)
     return out
 
 
@@ -432,8 +555,9 @@ def _fit_chunk(design, raw, zs, z_scale, ties, tol, max_iter, out, where, z_all)
     out.feature_sd[where] = x_sd
     fit = np.flatnonzero(status == "ok")
     if fit.size:
-        mask = None if all_present else np.ascontiguousarray(present[:, fit].T)
-        chunk = _Chunk(design, np.ascontiguousarray(xs[:, fit].T), zs.T.copy(), mask, ties)
+        every = fit.size == c
+        mask = None if all_present else (present if every else present[:, fit])
+        chunk = _Chunk(design, xs if every else xs[:, fit], zs, mask, ties)
         beta, cov, ll, ll0, score_stat, n_iter, st = _newton(chunk, tol, max_iter)
         status[fit] = st
         scale = np.concatenate([x_sd[fit][:, None], np.broadcast_to(z_scale, (fit.size, q))],
@@ -474,9 +598,12 @@ def _newton(chunk: _Chunk, tol: float, max_iter: int):
     status = np.full(c, "not_converged", dtype=object)
     prev_ll = np.full(c, -np.inf)
     prev_beta = beta.copy()
-    sub = chunk
+    sub, held = chunk, active  # the models evaluated (a superset of the active ones)
     for it in range(max_iter + 1):
-        ll, score, info = sub.evaluate(beta[active])
+        ll, score, info = sub.evaluate(beta[held])
+        if held.size != active.size:
+            at = np.searchsorted(held, active)
+            ll, score, info = ll[at], score[at], info[at]
         if it == 0:
             step0 = _solve(info, score)
             ll0[active] = ll
@@ -498,7 +625,8 @@ def _newton(chunk: _Chunk, tol: float, max_iter: int):
             break
         if it == max_iter:
             break
-        sub = _subset(chunk, active)
+        if active.size < 0.75 * held.size:  # else evaluating a few finished ones is cheaper
+            sub, held = _subset(chunk, active), active
     return final_beta, final_cov, final_ll, ll0, score_stat, n_iter, status
 
 
@@ -547,12 +675,12 @@ def _record(idx, ll, score, info, beta, prev_beta, prev_ll, final_beta, final_co
 def _subset(chunk: _Chunk, keep: np.ndarray) -> _Chunk:
     sub = object.__new__(_Chunk)
     sub.__dict__.update(chunk.__dict__)
-    sub.x = chunk.x[keep]
+    sub.x = chunk.x[:, keep]
     sub.x_max = chunk.x_max[keep]
     sub.x_min = chunk.x_min[keep]
-    sub.present = None if chunk.present is None else chunk.present[keep]
+    sub.present = None if chunk.present is None else chunk.present[:, keep]
     sub.c = keep.size
-    sub.d_group = chunk.d_group[keep]
+    sub.d_group = None if chunk.d_group is None else chunk.d_group[:, keep]
     sub.event_sum = chunk.event_sum[keep]
     sub.n_events = chunk.n_events[keep]
     return sub
