@@ -143,7 +143,10 @@ def _moment_pairs(d: int) -> list[tuple[int, int]]:
 _BLOCK_ROWS = 16
 #: Elements of the moment arrays of one evaluation (features x patients x moments), to
 #: stay in the processor's cache.
-_CACHE_ELEMENTS = 1 << 19
+_CACHE_ELEMENTS = 1 << 18
+#: Largest |linear predictor| left unshifted: exp() of it, times the patients and the
+#: squared features, stays far from overflow and underflow.
+_EXP_SAFE = 300.0
 #: Features per chunk of the Newton iterations (bookkeeping amortised over many).
 _CHUNK_FEATURES = 1024
 
@@ -177,17 +180,27 @@ def _structure(design: SurvivalDesign) -> dict:
     base = design.group_base
     has_base = np.flatnonzero(base >= 0)
     at_risk = (design.group_end - base).astype(float)[:, None]
+    source = np.full(n_pad, design.order[0] if n else 0)  # patient (input row) stored
+    source[position[:n]] = design.order
+    real = np.zeros(n_pad)
+    real[position[:n]] = 1.0
+    event_indicator = np.zeros(n_pad)
+    event_indicator[position[design.event_rows]] = 1.0
     cached = {
         "block": block,
         "n_blocks": n_blocks,
         "n_pad": n_pad,
         "position": position[:n],
         "padding": position[n:],
+        "source": source,
+        "real": real,  # 1 for a patient, 0 for padding
+        "event_position": position[design.event_rows],
+        "event_indicator": event_indicator,
+        # standardised values (mean 0, variance 1 over n) are at most sqrt(n - 1) in size
+        "z_bound": float(np.sqrt(max(n - 1, 1))),
         "end_position": position[design.group_end],
-        "end_block": design.group_end // block,
         "has_base": has_base,
         "base_position": position[base[has_base]],
-        "base_block": base[has_base] // block,
         "first_event": np.r_[0, np.flatnonzero(np.diff(event_group)) + 1],
         "at_risk": at_risk,  # (g, 1) patients in each risk set
         "group_size": design.group_size.astype(float)[:, None],
@@ -219,36 +232,33 @@ class _Chunk:
 
     def __init__(self, design: SurvivalDesign, x: np.ndarray, z: np.ndarray,
                  present: np.ndarray | None, ties: str):
+        """``x`` (n_pad, c), ``z`` (n_pad, q) and ``present`` in the storage order of
+        :func:`_structure`, standardised, 0 where absent and in the padding rows."""
         self.design = design
         s = self.s = _structure(design)
+        self.x, self.z, self.present = x, z, present
         self.ties = ties
         self.c = x.shape[1]
         self.q = z.shape[1]
         self.d = 1 + self.q
         self.pairs = _moment_pairs(self.d)
         self.k = 1 + self.d + len(self.pairs)
-        self.x_max = x.max(0)
-        self.x_min = x.min(0)
+        self.x_range = None  # (max, min) of each feature, when needed
         self.ones = np.ones(design.group_end.size)
         self.width = max(1, _CACHE_ELEMENTS // (self.k * s["n_pad"]))
-        ev = design.event_rows
         self.efron = ties == "efron" and design.tied_groups.size > 0
+        ev = s["event_indicator"]
         if present is None:
             self.d_group = None  # every group has all its events: design.group_size
-            self.n_events = np.full(self.c, float(ev.size))
-            sz = np.broadcast_to(z[ev].sum(0), (self.c, self.q))
+            self.n_events = np.full(self.c, float(design.event_rows.size))
+            sz = np.broadcast_to(ev @ z, (self.c, self.q))
         else:
-            pe = present[ev].astype(float)  # (events, c)
+            pe = present[s["event_position"]].astype(float)  # (events, c)
             self.d_group = np.add.reduceat(pe, s["first_event"], axis=0)  # (g, c)
             self.n_events = pe.sum(0)
-            sz = pe.T @ z[ev]
-        # sums over events of each design column (constant over iterations); x is 0
-        # where absent
-        self.event_sum = np.concatenate([x[ev].sum(0)[:, None], sz], axis=1)  # (c, d)
-        # storage order; padding rows are absent (weight 0)
-        self.x = _to_blocks(x, s, 0.0)  # (n_pad, c) standardised, 0 where absent
-        self.z = _to_blocks(z, s, 0.0)  # (n_pad, q) standardised
-        self.present = None if present is None else _to_blocks(present, s, False)
+            sz = pe.T @ z[s["event_position"]]
+        # sums over events of each design column (constant over iterations)
+        self.event_sum = np.concatenate([(ev @ x)[:, None], sz], axis=1)  # (c, d)
 
     def moments(self, beta: np.ndarray, zero: bool, cols: slice = slice(None)
                 ) -> tuple[np.ndarray, np.ndarray]:
@@ -274,14 +284,20 @@ class _Chunk:
             if self.q:
                 w += z @ beta[:, 1:].T
             if present is None and not self.q:
-                # the largest linear predictor is b * max(x) or b * min(x)
-                shift = np.where(b > 0, b * self.x_max[cols], b * self.x_min[cols])
+                # exp() needs no shift while the linear predictor stays in a safe range
+                if np.abs(b).max() * self.s["z_bound"] <= _EXP_SAFE:
+                    shift = np.zeros(c)
+                else:  # the largest linear predictor is b * max(x) or b * min(x)
+                    if self.x_range is None:
+                        self.x_range = (self.x.max(0), self.x.min(0))
+                    shift = np.maximum(b * self.x_range[0][cols], b * self.x_range[1][cols])
+                    w -= shift
             else:
                 if present is not None:
                     np.copyto(w, -np.inf, where=~present)
                 shift = w.max(0)
                 shift[~np.isfinite(shift)] = 0.0
-            w -= shift
+                w -= shift
             np.exp(w, out=w)
             if present is None:
                 w[self.s["padding"]] = 0.0
@@ -413,20 +429,27 @@ class _Chunk:
 
 
 def _standardise(values: np.ndarray, present: np.ndarray | None):
-    """Centre and scale columns over the patients present; returns (z, mean, sd)."""
+    """Centre and scale columns over the patients present; returns (z, mean, sd).
+
+    Values are first centred on one of their own (the first present), so that a constant
+    column gives exact zeros (sd 0) whatever the rounding of its mean.
+    """
     if present is None:
-        mean = values.mean(0)
-        centred = values - mean
+        pivot = values[0] if values.shape[0] else np.zeros(values.shape[1])
+        centred = values - pivot
+        shift = centred.mean(0)
+        centred -= shift
         sd = np.sqrt((centred**2).mean(0))
     else:
         count = present.sum(0)
-        safe = np.where(present, values, 0.0)
+        pivot = values[present.argmax(0), np.arange(values.shape[1])]
+        centred = np.where(present, values - pivot, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = safe.sum(0) / np.maximum(count, 1)
-        centred = np.where(present, values - mean, 0.0)
+            shift = centred.sum(0) / np.maximum(count, 1)
+        centred = np.where(present, centred - shift, 0.0)
         sd = np.sqrt((centred**2).sum(0) / np.maximum(count, 1))
     scale = np.where(sd > 0, sd, 1.0)
-    return centred / scale, mean, sd
+    return centred / scale, pivot + shift, sd
 
 
 def _solve(info: np.ndarray, score: np.ndarray):
@@ -517,7 +540,8 @@ def cox_batch(
     n_threads = max(1, int(n_threads or os.cpu_count() or 1))
     if chunk_size is None:
         chunk_size = int(np.clip(-(-p // n_threads), 64, _CHUNK_FEATURES))
-    _structure(design)  # shared index arrays, built once before the threads start
+    s = _structure(design)  # shared index arrays, built once before the threads start
+    z_stored = _to_blocks(zs, s, 0.0)
 
     out = CoxBatch(
         coef=np.full((p, d), np.nan), covariance=np.full((p, d, d), np.nan),
@@ -529,35 +553,64 @@ def cox_batch(
     )
 
     def task(start: int, stop: int) -> None:
-        _fit_chunk(design, features[order, start:stop], zs, z_scale, ties, tol, max_iter,
-                   out, slice(start, stop), z_all)
+        _fit_chunk(design, features, z_stored, z_scale, ties, tol, max_iter, out,
+                   slice(start, stop), z_all)
 
     _run([lambda a=start: task(a, min(a + chunk_size, p)) for start in range(0, p, chunk_size)],
          n_threads)
     return out
 
 
-def _fit_chunk(design, raw, zs, z_scale, ties, tol, max_iter, out, where, z_all):
-    n, c = raw.shape
-    q = zs.shape[1]
-    d = 1 + q
-    present = ~np.isnan(raw)
-    all_present = bool(present.all())
-    xs, x_mean, x_sd = _standardise(raw, None if all_present else present)
-    counts = present.sum(0)
-    ev_counts = present[design.event_rows].sum(0)
+def _fit_chunk(design, features, z_stored, z_scale, ties, tol, max_iter, out, where, z_all):
+    """Fit the features ``where``; complete features and those with missing values apart."""
+    s = _structure(design)
+    n, q = design.n, z_stored.shape[1]
+    raw = features[s["source"], where]  # (n_pad, c) in storage order
+    padding = s["padding"]
+    raw[padding] = 0.0
+    c = raw.shape[1]
+    incomplete = np.isnan(s["real"] @ raw)
+    x_sd = np.empty(c)
+    counts = np.full(c, n)
+    ev_counts = np.full(c, design.event_rows.size)
     status = np.full(c, "ok", dtype=object)
+    parts = []
+    complete = np.flatnonzero(~incomplete)
+    if complete.size:
+        x = raw if complete.size == c else raw[:, complete]
+        # centre on the first patient first: a constant feature gives exact zeros
+        x -= x[0].copy()
+        x[padding] = 0.0
+        x -= (s["real"] @ x) / n
+        x[padding] = 0.0
+        x_sd[complete] = np.sqrt(np.einsum("ij,ij->j", x, x) / n)
+        x /= np.where(x_sd[complete] > 0, x_sd[complete], 1.0)
+        parts.append((complete, x, None))
+    partial = np.flatnonzero(incomplete)
+    if partial.size:
+        values = raw[:, partial]
+        present = ~np.isnan(values)
+        present[padding] = False
+        xs, _, x_sd[partial] = _standardise(values, present)
+        counts[partial] = present.sum(0)
+        ev_counts[partial] = present[s["event_position"]].sum(0)
+        parts.append((partial, xs, present))
     status[x_sd <= 0] = "constant"
-    status[counts < d + 2] = "too_few_patients"
+    status[counts < q + 3] = "too_few_patients"
     status[ev_counts == 0] = "no_events"
     out.n[where] = counts
     out.n_events[where] = ev_counts
     out.feature_sd[where] = x_sd
-    fit = np.flatnonzero(status == "ok")
-    if fit.size:
-        every = fit.size == c
-        mask = None if all_present else (present if every else present[:, fit])
-        chunk = _Chunk(design, xs if every else xs[:, fit], zs, mask, ties)
+    first = where.start
+    for columns, xs, present in parts:
+        ok = status[columns] == "ok"
+        if not ok.any():
+            continue
+        fit = columns[ok]
+        if not ok.all():
+            xs = xs[:, ok]
+            present = None if present is None else present[:, ok]
+        chunk = _Chunk(design, xs, z_stored, present, ties)
         beta, cov, ll, ll0, score_stat, n_iter, st = _newton(chunk, tol, max_iter)
         status[fit] = st
         scale = np.concatenate([x_sd[fit][:, None], np.broadcast_to(z_scale, (fit.size, q))],
@@ -567,7 +620,7 @@ def _fit_chunk(design, raw, zs, z_scale, ties, tol, max_iter, out, where, z_all)
         bad = st != "ok"
         coef[bad] = np.nan
         covariance[bad] = np.nan
-        idx = np.arange(where.start, where.stop)[fit]
+        idx = first + fit
         out.coef[idx] = coef
         out.covariance[idx] = covariance
         out.log_likelihood[idx] = np.where(bad, np.nan, ll)
@@ -575,13 +628,10 @@ def _fit_chunk(design, raw, zs, z_scale, ties, tol, max_iter, out, where, z_all)
         out.score_statistic[idx] = score_stat
         out.n_iter[idx] = n_iter
         if out.linear_predictor is not None:
-            lp = raw[:, fit] * coef[:, 0]
+            lp = features[:, idx] * coef[:, 0]
             if q:
-                lp = lp + z_all[design.order] @ coef[:, 1:].T
-            lp[:, bad] = np.nan
-            rows = np.empty(n, dtype=np.int64)
-            rows[design.order] = np.arange(n)
-            out.linear_predictor[:, idx] = lp[rows]
+                lp += z_all @ coef[:, 1:].T
+            out.linear_predictor[:, idx] = lp  # NaN where absent or without a fit
     out.status[where] = status
 
 
@@ -676,8 +726,7 @@ def _subset(chunk: _Chunk, keep: np.ndarray) -> _Chunk:
     sub = object.__new__(_Chunk)
     sub.__dict__.update(chunk.__dict__)
     sub.x = chunk.x[:, keep]
-    sub.x_max = chunk.x_max[keep]
-    sub.x_min = chunk.x_min[keep]
+    sub.x_range = None
     sub.present = None if chunk.present is None else chunk.present[:, keep]
     sub.c = keep.size
     sub.d_group = None if chunk.d_group is None else chunk.d_group[:, keep]
