@@ -15,6 +15,7 @@ numpy/scipy only.
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -556,9 +557,18 @@ def cox_batch(
         _fit_chunk(design, features, z_stored, z_scale, ties, tol, max_iter, out,
                    slice(start, stop), z_all)
 
-    _run([lambda a=start: task(a, min(a + chunk_size, p)) for start in range(0, p, chunk_size)],
-         n_threads)
+    tasks = [lambda a=start: task(a, min(a + chunk_size, p)) for start in range(0, p, chunk_size)]
+    with _one_blas_thread():  # its matrix-vector products are too small to share
+        _run(tasks, n_threads)
     return out
+
+
+def _one_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _fit_chunk(design, features, z_stored, z_scale, ties, tol, max_iter, out, where, z_all):
