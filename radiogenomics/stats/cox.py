@@ -155,10 +155,13 @@ _CHUNK_FEATURES = 1024
 def _structure(design: SurvivalDesign) -> dict:
     """Index arrays of the risk-set sums shared by every chunk (computed once per design).
 
-    Running sums over the sorted patients are built in blocks of ``B`` consecutive rows:
-    a prefix within every block at once, then the totals of the blocks before. Sorted row
-    ``r`` is stored at position ``(r % B) * n_blocks + r // B``, so that the ``j``-th rows
-    of all blocks are one contiguous slab and each prefix step is a single long addition.
+    The patients keep the design's order, except that within a run of equal (stratum,
+    time) the events come first: the events of a tied time are then consecutive and their
+    sums are differences of the running sums. Running sums over these rows are built in
+    blocks of ``B`` consecutive rows: a prefix within every block at once, then the totals
+    of the blocks before. Row ``r`` is stored at position ``(r % B) * n_blocks + r // B``,
+    so that the ``j``-th rows of all blocks are one contiguous slab and each prefix step
+    is a single long addition. The rows after the last patient (padding) are zeros.
     """
     cached = design.extras.get("risk_sets")
     if cached is not None:
@@ -168,57 +171,80 @@ def _structure(design: SurvivalDesign) -> dict:
     n_blocks = -(-n // block)
     n_pad = block * n_blocks
     rows = np.arange(n_pad)
-    position = (rows % block) * n_blocks + rows // block  # storage row of sorted row r
+    position = (rows % block) * n_blocks + rows // block  # storage row of row r
+    # runs of equal (stratum, time) in the design's order, events first within each
+    strata = np.zeros(n, dtype=np.int64) if design.strata is None else design.strata
+    new_run = np.ones(n, dtype=bool)
+    new_run[1:] = (design.time[1:] != design.time[:-1]) | (strata[1:] != strata[:-1])
+    run = np.cumsum(new_run) - 1
+    row_of = np.empty(n, dtype=np.int64)  # row of each design row
+    row_of[np.lexsort((~design.event, run))] = np.arange(n)
+    stored = position[row_of]  # storage position of each design row
     event_group = design.event_group
     tg = design.tied_groups
     sizes = design.group_size[tg]
-    tied_member = np.isin(event_group, tg)
-    tied_group_of_row = np.searchsorted(tg, event_group[tied_member])  # 0 .. tg.size - 1
     # Efron's terms l = 1 .. d - 1 of each tied group (its term l = 0 is the plain one)
     term_pos = np.repeat(np.arange(tg.size), sizes - 1)
     term_l = (np.concatenate([np.arange(1, k) for k in sizes]).astype(float)
               if tg.size else np.zeros(0))
+    # a tied group's events: rows first .. first + d - 1 of its run (the run ends at the
+    # group's end)
+    run_first = np.flatnonzero(new_run)
+    tied_first = run_first[run[design.group_end[tg]]]
+    tied_top = tied_first + sizes - 1
+    has_before = np.flatnonzero(tied_first > 0)
     base = design.group_base
-    has_base = np.flatnonzero(base >= 0)
-    at_risk = (design.group_end - base).astype(float)[:, None]
+    efron_group = tg[term_pos]
+    # the terms of the likelihood: one per group, then Efron's terms l > 0 of tied groups
+    term_group = np.r_[np.arange(design.group_end.size), efron_group]
+    term_base = base[term_group]
+    has_base = np.flatnonzero(term_base >= 0)
+    at_risk = (design.group_end - base).astype(float)
+    efron_frac = term_l / design.group_size[efron_group]
     source = np.full(n_pad, design.order[0] if n else 0)  # patient (input row) stored
-    source[position[:n]] = design.order
+    source[stored] = design.order
     real = np.zeros(n_pad)
-    real[position[:n]] = 1.0
+    real[stored] = 1.0
     event_indicator = np.zeros(n_pad)
-    event_indicator[position[design.event_rows]] = 1.0
+    event_indicator[stored[design.event_rows]] = 1.0
     cached = {
         "block": block,
         "n_blocks": n_blocks,
         "n_pad": n_pad,
-        "position": position[:n],
+        "stored": stored,
         "padding": position[n:],
         "source": source,
         "real": real,  # 1 for a patient, 0 for padding
-        "event_position": position[design.event_rows],
+        "event_position": stored[design.event_rows],
         "event_indicator": event_indicator,
         # standardised values (mean 0, variance 1 over n) are at most sqrt(n - 1) in size
         "z_bound": float(np.sqrt(max(n - 1, 1))),
-        "end_position": position[design.group_end],
+        # the runs end at the same rows as in the design
+        "term_position": position[design.group_end[term_group]],
         "has_base": has_base,
-        "base_position": position[base[has_base]],
+        "base_position": position[term_base[has_base]],
         "first_event": np.r_[0, np.flatnonzero(np.diff(event_group)) + 1],
-        "at_risk": at_risk,  # (g, 1) patients in each risk set
+        "n_groups": design.group_end.size,
+        "n_terms": term_group.size,
+        # at 0, Efron's term l of a group of d events has weight sum n_at_risk - l
+        "term_at_risk": np.r_[at_risk, at_risk[efron_group] - term_l][:, None],
         "group_size": design.group_size.astype(float)[:, None],
-        "efron_group": tg[term_pos],
+        "efron_group": efron_group,
+        "efron_pos": term_pos,
         "efron_l": term_l,
-        "tied_position": position[design.event_rows[tied_member]],
-        # sums of the tied events of each term's group: expand @ (rows of the tied events)
-        "efron_expand": (term_pos[:, None] == tied_group_of_row[None, :]).astype(float),
+        "efron_frac": efron_frac[:, None],
+        "tied_top": position[tied_top],
+        "tied_has_before": has_before,
+        "tied_before": position[tied_first[has_before] - 1],
     }
     design.extras["risk_sets"] = cached
     return cached
 
 
 def _to_blocks(values: np.ndarray, s: dict, fill) -> np.ndarray:
-    """Sorted rows (n, ...) in the storage order of :func:`_structure`, padding ``fill``."""
+    """Rows in the design's order (n, ...) in the storage order of :func:`_structure`."""
     out = np.empty((s["n_pad"],) + values.shape[1:], dtype=values.dtype)
-    out[s["position"]] = values
+    out[s["stored"]] = values
     out[s["padding"]] = fill
     return out
 
@@ -245,9 +271,14 @@ class _Chunk:
         self.pairs = _moment_pairs(self.d)
         self.k = 1 + self.d + len(self.pairs)
         self.x_range = None  # (max, min) of each feature, when needed
-        self.ones = np.ones(design.group_end.size)
-        self.width = max(1, _CACHE_ELEMENTS // (self.k * s["n_pad"]))
         self.efron = ties == "efron" and design.tied_groups.size > 0
+        self.n_terms = s["n_terms"] if self.efron else s["n_groups"]
+        self.ones = np.ones(self.n_terms)
+        self.term_position = s["term_position"][:self.n_terms]
+        has_base = s["has_base"] < self.n_terms
+        self.has_base = s["has_base"][has_base]
+        self.base_position = s["base_position"][has_base]
+        self._split()
         ev = s["event_indicator"]
         if present is None:
             self.d_group = None  # every group has all its events: design.group_size
@@ -261,16 +292,33 @@ class _Chunk:
         # sums over events of each design column (constant over iterations)
         self.event_sum = np.concatenate([(ev @ x)[:, None], sz], axis=1)  # (c, d)
 
-    def moments(self, beta: np.ndarray, zero: bool, cols: slice = slice(None)
+    def _split(self) -> None:
+        """Parts of the features small enough for the cache, each stored contiguously."""
+        c = self.c
+        widest = max(1, _CACHE_ELEMENTS // (self.k * self.s["n_pad"]))
+        n_parts = -(-c // widest)
+        width = -(-c // n_parts) if c else 1
+        self.parts = [slice(a, min(a + width, c)) for a in range(0, c, width)]
+        if len(self.parts) == 1:
+            self.x_parts = [self.x]
+            self.present_parts = [self.present]
+        else:
+            self.x_parts = [np.ascontiguousarray(self.x[:, p]) for p in self.parts]
+            self.present_parts = [None if self.present is None
+                                  else np.ascontiguousarray(self.present[:, p])
+                                  for p in self.parts]
+
+    def moments(self, beta: np.ndarray, zero: bool, part: int = 0
                 ) -> tuple[np.ndarray, np.ndarray]:
         """Weights w = exp(lp - shift), w v_a and w v_a v_b: (K, n_pad, c), and the shift.
 
-        For the features ``cols`` of the chunk (``beta`` holds their coefficients). With
-        ``zero`` (coefficients 0, every patient present) the weights are 1 and ``m[0]`` is
-        left unset.
+        For the features of ``part`` (``beta`` holds their coefficients). With ``zero``
+        (coefficients 0, every patient present) the weights are 1 and ``m[0]`` is left
+        unset.
         """
-        x, z, d = self.x[:, cols], self.z, self.d
-        present = None if self.present is None else self.present[:, cols]
+        x, z, d = self.x_parts[part], self.z, self.d
+        present = self.present_parts[part]
+        cols = self.parts[part]
         c = x.shape[1]
         m = np.empty((self.k,) + x.shape)
         w = m[0]
@@ -321,9 +369,9 @@ class _Chunk:
         if n_blocks > 1:  # add the totals of the blocks before each block
             carry = np.cumsum(v[:, block - 1].reshape(k, n_blocks, c)[:, :-1], axis=1)
             m.reshape(k, block, n_blocks, c)[:, :, 1:] += carry[:, None]
-        risk = np.take(m, s["end_position"], axis=1)
-        if s["has_base"].size:  # a stratum's risk set starts after the strata before it
-            risk[:, s["has_base"]] -= np.take(m, s["base_position"], axis=1)
+        risk = np.take(m, self.term_position, axis=1)
+        if self.has_base.size:  # a stratum's risk set starts after the strata before it
+            risk[:, self.has_base] -= np.take(m, self.base_position, axis=1)
         return risk
 
     def evaluate(self, beta: np.ndarray):
@@ -332,84 +380,74 @@ class _Chunk:
         The features are taken ``width`` at a time, so that the working arrays stay in
         the processor's cache.
         """
-        c, d, width = self.c, self.d, self.width
-        if c <= width:
-            return self._evaluate(beta, slice(None))
+        c, d = self.c, self.d
+        if len(self.parts) == 1:
+            return self._evaluate(beta, 0)
         ll, score, info = np.empty(c), np.empty((c, d)), np.empty((c, d, d))
-        for start in range(0, c, width):
-            cols = slice(start, min(start + width, c))
-            ll[cols], score[cols], info[cols] = self._evaluate(beta[cols], cols)
+        for part, cols in enumerate(self.parts):
+            ll[cols], score[cols], info[cols] = self._evaluate(beta[cols], part)
         return ll, score, info
 
-    def _evaluate(self, beta: np.ndarray, cols: slice):
+    def _evaluate(self, beta: np.ndarray, part: int):
         s = self.s
+        cols = self.parts[part]
         zero = self.present is None and not beta.any()
-        m, shift = self.moments(beta, zero, cols)  # (K, n_pad, c)
+        m, shift = self.moments(beta, zero, part)  # (K, n_pad, c)
         if zero:
             m = m[1:]  # every weight is 1: the risk sets' sizes are known
-        tied = np.take(m, s["tied_position"], axis=1) if self.efron else None
-        risk = self._running_sums(m)  # (K, g, c), or (K - 1, g, c) at zero
+        # sums over the risk set of each term: (K, terms, c), or (K - 1, terms, c) at zero;
+        # m now holds the running sums
+        risk = self._running_sums(m)
         o = 0 if zero else 1  # where w v_a starts in risk
         d = self.d
-        k1 = o + d
+        g = s["n_groups"]
         dg = None if self.d_group is None else self.d_group[:, cols]
         event_sum = self.event_sum[cols]
         ones = self.ones
-        # weights of the groups' plain terms (None: one each); with Efron's method this
-        # is term l = 0 of a tied group, the terms l > 0 come after
+        # weights of the terms (None: one each)
         if dg is None:
-            s0 = s["at_risk"] if zero else risk[0]
             weight = None if self.efron or not self.design.tied_groups.size \
                 else s["group_size"]
+            frac = s["efron_frac"] if self.efron else None
+        elif self.efron:
+            dgt = dg[s["efron_group"]]  # events of the feature at the tied times (R, c)
+            weight = np.concatenate([np.minimum(dg, 1.0), s["efron_l"][:, None] < dgt])
+            frac = s["efron_l"][:, None] / np.where(dgt > 0, dgt, 1.0)
         else:
-            # groups without an event for a feature (its event patients absent) add nothing
-            s0 = np.where(dg > 0, risk[0], 1.0)
-            weight = np.minimum(dg, 1.0) if self.efron else dg
-        ll = (event_sum * beta).sum(1) - self.n_events[cols] * shift
+            weight = dg
         if self.efron:
-            eg = s["efron_group"]
-            risk_t = risk[:, eg]  # (K, R, c), before the sums are scaled in place
-            s0_t = s0[eg]
+            # Efron's term l of a tied group leaves l / d of the group's events out of its
+            # risk set; the events of a tied time are consecutive rows
+            tied = np.take(m, s["tied_top"], axis=1)
+            if s["tied_has_before"].size == tied.shape[1]:
+                tied -= np.take(m, s["tied_before"], axis=1)
+            elif s["tied_has_before"].size:  # the first tied time starts the first row
+                tied[:, s["tied_has_before"]] -= np.take(m, s["tied_before"], axis=1)
+            tied = tied[:, s["efron_pos"]]
+            tied *= frac
+            risk[:, g:] -= tied
+        if zero:
+            s0 = s["term_at_risk"][:risk.shape[1]]
+        elif dg is None:
+            s0 = risk[0]
+        else:
+            # terms without an event of the feature (its event patients absent) add nothing
+            s0 = np.where(weight > 0, risk[0], 1.0)
+        ll = (event_sum * beta).sum(1) - self.n_events[cols] * shift
         with np.errstate(divide="ignore", invalid="ignore"):
             inv0 = 1.0 / s0
-            if weight is None:
-                ll -= ones @ np.log(s0)
-            else:
-                log0 = np.log(s0)
+            log0 = np.log(s0)
+            if weight is not None:
                 log0 *= weight
-                ll -= ones @ log0
-            a1 = risk[o:k1]
-            a1 *= inv0  # (d, g, c)
-            a2 = risk[k1:]
-            a2 *= inv0
+            ll -= ones @ log0
+            expected = risk[o:]
+            expected *= inv0
+            a1, a2 = expected[:d], expected[d:]  # E[v_a], E[v_a v_b] per term
             if weight is None:
                 score = event_sum - (ones @ a1).T
             else:
                 score = event_sum - (ones @ (a1 * weight)).T
             info = self._information(weight, a1, a2, ones)
-            if self.efron:
-                # tied groups: Efron's terms l = 1 .. d - 1
-                el = s["efron_l"]
-                t_sum = np.matmul(s["efron_expand"], tied)  # (K, R, c)
-                if dg is None:
-                    frac = (el / s["group_size"][eg, 0])[:, None]  # (R, 1)
-                    live = None
-                    t0 = s["group_size"][eg] if zero else t_sum[0]
-                else:
-                    dgt = dg[eg]  # (R, c)
-                    frac = el[:, None] / np.where(dgt > 0, dgt, 1.0)
-                    live = (el[:, None] < dgt).astype(float)
-                    t0 = t_sum[0]
-                r0 = s0_t - frac * t0
-                if live is None:
-                    ll -= np.log(r0).sum(0)
-                else:
-                    ll -= (live * np.log(np.where(live > 0, r0, 1.0))).sum(0)
-                inv = 1.0 / r0
-                r1 = (risk_t[o:k1] - frac * t_sum[o:k1]) * inv
-                score -= (r1.sum(1) if live is None else (live * r1).sum(1)).T
-                r2 = (risk_t[k1:] - frac * t_sum[k1:]) * inv
-                info += self._information(live, r1, r2, None)
         return ll, score, info
 
     def _information(self, weight, a1, a2, ones):
@@ -739,6 +777,7 @@ def _subset(chunk: _Chunk, keep: np.ndarray) -> _Chunk:
     sub.x_range = None
     sub.present = None if chunk.present is None else chunk.present[:, keep]
     sub.c = keep.size
+    sub._split()
     sub.d_group = None if chunk.d_group is None else chunk.d_group[:, keep]
     sub.event_sum = chunk.event_sum[keep]
     sub.n_events = chunk.n_events[keep]
