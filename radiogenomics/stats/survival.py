@@ -356,6 +356,8 @@ def concordance_index(
 
 #: Scores ranked at a time (the arrays of a block stay in the processor's cache).
 _RANK_BLOCK = 128
+#: Scores copied out of the patients x scores matrix at a time.
+_SLAB = 1024
 _ONE_BIT = np.left_shift(np.uint64(1), np.arange(64, dtype=np.uint64))
 _SIGN_FLIP = np.int64(0x7FFFFFFFFFFFFFFF)
 
@@ -379,25 +381,34 @@ def _concordance_scores(risk: np.ndarray, sweep) -> np.ndarray:
     steps = np.arange(n, dtype=rank_type)
     rank = np.empty((n, c), dtype=rank_type)  # rank of each patient (sweep order) per score
     plain = np.empty(c, dtype=bool)
-    for start in range(0, c, _RANK_BLOCK):
-        block = risk[:, start:start + _RANK_BLOCK]
-        width = block.shape[1]
-        keys = np.ascontiguousarray(block.T)  # scores x patients
-        plain[start:start + width] = ~np.isnan(keys).any(1)
-        keys += 0.0  # -0.0 -> +0.0
-        keys = keys.view(np.int64)
-        flip = keys >> 63  # negative values: reverse the order of their bits
-        flip &= _SIGN_FLIP
-        keys ^= flip
-        keys &= ~low
-        keys |= position
-        keys.sort(axis=1)
-        high = keys >> low_bits
-        plain[start:start + width] &= ~(high[:, 1:] == high[:, :-1]).any(1)
-        keys &= low  # sweep positions by increasing risk
-        ranks = np.empty((width, n), dtype=rank_type)
-        ranks.ravel()[keys + (np.arange(width) * n)[:, None]] = steps
-        rank[:, start:start + width] = ranks.T
+    slab = np.empty((min(c, _SLAB), n))
+    for first in range(0, c, _SLAB):
+        # scores x patients, copied a few patients at a time (reading whole rows)
+        width_slab = min(_SLAB, c - first)
+        source = risk[:, first:first + width_slab]
+        for row in range(0, n, 8):
+            slab[:width_slab, row:row + 8] = source[row:row + 8].T
+        for begin in range(0, width_slab, _RANK_BLOCK):
+            keys = slab[begin:min(begin + _RANK_BLOCK, width_slab)]
+            width = keys.shape[0]
+            at = slice(first + begin, first + begin + width)
+            plain[at] = ~np.isnan(keys.sum(1))
+            keys += 0.0  # -0.0 -> +0.0
+            keys = keys.view(np.int64)
+            flip = keys >> 63  # negative values: reverse the order of their bits
+            flip &= _SIGN_FLIP
+            keys ^= flip
+            keys &= ~low
+            keys |= position
+            keys.sort(axis=1)
+            flip = keys[:, 1:] ^ keys[:, :-1]  # neighbours that share their high bits
+            plain[at] &= ~(flip <= low).any(1)
+            keys &= low  # sweep positions by increasing risk
+            keys *= width
+            keys += np.arange(width)[:, None]
+            ranks = np.empty((n, width), dtype=rank_type)
+            ranks.ravel()[keys] = steps
+            rank[:, at] = ranks
     out = np.empty(c)
     if plain.all():
         return _concordance_plain(rank, ev, run_start, below)
@@ -421,22 +432,34 @@ def _concordance_plain(rank, ev, run_start, below) -> np.ndarray:
     seen = np.zeros(c * words, dtype=np.uint64)  # bit set of the ranks seen, per score
     seen_rows = seen.reshape(c, words)
     mask = np.empty((c, words), dtype=np.uint64)
-    counted = np.empty((c, words), dtype=np.uint8)
-    less = np.zeros((c, words), dtype=np.uint32)
+    # popcounts (at most 64 a word) are added as bytes packed eight to an integer, and
+    # moved to wider counters every third event, before a byte can overflow
+    lanes = -(-words // 8) * 8
+    counted = np.zeros((c, lanes), dtype=np.uint8)
+    packed = counted.view(np.uint64)
+    total = np.zeros_like(packed)
+    less = np.zeros((c, lanes), dtype=np.uint32)
     slot = np.empty(c, dtype=np.intp)
     bit = np.empty(c, dtype=np.uint64)
+    pending = 0
     for a, b in zip(run_start, np.r_[run_start[1:], n]):
         for k in range(a, b):
             if ev[k]:  # seen ranks below the event's: concordant pairs
                 np.take(below, rank[k], axis=0, out=mask)
                 np.bitwise_and(seen_rows, mask, out=mask)
-                np.bitwise_count(mask, out=counted)
-                np.add(less, counted, out=less)
+                np.bitwise_count(mask, out=counted[:, :words])
+                total += packed
+                pending += 1
+                if pending == 3:
+                    less += total.view(np.uint8)
+                    total.fill(0)
+                    pending = 0
         for k in range(a, b):
             np.right_shift(rank[k], 6, out=slot, casting="unsafe")
             slot += offset
             np.take(_ONE_BIT, rank[k] & 63, out=bit)
             seen[slot] |= bit
+    less += total.view(np.uint8)
     # comparable pairs: each event against the patients of the runs before it
     before = np.repeat(run_start, np.diff(np.r_[run_start, n])).astype(float)
     pairs = float(before[ev].sum())
