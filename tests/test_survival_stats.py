@@ -302,3 +302,25 @@ def test_schoenfeld_test_matches_lifelines(transform):
     one = schoenfeld_test(design, x[:, 1:], fit.coef[0][1:], fit.covariance[0][1:, 1:],
                           transform=transform)
     assert one["global_statistic"] == pytest.approx(one["statistic"][0], rel=1e-12)
+
+
+def test_cox_batch_flags_constant_features_whatever_their_rounding():
+    # 0.1 and 1/3 have no exact binary mean: the feature is still constant, with or
+    # without missing values, in the same chunk as ordinary features
+    rng, time, event = random_survival(13, ties=False)
+    n = time.size
+    x = np.column_stack([
+        np.full(n, 0.1),
+        np.full(n, 1 / 3),
+        np.where(rng.random(n) < 0.1, np.nan, 0.7),
+        rng.normal(size=n),
+        np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+    ])
+    fit = cox_batch(prepare_survival(time, event), x)
+    assert list(fit.status) == ["constant", "constant", "constant", "ok", "ok"]
+    assert np.isnan(fit.coef[:3]).all()
+    for j in (3, 4):
+        df = pd.DataFrame({"T": time, "E": event, "x": x[:, j]}).dropna()
+        ref = lifelines_cox(df)
+        assert fit.coef[j, 0] == pytest.approx(ref.params_["x"], abs=TOL)
+        assert fit.std_error[j, 0] == pytest.approx(ref.standard_errors_["x"], abs=TOL)

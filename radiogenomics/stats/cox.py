@@ -14,10 +14,14 @@ numpy/scipy only.
 
 from __future__ import annotations
 
+import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
+
+from .association import _run
 
 __all__ = [
     "CoxBatch",
@@ -136,185 +140,355 @@ def _moment_pairs(d: int) -> list[tuple[int, int]]:
     return [(a, b) for a in range(d) for b in range(a, d)]
 
 
+#: Rows per block of the running sums over patients (see :func:`_structure`).
+_BLOCK_ROWS = 16
+#: Elements of the moment arrays of one evaluation (features x patients x moments), to
+#: stay in the processor's cache.
+_CACHE_ELEMENTS = 1 << 18
+#: Largest |linear predictor| left unshifted: exp() of it, times the patients and the
+#: squared features, stays far from overflow and underflow.
+_EXP_SAFE = 300.0
+#: Features per chunk of the Newton iterations (bookkeeping amortised over many).
+_CHUNK_FEATURES = 1024
+
+
+def _structure(design: SurvivalDesign) -> dict:
+    """Index arrays of the risk-set sums shared by every chunk (computed once per design).
+
+    The patients keep the design's order, except that within a run of equal (stratum,
+    time) the events come first: the events of a tied time are then consecutive and their
+    sums are differences of the running sums. Running sums over these rows are built in
+    blocks of ``B`` consecutive rows: a prefix within every block at once, then the totals
+    of the blocks before. Row ``r`` is stored at position ``(r % B) * n_blocks + r // B``,
+    so that the ``j``-th rows of all blocks are one contiguous slab and each prefix step
+    is a single long addition. The rows after the last patient (padding) are zeros.
+    """
+    cached = design.extras.get("risk_sets")
+    if cached is not None:
+        return cached
+    n = design.n
+    block = max(1, min(_BLOCK_ROWS, n))
+    n_blocks = -(-n // block)
+    n_pad = block * n_blocks
+    rows = np.arange(n_pad)
+    position = (rows % block) * n_blocks + rows // block  # storage row of row r
+    # runs of equal (stratum, time) in the design's order, events first within each
+    strata = np.zeros(n, dtype=np.int64) if design.strata is None else design.strata
+    new_run = np.ones(n, dtype=bool)
+    new_run[1:] = (design.time[1:] != design.time[:-1]) | (strata[1:] != strata[:-1])
+    run = np.cumsum(new_run) - 1
+    row_of = np.empty(n, dtype=np.int64)  # row of each design row
+    row_of[np.lexsort((~design.event, run))] = np.arange(n)
+    stored = position[row_of]  # storage position of each design row
+    event_group = design.event_group
+    tg = design.tied_groups
+    sizes = design.group_size[tg]
+    # Efron's terms l = 1 .. d - 1 of each tied group (its term l = 0 is the plain one)
+    term_pos = np.repeat(np.arange(tg.size), sizes - 1)
+    term_l = (np.concatenate([np.arange(1, k) for k in sizes]).astype(float)
+              if tg.size else np.zeros(0))
+    # a tied group's events: rows first .. first + d - 1 of its run (the run ends at the
+    # group's end)
+    run_first = np.flatnonzero(new_run)
+    tied_first = run_first[run[design.group_end[tg]]]
+    tied_top = tied_first + sizes - 1
+    has_before = np.flatnonzero(tied_first > 0)
+    base = design.group_base
+    efron_group = tg[term_pos]
+    # the terms of the likelihood: one per group, then Efron's terms l > 0 of tied groups
+    term_group = np.r_[np.arange(design.group_end.size), efron_group]
+    term_base = base[term_group]
+    has_base = np.flatnonzero(term_base >= 0)
+    at_risk = (design.group_end - base).astype(float)
+    efron_frac = term_l / design.group_size[efron_group]
+    source = np.full(n_pad, design.order[0] if n else 0)  # patient (input row) stored
+    source[stored] = design.order
+    real = np.zeros(n_pad)
+    real[stored] = 1.0
+    event_indicator = np.zeros(n_pad)
+    event_indicator[stored[design.event_rows]] = 1.0
+    cached = {
+        "block": block,
+        "n_blocks": n_blocks,
+        "n_pad": n_pad,
+        "stored": stored,
+        "padding": position[n:],
+        "source": source,
+        "real": real,  # 1 for a patient, 0 for padding
+        "event_position": stored[design.event_rows],
+        "event_indicator": event_indicator,
+        # standardised values (mean 0, variance 1 over n) are at most sqrt(n - 1) in size
+        "z_bound": float(np.sqrt(max(n - 1, 1))),
+        # the runs end at the same rows as in the design
+        "term_position": position[design.group_end[term_group]],
+        "has_base": has_base,
+        "base_position": position[term_base[has_base]],
+        "first_event": np.r_[0, np.flatnonzero(np.diff(event_group)) + 1],
+        "n_groups": design.group_end.size,
+        "n_terms": term_group.size,
+        # at 0, Efron's term l of a group of d events has weight sum n_at_risk - l
+        "term_at_risk": np.r_[at_risk, at_risk[efron_group] - term_l][:, None],
+        "group_size": design.group_size.astype(float)[:, None],
+        "efron_group": efron_group,
+        "efron_pos": term_pos,
+        "efron_l": term_l,
+        "efron_frac": efron_frac[:, None],
+        "tied_top": position[tied_top],
+        "tied_has_before": has_before,
+        "tied_before": position[tied_first[has_before] - 1],
+    }
+    design.extras["risk_sets"] = cached
+    return cached
+
+
+def _to_blocks(values: np.ndarray, s: dict, fill) -> np.ndarray:
+    """Rows in the design's order (n, ...) in the storage order of :func:`_structure`."""
+    out = np.empty((s["n_pad"],) + values.shape[1:], dtype=values.dtype)
+    out[s["stored"]] = values
+    out[s["padding"]] = fill
+    return out
+
+
 class _Chunk:
     """Risk-set algebra for one chunk of features.
 
-    Arrays are features x patients (patients sorted as in the design), so that the
-    cumulative sums over the risk sets run along contiguous memory.
+    Arrays are patients x features (patients sorted as in the design, stored in blocks by
+    :func:`_structure`): a running sum over the risk sets adds whole rows, so that it is
+    vectorised over the features, and the sums over event times reduce whole rows too.
     """
 
     def __init__(self, design: SurvivalDesign, x: np.ndarray, z: np.ndarray,
                  present: np.ndarray | None, ties: str):
+        """``x`` (n_pad, c), ``z`` (n_pad, q) and ``present`` in the storage order of
+        :func:`_structure`, standardised, 0 where absent and in the padding rows."""
         self.design = design
-        self.x = x  # (c, n) standardised, 0 where absent
-        self.z = z  # (q, n) standardised
-        self.present = present  # (c, n) bool or None
+        s = self.s = _structure(design)
+        self.x, self.z, self.present = x, z, present
         self.ties = ties
-        self.c = x.shape[0]
-        self.q = z.shape[0]
+        self.c = x.shape[1]
+        self.q = z.shape[1]
         self.d = 1 + self.q
         self.pairs = _moment_pairs(self.d)
-        self.stratified = bool((design.group_base >= 0).any())
-        self.unit_groups = present is None and not design.tied_groups.size
-        self.x_max = x.max(1)
-        self.x_min = x.min(1)
-        ev = design.event_rows
-        pe = np.ones((self.c, ev.size)) if present is None else present[:, ev].astype(float)
-        g = design.group_end.size
+        self.k = 1 + self.d + len(self.pairs)
+        self.x_range = None  # (max, min) of each feature, when needed
+        self.efron = ties == "efron" and design.tied_groups.size > 0
+        self.n_terms = s["n_terms"] if self.efron else s["n_groups"]
+        self.ones = np.ones(self.n_terms)
+        self.term_position = s["term_position"][:self.n_terms]
+        has_base = s["has_base"] < self.n_terms
+        self.has_base = s["has_base"][has_base]
+        self.base_position = s["base_position"][has_base]
+        self._split()
+        ev = s["event_indicator"]
         if present is None:
-            self.d_group = np.broadcast_to(design.group_size.astype(float), (self.c, g))
+            self.d_group = None  # every group has all its events: design.group_size
+            self.n_events = np.full(self.c, float(design.event_rows.size))
+            sz = np.broadcast_to(ev @ z, (self.c, self.q))
         else:
-            self.d_group = np.zeros((self.c, g))
-            np.add.at(self.d_group.T, design.event_group, pe.T)
+            pe = present[s["event_position"]].astype(float)  # (events, c)
+            self.d_group = np.add.reduceat(pe, s["first_event"], axis=0)  # (g, c)
+            self.n_events = pe.sum(0)
+            sz = pe.T @ z[s["event_position"]]
         # sums over events of each design column (constant over iterations)
-        sx = (x[:, ev] * pe).sum(1)
-        sz = pe @ z[:, ev].T if self.q else np.zeros((self.c, 0))
-        self.event_sum = np.concatenate([sx[:, None], sz], axis=1)  # (c, d)
-        self.n_events = pe.sum(1)
-        tg = design.tied_groups
-        if ties == "efron" and tg.size:
-            sizes = design.group_size[tg]
-            self.efron_group = np.repeat(tg, sizes)
-            self.efron_pos = np.repeat(np.arange(tg.size), sizes)
-            self.efron_l = np.concatenate([np.arange(k) for k in sizes]).astype(float)
-            tied_member = np.isin(design.event_group, tg)
-            self.tied_rows = ev[tied_member]
-            tied_group_of_row = design.event_group[tied_member]
-            self.tied_starts = np.r_[0, np.flatnonzero(np.diff(tied_group_of_row)) + 1]
-            self.single_groups = np.flatnonzero(design.group_size == 1)
-        else:
-            self.efron_group = None
+        self.event_sum = np.concatenate([(ev @ x)[:, None], sz], axis=1)  # (c, d)
 
-    def moments(self, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Weights w = exp(lp - shift) and products w v_a, w v_a v_b: (K, c, n), and shift."""
-        x, z, d = self.x, self.z, self.d
-        k = 1 + d + len(self.pairs)
-        out = np.empty((k,) + x.shape)
-        eta = out[0]
-        if self.present is None and not beta.any():
-            # at zero every weight is 1: no exponentials needed
-            eta.fill(1.0)
-            np.copyto(out[1], x)
-            for a in range(1, d):
-                out[1 + a] = z[a - 1]
-            for i, (a, b) in enumerate(self.pairs):
-                other = x if b == 0 else z[b - 1]
-                np.multiply(out[1 + a], other, out=out[1 + d + i])
-            return out, np.zeros(x.shape[0])
-        np.multiply(x, beta[:, :1], out=eta)
-        if self.q:
-            eta += beta[:, 1:] @ z
-        if self.present is None and not self.q:
-            b = beta[:, 0]
-            shift = np.where(b > 0, b * self.x_max, b * self.x_min)
+    def _split(self) -> None:
+        """Parts of the features small enough for the cache, each stored contiguously."""
+        c = self.c
+        widest = max(1, _CACHE_ELEMENTS // (self.k * self.s["n_pad"]))
+        n_parts = -(-c // widest)
+        width = -(-c // n_parts) if c else 1
+        self.parts = [slice(a, min(a + width, c)) for a in range(0, c, width)]
+        if len(self.parts) == 1:
+            self.x_parts = [self.x]
+            self.present_parts = [self.present]
         else:
-            if self.present is not None:
-                eta[~self.present] = -np.inf
-            shift = eta.max(1)
-            shift[~np.isfinite(shift)] = 0.0
-        eta -= shift[:, None]
-        np.exp(eta, out=eta)
-        w = eta
-        np.multiply(w, x, out=out[1])
-        for a in range(1, d):
-            np.multiply(w, z[a - 1], out=out[1 + a])
+            self.x_parts = [np.ascontiguousarray(self.x[:, p]) for p in self.parts]
+            self.present_parts = [None if self.present is None
+                                  else np.ascontiguousarray(self.present[:, p])
+                                  for p in self.parts]
+
+    def moments(self, beta: np.ndarray, zero: bool, part: int = 0
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Weights w = exp(lp - shift), w v_a and w v_a v_b: (K, n_pad, c), and the shift.
+
+        For the features of ``part`` (``beta`` holds their coefficients). With ``zero``
+        (coefficients 0, every patient present) the weights are 1 and ``m[0]`` is left
+        unset.
+        """
+        x, z, d = self.x_parts[part], self.z, self.d
+        present = self.present_parts[part]
+        cols = self.parts[part]
+        c = x.shape[1]
+        m = np.empty((self.k,) + x.shape)
+        w = m[0]
+        if zero:
+            np.copyto(m[1], x)
+            shift = np.zeros(c)
+            for a in range(1, d):
+                np.copyto(m[1 + a], z[:, a - 1:a])
+        else:
+            b = beta[:, 0]
+            np.multiply(x, b, out=w)
+            if self.q:
+                w += z @ beta[:, 1:].T
+            if present is None and not self.q:
+                # exp() needs no shift while the linear predictor stays in a safe range
+                if np.abs(b).max() * self.s["z_bound"] <= _EXP_SAFE:
+                    shift = np.zeros(c)
+                else:  # the largest linear predictor is b * max(x) or b * min(x)
+                    if self.x_range is None:
+                        self.x_range = (self.x.max(0), self.x.min(0))
+                    shift = np.maximum(b * self.x_range[0][cols], b * self.x_range[1][cols])
+                    w -= shift
+            else:
+                if present is not None:
+                    np.copyto(w, -np.inf, where=~present)
+                shift = w.max(0)
+                shift[~np.isfinite(shift)] = 0.0
+                w -= shift
+            np.exp(w, out=w)
+            if present is None:
+                w[self.s["padding"]] = 0.0
+            np.multiply(w, x, out=m[1])
+            for a in range(1, d):
+                np.multiply(w, z[:, a - 1:a], out=m[1 + a])
         for i, (a, b) in enumerate(self.pairs):
-            other = x if b == 0 else z[b - 1]
-            np.multiply(out[1 + a], other, out=out[1 + d + i])
-        return out, shift
+            other = x if b == 0 else z[:, b - 1:b]
+            np.multiply(m[1 + a], other, out=m[1 + d + i])
+        return m, shift
+
+    def _running_sums(self, m: np.ndarray) -> np.ndarray:
+        """Risk-set sums (K, g, c) from :meth:`moments` (overwritten)."""
+        s = self.s
+        block, n_blocks = s["block"], s["n_blocks"]
+        k, _, c = m.shape
+        v = m.reshape(k, block, n_blocks * c)  # v[:, j]: the j-th row of every block
+        for j in range(1, block):  # prefix within every block at once
+            np.add(v[:, j - 1], v[:, j], out=v[:, j])
+        if n_blocks > 1:  # add the totals of the blocks before each block
+            carry = np.cumsum(v[:, block - 1].reshape(k, n_blocks, c)[:, :-1], axis=1)
+            m.reshape(k, block, n_blocks, c)[:, :, 1:] += carry[:, None]
+        risk = np.take(m, self.term_position, axis=1)
+        if self.has_base.size:  # a stratum's risk set starts after the strata before it
+            risk[:, self.has_base] -= np.take(m, self.base_position, axis=1)
+        return risk
 
     def evaluate(self, beta: np.ndarray):
-        """Log partial likelihood, score (c, d) and information (c, d, d) at ``beta``."""
-        design = self.design
-        m, shift = self.moments(beta)  # (K, c, n)
-        tied = m[:, :, self.tied_rows] if self.efron_group is not None else None
-        np.cumsum(m, axis=2, out=m)
-        risk = m[:, :, design.group_end]  # (K, c, g)
-        if self.stratified:
-            base = design.group_base
-            inside = (base >= 0).astype(float)
-            risk -= m[:, :, np.maximum(base, 0)] * inside
-        d = self.d
-        k1 = 1 + d
-        dg = self.d_group
-        # groups without an event for a feature (its event patients absent) add nothing
-        s0 = risk[0] if self.present is None else np.where(dg > 0, risk[0], 1.0)
-        ll = (self.event_sum * beta).sum(1) - self.n_events * shift
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.efron_group is None and self.unit_groups:
-                # one event per distinct time, every patient present
-                inv0 = 1.0 / s0
-                ll -= np.log(s0).sum(1)
-                a1 = risk[1:k1] * inv0
-                score = self.event_sum - a1.sum(2).T
-                info = self._information(None, a1, risk[k1:] * inv0)
-            elif self.efron_group is None:
-                inv0 = 1.0 / s0
-                ll -= (dg * np.log(s0)).sum(1)
-                a1 = risk[1:k1] * inv0
-                score = self.event_sum - (a1 * dg).sum(2).T
-                info = self._information(dg, a1, risk[k1:] * inv0)
-            else:
-                single = self.single_groups
-                s0s = s0[:, single]
-                inv0 = 1.0 / s0s
-                a1 = risk[1:k1][:, :, single] * inv0
-                if self.present is None:  # one event in each of these groups
-                    ll -= np.log(s0s).sum(1)
-                    score = self.event_sum - a1.sum(2).T
-                    info = self._information(None, a1, risk[k1:][:, :, single] * inv0)
-                else:
-                    dgs = dg[:, single]
-                    ll -= (dgs * np.log(s0s)).sum(1)
-                    score = self.event_sum - (a1 * dgs).sum(2).T
-                    info = self._information(dgs, a1, risk[k1:][:, :, single] * inv0)
-                # tied groups: Efron's correction, one term per tied event
-                t_sum = np.add.reduceat(tied, self.tied_starts, axis=2)  # (K, c, Gt)
-                pos = self.efron_pos
-                dgt = dg[:, self.efron_group]  # (c, R)
-                frac = self.efron_l / np.where(dgt > 0, dgt, 1.0)
-                live = (self.efron_l < dgt).astype(float)
-                r0 = s0[:, self.efron_group] - frac * t_sum[0][:, pos]
-                ll -= (live * np.log(np.where(live > 0, r0, 1.0))).sum(1)
-                inv0 = 1.0 / r0
-                r1 = (risk[1:k1][:, :, self.efron_group] - frac * t_sum[1:k1][:, :, pos]) * inv0
-                score -= (live * r1).sum(2).T
-                r2 = (risk[k1:][:, :, self.efron_group] - frac * t_sum[k1:][:, :, pos]) * inv0
-                info += self._information(live, r1, r2)
+        """Log partial likelihood, score (c, d) and information (c, d, d) at ``beta``.
+
+        The features are taken ``width`` at a time, so that the working arrays stay in
+        the processor's cache.
+        """
+        c, d = self.c, self.d
+        if len(self.parts) == 1:
+            return self._evaluate(beta, 0)
+        ll, score, info = np.empty(c), np.empty((c, d)), np.empty((c, d, d))
+        for part, cols in enumerate(self.parts):
+            ll[cols], score[cols], info[cols] = self._evaluate(beta[cols], part)
         return ll, score, info
 
-    def _information(self, weight, a1, a2):
-        """Sum over groups of weight * (E[v v'] - E[v] E[v]') as (c, d, d)."""
+    def _evaluate(self, beta: np.ndarray, part: int):
+        s = self.s
+        cols = self.parts[part]
+        zero = self.present is None and not beta.any()
+        m, shift = self.moments(beta, zero, part)  # (K, n_pad, c)
+        if zero:
+            m = m[1:]  # every weight is 1: the risk sets' sizes are known
+        # sums over the risk set of each term: (K, terms, c), or (K - 1, terms, c) at zero;
+        # m now holds the running sums
+        risk = self._running_sums(m)
+        o = 0 if zero else 1  # where w v_a starts in risk
         d = self.d
-        info = np.empty((self.c, d, d))
+        g = s["n_groups"]
+        dg = None if self.d_group is None else self.d_group[:, cols]
+        event_sum = self.event_sum[cols]
+        ones = self.ones
+        # weights of the terms (None: one each)
+        if dg is None:
+            weight = None if self.efron or not self.design.tied_groups.size \
+                else s["group_size"]
+            frac = s["efron_frac"] if self.efron else None
+        elif self.efron:
+            dgt = dg[s["efron_group"]]  # events of the feature at the tied times (R, c)
+            weight = np.concatenate([np.minimum(dg, 1.0), s["efron_l"][:, None] < dgt])
+            frac = s["efron_l"][:, None] / np.where(dgt > 0, dgt, 1.0)
+        else:
+            weight = dg
+        if self.efron:
+            # Efron's term l of a tied group leaves l / d of the group's events out of its
+            # risk set; the events of a tied time are consecutive rows
+            tied = np.take(m, s["tied_top"], axis=1)
+            if s["tied_has_before"].size == tied.shape[1]:
+                tied -= np.take(m, s["tied_before"], axis=1)
+            elif s["tied_has_before"].size:  # the first tied time starts the first row
+                tied[:, s["tied_has_before"]] -= np.take(m, s["tied_before"], axis=1)
+            tied = tied[:, s["efron_pos"]]
+            tied *= frac
+            risk[:, g:] -= tied
+        if zero:
+            s0 = s["term_at_risk"][:risk.shape[1]]
+        elif dg is None:
+            s0 = risk[0]
+        else:
+            # terms without an event of the feature (its event patients absent) add nothing
+            s0 = np.where(weight > 0, risk[0], 1.0)
+        ll = (event_sum * beta).sum(1) - self.n_events[cols] * shift
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv0 = 1.0 / s0
+            log0 = np.log(s0)
+            if weight is not None:
+                log0 *= weight
+            ll -= ones @ log0
+            expected = risk[o:]
+            expected *= inv0
+            a1, a2 = expected[:d], expected[d:]  # E[v_a], E[v_a v_b] per term
+            if weight is None:
+                score = event_sum - (ones @ a1).T
+            else:
+                score = event_sum - (ones @ (a1 * weight)).T
+            info = self._information(weight, a1, a2, ones)
+        return ll, score, info
+
+    def _information(self, weight, a1, a2, ones):
+        """Sum over groups of weight * (E[v v'] - E[v] E[v']) as (c, d, d)."""
+        d = self.d
+        info = np.empty((a1.shape[2], d, d))
         for k, (a, b) in enumerate(self.pairs):
             if weight is None:  # sums of products without temporaries
-                val = a2[k].sum(1) - np.einsum("ij,ij->i", a1[a], a1[b])
-                info[:, a, b] = val
-                info[:, b, a] = val
-                continue
-            term = a2[k] - a1[a] * a1[b]
-            val = (weight * term).sum(1)
+                total = a2[k].sum(0) if ones is None else ones @ a2[k]
+                val = total - np.einsum("gc,gc->c", a1[a], a1[b])
+            else:
+                term = a2[k] - a1[a] * a1[b]
+                term *= weight
+                val = term.sum(0) if ones is None else ones @ term
             info[:, a, b] = val
             info[:, b, a] = val
         return info
 
 
 def _standardise(values: np.ndarray, present: np.ndarray | None):
-    """Centre and scale columns over the patients present; returns (z, mean, sd)."""
+    """Centre and scale columns over the patients present; returns (z, mean, sd).
+
+    Values are first centred on one of their own (the first present), so that a constant
+    column gives exact zeros (sd 0) whatever the rounding of its mean.
+    """
     if present is None:
-        mean = values.mean(0)
-        centred = values - mean
+        pivot = values[0] if values.shape[0] else np.zeros(values.shape[1])
+        centred = values - pivot
+        shift = centred.mean(0)
+        centred -= shift
         sd = np.sqrt((centred**2).mean(0))
     else:
         count = present.sum(0)
-        safe = np.where(present, values, 0.0)
+        pivot = values[present.argmax(0), np.arange(values.shape[1])]
+        centred = np.where(present, values - pivot, 0.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = safe.sum(0) / np.maximum(count, 1)
-        centred = np.where(present, values - mean, 0.0)
+            shift = centred.sum(0) / np.maximum(count, 1)
+        centred = np.where(present, centred - shift, 0.0)
         sd = np.sqrt((centred**2).sum(0) / np.maximum(count, 1))
     scale = np.where(sd > 0, sd, 1.0)
-    return centred / scale, mean, sd
+    return centred / scale, pivot + shift, sd
 
 
 def _solve(info: np.ndarray, score: np.ndarray):
@@ -347,6 +521,7 @@ def cox_batch(
     max_iter: int = 50,
     chunk_size: int | None = None,
     return_linear_predictor: bool = False,
+    n_threads: int | None = None,
 ) -> CoxBatch:
     """Fit one Cox model per feature column, all at once.
 
@@ -369,9 +544,15 @@ def cox_batch(
     max_iter
         Newton iterations before a fit is flagged ``not_converged``.
     chunk_size
-        Features per chunk (default: a size that keeps the working arrays in cache).
+        Features per chunk of the Newton iterations (default: up to 1024, fewer so that
+        every thread gets work); each evaluation takes a chunk's features a few hundred at
+        a time, so that the working arrays stay in the processor's cache.
     return_linear_predictor
         Also return ``x b + z g`` per patient and model (original order, NaN if absent).
+    n_threads
+        Chunks fitted at the same time (default: the number of processors); numpy
+        releases the interpreter lock in its array loops, and the BLAS is held to one
+        thread per worker. The result does not depend on it.
 
     Returns
     -------
@@ -395,9 +576,11 @@ def cox_batch(
     z_scale = np.where(z_sd > 0, z_sd, 1.0)
     if q and (z_sd <= 0).any():
         raise ValueError("a covariate is constant in the patients analysed")
-    k = 1 + d + d * (d + 1) // 2
+    n_threads = max(1, int(n_threads or os.cpu_count() or 1))
     if chunk_size is None:
-        chunk_size = int(np.clip(2**18 // max(k * n, 1), 16, 4096))
+        chunk_size = int(np.clip(-(-p // n_threads), 64, _CHUNK_FEATURES))
+    s = _structure(design)  # shared index arrays, built once before the threads start
+    z_stored = _to_blocks(zs, s, 0.0)
 
     out = CoxBatch(
         coef=np.full((p, d), np.nan), covariance=np.full((p, d, d), np.nan),
@@ -407,33 +590,75 @@ def cox_batch(
         status=np.full(p, "ok", dtype=object), feature_sd=np.full(p, np.nan),
         linear_predictor=np.full((n, p), np.nan) if return_linear_predictor else None,
     )
-    for start in range(0, p, chunk_size):
-        stop = min(start + chunk_size, p)
-        _fit_chunk(design, features[order, start:stop], zs, z_scale, ties, tol, max_iter,
-                   out, slice(start, stop), z_all)
+
+    def task(start: int, stop: int) -> None:
+        _fit_chunk(design, features, z_stored, z_scale, ties, tol, max_iter, out,
+                   slice(start, stop), z_all)
+
+    tasks = [lambda a=start: task(a, min(a + chunk_size, p)) for start in range(0, p, chunk_size)]
+    with _one_blas_thread():  # its matrix-vector products are too small to share
+        _run(tasks, n_threads)
     return out
 
 
-def _fit_chunk(design, raw, zs, z_scale, ties, tol, max_iter, out, where, z_all):
-    n, c = raw.shape
-    q = zs.shape[1]
-    d = 1 + q
-    present = ~np.isnan(raw)
-    all_present = bool(present.all())
-    xs, x_mean, x_sd = _standardise(raw, None if all_present else present)
-    counts = present.sum(0)
-    ev_counts = present[design.event_rows].sum(0)
+def _one_blas_thread():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _fit_chunk(design, features, z_stored, z_scale, ties, tol, max_iter, out, where, z_all):
+    """Fit the features ``where``; complete features and those with missing values apart."""
+    s = _structure(design)
+    n, q = design.n, z_stored.shape[1]
+    raw = features[s["source"], where]  # (n_pad, c) in storage order
+    padding = s["padding"]
+    raw[padding] = 0.0
+    c = raw.shape[1]
+    incomplete = np.isnan(s["real"] @ raw)
+    x_sd = np.empty(c)
+    counts = np.full(c, n)
+    ev_counts = np.full(c, design.event_rows.size)
     status = np.full(c, "ok", dtype=object)
+    parts = []
+    complete = np.flatnonzero(~incomplete)
+    if complete.size:
+        x = raw if complete.size == c else raw[:, complete]
+        # centre on the first patient first: a constant feature gives exact zeros
+        x -= x[0].copy()
+        x[padding] = 0.0
+        x -= (s["real"] @ x) / n
+        x[padding] = 0.0
+        x_sd[complete] = np.sqrt(np.einsum("ij,ij->j", x, x) / n)
+        x /= np.where(x_sd[complete] > 0, x_sd[complete], 1.0)
+        parts.append((complete, x, None))
+    partial = np.flatnonzero(incomplete)
+    if partial.size:
+        values = raw[:, partial]
+        present = ~np.isnan(values)
+        present[padding] = False
+        xs, _, x_sd[partial] = _standardise(values, present)
+        counts[partial] = present.sum(0)
+        ev_counts[partial] = present[s["event_position"]].sum(0)
+        parts.append((partial, xs, present))
     status[x_sd <= 0] = "constant"
-    status[counts < d + 2] = "too_few_patients"
+    status[counts < q + 3] = "too_few_patients"
     status[ev_counts == 0] = "no_events"
     out.n[where] = counts
     out.n_events[where] = ev_counts
     out.feature_sd[where] = x_sd
-    fit = np.flatnonzero(status == "ok")
-    if fit.size:
-        mask = None if all_present else np.ascontiguousarray(present[:, fit].T)
-        chunk = _Chunk(design, np.ascontiguousarray(xs[:, fit].T), zs.T.copy(), mask, ties)
+    first = where.start
+    for columns, xs, present in parts:
+        ok = status[columns] == "ok"
+        if not ok.any():
+            continue
+        fit = columns[ok]
+        if not ok.all():
+            xs = xs[:, ok]
+            present = None if present is None else present[:, ok]
+        chunk = _Chunk(design, xs, z_stored, present, ties)
         beta, cov, ll, ll0, score_stat, n_iter, st = _newton(chunk, tol, max_iter)
         status[fit] = st
         scale = np.concatenate([x_sd[fit][:, None], np.broadcast_to(z_scale, (fit.size, q))],
@@ -443,7 +668,7 @@ def _fit_chunk(design, raw, zs, z_scale, ties, tol, max_iter, out, where, z_all)
         bad = st != "ok"
         coef[bad] = np.nan
         covariance[bad] = np.nan
-        idx = np.arange(where.start, where.stop)[fit]
+        idx = first + fit
         out.coef[idx] = coef
         out.covariance[idx] = covariance
         out.log_likelihood[idx] = np.where(bad, np.nan, ll)
@@ -451,13 +676,10 @@ def _fit_chunk(design, raw, zs, z_scale, ties, tol, max_iter, out, where, z_all)
         out.score_statistic[idx] = score_stat
         out.n_iter[idx] = n_iter
         if out.linear_predictor is not None:
-            lp = raw[:, fit] * coef[:, 0]
+            lp = features[:, idx] * coef[:, 0]
             if q:
-                lp = lp + z_all[design.order] @ coef[:, 1:].T
-            lp[:, bad] = np.nan
-            rows = np.empty(n, dtype=np.int64)
-            rows[design.order] = np.arange(n)
-            out.linear_predictor[:, idx] = lp[rows]
+                lp += z_all @ coef[:, 1:].T
+            out.linear_predictor[:, idx] = lp  # NaN where absent or without a fit
     out.status[where] = status
 
 
@@ -474,9 +696,12 @@ def _newton(chunk: _Chunk, tol: float, max_iter: int):
     status = np.full(c, "not_converged", dtype=object)
     prev_ll = np.full(c, -np.inf)
     prev_beta = beta.copy()
-    sub = chunk
+    sub, held = chunk, active  # the models evaluated (a superset of the active ones)
     for it in range(max_iter + 1):
-        ll, score, info = sub.evaluate(beta[active])
+        ll, score, info = sub.evaluate(beta[held])
+        if held.size != active.size:
+            at = np.searchsorted(held, active)
+            ll, score, info = ll[at], score[at], info[at]
         if it == 0:
             step0 = _solve(info, score)
             ll0[active] = ll
@@ -498,7 +723,8 @@ def _newton(chunk: _Chunk, tol: float, max_iter: int):
             break
         if it == max_iter:
             break
-        sub = _subset(chunk, active)
+        if active.size < 0.75 * held.size:  # else evaluating a few finished ones is cheaper
+            sub, held = _subset(chunk, active), active
     return final_beta, final_cov, final_ll, ll0, score_stat, n_iter, status
 
 
@@ -547,12 +773,12 @@ def _record(idx, ll, score, info, beta, prev_beta, prev_ll, final_beta, final_co
 def _subset(chunk: _Chunk, keep: np.ndarray) -> _Chunk:
     sub = object.__new__(_Chunk)
     sub.__dict__.update(chunk.__dict__)
-    sub.x = chunk.x[keep]
-    sub.x_max = chunk.x_max[keep]
-    sub.x_min = chunk.x_min[keep]
-    sub.present = None if chunk.present is None else chunk.present[keep]
+    sub.x = chunk.x[:, keep]
+    sub.x_range = None
+    sub.present = None if chunk.present is None else chunk.present[:, keep]
     sub.c = keep.size
-    sub.d_group = chunk.d_group[keep]
+    sub._split()
+    sub.d_group = None if chunk.d_group is None else chunk.d_group[:, keep]
     sub.event_sum = chunk.event_sum[keep]
     sub.n_events = chunk.n_events[keep]
     return sub
