@@ -22,6 +22,11 @@ __all__ = ["create_app", "serve", "warm_up"]
 
 log = logging.getLogger("radiogenomics.dashboards")
 ASSETS = Path(__file__).resolve().parent / "assets"
+#: plotly.js's cartesian bundle (``assets/plotly-cartesian.min.js``, the plotly.js version
+#: that plotly.py ships, MIT licence beside it) is served with the page: a third of the
+#: full bundle, with every trace type the pages draw. ``dcc.Graph`` uses it instead of
+#: loading the full plotly.js once the page has started.
+PLOTLY_BUNDLE = ASSETS / "plotly-cartesian.min.js"
 
 
 def _quiet_server(server) -> None:
