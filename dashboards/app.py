@@ -29,6 +29,22 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 PLOTLY_BUNDLE = ASSETS / "plotly-cartesian.min.js"
 
 
+#: What the server compresses for browsers that accept it: pages, scripts, styles, layouts
+#: and callback answers (not downloads).
+COMPRESSED_TYPES = ["text/html", "text/css", "text/javascript", "application/javascript",
+                    "application/json"]
+
+
+def _compress(server) -> None:
+    """Compress responses with zstd (fast to make, small), else brotli or gzip, as the
+    browser accepts: the page's scripts shrink from 3 MB to under 1 MB on the wire."""
+    from flask_compress import Compress
+
+    server.config.setdefault("COMPRESS_ALGORITHM", ["zstd", "br", "gzip"])
+    server.config.setdefault("COMPRESS_MIMETYPES", COMPRESSED_TYPES)
+    Compress(server)
+
+
 def _quiet_server(server) -> None:
     """Keep the server's log free of patient data: no request lines, and a failed request
     is logged by its path and exception type only (never its message or traceback, which
@@ -125,6 +141,7 @@ def create_app(
 
     server = app.server
     server.config["RADIOGENOMICS_RESULTS"] = results
+    _compress(server)
     if auth_file is not None:
         BasicAuth(auth_file).init_app(server)
 
