@@ -113,9 +113,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
-#: What each page shows once it has loaded: graphs that must hold data and tables that
-#: must hold rows (an id missing from the page, e.g. a table of a kind the results lack,
-#: is not waited for).
+#: What each page shows once it has loaded: graphs that must be drawn and tables that must
+#: be rendered (an id missing from the page, e.g. a table of a kind the results lack, is
+#: not waited for).
 PAGES = {
     "/": {"graphs": ["overview-overlap"], "tables": ["overview-clinical"]},
     "/associations": {"graphs": ["assoc-volcano", "assoc-heatmap"], "tables": ["assoc-rows"]},
@@ -123,17 +123,21 @@ PAGES = {
     "/patient": {"graphs": ["patient-percentiles"], "selectors": ["#patient-shown"]},
 }
 
+#: Loaded: no callback pending; each graph drawn with its data, or with a message when it
+#: has none (an empty placeholder does not count); each table rendered.
 READY = """(spec) => {
     if (!document.querySelector('#page') || !document.querySelector('#page').children.length)
         return false;
     if (document.querySelector('[data-dash-is-loading="true"]')) return false;
     for (const id of spec.graphs || []) {
         const gd = document.querySelector('#' + id + ' .js-plotly-plot');
-        if (!gd || !gd.data || !gd.data.length || !gd._fullLayout) return false;
-        if (!gd.querySelector('.main-svg')) return false;
+        if (!gd || !gd._fullLayout || !gd.querySelector('.main-svg')) return false;
+        const message = (gd.layout.annotations || []).length > 0;
+        if (!(gd.data && gd.data.length) && !message) return false;
     }
     for (const id of spec.tables || []) {
-        if (document.getElementById(id) && !document.querySelector('#' + id + ' td')) return false;
+        if (document.getElementById(id) && !document.querySelector('#' + id + ' .dash-spreadsheet'))
+            return false;
     }
     for (const selector of spec.selectors || [])
         if (!document.querySelector(selector)) return false;
