@@ -14,9 +14,30 @@ import radiogenomics as rg
 
 from .components import empty_figure
 
+#: Up to this many points a scatter plot is drawn as SVG: a browser draws a few thousand
+#: SVG points sooner than it starts WebGL (which has no graphics card on many servers and
+#: in headless browsers); beyond it WebGL is faster.
+SVG_POINTS = 5000
+
 
 def _has(name: str) -> bool:
     return callable(getattr(rg.pl, name, None))
+
+
+def svg_when_small(fig: go.Figure, limit: int = SVG_POINTS) -> go.Figure:
+    """The figure with its WebGL scatter traces drawn as SVG when they hold at most
+    ``limit`` points in all."""
+    gl = [t for t in fig.data if t.type == "scattergl"]
+    if not gl or sum(len(t.x) if t.x is not None else 0 for t in gl) > limit:
+        return fig
+    traces = []
+    for trace in fig.data:
+        if trace.type == "scattergl":
+            spec = trace.to_plotly_json()
+            spec.pop("type", None)
+            trace = go.Scatter(spec)
+        traces.append(trace)
+    return go.Figure(data=traces, layout=fig.layout)
 
 
 def volcano(table: pd.DataFrame, q_threshold: float | None = 0.05, title=None) -> go.Figure:
@@ -24,8 +45,9 @@ def volcano(table: pd.DataFrame, q_threshold: float | None = 0.05, title=None) -
     if table.empty:
         return empty_figure("No pair passes the filter.")
     if _has("volcano"):
-        fig = rg.pl.volcano(table, q_threshold=q_threshold if q_threshold else 0.05,
-                            label_top=0, title=title or "")
+        fig = svg_when_small(rg.pl.volcano(
+            table, q_threshold=q_threshold if q_threshold else 0.05, label_top=0,
+            title=title or ""))
     else:
         fig = _volcano(table, q_threshold)
     _attach_pairs(fig, table)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +68,27 @@ class Results:
     pseudonym_key: str = ""
     _to_display: dict[str, str] = field(default_factory=dict)
     _from_display: dict[str, str] = field(default_factory=dict)
+    _memo: dict[str, OrderedDict] = field(default_factory=dict, repr=False)
+    _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # ---------------------------------------------------------------- memo
+    def memo(self, name: str, key: Hashable, compute: Callable[[], object],
+             size: int = 64) -> object:
+        """What the pages computed from these results (layouts, figures, tables), kept
+        for the next request: the value of ``compute()`` under ``(name, key)``; the ``size``
+        latest of each ``name`` are kept. The results never change while served, so a
+        value stays right; callers must not modify what they get."""
+        with self._memo_lock:
+            found = self._memo.setdefault(name, OrderedDict())
+            if key in found:
+                found.move_to_end(key)
+                return found[key]
+        value = compute()
+        with self._memo_lock:
+            found[key] = value
+            while len(found) > size:
+                found.popitem(last=False)
+        return value
 
     # ---------------------------------------------------------------- patients
     @property

@@ -274,3 +274,113 @@ def test_serve_and_passwd_commands(results_folder, tmp_path):
     assert f"http://127.0.0.1:{port}/" in out
     for patient in rg.read_cohort(results_folder / "cohort.h5mu").obs_names:
         assert patient not in out + err
+
+
+def _layout_of(client, path: str) -> dict:
+    """The layout the server sends to a browser showing ``path``."""
+    response = client.get("/_dash-layout", headers={"Referer": f"http://localhost{path}"})
+    assert response.status_code == 200
+    return response.get_json()
+
+
+def _find(value, component_id: str):
+    if isinstance(value, dict):
+        if value.get("props", {}).get("id") == component_id:
+            return value["props"]
+        for item in value.values():
+            found = _find(item, component_id)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = _find(item, component_id)
+            if found is not None:
+                return found
+    return None
+
+
+def _trace_types(value, found: set) -> set:
+    """Trace types of every plotly figure (``{"data": [...], "layout": ...}``) inside."""
+    if isinstance(value, dict):
+        if isinstance(value.get("data"), list) and "layout" in value:
+            found.update(trace.get("type", "scatter") for trace in value["data"]
+                         if isinstance(trace, dict))
+        for item in value.values():
+            _trace_types(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _trace_types(item, found)
+    return found
+
+
+def test_pages_arrive_whole_and_no_callback_runs_at_load(results_folder):
+    """The layout of a page holds its figures and tables (made on the server), and no
+    callback runs when a page loads; without a Referer the router fills the page."""
+    from dashboards import create_app
+
+    app = create_app(results_folder)
+    client = app.server.test_client()
+    layout = _layout_of(client, "/associations")
+    assert _find(layout, "url")["pathname"] == "/associations"
+    volcano = _find(layout, "assoc-volcano")["figure"]
+    assert volcano["data"] and volcano["data"][-1]["type"] == "scatter"  # SVG, few points
+    rows = _find(layout, "assoc-rows")
+    frame = pd.read_parquet(results_folder / "results" / f"{TABLE}.parquet")
+    best = frame[frame["q_value"] <= 0.05].sort_values("p_value", kind="stable")
+    assert [(r["x"], r["y"]) for r in rows["data"]] == list(zip(best["x"], best["y"]))[:15]
+    assert rows["page_count"] == -(-len(best) // 15)
+    assert f"{len(best):,} of {len(frame):,} pairs match" in _find(layout, "assoc-count")[
+        "children"]
+    survival = _layout_of(client, "/survival")
+    assert _find(survival, "surv-km")["figure"]["data"]
+    assert _find(survival, "surv-rows")["data"]
+    patient = _layout_of(client, "/patient")
+    assert _find(patient, "patient-shown")["children"] == _find(
+        patient, "patient-select")["value"]
+    assert _find(_layout_of(client, "/"), "overview-clinical")["data"]
+    shell = client.get("/_dash-layout").get_json()
+    assert "pathname" not in _find(shell, "url") and _find(shell, "page")["children"] is None
+    dependencies = client.get("/_dash-dependencies").get_json()
+    assert dependencies and all(d["prevent_initial_call"] for d in dependencies)
+
+
+def test_figures_use_the_served_plotly_bundle(results_folder):
+    """The dashboards serve plotly.js's cartesian bundle: every figure the pages and their
+    callbacks show uses one of its trace types (plotly.js would draw another as a scatter)."""
+    import re
+
+    from dashboards import create_app
+    from dashboards.app import PLOTLY_BUNDLE
+
+    bundle = PLOTLY_BUNDLE.read_text(encoding="utf-8")
+    available = set(re.findall(r'moduleType:"trace",name:"(\w+)"', bundle))
+    assert {"scatter", "bar", "box", "heatmap", "contour"} <= available
+    import plotly
+
+    assert f"v{plotly.offline.get_plotlyjs_version()}" in bundle[:200]
+    app = create_app(results_folder)
+    client = app.server.test_client()
+    found: set = set()
+    for path in ("/", "/associations", "/survival", "/patient"):
+        _trace_types(_layout_of(client, path), found)
+    results = app.server.config["RADIOGENOMICS_RESULTS"]
+    frame = pd.read_parquet(results_folder / "results" / f"{TABLE}.parquet")
+    binary = results.mdata["mutation"].var_names[0]
+    calls = [
+        ("assoc-pair.figure", {"assoc-selected.data": {"table": TABLE, "x": frame["x"].iloc[0],
+                                                       "y": frame["y"].iloc[0]}},
+         "assoc-selected.data"),
+        ("assoc-count.children", {"assoc-table.value": TABLE, "assoc-q.value": 1.0},
+         "assoc-q.value"),
+        ("surv-km.figure", {"surv-variable.value": f"mutation::{binary}",
+                            "surv-split.value": "optimal"}, "surv-split.value"),
+        ("patient-body.children", {"patient-select.value": results.patients[3]},
+         "patient-select.value"),
+    ]
+    for output, inputs, changed in calls:
+        response = client.post("/_dash-update-component",
+                               json=_callback(app, output, inputs, changed))
+        assert response.status_code == 200, output
+        _trace_types(response.get_json(), found)
+    assert {"scatter", "bar", "heatmap"} <= found
+    assert found <= available, f"trace types missing from the bundle: {found - available}"

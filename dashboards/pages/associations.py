@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import dash
 from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
@@ -21,7 +22,9 @@ TITLE = "Associations"
 Q_CHOICES = [0.001, 0.01, 0.05, 0.1, 0.25, 1.0]
 TABLE_COLUMNS = ["x", "y", "method", "n", "estimate", "ci_lower", "ci_upper", "p_value",
                  "q_value"]
-VOLCANO_POINTS = 3000
+#: The volcano plots the most significant filtered pairs, at most this many: enough for
+#: its shape and its strongest pairs, light to send and to draw (the table holds them all).
+VOLCANO_POINTS = 1500
 PAGE_SIZE = 15
 
 
@@ -32,46 +35,83 @@ def table_label(key: str, store) -> str:
     return f"{modalities} ({methods}): {store.n_rows:,} pairs [{key}]"
 
 
+DEFAULT_Q = 0.05
+
+
+def summary(results: Results, key: str, flt: TableFilter) -> tuple:
+    """The count text, volcano and heatmap of a table under a filter (kept for the next
+    request)."""
+    def compute():
+        store = results.associations[key]
+        count = store.count(flt)
+        top = store.top(flt, VOLCANO_POINTS, ["x", "y", "estimate", "p_value", "q_value"])
+        shown = f" (the {len(top):,} most significant are plotted)" if count > len(top) else ""
+        text = f"{count:,} of {store.n_rows:,} pairs match{shown}."
+        q = flt.q_max
+        return (text, figures.volcano(top, q_threshold=q if q and q < 1 else 0.05),
+                figures.heatmap(store.block(flt), q_threshold=q if q and q < 1 else 0.05))
+
+    return results.memo("associations-summary", (key, flt), compute, size=128)
+
+
+def rows_page(results: Results, key: str, flt: TableFilter, page=0, page_size=PAGE_SIZE,
+              sort_by=None) -> tuple[list[dict], int, str]:
+    """One page of the table's filtered rows, the number of pages and the download link."""
+    store = results.associations[key]
+    size = int(page_size or PAGE_SIZE)
+    count = store.count(flt)
+    pages = max(1, -(-count // size))
+    page = min(int(page or 0), pages - 1)
+    frame = store.page(flt, sort_by, page, size,
+                       columns=[*TABLE_COLUMNS, "x_modality", "y_modality"])
+    return records(frame), pages, dash.get_relative_path(download_href(key, flt, sort_by))
+
+
 def layout(results: Results):
     if not results.associations:
         return card("Associations", notice("No association table was found in the results. "
                                            "Run rg.tl.associate and export its table."))
     keys = list(results.associations)
     first = results.associations[keys[0]]
+    flt = _filter(DEFAULT_Q, None, None, "", "")
+    count, volcano, heatmap = summary(results, keys[0], flt)
+    rows, pages, href = rows_page(results, keys[0], flt)
+    choices = results.memo("associations-choices", None, lambda: (
+        [{"label": table_label(k, s), "value": k} for k, s in results.associations.items()],
+        options(first.distinct("method")), options(first.classes)))
     return html.Div([
         card("Filter", html.Div(className="rg-controls", children=[
             html.Label(["Modality pair and method", dcc.Dropdown(
-                id="assoc-table", clearable=False, value=keys[0],
-                options=[{"label": table_label(k, s), "value": k}
-                         for k, s in results.associations.items()])], className="rg-wide"),
+                id="assoc-table", clearable=False, value=keys[0], options=choices[0])],
+                className="rg-wide"),
             html.Label(["q-value at most", dcc.Dropdown(
-                id="assoc-q", clearable=False, value=0.05,
+                id="assoc-q", clearable=False, value=DEFAULT_Q,
                 options=[{"label": "all" if q == 1 else f"{q:g}", "value": q}
                          for q in Q_CHOICES])]),
-            html.Label(["Method", dcc.Dropdown(id="assoc-method", options=options(
-                first.distinct("method")), placeholder="all")]),
+            html.Label(["Method", dcc.Dropdown(id="assoc-method", options=choices[1],
+                                               placeholder="all")]),
             html.Label(["Feature class", dcc.Dropdown(
-                id="assoc-class", options=options(first.classes), placeholder="all")]),
+                id="assoc-class", options=choices[2], placeholder="all")]),
             html.Label(["Feature contains", dcc.Input(
                 id="assoc-x-search", type="text", debounce=True, placeholder="e.g. glcm")]),
             html.Label(["Gene contains", dcc.Input(
                 id="assoc-y-search", type="text", debounce=True, placeholder="e.g. MKI67")]),
         ]), html.Div(className="rg-row", children=[
-            html.Span(id="assoc-count", className="rg-count"),
-            html.A("Download the filtered rows (CSV)", id="assoc-download", href="",
+            html.Span(count, id="assoc-count", className="rg-count"),
+            html.A("Download the filtered rows (CSV)", id="assoc-download", href=href,
                    className="rg-button", download="associations.csv"),
         ])),
         html.Div(className="rg-grid-2", children=[
-            card("Volcano plot (click a point)", graph("assoc-volcano")),
+            card("Volcano plot (click a point)", graph("assoc-volcano", volcano)),
             card("Pair", html.Div(id="assoc-pair-stats", className="rg-pair-stats",
                                   children=notice("Click a point of the volcano plot or a "
                                                   "row of the table.")),
                  graph("assoc-pair", empty_figure("No pair selected."))),
         ]),
-        card("Rows", table("assoc-rows", TABLE_COLUMNS, page_size=PAGE_SIZE,
-                           server_side=True)),
+        card("Rows", table("assoc-rows", TABLE_COLUMNS, rows, page_size=PAGE_SIZE,
+                           server_side=True, page_count=pages)),
         card("Clustered heatmap of the most significant features and genes",
-             graph("assoc-heatmap")),
+             graph("assoc-heatmap", heatmap)),
         dcc.Store(id="assoc-selected"),
     ])
 
@@ -98,6 +138,8 @@ def download_href(key: str, flt: TableFilter, sort_by=None) -> str:
 
 
 def register(app, results: Results) -> None:
+    """The explorer's callbacks; none runs when a page loads, whose layout already holds
+    what they would return for the controls' first values."""
     filters = [Input("assoc-table", "value"), Input("assoc-q", "value"),
                Input("assoc-method", "value"), Input("assoc-class", "value"),
                Input("assoc-x-search", "value"), Input("assoc-y-search", "value")]
@@ -110,48 +152,29 @@ def register(app, results: Results) -> None:
 
     @app.callback(
         Output("assoc-method", "options"), Output("assoc-class", "options"),
-        Input("assoc-table", "value"))
+        Input("assoc-table", "value"), prevent_initial_call=True)
     def table_options(key):
         store = store_of(key)
         return options(store.distinct("method")), options(store.classes)
 
-    from functools import lru_cache
-
-    @lru_cache(maxsize=128)
-    def summarise(key, flt):
-        store = results.associations[key]
-        count = store.count(flt)
-        top = store.top(flt, VOLCANO_POINTS, ["x", "y", "estimate", "p_value", "q_value"])
-        shown = f" (the {len(top):,} most significant are plotted)" if count > len(top) else ""
-        text = f"{count:,} of {store.n_rows:,} pairs match{shown}."
-        q = flt.q_max
-        return (text, figures.volcano(top, q_threshold=q if q and q < 1 else 0.05),
-                figures.heatmap(store.block(flt), q_threshold=q if q and q < 1 else 0.05))
-
     @app.callback(
         Output("assoc-count", "children"), Output("assoc-volcano", "figure"),
         Output("assoc-heatmap", "figure"),
-        *filters)
+        *filters, prevent_initial_call=True)
     def overview(key, q, method, feature_class, x_search, y_search):
         store_of(key)
-        return summarise(key, _filter(q, method, feature_class, x_search, y_search))
+        return summary(results, key, _filter(q, method, feature_class, x_search, y_search))
 
     @app.callback(
         Output("assoc-rows", "data"), Output("assoc-rows", "page_count"),
         Output("assoc-download", "href"),
         *filters,
         Input("assoc-rows", "page_current"), Input("assoc-rows", "page_size"),
-        Input("assoc-rows", "sort_by"))
+        Input("assoc-rows", "sort_by"), prevent_initial_call=True)
     def rows(key, q, method, feature_class, x_search, y_search, page, page_size, sort_by):
-        store = store_of(key)
-        flt = _filter(q, method, feature_class, x_search, y_search)
-        size = int(page_size or PAGE_SIZE)
-        count = store.count(flt)
-        pages = max(1, -(-count // size))
-        page = min(int(page or 0), pages - 1)
-        frame = store.page(flt, sort_by, page, size,
-                           columns=[*TABLE_COLUMNS, "x_modality", "y_modality"])
-        return records(frame), pages, app.get_relative_path(download_href(key, flt, sort_by))
+        store_of(key)
+        return rows_page(results, key, _filter(q, method, feature_class, x_search, y_search),
+                         page, page_size, sort_by)
 
     @app.callback(
         Output("assoc-selected", "data"),

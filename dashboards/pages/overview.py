@@ -19,6 +19,11 @@ TITLE = "Cohort"
 
 
 def layout(results: Results):
+    """The overview (made once: it has no control)."""
+    return results.memo("overview", None, lambda: _layout(results))
+
+
+def _layout(results: Results):
     mdata = results.mdata
     if mdata is None:
         return html.Div([card("Cohort", notice("No cohort file was given: only the result "

@@ -198,8 +198,15 @@ def layout(results: Results):
             html.Button("Printable summary (HTML)", id="patient-print", className="rg-button"),
             dcc.Download(id="patient-summary"),
         ])),
-        html.Div(id="patient-body"),
+        html.Div(patient_body(results, choices[0][1]) if choices else None,
+                 id="patient-body"),
     ])
+
+
+def patient_body(results: Results, patient: str):
+    """The view of the patient a page opens on (kept for the next page load)."""
+    return results.memo("patient-body", patient,
+                        lambda: body(results, build_profile(results, patient)), size=16)
 
 
 def body(results: Results, profile: dict):
@@ -244,7 +251,11 @@ def body(results: Results, profile: dict):
 
 
 def register(app, results: Results) -> None:
-    @app.callback(Output("patient-body", "children"), Input("patient-select", "value"))
+    """The view's callbacks; none runs when the page loads, whose layout already shows the
+    first patient."""
+
+    @app.callback(Output("patient-body", "children"), Input("patient-select", "value"),
+                  prevent_initial_call=True)
     def show(shown):
         patient = results.patient_id(shown)
         if patient is None:

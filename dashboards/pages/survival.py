@@ -65,6 +65,47 @@ def default_variable(results: Results) -> str | None:
     return choices[0]["value"] if choices else None
 
 
+def split_outputs(results: Results, value: str | None, split: str, cutoff=None,
+                  covariates=()) -> tuple:
+    """The Kaplan-Meier figure and the statistics of a split (kept for the next request)."""
+    parsed = parse_variable(value)
+    if parsed is None or results.mdata is None:
+        raise PreventUpdate
+    if split == "cutoff" and cutoff is None:
+        return empty_figure("Enter a cut-off value."), None
+
+    def compute():
+        try:
+            outcome = analysis.split_survival(
+                results.mdata, parsed[0], parsed[1], time=results.time, event=results.event,
+                split=split, cutoff=cutoff, covariates=list(covariates))
+        except analysis.Unavailable as exc:
+            return empty_figure(str(exc)), notice(str(exc))
+        except Exception as exc:  # a bad choice of variable: say so, without patient data
+            message = getattr(exc, "message", None) or type(exc).__name__
+            return empty_figure(f"Cannot split on this variable: {message}"), None
+        return outcome["figure"], html.Table(className="rg-kv", children=[html.Tbody([
+            html.Tr([html.Th(k), html.Td(v)]) for k, v in outcome["stats"].items()])])
+
+    key = (value, split, repr(cutoff), tuple(covariates))
+    return results.memo("survival-split", key, compute, size=64)
+
+
+def screen_page(results: Results, key, q=1.0, search_text="", page=0, page_size=12,
+                sort_by=None) -> tuple[list[dict], int]:
+    """One page of a survival screen's filtered rows and the number of pages."""
+    store = results.survival.get(key)
+    if store is None:
+        raise PreventUpdate
+    flt = TableFilter(q_max=float(q) if q is not None else None,
+                      x_search=(search_text or "").strip()[:100])
+    size = int(page_size or 12)
+    pages = max(1, -(-store.count(flt) // size))
+    frame = store.page(flt, sort_by, min(int(page or 0), pages - 1), size,
+                       columns=SCREEN_COLUMNS)
+    return records(frame), pages
+
+
 def layout(results: Results):
     if results.mdata is None:
         return card("Survival", notice("No cohort file was given."))
@@ -72,12 +113,13 @@ def layout(results: Results):
         return card("Survival", notice("The cohort does not say which clinical columns hold "
                                        "survival time and event; serve it with --time and "
                                        "--event."))
-    value = default_variable(results)
-    label = next((c["label"] for c in variable_choices(results, parse_variable(value)[1])
-                  if c["value"] == value), value) if value else None
+    value, label = results.memo("survival-default", None, lambda: _default(results))
     covariate_choices = [c for c in results.mdata.obs.columns
                          if c not in (results.time, results.event)]
     screens = list(results.survival)
+    figure, stats = split_outputs(results, value, "median") if value else (
+        empty_figure("No variable to split on."), None)
+    rows, pages = screen_page(results, screens[0]) if screens else ([], 1)
     return html.Div([
         card("Split the patients", html.Div(className="rg-controls", children=[
             html.Label(["Variable (type to search)", dcc.Dropdown(
@@ -94,8 +136,8 @@ def layout(results: Results):
                 className="rg-wide"),
         ])),
         html.Div(className="rg-grid-2", children=[
-            card("Kaplan-Meier", graph("surv-km"),
-                 html.Div(id="surv-stats", className="rg-pair-stats")),
+            card("Kaplan-Meier", graph("surv-km", figure),
+                 html.Div(stats, id="surv-stats", className="rg-pair-stats")),
             card("Survival screen", html.Div(className="rg-controls", children=[
                 html.Label(["Screen", dcc.Dropdown(
                     id="surv-screen", value=screens[0] if screens else None,
@@ -107,13 +149,24 @@ def layout(results: Results):
                 html.Label(["Feature contains", dcc.Input(id="surv-search", type="text",
                                                           debounce=True)]),
             ]) if screens else notice("No survival screen in the results (rg.tl.cox_screen)."),
-                table("surv-rows", SCREEN_COLUMNS, page_size=12, server_side=True)
+                table("surv-rows", SCREEN_COLUMNS, rows, page_size=12, server_side=True,
+                      page_count=pages)
                 if screens else html.Div(id="surv-rows")),
         ]),
     ])
 
 
+def _default(results: Results) -> tuple[str | None, str | None]:
+    value = default_variable(results)
+    label = next((c["label"] for c in variable_choices(results, parse_variable(value)[1])
+                  if c["value"] == value), value) if value else None
+    return value, label
+
+
 def register(app, results: Results) -> None:
+    """The explorer's callbacks; none runs when a page loads, whose layout already holds
+    what they would return for the controls' first values."""
+
     @app.callback(Output("surv-variable", "options"), Input("surv-variable", "search_value"),
                   State("surv-variable", "value"), prevent_initial_call=True)
     def search(text, current):
@@ -128,24 +181,10 @@ def register(app, results: Results) -> None:
     @app.callback(
         Output("surv-km", "figure"), Output("surv-stats", "children"),
         Input("surv-variable", "value"), Input("surv-split", "value"),
-        Input("surv-cutoff", "value"), Input("surv-covariates", "value"))
+        Input("surv-cutoff", "value"), Input("surv-covariates", "value"),
+        prevent_initial_call=True)
     def km(value, split, cutoff, covariates):
-        parsed = parse_variable(value)
-        if parsed is None or results.mdata is None:
-            raise PreventUpdate
-        if split == "cutoff" and cutoff is None:
-            return empty_figure("Enter a cut-off value."), None
-        try:
-            outcome = analysis.split_survival(
-                results.mdata, parsed[0], parsed[1], time=results.time, event=results.event,
-                split=split, cutoff=cutoff, covariates=covariates or [])
-        except analysis.Unavailable as exc:
-            return empty_figure(str(exc)), notice(str(exc))
-        except Exception as exc:  # a bad choice of variable: say so, without patient data
-            message = getattr(exc, "message", None) or type(exc).__name__
-            return empty_figure(f"Cannot split on this variable: {message}"), None
-        return outcome["figure"], html.Table(className="rg-kv", children=[html.Tbody([
-            html.Tr([html.Th(k), html.Td(v)]) for k, v in outcome["stats"].items()])])
+        return split_outputs(results, value, split, cutoff, tuple(covariates or ()))
 
     if not results.survival:
         return
@@ -154,18 +193,9 @@ def register(app, results: Results) -> None:
         Output("surv-rows", "data"), Output("surv-rows", "page_count"),
         Input("surv-screen", "value"), Input("surv-q", "value"), Input("surv-search", "value"),
         Input("surv-rows", "page_current"), Input("surv-rows", "page_size"),
-        Input("surv-rows", "sort_by"))
+        Input("surv-rows", "sort_by"), prevent_initial_call=True)
     def screen(key, q, search_text, page, page_size, sort_by):
-        store = results.survival.get(key)
-        if store is None:
-            raise PreventUpdate
-        flt = TableFilter(q_max=float(q) if q is not None else None,
-                          x_search=(search_text or "").strip()[:100])
-        size = int(page_size or 12)
-        pages = max(1, -(-store.count(flt) // size))
-        frame = store.page(flt, sort_by, min(int(page or 0), pages - 1), size,
-                           columns=SCREEN_COLUMNS)
-        return records(frame), pages
+        return screen_page(results, key, q, search_text, page, page_size, sort_by)
 
     @app.callback(Output("surv-variable", "value"), Output("surv-variable", "options",
                                                             allow_duplicate=True),
