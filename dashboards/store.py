@@ -12,6 +12,7 @@ tens of milliseconds.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import math
 import os
@@ -41,6 +42,15 @@ SURVIVAL_COLUMNS = ["modality", "feature", "n", "n_events", "coef", "hazard_rati
 
 #: Tables with more rows than this are served from a p-value-sorted Parquet copy.
 SORT_THRESHOLD = 2_000_000
+#: Every store not yet collected: their connections are closed and let go before the
+#: interpreter exits (DuckDB objects still alive at exit are reported as leaks).
+_OPEN_STORES: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_stores() -> None:
+    for store in list(_OPEN_STORES):
+        store.close()
 
 
 @dataclass(frozen=True)
@@ -200,6 +210,7 @@ class TableStore:
             self._con = self._open_cached(cache_dir)
         # close the connection when the store goes, at the latest when the interpreter exits
         self._finalizer = weakref.finalize(self, self._con.close)
+        _OPEN_STORES.add(self)
         if kind == "associations":
             self.x_names = [r[0] for r in self._query("SELECT name FROM x_names ORDER BY id")
                             .fetchall()]
@@ -212,6 +223,12 @@ class TableStore:
         self.classes = sorted(set(self.feature_classes.values()))
 
     # ------------------------------------------------------------------ preparation
+    def close(self) -> None:
+        """Close the DuckDB connection and let it go; the store answers no more queries."""
+        self._finalizer()
+        self._con = None
+        self._cache = _Cache()
+
     def _build(self, con, source) -> None:
         """Tables ``main`` (rows by increasing p-value, with integer codes of x and y),
         ``lookup`` (x, y codes and values, by x then y), ``x_names`` and ``y_names``."""
@@ -262,6 +279,8 @@ class TableStore:
 
     # ------------------------------------------------------------------ plumbing
     def _query(self, sql: str, params: Sequence | None = None):
+        if self._con is None:
+            raise RuntimeError("the table store is closed")
         cursor = self._con.cursor()
         return cursor.execute(sql, list(params or []))
 

@@ -87,6 +87,10 @@ def test_store_block_and_pair(table_file):
     row = store.pair(frame["x"].iloc[7], frame["y"].iloc[7])
     assert len(row) == 1 and row["estimate"].iloc[0] == pytest.approx(frame["estimate"].iloc[7])
     assert store.pair("no such feature", "TP53").empty
+    store.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        store.pair(frame["x"].iloc[7], frame["y"].iloc[7])
+    store.close()  # closing twice is harmless
 
 
 def test_store_refuses_foreign_tables(tmp_path):
