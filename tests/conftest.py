@@ -18,7 +18,7 @@ warnings.filterwarnings("ignore", category=FutureWarning, module="mudata")
 def shared_cases() -> Path:
     """The real MR cases of ../shared/data/pyradiomics_cases (skips when absent)."""
     if not PYRADIOMICS_CASES.is_dir():
-        pytest.skip(f"reference data not found at {PYRADIOMICS_CASES} (only present in CI)")
+        pytest.skip(f"reference data not found at {PYRADIOMICS_CASES} (the shared reference cases beside the repository)")
     return PYRADIOMICS_CASES
 
 
