@@ -183,6 +183,30 @@ def test_concordance_matches_lifelines_with_ties_and_missing():
         assert one == pytest.approx(lifelines_concordance(time, -risk[:, j], event), abs=1e-12)
 
 
+def test_concordance_untied_scores_of_both_signs_take_the_rank_path(monkeypatch):
+    """Scores without ties go through one sort per score (not the tied-pair counting),
+    whatever their signs; near-ties (equal but for the last bits) and negative ties still
+    count as lifelines counts them."""
+    from radiogenomics.stats import survival as kernels
+
+    rng, time, event = random_survival(9)
+    risk = rng.normal(size=(time.size, 30))  # both signs, no ties
+    risk[:, 1] -= 10.0  # all negative
+    ref = [lifelines_concordance(time, -risk[:, j], event) for j in range(risk.shape[1])]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("untied scores were sent to the tied-pair path")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(kernels, "_concordance_chunk", refuse)
+        np.testing.assert_allclose(concordance_index(time, event, risk), ref, atol=1e-12)
+    near = risk.copy()
+    near[:4, 2] = -1.5  # negative ties
+    near[4, 3] = np.nextafter(near[5, 3], np.inf)  # distinct, equal but for the last bit
+    ref = [lifelines_concordance(time, -near[:, j], event) for j in range(near.shape[1])]
+    np.testing.assert_allclose(concordance_index(time, event, near), ref, atol=1e-12)
+
+
 # ------------------------------------------------------------------------ Cox
 
 

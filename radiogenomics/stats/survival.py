@@ -402,7 +402,7 @@ def _concordance_scores(risk: np.ndarray, sweep) -> np.ndarray:
             keys |= position
             keys.sort(axis=1)
             flip = keys[:, 1:] ^ keys[:, :-1]  # neighbours that share their high bits
-            plain[at] &= ~(flip <= low).any(1)
+            plain[at] &= ~(flip.view(np.uint64) <= np.uint64(low)).any(1)  # as unsigned: across zero the sign bit differs
             keys &= low  # sweep positions by increasing risk
             keys *= width
             keys += np.arange(width)[:, None]
