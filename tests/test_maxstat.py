@@ -108,7 +108,7 @@ def test_null_p_values_are_calibrated():
     for seed in range(60):
         x, time, event = survival_data(100 + seed, 60)
         rejections += ms.maxstat(x, time, event).p_value < 0.1
-    assert 1 <= rejections <= 14  # about 6 expected; the uncorrected cut-point gives ~35%
+    assert 0 < rejections <= 14  # about 6 expected; the uncorrected cut-point gives ~35%
 
 
 def test_planted_cutpoint_is_found():
