@@ -75,6 +75,15 @@ def linked_genes(results: Results, features: list[str], limit: int = 12) -> pd.D
     return rows[["x", "y", "estimate", "q_value"]]
 
 
+def _cell(value) -> str:
+    """A clinical value as shown: numbers with fractions to 4 significant digits."""
+    if pd.isna(value):
+        return ""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.4g}"
+    return str(value)
+
+
 def build_profile(results: Results, patient: str) -> dict:
     """Everything the patient view shows, from library calls: figures and tables."""
     mdata = results.mdata
@@ -83,7 +92,7 @@ def build_profile(results: Results, patient: str) -> dict:
     obs = mdata.obs.loc[patient]
     profile["clinical"] = pd.DataFrame({
         "column": [str(c) for c in obs.index],
-        "value": [("" if pd.isna(v) else str(v)) for v in obs.to_numpy()]})
+        "value": [_cell(v) for v in obs.to_numpy()]})
     features = key_features(results)
     profile["features"] = features
     if features:
