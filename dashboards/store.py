@@ -374,14 +374,7 @@ class TableStore:
         cols = [c for c in (columns or self.columns) if c in self.columns]
         sort_key = tuple((s.get("column_id"), s.get("direction")) for s in sort_by or [])
         key = ("page", flt.key(), sort_key, page, page_size, tuple(cols))
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit.copy()
-        where, params = self._where(flt)
-        select = ", ".join(f'"{c}"' for c in cols)
-        frame = self._query(f"SELECT {select} FROM main{where}{self._order(sort_by)} "
-                            f"LIMIT {page_size} OFFSET {page * page_size}", params).df()
-        return self._cache.put(key, frame).copy()
+        return self._rows(key, flt, cols, sort_by, f"LIMIT {page_size} OFFSET {page * page_size}")
 
     def top(self, flt: TableFilter, limit: int = 3000,
             columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -389,14 +382,17 @@ class TableStore:
         limit = int(min(max(limit, 0), 100_000))
         cols = [c for c in (columns or self.columns) if c in self.columns]
         key = ("top", flt.key(), limit, tuple(cols))
+        return self._rows(key, flt, cols, None, f"LIMIT {limit}")
+
+    def _rows(self, key, flt: TableFilter, cols: list[str], sort_by, limit: str) -> pd.DataFrame:
+        """Filtered, ordered rows of ``cols`` (kept under ``key``; callers get a copy)."""
         hit = self._cache.get(key)
-        if hit is not None:
-            return hit.copy()
-        where, params = self._where(flt)
-        select = ", ".join(f'"{c}"' for c in cols)
-        frame = self._query(f"SELECT {select} FROM main{where}{self._order(None)} "
-                            f"LIMIT {limit}", params).df()
-        return self._cache.put(key, frame).copy()
+        if hit is None:
+            where, params = self._where(flt)
+            select = ", ".join(f'"{c}"' for c in cols)
+            hit = self._cache.put(key, self._query(
+                f"SELECT {select} FROM main{where}{self._order(sort_by)} {limit}", params).df())
+        return hit.copy()
 
     def pair(self, x: str, y: str) -> pd.DataFrame:
         """The rows of one (x, y) pair (one per method when the table holds several)."""

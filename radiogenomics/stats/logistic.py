@@ -13,6 +13,20 @@ __all__ = ["logistic_many"]
 Z_975 = float(special.ndtri(0.975))
 
 
+def _information(design_z: np.ndarray, xa: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """Fisher information of each fit (features, k, k): the covariates ``design_z``
+    (n, kz) shared by every fit, then the fit's own column of ``xa`` (n, features), with
+    the IRLS weights ``var`` (n, features)."""
+    kz = design_z.shape[1]
+    h = np.empty((xa.shape[1], kz + 1, kz + 1))
+    h[:, :kz, :kz] = np.einsum("ra,rb,rp->pab", design_z, design_z, var)
+    cross = (var * xa).T @ design_z
+    h[:, :kz, kz] = cross
+    h[:, kz, :kz] = cross
+    h[:, kz, kz] = np.sum(var * xa * xa, axis=0)
+    return h
+
+
 def logistic_many(
     x: np.ndarray,
     y: np.ndarray,
@@ -89,12 +103,7 @@ def logistic_many(
         grad = np.empty((cols.size, k))
         grad[:, :kz] = resid.T @ design_z
         grad[:, kz] = np.sum(resid * xa, axis=0)
-        h = np.empty((cols.size, k, k))
-        h[:, :kz, :kz] = np.einsum("ra,rb,rp->pab", design_z, design_z, var)
-        cross = (var * xa).T @ design_z
-        h[:, :kz, kz] = cross
-        h[:, kz, :kz] = cross
-        h[:, kz, kz] = np.sum(var * xa * xa, axis=0)
+        h = _information(design_z, xa, var)
         try:
             step = np.linalg.solve(h, grad[:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:
@@ -126,12 +135,7 @@ def logistic_many(
         mu = special.expit(eta)
         var = weights[:, cols] * mu * (1.0 - mu)
         xa = xs[:, cols]
-        h = np.empty((cols.size, k, k))
-        h[:, :kz, :kz] = np.einsum("ra,rb,rp->pab", design_z, design_z, var)
-        cross = (var * xa).T @ design_z
-        h[:, :kz, kz] = cross
-        h[:, kz, :kz] = cross
-        h[:, kz, kz] = np.sum(var * xa * xa, axis=0)
+        h = _information(design_z, xa, var)
         try:
             cov = np.linalg.inv(h)
         except np.linalg.LinAlgError:
