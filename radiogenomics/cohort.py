@@ -18,6 +18,7 @@ from typing import Any, Literal
 import mudata as md
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from anndata import AnnData
 
 from ._files import atomic_path
@@ -167,6 +168,36 @@ def _combine(
     return out
 
 
+def _check_finite(adata: AnnData, name: str) -> None:
+    """Refuse infinite values in a modality's ``X`` and layers (missing values may be NaN)."""
+    for layer, matrix in [("X", adata.X), *((f"layer {k!r}", v) for k, v in adata.layers.items())]:
+        if matrix is None:
+            continue
+        if sp.issparse(matrix):
+            coo = sp.coo_matrix(matrix)
+            rows, cols, data = coo.row, coo.col, coo.data
+        else:
+            data = np.asarray(matrix)
+        if not np.issubdtype(data.dtype, np.floating):
+            continue
+        infinite = np.isinf(data)
+        if not infinite.any():
+            continue
+        if sp.issparse(matrix):
+            k = int(np.flatnonzero(infinite)[0])
+            i, j, value = int(rows[k]), int(cols[k]), data[k]
+        else:
+            i, j = (int(v) for v in np.argwhere(infinite)[0])
+            value = data[i, j]
+        raise CohortError(
+            f"modality {name!r} holds {int(infinite.sum())} infinite value(s) in {layer}",
+            row=str(adata.obs_names[i]), column=str(adata.var_names[j]),
+            expected="finite numbers (missing values as NaN)", found=float(value),
+            hint="Infinite values usually come from a log of zero or a division by zero "
+                 "upstream: fix them there, or set them to NaN",
+        )
+
+
 def build_cohort(
     modalities: Mapping[str, AnnData],
     clinical: pd.DataFrame | None = None,
@@ -234,6 +265,7 @@ def build_cohort(
         if not adata.var_names.is_unique:
             dup = adata.var_names[adata.var_names.duplicated()][0]
             raise CohortError(f"modality {name!r} has duplicate var_names", found=dup)
+        _check_finite(adata, name)
         rule = id_rule.get(name) if rules_per_mod else id_rule
         source = (adata.obs["patient_id"].astype(str).to_numpy()
                   if "patient_id" in adata.obs else adata.obs_names.to_numpy())

@@ -17,6 +17,7 @@ __all__ = [
     "SchemaError",
     "CohortError",
     "ExtractionError",
+    "OutputError",
     "format_location",
 ]
 
@@ -110,3 +111,7 @@ class CohortError(RadiogenomicsError, ValueError):
 
 class ExtractionError(RadiogenomicsError, RuntimeError):
     """Radiomic feature extraction failed for a case."""
+
+
+class OutputError(RadiogenomicsError, OSError):
+    """A result cannot be written (full disk, no permission, a missing folder)."""

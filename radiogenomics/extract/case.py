@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExtractionError, RadiogenomicsError
+from ..io.imagefiles import check_image_file, header_problem, nifti_nonfinite
 
-__all__ = ["STAGES", "CaseResult", "build_extractor", "check_geometry", "extract_case",
-           "read_image"]
+__all__ = ["STAGES", "CaseResult", "build_extractor", "check_geometry", "check_values",
+           "extract_case", "read_image"]
 
 _GEOMETRY_TOLERANCE = 1e-3
 
@@ -101,13 +102,58 @@ def read_image(path: str | Path, what: str = "image"):
                     file=path, expected="exactly one series",
                 )
             reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(p), series[0]))
-            return reader.Execute()
-        return sitk.ReadImage(str(p))
+            image = reader.Execute()
+        else:
+            check_image_file(p, what)
+            image = sitk.ReadImage(str(p))
     except ExtractionError:
         raise
     except Exception as exc:  # SimpleITK raises RuntimeError with a long text
+        problem = header_problem(p)
+        if problem is not None:
+            raise ExtractionError(f"the {what} file's header is corrupt", file=path,
+                                  found=problem) from None
         raise ExtractionError(f"cannot read the {what}", file=path,
-                              found=_sitk_detail(exc)) from None
+                              found=_sitk_detail(exc),
+                              hint="Is it an image file (NIfTI, NRRD, MHA) or a DICOM series "
+                                   "folder?") from None
+    if image.GetDimension() > 3:
+        raise ExtractionError(
+            f"the {what} is {image.GetDimension()}-D (size {image.GetSize()})", file=path,
+            expected="a 3-D volume or a 2-D slice",
+            found=f"{image.GetDimension()} dimensions (a time series or several volumes?)",
+            hint="Save one volume of it, e.g. with SimpleITK's Extract",
+        )
+    return image
+
+
+def check_values(image, mask, label: int, image_path: str) -> None:
+    """Raise when the ROI holds voxels that are not finite numbers (NaN, infinity).
+
+    pyradiomics would extract them (and SimpleITK reads NaN voxels of NIfTI files as 0),
+    which gives wrong values without a warning.
+    """
+    import SimpleITK as sitk
+
+    if image.GetNumberOfComponentsPerPixel() != 1 or mask.GetNumberOfComponentsPerPixel() != 1:
+        return
+    roi = sitk.GetArrayViewFromImage(mask) == label
+    values = sitk.GetArrayViewFromImage(image)
+    if roi.shape != values.shape:
+        return  # the mask is resampled onto the image by pyradiomics (correctMask)
+    bad = nifti_nonfinite(image_path)
+    if bad is None or bad.shape != roi.shape:
+        if not np.issubdtype(values.dtype, np.floating):
+            return
+        bad = ~np.isfinite(values)
+    n_bad = int((bad & roi).sum())
+    if n_bad:
+        raise ExtractionError(
+            f"{n_bad} of the {int(roi.sum())} voxels inside the ROI are not numbers "
+            "(NaN or infinite)", file=image_path, expected="finite intensities inside the ROI",
+            found=f"{n_bad} non-finite voxel(s)",
+            hint="Fill or exclude them (for example shrink the mask) before extraction",
+        )
 
 
 def check_geometry(image, mask, label: int, image_path: str, mask_path: str, *,
@@ -145,6 +191,18 @@ def check_geometry(image, mask, label: int, image_path: str, mask_path: str, *,
     if mask.GetNumberOfComponentsPerPixel() != 1:
         return  # vector label maps: pyradiomics picks the channel (label_channel)
     labels = sitk.GetArrayViewFromImage(mask)
+    if np.issubdtype(labels.dtype, np.floating):
+        fractional = labels != np.round(labels)
+        if fractional.any():
+            values = np.unique(labels[fractional])
+            shown = ", ".join(f"{v:g}" for v in values[:5].tolist()) + (
+                " ..." if values.size > 5 else "")
+            raise ExtractionError(
+                f"the mask holds non-integer values in {int(fractional.sum())} voxels",
+                file=mask_path, expected="a label map (whole-number labels)",
+                found=f"values {shown} (a probability or partial-volume map?)",
+                hint="Threshold it into labels first, for example (mask >= 0.5)",
+            )
     present = labels == label
     if present.any():
         return
@@ -156,6 +214,27 @@ def check_geometry(image, mask, label: int, image_path: str, mask_path: str, *,
     shown = ", ".join(str(v) for v in values[:10].tolist()) + (" ..." if values.size > 10 else "")
     raise ExtractionError(f"label {label} is not in the mask", file=mask_path,
                           expected=f"voxels with label {label}", found=f"labels {shown}")
+
+
+def as_single_slice(image, mask, params: dict):
+    """A 2-D image and mask as one-slice volumes, with settings for 2-D extraction.
+
+    pyradiomics' 3-D shape features are undefined on a slice (they come out NaN): the
+    volumes get the in-plane ``shape2D`` class instead, and texture matrices are computed
+    in the slice (``force2D``).
+    """
+    import SimpleITK as sitk
+
+    image3d, mask3d = sitk.JoinSeries(image), sitk.JoinSeries(mask)
+    params2d = json.loads(json.dumps(params))
+    settings = params2d.setdefault("setting", {})
+    settings["force2D"] = True
+    settings["force2Ddimension"] = 0
+    classes = params2d.get("featureClass")
+    if classes and "shape" in classes:
+        classes["shape2D"] = []
+        del classes["shape"]
+    return image3d, mask3d, params2d
 
 
 def _plain(value: Any) -> Any:
@@ -250,6 +329,11 @@ def extract_case(index: int, case: dict, params: dict) -> CaseResult:
             if "mask" in exc.message and "image and mask" not in exc.message:
                 stage = "check mask"
             raise
+        stage = "check ROI"
+        check_values(image, mask, label, case["image"])
+        if image.GetDimension() == 2:
+            image, mask, params2d = as_single_slice(image, mask, params)
+            extractor = build_extractor(params2d)
         stage = "extract"
         try:
             result = extractor.execute(image, mask, label=label)

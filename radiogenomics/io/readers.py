@@ -361,9 +361,12 @@ def read_expression(
     AnnData
         Patients by genes.
     """
-    override = {"allowMissing": bool(allow_missing)}
+    override: dict = {"allowMissing": bool(allow_missing)}
     if counts:
-        override["minimum"] = 0
+        override.update(minimum=0, integer=True,
+                        integerHint="Raw counts are whole numbers: for normalised or "
+                                    "estimated values (TPM, FPKM, RSEM expected counts) "
+                                    "pass counts=False")
     values, obs, var, table = _read_matrix(
         path, "expression_matrix", orientation=orientation, id_column=id_column,
         annotation_columns=annotation_columns, duplicates=duplicate_genes,
@@ -648,34 +651,97 @@ def read_clinical(
                 found=f"columns {list(frame.columns)[:10]}",
             )
     checked = validate_fields(frame, {**schema, "fields": schema["fields"] + extra_fields}, table)
-    out = pd.DataFrame(index=pd.Index(checked["patient_id"].astype(str), name="patient_id"))
-    for column in checked.columns:
-        if column == "patient_id":
+    special = {"patient_id", *event_cols, *categorical}
+    numeric = [c for c, dtype in checked.dtypes.items() if c not in special
+               and pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)]
+    _check_finite(checked, numeric, table)
+    plain = set(numeric)
+    columns: dict[str, object] = {}
+    for column in checked.columns:  # the few columns that are not plain numbers
+        if column == "patient_id" or column in plain:
             continue
         values = checked[column]
-        if column in time_cols:
-            out[column] = values.to_numpy(dtype=float)
-        elif column in event_cols:
-            out[column] = _events(values, column, event_map, table)
+        if column in event_cols:
+            columns[column] = _events(values, column, event_map, table)
         elif column in ordered:
-            out[column] = _ordered(values, column, ordered[column], table)
+            columns[column] = _ordered(values, column, ordered[column], table)
         elif column in categorical:
-            out[column] = pd.Categorical(values.map(lambda v: v if pd.isna(v) else str(v)))
+            columns[column] = pd.Categorical(values.map(lambda v: v if pd.isna(v) else str(v)))
         elif pd.api.types.is_bool_dtype(values.dtype):
-            out[column] = values.to_numpy()
-        elif pd.api.types.is_numeric_dtype(values.dtype):
-            out[column] = values.to_numpy()
+            columns[column] = values.to_numpy()
         else:
-            numeric = pd.to_numeric(values, errors="coerce")
-            if numeric.notna().sum() == values.notna().sum() and values.notna().any():
-                out[column] = numeric.to_numpy()
-            else:
-                out[column] = pd.Categorical(values.map(lambda v: v if pd.isna(v) else str(v)))
+            columns[column] = _text_or_numbers(values, column, table)
+    for column in [*time_cols, *event_cols]:
+        if pd.isna(checked[column]).all():
+            raise SchemaError(
+                f"the {'time' if column in time_cols else 'event'} column has no value at all",
+                file=path, column=column, expected="a value for at least one patient",
+                found="only missing values",
+            )
+    index = pd.Index(checked["patient_id"].astype(str), name="patient_id")
+    parts = [checked[numeric].set_axis(index)] if numeric else []
+    if columns:
+        parts.append(pd.DataFrame(columns, index=index))
+    order = [c for c in checked.columns if c != "patient_id"]
+    out = pd.concat(parts, axis=1)[order] if parts else pd.DataFrame(index=index)
+    for column in time_cols:
+        out[column] = out[column].astype(float)
     out.attrs["radiogenomics"] = _provenance(
         path, "read_clinical", time=time_cols or None, event=event_cols or None,
         event_map=dict(event_map) if event_map else None,
     )
     return out
+
+
+def _check_finite(frame: pd.DataFrame, columns: list[str], table: Table) -> None:
+    """Raise at the first infinite value among the numeric ``columns`` (checked as one block)."""
+    if not columns:
+        return
+    block = frame[columns].to_numpy(dtype=float, na_value=np.nan)
+    infinite = np.isinf(block)
+    if infinite.any():
+        i, j = np.argwhere(infinite)[0]
+        raise SchemaError("an infinite value", file=table.path, row=table.line(int(i)),
+                          column=columns[j], expected="a finite number", found=block[i, j])
+
+
+def _text_or_numbers(values: pd.Series, column: str, table: Table):
+    """A text column as categories, or as numbers when every value is one.
+
+    A column whose values are mostly numbers but hold a few that are not (``abc``, ``.``,
+    a decimal comma such as ``51,5``) is an error at the first such cell: reading it as
+    categories would silently turn a measurement into labels.
+    """
+    present = values.notna().to_numpy()
+    numeric = pd.to_numeric(values, errors="coerce")
+    parsed = numeric.notna().to_numpy()
+    if present.any() and (parsed == present).all():
+        infinite = np.isinf(numeric.to_numpy(dtype=float))
+        if infinite.any():
+            pos = int(np.flatnonzero(infinite)[0])
+            raise SchemaError("an infinite value", file=table.path, row=table.line(pos),
+                              column=column, expected="a finite number", found=values.iloc[pos])
+        return numeric.to_numpy()
+    n_numbers = int(parsed.sum())
+    if n_numbers and n_numbers >= (int(present.sum()) - n_numbers):
+        pos = int(np.flatnonzero(present & ~parsed)[0])
+        found = values.iloc[pos]
+        text = str(found).strip()
+        if re.fullmatch(r"[-+]?\d+,\d+", text):
+            hint = "A decimal comma? Write numbers with a decimal point (51.5)"
+        elif text in (".", "-", "?", "*", "n/a", "N/A", "NULL", "null", "none", "None"):
+            hint = (f"If {text!r} means missing, leave the cell empty or write NA; if the "
+                    f"column holds labels, pass categorical=[{column!r}]")
+        else:
+            hint = (f"Fix the value, leave the cell empty (missing), or pass "
+                    f"categorical=[{column!r}] to read the column as labels")
+        raise SchemaError(
+            f"value is not a number, while {n_numbers} of the column's "
+            f"{int(present.sum())} values are numbers",
+            file=table.path, row=table.line(pos), column=column, expected="a number",
+            found=found, hint=hint,
+        )
+    return pd.Categorical(values.map(lambda v: v if pd.isna(v) else str(v)))
 
 
 def _events(values: pd.Series, column: str, event_map, table: Table) -> np.ndarray:

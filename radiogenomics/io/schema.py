@@ -12,6 +12,7 @@ The schemas are Frictionless Table Schemas (JSON) read at run time. Besides the 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
@@ -155,6 +156,20 @@ def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = Non
                     expected="unique values",
                     found=f"duplicate {value!r}",
                 )
+        if "pattern" in constraints:
+            pattern = re.compile(constraints["pattern"])
+            matched = values.astype(str).str.fullmatch(pattern).to_numpy(dtype=bool)
+            bad = present & ~matched
+            if bad.any():
+                pos = int(np.flatnonzero(bad)[0])
+                raise SchemaError(
+                    f"the value {f.get('x-patternMessage', 'does not match the expected pattern')}",
+                    file=file,
+                    row=_location_of(table, pos),
+                    column=name,
+                    expected=f"a value matching {constraints['pattern']}",
+                    found=values.iloc[pos],
+                )
         if "enum" in constraints:
             allowed = set(constraints["enum"])
             bad = present & ~values.isin(allowed).to_numpy()
@@ -246,7 +261,19 @@ def _convert(values: pd.Series, f: dict, file: str | None, table: Table | None) 
                     found=values.iloc[pos],
                 )
             return numeric.astype("Int64")
-        return numeric.astype(float)
+        numeric = numeric.astype(float)
+        infinite = np.isinf(numeric.to_numpy())
+        if infinite.any() and not f.get("x-allowInfinite", False):
+            pos = int(np.flatnonzero(infinite)[0])
+            raise SchemaError(
+                "an infinite value",
+                file=file,
+                row=_location_of(table, pos),
+                column=f["name"],
+                expected="a finite number",
+                found=values.iloc[pos],
+            )
+        return numeric
     if kind == "boolean":
         mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
         out = values.map(lambda v: v if pd.isna(v) else mapping.get(str(v).strip().lower()))
@@ -282,7 +309,8 @@ def validate_numeric_block(
         Cells as read; rows are file rows when ``rows_are_file_rows``.
     rules
         The ``values`` rules of a schema: ``allowMissing``, ``allowInfinite``,
-        ``allowAllMissing`` and optionally ``minimum``.
+        ``allowAllMissing`` and optionally ``minimum`` and ``integer`` (whole numbers only,
+        with ``integerHint`` as the message's advice).
     table
         The source table, to report file lines.
     what
@@ -347,6 +375,20 @@ def validate_numeric_block(
                 column=str(block.columns[j]),
                 expected="a number (missing values are not allowed in this matrix)",
                 found="an empty cell",
+            )
+    if rules.get("integer", False):
+        with np.errstate(invalid="ignore"):
+            fractional = np.isfinite(values) & (values != np.round(values))
+        if fractional.any():
+            i, j = np.argwhere(fractional)[0]
+            raise SchemaError(
+                "value is not a whole number",
+                file=file,
+                row=where(i),
+                column=str(block.columns[j]),
+                expected="whole numbers (raw counts)",
+                found=values[i, j],
+                hint=rules.get("integerHint"),
             )
     if "minimum" in rules:
         with np.errstate(invalid="ignore"):

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..errors import InputError
 
-__all__ = ["Table", "read_table", "table_format"]
+__all__ = ["Table", "read_table", "read_text", "table_format"]
 
 _TEXT_SEPARATORS = {
     ".csv": ",",
@@ -74,14 +74,99 @@ def table_format(path: str | os.PathLike) -> str:
     )
 
 
+def _decompress(path: Path, data: bytes, kind: str) -> bytes:
+    """Decompress whole streams, refusing truncated or corrupt data (never a silent prefix)."""
+    import bz2
+    import lzma
+    import zlib
+
+    out = []
+    try:
+        while data:
+            if kind == "gz":
+                engine = zlib.decompressobj(wbits=31)
+            elif kind == "bz2":
+                engine = bz2.BZ2Decompressor()
+            else:
+                engine = lzma.LZMADecompressor()
+            out.append(engine.decompress(data))
+            if not engine.eof:
+                raise EOFError("the compressed stream ends early")
+            data = engine.unused_data.lstrip(b"\x00")
+    except (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as exc:
+        raise InputError(
+            f"the {kind} file is truncated or corrupt", file=path,
+            expected=f"a complete {kind} stream", found=str(exc) or type(exc).__name__,
+            hint="Copy or download the file again",
+        ) from None
+    return b"".join(out)
+
+
+def _read_bytes(path: Path) -> bytes:
+    name = path.name.lower()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError("cannot read the file", file=path, found=exc.strerror or str(exc)) from None
+    for suffix, kind in ((".gz", "gz"), (".bz2", "bz2"), (".xz", "xz")):
+        if name.endswith(suffix):
+            return _decompress(path, raw, kind)
+    return raw
+
+
+_BOM = "\ufeff"
+_WIDE = 500  # columns: above this, string columns are parsed apart (see read_table)
+
+# first bytes of file kinds that are often saved under a table's name by mistake
+_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive",
+     "Rename it to .xlsx to read its first sheet, or export the sheet as CSV"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)", "Rename it to .xls, or save it as CSV"),
+    (b"PAR1", "a Parquet file", "Rename it to .parquet"),
+    (b"\x1f\x8b", "gzip-compressed data", "Add .gz to its name (for example table.csv.gz)"),
+    (b"BZh", "bzip2-compressed data", "Add .bz2 to its name"),
+    (b"\xfd7zXZ", "xz-compressed data", "Add .xz to its name"),
+    (b"%PDF", "a PDF document", "Export the table itself as CSV"),
+    (b"\x89HDF", "an HDF5 file (perhaps a .h5ad or .h5mu)",
+     "Read a cohort with rg.read_cohort, features with anndata.read_h5ad"),
+)
+
+
+def _sniff_text(raw: bytes, path: Path) -> None:
+    """Refuse files that are not text tables, whatever their name says."""
+    head = raw[:2048]
+    for magic, what, hint in _SIGNATURES:
+        if head.startswith(magic):
+            raise InputError(f"the file is {what}, not a text table", file=path,
+                             expected="CSV or TSV text", found=what, hint=hint)
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if start.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
+        raise InputError(
+            "the file is an HTML or XML page, not a table", file=path, row=1,
+            expected="CSV or TSV text", found=start[:30].decode("utf-8", "replace").strip(),
+            hint="A download probably saved a web page (an error or login page): "
+                 "download the file itself",
+        )
+    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError("the file holds binary data, not text", file=path,
+                         expected="CSV or TSV text", found="NUL bytes")
+
+
 def _decode(raw: bytes, path: Path, encoding: str | None) -> str:
+    """Text of ``raw``: UTF-8 by default; a byte-order mark never becomes part of the text."""
     if encoding is not None:
         try:
-            return raw.decode(encoding)
+            text = raw.decode(encoding)
         except (UnicodeDecodeError, LookupError) as exc:
             raise InputError(
                 f"cannot decode the file as {encoding}", file=path, found=str(exc)
             ) from None
+        return text[1:] if text.startswith(_BOM) else text
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -96,27 +181,23 @@ def _decode(raw: bytes, path: Path, encoding: str | None) -> str:
         ) from None
 
 
-def _read_bytes(path: Path) -> bytes:
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        import gzip
+def read_text(path: str | os.PathLike, encoding: str | None = None, *, what: str = "file") -> str:
+    """The text of a (possibly compressed) text file, with errors that name the file.
 
-        opener = gzip.open
-    elif name.endswith(".bz2"):
-        import bz2
-
-        opener = bz2.open
-    elif name.endswith(".xz"):
-        import lzma
-
-        opener = lzma.open
-    else:
-        opener = open
-    try:
-        with opener(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise InputError("cannot read the file", file=path, found=str(exc)) from None
+    A missing file, a folder, an empty file, truncated or corrupt compressed data, a file of
+    another kind (a workbook, a web page, binary data) and undecodable bytes are each an
+    :class:`~radiogenomics.errors.InputError`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"the {what} does not exist", file=path)
+    if path.is_dir():
+        raise InputError("expected a file, found a folder", file=path)
+    raw = _read_bytes(path)
+    if not raw.strip():
+        raise InputError(f"the {what} is empty", file=path)
+    _sniff_text(raw, path)
+    return _decode(raw, path, encoding)
 
 
 def _check_header(names: list[str], path: Path, header_line: int) -> None:
@@ -195,7 +276,7 @@ def read_table(
             raise InputError("cannot read the Parquet file", file=path, found=str(exc)) from None
         if data.index.name is not None or not isinstance(data.index, pd.RangeIndex):
             data = data.reset_index()
-        names = [str(c) for c in data.columns]
+        names = [str(c).lstrip(_BOM) for c in data.columns]
         data.columns = names
         _check_header(names, path, 1)
         first_line = None
@@ -211,13 +292,15 @@ def read_table(
             )
         except Exception as exc:
             raise InputError("cannot read the Excel file", file=path, found=str(exc)) from None
-        names = [str(c) for c in data.columns]
+        names = [str(c).lstrip(_BOM).strip() for c in data.columns]
         _check_header(names, path, 1)
         data.columns = names
         first_line = 2
         row_lines = None
     else:
-        text = _decode(_read_bytes(path), path, encoding)
+        raw = _read_bytes(path)
+        _sniff_text(raw, path)
+        text = _decode(raw, path, encoding)
         delimiter = sep or ("\t" if fmt == "tsv" else ",")
         skipped = 0
         lines = text.splitlines(keepends=True)
@@ -248,16 +331,22 @@ def read_table(
         dtype = dict.fromkeys([c for c in string_columns if c in header], str)
         if first_column_string and header:
             dtype[header[0]] = str
+        body = "".join(lines[skipped:])
+        options = dict(sep=delimiter, na_values=na_values, keep_default_na=False,
+                       skip_blank_lines=False, low_memory=False)
         try:
-            data = pd.read_csv(
-                io.StringIO("".join(lines[skipped:])),
-                sep=delimiter,
-                dtype=dtype or None,
-                na_values=na_values,
-                keep_default_na=False,
-                skip_blank_lines=False,
-                low_memory=False,
-            )
+            if dtype and len(header) > _WIDE:
+                # pandas' per-column dtypes cost far more than parsing on very wide tables:
+                # parse once without, then the string columns alone
+                data = pd.read_csv(io.StringIO(body), **options)
+                positions = [i for i, name in enumerate(header) if name in dtype]
+                if data.shape[1] == len(header):
+                    strings = pd.read_csv(io.StringIO(body), usecols=positions, dtype=str,
+                                          **options)
+                    for i, column in zip(positions, strings.columns):
+                        data.isetitem(i, strings[column])
+            else:
+                data = pd.read_csv(io.StringIO(body), dtype=dtype or None, **options)
         except pd.errors.ParserError as exc:
             raise InputError("the file is not a well-formed table", file=path, found=str(exc)) from None
         data.columns = header if len(header) == data.shape[1] else data.columns
