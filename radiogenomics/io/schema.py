@@ -249,6 +249,17 @@ def _convert(values: pd.Series, f: dict, file: str | None, table: Table | None) 
             )
         if kind == "integer":
             arr = numeric.to_numpy(dtype=float, na_value=np.nan)
+            huge = np.isinf(arr) | (np.abs(np.nan_to_num(arr)) > 2.0**53)
+            if huge.any():
+                pos = int(np.flatnonzero(huge)[0])
+                raise SchemaError(
+                    "value out of range",
+                    file=file,
+                    row=_location_of(table, pos),
+                    column=f["name"],
+                    expected="a finite integer",
+                    found=values.iloc[pos],
+                )
             frac = ~np.isnan(arr) & (arr != np.round(arr))
             if frac.any():
                 pos = int(np.flatnonzero(frac)[0])
