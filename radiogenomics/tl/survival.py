@@ -629,7 +629,7 @@ def cox(
     lr = float(2 * (fit.log_likelihood[0] - fit.log_likelihood_null[0]))
     score = float(fit.score_statistic[0])
     lp = fit.linear_predictor[:, 0]
-    concordance = km_kernel.concordance_index(t, e, lp)
+    concordance = km_kernel.concordance_index(t, e, lp, strata=s)  # pairs within strata
     ph = cox_kernel.schoenfeld_test(design, xs, coef, cov, ties=ties, transform=ph_transform)
     notes = []
     for j, name in enumerate(names):
@@ -716,7 +716,8 @@ def cox_screen(
     alpha
         1 - confidence level of the hazard-ratio intervals.
     concordance
-        Also compute Harrell's C of each model's linear predictor.
+        Also compute Harrell's C of each model's linear predictor (with ``strata``, over
+        pairs within a stratum only, as R ``coxph``).
     key_added
         Key of the stored table (default: the modality name(s)).
 
@@ -754,8 +755,8 @@ def cox_screen(
         if np.unique(zk[:, j]).size < 2:
             raise CohortError(f"covariate {name!r} is constant in the patients analysed",
                               column=name)
-    design = cox_kernel.prepare_survival(t, e, None if strata_codes is None
-                                         else strata_codes[keep])
+    screen_strata = None if strata_codes is None else strata_codes[keep]
+    design = cox_kernel.prepare_survival(t, e, screen_strata)
     zq = stats.norm.ppf(1 - alpha / 2)
     tables = []
     for name in mods:
@@ -779,9 +780,11 @@ def cox_screen(
         if concordance:
             ok = fit.status == "ok"
             if z_names:
-                c = km_kernel.concordance_index(t, e, fit.linear_predictor[:, ok])
+                c = km_kernel.concordance_index(t, e, fit.linear_predictor[:, ok],
+                                                strata=screen_strata)
             else:  # the C-index of b * x is C(x) or 1 - C(x)
-                c = km_kernel.concordance_index(t, e, x if ok.all() else x[:, ok])
+                c = km_kernel.concordance_index(t, e, x if ok.all() else x[:, ok],
+                                                strata=screen_strata)
                 c = np.where(coef[ok] >= 0, c, 1.0 - c)
             table.loc[ok, "concordance"] = c
         with np.errstate(over="ignore", invalid="ignore"):
