@@ -139,3 +139,126 @@ def test_stratified_cox_screen_concordance(rossi):
         lp = np.c_[fin, x[:, j]] @ ref_fit["coef"].to_numpy()
         ref = per_stratum(t, e, lp, s, sksurv_pairs)
         assert row["concordance"] == pytest.approx(ref, abs=1e-9)
+
+
+# ------------------------------------------------------------------ cox.zph
+
+# R 4.x, survival >= 3.0 (Therneau's score test):
+#   library(survival)
+#   fit <- coxph(Surv(week, arrest) ~ fin + age + race + wexp + mar + paro + prio, rossi)
+#   cox.zph(fit)                # transform = "km"; the row "age" reads chisq 5.97, df 1
+# (the approximation of survival < 3.0 and of lifelines gives 11.03 for age)
+R_ROSSI_ZPH_AGE_KM = 5.97
+ROSSI_TERMS = ["fin", "age", "race", "wexp", "mar", "paro", "prio"]
+
+
+def zph_time(time, event, transform):
+    """g(t) as R's cox.zph defines it, from lifelines' Kaplan-Meier and scipy's ranks."""
+    from lifelines import KaplanMeierFitter
+    from scipy.stats import rankdata
+
+    if transform == "km":  # 1 - S(t-), the left-continuous Kaplan-Meier
+        curve = KaplanMeierFitter().fit(time, event).survival_function_.iloc[:, 0]
+        steps, values = curve.index.to_numpy(), curve.to_numpy()
+        before = np.searchsorted(steps, time, side="left") - 1
+        g = 1.0 - np.where(before >= 0, values[np.maximum(before, 0)], 1.0)
+    elif transform == "rank":
+        g = rankdata(time)
+    else:
+        g = np.asarray(time, float)
+    return g - g[event == 1].mean()
+
+
+def zph_reference(time, event, x, coef, terms, transform, ties="efron", strata=None):
+    """The score test of adding g(t) x to the Cox model at (coef, 0), computed by
+    statsmodels on the data split at every event time (counting-process form): R's
+    survival checks cox.zph against exactly this test (tests/cancer.R)."""
+    from statsmodels.duration.hazard_regression import PHReg
+
+    g = zph_time(time, event, transform)
+    g_at = dict(zip(time, g))
+    cuts = np.unique(time[event == 1])
+    rows, start, stop, status = [], [], [], []
+    for i, t_i in enumerate(time):
+        edges = np.r_[0.0, cuts[cuts < t_i], t_i]
+        rows += [i] * (edges.size - 1)
+        start += list(edges[:-1])
+        stop += list(edges[1:])
+        status += [0] * (edges.size - 2) + [int(event[i])]
+    rows, start, stop = np.array(rows), np.array(start), np.array(stop)
+    # statsmodels counts a subject at risk from its entry time inclusive: enter just after
+    entry = np.where(start > 0, start + 1e-7, 0.0)
+    xi = x[rows]
+    gx = xi * np.array([g_at[s] for s in stop])[:, None]
+    d = x.shape[1]
+
+    def score_test(columns):
+        model = PHReg(stop, np.c_[xi, gx[:, columns]], status=np.array(status), entry=entry,
+                      strata=None if strata is None else strata[rows], ties=ties)
+        at = np.r_[coef, np.zeros(len(columns))]
+        u = model.score(at)
+        return float(u @ np.linalg.solve(-model.hessian(at), u))
+
+    return [score_test(list(c)) for c in terms], score_test(list(range(d)))
+
+
+def rossi_fit(rossi, terms, ties="efron", strata=None):
+    from radiogenomics.stats.cox import cox_batch, prepare_survival
+
+    x = rossi[terms].to_numpy(float)
+    t, e = rossi["week"].to_numpy(float), rossi["arrest"].to_numpy()
+    s = None if strata is None else rossi[strata].to_numpy()
+    design = prepare_survival(t, e, s)
+    fit = cox_batch(design, x[:, :1], x[:, 1:], ties=ties, tol=1e-12)
+    return design, x, t, e, s, fit.coef[0]
+
+
+def test_cox_zph_on_rossi_matches_r():
+    rossi = load_rossi()
+    mdata = rossi_cohort(rossi)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = rg.tl.cox(mdata, ROSSI_TERMS, time="week", event="arrest", key_added="new")
+        old = rg.tl.cox(mdata, ROSSI_TERMS, time="week", event="arrest",
+                        ph_method="schoenfeld", key_added="old")
+    age = table.set_index("term").loc["age"]
+    assert round(age["ph_statistic"], 2) == R_ROSSI_ZPH_AGE_KM
+    assert age["ph_df"] == 1
+    assert round(old.set_index("term").loc["age", "ph_statistic"], 2) == 11.03
+    model = rg.get_result(mdata, "cox_model", "new").iloc[0]
+    assert model["ph_method"] == "zph" and model["ph_global_df"] == 7
+
+
+@pytest.mark.parametrize("transform", ["km", "rank", "identity"])
+def test_cox_zph_is_the_score_test_of_g_of_time_interactions(rossi, transform):
+    from radiogenomics.stats.cox import cox_zph
+
+    design, x, t, e, _, coef = rossi_fit(rossi, ROSSI_TERMS)
+    ours = cox_zph(design, x, coef, transform=transform)
+    terms = [[j] for j in range(x.shape[1])]
+    ref, ref_global = zph_reference(t, e, x, coef, terms, transform)
+    np.testing.assert_allclose(ours["statistic"], ref, rtol=1e-7)
+    assert ours["global_statistic"] == pytest.approx(ref_global, rel=1e-7)
+    np.testing.assert_allclose(ours["p_value"], stats_chi2_sf(ref, 1), rtol=1e-6)
+
+
+def stats_chi2_sf(values, df):
+    from scipy import stats
+
+    return stats.chi2.sf(values, df)
+
+
+def test_cox_zph_stratified_breslow_and_multi_column_terms(rossi):
+    from radiogenomics.stats.cox import cox_zph
+
+    frame = rossi.assign(prio_mid=(rossi["prio"].between(2, 4)).astype(float),
+                         prio_high=(rossi["prio"] > 4).astype(float))
+    terms = ["fin", "age", "prio_mid", "prio_high"]
+    groups = [[0], [1], [2, 3]]  # prio's two indicators: one 2-df test, as R terms=TRUE
+    for ties, strata in (("breslow", None), ("efron", "wexp"), ("breslow", "race")):
+        design, x, t, e, s, coef = rossi_fit(frame, terms, ties=ties, strata=strata)
+        ours = cox_zph(design, x, coef, ties=ties, transform="km", terms=groups)
+        ref, ref_global = zph_reference(t, e, x, coef, groups, "km", ties=ties, strata=s)
+        np.testing.assert_allclose(ours["statistic"], ref, rtol=1e-7)
+        assert list(ours["df"]) == [1, 1, 2]
+        assert ours["global_statistic"] == pytest.approx(ref_global, rel=1e-7)
