@@ -262,3 +262,88 @@ def test_cox_zph_stratified_breslow_and_multi_column_terms(rossi):
         np.testing.assert_allclose(ours["statistic"], ref, rtol=1e-7)
         assert list(ours["df"]) == [1, 1, 2]
         assert ours["global_statistic"] == pytest.approx(ref_global, rel=1e-7)
+
+
+# ------------------------------------------------------------------ Mann-Whitney "auto"
+
+# R (?wilcox.test, Hollander & Wolfe p. 69):
+#   x <- c(0.80, 0.83, 1.89, 1.04, 1.45, 1.38, 1.91, 1.64, 0.73, 1.46)
+#   y <- c(1.15, 0.88, 0.90, 0.74, 1.21)
+#   wilcox.test(x, y, alternative = "g")     # W = 35, p-value = 0.1272 (exact)
+R_WILCOX_W, R_WILCOX_P_GREATER = 35.0, 0.1272
+
+
+def r_rule(a, b):
+    """scipy's p-value with R wilcox.test's choice: exact below 50 per group, no ties."""
+    from scipy import stats
+
+    tied = np.unique(np.r_[a, b]).size < a.size + b.size
+    exact = a.size < 50 and b.size < 50 and not tied
+    return stats.mannwhitneyu(a, b, method="exact" if exact else "asymptotic").pvalue, exact
+
+
+def both_kernels(a, b):
+    """p-values of the association engine's and the group tests' Mann-Whitney kernels."""
+    from radiogenomics.stats.groups import mann_whitney_one_vs_rest
+    from radiogenomics.stats.ranks import column_ranks, mannwhitney_from_ranks, tie_terms
+
+    values = np.r_[a, b][:, None]
+    group = np.r_[np.ones(a.size), np.zeros(b.size)]
+    ranks = column_ranks(values)
+    u1, p_engine = mannwhitney_from_ranks(ranks[:, 0] @ group, a.size, b.size,
+                                          tie_terms(values)[0])
+    result = mann_whitney_one_vs_rest(values, (1 - group).astype(np.int64))
+    assert result["statistic"][0, 0] == pytest.approx(float(u1), abs=1e-9)
+    return float(p_engine), float(result["p_value"][0, 0]), bool(result["exact"][0, 0])
+
+
+def test_mann_whitney_auto_follows_r_exact_rule():
+    x = np.array([0.80, 0.83, 1.89, 1.04, 1.45, 1.38, 1.91, 1.64, 0.73, 1.46])
+    y = np.array([1.15, 0.88, 0.90, 0.74, 1.21])
+    engine, groups, exact = both_kernels(x, y)
+    assert exact
+    assert engine == pytest.approx(2 * R_WILCOX_P_GREATER, abs=1e-4)  # two-sided
+    assert groups == pytest.approx(engine, rel=1e-12)
+    rng = np.random.default_rng(5)
+    for n1, n0, tie in ((9, 12, False), (20, 30, False), (49, 49, False), (49, 50, False),
+                        (12, 15, True), (60, 8, False)):
+        a, b = rng.normal(0.4, 1, n1), rng.normal(0, 1, n0)
+        if tie:
+            b[0] = a[0]
+        reference, should_be_exact = r_rule(a, b)
+        engine, groups, exact = both_kernels(a, b)
+        assert exact == should_be_exact == (n1 < 50 and n0 < 50 and not tie)
+        assert engine == pytest.approx(reference, rel=1e-9)
+        assert groups == pytest.approx(reference, rel=1e-9)
+
+
+def test_mann_whitney_rule_is_recorded_in_the_provenance():
+    from radiogenomics.stats.ranks import EXACT_RULE
+
+    rng = np.random.default_rng(2)
+    n = 30
+    patients = [f"P{i:02d}" for i in range(n)]
+    x = ad.AnnData(rng.normal(size=(n, 3)), obs=pd.DataFrame(index=patients),
+                   var=pd.DataFrame(index=["a", "b", "c"]))
+    mutation = ad.AnnData((rng.random((n, 2)) < 0.4).astype(float),
+                          obs=pd.DataFrame(index=patients),
+                          var=pd.DataFrame(index=["TP53", "KRAS"]))
+    clinical = pd.DataFrame({"group": rng.choice(["u", "v"], n)},
+                            index=pd.Index(patients, name="patient_id"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mdata = rg.build_cohort({"radiomics": x, "mutation": mutation}, clinical=clinical)
+        table = rg.tl.associate(mdata, x="radiomics", y="mutation", method="mannwhitney")
+        rg.tl.differential(mdata, "group", "radiomics", method="wilcoxon")
+    assert "R wilcox.test" in EXACT_RULE
+    assert table.attrs["radiogenomics"]["mannwhitney_p_value"] == EXACT_RULE
+    params = mdata.uns["radiogenomics"]["params"]
+    assert params["differential"]["group:radiomics"]["wilcoxon_p_value"] == EXACT_RULE
+    provenance = table.attrs["radiogenomics"]
+    assert params[provenance["kind"]][provenance["key"]]["mannwhitney_p_value"] == EXACT_RULE
+    # the p-values themselves: exact (no ties, both groups < 50), as scipy's exact test
+    row = table[(table["x"] == "a") & (table["y"] == "TP53")].iloc[0]
+    values = mdata["radiomics"][:, "a"].X.ravel()
+    carrier = mdata["mutation"][:, "TP53"].X.ravel() == 1
+    reference, exact = r_rule(values[carrier], values[~carrier])
+    assert exact and row["p_value"] == pytest.approx(reference, rel=1e-9)

@@ -9,7 +9,51 @@ import numpy as np
 from scipy import special
 from scipy.stats import rankdata
 
-__all__ = ["column_ranks", "tie_terms", "mannwhitney_from_ranks", "mannwhitney_exact_sf"]
+__all__ = ["column_ranks", "tie_terms", "mannwhitney_from_ranks", "mannwhitney_exact_sf",
+           "exact_applies", "EXACT_RULE", "EXACT_BELOW"]
+
+#: ``method="auto"`` uses the exact null distribution of U when both groups have fewer
+#: values than this and there are no ties: the rule of R's ``wilcox.test`` (scipy's
+#: ``mannwhitneyu`` instead switches at 8).
+EXACT_BELOW = 50
+#: The rule of ``method="auto"``, in words (recorded in the provenance of the results).
+EXACT_RULE = (f"exact when both groups have fewer than {EXACT_BELOW} values and there are "
+              "no ties (as R wilcox.test), otherwise the normal approximation with tie and "
+              "continuity corrections")
+
+
+def exact_applies(n1, n0, ties, method: str = "auto") -> np.ndarray:
+    """Where the exact Mann-Whitney p-value is used (broadcast over the arguments).
+
+    ``method``: ``"auto"`` (:data:`EXACT_RULE`), ``"exact"`` (wherever both groups have
+    members; with ties the exact distribution is that of untied data) or
+    ``"asymptotic"``.
+    """
+    n1, n0, ties = np.broadcast_arrays(np.asarray(n1, float), np.asarray(n0, float),
+                                       np.asarray(ties, float))
+    if method == "asymptotic":
+        exact = np.zeros(n1.shape, dtype=bool)
+    elif method == "exact":
+        exact = np.ones(n1.shape, dtype=bool)
+    elif method == "auto":
+        exact = (n1 < EXACT_BELOW) & (n0 < EXACT_BELOW) & (ties == 0)
+    else:
+        raise ValueError(f"unknown method {method!r}; expected auto, exact or asymptotic")
+    return exact & (n1 > 0) & (n0 > 0)
+
+
+def exact_two_sided(u_large: np.ndarray, n1: np.ndarray, n0: np.ndarray) -> np.ndarray:
+    """Two-sided exact p-values, ``2 P(U >= max(U1, U2))``, for arrays of U and sizes."""
+    u_large = np.asarray(u_large, float)
+    sizes = np.stack([np.asarray(n1).ravel(), np.asarray(n0).ravel()], axis=1).astype(np.int64)
+    values = u_large.ravel()
+    result = np.empty(values.size)
+    keys, inverse = np.unique(sizes, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    for k, (a, b) in enumerate(keys):
+        members = inverse == k
+        result[members] = 2.0 * mannwhitney_exact_sf(values[members], a, b)
+    return np.clip(result, 0.0, 1.0).reshape(u_large.shape)
 
 
 def column_ranks(values: np.ndarray) -> np.ndarray:
@@ -84,8 +128,8 @@ def mannwhitney_from_ranks(
     ties
         Sum over tie groups of t**3 - t in the pooled sample (broadcast).
     method
-        ``"auto"`` (exact distribution when a group has at most 8 members and there are
-        no ties, as scipy's default), ``"asymptotic"`` or ``"exact"``.
+        ``"auto"`` (:data:`EXACT_RULE`: exact when both groups have fewer than 50 members
+        and there are no ties, as R's ``wilcox.test``), ``"asymptotic"`` or ``"exact"``.
 
     Returns
     -------
@@ -101,23 +145,10 @@ def mannwhitney_from_ranks(
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.sqrt(n1 * n0 / 12 * ((n + 1) - ties / (n * (n - 1))))
         z = (u - n1 * n0 / 2 - 0.5) / s
-    p = 2.0 * special.ndtr(-z)
-    if method == "asymptotic":
-        exact = np.zeros(p.shape, dtype=bool)
-    elif method == "exact":
-        exact = np.ones(p.shape, dtype=bool)
-    else:
-        exact = ((n1 <= 8) | (n0 <= 8)) & (ties == 0)
-    exact &= (n1 > 0) & (n0 > 0)
+    p = np.array(2.0 * special.ndtr(-z), dtype=float)
+    exact = exact_applies(n1, n0, ties, method)
     if exact.any():
-        sizes = np.stack([n1[exact], n0[exact]], axis=1).astype(np.int64)
-        values = u[exact]
-        result = np.empty(values.size)
-        keys, inverse = np.unique(sizes, axis=0, return_inverse=True)
-        for k, (a, b) in enumerate(keys):
-            members = inverse.ravel() == k
-            result[members] = 2.0 * mannwhitney_exact_sf(values[members], a, b)
-        p[exact] = result
+        p[exact] = exact_two_sided(u[exact], n1[exact], n0[exact])
     p = np.clip(p, 0.0, 1.0)
     invalid = (n1 < 1) | (n0 < 1)
     if invalid.any():
