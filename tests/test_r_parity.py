@@ -347,3 +347,158 @@ def test_mann_whitney_rule_is_recorded_in_the_provenance():
     carrier = mdata["mutation"][:, "TP53"].X.ravel() == 1
     reference, exact = r_rule(values[carrier], values[~carrier])
     assert exact and row["p_value"] == pytest.approx(reference, rel=1e-9)
+
+
+# ------------------------------------------------------------------ ComBat as sva
+
+# A fixed matrix: 16 patients (rows) x 8 features, three batches, an age covariate.
+COMBAT_X = np.array([
+    [3.66, 4.54, 3.10, 3.71, 3.16, 4.76, 3.73, 5.27],
+    [5.22, 4.87, 2.54, 4.52, 5.01, 5.17, 3.53, 4.58],
+    [3.96, 4.13, 6.00, 4.13, 4.91, 5.82, 4.36, 4.83],
+    [4.90, 4.85, 3.56, 4.87, 6.15, 3.24, 5.65, 4.91],
+    [4.24, 6.88, 5.64, 3.68, 4.95, 5.46, 4.69, 5.56],
+    [6.58, 6.53, 8.17, 5.12, 7.02, 5.08, 6.71, 4.57],
+    [6.05, 5.47, 7.60, 8.09, 4.97, 4.82, 7.73, 3.60],
+    [6.56, 5.95, 8.47, 7.74, 6.80, 5.79, 6.72, 9.20],
+    [6.16, 5.19, 6.66, 6.08, 6.54, 4.22, 6.63, 5.80],
+    [8.52, 6.60, 6.07, 7.23, 6.30, 7.44, 6.61, 7.31],
+    [5.10, 6.41, 3.84, 3.44, 6.62, 4.78, 7.13, 10.08],
+    [3.91, 4.41, 4.84, 5.01, 4.36, 4.63, 5.03, 4.96],
+    [3.71, 4.74, 4.66, 3.86, 4.60, 4.11, 5.16, 4.67],
+    [4.25, 4.14, 4.32, 2.96, 3.39, 4.73, 2.75, 4.89],
+    [3.18, 5.29, 4.02, 5.12, 4.48, 3.61, 5.33, 5.52],
+    [4.54, 4.75, 4.68, 4.07, 5.34, 4.48, 4.60, 4.13],
+])
+COMBAT_BATCH = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2]
+COMBAT_AGE = [60, 62, 58, 53, 56, 52, 60, 71, 56, 55, 64, 63, 61, 53, 60, 66]
+# Corrected values of the first two features, R sva::ComBat (sva 3.x):
+#   library(sva)
+#   x <- matrix(c(<COMBAT_X row by row>), nrow = 16, byrow = TRUE)
+#   batch <- c(<COMBAT_BATCH>); age <- c(<COMBAT_AGE>)
+#   combat <- function(...) t(ComBat(dat = t(x), batch = batch, mod = model.matrix(~age),
+#                                    prior.plots = FALSE, ...))
+#   print(combat()[, 1:2], digits = 11)                                   # SVA_PARAMETRIC
+#   print(combat(par.prior = FALSE)[, 1:2], digits = 11)                  # SVA_NONPARAMETRIC
+#   print(combat(mean.only = TRUE)[, 1:2], digits = 11)                   # SVA_MEAN_ONLY
+#   print(combat(par.prior = FALSE, mean.only = TRUE)[, 1:2], digits = 11)
+# The numbers were computed with neuroCombat 0.2.12 (Fortin's line-by-line port of sva's
+# ComBat: rowVars for t2 and the inverse-gamma prior, int.eprior); inmoose 0.9.1's
+# pycombat_norm is not used because it takes population variances for both.
+SVA_PARAMETRIC = np.array([
+    [4.2521222044, 4.9833900073],
+    [5.7780120062, 5.2387131265],
+    [4.5473242197, 4.6651535492],
+    [5.4713547662, 5.2418596091],
+    [4.8229446026, 6.8319939784],
+    [5.3454699686, 5.7012886891],
+    [4.8739935283, 4.7481870194],
+    [5.1715119686, 5.1641414454],
+    [4.9913876317, 4.5029623344],
+    [6.8016242367, 5.7604558784],
+    [4.1152506632, 5.5815250909],
+    [4.7202002011, 4.9374612953],
+    [4.4444903185, 5.3899665524],
+    [5.0565172175, 4.5221296880],
+    [3.7563424185, 6.1531854772],
+    [5.5560828770, 5.4232926495],
+])
+SVA_NONPARAMETRIC = np.array([
+    [4.4099258321, 5.0149998115],
+    [5.6366573959, 5.2645438274],
+    [4.6630478621, 4.7038647612],
+    [5.4470207773, 5.2694815727],
+    [4.9002574878, 6.8255755685],
+    [5.5899516375, 5.6430120284],
+    [5.1342214940, 4.7984439464],
+    [5.3745698351, 5.1493730731],
+    [5.2536050483, 4.5885265454],
+    [6.9159228040, 5.6911806941],
+    [4.4269381032, 5.5234884483],
+    [4.6542230222, 4.9145813466],
+    [4.4292864488, 5.3377498167],
+    [4.9930099574, 4.5340528368],
+    [3.8471972553, 6.0499084170],
+    [5.3520346248, 5.3654899271],
+])
+SVA_MEAN_ONLY = np.array([
+    [4.1642644916, 4.9340803620],
+    [5.7242644916, 5.2640803620],
+    [4.4642644916, 4.5240803620],
+    [5.4042644916, 5.2440803620],
+    [4.7442644916, 7.2740803620],
+    [5.5020843558, 5.6939467513],
+    [4.9720843558, 4.6339467513],
+    [5.4820843558, 5.1139467513],
+    [5.0820843558, 4.3539467513],
+    [7.4420843558, 5.7639467513],
+    [4.0220843558, 5.5739467513],
+    [4.6311391216, 5.0292885308],
+    [4.4311391216, 5.3592885308],
+    [4.9711391216, 4.7592885308],
+    [3.9011391216, 5.9092885308],
+    [5.2611391216, 5.3692885308],
+])
+SVA_NONPARAMETRIC_MEAN_ONLY = np.array([
+    [4.2015590652, 4.8925034043],
+    [5.7615590652, 5.2225034043],
+    [4.5015590652, 4.4825034043],
+    [5.4415590652, 5.2025034043],
+    [4.7815590652, 7.2325034043],
+    [5.2951798039, 5.7773326184],
+    [4.7651798039, 4.7173326184],
+    [5.2751798039, 5.1973326184],
+    [4.8751798039, 4.4373326184],
+    [7.2351798039, 5.8473326184],
+    [3.8151798039, 5.6573326184],
+    [4.6339837999, 5.0111876698],
+    [4.4339837999, 5.3411876698],
+    [4.9739837999, 4.7411876698],
+    [3.9039837999, 5.8911876698],
+    [5.2639837999, 5.3511876698],
+])
+
+
+@pytest.mark.parametrize(("parametric", "mean_only", "expected"), [
+    (True, False, SVA_PARAMETRIC), (False, False, SVA_NONPARAMETRIC),
+    (True, True, SVA_MEAN_ONLY), (False, True, SVA_NONPARAMETRIC_MEAN_ONLY)])
+def test_combat_matches_sva(parametric, mean_only, expected):
+    from radiogenomics.stats.combat import combat_apply, combat_fit
+
+    batch, age = np.array(COMBAT_BATCH), np.array(COMBAT_AGE, dtype=float)[:, None]
+    model = combat_fit(COMBAT_X, batch, age, parametric=parametric, mean_only=mean_only)
+    assert model.convention == "sva" and model.parametric == parametric
+    ours = combat_apply(COMBAT_X, batch, model, age)
+    np.testing.assert_allclose(ours[:, :2], expected, rtol=0, atol=5e-10)
+    if parametric:  # scanpy's convention differs from sva's (ddof of the prior variance)
+        scanpy = combat_apply(COMBAT_X, batch, combat_fit(
+            COMBAT_X, batch, age, mean_only=mean_only, convention="scanpy"), age)
+        assert np.abs(scanpy[:, :2] - expected).max() > 1e-3
+
+
+def test_harmonize_records_the_combat_convention():
+    patients = [f"P{i:02d}" for i in range(len(COMBAT_BATCH))]
+    feats = ad.AnnData(COMBAT_X.copy(), obs=pd.DataFrame(index=patients),
+                       var=pd.DataFrame(index=[f"f{j}" for j in range(COMBAT_X.shape[1])]))
+    clinical = pd.DataFrame({"site": [f"s{b}" for b in COMBAT_BATCH], "age": COMBAT_AGE},
+                            index=pd.Index(patients, name="patient_id"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mdata = rg.build_cohort({"radiomics": feats}, clinical=clinical)
+        rg.pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["age"],
+                        parametric=False)
+    np.testing.assert_allclose(mdata["radiomics"].X[:, :2], SVA_NONPARAMETRIC, rtol=0,
+                               atol=5e-10)
+    params = mdata.uns["radiogenomics"]["params"]["harmonization"]["radiomics"]
+    assert params["convention"] == "sva" and params["parametric"] is False
+    # the stored parameters correct patients as the fit corrected them (the new-patient
+    # path of the tumor board)
+    new = pd.DataFrame(COMBAT_X[:4], index=[f"N{i}" for i in range(4)],
+                       columns=list(feats.var_names))
+    obs = pd.DataFrame({"site": clinical["site"].iloc[:4].to_numpy(),
+                        "age": COMBAT_AGE[:4]}, index=new.index)
+    placed = rg.pp.apply_preprocessing(mdata, new, "radiomics", obs=obs)
+    np.testing.assert_allclose(np.asarray(placed.X)[:, :2], SVA_NONPARAMETRIC[:4], rtol=0,
+                               atol=5e-10)
+    with pytest.raises(rg.errors.InputError, match="convention"):
+        rg.pp.harmonize(mdata, "radiomics", batch_key="site", convention="R")
