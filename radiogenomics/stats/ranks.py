@@ -3,7 +3,7 @@ vectorised over pairs (as ``scipy.stats.mannwhitneyu`` computes it). numpy/scipy
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 
 import numpy as np
 from scipy import special
@@ -50,6 +50,7 @@ def exact_two_sided(u_large: np.ndarray, n1: np.ndarray, n0: np.ndarray) -> np.n
     result = np.empty(values.size)
     keys, inverse = np.unique(sizes, axis=0, return_inverse=True)
     inverse = inverse.ravel()
+    _u_pmfs([(int(a), int(b)) for a, b in keys])  # every size in one sweep
     for k, (a, b) in enumerate(keys):
         members = inverse == k
         result[members] = 2.0 * mannwhitney_exact_sf(values[members], a, b)
@@ -79,24 +80,60 @@ def tie_terms(values: np.ndarray) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=256)
+#: Null distributions of U already computed, by (smaller, larger) group size.
+_PMF_CACHE: dict[tuple[int, int], np.ndarray] = {}
+_PMF_CACHE_SIZE = 512
+_PMF_LOCK = threading.Lock()
+
+
+def _u_pmfs(pairs) -> None:
+    """Compute the null distributions of U (no ties) of several group sizes in one pass.
+
+    ``P_{m,j}(u) = m/(m+j) P_{m-1,j}(u-j) + j/(m+j) P_{m,j-1}(u)``, swept over ``j`` for
+    every ``m`` up to the largest smaller size: the distributions of all requested sizes
+    are read off the same sweep.
+    """
+    with _PMF_LOCK:
+        _sweep_pmfs({(min(a, b), max(a, b)) for a, b in pairs} - set(_PMF_CACHE))
+
+
+def _sweep_pmfs(wanted: set[tuple[int, int]]) -> None:
+    if not wanted:
+        return
+    if len(_PMF_CACHE) + len(wanted) > _PMF_CACHE_SIZE:
+        _PMF_CACHE.clear()
+    top_small = max(m for m, _ in wanted)
+    top_large = max(j for _, j in wanted)
+    size = top_small * top_large + 1
+    previous = np.zeros((top_small + 1, size))
+    previous[:, 0] = 1.0  # j = 0: U = 0 surely
+    for m, j in wanted:
+        if j == 0:
+            _PMF_CACHE[(m, j)] = previous[m, :1].copy()
+    current = np.empty_like(previous)
+    for j in range(1, top_large + 1):
+        current[0] = 0.0
+        current[0, 0] = 1.0
+        for m in range(1, top_small + 1):
+            row = current[m]
+            row[:j] = 0.0
+            row[j:] = current[m - 1, :size - j]
+            row *= m
+            row += j * previous[m]
+            row /= m + j
+        previous, current = current, previous
+        for m, jj in wanted:
+            if jj == j:
+                _PMF_CACHE[(m, j)] = previous[m, : m * j + 1].copy()
+
+
 def _u_pmf(n1: int, n2: int) -> np.ndarray:
     """Null distribution of U for samples of sizes n1 and n2 (no ties): P(U = u)."""
-    small, large = min(n1, n2), max(n1, n2)
-    # p[m][u] for samples (m, j): P_{m,j}(u) = m/(m+j) P_{m-1,j}(u-j) + j/(m+j) P_{m,j-1}(u)
-    size = small * large + 1
-    previous = [np.zeros(size) for _ in range(small + 1)]
-    for m in range(small + 1):
-        previous[m][0] = 1.0  # j = 0: U = 0 surely
-    for j in range(1, large + 1):
-        current = [np.zeros(size) for _ in range(small + 1)]
-        current[0][0] = 1.0
-        for m in range(1, small + 1):
-            shifted = np.zeros(size)
-            shifted[j:] = current[m - 1][:size - j]
-            current[m] = (m * shifted + j * previous[m]) / (m + j)
-        previous = current
-    return previous[small][: small * large + 1]
+    key = (min(n1, n2), max(n1, n2))
+    with _PMF_LOCK:
+        if key not in _PMF_CACHE:
+            _sweep_pmfs({key})
+        return _PMF_CACHE[key]
 
 
 def mannwhitney_exact_sf(u: np.ndarray, n1: int, n2: int) -> np.ndarray:
