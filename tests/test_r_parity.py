@@ -164,6 +164,8 @@ def zph_time(time, event, transform):
         g = 1.0 - np.where(before >= 0, values[np.maximum(before, 0)], 1.0)
     elif transform == "rank":
         g = rankdata(time)
+    elif transform == "log":
+        g = np.log(time)
     else:
         g = np.asarray(time, float)
     return g - g[event == 1].mean()
@@ -229,7 +231,7 @@ def test_cox_zph_on_rossi_matches_r():
     assert model["ph_method"] == "zph" and model["ph_global_df"] == 7
 
 
-@pytest.mark.parametrize("transform", ["km", "rank", "identity"])
+@pytest.mark.parametrize("transform", ["km", "rank", "identity", "log"])
 def test_cox_zph_is_the_score_test_of_g_of_time_interactions(rossi, transform):
     from radiogenomics.stats.cox import cox_zph
 
