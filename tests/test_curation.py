@@ -53,7 +53,7 @@ def _scanpy_combat(x, batch, covariates: dict[str, np.ndarray] | None = None):
 
 def test_combat_matches_scanpy_without_covariates():
     x, batch, _, _ = _batchy_data(0)
-    model = combat_fit(x, batch)
+    model = combat_fit(x, batch, convention="scanpy")
     ours = combat_apply(x, batch, model)
     np.testing.assert_allclose(ours, _scanpy_combat(x, batch), rtol=0, atol=1e-9)
     assert not np.allclose(ours, x)  # something was corrected
@@ -66,7 +66,7 @@ def test_combat_matches_scanpy_with_covariates():
     covariates = {"age": age, "stage_II": (stage == "II").astype(float),
                   "stage_III": (stage == "III").astype(float)}
     design = np.column_stack(list(covariates.values()))
-    ours = combat_apply(x, batch, combat_fit(x, batch, design), design)
+    ours = combat_apply(x, batch, combat_fit(x, batch, design, convention="scanpy"), design)
     np.testing.assert_allclose(ours, _scanpy_combat(x, batch, covariates), rtol=0, atol=1e-9)
 
 
@@ -94,7 +94,8 @@ def test_harmonize_tool_matches_scanpy_on_the_demo(demo_cohort):
                   if (stage == s).any()}
     levels, codes = np.unique(site, return_inverse=True)
     expected = _scanpy_combat(x, codes, indicators)
-    rg.pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["stage"])
+    rg.pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["stage"],
+                    convention="scanpy")
     np.testing.assert_allclose(mdata["radiomics"].X, expected, rtol=0, atol=1e-8)
     # the values before are kept, and the step is recorded
     np.testing.assert_array_equal(mdata["radiomics"].layers["raw"].shape, x.shape)

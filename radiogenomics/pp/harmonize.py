@@ -13,7 +13,7 @@ from scipy import stats
 
 from ..cohort import store_result
 from ..errors import CohortError, InputError
-from ..stats.combat import CombatModel, combat_apply, combat_fit
+from ..stats.combat import CONVENTIONS, CombatModel, combat_apply, combat_fit
 from ..stats.multitest import adjust_pvalues
 from ..tl._data import as_list, design_matrix
 from ._modality import (
@@ -188,6 +188,8 @@ def harmonize(
     covariates: str | Sequence[str] = (),
     *,
     mean_only: bool = False,
+    parametric: bool = True,
+    convention: str = "sva",
     n_pcs: int = 10,
     n_neighbors: int | None = None,
     key_added: str | None = None,
@@ -195,10 +197,10 @@ def harmonize(
     """ComBat correction of scanner or site effects, keeping biological covariates.
 
     The location/scale batch model of ComBat (Johnson et al. 2007) is fitted with
-    empirical Bayes shrinkage across features (as ``scanpy.pp.combat``, which it matches
-    on the same input); the covariates' effects are kept in the corrected values. The
-    fitted parameters are stored, so :func:`rg.pp.apply_preprocessing` corrects new
-    patients of the same batches.
+    empirical Bayes shrinkage across features, as R's ``sva::ComBat`` (or, with
+    ``convention="scanpy"``, as ``scanpy.pp.combat``); the covariates' effects are kept in
+    the corrected values. The fitted parameters are stored, so
+    :func:`rg.pp.apply_preprocessing` corrects new patients of the same batches.
 
     Parameters
     ----------
@@ -215,6 +217,14 @@ def harmonize(
         batches removes part of its signal with the batch.
     mean_only
         Correct only the batch means (for small batches or when the spread is biological).
+    parametric
+        Parametric priors (default; ``sva::ComBat(par.prior=TRUE)``) or, with ``False``,
+        sva's non-parametric prior (``par.prior=FALSE``) for effects far from normal.
+    convention
+        ``"sva"`` (default): the prior variance of the additive batch effects as R's
+        ``sva::ComBat`` (denominator ``p - 1``). ``"scanpy"``: as ``scanpy.pp.combat``
+        (denominator ``p``; analyses made before this option reproduce with it). Both
+        are recorded in the stored parameters.
     n_pcs, n_neighbors
         Settings of the separation scores (principal components, neighbours).
     key_added
@@ -230,6 +240,9 @@ def harmonize(
         before and after are in the modality's ``obsm["X_pca_unharmonized"]`` and
         ``obsm["X_pca_harmonized"]`` (for ``rg.pl.batch_before_after``).
     """
+    if convention not in CONVENTIONS:
+        raise InputError("unknown ComBat convention", column="convention",
+                         expected=f"one of {list(CONVENTIONS)}", found=convention)
     adata = get_modality(mdata, mod)
     x = values(adata)
     check_finite(x, adata, "ComBat harmonisation")
@@ -250,7 +263,8 @@ def harmonize(
     frame = obs_for(mdata, adata, covariates)
     design, names, blocks = _covariate_blocks(frame, covariates)
     try:
-        model = combat_fit(x, codes, design, mean_only=mean_only)
+        model = combat_fit(x, codes, design, mean_only=mean_only, parametric=parametric,
+                           convention=convention)
     except ValueError as exc:
         raise CohortError(f"ComBat cannot be fitted: {exc}", column=batch_key,
                           hint="Check that no covariate is confounded with the batch") from None
@@ -289,7 +303,8 @@ def harmonize(
     adata.var["combat_adjusted"] = model.adjusted
     params = {"mod": mod, "batch_key": batch_key, "batch_levels": [str(v) for v in levels],
               "batch_sizes": [int(v) for v in sizes], "covariates": covariates,
-              "covariate_columns": names, "mean_only": bool(mean_only), "n_pcs": n_pcs,
+              "covariate_columns": names, "mean_only": bool(mean_only),
+              "parametric": bool(parametric), "convention": convention, "n_pcs": n_pcs,
               "n_features_adjusted": int(model.adjusted.sum())}
     record_step(adata, "harmonize", params, per_feature)
     if isinstance(mdata, md.MuData):

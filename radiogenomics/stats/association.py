@@ -555,8 +555,9 @@ def associate_arrays(
     chunk_columns
         Columns of ``y`` per Dask task (default: about 2 million pairs per task).
     mannwhitney_method
-        ``"auto"`` (scipy's default: exact for small groups without ties), ``"asymptotic"``
-        or ``"exact"``.
+        ``"auto"`` (exact when both groups have fewer than 50 patients and there are no
+        ties, as R's ``wilcox.test``: :data:`radiogenomics.stats.ranks.EXACT_RULE`),
+        ``"asymptotic"`` or ``"exact"``.
 
     Returns
     -------

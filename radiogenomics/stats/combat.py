@@ -3,10 +3,15 @@
 numpy only. :func:`combat_fit` estimates the location/scale batch model with empirical
 Bayes shrinkage across features and returns every fitted parameter, so that
 :func:`combat_apply` corrects the same patients or new patients of a known batch (the
-tumor-board path). The estimates follow ``scanpy.pp.combat`` (the ``combat.py`` port of
-``sva::ComBat`` by Pedersen): the pooled variance uses ``1/n``, the prior variance of the
-additive effects ``t2`` is the population variance across features, and the iterative
+tumor-board path). The estimates follow R's ``sva::ComBat`` (``convention="sva"``, the
+default): the pooled variance uses ``1/n``, the prior variance of the additive effects
+``t2`` is the sample variance across features (denominator ``p - 1``), and the iterative
 solution stops when the largest relative change falls below ``tolerance``.
+``convention="scanpy"`` reproduces ``scanpy.pp.combat`` (the ``combat.py`` port by
+Pedersen), whose ``t2`` is the population variance (denominator ``p``); the two differ
+by about 1e-3 of a standard deviation, more with ``mean_only``. ``parametric=False`` is
+sva's non-parametric prior (``par.prior=FALSE``): each feature's batch effects are the
+averages of the other features' estimates weighted by their likelihood for its values.
 
 Orientation: ``values`` are samples (patients) x features.
 """
@@ -17,7 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CombatModel", "combat_fit", "combat_apply"]
+__all__ = ["CombatModel", "combat_fit", "combat_apply", "CONVENTIONS"]
+
+#: Definitions of the prior variance of the additive batch effects (see :func:`combat_fit`).
+CONVENTIONS = ("sva", "scanpy")
 
 
 @dataclass
@@ -46,6 +54,8 @@ class CombatModel:
         (B,) samples per batch in the fit.
     n_iterations
         (B,) iterations of the empirical Bayes solution.
+    mean_only, convention, parametric
+        The options of the fit (see :func:`combat_fit`).
     """
 
     grand_mean: np.ndarray
@@ -63,6 +73,8 @@ class CombatModel:
     n_per_batch: np.ndarray
     n_iterations: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     mean_only: bool = False
+    convention: str = "sva"
+    parametric: bool = True
 
     @property
     def n_batches(self) -> int:
@@ -110,6 +122,8 @@ def combat_fit(
     mean_only: bool = False,
     tolerance: float = 1e-4,
     max_iterations: int = 1000,
+    convention: str = "sva",
+    parametric: bool = True,
 ) -> CombatModel:
     """Fit the ComBat model.
 
@@ -127,11 +141,22 @@ def combat_fit(
         Correct the batch means only (``sva::ComBat(mean.only=TRUE)``), for small batches.
     tolerance, max_iterations
         Convergence of the empirical Bayes iteration.
+    convention
+        ``"sva"`` (default: R ``sva::ComBat``, the prior variance ``t2`` of the additive
+        batch effects with denominator ``p - 1``) or ``"scanpy"`` (``scanpy.pp.combat``,
+        denominator ``p``).
+    parametric
+        ``True`` (default): parametric priors (normal for the additive, inverse gamma for
+        the multiplicative effects). ``False``: sva's non-parametric prior
+        (``par.prior=FALSE``), computed in log space so that large batches do not
+        underflow (where sva's product of densities would give 0/0).
 
     Returns
     -------
     CombatModel
     """
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; expected one of {CONVENTIONS}")
     y, batch, cov = _check(values, batch, covariates)
     n, p = y.shape
     n_batches = int(batch.max()) + 1
@@ -170,7 +195,8 @@ def combat_fit(
     if use.size:
         g_hat, d_hat = gamma_hat[:, use], delta_hat[:, use]
         gamma_bar = g_hat.mean(axis=1)
-        tau2 = g_hat.var(axis=1)  # ddof 0, as scanpy
+        # sva: sample variance across features (rowVars); scanpy: population variance
+        tau2 = g_hat.var(axis=1, ddof=1 if convention == "sva" and use.size > 1 else 0)
         d_mean = d_hat.mean(axis=1)
         d_var = d_hat.var(axis=1, ddof=1) if use.size > 1 else np.zeros(n_batches)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -178,6 +204,13 @@ def combat_fit(
             b_prior = (d_mean * d_var + d_mean**3) / d_var
         for b in range(n_batches):
             sb = s[batch == b][:, use]
+            if not parametric:
+                # sva::ComBat(par.prior=FALSE): int.eprior (delta.hat = 1 when mean.only)
+                d_b = np.ones(use.size) if mean_only else d_hat[b]
+                g, d = _nonparametric(sb, g_hat[b], d_b)
+                gamma_star[b, use] = g
+                delta_star[b, use] = 1.0 if mean_only else d
+                continue
             if mean_only:
                 # sva::ComBat(mean.only=TRUE): postmean(gamma.hat, gamma.bar, 1, 1, t2)
                 gamma_star[b, use] = (tau2[b] * g_hat[b] + gamma_bar[b]) / (tau2[b] + 1.0)
@@ -191,7 +224,33 @@ def combat_fit(
         gamma_star=gamma_star, delta_star=delta_star, gamma_hat=gamma_hat, delta_hat=delta_hat,
         gamma_bar=gamma_bar, tau2=tau2, a_prior=a_prior, b_prior=b_prior, adjusted=adjusted,
         n_per_batch=counts, n_iterations=iterations, mean_only=bool(mean_only),
+        convention=convention, parametric=bool(parametric),
     )
+
+
+def _nonparametric(s, g_hat, d_hat, chunk: int = 256):
+    """sva's ``int.eprior``: for each feature, the other features' ``(gamma, delta)``
+    estimates averaged with weights proportional to the normal likelihood of the feature's
+    standardised values in the batch (``s``: samples x features)."""
+    n, p = s.shape
+    if p < 2:
+        return g_hat.copy(), d_hat.copy()
+    mean = s.mean(axis=0)
+    spread = ((s - mean) ** 2).sum(axis=0)
+    log_norm = -0.5 * n * np.log(2.0 * np.pi * d_hat)  # (p,) of the other features
+    g_star = np.empty(p)
+    d_star = np.empty(p)
+    for start in range(0, p, chunk):
+        rows = np.arange(start, min(start + chunk, p))
+        # sum over samples of (x_ij - gamma_k)^2 for feature i against feature k's gamma
+        sum2 = spread[rows, None] + n * (mean[rows, None] - g_hat[None, :]) ** 2
+        log_lh = log_norm[None, :] - sum2 / (2.0 * d_hat[None, :])
+        log_lh[np.arange(rows.size), rows] = -np.inf  # leave the feature itself out
+        weight = np.exp(log_lh - log_lh.max(axis=1, keepdims=True))
+        total = weight.sum(axis=1)
+        g_star[rows] = weight @ g_hat / total
+        d_star[rows] = weight @ d_hat / total
+    return g_star, d_star
 
 
 def _posterior(s, g_hat, d_hat, g_bar, t2, a, b, tolerance, max_iterations):

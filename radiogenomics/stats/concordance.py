@@ -27,7 +27,8 @@ def _survival(time, event) -> tuple[np.ndarray, np.ndarray]:
     return time, event.astype(bool)
 
 
-def concordance_counts(time, event, risk, tied_tol: float = 0.0) -> dict[str, float]:
+def concordance_counts(time, event, risk, tied_tol: float = 0.0, *,
+                       strata=None) -> dict[str, float]:
     """Harrell's concordance index of one risk score, with its pair counts.
 
     Pairs are compared as whole blocks (fast for one score; for many scores at once use
@@ -36,7 +37,8 @@ def concordance_counts(time, event, risk, tied_tol: float = 0.0) -> dict[str, fl
     A pair is comparable when the patient with the shorter time had an event (a patient
     with an event and one censored at the same time are comparable; two events at the
     same time are not). It is concordant when that patient has the higher risk; tied
-    risks (within ``tied_tol``) count one half.
+    risks (within ``tied_tol``) count one half. With ``strata`` (one code per patient, a
+    stratified Cox model) only pairs within a stratum are compared, as R ``survival``.
 
     Returns
     -------
@@ -47,12 +49,19 @@ def concordance_counts(time, event, risk, tied_tol: float = 0.0) -> dict[str, fl
     risk = np.asarray(risk, dtype=float)
     if risk.shape != time.shape:
         raise ValueError("risk must have one value per patient")
+    if strata is not None:
+        strata = np.asarray(strata)
+        if strata.shape != time.shape:
+            raise ValueError("strata must have one code per patient")
+        strata = np.unique(strata, return_inverse=True)[1].ravel()
     concordant = discordant = tied = comparable = 0
     cases = np.flatnonzero(event)
     for start in range(0, cases.size, _CHUNK):
         i = cases[start:start + _CHUNK]
         ti, ri = time[i][:, None], risk[i][:, None]
         pair = (time[None, :] > ti) | ((time[None, :] == ti) & ~event[None, :])
+        if strata is not None:
+            pair &= strata[None, :] == strata[i][:, None]
         difference = ri - risk[None, :]
         tie = np.abs(difference) <= tied_tol
         comparable += int(pair.sum())

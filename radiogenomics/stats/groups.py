@@ -4,9 +4,11 @@ numpy/scipy only. Missing values (NaN) are left out feature by feature.
 
 - :func:`welch_one_vs_rest`: Welch's unequal-variance t test (as
   ``scipy.stats.ttest_ind(equal_var=False)``).
-- :func:`mann_whitney_one_vs_rest`: the Wilcoxon rank-sum / Mann-Whitney U test with the
-  normal approximation, tie and continuity corrections (as
-  ``scipy.stats.mannwhitneyu(method="asymptotic")``).
+- :func:`mann_whitney_one_vs_rest`: the Wilcoxon rank-sum / Mann-Whitney U test, exact
+  for small groups without ties and otherwise with the normal approximation, tie and
+  continuity corrections (R's ``wilcox.test`` rule, see
+  :data:`radiogenomics.stats.ranks.EXACT_RULE`; the same p-values as
+  :func:`radiogenomics.stats.ranks.mannwhitney_from_ranks`).
 - :func:`hypergeometric_overrepresentation`: one-sided over-representation of sets among
   hits (as ``scipy.stats.fisher_exact(alternative="greater")``).
 """
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import special, stats
+
+from .ranks import exact_applies, exact_two_sided
 
 __all__ = ["welch_one_vs_rest", "mann_whitney_one_vs_rest", "hypergeometric_overrepresentation"]
 
@@ -136,24 +140,33 @@ def _ranks_and_ties(x: np.ndarray, valid: np.ndarray):
 
 def mann_whitney_one_vs_rest(
     values: np.ndarray, codes: np.ndarray, *, reference: int | None = None,
-    continuity: bool = True, chunk_size: int = 1024,
+    continuity: bool = True, chunk_size: int = 1024, method: str = "auto",
 ) -> dict[str, np.ndarray]:
     """Mann-Whitney U test of each group against the rest (or one reference group).
+
+    Parameters
+    ----------
+    method
+        ``"auto"`` (default; :data:`radiogenomics.stats.ranks.EXACT_RULE`: the exact
+        distribution of U when both groups have fewer than 50 values and there are no
+        ties, as R's ``wilcox.test``), ``"exact"`` or ``"asymptotic"`` (normal
+        approximation with tie and, if ``continuity``, continuity corrections).
 
     Returns
     -------
     dict
         Arrays (G x features): ``n_group``, ``n_reference``, ``statistic`` (U of the
         group), ``auc`` (U / (n1 n2): the probability that a group value exceeds a
-        reference value, ties counted half), ``z``, ``p_value`` (two-sided, normal
-        approximation with tie and continuity corrections).
+        reference value, ties counted half), ``z`` (of the normal approximation),
+        ``p_value`` (two-sided) and ``exact`` (1 where the p-value is exact, else 0).
     """
+    exact_applies(0, 0, 0, method)  # an unknown method fails before any work
     return _chunked(_mann_whitney_block, values, codes, reference, chunk_size,
-                    continuity=continuity)
+                    continuity=continuity, method=method)
 
 
-def _mann_whitney_block(x, codes, n_groups, reference, continuity):
-    keys = ("n_group", "n_reference", "statistic", "auc", "z", "p_value")
+def _mann_whitney_block(x, codes, n_groups, reference, continuity, method):
+    keys = ("n_group", "n_reference", "statistic", "auc", "z", "p_value", "exact")
     out = {key: np.full((n_groups, x.shape[1]), np.nan) for key in keys}
     shared = None
     if reference is None:  # every comparison ranks the same rows: rank once
@@ -184,7 +197,12 @@ def _mann_whitney_block(x, codes, n_groups, reference, continuity):
             z = (u_big - mu - (0.5 if continuity else 0.0)) / sigma
             signed = np.sign(u1 - mu) * z
         p = np.clip(2 * special.ndtr(-z), 0.0, 1.0)
-        for key, value in zip(keys, (n1, n2, u1, u1 / (n1 * n2), signed, p)):
+        exact = exact_applies(n1, n2, tie_term, method)
+        if exact.any():
+            p[exact] = exact_two_sided(u_big[exact], n1[exact], n2[exact])
+        p = np.where((n1 > 0) & (n2 > 0), p, np.nan)
+        for key, value in zip(keys, (n1, n2, u1, u1 / (n1 * n2), signed, p,
+                                     exact.astype(float))):
             out[key][g] = value
     return out
 

@@ -3,13 +3,58 @@ vectorised over pairs (as ``scipy.stats.mannwhitneyu`` computes it). numpy/scipy
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
 
 import numpy as np
 from scipy import special
 from scipy.stats import rankdata
 
-__all__ = ["column_ranks", "tie_terms", "mannwhitney_from_ranks", "mannwhitney_exact_sf"]
+__all__ = ["column_ranks", "tie_terms", "mannwhitney_from_ranks", "mannwhitney_exact_sf",
+           "exact_applies", "EXACT_RULE", "EXACT_BELOW"]
+
+#: ``method="auto"`` uses the exact null distribution of U when both groups have fewer
+#: values than this and there are no ties: the rule of R's ``wilcox.test`` (scipy's
+#: ``mannwhitneyu`` instead switches at 8).
+EXACT_BELOW = 50
+#: The rule of ``method="auto"``, in words (recorded in the provenance of the results).
+EXACT_RULE = (f"exact when both groups have fewer than {EXACT_BELOW} values and there are "
+              "no ties (as R wilcox.test), otherwise the normal approximation with tie and "
+              "continuity corrections")
+
+
+def exact_applies(n1, n0, ties, method: str = "auto") -> np.ndarray:
+    """Where the exact Mann-Whitney p-value is used (broadcast over the arguments).
+
+    ``method``: ``"auto"`` (:data:`EXACT_RULE`), ``"exact"`` (wherever both groups have
+    members; with ties the exact distribution is that of untied data) or
+    ``"asymptotic"``.
+    """
+    n1, n0, ties = np.broadcast_arrays(np.asarray(n1, float), np.asarray(n0, float),
+                                       np.asarray(ties, float))
+    if method == "asymptotic":
+        exact = np.zeros(n1.shape, dtype=bool)
+    elif method == "exact":
+        exact = np.ones(n1.shape, dtype=bool)
+    elif method == "auto":
+        exact = (n1 < EXACT_BELOW) & (n0 < EXACT_BELOW) & (ties == 0)
+    else:
+        raise ValueError(f"unknown method {method!r}; expected auto, exact or asymptotic")
+    return exact & (n1 > 0) & (n0 > 0)
+
+
+def exact_two_sided(u_large: np.ndarray, n1: np.ndarray, n0: np.ndarray) -> np.ndarray:
+    """Two-sided exact p-values, ``2 P(U >= max(U1, U2))``, for arrays of U and sizes."""
+    u_large = np.asarray(u_large, float)
+    sizes = np.stack([np.asarray(n1).ravel(), np.asarray(n0).ravel()], axis=1).astype(np.int64)
+    values = u_large.ravel()
+    result = np.empty(values.size)
+    keys, inverse = np.unique(sizes, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    _u_pmfs([(int(a), int(b)) for a, b in keys])  # every size in one sweep
+    for k, (a, b) in enumerate(keys):
+        members = inverse == k
+        result[members] = 2.0 * mannwhitney_exact_sf(values[members], a, b)
+    return np.clip(result, 0.0, 1.0).reshape(u_large.shape)
 
 
 def column_ranks(values: np.ndarray) -> np.ndarray:
@@ -35,24 +80,60 @@ def tie_terms(values: np.ndarray) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=256)
+#: Null distributions of U already computed, by (smaller, larger) group size.
+_PMF_CACHE: dict[tuple[int, int], np.ndarray] = {}
+_PMF_CACHE_SIZE = 512
+_PMF_LOCK = threading.Lock()
+
+
+def _u_pmfs(pairs) -> None:
+    """Compute the null distributions of U (no ties) of several group sizes in one pass.
+
+    ``P_{m,j}(u) = m/(m+j) P_{m-1,j}(u-j) + j/(m+j) P_{m,j-1}(u)``, swept over ``j`` for
+    every ``m`` up to the largest smaller size: the distributions of all requested sizes
+    are read off the same sweep.
+    """
+    with _PMF_LOCK:
+        _sweep_pmfs({(min(a, b), max(a, b)) for a, b in pairs} - set(_PMF_CACHE))
+
+
+def _sweep_pmfs(wanted: set[tuple[int, int]]) -> None:
+    if not wanted:
+        return
+    if len(_PMF_CACHE) + len(wanted) > _PMF_CACHE_SIZE:
+        _PMF_CACHE.clear()
+    top_small = max(m for m, _ in wanted)
+    top_large = max(j for _, j in wanted)
+    size = top_small * top_large + 1
+    previous = np.zeros((top_small + 1, size))
+    previous[:, 0] = 1.0  # j = 0: U = 0 surely
+    for m, j in wanted:
+        if j == 0:
+            _PMF_CACHE[(m, j)] = previous[m, :1].copy()
+    current = np.empty_like(previous)
+    for j in range(1, top_large + 1):
+        current[0] = 0.0
+        current[0, 0] = 1.0
+        for m in range(1, top_small + 1):
+            row = current[m]
+            row[:j] = 0.0
+            row[j:] = current[m - 1, :size - j]
+            row *= m
+            row += j * previous[m]
+            row /= m + j
+        previous, current = current, previous
+        for m, jj in wanted:
+            if jj == j:
+                _PMF_CACHE[(m, j)] = previous[m, : m * j + 1].copy()
+
+
 def _u_pmf(n1: int, n2: int) -> np.ndarray:
     """Null distribution of U for samples of sizes n1 and n2 (no ties): P(U = u)."""
-    small, large = min(n1, n2), max(n1, n2)
-    # p[m][u] for samples (m, j): P_{m,j}(u) = m/(m+j) P_{m-1,j}(u-j) + j/(m+j) P_{m,j-1}(u)
-    size = small * large + 1
-    previous = [np.zeros(size) for _ in range(small + 1)]
-    for m in range(small + 1):
-        previous[m][0] = 1.0  # j = 0: U = 0 surely
-    for j in range(1, large + 1):
-        current = [np.zeros(size) for _ in range(small + 1)]
-        current[0][0] = 1.0
-        for m in range(1, small + 1):
-            shifted = np.zeros(size)
-            shifted[j:] = current[m - 1][:size - j]
-            current[m] = (m * shifted + j * previous[m]) / (m + j)
-        previous = current
-    return previous[small][: small * large + 1]
+    key = (min(n1, n2), max(n1, n2))
+    with _PMF_LOCK:
+        if key not in _PMF_CACHE:
+            _sweep_pmfs({key})
+        return _PMF_CACHE[key]
 
 
 def mannwhitney_exact_sf(u: np.ndarray, n1: int, n2: int) -> np.ndarray:
@@ -84,8 +165,8 @@ def mannwhitney_from_ranks(
     ties
         Sum over tie groups of t**3 - t in the pooled sample (broadcast).
     method
-        ``"auto"`` (exact distribution when a group has at most 8 members and there are
-        no ties, as scipy's default), ``"asymptotic"`` or ``"exact"``.
+        ``"auto"`` (:data:`EXACT_RULE`: exact when both groups have fewer than 50 members
+        and there are no ties, as R's ``wilcox.test``), ``"asymptotic"`` or ``"exact"``.
 
     Returns
     -------
@@ -101,23 +182,10 @@ def mannwhitney_from_ranks(
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.sqrt(n1 * n0 / 12 * ((n + 1) - ties / (n * (n - 1))))
         z = (u - n1 * n0 / 2 - 0.5) / s
-    p = 2.0 * special.ndtr(-z)
-    if method == "asymptotic":
-        exact = np.zeros(p.shape, dtype=bool)
-    elif method == "exact":
-        exact = np.ones(p.shape, dtype=bool)
-    else:
-        exact = ((n1 <= 8) | (n0 <= 8)) & (ties == 0)
-    exact &= (n1 > 0) & (n0 > 0)
+    p = np.array(2.0 * special.ndtr(-z), dtype=float)
+    exact = exact_applies(n1, n0, ties, method)
     if exact.any():
-        sizes = np.stack([n1[exact], n0[exact]], axis=1).astype(np.int64)
-        values = u[exact]
-        result = np.empty(values.size)
-        keys, inverse = np.unique(sizes, axis=0, return_inverse=True)
-        for k, (a, b) in enumerate(keys):
-            members = inverse.ravel() == k
-            result[members] = 2.0 * mannwhitney_exact_sf(values[members], a, b)
-        p[exact] = result
+        p[exact] = exact_two_sided(u[exact], n1[exact], n0[exact])
     p = np.clip(p, 0.0, 1.0)
     invalid = (n1 < 1) | (n0 < 1)
     if invalid.any():

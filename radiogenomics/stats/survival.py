@@ -277,6 +277,8 @@ def concordance_index(
     present: np.ndarray | None = None,
     chunk_size: int = 8192,
     n_threads: int | None = None,
+    *,
+    strata: np.ndarray | None = None,
 ) -> np.ndarray | float:
     """Harrell's C-index of risk scores, for many scores at once.
 
@@ -305,6 +307,11 @@ def concordance_index(
     n_threads
         Chunks of scores swept at the same time (default: the number of processors);
         the result does not depend on it.
+    strata
+        Optional stratum code per patient (a stratified Cox model): only pairs within a
+        stratum are compared, and the concordant and comparable pairs of all strata are
+        added up before the ratio is taken (as R ``survival``'s ``concordance`` of a
+        ``coxph`` fit with ``strata()``).
 
     Returns
     -------
@@ -320,11 +327,42 @@ def concordance_index(
     n, p = risk.shape
     if present is not None:
         risk = np.where(np.asarray(present, dtype=bool), risk, np.nan)
-    if one and not np.isnan(risk).any():
+    if strata is None:
+        groups = [np.arange(n)]
+    else:
+        strata = np.asarray(strata)
+        if strata.shape != (n,):
+            raise ValueError(f"strata must hold one code per patient ({n}), found {strata.shape}")
+        _, codes = np.unique(strata, return_inverse=True)
+        codes = codes.ravel()
+        order = np.argsort(codes, kind="stable")
+        groups = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
+    numerator = np.zeros(p)
+    pairs = np.zeros(p)
+    for rows in groups:
+        whole = rows.size == n
+        part = _concordance_parts(time if whole else time[rows], event if whole else event[rows],
+                                  risk if whole else risk[rows], chunk_size, n_threads)
+        numerator += part[0]
+        pairs += part[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(pairs > 0, numerator / pairs, np.nan)
+    return float(out[0]) if one else out
+
+
+def _concordance_parts(time, event, risk, chunk_size, n_threads) -> tuple[np.ndarray, np.ndarray]:
+    """Concordant pairs (tied risks counted one half) and comparable pairs of each column
+    of ``risk`` (patients x scores)."""
+    n, p = risk.shape
+    if n < 2:
+        return np.zeros(p), np.zeros(p)
+    if p == 1 and not np.isnan(risk).any():
         # one complete score: comparing blocks of pairs is faster than the bit-set sweep
         from .concordance import concordance_counts
 
-        return concordance_counts(time, event, risk[:, 0])["concordance"]
+        counts = concordance_counts(time, event, risk[:, 0])
+        return (np.array([counts["concordant"] + 0.5 * counts["tied_risk"]], dtype=float),
+                np.array([counts["comparable"]], dtype=float))
     # comparable pair (i event, j)  <=>  key_j > key_i
     _, time_rank = np.unique(time, return_inverse=True)
     key = 2 * time_rank + (~event).astype(np.int64)
@@ -342,16 +380,18 @@ def concordance_index(
     below[1:n + 1] = np.bitwise_or.accumulate(bits[:n], axis=0)
     below[n + 1] = below[n]
     sweep = (order, ev, run_start, run_stop, bits, below)
-    out = np.empty(p)
+    numerator = np.empty(p)
+    pairs = np.empty(p)
 
     def task(start: int, stop: int) -> None:
-        out[start:stop] = _concordance_scores(risk[:, start:stop], sweep)
+        numerator[start:stop], pairs[start:stop] = _concordance_scores(risk[:, start:stop],
+                                                                       sweep)
 
     n_threads = max(1, int(n_threads or os.cpu_count() or 1))
     chunk_size = int(min(chunk_size, max(64, -(-p // n_threads))))
     _run([lambda a=start: task(a, min(a + chunk_size, p)) for start in range(0, p, chunk_size)],
          n_threads)
-    return float(out[0]) if one else out
+    return numerator, pairs
 
 
 #: Scores ranked at a time (the arrays of a block stay in the processor's cache).
@@ -363,7 +403,8 @@ _SIGN_FLIP = np.int64(0x7FFFFFFFFFFFFFFF)
 
 
 def _concordance_scores(risk: np.ndarray, sweep) -> np.ndarray:
-    """C-index of each column of ``risk`` (patients in their original order).
+    """Concordant (ties one half) and comparable pairs of each column of ``risk``
+    (patients in their original order).
 
     Each score's ranks come from one integer sort: the value's bits, ordered as the
     values, with the low bits replaced by the patient's sweep position. Two values that
@@ -409,20 +450,23 @@ def _concordance_scores(risk: np.ndarray, sweep) -> np.ndarray:
             ranks = np.empty((n, width), dtype=rank_type)
             ranks.ravel()[keys] = steps
             rank[:, at] = ranks
-    out = np.empty(c)
+    numerator = np.empty(c)
+    pairs = np.empty(c)
     if plain.all():
         return _concordance_plain(rank, ev, run_start, below)
     if plain.any():
-        out[plain] = _concordance_plain(np.ascontiguousarray(rank[:, plain]), ev, run_start,
-                                        below)
+        numerator[plain], pairs[plain] = _concordance_plain(
+            np.ascontiguousarray(rank[:, plain]), ev, run_start, below)
     other = ~plain
     values = np.ascontiguousarray(risk[order][:, other].T)
-    out[other] = _concordance_chunk(values, ev, run_start, run_stop, bits, below)
-    return out
+    numerator[other], pairs[other] = _concordance_chunk(values, ev, run_start, run_stop, bits,
+                                                        below)
+    return numerator, pairs
 
 
 def _concordance_plain(rank, ev, run_start, below) -> np.ndarray:
-    """C-index of scores without missing values or ties, from their ranks.
+    """Concordant and comparable pairs of scores without missing values or ties, from
+    their ranks.
 
     ``rank`` (patients in sweep order x scores): the rank of each patient's risk.
     """
@@ -463,13 +507,12 @@ def _concordance_plain(rank, ev, run_start, below) -> np.ndarray:
     # comparable pairs: each event against the patients of the runs before it
     before = np.repeat(run_start, np.diff(np.r_[run_start, n])).astype(float)
     pairs = float(before[ev].sum())
-    if pairs <= 0:
-        return np.full(c, np.nan)
-    return less.sum(1, dtype=np.int64) / pairs
+    return less.sum(1, dtype=np.int64).astype(float), np.full(c, pairs)
 
 
 def _concordance_chunk(values, ev, run_start, run_stop, bits, below):
-    """C-index of each row of ``values`` (scores x patients in decreasing key order)."""
+    """Concordant (ties one half) and comparable pairs of each row of ``values`` (scores x
+    patients in decreasing key order)."""
     c, n = values.shape
     words = bits.shape[1]
     live = ~np.isnan(values)
@@ -529,5 +572,4 @@ def _concordance_chunk(values, ev, run_start, run_stop, bits, below):
         pairs = (cum[starts] * (live_t & ev[:, None])).sum(0).astype(float)
     strictly_less = less.sum(1, dtype=np.int64)
     less_or_equal = less_equal.sum(1, dtype=np.int64) if has_ties else strictly_less
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(pairs > 0, 0.5 * (strictly_less + less_or_equal) / pairs, np.nan)
+    return 0.5 * (strictly_less + less_or_equal).astype(float), pairs

@@ -242,6 +242,10 @@ def associate(
                                    names=[*bx.names, *by.names, *z_names]),
         "seconds": round(time.perf_counter() - started, 3),
     }
+    if method == "mannwhitney":
+        from ..stats.ranks import EXACT_RULE
+
+        params["mannwhitney_p_value"] = EXACT_RULE
     if x_layer or y_layer:
         params["layers"] = {"x": x_layer, "y": y_layer}
     if "n" in result.info:

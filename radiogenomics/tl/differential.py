@@ -14,6 +14,7 @@ from ..cohort import store_result
 from ..errors import CohortError
 from ..stats.groups import mann_whitney_one_vs_rest, welch_one_vs_rest
 from ..stats.multitest import adjust_pvalues
+from ..stats.ranks import EXACT_RULE
 from ._data import modality_block
 
 __all__ = ["differential", "DIFFERENTIAL_COLUMNS"]
@@ -67,8 +68,10 @@ def differential(
         Modality tested (``"rna"``, ``"protein"``, ``"radiomics"``, ...). Missing values
         (proteomics) are left out feature by feature.
     method
-        ``"t-test"`` (Welch's unequal-variance t test) or ``"wilcoxon"`` (Mann-Whitney U
-        with tie and continuity corrections).
+        ``"t-test"`` (Welch's unequal-variance t test) or ``"wilcoxon"`` (Mann-Whitney U:
+        exact when both groups have fewer than 50 values and there are no ties, as R's
+        ``wilcox.test``, otherwise with tie and continuity corrections; the rule is
+        recorded in the stored parameters).
     reference
         ``"rest"`` (every other patient) or the name of one group.
     groups
@@ -161,6 +164,8 @@ def differential(
     params = {"groupby": groupby, "mod": mod, "method": method, "reference": reference,
               "layer": layer, "min_patients": min_patients, "groups": levels,
               "n_patients": int((codes >= 0).sum())}
+    if method == "wilcoxon":
+        params["wilcoxon_p_value"] = EXACT_RULE
     store_result(mdata, "differential", key, table, params)
     if genesets is not None:
         from .enrichment import enrichment

@@ -539,6 +539,7 @@ def cox(
     alpha: float = 0.05,
     ph_transform: str = "km",
     ph_alpha: float = 0.05,
+    ph_method: str = "zph",
     missing: str = "raise",
     key_added: str | None = None,
 ) -> pd.DataFrame:
@@ -565,6 +566,13 @@ def cox(
         Time transform of the proportional-hazards test (``"km"``, ``"rank"``,
         ``"identity"``, ``"log"``) and the level below which a term is reported as
         breaking the assumption (with a :class:`ProportionalHazardsWarning`).
+    ph_method
+        ``"zph"`` (default): the score test of R ``survival::cox.zph`` (version 3.0 and
+        later), one test per variable (the indicators of a categorical variable together,
+        with as many degrees of freedom, as R's default ``terms=TRUE``) and a global test;
+        see :func:`radiogenomics.stats.cox.cox_zph`. ``"schoenfeld"``: the earlier
+        approximation from scaled Schoenfeld residuals (R before 3.0, lifelines'
+        ``proportional_hazard_test``), one test per design column.
     key_added
         Key of the stored tables.
 
@@ -572,13 +580,22 @@ def cox(
     -------
     pandas.DataFrame
         One row per design column: ``term, variable, coef, hazard_ratio, std_error, z,
-        p_value, hr_ci_lower, hr_ci_upper, ph_statistic, ph_p_value, ph_note``. The model
-        (``n, n_events, ties, strata, log_likelihood, lr_*, wald_*, score_*, concordance,
-        ph_global_*``) is stored under ``"cox_model"``.
+        p_value, hr_ci_lower, hr_ci_upper, ph_statistic, ph_df, ph_p_value, ph_note``
+        (the rows of one categorical variable share its test). The model (``n, n_events,
+        ties, strata, log_likelihood, lr_*, wald_*, score_*, concordance, ph_global_*,
+        ph_transform, ph_method``) is stored under ``"cox_model"``. With ``strata`` the
+        concordance compares pairs within a stratum only, as R ``coxph``.
     """
     terms = as_list(terms)
     if not terms:
         raise InputError("cox needs at least one term")
+    if ph_method not in ("zph", "schoenfeld"):
+        raise InputError("unknown proportional-hazards test", column="ph_method",
+                         expected="'zph' or 'schoenfeld'", found=ph_method)
+    if ph_transform not in cox_kernel.ZPH_TRANSFORMS:
+        raise InputError("unknown time transform of the proportional-hazards test",
+                         column="ph_transform", expected=list(cox_kernel.ZPH_TRANSFORMS),
+                         found=ph_transform)
     out = outcome(mdata, time, event, event_map, missing)
     x, names, origin = _design(mdata, terms)
     strata_codes, strata_cols = _strata_codes(mdata, strata)
@@ -629,16 +646,34 @@ def cox(
     lr = float(2 * (fit.log_likelihood[0] - fit.log_likelihood_null[0]))
     score = float(fit.score_statistic[0])
     lp = fit.linear_predictor[:, 0]
-    concordance = km_kernel.concordance_index(t, e, lp)
-    ph = cox_kernel.schoenfeld_test(design, xs, coef, cov, ties=ties, transform=ph_transform)
+    concordance = km_kernel.concordance_index(t, e, lp, strata=s)  # pairs within strata
+    if ph_method == "zph":
+        variables = list(dict.fromkeys(origin))
+        groups = [[j for j, o in enumerate(origin) if o == v] for v in variables]
+        ph = cox_kernel.cox_zph(design, xs, coef, ties=ties, transform=ph_transform,
+                                terms=groups)
+        term_of = {j: k for k, group in enumerate(groups) for j in group}
+        ph_statistic = np.array([ph["statistic"][term_of[j]] for j in range(len(names))])
+        ph_df = np.array([ph["df"][term_of[j]] for j in range(len(names))])
+        ph_p = np.array([ph["p_value"][term_of[j]] for j in range(len(names))])
+        label, tested = "cox.zph score test", [variables[term_of[j]] for j in range(len(names))]
+    else:
+        ph = cox_kernel.schoenfeld_test(design, xs, coef, cov, ties=ties,
+                                        transform=ph_transform)
+        ph_statistic, ph_p = ph["statistic"], ph["p_value"]
+        ph_df = np.ones(len(names), dtype=np.int64)
+        label, tested = "scaled Schoenfeld residuals", list(names)
     notes = []
-    for j, name in enumerate(names):
-        if ph["p_value"][j] < ph_alpha:
-            note = (f"The effect of {name!r} on the hazard seems to change over follow-up "
-                    f"(scaled Schoenfeld residuals, p = {ph['p_value'][j]:.2g}): its hazard "
-                    "ratio is an average over time and may mislead. Consider stratifying on "
-                    "it or modelling a time-varying effect.")
-            warnings.warn(note, ProportionalHazardsWarning, stacklevel=2)
+    warned = set()
+    for j in range(len(names)):
+        if ph_p[j] < ph_alpha:
+            note = (f"The effect of {tested[j]!r} on the hazard seems to change over "
+                    f"follow-up ({label}, p = {ph_p[j]:.2g}): its hazard ratio is an "
+                    "average over time and may mislead. Consider stratifying on it or "
+                    "modelling a time-varying effect.")
+            if note not in warned:
+                warnings.warn(note, ProportionalHazardsWarning, stacklevel=2)
+                warned.add(note)
         else:
             note = ""
         notes.append(note)
@@ -646,7 +681,7 @@ def cox(
         "term": names, "variable": origin, "coef": coef, "hazard_ratio": np.exp(coef),
         "std_error": se, "z": z, "p_value": p,
         "hr_ci_lower": np.exp(coef - zq * se), "hr_ci_upper": np.exp(coef + zq * se),
-        "ph_statistic": ph["statistic"], "ph_p_value": ph["p_value"], "ph_note": notes,
+        "ph_statistic": ph_statistic, "ph_df": ph_df, "ph_p_value": ph_p, "ph_note": notes,
     })
     model = pd.DataFrame([{
         "n": int(complete.sum()), "n_events": int(e.sum()), "ties": ties,
@@ -658,10 +693,12 @@ def cox(
         "score_p_value": float(stats.chi2.sf(score, d)), "concordance": concordance,
         "ph_global_statistic": ph["global_statistic"], "ph_global_df": ph["global_df"],
         "ph_global_p_value": ph["global_p_value"], "ph_transform": ph_transform,
+        "ph_method": ph_method,
     }])
     key = key_added or _default_key(time, "+".join(terms))
     params = {"terms": terms, "time": time, "event": event, "strata": strata_cols,
-              "ties": ties, "alpha": alpha, "ph_transform": ph_transform, "missing": missing}
+              "ties": ties, "alpha": alpha, "ph_transform": ph_transform,
+              "ph_method": ph_method, "missing": missing}
     store_result(mdata, "cox", key, table, params)
     store_result(mdata, "cox_model", key, model, params)
     return table
@@ -716,7 +753,8 @@ def cox_screen(
     alpha
         1 - confidence level of the hazard-ratio intervals.
     concordance
-        Also compute Harrell's C of each model's linear predictor.
+        Also compute Harrell's C of each model's linear predictor (with ``strata``, over
+        pairs within a stratum only, as R ``coxph``).
     key_added
         Key of the stored table (default: the modality name(s)).
 
@@ -754,8 +792,8 @@ def cox_screen(
         if np.unique(zk[:, j]).size < 2:
             raise CohortError(f"covariate {name!r} is constant in the patients analysed",
                               column=name)
-    design = cox_kernel.prepare_survival(t, e, None if strata_codes is None
-                                         else strata_codes[keep])
+    screen_strata = None if strata_codes is None else strata_codes[keep]
+    design = cox_kernel.prepare_survival(t, e, screen_strata)
     zq = stats.norm.ppf(1 - alpha / 2)
     tables = []
     for name in mods:
@@ -779,9 +817,11 @@ def cox_screen(
         if concordance:
             ok = fit.status == "ok"
             if z_names:
-                c = km_kernel.concordance_index(t, e, fit.linear_predictor[:, ok])
+                c = km_kernel.concordance_index(t, e, fit.linear_predictor[:, ok],
+                                                strata=screen_strata)
             else:  # the C-index of b * x is C(x) or 1 - C(x)
-                c = km_kernel.concordance_index(t, e, x if ok.all() else x[:, ok])
+                c = km_kernel.concordance_index(t, e, x if ok.all() else x[:, ok],
+                                                strata=screen_strata)
                 c = np.where(coef[ok] >= 0, c, 1.0 - c)
             table.loc[ok, "concordance"] = c
         with np.errstate(over="ignore", invalid="ignore"):
