@@ -163,6 +163,10 @@ def read_model(path: Path, *, trusted: tuple[str, ...] = (), trust: bool = False
     with open(file, "rb") as handle:
         head = handle.read(4)
     if not head.startswith(b"PK"):  # not a zip: a pickle (joblib) or something else
+        if not (file.suffix == ".joblib" or head[:1] in (b"\x80", b"x")):
+            raise InputError("not a saved model", file=file,
+                             expected="a model.skops file written by radiogenomics",
+                             found="neither a zip archive nor a pickle")
         model = _legacy(file, trust)
         if not isinstance(model, FittedModel):
             raise InputError("the file does not hold a radiogenomics model", file=file,
