@@ -258,13 +258,19 @@ class BasicAuth:
         if username and self._remembered(digest):
             return Decision(200)
         user_key, address_key = f"user:{username}", f"address:{address or '-'}"
-        wait = max(self.users_limiter.retry_after(user_key),
-                   self.address_limiter.retry_after(address_key))
-        if wait > 0:
-            return Decision(429, wait)
+
+        def wait() -> float:
+            return max(self.users_limiter.retry_after(user_key),
+                       self.address_limiter.retry_after(address_key))
+
+        if wait() > 0:
+            return Decision(429, wait())
         if not self._hashing.acquire(timeout=self._hash_wait):
             return Decision(503, 1.0)
         try:
+            # guesses queued behind others may have been locked out in the meantime
+            if wait() > 0:
+                return Decision(429, wait())
             stored = self.users.get(username)
             good = check_password_hash(stored if stored is not None else self._dummy, password)
             good = good and stored is not None and bool(username)

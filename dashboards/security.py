@@ -319,6 +319,7 @@ def install(app, server, layouts: Callable[[], Iterable] | None = None) -> Callb
     from flask import Response, request
 
     guard = CallbackGuard(app, layouts)
+    server.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY)  # no route takes more
     prefix = app.config.routes_pathname_prefix or "/"
     callback_path = f"{prefix}_dash-update-component"
     hashes: list[str] = []
