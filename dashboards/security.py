@@ -129,7 +129,7 @@ def conforms(value, annotation, owner: type | None = None, depth: int = 0) -> bo
                                                                              Sequence):
         if not isinstance(value, list):
             return False
-        if args and args[-1] is not Ellipsis:
+        if args and origin is not tuple:
             return all(conforms(v, args[0], owner, depth + 1) for v in value)
         return True
     return True  # a type this check does not know: accept
@@ -307,10 +307,15 @@ class CallbackGuard:
         if parameter is not None and not conforms(value, parameter.annotation,
                                                   component_class):
             raise BadCallback(f"a value of '{part}' has the wrong type for its property")
-        # a property the page set to text stays text (or empty), a list stays a list...
+        # a property the page set to text stays text (or empty), a list stays a list...,
+        # unless the property holds free-form data (a dcc.Store's: objects, lists, text)
         with self._lock:
             served = self._kinds.get((_id_key(item["id"]), item["property"]))
-        if value is not None and served is not None and _kind(value) != served:
+        free_form = parameter is None or all(
+            conforms(sample, parameter.annotation, component_class)
+            for sample in ({}, [], ""))
+        if value is not None and served is not None and not free_form and (
+                _kind(value) != served):
             raise BadCallback(f"a value of '{part}' is not of the kind the page holds")
 
 
