@@ -16,9 +16,10 @@ from .auth import BasicAuth, is_loopback
 from .components import card, header, notice
 from .pages import PAGES
 from .results import Results, load_results
+from .security import install as install_security
 from .store import filter_from_params
 
-__all__ = ["create_app", "serve", "warm_up"]
+__all__ = ["create_app", "serve", "warm_up", "check_listen"]
 
 log = logging.getLogger("radiogenomics.dashboards")
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -142,8 +143,12 @@ def create_app(
     server = app.server
     server.config["RADIOGENOMICS_RESULTS"] = results
     _compress(server)
-    if auth_file is not None:
-        BasicAuth(auth_file).init_app(server)
+    if auth_file is not None:  # a password file, or a BasicAuth with its own limits
+        auth = auth_file if isinstance(auth_file, BasicAuth) else BasicAuth(auth_file)
+        auth.init_app(server)
+    # headers, and callback requests checked before they run (after authentication)
+    install_security(app, server,
+                     layouts=lambda: [layout(), *(page.layout(results) for page in PAGES)])
 
     @server.route("/download/associations.csv")
     def download_associations():
@@ -159,14 +164,6 @@ def create_app(
         return Response(store.iter_csv(flt, sort_by), mimetype="text/csv", headers={
             "Content-Disposition": 'attachment; filename="associations.csv"',
             "Cache-Control": "no-store"})
-
-    @server.after_request
-    def headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
-        # the page's own requests name it (the layout request); other sites learn nothing
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
 
     _quiet_server(server)
     return app
@@ -197,6 +194,17 @@ def _page_path() -> str | None:
     return parts.path
 
 
+def check_listen(host: str, auth_file=None, hint: str | None = None) -> None:
+    """Refuse to listen on an address other than this machine's without a password file
+    (:func:`serve` calls it; a command that would serve only at its end calls it first)."""
+    if not is_loopback(host) and auth_file is None:
+        raise InputError(
+            f"refusing to listen on {host} without authentication",
+            expected="127.0.0.1 (this machine only), or a password file",
+            found=host, hint=hint or "Create one with 'radiogenomics passwd FILE USER' and "
+                                     "pass --auth-file FILE (and put the server behind HTTPS)")
+
+
 def serve(
     path: str | os.PathLike,
     host: str = "127.0.0.1",
@@ -225,12 +233,7 @@ def serve(
     options
         Passed to :func:`create_app` (``pseudonymize``, ``time``, ``event``, ...).
     """
-    if not is_loopback(host) and auth_file is None:
-        raise InputError(
-            f"refusing to listen on {host} without authentication",
-            expected="127.0.0.1 (this machine only), or a password file",
-            found=host, hint="Create one with 'radiogenomics passwd FILE USER' and pass "
-                             "--auth-file FILE (and put the server behind HTTPS)")
+    check_listen(host, auth_file)
     app = create_app(path, auth_file=auth_file, **options)
     warm_up(app)
     from waitress import create_server

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -112,7 +113,7 @@ class Results:
         return shown if self.mdata is not None and shown in self.mdata.obs_names else None
 
     def _make_pseudonyms(self) -> None:
-        key = self.pseudonym_key or "radiogenomics"
+        key = self.pseudonym_key or secrets.token_hex(32)  # no key given: this run only
         digests = {p: hashlib.sha256(f"{key}\0{p}".encode()).hexdigest() for p in self.patients}
         width = max(3, len(str(len(digests))))
         for number, patient in enumerate(sorted(digests, key=digests.get), start=1):
@@ -203,7 +204,8 @@ def load_results(
     pseudonymize
         Show patients as ``PT-001``, ... (ordered by a keyed hash of their ID).
     pseudonym_key
-        Secret of the keyed hash (default: a fixed key, so pseudonyms are stable).
+        Secret of the keyed hash (default: the results folder's own random key, made on
+        first use and kept in the folder with mode 600; see :mod:`dashboards.pseudonyms`).
     cache_dir
         Where serving copies of large tables go.
     """
@@ -231,6 +233,10 @@ def load_results(
         folders = [path.parent / "results"] if (path.parent / "results").is_dir() else []
         loose = []
     mdata = read_cohort(cohort) if cohort is not None else None
+    if pseudonymize and not pseudonym_key:
+        from .pseudonyms import folder_key
+
+        pseudonym_key = folder_key(path)
     results = Results(source=path, mdata=mdata, pseudonymize=pseudonymize,
                       pseudonym_key=pseudonym_key or "")
     classes = results.feature_classes()

@@ -50,6 +50,11 @@ def demo(out: Path, n_patients: int, seed: int, n_jobs: int | None, serve: bool,
     """
     from .workflow import run_demo
 
+    if serve:  # refuse an unprotected address before the study runs, not after
+        from dashboards.app import check_listen
+
+        check_listen(host, None, hint=f"Run the demo with --no-serve, then serve it with "
+                     f"'radiogenomics serve {out} --host {host} --auth-file FILE'")
     run_demo(out, n_patients=n_patients, seed=seed, n_jobs=n_jobs, echo=click.echo)
     if serve:
         from dashboards import serve as serve_dashboards
@@ -335,6 +340,11 @@ def model(cohort: Path, target: str, features: str, clinical_columns: str | None
     except ValueError:
         raise click.BadParameter(f"expected integers, found {n_features!r}",
                                  param_hint="--n-features") from None
+    if not sizes or min(sizes) < 1:
+        from .errors import InputError
+
+        raise InputError("--n-features must be whole numbers of 1 or more",
+                         expected="e.g. 5 or 5,10,20", found=n_features)
     layer_map = {}
     for item in _csv(layers):
         mod, _, layer = item.partition("=")

@@ -734,7 +734,7 @@ def run_model(
     cohort
         The cohort (``.h5mu``).
     out
-        Folder for the model: ``model.joblib``, ``model_card.json``, the validation tables
+        Folder for the model: ``model.skops``, ``model_card.json``, the validation tables
         (CSV) and figures (Plotly JSON); see :meth:`FittedModel.save`.
     target, features
         As :func:`fit_model`.

@@ -194,6 +194,10 @@ def build_pipeline(
     steps.append(("scale", StandardScaler()))
     full_grid = {f"model__{k}": list(v) for k, v in grid.items()}
     sizes = [int(n_features)] if np.isscalar(n_features) else [int(k) for k in n_features]
+    if selection is not None and (not sizes or min(sizes) < 1):
+        raise InputError("the number of features to keep must be at least 1",
+                         expected="integers of 1 or more for n_features, e.g. 5,10,20",
+                         found=list(sizes))
     if selection is not None:
         if isinstance(selection, str):
             if selection not in SELECTORS:

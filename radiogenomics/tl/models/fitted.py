@@ -9,6 +9,7 @@ import platform
 import shutil
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +21,11 @@ from ...errors import InputError
 from .design import BATCH_PREFIX, FeatureSet, Target, assemble, label_text
 from .validation import predict_scores
 
-__all__ = ["FittedModel", "load_model", "versions", "MODEL_FILE", "CARD_FILE"]
+__all__ = ["FittedModel", "load_model", "versions", "MODEL_FILE", "LEGACY_MODEL_FILE",
+           "CARD_FILE"]
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.skops"
+LEGACY_MODEL_FILE = "model.joblib"
 CARD_FILE = "model_card.json"
 _TABLES = ("metrics", "predictions", "importance", "curves")
 
@@ -33,7 +36,7 @@ def versions() -> dict[str, str]:
 
     out = {"python": platform.python_version()}
     for name in ("radiogenomics", "numpy", "scipy", "pandas", "scikit-learn",
-                 "scikit-survival", "joblib", "anndata", "mudata"):
+                 "scikit-survival", "skops", "anndata", "mudata"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
@@ -264,14 +267,13 @@ class FittedModel:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, figures: bool = True) -> Path:
-        """Write the model to a folder: ``model.joblib`` (the fitted pipeline and what it
-        needs), ``model_card.json``, the validation tables as CSV, and the validation
-        figures as Plotly JSON under ``figures/``. Written to a temporary folder and
-        renamed into place.
-
-        ``model.joblib`` is a pickle: load only models from sources you trust.
+        """Write the model to a folder: ``model.skops`` (the fitted pipeline and what it
+        needs, in a format that runs no code when loaded; see :func:`load_model`),
+        ``model_card.json``, the validation tables as CSV, and the validation figures as
+        Plotly JSON under ``figures/``. Written to a temporary folder and renamed into
+        place.
         """
-        import joblib
+        from .persistence import write_model
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -285,7 +287,7 @@ class FittedModel:
             for table in _TABLES:
                 getattr(self, table).to_csv(tmp / f"{table}.csv", index=False)
             (tmp / CARD_FILE).write_text(card_json(card), encoding="utf-8")
-            joblib.dump(self, tmp / MODEL_FILE, compress=3)
+            write_model(self, tmp / MODEL_FILE)
             if path.exists():
                 old = path.with_name(f".{path.name}.old")
                 if old.exists():
@@ -322,27 +324,38 @@ class FittedModel:
         return written
 
 
-def load_model(path: str | os.PathLike) -> FittedModel:
-    """Load a model saved by :meth:`FittedModel.save` (a folder or its ``model.joblib``).
+def load_model(path: str | os.PathLike, *, trusted: Sequence[str] = (),
+               trust: bool = False) -> FittedModel:
+    """Load a model saved by :meth:`FittedModel.save` (a folder or its ``model.skops``).
 
-    Warns when the library versions differ from those the model was fitted with.
-    ``model.joblib`` is a pickle: load only models from sources you trust.
+    The file is checked before anything in it is built: it may hold only plain data
+    (numbers, text, arrays) and the scikit-learn, scikit-survival, numpy, scipy and
+    radiogenomics types of the library's pipelines
+    (:data:`radiogenomics.tl.models.persistence.TRUSTED_TYPES`); any other
+    type is refused, so that a crafted file cannot run code. Warns when the library
+    versions differ from those the model was fitted with.
+
+    Parameters
+    ----------
+    path
+        The model folder, or its ``model.skops`` file.
+    trusted
+        Further types (``"module.Class"``) to accept, for a model fitted with an
+        estimator of your own; name them only for a file you trust.
+    trust
+        Accept every type in the file, and read models that earlier versions of
+        radiogenomics saved as a pickle (``model.joblib``), which can run any code when
+        loaded. Only for files you made yourself; save the model again to convert it.
+
+    Raises
+    ------
+    InputError
+        The path holds no model, the file is not a model saved by radiogenomics, it
+        holds an untrusted type, or it is an old pickle and ``trust`` is not given.
     """
-    import joblib
+    from .persistence import read_model
 
-    path = Path(path)
-    file = path / MODEL_FILE if path.is_dir() else path
-    if not file.exists():
-        raise InputError("no saved model here", file=path,
-                         expected=f"a folder holding {MODEL_FILE}", found="no such file")
-    try:
-        model = joblib.load(file)
-    except Exception as exc:  # joblib raises many kinds for foreign files
-        raise InputError("cannot read the saved model", file=file, expected="a model saved "
-                         "by radiogenomics", found=str(exc)) from None
-    if not isinstance(model, FittedModel):
-        raise InputError("the file does not hold a radiogenomics model", file=file,
-                         found=type(model).__name__)
+    model = read_model(Path(path), trusted=tuple(trusted), trust=trust)
     fitted_with = model.card.get("versions", {})
     now = versions()
     differ = {k: (v, now.get(k)) for k, v in fitted_with.items()

@@ -83,7 +83,7 @@ class MissingValueImputer(_NamedTransformer):
             warnings.simplefilter("ignore", RuntimeWarning)
             medians = np.nanmedian(values[:, keep], axis=0) if keep.any() else np.zeros(0)
         names = np.asarray(X.columns[~batch])
-        self.fraction_missing_ = pd.Series(fraction, index=names)
+        self.fraction_missing_ = np.asarray(fraction, dtype=float)  # by column of names
         self.kept_ = list(names[keep])
         self.medians_ = medians
         self.batch_columns_ = list(X.columns[batch])
