@@ -1,5 +1,6 @@
 """Readers for every input kind, each enforcing its schema in ``data_schemas/``."""
 
+from .dicom import conversion_report, read_dicom_series, read_rtstruct, read_seg
 from .genesets import read_gmt
 from .readers import (
     NON_SYNONYMOUS,
@@ -17,16 +18,20 @@ from .tables import read_table
 
 __all__ = [
     "NON_SYNONYMOUS",
+    "conversion_report",
     "feature_var",
     "load_schema",
     "parse_feature_name",
     "read_clinical",
+    "read_dicom_series",
     "read_expression",
     "read_gmt",
     "read_manifest",
     "read_mutations",
     "read_proteomics",
     "read_radiomics",
+    "read_rtstruct",
+    "read_seg",
     "read_table",
     "schema_names",
     "validate_frame",
