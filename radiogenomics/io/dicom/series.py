@@ -142,19 +142,27 @@ def suv_factor(ds, file: str | os.PathLike | None = None) -> tuple[float, dict[s
         series_time = _dicom_datetime(
             need("SeriesDate", "(0008,0021)", ds.get("SeriesDate")),
             need("SeriesTime", "(0008,0031)", ds.get("SeriesTime")))
+        if series_time is None:
+            raise InputError("PET in BQML cannot be converted to SUV: unreadable SeriesDate/"
+                             "SeriesTime (0008,0021)/(0008,0031)", file=file,
+                             found=f"{ds.get('SeriesDate')} {ds.get('SeriesTime')}")
+        elapsed = None
         start = _datetime_value(info.get("RadiopharmaceuticalStartDateTime"))
-        if start is None:
+        if start is not None:
+            elapsed = (series_time - start).total_seconds()
+            details["start_from"] = "RadiopharmaceuticalStartDateTime"
+        if elapsed is None or not 0 <= elapsed < 86400:
+            # no date and time of the injection, or one inconsistent with the series date
+            # (shifted by de-identification): the time of day, the scan following within a day
             start = _dicom_datetime(ds.get("SeriesDate"), need(
                 "RadiopharmaceuticalStartTime", "(0018,1072)",
                 info.get("RadiopharmaceuticalStartTime")))
-        if series_time is None or start is None:
-            raise InputError("PET in BQML cannot be converted to SUV: unreadable SeriesDate/"
-                             "SeriesTime or RadiopharmaceuticalStartTime", file=file,
-                             found=f"{ds.get('SeriesDate')} {ds.get('SeriesTime')}, "
-                                   f"{info.get('RadiopharmaceuticalStartTime')}")
-        elapsed = (series_time - start).total_seconds()
-        if elapsed < 0:  # injected the day before midnight, scanned after
-            elapsed += 86400.0
+            if start is None:
+                raise InputError("PET in BQML cannot be converted to SUV: unreadable "
+                                 "RadiopharmaceuticalStartTime (0018,1072)", file=file,
+                                 found=info.get("RadiopharmaceuticalStartTime"))
+            elapsed = (series_time - start).total_seconds() % 86400.0
+            details["start_from"] = "RadiopharmaceuticalStartTime"
         decayed = dose * 2.0 ** (-elapsed / half_life)
         details["decay_s"] = elapsed
     else:
@@ -322,7 +330,9 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
             warnings.append(
                 f"PET converted from BQML to SUV body weight (weight {details['weight_kg']:g} "
                 f"kg, dose {details['dose_bq']:.4g} Bq decayed over {details['decay_s']:.0f} s, "
-                f"half-life {details['half_life_s']:g} s)")
+                f"half-life {details['half_life_s']:g} s"
+                + (f", injection time from {details['start_from']})" if "start_from" in details
+                   else ")"))
             report["units"] = "SUVbw (from BQML)"
         elif units != "GML":
             raise InputError("PET values cannot be turned into SUV", file=items[0][0],
