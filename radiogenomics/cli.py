@@ -138,8 +138,9 @@ def extract(ctx: click.Context, manifest: Path, params: str, out: Path, n_jobs: 
     """Extract radiomic features from the images of a manifest with pyradiomics.
 
     MANIFEST is a table (CSV, TSV, Parquet) with patient_id, image, mask and optionally
-    label and lesion_id; images and masks are NIfTI, NRRD or MHA files or DICOM series
-    folders. Writes OUT (.h5ad; read it with anndata.read_h5ad and pass it to
+    label, lesion_id and roi; images and masks are NIfTI, NRRD or MHA files or DICOM series
+    folders, and a mask may be an RTSTRUCT or DICOM SEG on the image's series (roi picks the
+    ROI or segment; 'radiogenomics scan' writes such a manifest). Writes OUT (.h5ad; read it with anndata.read_h5ad and pass it to
     build_cohort). Prints a summary with every failed case and its reason; exits with
     status 1 when any case failed (after finishing the others), 2 on an input error.
     """
@@ -191,7 +192,9 @@ def validate(kind: str, path: Path, orientation: str | None, counts: bool,
              event_map: str | None) -> None:
     """Check a table against its schema and print what was read.
 
-    KIND is one of radiomics, expression, proteomics, mutations, clinical, manifest.
+    KIND is one of radiomics, expression, proteomics, mutations, clinical, manifest. For a
+    manifest, the header of each RTSTRUCT or SEG mask is opened and checked to refer to its
+    image series (or frame of reference) and to hold the row's roi.
     """
     from . import io
 
@@ -221,7 +224,12 @@ def validate(kind: str, path: Path, orientation: str | None, counts: bool,
         result = io.read_clinical(path, id_column=id_column, time=split(time_columns),
                                   event=split(event_columns), event_map=mapping)
     else:
+        from .io.dicom import check_manifest_masks
+
         result = io.read_manifest(path)
+        n_dicom = check_manifest_masks(result, path)
+        if n_dicom:
+            click.echo(f"{path}: {n_dicom} RTSTRUCT/SEG mask(s) refer to their image series")
     if hasattr(result, "n_obs"):
         click.echo(f"{path}: valid {kind} table, {result.n_obs} patients x {result.n_vars} "
                    "features")
