@@ -170,6 +170,40 @@ def extract(ctx: click.Context, manifest: Path, params: str, out: Path, n_jobs: 
         ctx.exit(1)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Manifest to write (.csv or .tsv); the lists of what was left out go to "
+                   "OUT.scan.json.")
+@click.option("--roi", default=None, metavar="REGEX",
+              help="Keep ROIs (RTSTRUCT) or segments (SEG) whose name matches (anywhere, "
+                   "any case).")
+@click.option("--modality", default=None, metavar="CT|MR|PT",
+              help="Keep image series of this modality only (PET is taken for PT).")
+def scan(root: Path, out: Path, roi: str | None, modality: str | None) -> None:
+    """Scan a DICOM folder tree into an image manifest of series and their segmentations.
+
+    ROOT may have any layout (TCIA, IDC, hashed names). Each RTSTRUCT or SEG is paired with
+    the series it refers to; OUT gets one row per series and ROI (patient_id, image, mask,
+    roi, modality, series_uid, study_date, series_description), ready for 'radiogenomics
+    validate manifest' and 'radiogenomics extract'. Unreadable files, series without a
+    segmentation and segmentations without their series are listed, not dropped.
+    """
+    from .errors import InputError
+    from .io.dicom import scan_dicom
+
+    if out.suffix.lower() not in (".csv", ".tsv"):
+        raise InputError("the manifest must end in .csv or .tsv", file=out,
+                         found=out.suffix or "no suffix")
+    result = scan_dicom(root, roi=roi, modality=modality)
+    click.echo(result.summary())
+    if not len(result.manifest):
+        raise InputError("no image series with a segmentation found; nothing written",
+                         file=root, expected="RTSTRUCT or SEG files and the series they refer to")
+    result.write(out)
+    click.echo(f"Wrote {out} ({len(result.manifest)} rows) and {out.name}.scan.json")
+
+
 _KINDS = ["radiomics", "expression", "proteomics", "mutations", "clinical", "manifest"]
 
 

@@ -1,6 +1,13 @@
 """Readers for every input kind, each enforcing its schema in ``data_schemas/``."""
 
-from .dicom import conversion_report, read_dicom_series, read_rtstruct, read_seg
+from .dicom import (
+    DicomScan,
+    conversion_report,
+    read_dicom_series,
+    read_rtstruct,
+    read_seg,
+    scan_dicom,
+)
 from .genesets import read_gmt
 from .readers import (
     NON_SYNONYMOUS,
@@ -17,6 +24,7 @@ from .schema import load_schema, schema_names, validate_frame
 from .tables import read_table
 
 __all__ = [
+    "DicomScan",
     "NON_SYNONYMOUS",
     "conversion_report",
     "feature_var",
@@ -33,6 +41,7 @@ __all__ = [
     "read_rtstruct",
     "read_seg",
     "read_table",
+    "scan_dicom",
     "schema_names",
     "validate_frame",
 ]

@@ -2,9 +2,10 @@
 
 from ._common import conversion_report, dicom_kind
 from .rtstruct import read_rtstruct
+from .scan import DicomScan, scan_dicom
 from .seg import read_seg
 from .series import read_dicom_series
 from .validate import check_manifest_masks
 
-__all__ = ["check_manifest_masks", "conversion_report", "dicom_kind", "read_dicom_series",
-           "read_rtstruct", "read_seg"]
+__all__ = ["DicomScan", "check_manifest_masks", "conversion_report", "dicom_kind", "read_dicom_series",
+           "read_rtstruct", "read_seg", "scan_dicom"]
