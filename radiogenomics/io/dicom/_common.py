@@ -36,15 +36,20 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
         return False
 
 
-def read_header(path: str | os.PathLike, what: str = "DICOM file"):
-    """The DICOM header of a file, without its pixel data; ``InputError`` when unreadable."""
+def read_header(path: str | os.PathLike, what: str = "DICOM file", *, pixels: bool = False,
+                specific_tags: list[str] | None = None):
+    """The DICOM header of a file (without its pixel data unless ``pixels``).
+
+    Raises ``InputError`` naming the file when it is missing or unreadable.
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     if not Path(path).is_file():
         raise InputError(f"the {what} does not exist", file=path)
     try:
-        return pydicom.dcmread(str(path), stop_before_pixels=True)
+        return pydicom.dcmread(str(path), stop_before_pixels=not pixels,
+                               specific_tags=specific_tags)
     except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, AttributeError) as exc:
         raise InputError(f"cannot read the {what}", file=path,
                          found=" ".join(str(exc).split())[:200] or type(exc).__name__) from None
@@ -55,9 +60,13 @@ def dicom_kind(path: str | os.PathLike) -> str | None:
     p = Path(path)
     if not p.is_file() or not is_dicom_file(p):
         return None
-    try:
-        modality = str(read_header(p).get("Modality", ""))
-    except InputError:
+    from pydicom.filereader import read_partial
+
+    try:  # the header up to Modality (0008,0060) only: cheap for large RTSTRUCTs
+        with open(p, "rb") as handle:
+            ds = read_partial(handle, stop_when=lambda tag, vr, length: tag > 0x00080060)
+        modality = str(ds.get("Modality", ""))
+    except Exception:  # not readable as DICOM: not a segmentation
         return None
     return modality if modality in SEGMENTATION_MODALITIES else None
 

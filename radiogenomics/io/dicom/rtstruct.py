@@ -106,8 +106,8 @@ def series_grid(series, what: str = "series") -> Grid:
 
 def _contour_points(item, number: int, roi: str, file) -> np.ndarray:
     kind = as_text(item.get("ContourGeometricType")) or "CLOSED_PLANAR"
-    data = item.get("ContourData")
-    n = 0 if data is None else len(data) // 3
+    values = _decimal_strings(item, "ContourData", file)
+    n = values.size // 3
     if n < 3:
         raise InputError(f"contour {number} of ROI {roi!r} has fewer than three points",
                          file=file, expected="a closed polygon of at least 3 points",
@@ -115,7 +115,28 @@ def _contour_points(item, number: int, roi: str, file) -> np.ndarray:
     if kind != "CLOSED_PLANAR":
         raise InputError(f"contour {number} of ROI {roi!r} is not a closed polygon", file=file,
                          expected="ContourGeometricType CLOSED_PLANAR", found=kind)
-    return np.asarray([float(v) for v in data], float).reshape(-1, 3)
+    return values[:n * 3].reshape(-1, 3)
+
+
+def _decimal_strings(item, keyword: str, file) -> np.ndarray:
+    """A DS multi-value as floats, parsed from the raw bytes (pydicom's DS objects are slow)."""
+    from pydicom.tag import Tag
+
+    tag = Tag(keyword)
+    if tag not in item:
+        return np.empty(0)
+    element = item.get_item(tag)
+    value = element.value
+    try:
+        if isinstance(value, bytes):
+            text = value.decode("ascii").strip(" \0")
+            return np.array(text.split("\\") if text else [], dtype=float)
+        if isinstance(value, (str, int, float)):
+            return np.array([float(value)])
+        return np.array([float(v) for v in value], dtype=float)
+    except (ValueError, UnicodeDecodeError):
+        raise InputError(f"unreadable {keyword}", file=file, expected="decimal numbers",
+                         found=str(value)[:60]) from None
 
 
 def read_rtstruct(path: str | os.PathLike, series, roi: str | None = None):
@@ -153,11 +174,8 @@ def read_rtstruct(path: str | os.PathLike, series, roi: str | None = None):
         the image or off the slice planes, a contour of fewer than three points, or an
         empty mask.
     """
-    import pydicom
-
     path = Path(path)
-    read_header(path, "RTSTRUCT")
-    ds = pydicom.dcmread(str(path))
+    ds = read_header(path, "RTSTRUCT", pixels=True)
     if as_text(ds.get("Modality")) != "RTSTRUCT":
         raise InputError("the file is not an RTSTRUCT", file=path, expected="Modality RTSTRUCT",
                          found=as_text(ds.get("Modality")) or "no Modality")

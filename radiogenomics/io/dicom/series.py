@@ -34,9 +34,11 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def series_headers(folder: str | os.PathLike) -> tuple[dict[str, list[tuple[Path, Any]]],
-                                                        list[tuple[Path, str]]]:
+def series_headers(folder: str | os.PathLike, pixels: bool = False
+                   ) -> tuple[dict[str, list[tuple[Path, Any]]], list[tuple[Path, str]]]:
     """Image headers of a folder grouped by SeriesInstanceUID, and the files not read.
+
+    ``pixels=True`` reads the pixel data too (each file is then read once).
 
     Returns
     -------
@@ -53,7 +55,7 @@ def series_headers(folder: str | os.PathLike) -> tuple[dict[str, list[tuple[Path
     skipped: list[tuple[Path, str]] = []
     for path in _files(Path(folder)):
         try:
-            ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+            ds = pydicom.dcmread(str(path), stop_before_pixels=not pixels)
         except (InvalidDicomError, OSError, EOFError, ValueError, TypeError,
                 AttributeError) as exc:
             skipped.append((path, " ".join(str(exc).split())[:120] or type(exc).__name__))
@@ -174,6 +176,27 @@ def suv_factor(ds, file: str | os.PathLike | None = None) -> tuple[float, dict[s
     return factor, details
 
 
+_NATIVE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")  # implicit and explicit VR little endian
+
+
+def _stored_values(ds) -> np.ndarray:
+    """The stored pixel values of a slice; uncompressed little-endian data read directly."""
+    syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", ""))
+    bits = int(ds.get("BitsAllocated", 0) or 0)
+    if (syntax not in _NATIVE or int(ds.get("SamplesPerPixel", 1) or 1) != 1
+            or bits not in (8, 16, 32) or "PixelData" not in ds):
+        return ds.pixel_array
+    rows, columns = int(ds.Rows), int(ds.Columns)
+    raw = np.frombuffer(ds.PixelData, dtype=f"<u{bits // 8}", count=rows * columns)
+    stored_bits = int(ds.get("BitsStored", bits) or bits)
+    values = raw.astype(np.int64)
+    if stored_bits < bits:
+        values &= (1 << stored_bits) - 1
+    if int(ds.get("PixelRepresentation", 0) or 0) == 1:  # two's complement
+        values = np.where(values >= 1 << (stored_bits - 1), values - (1 << stored_bits), values)
+    return values.reshape(rows, columns)
+
+
 def _check_geometry(folder: Path, items: list[tuple[Path, Any]]):
     """Sort slices along the normal; refuse mixed orientations, gaps and uneven spacing."""
     first = items[0][1]
@@ -274,13 +297,11 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
         ``series_uid``, mixed orientations, missing slices, uneven spacing, duplicated
         positions, a PET unit that cannot be turned into SUV or a tag missing for it.
     """
-    import pydicom
-
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError("the DICOM series folder does not exist" if not folder.exists()
                          else "a DICOM series must be given as its folder", file=folder)
-    groups, skipped = series_headers(folder)
+    groups, skipped = series_headers(folder, pixels=True)
     if not groups:
         found = f"{len(skipped)} unreadable or non-DICOM files" if skipped else "no image files"
         raise InputError("the folder holds no DICOM image series", file=folder, found=found)
@@ -303,10 +324,9 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
 
     slices = []
     integral = True
-    for path, _ in items:
+    for path, ds in items:
         try:
-            ds = pydicom.dcmread(str(path))
-            stored = ds.pixel_array
+            stored = _stored_values(ds)
         except Exception as exc:  # decoders raise many kinds of errors
             raise InputError("cannot decode the pixel data of the slice", file=path,
                              found=" ".join(str(exc).split())[:200]) from None
