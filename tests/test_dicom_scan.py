@@ -109,3 +109,39 @@ def test_cli_scan_validate_extract(tree, tmp_path, capsys):
     assert main(["scan", str(tree), "--out", str(empty), "--modality", "MR"]) == 2
     assert "nothing written" in capsys.readouterr().err and not empty.exists()
     assert isinstance(pd.read_csv(out), pd.DataFrame)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_scan_pairs_seg_and_extracts_it_like_the_rtstruct(tree):
+    import highdicom as hd
+    import pydicom
+    import SimpleITK as sitk
+    from pydicom.sr.codedict import codes
+    from scipy import ndimage
+
+    from radiogenomics import extract
+
+    series_folder = tree / "STS_002" / "study" / "a3f9"
+    sources = [pydicom.dcmread(f) for f in series_folder.iterdir()]
+    sources.sort(key=lambda ds: float(ds.ImagePositionPatient[2]))  # axial: z is the normal
+    reference = STS.parent / "nifti" / "STS_002" / "PET_mask.nii.gz"
+    tumour = sitk.GetArrayFromImage(sitk.ReadImage(str(reference))) > 0
+    ring = ndimage.binary_dilation(tumour, iterations=1) & ~tumour
+    descriptions = [hd.seg.SegmentDescription(
+        i + 1, label, codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Neoplasm,
+        hd.seg.SegmentAlgorithmTypeValues.MANUAL) for i, label in enumerate(["tumour", "ring"])]
+    seg = hd.seg.Segmentation(sources, np.stack([tumour, ring], -1).astype(np.uint8),
+                              hd.seg.SegmentationTypeValues.BINARY, descriptions, hd.UID(), 2,
+                              hd.UID(), 1, "radiogenomics", "tests", "1", "0")
+    (tree / "STS_002" / "seg").mkdir()
+    seg.save_as(tree / "STS_002" / "seg" / "x.dcm")
+
+    manifest = scan_dicom(tree).manifest
+    assert manifest["roi"].tolist() == ["GTV_Mass_PET", "ring", "tumour"]
+    assert manifest["lesion_id"].tolist() == ["PT_GTV_Mass_PET", "PT_ring", "PT_tumour"]
+    chosen = manifest[manifest["roi"] != "ring"]
+    adata = extract.features(chosen, params="default")
+    np.testing.assert_allclose(adata.X[0], adata.X[1], rtol=1e-12)
+    table = adata.uns["radiogenomics"]["conversion"]
+    assert table["source"].tolist() == ["RTSTRUCT", "SEG"]
+    assert table["n_voxels"].tolist() == [555, 555]
