@@ -40,8 +40,11 @@ def cli() -> None:
               help="Address the dashboards listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8050, show_default=True,
               help="Port of the dashboards.")
+@click.option("--dicom", is_flag=True,
+              help="Write the images as DICOM series with RTSTRUCT contours and extract "
+                   "from those (scan, RTSTRUCT rasterisation, conversion report).")
 def demo(out: Path, n_patients: int, seed: int, n_jobs: int | None, serve: bool, host: str,
-         port: int) -> None:
+         port: int, dicom: bool) -> None:
     """Run the demo study on the built-in synthetic cohort.
 
     Simulates images, masks and molecular and clinical tables, extracts radiomic features
@@ -50,7 +53,8 @@ def demo(out: Path, n_patients: int, seed: int, n_jobs: int | None, serve: bool,
     """
     from .workflow import run_demo
 
-    run_demo(out, n_patients=n_patients, seed=seed, n_jobs=n_jobs, echo=click.echo)
+    run_demo(out, n_patients=n_patients, seed=seed, n_jobs=n_jobs, echo=click.echo,
+             dicom=dicom)
     if serve:
         from dashboards import serve as serve_dashboards
 

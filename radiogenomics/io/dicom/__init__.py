@@ -6,6 +6,8 @@ from .scan import DicomScan, scan_dicom
 from .seg import read_seg
 from .series import read_dicom_series
 from .validate import check_manifest_masks
+from .write import mask_contours, write_dicom_series, write_rtstruct
 
 __all__ = ["DicomScan", "check_manifest_masks", "conversion_report", "dicom_kind", "read_dicom_series",
-           "read_rtstruct", "read_seg", "scan_dicom"]
+           "mask_contours", "read_rtstruct", "read_seg", "scan_dicom",
+           "write_dicom_series", "write_rtstruct"]
