@@ -145,3 +145,12 @@ def test_scan_pairs_seg_and_extracts_it_like_the_rtstruct(tree):
     table = adata.uns["radiogenomics"]["conversion"]
     assert table["source"].tolist() == ["RTSTRUCT", "SEG"]
     assert table["n_voxels"].tolist() == [555, 555]
+
+
+def test_scan_conversion_report_without_extracting(tree):
+    table = scan_dicom(tree).conversion_report()
+    assert table[["patient_id", "source", "roi", "modality"]].values.tolist() == [
+        ["STS_002", "RTSTRUCT", "GTV_Mass_PET", "PT"]]
+    assert int(table["n_voxels"].iloc[0]) == 555  # the independent mask's voxel count
+    assert int(table["n_contours"].iloc[0]) == 16
+    assert "stale references" in table["warnings"].iloc[0]

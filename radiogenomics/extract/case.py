@@ -134,23 +134,15 @@ def read_mask(path: str | Path, image, roi: str | None = None):
         :func:`~radiogenomics.io.conversion_report`, with the series' warnings added), else
         ``None``.
     """
-    from ..io.dicom import conversion_report, dicom_kind, read_rtstruct, read_seg
+    from ..io.dicom.report import read_dicom_mask
 
-    kind = dicom_kind(path)
-    if kind is None:
-        if roi is not None:
-            raise ExtractionError("a roi is given but the mask is not an RTSTRUCT or SEG",
-                                  file=path, expected="no roi for a label image",
-                                  found=roi)
-        return read_image(path, "mask"), None
-    reader = read_rtstruct if kind == "RTSTRUCT" else read_seg
-    mask = reader(path, image, roi)
-    report = conversion_report(mask)
-    series = conversion_report(image)
-    report["warnings"] = list(series.get("warnings", [])) + list(report.get("warnings", []))
-    report["modality"] = series.get("modality")
-    report["series_uid"] = series.get("series_uid")
-    return mask, report
+    mask, report = read_dicom_mask(path, image, roi)
+    if mask is not None:
+        return mask, report
+    if roi is not None:
+        raise ExtractionError("a roi is given but the mask is not an RTSTRUCT or SEG",
+                              file=path, expected="no roi for a label image", found=roi)
+    return read_image(path, "mask"), None
 
 
 def check_geometry(image, mask, label: int, image_path: str, mask_path: str, *,

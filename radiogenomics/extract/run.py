@@ -13,10 +13,10 @@ import pandas as pd
 from anndata import AnnData
 
 from ..errors import ExtractionError, InputError
+from ..io.dicom.report import conversion_table
 from ..io.readers import radiomics_anndata, read_manifest
 from .cache import CaseCache, KeyBy
 from .case import CONVERSION_KEY, CaseResult
-from .conversion import conversion_table
 from .executors import run_dask, run_processes, run_sequential
 from .progress import progress_bar
 from .settings import params_hash, resolve_params, validate_params

@@ -75,6 +75,23 @@ class DicomScan:
         lines.extend(self.notes)
         return "\n".join(lines)
 
+    def conversion_report(self) -> pd.DataFrame:
+        """Convert every row (series and mask) and return the conversion report table.
+
+        The same table as ``uns["radiogenomics"]["conversion"]`` of an extraction
+        (:func:`~radiogenomics.io.dicom.report.conversion_table`), without extracting:
+        ROI, contours, slices, voxels, volume in mm³, holes and warnings per row. A row
+        that cannot be converted raises its ``InputError``.
+        """
+        from .report import conversion_table, read_dicom_mask
+        from .series import read_dicom_series
+
+        pairs = []
+        for row in self.manifest.to_dict(orient="records"):
+            image = read_dicom_series(row["image"], series_uid=row["series_uid"])
+            pairs.append((row, read_dicom_mask(row["mask"], image, row["roi"])[1]))
+        return conversion_table(pairs)
+
     def to_dict(self) -> dict:
         return {"root": str(self.root),
                 "unreadable": self.unreadable.to_dict(orient="records"),

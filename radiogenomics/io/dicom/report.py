@@ -1,4 +1,4 @@
-"""The conversion report of an extraction: one row per case read from DICOM segmentations."""
+"""The conversion report table: one row per case read from an RTSTRUCT or DICOM SEG."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["CONVERSION_COLUMNS", "conversion_table"]
+__all__ = ["CONVERSION_COLUMNS", "conversion_table", "read_dicom_mask"]
 
 CONVERSION_COLUMNS = ["patient_id", "lesion_id", "image", "mask", "source", "roi", "modality",
                       "n_contours", "n_slices", "n_voxels", "volume_mm3", "n_holes", "warnings"]
@@ -43,3 +43,29 @@ def conversion_table(conversions: list[tuple[dict, dict]]) -> pd.DataFrame:
               "n_holes": "Int64", "volume_mm3": "float64"}
     return pd.DataFrame({name: pd.Series(values, dtype=dtypes.get(name, object))
                          for name, values in columns.items()})
+
+
+def read_dicom_mask(path, image, roi: str | None = None):
+    """Read an RTSTRUCT or SEG onto ``image`` (a series read by ``read_dicom_series``).
+
+    Returns
+    -------
+    mask, report
+        The mask and its conversion report, with the series' warnings first and the
+        series' ``modality`` and ``series_uid``; ``(None, None)`` when ``path`` is not an
+        RTSTRUCT or SEG.
+    """
+    from ._common import conversion_report, dicom_kind
+    from .rtstruct import read_rtstruct
+    from .seg import read_seg
+
+    kind = dicom_kind(path)
+    if kind is None:
+        return None, None
+    mask = (read_rtstruct if kind == "RTSTRUCT" else read_seg)(path, image, roi)
+    report = conversion_report(mask)
+    series = conversion_report(image)
+    report["warnings"] = list(series.get("warnings", [])) + list(report.get("warnings", []))
+    report["modality"] = series.get("modality")
+    report["series_uid"] = series.get("series_uid")
+    return mask, report
