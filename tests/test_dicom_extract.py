@@ -143,3 +143,20 @@ def test_manifest_roi_column_is_read_as_text(tmp_path):
     frame = read_manifest(path)
     assert frame["roi"].tolist() == ["1"]
     assert json.dumps(frame["roi"].tolist()) == '["1"]'
+
+
+def test_cohort_page_shows_the_conversion_report(tmp_path):
+    import json as _json
+
+    import radiogenomics as rg
+    from dashboards.pages import overview
+    from dashboards.results import Results
+
+    adata = extract.features(_dicom_manifest(modalities=("PET",)).drop(columns="lesion_id"),
+                             params="default")
+    mdata = rg.build_cohort({"radiomics": adata})
+    layout = overview._layout(Results(source=tmp_path, mdata=mdata))
+    text = _json.dumps(layout.to_plotly_json(), default=lambda o: getattr(
+        o, "to_plotly_json", lambda: str(o))())
+    assert "DICOM conversion: 1 masks from RTSTRUCT/SEG" in text
+    assert "GTV_Mass_PET" in text and "5095" in text
