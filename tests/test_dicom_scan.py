@@ -154,3 +154,28 @@ def test_scan_conversion_report_without_extracting(tree):
     assert int(table["n_voxels"].iloc[0]) == 555  # the independent mask's voxel count
     assert int(table["n_contours"].iloc[0]) == 16
     assert "stale references" in table["warnings"].iloc[0]
+
+
+def test_series_sharing_a_folder_are_told_apart_by_series_uid(tmp_path):
+    from radiogenomics import extract
+    from radiogenomics.io.dicom import check_manifest_masks
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    for modality in ("CT", "PET"):
+        for file in (STS / "STS_002" / modality / "image").glob("*.dcm"):
+            shutil.copy(file, folder / f"{modality}_{file.name}")
+    shutil.copy(STS / "STS_002" / "PET" / "mask" / "RS.dcm", folder / "RS.dcm")
+    result = scan_dicom(tmp_path)
+    manifest = result.manifest
+    assert manifest["image"].tolist() == [str(folder)]
+    assert result.series_without_segmentation["modality"].tolist() == ["CT"]
+    path = tmp_path / "manifest.csv"
+    manifest.to_csv(path, index=False)
+    frame = read_manifest(path)
+    assert check_manifest_masks(frame, path) == 1
+    with pytest.raises(InputError, match="does not hold exactly one DICOM series"):
+        check_manifest_masks(frame.drop(columns="series_uid"), path)
+    adata = extract.features(path, params="default")
+    assert adata.n_obs == 1
+    assert int(adata.uns["radiogenomics"]["conversion"]["n_voxels"].iloc[0]) == 555
