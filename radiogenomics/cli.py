@@ -40,8 +40,11 @@ def cli() -> None:
               help="Address the dashboards listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8050, show_default=True,
               help="Port of the dashboards.")
+@click.option("--dicom", is_flag=True,
+              help="Write the images as DICOM series with RTSTRUCT contours and extract "
+                   "from those (scan, RTSTRUCT rasterisation, conversion report).")
 def demo(out: Path, n_patients: int, seed: int, n_jobs: int | None, serve: bool, host: str,
-         port: int) -> None:
+         port: int, dicom: bool) -> None:
     """Run the demo study on the built-in synthetic cohort.
 
     Simulates images, masks and molecular and clinical tables, extracts radiomic features
@@ -55,7 +58,8 @@ def demo(out: Path, n_patients: int, seed: int, n_jobs: int | None, serve: bool,
 
         check_listen(host, None, hint=f"Run the demo with --no-serve, then serve it with "
                      f"'radiogenomics serve {out} --host {host} --auth-file FILE'")
-    run_demo(out, n_patients=n_patients, seed=seed, n_jobs=n_jobs, echo=click.echo)
+    run_demo(out, n_patients=n_patients, seed=seed, n_jobs=n_jobs, echo=click.echo,
+             dicom=dicom)
     if serve:
         from dashboards import serve as serve_dashboards
 
@@ -143,8 +147,9 @@ def extract(ctx: click.Context, manifest: Path, params: str, out: Path, n_jobs: 
     """Extract radiomic features from the images of a manifest with pyradiomics.
 
     MANIFEST is a table (CSV, TSV, Parquet) with patient_id, image, mask and optionally
-    label and lesion_id; images and masks are NIfTI, NRRD or MHA files or DICOM series
-    folders. Writes OUT (.h5ad; read it with anndata.read_h5ad and pass it to
+    label, lesion_id and roi; images and masks are NIfTI, NRRD or MHA files or DICOM series
+    folders, and a mask may be an RTSTRUCT or DICOM SEG on the image's series (roi picks the
+    ROI or segment; 'radiogenomics scan' writes such a manifest). Writes OUT (.h5ad; read it with anndata.read_h5ad and pass it to
     build_cohort). Prints a summary with every failed case and its reason; exits with
     status 1 when any case failed (after finishing the others), 2 on an input error.
     """
@@ -174,6 +179,40 @@ def extract(ctx: click.Context, manifest: Path, params: str, out: Path, n_jobs: 
         ctx.exit(1)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Manifest to write (.csv or .tsv); the lists of what was left out go to "
+                   "OUT.scan.json.")
+@click.option("--roi", default=None, metavar="REGEX",
+              help="Keep ROIs (RTSTRUCT) or segments (SEG) whose name matches (anywhere, "
+                   "any case).")
+@click.option("--modality", default=None, metavar="CT|MR|PT",
+              help="Keep image series of this modality only (PET is taken for PT).")
+def scan(root: Path, out: Path, roi: str | None, modality: str | None) -> None:
+    """Scan a DICOM folder tree into an image manifest of series and their segmentations.
+
+    ROOT may have any layout (TCIA, IDC, hashed names). Each RTSTRUCT or SEG is paired with
+    the series it refers to; OUT gets one row per series and ROI (patient_id, image, mask,
+    roi, modality, series_uid, study_date, series_description), ready for 'radiogenomics
+    validate manifest' and 'radiogenomics extract'. Unreadable files, series without a
+    segmentation and segmentations without their series are listed, not dropped.
+    """
+    from .errors import InputError
+    from .io.dicom import scan_dicom
+
+    if out.suffix.lower() not in (".csv", ".tsv"):
+        raise InputError("the manifest must end in .csv or .tsv", file=out,
+                         found=out.suffix or "no suffix")
+    result = scan_dicom(root, roi=roi, modality=modality)
+    click.echo(result.summary())
+    if not len(result.manifest):
+        raise InputError("no image series with a segmentation found; nothing written",
+                         file=root, expected="RTSTRUCT or SEG files and the series they refer to")
+    result.write(out)
+    click.echo(f"Wrote {out} ({len(result.manifest)} rows) and {out.name}.scan.json")
+
+
 _KINDS = ["radiomics", "expression", "proteomics", "mutations", "clinical", "manifest"]
 
 
@@ -196,7 +235,9 @@ def validate(kind: str, path: Path, orientation: str | None, counts: bool,
              event_map: str | None) -> None:
     """Check a table against its schema and print what was read.
 
-    KIND is one of radiomics, expression, proteomics, mutations, clinical, manifest.
+    KIND is one of radiomics, expression, proteomics, mutations, clinical, manifest. For a
+    manifest, the header of each RTSTRUCT or SEG mask is opened and checked to refer to its
+    image series (or frame of reference) and to hold the row's roi.
     """
     from . import io
 
@@ -226,7 +267,12 @@ def validate(kind: str, path: Path, orientation: str | None, counts: bool,
         result = io.read_clinical(path, id_column=id_column, time=split(time_columns),
                                   event=split(event_columns), event_map=mapping)
     else:
+        from .io.dicom import check_manifest_masks
+
         result = io.read_manifest(path)
+        n_dicom = check_manifest_masks(result, path)
+        if n_dicom:
+            click.echo(f"{path}: {n_dicom} RTSTRUCT/SEG mask(s) refer to their image series")
     if hasattr(result, "n_obs"):
         click.echo(f"{path}: valid {kind} table, {result.n_obs} patients x {result.n_vars} "
                    "features")

@@ -1,5 +1,6 @@
 """Cohort overview: patients per modality and their overlap, clinical summary, the join
-report, extraction failures, QC summaries and the result tables available."""
+report, extraction failures and DICOM conversion report, QC summaries and the result
+tables available."""
 
 from __future__ import annotations
 
@@ -82,6 +83,20 @@ def _extraction(results: Results):
                            page_size=8))
     else:
         parts.append(notice("No extraction failure."))
+    conversion = info.get("conversion")
+    if isinstance(conversion, pd.DataFrame) and len(conversion):  # DICOM RTSTRUCT/SEG masks
+        shown = conversion.copy()
+        shown["patient_id"] = [results.display_id(p) for p in shown["patient_id"]]
+        for column in ("n_contours", "n_slices", "n_voxels", "n_holes"):  # SEG: no contours
+            if column in shown:
+                shown[column] = [("" if pd.isna(v) else str(int(v))) for v in shown[column]]
+        shown = shown[[c for c in ("patient_id", "lesion_id", "source", "roi", "modality",
+                                   "n_contours", "n_slices", "n_voxels", "volume_mm3",
+                                   "n_holes", "warnings") if c in shown.columns]]
+        parts.append(html.H4(f"DICOM conversion: {len(shown)} masks from RTSTRUCT/SEG "
+                             "(volume in mm³)"))
+        parts.append(table("overview-conversion", list(shown.columns), records(shown),
+                           page_size=8))
     return card("Radiomic extraction", *parts)
 
 

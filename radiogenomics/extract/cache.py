@@ -3,7 +3,8 @@
 Layout: ``<cache_dir>/settings-<key>/<case key>.json``. The folder key is a hash of the
 resolved pyradiomics parameters, the pyradiomics and SimpleITK versions and the cache
 format, so changing any of them starts a new folder (the old one is simply no longer read).
-The case key is a hash of the image and mask fingerprints and the label. A fingerprint is
+The case key is a hash of the image and mask fingerprints and the label (and, for DICOM
+rows, the ROI or segment and the series UID). A fingerprint is
 either the path, size and modification time of each file (``key_by="stat"``, the default)
 or a SHA-256 of the file contents (``key_by="content"``, which survives moving or copying
 the data). A DICOM series folder is fingerprinted file by file.
@@ -136,11 +137,14 @@ class CaseCache:
                 tmp.unlink(missing_ok=True)
 
     def key(self, case: dict) -> str:
-        """The cache key of a manifest row (image, mask, label)."""
+        """The cache key of a manifest row (image, mask, label, and roi/series_uid if given)."""
         label = case.get("label")
         label = int(label) if label is not None and label == label else 1
         parts = [fingerprint(case["image"], self.key_by), fingerprint(case["mask"], self.key_by),
                  label]
+        for name in ("roi", "series_uid"):  # DICOM rows: the ROI/segment and the series
+            if case.get(name) is not None:
+                parts.append([name, str(case[name])])
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
     def keys(self, cases: Iterable[dict], n_threads: int = 4) -> list[str]:

@@ -18,10 +18,12 @@ import numpy as np
 from ..errors import ExtractionError, RadiogenomicsError
 from ..io.imagefiles import check_image_file, header_problem, nifti_nonfinite
 
-__all__ = ["STAGES", "CaseResult", "build_extractor", "check_geometry", "check_values",
-           "extract_case", "read_image"]
+__all__ = ["CONVERSION_KEY", "STAGES", "CaseResult", "build_extractor", "check_geometry",
+           "check_values", "extract_case", "read_image", "read_mask"]
 
 _GEOMETRY_TOLERANCE = 1e-3
+#: Key of a case's values holding its DICOM conversion report (taken out of the features).
+CONVERSION_KEY = "radiogenomics_conversion"
 
 #: Stages at which a case can fail, in the order they run.
 STAGES = ("read image", "read mask", "check geometry", "check mask", "check ROI", "extract",
@@ -65,7 +67,7 @@ def _sitk_detail(exc: Exception) -> str:
     return detail[:300]
 
 
-def read_image(path: str | Path, what: str = "image"):
+def read_image(path: str | Path, what: str = "image", series_uid: str | None = None):
     """Read an image file (NIfTI, NRRD, MetaImage, ...) or the DICOM series in a folder.
 
     Parameters
@@ -74,6 +76,9 @@ def read_image(path: str | Path, what: str = "image"):
         File, or folder holding exactly one DICOM series.
     what
         ``"image"`` or ``"mask"``, for messages.
+    series_uid
+        The series to read when a folder holds several
+        (:func:`~radiogenomics.io.read_dicom_series`).
 
     Returns
     -------
@@ -82,8 +87,9 @@ def read_image(path: str | Path, what: str = "image"):
     Raises
     ------
     ExtractionError
-        When the path does not exist, cannot be read, or the folder holds no (or several)
-        DICOM series.
+        When the path does not exist or cannot be read.
+    InputError
+        When a folder holds no (or several) DICOM series or a series that cannot be used.
     """
     import SimpleITK as sitk
 
@@ -91,22 +97,13 @@ def read_image(path: str | Path, what: str = "image"):
     if not p.exists():
         raise ExtractionError(f"the {what} does not exist", file=path)
     try:
-        if p.is_dir():
-            reader = sitk.ImageSeriesReader()
-            series = reader.GetGDCMSeriesIDs(str(p))
-            if not series:
-                raise ExtractionError(f"the {what} folder holds no DICOM series", file=path)
-            if len(series) > 1:
-                raise ExtractionError(
-                    f"the {what} folder holds {len(series)} DICOM series",
-                    file=path, expected="exactly one series",
-                )
-            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(p), series[0]))
-            image = reader.Execute()
-        else:
-            check_image_file(p, what)
-            image = sitk.ReadImage(str(p))
-    except ExtractionError:
+        if p.is_dir():  # sorted by geometry, rescaled, PET in SUV (see io.dicom)
+            from ..io.dicom import read_dicom_series
+
+            return read_dicom_series(p, series_uid=series_uid)
+        check_image_file(p, what)
+        image = sitk.ReadImage(str(p))
+    except RadiogenomicsError:
         raise
     except Exception as exc:  # SimpleITK raises RuntimeError with a long text
         problem = header_problem(p)
@@ -154,6 +151,43 @@ def check_values(image, mask, label: int, image_path: str) -> None:
             found=f"{n_bad} non-finite voxel(s)",
             hint="Fill or exclude them (for example shrink the mask) before extraction",
         )
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def read_mask(path: str | Path, image, roi: str | None = None):
+    """Read a mask file, or rasterise an RTSTRUCT or DICOM SEG onto the image's grid.
+
+    Parameters
+    ----------
+    path
+        Label image file, or an RTSTRUCT/SEG file (told apart by its DICOM header).
+    image
+        The case's image (the series grid a DICOM segmentation is placed on).
+    roi
+        ROI name or regular expression (RTSTRUCT), segment label or number (SEG).
+
+    Returns
+    -------
+    mask, conversion
+        The mask, and for a DICOM segmentation the conversion report (see
+        :func:`~radiogenomics.io.conversion_report`, with the series' warnings added), else
+        ``None``.
+    """
+    from ..io.dicom.report import read_dicom_mask
+
+    mask, report = read_dicom_mask(path, image, roi)
+    if mask is not None:
+        return mask, report
+    if roi is not None:
+        raise ExtractionError("a roi is given but the mask is not an RTSTRUCT or SEG",
+                              file=path, expected="no roi for a label image", found=roi)
+    return read_image(path, "mask"), None
 
 
 def check_geometry(image, mask, label: int, image_path: str, mask_path: str, *,
@@ -313,9 +347,9 @@ def extract_case(index: int, case: dict, params: dict) -> CaseResult:
         extractor = build_extractor(params)
         settings = params.get("setting") or {}
         stage = "read image"
-        image = read_image(case["image"], "image")
+        image = read_image(case["image"], "image", _text(case.get("series_uid")))
         stage = "read mask"
-        mask = read_image(case["mask"], "mask")
+        mask, conversion = read_mask(case["mask"], image, _text(case.get("roi")))
         stage = "check geometry"
         label = case.get("label")
         label = int(label) if label is not None and label == label else 1
@@ -344,6 +378,8 @@ def extract_case(index: int, case: dict, params: dict) -> CaseResult:
                 stage = "check ROI"
             raise
         values = {k: _plain(v) for k, v in result.items()}
+        if conversion is not None:
+            values[CONVERSION_KEY] = conversion
         return CaseResult(index=index, values=values, seconds=time.perf_counter() - start)
     except Exception as exc:  # every failure is recorded for this case only
         return CaseResult(index=index, stage=stage, error=describe(exc),

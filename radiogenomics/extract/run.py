@@ -13,9 +13,10 @@ import pandas as pd
 from anndata import AnnData
 
 from ..errors import ExtractionError, InputError
+from ..io.dicom.report import conversion_table
 from ..io.readers import radiomics_anndata, read_manifest
 from .cache import CaseCache, KeyBy
-from .case import CaseResult
+from .case import CONVERSION_KEY, CaseResult
 from .executors import run_dask, run_processes, run_sequential
 from .progress import progress_bar
 from .settings import params_hash, resolve_params, validate_params
@@ -42,12 +43,18 @@ def _lesion(value: Any) -> str | None:
 
 def _cases(frame: pd.DataFrame) -> list[dict]:
     """The manifest rows as small plain dicts (what a worker needs, and the IDs)."""
-    return [
+    cases = [
         {"patient_id": str(p), "lesion_id": _lesion(les), "image": str(img), "mask": str(msk),
          "label": int(lab)}
         for p, les, img, msk, lab in zip(frame["patient_id"], frame["lesion_id"],
                                          frame["image"], frame["mask"], frame["label"])
     ]
+    for column in ("roi", "series_uid"):  # DICOM: RTSTRUCT ROI or SEG segment, series
+        if column in frame:
+            for case, value in zip(cases, frame[column]):
+                if _lesion(value) is not None:
+                    case[column] = _lesion(value)
+    return cases
 
 
 def failures_table(cases: list[dict], results: Iterable[CaseResult]) -> pd.DataFrame:
@@ -236,8 +243,12 @@ def features(
 
     rows = []
     with_lesion = any(cases[r.index]["lesion_id"] is not None for r in done)
+    conversions = []
     for r in done:
         case = cases[r.index]
+        if CONVERSION_KEY in r.values:
+            r.values = dict(r.values)
+            conversions.append((case, r.values.pop(CONVERSION_KEY)))
         row = {"patient_id": case["patient_id"], "image": case["image"], "mask": case["mask"],
                "label": case["label"]}
         if with_lesion:
@@ -258,6 +269,7 @@ def features(
     info["n_failed"] = int(len(failed))
     info["n_from_cache"] = int(n_from_cache)
     info["failures"] = failed
+    info["conversion"] = conversion_table(conversions)
     info["extraction"] = {
         "executor": executor if todo else "the cache only",
         "n_computed": len(todo),

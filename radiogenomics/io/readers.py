@@ -812,8 +812,8 @@ def read_manifest(
     ----------
     manifest
         File (CSV/TSV/Parquet/Excel) or DataFrame with columns ``patient_id``, ``image``,
-        ``mask`` and optionally ``label`` and ``lesion_id`` (pyradiomics' ``Image``/``Mask``
-        names are accepted too).
+        ``mask`` and optionally ``label``, ``lesion_id``, ``roi`` and ``series_uid``
+        (pyradiomics' ``Image``/``Mask`` names are accepted too).
     base_dir
         Folder that relative paths are relative to; by default the manifest's folder
         (the working directory for a DataFrame).
@@ -827,6 +827,7 @@ def read_manifest(
     schema = load_schema("image_manifest")
     strings = _aliases(schema, "patient_id") + _aliases(schema, "lesion_id")
     strings += _aliases(schema, "image") + _aliases(schema, "mask")
+    strings += _aliases(schema, "roi") + _aliases(schema, "series_uid")
     if isinstance(manifest, pd.DataFrame):
         table = None
         data = manifest.reset_index(drop=True).copy()

@@ -1,0 +1,291 @@
+"""Scan a DICOM folder tree of any shape into an image manifest of series and their masks."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ...errors import InputError
+from ._common import SEGMENTATION_MODALITIES, as_text
+from .rtstruct import rtstruct_rois
+from .seg import seg_segments
+from .series import _NON_IMAGE
+from .validate import segmentation_references
+
+__all__ = ["MANIFEST_COLUMNS", "DicomScan", "scan_dicom"]
+
+MANIFEST_COLUMNS = ["patient_id", "lesion_id", "image", "mask", "roi", "modality", "series_uid",
+                    "study_date", "series_description"]
+_MODALITY_ALIASES = {"PET": "PT", "MRI": "MR"}
+
+
+@dataclass
+class DicomScan:
+    """What :func:`scan_dicom` found.
+
+    Attributes
+    ----------
+    manifest
+        One row per image series and ROI (or segment): ``patient_id``, ``lesion_id`` (set
+        when a patient has several rows), ``image`` (series folder), ``mask`` (RTSTRUCT or
+        SEG file), ``roi``, ``modality``, ``series_uid``, ``study_date``,
+        ``series_description``.
+    unreadable
+        Files that are not DICOM or cannot be read: ``path``, ``reason``.
+    series_without_segmentation
+        Image series no RTSTRUCT/SEG refers to: ``patient_id``, ``modality``,
+        ``series_uid``, ``folder``, ``n_files``, ``series_description``.
+    segmentations_without_series
+        RTSTRUCT/SEG files whose series is not in the tree, or with no ROI matching:
+        ``patient_id``, ``kind``, ``path``, ``reason``.
+    """
+
+    root: Path
+    manifest: pd.DataFrame
+    unreadable: pd.DataFrame
+    series_without_segmentation: pd.DataFrame
+    segmentations_without_series: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self, limit: int = 20) -> str:
+        """A few lines: rows of the manifest and every file or series left out, and why."""
+        lines = [f"{self.root}: {len(self.manifest)} image series x ROI row(s) for "
+                 f"{self.manifest['patient_id'].nunique() if len(self.manifest) else 0} "
+                 "patient(s)"]
+        sections = [
+            ("unreadable or non-DICOM file(s)", self.unreadable,
+             lambda r: f"{r.path}: {r.reason}"),
+            ("image series without a segmentation", self.series_without_segmentation,
+             lambda r: f"{r.patient_id} {r.modality} {r.series_uid} ({r.n_files} files in "
+                       f"{r.folder})"),
+            ("segmentation(s) without their series", self.segmentations_without_series,
+             lambda r: f"{r.patient_id} {r.kind} {r.path}: {r.reason}"),
+        ]
+        for title, table, show in sections:
+            if len(table):
+                lines.append(f"{len(table)} {title}:")
+                lines.extend("  " + show(r) for r in table.head(limit).itertuples(index=False))
+                if len(table) > limit:
+                    lines.append(f"  ... and {len(table) - limit} more")
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+    def conversion_report(self) -> pd.DataFrame:
+        """Convert every row (series and mask) and return the conversion report table.
+
+        The same table as ``uns["radiogenomics"]["conversion"]`` of an extraction
+        (:func:`~radiogenomics.io.dicom.report.conversion_table`), without extracting:
+        ROI, contours, slices, voxels, volume in mm³, holes and warnings per row. A row
+        that cannot be converted raises its ``InputError``.
+        """
+        from .report import conversion_table, read_dicom_mask
+        from .series import read_dicom_series
+
+        pairs = []
+        for row in self.manifest.to_dict(orient="records"):
+            image = read_dicom_series(row["image"], series_uid=row["series_uid"])
+            pairs.append((row, read_dicom_mask(row["mask"], image, row["roi"])[1]))
+        return conversion_table(pairs)
+
+    def to_dict(self) -> dict:
+        return {"root": str(self.root),
+                "unreadable": self.unreadable.to_dict(orient="records"),
+                "series_without_segmentation":
+                    self.series_without_segmentation.to_dict(orient="records"),
+                "segmentations_without_series":
+                    self.segmentations_without_series.to_dict(orient="records"),
+                "notes": self.notes}
+
+    def write(self, path: str | os.PathLike) -> Path:
+        """Write the manifest (CSV/TSV from the suffix) and ``<path>.scan.json`` beside it."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sep = "\t" if path.suffix.lower() in (".tsv", ".txt") else ","
+        tmp = path.with_name(f".{path.name}.tmp")
+        self.manifest.to_csv(tmp, index=False, sep=sep)
+        os.replace(tmp, path)
+        side = path.with_name(path.name + ".scan.json")
+        tmp = side.with_name(f".{side.name}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, side)
+        return path
+
+
+def _walk(root: Path):
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield Path(folder) / name
+
+
+def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=columns).astype(object)
+
+
+def scan_dicom(root: str | os.PathLike, roi: str | None = None,
+               modality: str | None = None) -> DicomScan:
+    """Find the image series and their RTSTRUCT/SEG segmentations in a folder tree.
+
+    The tree may have any shape (TCIA or IDC layouts, hashed file names, segmentations in
+    their own series folders). Files are grouped by SeriesInstanceUID; each RTSTRUCT or SEG
+    is paired with the series it refers to (by its referenced series, else by its frame
+    of reference when a single series of the patient has it). Nothing is dropped silently:
+    unreadable files, series without a segmentation and segmentations without their series
+    are listed in the result.
+
+    Parameters
+    ----------
+    root
+        Top folder of the tree.
+    roi
+        Regular expression selecting ROI names (RTSTRUCT) or segment labels (SEG); matched
+        anywhere in the name, case-insensitive. Default: every ROI.
+    modality
+        Keep only image series of this modality (``CT``, ``MR``, ``PT``; ``PET`` is
+        accepted for ``PT``).
+
+    Returns
+    -------
+    DicomScan
+        ``manifest`` (one row per series and ROI, ready for
+        :func:`~radiogenomics.extract.features`) and the lists of what was left out.
+
+    Raises
+    ------
+    InputError
+        When ``root`` is not a folder or ``roi`` is not a valid regular expression.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError("the DICOM folder does not exist" if not root.exists()
+                         else "the DICOM root must be a folder", file=root)
+    try:
+        pattern = re.compile(roi, re.IGNORECASE) if roi else None
+    except re.error as exc:
+        raise InputError("invalid regular expression for roi", expected="a Python regex",
+                         found=f"{roi!r} ({exc})") from None
+    wanted = None
+    if modality:
+        wanted = _MODALITY_ALIASES.get(modality.upper(), modality.upper())
+
+    unreadable: list[dict] = []
+    series: dict[str, dict] = {}
+    segmentations: list[tuple[Path, object]] = []
+    for path in _walk(root):
+        try:
+            ds = pydicom.dcmread(str(path), stop_before_pixels=True)
+        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError,
+                AttributeError) as exc:
+            reason = "not a DICOM file" if isinstance(exc, InvalidDicomError) \
+                else " ".join(str(exc).split())[:160] or type(exc).__name__
+            unreadable.append({"path": str(path), "reason": reason})
+            continue
+        kind = as_text(ds.get("Modality"))
+        if kind in SEGMENTATION_MODALITIES:
+            segmentations.append((path, ds))
+            continue
+        if kind in _NON_IMAGE or "ImagePositionPatient" not in ds:
+            if "SeriesInstanceUID" not in ds:
+                unreadable.append({"path": str(path), "reason": "no SeriesInstanceUID "
+                                   "(DICOMDIR or not an image)"})
+            continue
+        uid = as_text(ds.get("SeriesInstanceUID"))
+        entry = series.setdefault(uid, {
+            "patient_id": as_text(ds.get("PatientID")), "modality": kind,
+            "frame": as_text(ds.get("FrameOfReferenceUID")),
+            "study_date": as_text(ds.get("StudyDate") or ds.get("SeriesDate")),
+            "series_description": as_text(ds.get("SeriesDescription")),
+            "folders": {}, "n_files": 0})
+        entry["folders"][str(path.parent)] = entry["folders"].get(str(path.parent), 0) + 1
+        entry["n_files"] += 1
+
+    notes: list[str] = []
+    rows: list[dict] = []
+    orphans: list[dict] = []
+    paired: set[str] = set()
+    for path, ds in segmentations:
+        kind = as_text(ds.get("Modality"))
+        patient = as_text(ds.get("PatientID"))
+        refs, frames = segmentation_references(ds)
+        matches = [uid for uid in refs if uid in series]
+        how = "referenced series"
+        if not matches:
+            same_frame = [uid for uid, s in series.items()
+                          if s["frame"] in frames and s["patient_id"] == patient]
+            if len(same_frame) == 1:
+                matches, how = same_frame, "frame of reference"
+            elif len(same_frame) > 1:
+                orphans.append({"patient_id": patient, "kind": kind, "path": str(path),
+                                "reason": f"its series {', '.join(sorted(refs)) or '?'} is "
+                                          f"not in the tree and {len(same_frame)} series "
+                                          "share its frame of reference"})
+                continue
+        if not matches:
+            orphans.append({"patient_id": patient, "kind": kind, "path": str(path),
+                            "reason": "its series "
+                                      f"{', '.join(sorted(refs)) or '(none named)'} is not in "
+                                      "the tree"})
+            continue
+        uid = matches[0]
+        info = series[uid]
+        paired.add(uid)
+        if wanted is not None and info["modality"] != wanted:
+            continue
+        if how != "referenced series":
+            notes.append(f"{path}: paired with series {uid} by its frame of reference")
+        names = (list(rtstruct_rois(ds).values()) if kind == "RTSTRUCT"
+                 else list(seg_segments(ds).values()))
+        chosen = [n for n in names if pattern is None or pattern.search(n)]
+        if not chosen:
+            orphans.append({"patient_id": patient, "kind": kind, "path": str(path),
+                            "reason": f"no ROI matches {roi!r} (ROIs: "
+                                      f"{', '.join(repr(n) for n in names) or 'none'})"})
+            continue
+        if len(info["folders"]) > 1:
+            orphans.append({"patient_id": patient, "kind": kind, "path": str(path),
+                            "reason": f"its series {uid} is spread over "
+                                      f"{len(info['folders'])} folders"})
+            continue
+        folder = next(iter(info["folders"]))
+        for name in chosen:
+            rows.append({"patient_id": info["patient_id"] or patient, "lesion_id": None,
+                         "image": folder, "mask": str(path), "roi": name,
+                         "modality": info["modality"], "series_uid": uid,
+                         "study_date": info["study_date"],
+                         "series_description": info["series_description"]})
+    manifest = _frame(rows, MANIFEST_COLUMNS)
+    if len(manifest):
+        several = manifest.groupby("patient_id")["patient_id"].transform("size") > 1
+        lesion = manifest["modality"] + "_" + manifest["roi"]
+        duplicate = lesion.groupby([manifest["patient_id"], lesion]).cumcount()
+        lesion = lesion.where(duplicate == 0, lesion + "_" + (duplicate + 1).astype(str))
+        manifest["lesion_id"] = lesion.where(several, None)
+        manifest = manifest.sort_values(["patient_id", "modality", "roi"], kind="stable")
+        manifest = manifest.reset_index(drop=True)
+    lonely = [{"patient_id": s["patient_id"], "modality": s["modality"], "series_uid": uid,
+               "folder": ", ".join(s["folders"]), "n_files": s["n_files"],
+               "series_description": s["series_description"]}
+              for uid, s in sorted(series.items(), key=lambda x: (x[1]["patient_id"], x[0]))
+              if uid not in paired and (wanted is None or s["modality"] == wanted)]
+    if wanted is not None:
+        other = sum(1 for s in series.values() if s["modality"] != wanted)
+        if other:
+            notes.append(f"{other} series of other modalities than {wanted} left out "
+                         "(--modality)")
+    return DicomScan(
+        root=root, manifest=manifest,
+        unreadable=_frame(unreadable, ["path", "reason"]),
+        series_without_segmentation=_frame(lonely, ["patient_id", "modality", "series_uid",
+                                                    "folder", "n_files",
+                                                    "series_description"]),
+        segmentations_without_series=_frame(orphans, ["patient_id", "kind", "path", "reason"]),
+        notes=notes)
