@@ -169,6 +169,51 @@ def extract(ctx: click.Context, manifest: Path, params: str, out: Path, n_jobs: 
         ctx.exit(1)
 
 
+@cli.command("ibsi-check", context_settings=CONTEXT)
+@click.option("--all-rows/--failures-only", "all_rows", default=True, show_default=True,
+              help="Print every compared feature, or only those that fail or are not claimed.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the table (.csv, .tsv or .parquet).")
+@click.pass_context
+def ibsi_check(ctx: click.Context, all_rows: bool, out: Path | None) -> None:
+    """Check our extraction against the IBSI 1 digital phantom's consensus values.
+
+    Runs pyradiomics (through the extraction code) on the phantom that ships with the
+    package and prints one row per compared feature: our name, the IBSI tag, reference,
+    tolerance, our value, passed, whether we claim compliance, and a note where the
+    definitions differ. Exits with status 1 when a feature we claim compliant fails.
+    """
+    import pandas as pd
+
+    from .errors import InputError
+    from .extract import ibsi_check as run_check
+
+    table = run_check()
+    summary = table.attrs["radiogenomics"]
+    shown = table if all_rows else table[~table["passed"] | ~table["claimed"]]
+    with pd.option_context("display.max_rows", None, "display.width", 200,
+                           "display.max_colwidth", 70):
+        click.echo(shown.to_string(index=False))
+    versions = ", ".join(f"{k} {v}" for k, v in summary["versions"].items())
+    click.echo(f"{summary['n_compared']} IBSI features compared, {summary['n_passed']} "
+               f"passed; {summary['n_claimed_passed']} of {summary['n_claimed']} claimed "
+               f"compliant passed ({versions})")
+    if out is not None:
+        suffix = out.suffix.lower()
+        if suffix == ".parquet":
+            table.to_parquet(out, index=False)
+        elif suffix in (".csv", ".tsv"):
+            table.to_csv(out, sep="," if suffix == ".csv" else "\t", index=False)
+        else:
+            raise InputError("unknown table format", file=out,
+                             expected=".csv, .tsv or .parquet", found=out.suffix)
+        click.echo(f"Wrote {out}")
+    if not summary["compliant"]:
+        click.echo(f"claimed compliant but failed: {summary['failed_claims'] or 'discretisation'}",
+                   err=True)
+        ctx.exit(1)
+
+
 _KINDS = ["radiomics", "expression", "proteomics", "mutations", "clinical", "manifest"]
 
 

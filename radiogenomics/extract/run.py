@@ -17,6 +17,7 @@ from ..io.readers import radiomics_anndata, read_manifest
 from .cache import CaseCache, KeyBy
 from .case import CaseResult
 from .executors import run_dask, run_processes, run_sequential
+from .ibsi import ibsi_provenance
 from .progress import progress_bar
 from .settings import params_hash, resolve_params, validate_params
 
@@ -158,7 +159,9 @@ def features(
         (``patient|lesion`` when a patient has several lesions). ``uns["radiogenomics"]``
         holds the settings (``params``, JSON), the pyradiomics version, ``n_cases``,
         ``n_failed``, ``n_from_cache``, the ``failures`` table (patient, lesion, label,
-        image, mask, stage, error) and an ``extraction`` summary.
+        image, mask, stage, error), an ``extraction`` summary and ``ibsi``, the summary of
+        the IBSI phantom self-test (:func:`~radiogenomics.extract.ibsi_check`) run once
+        per process with the same pyradiomics.
 
     Raises
     ------
@@ -266,6 +269,7 @@ def features(
         "seconds": round(time.perf_counter() - started, 3),
         "simpleitk_version": versions["SimpleITK"],
     }
+    info["ibsi"] = ibsi_provenance()
     return adata
 
 
