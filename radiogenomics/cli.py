@@ -454,7 +454,7 @@ def associate(cohort: Path, x: str, y: str, covariates: str | None, method: str,
     mdata = read_cohort(cohort)
     table = run(mdata, x=_block_spec(x), y=_block_spec(y), covariates=_names(covariates),
                 method=method, multitest=multitest, family=family)
-    write_table(table, out, q=q, top=top)
+    write_table(table, out, q=q, top=top, cohort=mdata)
     significant = int((table["q_value"] < 0.05).sum())
     click.echo(f"{len(table)} pairs tested ({method}), {significant} with q < 0.05 "
                f"({multitest}, family {family}); wrote {out} and {out.name}.meta.json")

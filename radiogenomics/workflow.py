@@ -299,7 +299,7 @@ def survival_screen_file(
         "cohort": str(cohort.resolve()),
         "cohort_sha256": file_digest(cohort),
     }
-    return write_table(table, out, schema="survival_screen", params=provenance)
+    return write_table(table, out, schema="survival_screen", params=provenance, cohort=mdata)
 
 
 def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = print) -> dict:
@@ -342,7 +342,8 @@ def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = p
             return None
         for table, (file, extra) in zip(tables, files):
             schema = "survival_screen" if file.startswith("survival_screen") else False
-            write_table(table, results / file, schema=schema, params={**source, **extra})
+            write_table(table, results / file, schema=schema, params={**source, **extra},
+                        cohort=mdata if schema else None)
         return tables
 
     screens = run("survival screen", lambda: (
@@ -421,10 +422,10 @@ def demo_associations(
         stem = results / f"{x}_vs_{y}"  # the file is named after the table's key in the cohort
         files = []
         for suffix in (".parquet", ".csv", ".tsv"):
-            files.append(str(write_table(table, stem.with_suffix(suffix))))
+            files.append(str(write_table(table, stem.with_suffix(suffix), cohort=mdata)))
         # the spreadsheet holds the most significant pairs (its sidecar says so)
         top = DEMO_EXCEL_ROWS if len(table) > DEMO_EXCEL_ROWS else None
-        files.append(str(write_table(table, stem.with_suffix(".xlsx"), top=top)))
+        files.append(str(write_table(table, stem.with_suffix(".xlsx"), top=top, cohort=mdata)))
         significant = int((table["q_value"] < 0.05).sum())
         done[f"{x}_vs_{y}"] = {"method": method, "covariates": list(covariates),
                                "pairs": len(table), "untestable": untestable,

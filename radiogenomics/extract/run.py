@@ -13,6 +13,7 @@ import pandas as pd
 from anndata import AnnData
 
 from ..errors import ExtractionError, InputError
+from ..io.annotations import annotate_radiomics_var, extraction_flags
 from ..io.readers import radiomics_anndata, read_manifest
 from .cache import CaseCache, KeyBy
 from .case import CaseResult
@@ -42,13 +43,17 @@ def _lesion(value: Any) -> str | None:
 
 
 def _cases(frame: pd.DataFrame) -> list[dict]:
-    """The manifest rows as small plain dicts (what a worker needs, and the IDs)."""
-    return [
+    """The manifest rows as small plain dicts (what a worker needs, the IDs, the modality)."""
+    cases = [
         {"patient_id": str(p), "lesion_id": _lesion(les), "image": str(img), "mask": str(msk),
          "label": int(lab)}
         for p, les, img, msk, lab in zip(frame["patient_id"], frame["lesion_id"],
                                          frame["image"], frame["mask"], frame["label"])
     ]
+    if "modality" in frame.columns:
+        for case, modality in zip(cases, frame["modality"]):
+            case["modality"] = _lesion(modality) or ""
+    return cases
 
 
 def failures_table(cases: list[dict], results: Iterable[CaseResult]) -> pd.DataFrame:
@@ -155,7 +160,10 @@ def features(
     -------
     AnnData
         Cases (in manifest order, failures left out) by features, ``var`` with
-        ``image_type``, ``feature_class``, ``feature``; ``obs_names`` are patient IDs
+        ``image_type``, ``feature_class``, ``feature``, ``ibsi_tag`` (empty where IBSI
+        has no counterpart; 2.5-D tags with ``force2D``) and ``unit`` (intensity
+        features in HU, SUV or a.u. from a manifest column ``modality``: ``CT``, ``PT``,
+        ``MR``; "intensity units" without it; empty: dimensionless); ``obs_names`` are patient IDs
         (``patient|lesion`` when a patient has several lesions). ``uns["radiogenomics"]``
         holds the settings (``params``, JSON), the pyradiomics version, ``n_cases``,
         ``n_failed``, ``n_from_cache``, the ``failures`` table (patient, lesion, label,
@@ -245,6 +253,8 @@ def features(
                "label": case["label"]}
         if with_lesion:
             row["lesion_id"] = case["lesion_id"] or ""
+        if "modality" in case:
+            row["modality"] = case["modality"]
         row.update(r.values)
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -252,6 +262,10 @@ def features(
         "a manifest table" if isinstance(manifest, pd.DataFrame) else str(Path(manifest).resolve())
     )
     adata = radiomics_anndata(frame, source=source, reader="radiogenomics.extract.features")
+    modality = None
+    if "modality" in adata.obs:
+        modality = "|".join(sorted({str(m) for m in adata.obs["modality"].dropna() if str(m)}))
+    annotate_radiomics_var(adata.var, modality=modality, **extraction_flags(resolved))
     versions = _versions()
     info = adata.uns["radiogenomics"]
     info["params"] = json.dumps(resolved, sort_keys=True)
