@@ -214,6 +214,31 @@ def ibsi_check(ctx: click.Context, all_rows: bool, out: Path | None) -> None:
         ctx.exit(1)
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder for report.html and report.pdf.")
+@click.option("--title", default=None, help="Title of the report.")
+@click.option("--pdf/--no-pdf", "pdf", default=True, show_default=True,
+              help="Also print the report to PDF (headless Chromium, else WeasyPrint).")
+@click.option("--figures/--no-figures", "figures", default=True, show_default=True,
+              help="Embed static figures (plotly + kaleido with Chromium).")
+def report(results: Path, out: Path, title: str | None, pdf: bool, figures: bool) -> None:
+    """Write the study report of a results folder (or cohort file) as HTML and PDF.
+
+    RESULTS is a folder as the demo writes it (cohort.h5mu, results/*.parquet, models/,
+    summary.json) or a cohort file (.h5mu). The report holds the cohort and join,
+    acquisition and extraction settings, the IBSI self-test, QC, harmonisation,
+    robustness, associations, the survival screen, models, and a CLEAR / TRIPOD+AI / RQS
+    checklist filled with what the software knows; every number comes from the stored
+    results.
+    """
+    from .report import study
+
+    written = study(results, out, title=title, pdf=pdf, figures=figures)
+    click.echo("Wrote " + " and ".join(str(p) for p in written.values()))
+
+
 _KINDS = ["radiomics", "expression", "proteomics", "mutations", "clinical", "manifest"]
 
 
