@@ -607,7 +607,7 @@ def study(source, out: str | os.PathLike, *, title: str | None = None, pdf: bool
     screen; models with their nested cross-validation metrics, calibration and decision
     curves; and a checklist (CLEAR, TRIPOD+AI, RQS) filled with what the software knows,
     the rest marked "to be completed by the authors". Figures are drawn by ``rg.pl`` from
-    the stored results and embedded as static SVG images (plotly + kaleido).
+    the stored results and embedded as static PNG images (plotly + kaleido).
 
     Parameters
     ----------
@@ -656,6 +656,7 @@ def study(source, out: str | os.PathLike, *, title: str | None = None, pdf: bool
     html_path = out / "report.html"
     with atomic_path(html_path) as tmp:
         Path(tmp).write_text(page, encoding="utf-8")
+        os.chmod(tmp, 0o644)
     written = {"html": html_path}
     if pdf:
         written["pdf"] = html_to_pdf(html_path, out / "report.pdf")
