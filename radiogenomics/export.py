@@ -168,21 +168,19 @@ def _provenance(frame: pd.DataFrame, params: Mapping) -> dict:
     }
 
 
-def _var_lookup(cohort, modality: str, column: str) -> dict[str, str]:
+def _lookup(cohort, modalities: pd.Series, features: pd.Series, column: str) -> np.ndarray:
+    """``var[column]`` of each row's (modality, feature), ``""`` where there is none."""
     mods = getattr(cohort, "mod", {})
-    if modality not in mods or column not in mods[modality].var:
-        return {}
-    var = mods[modality].var
-    return dict(zip(var.index.astype(str), var[column].astype(str)))
-
-
-def _lookup(cohort, modalities: pd.Series, features: pd.Series, column: str) -> list[str]:
-    tables: dict[str, dict[str, str]] = {}
-    out = []
-    for mod, name in zip(modalities.astype(str), features.astype(str)):
-        if mod not in tables:
-            tables[mod] = _var_lookup(cohort, mod, column)
-        out.append(tables[mod].get(name, ""))
+    out = np.full(len(features), "", dtype=object)
+    modalities = modalities.astype(str).to_numpy()
+    names = features.astype(str)
+    for mod in np.unique(modalities):
+        if mod not in mods or column not in mods[mod].var:
+            continue
+        var = mods[mod].var
+        lookup = pd.Series(var[column].astype(str).to_numpy(), index=var.index.astype(str))
+        rows = modalities == mod
+        out[rows] = names[rows].map(lookup).fillna("").to_numpy(dtype=object)
     return out
 
 

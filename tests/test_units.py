@@ -173,3 +173,6 @@ def test_exported_tables_keep_units_and_tags(tmp_path, phantom):
     assert written["x_ibsi_tag"].tolist() == ["stat_mean", "morph_volume"]
     assert written["y_unit"].tolist() == ["", ""]
     assert json.loads(Path(str(out) + ".meta.json").read_text())["rows"] == 2
+    xlsx = rg.export.write_table(assoc, tmp_path / "assoc.xlsx", cohort=mdata)
+    sheet = pd.read_excel(xlsx, sheet_name=0, keep_default_na=False)
+    assert sheet["x_unit"].tolist() == ["HU", "mm³"]
