@@ -308,8 +308,22 @@ def _ibsi_section(data: dict, numbers: dict) -> str:
     ibsi_tagged = int((rad.var["ibsi_tag"] != "").sum()) if rad is not None and \
         "ibsi_tag" in rad.var else 0
     items.append(("features of this study with an IBSI tag", ibsi_tagged))
-    return _facts(items) + "<p>Rows that differ from the IBSI definitions are listed by " \
-        "<code>radiogenomics ibsi-check</code>.</p>"
+    parts = [_facts(items)]
+    try:
+        from ..extract.ibsi import ibsi_check
+
+        check = ibsi_check()
+    except Exception:  # the table of differences is a courtesy; the stamp above is the record
+        check = None
+    if check is not None:
+        differ = check[~check["claimed"] | ~check["passed"]]
+        if len(differ):
+            parts.append(_table(differ[["feature", "ibsi_tag", "reference", "tolerance", "value",
+                                        "passed", "note"]],
+                                caption="Features whose definition differs from IBSI (not "
+                                        "claimed compliant), with the installed pyradiomics"))
+    parts.append("<p>Every compared feature: <code>radiogenomics ibsi-check</code>.</p>")
+    return "".join(parts)
 
 
 def _qc_section(data: dict, numbers: dict) -> str:
@@ -368,6 +382,20 @@ def _robustness_section(data: dict, numbers: dict) -> str:
                    ("median ICC(2,1)", _num(float(np.nanmedian(icc))))])
 
 
+def _scale_note(mdata, modality: str) -> str:
+    """How the values behind a table's estimates were preprocessed, for its caption."""
+    from ..pp._modality import steps
+
+    mods = mdata.mod if mdata is not None else {}
+    if modality not in mods:
+        return ""
+    done = [entry.get("step", name) for name, entry in steps(mods[modality]).items()]
+    if not done:
+        return f"; {modality} values as extracted, in the units shown"
+    return (f"; estimates on the {modality} values after {', '.join(map(str, done))} (the "
+            "unit column gives the unit of the extracted values, layers['raw'])")
+
+
 def _units(mdata, modality: str, names: pd.Series) -> list[str]:
     mods = mdata.mod if mdata is not None else {}
     if modality not in mods or "unit" not in mods[modality].var:
@@ -411,8 +439,9 @@ def _association_section(data: dict, numbers: dict, uris: dict) -> str:
                                                         if len(top) else "", top["x"]),
             "y": top["y"].astype(str), "estimate": top["estimate"], "p": top["p_value"],
             "q": top["q_value"], "n": top["n"]})
-        parts.append(_table(shown, caption=f"{key}: the 10 most significant pairs (raw-value "
-                            "units of x; estimates on the scale the test used)"))
+        x_mod = str(top["x_modality"].iloc[0]) if len(top) else ""
+        parts.append(_table(shown, caption=f"{key}: the 10 most significant pairs"
+                            + _scale_note(mdata, x_mod)))
         parts.append(_figure(uris, f"volcano:{key}", f"{key}: volcano plot"))
     return "".join(parts)
 
@@ -445,8 +474,10 @@ def _survival_section(data: dict, numbers: dict, uris: dict) -> str:
         "hazard ratio": top["hazard_ratio"], "95% CI": [
             f"{_num(lo)}-{_num(hi)}" for lo, hi in zip(top["hr_ci_lower"], top["hr_ci_upper"])],
         "p": top["p_value"], "q": top["q_value"], "C-index": top["concordance"]})
+    mod = str(top["modality"].iloc[0]) if len(top) else ""
     parts.append(_table(shown, caption=f"{first_key}: the 10 most significant features "
-                        "(hazard ratio per unit of the feature as stored)"))
+                        "(hazard ratio per unit of the feature as the screen used it"
+                        + _scale_note(mdata, mod) + ")"))
     parts.append(_figure(uris, "survival_volcano", f"{first_key}: survival volcano plot"))
     return "".join(parts)
 
