@@ -111,7 +111,9 @@ def run_demo(
         Output folder. ``inputs/`` receives the simulated study files; ``features.h5ad``
         the extracted radiomic features; ``cohort.h5mu`` the joined cohort;
         ``summary.json`` what was done; ``cache/`` the per-case extraction cache (keyed by
-        image content, so a re-run with the same seed and settings reuses it).
+        image content, so a re-run with the same seed and settings reuses it);
+        ``report/report.html`` the study report (tables and checklist; figures and PDF with
+        ``radiogenomics report OUT --out OUT/report``).
     n_patients, seed
         Size and random seed of the simulated study.
     n_jobs
@@ -181,6 +183,10 @@ def run_demo(
     write_cohort(mdata, out / "cohort.h5mu")
     step("models", t0)
 
+    t0 = time.perf_counter()
+    summary["report"] = demo_report(mdata, out, echo=echo)
+    step("report", t0)
+
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     echo(
@@ -190,6 +196,22 @@ def run_demo(
     )
     echo(f"Wrote {out / 'cohort.h5mu'} in {summary['seconds']} s")
     return summary
+
+
+def demo_report(mdata, out: str | os.PathLike, echo: Callable[[str], None] = print) -> dict:
+    """Demo step: the study report's HTML (tables and checklist, without figures and PDF,
+    a few seconds) in ``out/report/report.html``, which the dashboards link to;
+    ``radiogenomics report OUT --out OUT/report`` adds the figures and the PDF."""
+    from .report import study
+
+    try:
+        written = study(mdata, Path(out) / "report", pdf=False, figures=False)
+    except Exception as exc:  # the report never stops the demo
+        echo(f"Study report skipped: {exc}")
+        return {"skipped": str(exc)}
+    echo(f"Study report (tables and checklist) -> {written['html']}; figures and PDF: "
+         f"radiogenomics report {out} --out {Path(out) / 'report'}")
+    return {"html": str(written["html"])}
 
 
 def demo_models(

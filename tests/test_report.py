@@ -139,3 +139,34 @@ def test_report_from_a_cohort_in_memory(study_folder, tmp_path):
     written = rg.report.study(study_folder[1], tmp_path, pdf=False, figures=False)
     page = Path(written["html"]).read_text(encoding="utf-8")
     assert "radiomics_vs_protein" in page and "egfr_mutant" in page
+
+
+def test_dashboard_links_to_the_report(study_folder, written):
+    import shutil
+
+    from dashboards import create_app
+
+    folder = study_folder[0]
+    (folder / "report").mkdir(exist_ok=True)
+    shutil.copy(written["html"], folder / "report" / "report.html")
+    client = create_app(folder).server.test_client()
+    response = client.get("/report/report.html")
+    assert response.status_code == 200 and b"Reporting checklist" in response.data
+    assert client.get("/report/report.pdf").status_code == 404  # not written here
+    assert client.get("/report/cohort.h5mu").status_code == 404
+    shell = client.get("/_dash-layout").get_data(as_text=True)
+    assert "nav-report" in shell and "report.html" in shell
+    # with pseudonyms the report (which names patients) is neither linked nor served
+    hidden = create_app(folder, pseudonymize=True, pseudonym_key="k").server.test_client()
+    assert hidden.get("/report/report.html").status_code == 404
+    assert "nav-report" not in hidden.get("/_dash-layout").get_data(as_text=True)
+
+
+def test_demo_report_step(study_folder, tmp_path):
+    from radiogenomics.workflow import demo_report
+
+    done = demo_report(study_folder[1], tmp_path, echo=lambda line: None)
+    page = Path(done["html"]).read_text(encoding="utf-8")
+    assert done["html"] == str(tmp_path / "report" / "report.html")
+    assert _numbers(page)["n_patients"] == study_folder[1].n_obs
+    assert not (tmp_path / "report" / "report.pdf").exists()
