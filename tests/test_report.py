@@ -122,6 +122,13 @@ def test_checklist_fills_what_the_software_knows(study_folder):
     assert "outer folds" in by_item.loc[("TRIPOD+AI", "Analytical methods (model, tuning, "
                                          "internal validation)"), "content"]
     assert (rows["status"] == AUTHORS).sum() >= 10
+    # the site is not an imaging protocol: that item is left to the authors
+    assert by_item.loc[("CLEAR", "Imaging protocol (scanner, acquisition, reconstruction)"),
+                       "status"] == AUTHORS
+    numbers["acquisition"] = ["scanner", "kVp", "site"]
+    rows = pd.DataFrame(checklist_rows(data, numbers)).set_index(["guideline", "item"])
+    protocol = rows.loc[("CLEAR", "Imaging protocol (scanner, acquisition, reconstruction)")]
+    assert protocol["status"].startswith("partly") and "scanner, kVp" in protocol["content"]
 
 
 def test_report_command(study_folder, tmp_path, capsys):
@@ -170,3 +177,20 @@ def test_demo_report_step(study_folder, tmp_path):
     assert done["html"] == str(tmp_path / "report" / "report.html")
     assert _numbers(page)["n_patients"] == study_folder[1].n_obs
     assert not (tmp_path / "report" / "report.pdf").exists()
+
+
+def test_acquisition_from_dicom_attributes(study_folder, tmp_path):
+    mdata = study_folder[1].copy()
+    rad = mdata["radiomics"]
+    n = rad.n_obs
+    rad.obs["Manufacturer"] = ["SIEMENS"] * (n - 3) + ["GE MEDICAL SYSTEMS"] * 3
+    rad.obs["KVP"] = 120.0
+    rad.obs["SliceThickness"] = 2.5
+    rad.obs["ConvolutionKernel"] = "B30f"
+    page = Path(rg.report.study(mdata, tmp_path, pdf=False, figures=False)["html"]).read_text(
+        encoding="utf-8")
+    assert f"SIEMENS ({n - 3}); GE MEDICAL SYSTEMS (3)" in page
+    assert f"120.0 ({n})" in page and f"B30f ({n})" in page
+    numbers = _numbers(page)
+    assert {"scanner", "kVp", "slice thickness (mm)", "reconstruction kernel"} <= set(
+        numbers["acquisition"])

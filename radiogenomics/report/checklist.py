@@ -144,8 +144,11 @@ def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
 
     # ------------------------------------------------------------ CLEAR
     add("CLEAR", "Study design, data source, eligibility, reference standard", None)
+    known = [a for a in numbers.get("acquisition", []) if a != "site"]
     add("CLEAR", "Imaging protocol (scanner, acquisition, reconstruction)",
-        "see 'Acquisition and extraction settings'" if numbers.get("acquisition") else None)
+        ("from the DICOM headers: " + ", ".join(known) + " (see 'Acquisition and extraction "
+         "settings'); the rest of the protocol: to be completed") if known else None,
+        partly=True)
     add("CLEAR", "Segmentation method and source", segmentation, partly=True)
     add("CLEAR", "Image preprocessing (resampling, discretisation, normalisation)",
         preprocessing)
