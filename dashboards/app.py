@@ -61,6 +61,16 @@ def _quiet_server(server) -> None:
     server.log_exception = log_exception
 
 
+def _report(results: Results, name: str) -> Path | None:
+    """``<results folder>/report/<name>`` (report.html or report.pdf) when it exists; never
+    with pseudonyms on (the report names patients by their IDs)."""
+    if name not in ("report.html", "report.pdf") or results.pseudonymize:
+        return None
+    source = Path(results.source)
+    path = source / "report" / name
+    return path if source.is_dir() and path.is_file() else None
+
+
 def create_app(
     path: str | os.PathLike | Results,
     *,
@@ -125,7 +135,7 @@ def create_app(
         pathname = _page_path()
         return html.Div([
             dcc.Location(id="url", **({"pathname": pathname} if pathname else {})),
-            header(title),
+            header(title, "/report/report.html" if _report(results, "report.html") else None),
             html.Main(page_content(pathname) if pathname else None, id="page",
                       className="rg-main"),
         ])
@@ -164,6 +174,16 @@ def create_app(
         return Response(store.iter_csv(flt, sort_by), mimetype="text/csv", headers={
             "Content-Disposition": 'attachment; filename="associations.csv"',
             "Cache-Control": "no-store"})
+
+    @server.route("/report/<name>")
+    def study_report(name):
+        """The study report of the results folder (``radiogenomics report``), if written."""
+        from flask import abort, send_file
+
+        found = _report(results, name)
+        if found is None:
+            abort(404)
+        return send_file(found, max_age=0)
 
     _quiet_server(server)
     return app

@@ -16,13 +16,16 @@ NAV = [
 ]
 
 
-def header(title: str) -> html.Header:
+def header(title: str, report: str | None = None) -> html.Header:
+    """The page header; ``report`` is the address of the study report, when there is one."""
+    links = [dcc.Link(label, href=href, id=f"nav-{label.lower()}", className="rg-nav-link")
+             for href, label in NAV]
+    if report:
+        links.append(html.A("Report", href=report, id="nav-report", target="_blank",
+                            className="rg-nav-link"))
     return html.Header(className="rg-header", children=[
         html.Div(title, className="rg-title"),
-        html.Nav(className="rg-nav", children=[
-            dcc.Link(label, href=href, id=f"nav-{label.lower()}", className="rg-nav-link")
-            for href, label in NAV
-        ]),
+        html.Nav(className="rg-nav", children=links),
     ])
 
 

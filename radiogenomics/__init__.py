@@ -31,7 +31,7 @@ except (AttributeError, ValueError, TypeError):  # newer mudata has no such opti
 # warning about var_names shared between modalities is expected here.
 warnings.filterwarnings("ignore", message="var_names are not unique", category=UserWarning)
 
-_LAZY = ("datasets", "extract", "export", "pp", "pl", "stats", "tl", "cli")
+_LAZY = ("datasets", "extract", "export", "pp", "pl", "report", "stats", "tl", "cli")
 
 __all__ = [
     "__version__",

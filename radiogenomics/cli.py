@@ -213,6 +213,76 @@ def scan(root: Path, out: Path, roi: str | None, modality: str | None) -> None:
     click.echo(f"Wrote {out} ({len(result.manifest)} rows) and {out.name}.scan.json")
 
 
+@cli.command("ibsi-check", context_settings=CONTEXT)
+@click.option("--all-rows/--failures-only", "all_rows", default=True, show_default=True,
+              help="Print every compared feature, or only those that fail or are not claimed.")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the table (.csv, .tsv or .parquet).")
+@click.pass_context
+def ibsi_check(ctx: click.Context, all_rows: bool, out: Path | None) -> None:
+    """Check our extraction against the IBSI 1 digital phantom's consensus values.
+
+    Runs pyradiomics (through the extraction code) on the phantom that ships with the
+    package and prints one row per compared feature: our name, the IBSI tag, reference,
+    tolerance, our value, passed, whether we claim compliance, and a note where the
+    definitions differ. Exits with status 1 when a feature we claim compliant fails.
+    """
+    import pandas as pd
+
+    from .errors import InputError
+    from .extract import ibsi_check as run_check
+
+    table = run_check()
+    summary = table.attrs["radiogenomics"]
+    shown = table if all_rows else table[~table["passed"] | ~table["claimed"]]
+    with pd.option_context("display.max_rows", None, "display.width", 200,
+                           "display.max_colwidth", 70):
+        click.echo(shown.to_string(index=False))
+    versions = ", ".join(f"{k} {v}" for k, v in summary["versions"].items())
+    click.echo(f"{summary['n_compared']} IBSI features compared, {summary['n_passed']} "
+               f"passed; {summary['n_claimed_passed']} of {summary['n_claimed']} claimed "
+               f"compliant passed ({versions})")
+    if out is not None:
+        suffix = out.suffix.lower()
+        if suffix == ".parquet":
+            table.to_parquet(out, index=False)
+        elif suffix in (".csv", ".tsv"):
+            table.to_csv(out, sep="," if suffix == ".csv" else "\t", index=False)
+        else:
+            raise InputError("unknown table format", file=out,
+                             expected=".csv, .tsv or .parquet", found=out.suffix)
+        click.echo(f"Wrote {out}")
+    if not summary["compliant"]:
+        click.echo(f"claimed compliant but failed: {summary['failed_claims'] or 'discretisation'}",
+                   err=True)
+        ctx.exit(1)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("results", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder for report.html and report.pdf.")
+@click.option("--title", default=None, help="Title of the report.")
+@click.option("--pdf/--no-pdf", "pdf", default=True, show_default=True,
+              help="Also print the report to PDF (headless Chromium, else WeasyPrint).")
+@click.option("--figures/--no-figures", "figures", default=True, show_default=True,
+              help="Embed static figures (plotly + kaleido with Chromium).")
+def report(results: Path, out: Path, title: str | None, pdf: bool, figures: bool) -> None:
+    """Write the study report of a results folder (or cohort file) as HTML and PDF.
+
+    RESULTS is a folder as the demo writes it (cohort.h5mu, results/*.parquet, models/,
+    summary.json) or a cohort file (.h5mu). The report holds the cohort and join,
+    acquisition and extraction settings, the IBSI self-test, QC, harmonisation,
+    robustness, associations, the survival screen, models, and a CLEAR / TRIPOD+AI / RQS
+    checklist filled with what the software knows; every number comes from the stored
+    results.
+    """
+    from .report import study
+
+    written = study(results, out, title=title, pdf=pdf, figures=figures)
+    click.echo("Wrote " + " and ".join(str(p) for p in written.values()))
+
+
 _KINDS = ["radiomics", "expression", "proteomics", "mutations", "clinical", "manifest"]
 
 
@@ -465,7 +535,7 @@ def associate(cohort: Path, x: str, y: str, covariates: str | None, method: str,
     mdata = read_cohort(cohort)
     table = run(mdata, x=_block_spec(x), y=_block_spec(y), covariates=_names(covariates),
                 method=method, multitest=multitest, family=family)
-    write_table(table, out, q=q, top=top)
+    write_table(table, out, q=q, top=top, cohort=mdata)
     significant = int((table["q_value"] < 0.05).sum())
     click.echo(f"{len(table)} pairs tested ({method}), {significant} with q < 0.05 "
                f"({multitest}, family {family}); wrote {out} and {out.name}.meta.json")

@@ -31,7 +31,8 @@ from ._files import atomic_path
 from .errors import InputError, SchemaError
 from .io.schema import load_schema, validate_frame
 
-__all__ = ["FORMATS", "write_table", "read_sidecar", "sidecar_path", "detect_schema", "file_digest"]
+__all__ = ["FORMATS", "write_table", "read_sidecar", "sidecar_path", "detect_schema", "file_digest",
+           "feature_units"]
 
 #: Suffix -> format.
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".xlsx": "xlsx"}
@@ -167,6 +168,50 @@ def _provenance(frame: pd.DataFrame, params: Mapping) -> dict:
     }
 
 
+def _lookup(cohort, modalities: pd.Series, features: pd.Series, column: str) -> np.ndarray:
+    """``var[column]`` of each row's (modality, feature), ``""`` where there is none."""
+    mods = getattr(cohort, "mod", {})
+    out = np.full(len(features), "", dtype=object)
+    modalities = modalities.astype(str).to_numpy()
+    names = features.astype(str)
+    for mod in np.unique(modalities):
+        if mod not in mods or column not in mods[mod].var:
+            continue
+        var = mods[mod].var
+        lookup = pd.Series(var[column].astype(str).to_numpy(), index=var.index.astype(str))
+        rows = modalities == mod
+        out[rows] = names[rows].map(lookup).fillna("").to_numpy(dtype=object)
+    return out
+
+
+def feature_units(df: pd.DataFrame, cohort) -> pd.DataFrame:
+    """The table with the unit and IBSI tag of the features its rows name, from the cohort.
+
+    Association tables gain ``x_unit``, ``x_ibsi_tag`` and ``y_unit``; survival screens
+    ``unit`` and ``ibsi_tag``; values come from ``var["unit"]`` and ``var["ibsi_tag"]`` of
+    the named modality (empty where the modality has none, or the unit is dimensionless).
+    Other tables are returned unchanged. The input is not modified.
+    """
+    out = df.copy()
+    out.attrs = dict(df.attrs)
+    if {"x_modality", "x", "y_modality", "y"} <= set(df.columns):
+        out["x_unit"] = _lookup(cohort, df["x_modality"], df["x"], "unit")
+        out["x_ibsi_tag"] = _lookup(cohort, df["x_modality"], df["x"], "ibsi_tag")
+        out["y_unit"] = _lookup(cohort, df["y_modality"], df["y"], "unit")
+    elif {"modality", "feature"} <= set(df.columns):
+        out["unit"] = _lookup(cohort, df["modality"], df["feature"], "unit")
+        out["ibsi_tag"] = _lookup(cohort, df["modality"], df["feature"], "ibsi_tag")
+    return out
+
+
+def _ibsi_stamp(cohort) -> dict | None:
+    mods = getattr(cohort, "mod", {})
+    if "radiomics" not in mods:
+        return None
+    stamp = mods["radiomics"].uns.get("radiogenomics", {}).get("ibsi")
+    return None if stamp is None else dict(stamp)
+
+
 def write_table(
     df: pd.DataFrame,
     path: str | os.PathLike,
@@ -176,6 +221,7 @@ def write_table(
     schema: str | bool | None = None,
     params: Mapping | None = None,
     excel_rows: int = EXCEL_ROWS,
+    cohort=None,
 ) -> Path:
     """Write a result table, validated, atomically, with a provenance sidecar.
 
@@ -199,6 +245,9 @@ def write_table(
         tools), written to the sidecar.
     excel_rows
         Most rows in an Excel sheet (the most significant are kept, and the sheet says so).
+    cohort
+        The cohort the table was computed from: adds the features' units and IBSI tags
+        (:func:`feature_units`) and the extraction's IBSI self-test summary to the sidecar.
 
     Returns
     -------
@@ -224,6 +273,10 @@ def write_table(
             )
     elif schema is not False:
         load_schema(str(schema))  # unknown names raise
+    ibsi = None
+    if cohort is not None:
+        df = feature_units(df, cohort)
+        ibsi = _ibsi_stamp(cohort)
     merged = dict(df.attrs.get("radiogenomics", {}))
     merged.update(params or {})
     selected, applied, note = _select(df, fmt, q, top, excel_rows)
@@ -246,6 +299,7 @@ def write_table(
         "note": note,
         **_provenance(df, merged),
         "package_versions": _versions(),
+        **({"ibsi_self_test": ibsi} if ibsi is not None else {}),
         "file_hash": "sha256:" + file_digest(path),
         "parameters": _jsonable(merged),
     }

@@ -112,7 +112,9 @@ def run_demo(
         Output folder. ``inputs/`` receives the simulated study files; ``features.h5ad``
         the extracted radiomic features; ``cohort.h5mu`` the joined cohort;
         ``summary.json`` what was done; ``cache/`` the per-case extraction cache (keyed by
-        image content, so a re-run with the same seed and settings reuses it).
+        image content, so a re-run with the same seed and settings reuses it);
+        ``report/report.html`` the study report (tables and checklist; figures and PDF with
+        ``radiogenomics report OUT --out OUT/report``).
     n_patients, seed
         Size and random seed of the simulated study.
     n_jobs
@@ -197,6 +199,10 @@ def run_demo(
     write_cohort(mdata, out / "cohort.h5mu")
     step("models", t0)
 
+    t0 = time.perf_counter()
+    summary["report"] = demo_report(mdata, out, echo=echo)
+    step("report", t0)
+
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     echo(
@@ -206,6 +212,22 @@ def run_demo(
     )
     echo(f"Wrote {out / 'cohort.h5mu'} in {summary['seconds']} s")
     return summary
+
+
+def demo_report(mdata, out: str | os.PathLike, echo: Callable[[str], None] = print) -> dict:
+    """Demo step: the study report's HTML (tables and checklist, without figures and PDF,
+    a few seconds) in ``out/report/report.html``, which the dashboards link to;
+    ``radiogenomics report OUT --out OUT/report`` adds the figures and the PDF."""
+    from .report import study
+
+    try:
+        written = study(mdata, Path(out) / "report", pdf=False, figures=False)
+    except Exception as exc:  # the report never stops the demo
+        echo(f"Study report skipped: {exc}")
+        return {"skipped": str(exc)}
+    echo(f"Study report (tables and checklist) -> {written['html']}; figures and PDF: "
+         f"radiogenomics report {out} --out {Path(out) / 'report'}")
+    return {"html": str(written["html"])}
 
 
 def demo_models(
@@ -315,7 +337,7 @@ def survival_screen_file(
         "cohort": str(cohort.resolve()),
         "cohort_sha256": file_digest(cohort),
     }
-    return write_table(table, out, schema="survival_screen", params=provenance)
+    return write_table(table, out, schema="survival_screen", params=provenance, cohort=mdata)
 
 
 def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = print) -> dict:
@@ -358,7 +380,8 @@ def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = p
             return None
         for table, (file, extra) in zip(tables, files):
             schema = "survival_screen" if file.startswith("survival_screen") else False
-            write_table(table, results / file, schema=schema, params={**source, **extra})
+            write_table(table, results / file, schema=schema, params={**source, **extra},
+                        cohort=mdata if schema else None)
         return tables
 
     screens = run("survival screen", lambda: (
@@ -437,10 +460,10 @@ def demo_associations(
         stem = results / f"{x}_vs_{y}"  # the file is named after the table's key in the cohort
         files = []
         for suffix in (".parquet", ".csv", ".tsv"):
-            files.append(str(write_table(table, stem.with_suffix(suffix))))
+            files.append(str(write_table(table, stem.with_suffix(suffix), cohort=mdata)))
         # the spreadsheet holds the most significant pairs (its sidecar says so)
         top = DEMO_EXCEL_ROWS if len(table) > DEMO_EXCEL_ROWS else None
-        files.append(str(write_table(table, stem.with_suffix(".xlsx"), top=top)))
+        files.append(str(write_table(table, stem.with_suffix(".xlsx"), top=top, cohort=mdata)))
         significant = int((table["q_value"] < 0.05).sum())
         done[f"{x}_vs_{y}"] = {"method": method, "covariates": list(covariates),
                                "pairs": len(table), "untestable": untestable,

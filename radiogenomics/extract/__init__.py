@@ -2,11 +2,13 @@
 
 ``features(manifest, params, n_jobs, cache_dir, client)`` runs pyradiomics on every row of
 an image manifest, in local worker processes or on a Dask cluster, with a resumable
-per-case cache, and records the cases that fail instead of stopping.
+per-case cache, and records the cases that fail instead of stopping. ``ibsi_check()``
+runs the same extraction on the IBSI 1 digital phantom against the consensus values.
 """
 
 from .cache import CaseCache, fingerprint
 from .case import STAGES, CaseResult, check_geometry, extract_case, read_image
+from .ibsi import IBSI_FEATURES, ibsi_check, ibsi_provenance, ibsi_summary, ibsi_tag, ibsi_tags
 from .run import FAILURE_COLUMNS, failures_table, features, summary
 from .settings import (
     IMAGE_TYPES,
@@ -19,6 +21,7 @@ from .settings import (
 
 __all__ = [
     "FAILURE_COLUMNS",
+    "IBSI_FEATURES",
     "IMAGE_TYPES",
     "PRESETS",
     "PRESET_DESCRIPTIONS",
@@ -30,6 +33,11 @@ __all__ = [
     "failures_table",
     "features",
     "fingerprint",
+    "ibsi_check",
+    "ibsi_provenance",
+    "ibsi_summary",
+    "ibsi_tag",
+    "ibsi_tags",
     "params_hash",
     "read_image",
     "resolve_params",

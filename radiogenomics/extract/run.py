@@ -13,11 +13,13 @@ import pandas as pd
 from anndata import AnnData
 
 from ..errors import ExtractionError, InputError
+from ..io.annotations import annotate_radiomics_var, extraction_flags
 from ..io.dicom.report import conversion_table
 from ..io.readers import radiomics_anndata, read_manifest
 from .cache import CaseCache, KeyBy
 from .case import CONVERSION_KEY, CaseResult
 from .executors import run_dask, run_processes, run_sequential
+from .ibsi import ibsi_provenance
 from .progress import progress_bar
 from .settings import params_hash, resolve_params, validate_params
 
@@ -42,7 +44,7 @@ def _lesion(value: Any) -> str | None:
 
 
 def _cases(frame: pd.DataFrame) -> list[dict]:
-    """The manifest rows as small plain dicts (what a worker needs, and the IDs)."""
+    """The manifest rows as small plain dicts (what a worker needs, the IDs, the modality)."""
     cases = [
         {"patient_id": str(p), "lesion_id": _lesion(les), "image": str(img), "mask": str(msk),
          "label": int(lab)}
@@ -54,6 +56,9 @@ def _cases(frame: pd.DataFrame) -> list[dict]:
             for case, value in zip(cases, frame[column]):
                 if _lesion(value) is not None:
                     case[column] = _lesion(value)
+    if "modality" in frame.columns:
+        for case, modality in zip(cases, frame["modality"]):
+            case["modality"] = _lesion(modality) or ""
     return cases
 
 
@@ -161,11 +166,16 @@ def features(
     -------
     AnnData
         Cases (in manifest order, failures left out) by features, ``var`` with
-        ``image_type``, ``feature_class``, ``feature``; ``obs_names`` are patient IDs
+        ``image_type``, ``feature_class``, ``feature``, ``ibsi_tag`` (empty where IBSI
+        has no counterpart; 2.5-D tags with ``force2D``) and ``unit`` (intensity
+        features in HU, SUV or a.u. from a manifest column ``modality``: ``CT``, ``PT``,
+        ``MR``; "intensity units" without it; empty: dimensionless); ``obs_names`` are patient IDs
         (``patient|lesion`` when a patient has several lesions). ``uns["radiogenomics"]``
         holds the settings (``params``, JSON), the pyradiomics version, ``n_cases``,
         ``n_failed``, ``n_from_cache``, the ``failures`` table (patient, lesion, label,
-        image, mask, stage, error) and an ``extraction`` summary.
+        image, mask, stage, error), an ``extraction`` summary and ``ibsi``, the summary of
+        the IBSI phantom self-test (:func:`~radiogenomics.extract.ibsi_check`) run once
+        per process with the same pyradiomics.
 
     Raises
     ------
@@ -253,6 +263,8 @@ def features(
                "label": case["label"]}
         if with_lesion:
             row["lesion_id"] = case["lesion_id"] or ""
+        if "modality" in case:
+            row["modality"] = case["modality"]
         row.update(r.values)
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -260,6 +272,10 @@ def features(
         "a manifest table" if isinstance(manifest, pd.DataFrame) else str(Path(manifest).resolve())
     )
     adata = radiomics_anndata(frame, source=source, reader="radiogenomics.extract.features")
+    modality = None
+    if "modality" in adata.obs:
+        modality = "|".join(sorted({str(m) for m in adata.obs["modality"].dropna() if str(m)}))
+    annotate_radiomics_var(adata.var, modality=modality, **extraction_flags(resolved))
     versions = _versions()
     info = adata.uns["radiogenomics"]
     info["params"] = json.dumps(resolved, sort_keys=True)
@@ -278,6 +294,7 @@ def features(
         "seconds": round(time.perf_counter() - started, 3),
         "simpleitk_version": versions["SimpleITK"],
     }
+    info["ibsi"] = ibsi_provenance()
     return adata
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from anndata import AnnData
 
 from ..errors import InputError, SchemaError
+from .annotations import annotate_radiomics_var, extraction_flags
 from .schema import (
     check_all_missing,
     load_schema,
@@ -113,6 +114,7 @@ def read_radiomics(
     sep: str | None = None,
     encoding: str | None = None,
     sheet: str | int | None = None,
+    modality: str | None = None,
 ) -> AnnData:
     """Read radiomic features: a pyradiomics batch CSV or any wide feature table.
 
@@ -127,14 +129,18 @@ def read_radiomics(
         Column of lesion IDs, when patients have several lesions (default ``lesion_id``).
     obs_columns
         Further non-feature columns to keep as annotations in ``obs``.
+    modality
+        Imaging modality (``CT``, ``PT``, ``MR``, ...) for the units of intensity
+        features (HU, SUV, a.u.); default: the table's ``modality`` column, if any.
 
     Returns
     -------
     AnnData
         Patients (or lesions) by features. ``obs`` holds ``patient_id`` (and ``lesion_id``)
         plus per-case ``diagnostics_*`` and input columns; ``var`` holds ``image_type``,
-        ``feature_class`` and ``feature``; table-wide diagnostics (versions, settings) go
-        to ``uns["radiogenomics"]["diagnostics"]``.
+        ``feature_class``, ``feature``, ``ibsi_tag`` (empty where IBSI has no
+        counterpart) and ``unit`` (empty: dimensionless); table-wide diagnostics
+        (versions, settings) go to ``uns["radiogenomics"]["diagnostics"]``.
 
     Raises
     ------
@@ -151,7 +157,7 @@ def read_radiomics(
     )
     frame = validate_fields(table.data.rename(columns=renames), schema, table)
     return radiomics_anndata(frame, source=path, table=table, obs_columns=obs_columns,
-                             reader="read_radiomics")
+                             reader="read_radiomics", modality=modality)
 
 
 def radiomics_anndata(
@@ -161,11 +167,13 @@ def radiomics_anndata(
     table: Table | None = None,
     obs_columns: Iterable[str] = (),
     reader: str,
+    modality: str | None = None,
 ) -> AnnData:
     """Radiomics AnnData from a validated wide table (ID, metadata and feature columns).
 
     Shared by :func:`read_radiomics` and the feature extractor, so that a pyradiomics
-    batch CSV and an extraction give the same structure.
+    batch CSV and an extraction give the same structure. ``var`` gets ``ibsi_tag`` and
+    ``unit`` (intensity units from ``modality``, else from a ``modality`` column).
     """
     rules = load_schema("radiomic_features")["x-radiogenomics"]
     path = source
@@ -199,6 +207,11 @@ def radiomics_anndata(
     obs.insert(0, "patient_id", patient.to_numpy())
     obs.index = pd.Index(obs_names.to_numpy(), name=None)
     adata = AnnData(X=values, obs=obs, var=feature_var(list(features.columns)))
+    for column in ("modality", "Modality"):
+        if modality is None and column in obs:
+            modality = "|".join(sorted({str(m) for m in obs[column].dropna()}))
+    annotate_radiomics_var(adata.var, modality=modality, **extraction_flags(
+        (constants or {}).get("diagnostics_Configuration_Settings")))
     adata.uns["radiogenomics"] = _provenance(
         path, reader, modality="radiomics", diagnostics=constants or None
     )
