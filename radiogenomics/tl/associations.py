@@ -25,13 +25,14 @@ from ..stats.association import (
     FIELDS,
     METHODS,
     UNADJUSTED_METHODS,
+    KeptPairs,
     associate_arrays,
 )
 from ..stats.multitest import METHODS as MULTITEST_METHODS
-from ..stats.multitest import adjust_pvalues
+from ..stats.multitest import adjust_pvalues, adjust_smallest
 from ._data import Block, as_list, design_matrix, modality_block, variables
 
-__all__ = ["associate", "ASSOCIATION_COLUMNS", "FAMILIES", "association_frame"]
+__all__ = ["associate", "ASSOCIATION_COLUMNS", "FAMILIES", "association_frame", "kept_frame"]
 
 #: Columns of the association table (data_schemas/association_table.json), in order.
 ASSOCIATION_COLUMNS = ["x_modality", "x", "y_modality", "y", "method", "n", "estimate",
@@ -105,6 +106,65 @@ def association_frame(
     return pd.concat([labels, numbers, tail], axis=1, copy=False)
 
 
+def kept_frame(
+    kept: KeptPairs,
+    x_names: Sequence[str],
+    y_names: Sequence[str],
+    *,
+    x_modality: str,
+    y_modality: str,
+    method: str,
+    covariates: str,
+) -> pd.DataFrame:
+    """The association table of the kept pairs of threshold mode: the rows of the full
+    table with ``p_value <= threshold``, in its order and with its categories."""
+    total = kept.n.size
+
+    def constant(text: str) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.zeros(total, dtype=np.int8), categories=[text])
+
+    labels = pd.DataFrame({
+        "x_modality": constant(x_modality),
+        "x": pd.Categorical.from_codes(kept.x_index.astype(_code_type(len(x_names))),
+                                       categories=pd.Index(x_names)),
+        "y_modality": constant(y_modality),
+        "y": pd.Categorical.from_codes(kept.y_index.astype(_code_type(len(y_names))),
+                                       categories=pd.Index(y_names)),
+        "method": constant(method),
+        "n": kept.n,
+    }, copy=False)
+    numbers = pd.DataFrame(kept.values.T, columns=list(FIELDS), copy=False)
+    tail = pd.DataFrame({"covariates": constant(covariates)}, copy=False)
+    return pd.concat([labels, numbers, tail], axis=1, copy=False)
+
+
+#: Threshold mode first collects the p-values up to this bound (or 100 times the
+#: threshold when larger) for exact step-up q-values; a second pass runs when they need more.
+TAIL_BOUND = 0.01
+
+
+def _threshold_run(x, y, z, method, alpha, n_threads, client, threshold, multitest):
+    """Threshold mode: the kept pairs with exact q-values over all tests (one pass, or
+    two when the step-up q-values need p-values above the first pass's bound)."""
+    kind = MULTITEST_METHODS[multitest.lower()]
+    bound = threshold if kind in ("bonferroni", "holm") else \
+        min(1.0, max(TAIL_BOUND, 100.0 * threshold))
+    passes = 0
+    while True:
+        passes += 1
+        kept = associate_arrays(x, y, z, method, alpha=alpha, n_threads=n_threads,
+                                client=client, p_threshold=threshold, p_bound=bound)
+        q, needed = adjust_smallest(kept["p_value"], kept.n_tests, kind, others=kept.tail,
+                                    bound=kept.bound)
+        if needed <= kept.bound or passes > 1:
+            break
+        bound = needed
+    kept.values[FIELDS.index("q_value")] = q
+    kept.info["passes"] = passes
+    kept.info["p_bound"] = kept.bound
+    return kept
+
+
 def _code_type(size: int):
     return np.int16 if size < 2**15 else np.int32
 
@@ -126,6 +186,7 @@ def associate(
     y_layer: str | None = None,
     n_threads: int | None = None,
     client=None,
+    p_threshold: float | None = None,
 ) -> pd.DataFrame:
     """Test every x feature against every y feature, with covariates.
 
@@ -163,6 +224,15 @@ def associate(
         Worker threads (default: every core).
     client
         A ``dask.distributed.Client`` to run the chunks of y on (same results).
+    p_threshold
+        Threshold mode (Matrix eQTL's ``pvOutputThreshold``, tensorQTL's
+        ``pval_threshold``): keep only the pairs with ``p_value <= p_threshold``. For
+        linear, pearson and spearman only the pairs whose ``|t|`` reaches the threshold's
+        critical value get their p-values and intervals computed. The rows and their
+        q-values equal those of the full table filtered at the threshold exactly: the
+        q-values are corrected over all ``n_tests`` tests (``bh``, ``by``, ``bonferroni``,
+        ``holm``; family ``"all"``), using the p-values just above the threshold that
+        step-up corrections need. ``attrs["radiogenomics"]["n_tests"]`` records the count.
 
     Returns
     -------
@@ -189,6 +259,17 @@ def associate(
                          found=family)
     if not 0 < alpha < 1:
         raise InputError("alpha must lie between 0 and 1", found=alpha)
+    if p_threshold is not None:
+        if not 0 <= p_threshold <= 1:
+            raise InputError("p_threshold must lie between 0 and 1", found=p_threshold)
+        if MULTITEST_METHODS[multitest.lower()] == "storey":
+            raise InputError(
+                "Storey q-values need every p-value (pi0) and cannot be computed in "
+                "threshold mode", expected="multitest 'bh', 'by', 'bonferroni' or 'holm'",
+                found=multitest, hint="Leave out p_threshold for Storey q-values")
+        if family != "all":
+            raise InputError("threshold mode corrects over all tests only",
+                             expected="family 'all'", found=family)
     covariate_names = as_list(covariates)
     if method in UNADJUSTED_METHODS and covariate_names:
         raise InputError(
@@ -203,23 +284,31 @@ def associate(
         _check_binary(by, method)
     _check_numbers(bx, "x")
     _check_numbers(by, "y")
-    result = associate_arrays(bx.values, by.values, z, method, alpha=alpha,
-                              n_threads=n_threads, client=client)
-    p = result["p_value"]
-    q = result["q_value"]
-    if family == "all":
-        adjust_pvalues(p, multitest, out=q)
-    elif family == "x":
-        adjust_pvalues(p, multitest, families="rows", out=q)
-    else:
-        adjust_pvalues(p.T, multitest, families="rows", out=q.T)
     covariate_text = ",".join(covariate_names)
     x_modality = bx.source
     y_modality = by.source
-    frame = association_frame(result.values, result.n, bx.names, by.names,
-                              x_modality=x_modality, y_modality=y_modality, method=method,
-                              covariates=covariate_text)
-    n_untestable = int(np.isnan(p).sum())
+    labels = dict(x_modality=x_modality, y_modality=y_modality, method=method,
+                  covariates=covariate_text)
+    if p_threshold is not None:
+        result = _threshold_run(bx.values, by.values, z, method, alpha, n_threads, client,
+                                p_threshold, multitest)
+        frame = kept_frame(result, bx.names, by.names, **labels)
+        n_pairs = len(bx.names) * len(by.names)
+        n_untestable = n_pairs - result.n_tests
+    else:
+        result = associate_arrays(bx.values, by.values, z, method, alpha=alpha,
+                                  n_threads=n_threads, client=client)
+        p = result["p_value"]
+        q = result["q_value"]
+        if family == "all":
+            adjust_pvalues(p, multitest, out=q)
+        elif family == "x":
+            adjust_pvalues(p, multitest, families="rows", out=q)
+        else:
+            adjust_pvalues(p.T, multitest, families="rows", out=q.T)
+        frame = association_frame(result.values, result.n, bx.names, by.names, **labels)
+        n_pairs = p.size
+        n_untestable = int(np.isnan(p).sum())
     complete = ~np.isnan(z).any(axis=1) if z.shape[1] else np.ones(len(bx.patients), bool)
     in_both = (~np.isnan(bx.values)).any(axis=1) & (~np.isnan(by.values)).any(axis=1)
     params = {
@@ -234,7 +323,7 @@ def associate(
         "alpha": alpha,
         "n_x": len(bx.names),
         "n_y": len(by.names),
-        "n_tests": int(p.size - n_untestable),
+        "n_tests": int(n_pairs - n_untestable),
         "n_untestable": n_untestable,
         "n_patients": int((complete & in_both).sum()),
         "n_patients_cohort": int(mdata.n_obs),
@@ -242,6 +331,11 @@ def associate(
                                    names=[*bx.names, *by.names, *z_names]),
         "seconds": round(time.perf_counter() - started, 3),
     }
+    if p_threshold is not None:
+        params["p_threshold"] = float(p_threshold)
+        params["n_kept"] = len(frame)
+        params["p_bound"] = result.info["p_bound"]
+        params["passes"] = result.info["passes"]
     if x_layer or y_layer:
         params["layers"] = {"x": x_layer, "y": y_layer}
     if "n" in result.info:
@@ -250,7 +344,7 @@ def associate(
         params["n_not_converged"] = result.info["n_not_converged"]
     if n_untestable:
         warnings.warn(
-            f"{n_untestable} of {p.size} pairs could not be tested (a constant feature, a "
+            f"{n_untestable} of {n_pairs} pairs could not be tested (a constant feature, a "
             "feature explained by the covariates, too few patients, or a logistic fit that "
             "did not converge); their statistics are NaN",
             stacklevel=2,

@@ -1,0 +1,156 @@
+"""Association engine at scale: threshold mode against the full table filtered at the
+threshold (rows, numbers and q-values over all tests, against statsmodels' corrections)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from anndata import AnnData
+from statsmodels.stats.multitest import multipletests
+
+import radiogenomics as rg
+from radiogenomics.stats.association import associate_arrays
+from radiogenomics.stats.multitest import adjust_smallest
+
+STATSMODELS = {"bh": "fdr_bh", "by": "fdr_by", "bonferroni": "bonferroni", "holm": "holm"}
+
+
+def statsmodels_adjusted(p: np.ndarray, method: str) -> np.ndarray:
+    """statsmodels' correction over the tests (NaN p-values are not tests)."""
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    out[ok] = multipletests(p[ok], method=STATSMODELS[method])[1]
+    return out
+
+
+def cohort(seed: int = 0, n: int = 90, n_x: int = 12, n_y: int = 300, signal: float = 0.45,
+           missing: bool = True, scattered: float = 0.04):
+    """Radiomics and rna with planted links, covariates (one categorical), missing values
+    scattered, in a shared block, and in a covariate."""
+    rng = np.random.default_rng(seed)
+    patients = [f"P{i:03d}" for i in range(n)]
+    x = rng.normal(size=(n, n_x)) * rng.uniform(0.1, 100, n_x)
+    y = rng.normal(size=(n, n_y))
+    y[:, : n_y // 3] += signal * (x[:, [0]] / x[:, 0].std())
+    y[:, n_y // 3: n_y // 2] += 0.8 * signal * (x[:, [1]] / x[:, 1].std())
+    clinical = pd.DataFrame({"age": rng.normal(60, 9, n),
+                             "stage": rng.choice(["I", "II", "III"], n),
+                             "score": rng.normal(size=n)}, index=patients)
+    if missing:
+        y[rng.random(y.shape) < scattered] = np.nan
+        y[:7, 200:260] = np.nan  # a shared pattern
+        x[rng.random(x.shape) < 0.03] = np.nan
+        clinical.iloc[3, 0] = np.nan
+
+    def adata(values, prefix):
+        return AnnData(X=values, obs=pd.DataFrame(index=patients),
+                       var=pd.DataFrame(index=[f"{prefix}{k}" for k in range(values.shape[1])]))
+
+    return rg.build_cohort({"radiomics": adata(x, "feature_"), "rna": adata(y, "GENE")},
+                           clinical=clinical)
+
+
+def full_and_threshold(mdata, threshold, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = rg.tl.associate(mdata, "radiomics", "rna", key_added="full", **options)
+        kept = rg.tl.associate(mdata, "radiomics", "rna", key_added="kept",
+                               p_threshold=threshold, **options)
+    return full, kept
+
+
+@pytest.mark.parametrize("method,covariates,missing", [
+    ("linear", ["age", "stage", "score"], True),
+    ("linear", ["age", "score"], False),
+    ("pearson", ["age", "stage"], True),
+    ("spearman", ["score"], True),
+    ("spearman", [], False),
+])
+@pytest.mark.parametrize("multitest", ["bh", "by", "holm", "bonferroni"])
+def test_threshold_mode_equals_the_full_table_filtered(method, covariates, missing, multitest):
+    # spearman ranks each missingness pattern on its own: fewer scattered holes
+    mdata = cohort(seed=len(method) + missing, missing=missing,
+                   scattered=0.002 if method == "spearman" else 0.04)
+    threshold = 1e-4
+    full, kept = full_and_threshold(mdata, threshold, method=method, covariates=covariates,
+                                    multitest=multitest)
+    expected = full[full["p_value"] <= threshold].reset_index(drop=True)
+    assert 20 < len(expected) < len(full) // 2
+    # the same rows, in the same order, with the same numbers to the last bit
+    pd.testing.assert_frame_equal(kept, expected, check_exact=True)
+    # q-values over all tests, as statsmodels corrects the full table's p-values
+    reference = statsmodels_adjusted(full["p_value"].to_numpy(), multitest)
+    reference = reference[full["p_value"].to_numpy() <= threshold]
+    np.testing.assert_allclose(kept["q_value"], reference, rtol=1e-13)
+    n_tests = int(full["p_value"].notna().sum())
+    assert kept.attrs["radiogenomics"]["n_tests"] == n_tests
+    params = mdata.uns["radiogenomics"]["params"]["associations"]["kept"]
+    assert params["n_tests"] == n_tests and params["p_threshold"] == threshold
+    assert params["n_kept"] == len(kept)
+
+
+def test_threshold_mode_under_the_null_needs_and_takes_a_second_pass():
+    # no signal: BH q-values of the few kept pairs depend on p-values far above the
+    # threshold; the second pass collects them and the q-values stay exact
+    mdata = cohort(seed=5, signal=0.0, n_y=600)
+    threshold = 1e-3
+    full, kept = full_and_threshold(mdata, threshold, covariates=["age"])
+    expected = full[full["p_value"] <= threshold].reset_index(drop=True)
+    assert len(expected) > 5
+    pd.testing.assert_frame_equal(kept, expected, check_exact=True)
+    reference = statsmodels_adjusted(full["p_value"].to_numpy(), "bh")
+    np.testing.assert_allclose(kept["q_value"], reference[full["p_value"] <= threshold],
+                               rtol=1e-13)
+    assert kept.attrs["radiogenomics"]["passes"] == 2
+
+
+def test_threshold_mode_on_binary_methods_filters_every_pair():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(80, 6))
+    y = (rng.normal(size=(80, 50)) + x[:, [0]] > 0).astype(float)
+    full = associate_arrays(x, y, None, "welch")
+    kept = associate_arrays(x, y, None, "welch", p_threshold=0.01)
+    ii, jj = np.nonzero(full["p_value"] <= 0.01)
+    assert ii.size > 3
+    np.testing.assert_array_equal(kept.x_index, ii)
+    np.testing.assert_array_equal(kept.y_index, jj)
+    np.testing.assert_array_equal(kept["p_value"], full["p_value"][ii, jj])
+    assert kept.n_tests == 6 * 50
+
+
+def test_smallest_p_values_need_the_tail_for_bh():
+    # the kept value alone would give q = 1; the p-value just above the threshold
+    # brings the BH q-value of the kept one down to 0.0100001 * 100 / 2
+    rng = np.random.default_rng(0)
+    p = np.concatenate(([0.01, 0.0100001], rng.uniform(0.5, 1.0, 98)))
+    reference = multipletests(p, method="fdr_bh")[1]
+    assert reference[0] == pytest.approx(0.500005, rel=1e-12)
+    # knowing every p-value up to 0.0100001 is not enough: unknown ones above it could
+    # still lower the q-value; the bound that settles it is reported
+    q, needed = adjust_smallest(p[:1], 100, "bh", others=p[1:2], bound=0.0100001)
+    assert needed == pytest.approx(0.500005, rel=1e-12)
+    # with every p-value up to that bound the value is exact
+    others = p[1:][p[1:] <= needed]
+    q, settled = adjust_smallest(p[:1], 100, "bh", others=others, bound=needed)
+    assert settled <= needed and q[0] == pytest.approx(reference[0], rel=1e-15)
+    q_alone, needed = adjust_smallest(p[:1], 100, "bh", bound=0.01)
+    assert q_alone[0] == 1.0 and needed == 1.0
+    # Holm and Bonferroni need no tail
+    for method in ("holm", "bonferroni"):
+        q, _ = adjust_smallest(p[:2], 100, method)
+        np.testing.assert_allclose(q, multipletests(p, method=method)[1][:2], rtol=1e-15)
+
+
+def test_threshold_mode_refuses_what_it_cannot_do_exactly():
+    mdata = cohort(seed=1, n_y=40)
+    with pytest.raises(rg.errors.InputError, match="Storey"):
+        rg.tl.associate(mdata, "radiomics", "rna", multitest="storey", p_threshold=1e-3)
+    with pytest.raises(rg.errors.InputError, match="family"):
+        rg.tl.associate(mdata, "radiomics", "rna", family="x", p_threshold=1e-3)
+    with pytest.raises(rg.errors.InputError, match="p_threshold"):
+        rg.tl.associate(mdata, "radiomics", "rna", p_threshold=2.0)
+    with pytest.raises(ValueError, match="Storey"):
+        adjust_smallest(np.array([0.01]), 10, "storey")
