@@ -3,6 +3,7 @@ threshold (rows, numbers and q-values over all tests, against statsmodels' corre
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -154,3 +155,111 @@ def test_threshold_mode_refuses_what_it_cannot_do_exactly():
         rg.tl.associate(mdata, "radiomics", "rna", p_threshold=2.0)
     with pytest.raises(ValueError, match="Storey"):
         adjust_smallest(np.array([0.01]), 10, "storey")
+
+
+@pytest.mark.parametrize("method,covariates,missing,family", [
+    ("linear", ["age", "stage", "score"], True, "all"),
+    ("linear", ["age"], False, "x"),
+    ("spearman", ["score"], False, "all"),
+    ("welch", [], True, "y"),
+])
+def test_streamed_table_equals_the_in_memory_table(tmp_path, monkeypatch, method, covariates,
+                                                   missing, family):
+    import pyarrow.parquet as pq
+
+    from radiogenomics.tl import associations as module
+
+    monkeypatch.setattr(module, "STREAM_PAIRS", 700)  # several chunks of x features
+    mdata = cohort(seed=7, missing=missing, n_y=250)
+    if method == "welch":
+        mdata.mod["rna"].X = (np.nan_to_num(mdata.mod["rna"].X, nan=0.5) > 0.3).astype(float)
+        mdata.mod["rna"].X[:4, :30] = np.nan
+    options = dict(method=method, covariates=covariates, family=family)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        memory = rg.tl.associate(mdata, "radiomics", "rna", key_added="memory", **options)
+        path = tmp_path / "table.parquet"
+        summary = rg.tl.associate(mdata, "radiomics", "rna", key_added="streamed", out=path,
+                                  **options)
+    meta = pq.ParquetFile(path).metadata
+    assert meta.num_row_groups >= 4  # written chunk by chunk
+    streamed = pd.read_parquet(path)
+    assert list(streamed.columns) == list(memory.columns)
+    for column in ("x_modality", "x", "y_modality", "y", "method", "covariates"):
+        assert streamed[column].astype(str).tolist() == memory[column].astype(str).tolist()
+    np.testing.assert_array_equal(streamed["n"], memory["n"])
+    for column in ("estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper"):
+        np.testing.assert_allclose(streamed[column], memory[column], rtol=1e-12, atol=0,
+                                   equal_nan=True)
+    # q-values over the whole table (or family), as statsmodels corrects the p-values
+    p = memory["p_value"].to_numpy()
+    if family == "all":
+        reference = statsmodels_adjusted(p, "bh")
+    else:
+        reference = np.full(p.shape, np.nan)
+        for _, rows in memory.groupby(family, observed=True).indices.items():
+            reference[rows] = statsmodels_adjusted(p[rows], "bh")
+    np.testing.assert_allclose(streamed["q_value"], reference, rtol=1e-12, equal_nan=True)
+    # the cohort keeps the path and the summary (the significant rows)
+    params = mdata.uns["radiogenomics"]["params"]["associations"]["streamed"]
+    assert params["path"] == str(path.resolve()) and params["rows_written"] == len(memory)
+    assert params["n_tests"] == int(memory["p_value"].notna().sum())
+    expected = memory[memory["q_value"] <= 0.05].reset_index(drop=True)
+    assert len(expected) > 0
+    pd.testing.assert_frame_equal(summary.reset_index(drop=True), expected, check_exact=False,
+                                  rtol=1e-12)
+    assert rg.get_result(mdata, "associations", "streamed") is summary
+    sidecar = path.with_name(path.name + ".meta.json")
+    assert json.loads(sidecar.read_text())["rows"] == len(memory)
+
+
+def test_threshold_mode_writes_the_kept_rows(tmp_path):
+    mdata = cohort(seed=2, n_y=120)
+    path = tmp_path / "kept.parquet"
+    kept = rg.tl.associate(mdata, "radiomics", "rna", covariates=["age"], p_threshold=1e-4,
+                           out=path)
+    written = pd.read_parquet(path)
+    pd.testing.assert_frame_equal(written, kept, check_exact=True)
+    with pytest.raises(rg.errors.InputError, match="Parquet"):
+        rg.tl.associate(mdata, "radiomics", "rna", out=tmp_path / "table.csv")
+
+
+def test_figures_and_dashboard_store_read_a_streamed_table_from_its_file(tmp_path):
+    from dashboards.store import TableFilter, TableStore
+
+    mdata = cohort(seed=4, n_y=200)
+    path = tmp_path / "table.parquet"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        memory = rg.tl.associate(mdata, "radiomics", "rna", key_added="memory")
+        rg.tl.associate(mdata, "radiomics", "rna", key_added="streamed", out=path)
+    stored = rg.get_result(mdata, "associations", "streamed")
+    assert len(stored) < len(memory)  # the cohort holds the summary only
+    figure = rg.pl.volcano(mdata, "streamed", max_points=10**6, label_top=0)
+    drawn = sum(len(trace.x) for trace in figure.data if trace.x is not None)
+    assert drawn == int(memory["p_value"].notna().sum())  # every row of the file
+    # a pair outside the summary: its stored statistics come from the file
+    row = memory[memory["q_value"] > 0.5].iloc[3]
+    assert not ((stored["x"] == row["x"]) & (stored["y"] == row["y"])).any()
+    figure = rg.pl.pair(mdata, str(row["x"]), str(row["y"]), key="streamed")
+    assert f"q = {row['q_value']:.3g}" in str(figure.to_dict())
+    store = TableStore(path, kind="associations")
+    assert store.n_rows == len(memory)
+    best = memory.nsmallest(1, "p_value").iloc[0]
+    top = store.top(TableFilter(q_max=0.05), limit=1)
+    assert top.iloc[0]["x"] == best["x"] and top.iloc[0]["y"] == best["y"]
+    store.close()
+
+
+def test_dashboard_serves_a_streamed_table_from_its_file(tmp_path):
+    from dashboards.results import load_results
+
+    mdata = cohort(seed=6, n_y=150)
+    path = tmp_path / "elsewhere" / "table.parquet"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rg.tl.associate(mdata, "radiomics", "rna", key_added="streamed", out=path)
+    rg.write_cohort(mdata, tmp_path / "cohort.h5mu")
+    results = load_results(tmp_path / "cohort.h5mu")
+    assert results.associations["streamed"].n_rows == 12 * 150
+    assert len(rg.get_result(mdata, "associations", "streamed")) < 12 * 150

@@ -10,14 +10,18 @@ the tidy association table of DESIGN.md.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import mudata as md
 import numpy as np
 import pandas as pd
 
+from .._files import atomic_path
 from ..cohort import store_result
 from ..errors import CohortError, InputError
 from ..stats.association import (
@@ -25,6 +29,7 @@ from ..stats.association import (
     FIELDS,
     METHODS,
     UNADJUSTED_METHODS,
+    AssociationArrays,
     KeptPairs,
     associate_arrays,
 )
@@ -76,11 +81,13 @@ def association_frame(
     y_modality: str,
     method: str,
     covariates: str,
+    x_offset: int = 0,
 ) -> pd.DataFrame:
     """The tidy association table (x-major rows) from the kernel's arrays, without copying
     the numbers: ``values`` is ``(7, n_x, n_y)`` in the order of ``FIELDS``.
 
-    ``x``, ``y`` and the constant text columns are categorical.
+    ``x``, ``y`` and the constant text columns are categorical. ``x_offset``: the arrays
+    hold the x features ``x_names[x_offset:x_offset + n_x]`` (a chunk of the table).
     """
     n_x, n_y = n.shape
     total = n_x * n_y
@@ -89,7 +96,8 @@ def association_frame(
         # np.zeros maps untouched zero pages: a constant column costs next to nothing
         return pd.Categorical.from_codes(np.zeros(total, dtype=np.int8), categories=[text])
 
-    x_codes = np.repeat(np.arange(n_x, dtype=_code_type(n_x)), n_y)
+    x_type = _code_type(len(x_names))
+    x_codes = np.repeat(np.arange(x_offset, x_offset + n_x, dtype=x_type), n_y)
     y_codes = np.tile(np.arange(n_y, dtype=_code_type(n_y)), n_x)
     # three frames joined without copying (DataFrame.insert would copy every column)
     labels = pd.DataFrame({
@@ -165,6 +173,120 @@ def _threshold_run(x, y, z, method, alpha, n_threads, client, threshold, multite
     return kept
 
 
+#: Pairs per chunk of a streamed table (x features at a time; about 230 MB of fields).
+STREAM_PAIRS = 1 << 22
+#: The summary of a streamed table kept in the cohort: rows with q <= this ...
+SUMMARY_Q = 0.05
+#: ... at most this many (the smallest p-values), in the table's order.
+SUMMARY_ROWS = 100_000
+
+
+def _stream(bx: Block, by: Block, z, method, alpha, n_threads, client, multitest, family,
+            out: Path, labels: dict, x_names, y_names):
+    """Write the full table to Parquet ``out`` chunk by chunk (x-major row groups), never
+    holding it whole.
+
+    Pass 1 computes the pairs by chunks of x features and keeps only their p-values (8
+    bytes a test); the q-values are the same correction over all of them as in memory
+    (exact). Pass 2 computes the chunks again and writes each with its q-values.
+    Returns the summary (rows with ``q <= SUMMARY_Q``, at most ``SUMMARY_ROWS``), the
+    number of tests and the fit's notes.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    x, y = bx.values, by.values
+    n_x, n_y = x.shape[1], y.shape[1]
+    step = max(1, -(-STREAM_PAIRS // max(n_y, 1)))
+    starts = list(range(0, n_x, step))
+    info: dict = {"chunks": len(starts)}
+
+    def chunk(start):
+        xs = slice(start, min(n_x, start + step))
+        part = associate_arrays(x[:, xs], y, z, method, alpha=alpha, n_threads=n_threads,
+                                client=client)
+        for key, value in part.info.items():
+            if key.startswith("n_not") and value:
+                info[key] = info.get(key, 0) + value
+        return xs, part
+
+    p = np.empty((n_x, n_y))
+    for start in starts:
+        xs, part = chunk(start)
+        p[xs] = part["p_value"]
+        del part
+    info = {k: v for k, v in info.items() if not k.startswith("n_not")}  # counted in pass 2
+    q = np.empty((n_x, n_y))
+    if family == "all":
+        adjust_pvalues(p, multitest, out=q)
+    elif family == "x":
+        adjust_pvalues(p, multitest, families="rows", out=q)
+    else:
+        adjust_pvalues(p.T, multitest, families="rows", out=q.T)
+    n_tests = int(np.count_nonzero(~np.isnan(p)))
+    del p
+    summary: list[pd.DataFrame] = []
+    summary_rows = 0
+    n_constant = None
+    writer = None
+    with atomic_path(out) as tmp:
+        try:
+            for start in starts:
+                xs, part = chunk(start)
+                part.values[FIELDS.index("q_value")] = q[xs]
+                frame = association_frame(part.values, part.n, x_names, y_names, **labels,
+                                          x_offset=xs.start)
+                n_chunk = part.info.get("n")
+                n_constant = n_chunk if n_constant in (None, n_chunk) else -1
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                del table
+                significant = frame[frame["q_value"].to_numpy() <= SUMMARY_Q]
+                if len(significant):
+                    summary.append(significant.copy())
+                    summary_rows += len(significant)
+                    if summary_rows > 2 * SUMMARY_ROWS:
+                        summary = [_smallest(pd.concat(summary), SUMMARY_ROWS)]
+                        summary_rows = len(summary[0])
+                del frame, significant, part
+        finally:
+            if writer is not None:
+                writer.close()
+    if summary:
+        head = _smallest(pd.concat(summary), SUMMARY_ROWS)
+    else:
+        head = association_frame(np.empty((len(FIELDS), 0, n_y)),
+                                 np.zeros((0, n_y), np.int32), x_names, y_names, **labels)
+    if n_constant not in (None, -1):
+        info["n"] = n_constant
+    return head.reset_index(drop=True), n_tests, info
+
+
+def _smallest(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """The ``rows`` rows of smallest p-value, in the frame's order."""
+    if len(frame) <= rows:
+        return frame
+    p = frame["p_value"].to_numpy()
+    keep = np.sort(np.argpartition(p, rows - 1)[:rows])
+    return frame.iloc[keep]
+
+
+def _write_sidecar(out: Path, params: dict, rows: int) -> None:
+    """``<out>.meta.json``: what the streamed table holds and how it was computed."""
+    meta = {"file": out.name, "format": "parquet", "schema": "association_table",
+            "rows": rows, "rows_total": rows, "filter": None,
+            "note": "Rows in the order of the table (x-major), written as computed.",
+            "method": params.get("method"), "covariates": params.get("covariates"),
+            "multiple_testing": params.get("multitest"),
+            "n_patients": params.get("n_patients"), "input_hash": params.get("input_hash"),
+            "parameters": params}
+    sidecar = out.with_name(out.name + ".meta.json")
+    with atomic_path(sidecar) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+
+
 def _code_type(size: int):
     return np.int16 if size < 2**15 else np.int32
 
@@ -187,6 +309,7 @@ def associate(
     n_threads: int | None = None,
     client=None,
     p_threshold: float | None = None,
+    out: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Test every x feature against every y feature, with covariates.
 
@@ -233,6 +356,14 @@ def associate(
         q-values are corrected over all ``n_tests`` tests (``bh``, ``by``, ``bonferroni``,
         ``holm``; family ``"all"``), using the p-values just above the threshold that
         step-up corrections need. ``attrs["radiogenomics"]["n_tests"]`` records the count.
+    out
+        Stream the table to this Parquet file (with ``<out>.meta.json``) as it is
+        computed, by chunks of x features, never holding it whole: the q-values come from
+        a first pass that keeps only the p-values (8 bytes a test; the same exact
+        correction as in memory), a second pass writes the rows. The cohort then stores
+        the summary (rows with ``q_value <= 0.05``, at most 100,000 of the smallest
+        p-values) and the path (``params["path"]``), and the summary is returned. With
+        ``p_threshold``, the kept rows are written.
 
     Returns
     -------
@@ -289,7 +420,20 @@ def associate(
     y_modality = by.source
     labels = dict(x_modality=x_modality, y_modality=y_modality, method=method,
                   covariates=covariate_text)
-    if p_threshold is not None:
+    if out is not None:
+        out = Path(out)
+        if out.suffix.lower() != ".parquet":
+            raise InputError("a streamed association table is written as Parquet", file=out,
+                             expected="a path ending in .parquet", found=out.suffix or "none")
+    streamed = out is not None and p_threshold is None
+    if streamed:
+        frame, n_tests, info = _stream(bx, by, z, method, alpha, n_threads, client, multitest,
+                                       family, out, labels, bx.names, by.names)
+        n_pairs = len(bx.names) * len(by.names)
+        n_untestable = n_pairs - n_tests
+        result = AssociationArrays(values=np.empty((len(FIELDS), 0, 0)),
+                                   n=np.empty((0, 0), np.int32), method=method, info=info)
+    elif p_threshold is not None:
         result = _threshold_run(bx.values, by.values, z, method, alpha, n_threads, client,
                                 p_threshold, multitest)
         frame = kept_frame(result, bx.names, by.names, **labels)
@@ -336,6 +480,13 @@ def associate(
         params["n_kept"] = len(frame)
         params["p_bound"] = result.info["p_bound"]
         params["passes"] = result.info["passes"]
+    if out is not None:
+        params["path"] = str(out.resolve())
+        params["rows_written"] = n_pairs if streamed else len(frame)
+        if streamed:
+            params["summary"] = (f"rows with q_value <= {SUMMARY_Q} (at most {SUMMARY_ROWS} "
+                                 f"of the smallest p-values); the whole table is in path")
+            params["chunks"] = result.info["chunks"]
     if x_layer or y_layer:
         params["layers"] = {"x": x_layer, "y": y_layer}
     if "n" in result.info:
@@ -350,6 +501,15 @@ def associate(
             stacklevel=2,
         )
     key = key_added or _default_key(x, y)
+    if out is not None and not streamed:  # threshold mode: the kept rows
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with atomic_path(out) as tmp:
+            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
+    if out is not None:
+        params["seconds"] = round(time.perf_counter() - started, 3)
+        _write_sidecar(out, params, params["rows_written"])
     frame.attrs["radiogenomics"] = dict(params, key=key, kind=RESULT_KIND)
     store_result(mdata, RESULT_KIND, key, frame, params)
     return frame
