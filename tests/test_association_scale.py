@@ -263,3 +263,67 @@ def test_dashboard_serves_a_streamed_table_from_its_file(tmp_path):
     results = load_results(tmp_path / "cohort.h5mu")
     assert results.associations["streamed"].n_rows == 12 * 150
     assert len(rg.get_result(mdata, "associations", "streamed")) < 12 * 150
+
+
+def _null_cohort(seed: int, n: int = 60, n_x: int = 8, n_y: int = 50):
+    """x and y independent; the genes share a factor (correlated, as genes are)."""
+    rng = np.random.default_rng(seed)
+    patients = [f"P{i:03d}" for i in range(n)]
+    x = rng.normal(size=(n, n_x))
+    y = rng.normal(size=(n, 1)) * 0.8 + rng.normal(size=(n, n_y))
+
+    def adata(values, prefix):
+        return AnnData(X=values, obs=pd.DataFrame(index=patients),
+                       var=pd.DataFrame(index=[f"{prefix}{k}" for k in range(values.shape[1])]))
+
+    return rg.build_cohort({"radiomics": adata(x, "feature_"), "rna": adata(y, "GENE")})
+
+
+def test_permutation_fdr_matches_a_pair_by_pair_scipy_loop():
+    from scipy import stats
+
+    mdata = _null_cohort(3, n=30, n_x=3, n_y=5)
+    mdata.mod["rna"].X[:, 0] += 0.9 * mdata.mod["radiomics"].X[:, 0]  # one real link
+    table = rg.tl.associate(mdata, "radiomics", "rna", method="pearson",
+                            multitest="permutation", n_permutations=7, seed=11)
+    x, y = mdata["radiomics"].X, mdata["rna"].X
+    observed = np.array([stats.pearsonr(x[:, i], y[:, j])[1]
+                         for i in range(3) for j in range(5)])
+    rng = np.random.default_rng(11)
+    null = []
+    for _ in range(7):
+        rows = rng.permutation(30)
+        null.extend(stats.pearsonr(x[:, i], y[rows, j])[1] for i in range(3) for j in range(5))
+    null = np.array(null)
+    expected = np.array([min(1.0, (null <= t).sum() / 7 / (observed <= t).sum())
+                         for t in observed])
+    # monotone in p: the running minimum from the largest p-value down
+    order = np.argsort(observed)
+    expected[order] = np.minimum.accumulate(expected[order][::-1])[::-1]
+    np.testing.assert_allclose(table["p_value"], observed, rtol=1e-10)
+    np.testing.assert_allclose(table["q_value"], expected, rtol=1e-12)
+    assert table.attrs["radiogenomics"]["multitest"] == {
+        "method": "permutation", "family": "all", "n_permutations": 7, "seed": 11}
+
+
+def test_permutation_fdr_is_calibrated_under_the_null_across_seeds():
+    # under the complete null every discovery is false: the FDR is the chance of any
+    # discovery, which must not exceed the level (20 data sets, 30 permutations each)
+    level = 0.2
+    any_discovery = 0
+    estimated, observed = 0.0, 0
+    for seed in range(20):
+        mdata = _null_cohort(seed)
+        table = rg.tl.associate(mdata, "radiomics", "rna", method="linear",
+                                multitest="permutation", n_permutations=30, seed=seed)
+        any_discovery += bool((table["q_value"] <= level).any())
+        p = table["p_value"].to_numpy()
+        small = p <= 0.05
+        observed += int(small.sum())
+        # the estimate at t = 0.05: q there is (mean null count) / (observed count) at most
+        if small.any():
+            estimated += float(table["q_value"][small].max()) * int(small.sum())
+    # Binomial(20, 0.2): P(X >= 9) is about 0.01
+    assert any_discovery <= 8
+    # with no signal the estimated false discoveries account for what is observed
+    assert estimated >= 0.6 * observed

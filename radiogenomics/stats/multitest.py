@@ -20,7 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["METHODS", "FAMILIES", "adjust_pvalues", "adjust_smallest", "storey_pi0"]
+__all__ = ["METHODS", "FAMILIES", "adjust_pvalues", "adjust_smallest", "empirical_fdr",
+           "storey_pi0"]
 
 #: Accepted method names and their canonical form.
 METHODS = {
@@ -633,3 +634,49 @@ def adjust_smallest(
     result = np.empty(p.size)
     result[order] = adjusted
     return result, needed
+
+
+# --- empirical FDR from permutations ----------------------------------------------------
+
+def empirical_fdr(p: np.ndarray, null_pvalues) -> tuple[np.ndarray, int]:
+    """Permutation (empirical) FDR of every p-value: at threshold ``t = p_i``, the mean
+    number of null p-values ``<= t`` over the permutations divided by the number of
+    observed p-values ``<= t``, capped at 1 and made monotone in ``p`` (the running
+    minimum from the largest p-value down, as q-values are).
+
+    Parameters
+    ----------
+    p
+        Observed p-values, any shape; NaN are not tests.
+    null_pvalues
+        An iterable of arrays of p-values of the same tests on permuted data (one array a
+        permutation, any shape, NaN ignored), consumed one at a time so that only one is
+        held in memory.
+
+    Returns
+    -------
+    (q, n_permutations)
+        The empirical FDR in the shape of ``p`` and the number of permutations used.
+    """
+    p = np.asarray(p, dtype=float)
+    flat = p.reshape(-1)
+    valid = np.flatnonzero(~np.isnan(flat))
+    out = np.full(flat.shape, np.nan)
+    order = valid[np.argsort(flat[valid], kind="stable")]
+    sorted_p = flat[order]
+    # rank_i = number of observed p-values <= p_i (ties count together)
+    rank = np.searchsorted(sorted_p, sorted_p, side="right").astype(float)
+    null_count = np.zeros(sorted_p.size)
+    n_permutations = 0
+    for null in null_pvalues:
+        null = np.asarray(null, dtype=float).reshape(-1)
+        null = np.sort(null[~np.isnan(null)])
+        null_count += np.searchsorted(null, sorted_p, side="right")
+        n_permutations += 1
+    if n_permutations == 0:
+        raise ValueError("empirical FDR needs at least one permutation")
+    if sorted_p.size:
+        ratio = null_count / n_permutations / rank
+        ratio = np.minimum.accumulate(ratio[::-1])[::-1]
+        out[order] = np.minimum(ratio, 1.0)
+    return out.reshape(p.shape), n_permutations

@@ -34,7 +34,7 @@ from ..stats.association import (
     associate_arrays,
 )
 from ..stats.multitest import METHODS as MULTITEST_METHODS
-from ..stats.multitest import adjust_pvalues, adjust_smallest
+from ..stats.multitest import adjust_pvalues, adjust_smallest, empirical_fdr
 from ._data import Block, as_list, design_matrix, modality_block, variables
 
 __all__ = ["associate", "ASSOCIATION_COLUMNS", "FAMILIES", "association_frame", "kept_frame"]
@@ -171,6 +171,21 @@ def _threshold_run(x, y, z, method, alpha, n_threads, client, threshold, multite
     kept.info["passes"] = passes
     kept.info["p_bound"] = kept.bound
     return kept
+
+
+def _permutation_fdr(p, x, y, z, method, alpha, n_threads, client, n_permutations, seed):
+    """Empirical FDR of the observed p-values from ``n_permutations`` joint permutations
+    of the patients of y (one permuted table's p-values in memory at a time)."""
+    rng = np.random.default_rng(seed)
+
+    def null_tables():
+        for _ in range(n_permutations):
+            rows = rng.permutation(y.shape[0])
+            yield associate_arrays(x, y[rows], z, method, alpha=alpha, n_threads=n_threads,
+                                   client=client)["p_value"]
+
+    q, _ = empirical_fdr(p, null_tables())
+    return q
 
 
 #: Pairs per chunk of a streamed table (x features at a time; about 230 MB of fields).
@@ -310,6 +325,8 @@ def associate(
     client=None,
     p_threshold: float | None = None,
     out: str | os.PathLike | None = None,
+    n_permutations: int = 100,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Test every x feature against every y feature, with covariates.
 
@@ -332,8 +349,13 @@ def associate(
         Key of the result in ``mdata.uns["radiogenomics"]["associations"]`` (default
         ``"<x>_vs_<y>"``).
     multitest
-        ``"bh"`` (Benjamini-Hochberg), ``"by"``, ``"bonferroni"``, ``"holm"`` or
-        ``"storey"`` (q-values with Storey's pi0).
+        ``"bh"`` (Benjamini-Hochberg), ``"by"``, ``"bonferroni"``, ``"holm"``,
+        ``"storey"`` (q-values with Storey's pi0) or ``"permutation"`` (empirical FDR:
+        the patients of y are permuted jointly, ``n_permutations`` times, keeping the
+        correlation between y features as QTLtools does; at each observed p-value, the
+        mean count of permuted p-values at or below it over the observed count, made
+        monotone). Permuting y is exact under the null when y is exchangeable given the
+        covariates (covariates without effect on y); family ``"all"`` only.
     family
         Over which tests the correction runs: ``"all"`` (every pair of the table),
         ``"x"`` (each x feature against all y, separately) or ``"y"``.
@@ -356,6 +378,8 @@ def associate(
         q-values are corrected over all ``n_tests`` tests (``bh``, ``by``, ``bonferroni``,
         ``holm``; family ``"all"``), using the p-values just above the threshold that
         step-up corrections need. ``attrs["radiogenomics"]["n_tests"]`` records the count.
+    n_permutations, seed
+        Permutations for ``multitest="permutation"`` and the seed that draws them.
     out
         Stream the table to this Parquet file (with ``<out>.meta.json``) as it is
         computed, by chunks of x features, never holding it whole: the q-values come from
@@ -382,9 +406,19 @@ def associate(
     if method not in METHODS:
         raise InputError("unknown association method", expected=f"one of {list(METHODS)}",
                          found=method)
-    if multitest.lower() not in MULTITEST_METHODS:
+    permutation = multitest.lower() == "permutation"
+    if multitest.lower() not in MULTITEST_METHODS and not permutation:
         raise InputError("unknown multiple-testing method",
-                         expected=f"one of {sorted(set(MULTITEST_METHODS))}", found=multitest)
+                         expected=f"one of {sorted(set(MULTITEST_METHODS)) + ['permutation']}",
+                         found=multitest)
+    if permutation:
+        if family != "all" or p_threshold is not None or out is not None:
+            raise InputError("permutation FDR is computed over all tests of an in-memory "
+                             "table", expected="family 'all', no p_threshold, no out",
+                             found={"family": family, "p_threshold": p_threshold,
+                                    "out": None if out is None else str(out)})
+        if int(n_permutations) < 1:
+            raise InputError("n_permutations must be at least 1", found=n_permutations)
     if family not in FAMILIES:
         raise InputError("unknown multiple-testing family", expected=f"one of {FAMILIES}",
                          found=family)
@@ -444,7 +478,10 @@ def associate(
                                   n_threads=n_threads, client=client)
         p = result["p_value"]
         q = result["q_value"]
-        if family == "all":
+        if permutation:
+            q[...] = _permutation_fdr(p, bx.values, by.values, z, method, alpha, n_threads,
+                                      client, int(n_permutations), seed)
+        elif family == "all":
             adjust_pvalues(p, multitest, out=q)
         elif family == "x":
             adjust_pvalues(p, multitest, families="rows", out=q)
@@ -475,6 +512,9 @@ def associate(
                                    names=[*bx.names, *by.names, *z_names]),
         "seconds": round(time.perf_counter() - started, 3),
     }
+    if permutation:
+        params["multitest"]["n_permutations"] = int(n_permutations)
+        params["multitest"]["seed"] = int(seed)
     if p_threshold is not None:
         params["p_threshold"] = float(p_threshold)
         params["n_kept"] = len(frame)
