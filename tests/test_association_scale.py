@@ -327,3 +327,31 @@ def test_permutation_fdr_is_calibrated_under_the_null_across_seeds():
     assert any_discovery <= 8
     # with no signal the estimated false discoveries account for what is observed
     assert estimated >= 0.6 * observed
+
+
+def test_associate_command_threshold_and_stream(tmp_path, capsys):
+    from radiogenomics.cli import main
+
+    mdata = cohort(seed=8, n_y=100)
+    path = rg.write_cohort(mdata, tmp_path / "cohort.h5mu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = rg.tl.associate(mdata, "radiomics", "rna", covariates=["age"])
+    kept_path = tmp_path / "kept.tsv"
+    assert main(["associate", str(path), "--covariates", "age", "--p-threshold", "1e-4",
+                 "--out", str(kept_path)]) == 0
+    kept = pd.read_csv(kept_path, sep="\t")
+    expected = full[full["p_value"] <= 1e-4]
+    assert len(kept) == len(expected) > 0
+    # (text keeps about 12 significant digits)
+    np.testing.assert_allclose(np.sort(kept["q_value"]), np.sort(expected["q_value"]),
+                               rtol=1e-10)
+    assert "with p <= 0.0001 kept" in capsys.readouterr().out
+    streamed = tmp_path / "all.parquet"
+    assert main(["associate", str(path), "--covariates", "age", "--stream",
+                 "--out", str(streamed)]) == 0
+    table = pd.read_parquet(streamed)
+    np.testing.assert_allclose(table["q_value"], full["q_value"], rtol=1e-12)
+    assert rg.export.read_sidecar(streamed)["rows"] == len(full)
+    assert main(["associate", str(path), "--stream", "--top", "5",
+                 "--out", str(streamed)]) == 2
