@@ -255,7 +255,9 @@ def _stream(bx: Block, by: Block, z, method, alpha, n_threads, client, multitest
                 n_constant = n_chunk if n_constant in (None, n_chunk) else -1
                 table = pa.Table.from_pandas(frame, preserve_index=False)
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    # dictionaries for the text columns only (numbers rarely repeat)
+                    text = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
+                    writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=text)
                 writer.write_table(table)
                 del table
                 significant = frame[frame["q_value"].to_numpy() <= SUMMARY_Q]
