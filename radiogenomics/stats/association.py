@@ -367,6 +367,8 @@ def _r_critical(p: float, df: np.ndarray) -> np.ndarray:
     df = np.asarray(df, dtype=float)
     if p >= 1.0:
         return np.zeros(df.shape)
+    # p = 0 only where |r| reaches 1 or p underflows: below the smallest positive p
+    p = max(p, np.finfo(float).tiny)
     t = -special.stdtrit(df, p / 2.0)  # accurate for the smallest p as well
     return t / np.sqrt(df + t * t) * (1.0 - _Kept.MARGIN)
 
