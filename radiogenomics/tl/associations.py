@@ -15,6 +15,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mudata as md
@@ -244,6 +245,10 @@ def _stream(bx: Block, by: Block, z, method, alpha, n_threads, client, multitest
     summary_rows = 0
     n_constant = None
     writer = None
+    # each chunk is written in a background thread while the next one is computed (at
+    # most one chunk waits to be written)
+    pool = ThreadPoolExecutor(1)
+    pending = None
     with atomic_path(out) as tmp:
         try:
             for start in starts:
@@ -258,7 +263,9 @@ def _stream(bx: Block, by: Block, z, method, alpha, n_threads, client, multitest
                     # dictionaries for the text columns only (numbers rarely repeat)
                     text = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
                     writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=text)
-                writer.write_table(table)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(writer.write_table, table)
                 del table
                 significant = frame[frame["q_value"].to_numpy() <= SUMMARY_Q]
                 if len(significant):
@@ -268,7 +275,10 @@ def _stream(bx: Block, by: Block, z, method, alpha, n_threads, client, multitest
                         summary = [_smallest(pd.concat(summary), SUMMARY_ROWS)]
                         summary_rows = len(summary[0])
                 del frame, significant, part
+            if pending is not None:
+                pending.result()
         finally:
+            pool.shutdown(wait=True)
             if writer is not None:
                 writer.close()
     if summary:
