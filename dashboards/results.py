@@ -289,6 +289,12 @@ def load_results(
             target = results.associations if kind == "associations" else results.survival
             if key in target:
                 continue  # the exported file of the same table is already served
+            # a streamed table: the cohort holds its summary, the Parquet file the rows
+            streamed = results.uns("params", kind_name, key, "path", default=None)
+            if streamed and Path(streamed).suffix == ".parquet" and Path(streamed).is_file():
+                target[str(key)] = TableStore(Path(streamed), kind=kind,
+                                              feature_classes=classes, cache_dir=cache_dir)
+                continue
             target[str(key)] = TableStore(table, kind=kind, feature_classes=classes)
 
     provenance = results.uns("clinical", default={}) or {}

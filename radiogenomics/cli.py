@@ -511,11 +511,24 @@ def _block_spec(value: str) -> str | list[str]:
 @click.option("--method", type=click.Choice(["linear", "pearson", "spearman", "mannwhitney",
                                              "welch", "logistic"]),
               default="linear", show_default=True, help="Association test.")
-@click.option("--multitest", type=click.Choice(["bh", "by", "bonferroni", "holm", "storey"]),
-              default="bh", show_default=True, help="Multiple-testing correction.")
+@click.option("--multitest", type=click.Choice(["bh", "by", "bonferroni", "holm", "storey",
+                                                "permutation"]),
+              default="bh", show_default=True,
+              help="Multiple-testing correction (permutation: empirical FDR from joint "
+                   "permutations of the y patients).")
+@click.option("--permutations", "n_permutations", type=click.IntRange(1, None), default=100,
+              show_default=True, help="Permutations for --multitest permutation.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the permutations.")
 @click.option("--family", type=click.Choice(["all", "x", "y"]), default="all",
               show_default=True,
               help="Tests corrected together: all, or per x feature, or per y feature.")
+@click.option("--p-threshold", "p_threshold", type=click.FloatRange(0, 1), default=None,
+              help="Keep only the pairs with p-value at most this (threshold mode, e.g. "
+                   "1e-5); q-values are still corrected over all tests.")
+@click.option("--stream", is_flag=True,
+              help="Write the table to OUT (.parquet) chunk by chunk as it is computed, "
+                   "never holding it whole.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output table: .csv, .tsv, .parquet or .xlsx (a .meta.json is written "
                    "beside it).")
@@ -524,20 +537,30 @@ def _block_spec(value: str) -> str | list[str]:
 @click.option("--top", type=click.IntRange(1, None), default=None,
               help="Write only this many most significant pairs.")
 def associate(cohort: Path, x: str, y: str, covariates: str | None, method: str,
-              multitest: str, family: str, out: Path, q: float | None,
+              multitest: str, n_permutations: int, seed: int, family: str,
+              p_threshold: float | None, stream: bool, out: Path, q: float | None,
               top: int | None) -> None:
     """Test every x feature against every y feature of a cohort (.h5mu) and write the
     association table with its provenance."""
     from .cohort import read_cohort
+    from .errors import InputError
     from .export import write_table
     from .tl import associate as run
 
+    if stream and (q is not None or top is not None):
+        raise InputError("--stream writes every pair", expected="no --q or --top",
+                         found={"q": q, "top": top})
     mdata = read_cohort(cohort)
     table = run(mdata, x=_block_spec(x), y=_block_spec(y), covariates=_names(covariates),
-                method=method, multitest=multitest, family=family)
-    write_table(table, out, q=q, top=top, cohort=mdata)
+                method=method, multitest=multitest, family=family, p_threshold=p_threshold,
+                n_permutations=n_permutations, seed=seed, out=out if stream else None)
+    params = table.attrs.get("radiogenomics", {})
+    if not stream:
+        write_table(table, out, q=q, top=top, cohort=mdata)
     significant = int((table["q_value"] < 0.05).sum())
-    click.echo(f"{len(table)} pairs tested ({method}), {significant} with q < 0.05 "
+    tested = params.get("n_tests", len(table))
+    kept = f", {len(table)} with p <= {p_threshold} kept" if p_threshold is not None else ""
+    click.echo(f"{tested} pairs tested ({method}){kept}, {significant} with q < 0.05 "
                f"({multitest}, family {family}); wrote {out} and {out.name}.meta.json")
 
 

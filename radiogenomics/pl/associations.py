@@ -4,6 +4,7 @@ statistics, and one pair with its fit and statistics. Plotly figures."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import mudata as md
 import numpy as np
@@ -19,11 +20,26 @@ _SIGNIFICANT = "#c0392b"
 _OTHER = "#95a5a6"
 
 
-def _table(data: md.MuData | pd.DataFrame, key: str | None) -> pd.DataFrame:
+def _table(data: md.MuData | pd.DataFrame, key: str | None,
+           columns: Sequence[str] | None = None, filters=None) -> pd.DataFrame:
+    """The association table to draw. A table streamed to Parquet (the cohort holds its
+    summary and its path) is read from its file: only ``columns`` (and the rows that
+    pass ``filters``, pyarrow's filter expressions)."""
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, md.MuData):
-        return get_result(data, "associations", key)
+        table = get_result(data, "associations", key)
+        root = data.uns.get("radiogenomics", {})
+        if key is None:
+            key = next(iter(root.get("associations", {})), None)
+        params = root.get("params", {}).get("associations", {}).get(key, {})
+        path = params.get("path") or table.attrs.get("radiogenomics", {}).get("path")
+        if path and str(path).endswith(".parquet") and Path(path).is_file():
+            import pyarrow.parquet as pq
+
+            wanted = None if columns is None else list(dict.fromkeys(columns))
+            return pq.read_table(path, columns=wanted, filters=filters).to_pandas()
+        return table
     raise InputError("expected an association table (DataFrame) or a cohort (MuData)",
                      found=type(data).__name__)
 
@@ -62,7 +78,7 @@ def volcano(
         Tables larger than this keep every significant pair and a random sample of the
         others (said in the title), so that the figure stays light in a browser.
     """
-    table = _table(data, key)
+    table = _table(data, key, ["x", "y", effect, "p_value", "q_value"])
     _require(table, ["x", "y", effect, "p_value", "q_value"])
     p = table["p_value"].to_numpy(dtype=float, na_value=np.nan)
     q = table["q_value"].to_numpy(dtype=float, na_value=np.nan)
@@ -155,7 +171,7 @@ def heatmap(
         Order rows and columns by average-linkage hierarchical clustering (correlation
         distance) with optimal leaf ordering.
     """
-    table = _table(data, key)
+    table = _table(data, key, ["x", "y", value, "p_value", "q_value"])
     _require(table, ["x", "y", value, "p_value", "q_value"])
     xs = [str(v) for v in x_names] if x_names is not None else _top(table, "x", n_x, q_threshold)
     ys = [str(v) for v in y_names] if y_names is not None else _top(table, "y", n_y, q_threshold)
@@ -287,7 +303,7 @@ def pair(
     xv, yv = column(x, x_feature), column(y, y_feature)
     stored = None
     if key is not None:
-        table = get_result(mdata, "associations", key)
+        table = _table(mdata, key, filters=[("x", "==", x_feature), ("y", "==", y_feature)])
         hit = table[(table["x"].astype(str) == x_feature) & (table["y"].astype(str) == y_feature)]
         if len(hit):
             stored = hit.iloc[0]

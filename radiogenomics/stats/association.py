@@ -41,7 +41,8 @@ from .patterns import missing_patterns
 from .ranks import column_ranks, mannwhitney_from_ranks, tie_terms
 from .tails import r_table, t_quantile, t_two_sided, t_two_sided_from_r
 
-__all__ = ["METHODS", "BINARY_METHODS", "FIELDS", "AssociationArrays", "associate_arrays"]
+__all__ = ["METHODS", "BINARY_METHODS", "FIELDS", "AssociationArrays", "KeptPairs",
+           "associate_arrays"]
 
 METHODS = ("linear", "pearson", "spearman", "mannwhitney", "welch", "logistic")
 #: Methods that compare the groups of a binary y (0/1).
@@ -92,15 +93,67 @@ class AssociationArrays:
         return self.n.shape
 
 
+@dataclass
+class KeptPairs:
+    """Threshold mode: the pairs with ``p <= threshold`` (x-major, as rows of the full
+    table) and what exact multiple-testing corrections over all tests need.
+
+    Attributes
+    ----------
+    x_index, y_index
+        ``(k,)`` int64: the column of ``x`` and of ``y`` of each kept pair.
+    values
+        ``(7, k)`` float64, the fields of :data:`FIELDS` (``q_value`` NaN here).
+    n
+        ``(k,)`` int32: patients used by each kept pair.
+    tail
+        The p-values in ``(threshold, bound]`` (unordered, without their pairs).
+    n_tests
+        Pairs with a p-value, kept or not (the size of the multiple-testing family).
+    threshold, bound
+        Every pair with ``p <= threshold`` is kept; together with ``tail`` every p-value
+        ``<= bound`` is known.
+    shape
+        ``(n_x, n_y)``: the pairs examined.
+    method, info
+        As :class:`AssociationArrays`.
+    """
+
+    x_index: np.ndarray
+    y_index: np.ndarray
+    values: np.ndarray
+    n: np.ndarray
+    tail: np.ndarray
+    n_tests: int
+    threshold: float
+    bound: float
+    shape: tuple[int, int]
+    method: str
+    info: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.values[_F[name]]
+
+
+_controller = None
+
+
 def _blas_limit(n_threads: int):
-    """One BLAS thread per worker thread while ``n_threads`` workers run."""
+    """One BLAS thread per worker thread while ``n_threads`` workers run.
+
+    The controller (which inspects every loaded library, about 0.1 s) is made once per
+    process, not at every call: a table with many missingness patterns runs many batches.
+    """
+    global _controller
     if n_threads <= 1:
         return nullcontext()
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    if _controller is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+            return nullcontext()
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 _local = threading.local()
@@ -163,6 +216,161 @@ class _Target:
             self.n[xs, ys] = n
         else:
             self.n[np.ix_(_indices(xs, self.n_x), _indices(ys, self.n_y))] = n
+
+    def finish(self, r, xs, ys, x_size, y_size, df, n, kind, n_cov, alpha,
+               table=None) -> None:
+        """The fields of the pairs (``xs`` x ``ys``) from their partial correlations ``r``
+        (x-major, overwritten); see :func:`_finish_t`."""
+        outs, commit = self.views(xs, ys)
+        if np.ndim(df) == 0 and np.ndim(n) == 0:
+            # by blocks of rows small enough to stay in the processor's cache
+            step_rows = max(1, FINISH_PAIRS // max(r.shape[1], 1))
+            for i in range(0, r.shape[0], step_rows):
+                part = slice(i, i + step_rows)
+                x_part = x_size[part] if np.ndim(x_size) else x_size
+                _finish_t(r[part], x_part, y_size, df, n, kind, n_cov,
+                          [out[part] for out in outs], alpha, table)
+        else:
+            _finish_t(r, x_size, y_size, df, n, kind, n_cov, outs, alpha, table)
+        commit()
+
+
+class _Kept:
+    """Where threshold mode puts its pairs: only those with ``p <= threshold`` (all their
+    fields), the p-values in ``(threshold, bound]`` (values only, for exact step-up
+    q-values) and the count of tests (pairs with a p-value).
+
+    A pair's p-value is a decreasing function of ``|r|`` for its degrees of freedom, so a
+    pair can reach ``p <= bound`` only if ``|r|`` reaches the critical value of ``bound``
+    at its df; the fields are computed, in the same arithmetic as the full table, only for
+    those candidates (with a small margin so that no pair at the edge is missed), and the
+    candidates are then filtered on their p-values.
+    """
+
+    #: Relative margin below the critical |r| (far above the p-values' rounding).
+    MARGIN = 1e-7
+
+    def __init__(self, n_x: int, n_y: int, threshold: float, bound: float) -> None:
+        self.n_x, self.n_y = n_x, n_y
+        self.threshold = float(threshold)
+        self.bound = max(float(bound), self.threshold)
+        self.parts: list[tuple] = []
+        self.tail: list[np.ndarray] = []
+        self.n_tests = 0
+        self._lock = threading.Lock()
+        self._critical: dict[float, float] = {}
+
+    def set_n(self, xs, ys, n) -> None:  # n is recorded by finish
+        return None
+
+    def critical(self, df):
+        """The |r| at which the two-sided p-value reaches ``bound`` (less the margin)."""
+        if np.ndim(df) == 0:
+            value = self._critical.get(float(df))
+            if value is None:
+                value = float(_r_critical(self.bound, np.asarray(float(df))))
+                self._critical[float(df)] = value
+            return value
+        values, inverse = np.unique(np.asarray(df, dtype=float), return_inverse=True)
+        return _r_critical(self.bound, values)[inverse].reshape(np.shape(df))
+
+    def finish(self, r, xs, ys, x_size, y_size, df, n, kind, n_cov, alpha,
+               table=None) -> None:
+        shape = r.shape
+        a = _scratch("abs", shape)
+        np.abs(r, out=a)
+        with np.errstate(invalid="ignore"):
+            if np.ndim(df) == 0:
+                valid = r.size - int(np.count_nonzero(np.isnan(a))) if df > 0 else 0
+                hit = a >= self.critical(df) if df > 0 else np.zeros(shape, bool)
+            else:
+                df_full = np.broadcast_to(df, shape)
+                good = df_full > 0
+                valid = int(np.count_nonzero(good & ~np.isnan(a)))
+                hit = (a >= self.critical(np.where(good, df_full, 1.0))) & good
+        flat = np.flatnonzero(hit)
+        if flat.size:
+            ii, jj = np.unravel_index(flat, shape)
+
+            def pick(value):
+                return value if np.ndim(value) == 0 else np.broadcast_to(value, shape)[ii, jj]
+
+            rr = r.reshape(-1)[flat] if r.flags.c_contiguous else r[ii, jj]
+            outs = [np.empty(flat.size) for _ in range(6)]
+            _finish_t(rr, pick(x_size), pick(y_size), pick(df), pick(n), kind, pick(n_cov),
+                      outs, alpha, table)
+            p = outs[3]
+            with np.errstate(invalid="ignore"):
+                kept = p <= self.threshold
+                tail = p[(p > self.threshold) & (p <= self.bound)]
+            if kept.any():
+                x_index = _indices(xs, self.n_x)[ii[kept]]
+                y_index = _indices(ys, self.n_y)[jj[kept]]
+                n_kept = np.broadcast_to(pick(n), flat.shape)[kept].astype(np.int32)
+                fields = np.stack([out[kept] for out in outs])
+                part = (x_index, y_index, n_kept, fields)
+            else:
+                part = None
+        else:
+            part, tail = None, None
+        with self._lock:
+            self.n_tests += valid
+            if part is not None:
+                self.parts.append(part)
+            if tail is not None and tail.size:
+                self.tail.append(tail)
+
+    def add_dense(self, values: np.ndarray, n: np.ndarray, xs=slice(None),
+                  ys=slice(None)) -> None:
+        """Pairs computed in full (methods without a threshold shortcut)."""
+        p = values[_F["p_value"]]
+        with np.errstate(invalid="ignore"):
+            kept = p <= self.threshold
+            tail = p[(p > self.threshold) & (p <= self.bound)]
+        ii, jj = np.nonzero(kept)
+        fields = values[[_F[f] for f in FIELDS if f != "q_value"]][:, ii, jj]
+        part = (_indices(xs, self.n_x)[ii], _indices(ys, self.n_y)[jj],
+                n[ii, jj].astype(np.int32), fields)
+        with self._lock:
+            self.n_tests += int(np.count_nonzero(~np.isnan(p)))
+            self.parts.append(part)
+            if tail.size:
+                self.tail.append(tail)
+
+    def result(self, method: str, info: dict) -> KeptPairs:
+        """The kept pairs in x-major order (the order of the full table)."""
+        if self.parts:
+            x_index = np.concatenate([part[0] for part in self.parts])
+            y_index = np.concatenate([part[1] for part in self.parts])
+            n = np.concatenate([part[2] for part in self.parts])
+            fields = np.concatenate([part[3] for part in self.parts], axis=1)
+        else:
+            x_index = y_index = np.empty(0, dtype=np.int64)
+            n = np.empty(0, dtype=np.int32)
+            fields = np.empty((6, 0))
+        # x-major order: one sort of int64 keys (faster than a lexsort of two columns)
+        order = np.argsort(x_index.astype(np.int64) * self.n_y + y_index, kind="stable")
+        values = np.empty((len(FIELDS), order.size))
+        values[_F["q_value"]] = np.nan
+        values[[_F[f] for f in FIELDS if f != "q_value"]] = fields[:, order]
+        tail = np.concatenate(self.tail) if self.tail else np.empty(0)
+        return KeptPairs(x_index=x_index[order].astype(np.int64),
+                         y_index=y_index[order].astype(np.int64), values=values,
+                         n=n[order], tail=tail, n_tests=self.n_tests,
+                         threshold=self.threshold, bound=self.bound, shape=(self.n_x, self.n_y),
+                         method=method, info=info)
+
+
+def _r_critical(p: float, df: np.ndarray) -> np.ndarray:
+    """|r| where the two-sided p-value with ``df`` equals ``p``, less :attr:`_Kept.MARGIN`
+    (0 when ``p >= 1``)."""
+    df = np.asarray(df, dtype=float)
+    if p >= 1.0:
+        return np.zeros(df.shape)
+    # p = 0 only where |r| reaches 1 or p underflows: below the smallest positive p
+    p = max(p, np.finfo(float).tiny)
+    t = -special.stdtrit(df, p / 2.0)  # accurate for the smallest p as well
+    return t / np.sqrt(df + t * t) * (1.0 - _Kept.MARGIN)
 
 
 def _length(index, size: int) -> int:
@@ -323,21 +531,14 @@ def _dense_block(x, y, z, kind, target: _Target, xs, ys, alpha, tasks) -> None:
                 r = _scratch("r", (n_narrow, width))
                 np.matmul(narrow_t, centred, out=r)
                 r *= inverse[None, :]
-                outs, commit = target.views(xs, sub)
-                x_size, y_size = narrow_size[:, None], size[None, :]
+                target.finish(r, xs, sub, narrow_size[:, None], size[None, :], df, rows,
+                              kind, n_cov, alpha, table)
             else:
                 r = _scratch("r", (width, n_narrow))
                 np.matmul(centred.T, narrow_r, out=r)
                 r *= inverse[:, None]
-                outs, commit = target.views(sub, ys)
-                x_size, y_size = size[:, None], narrow_size[None, :]
-            # finish by blocks of rows small enough to stay in the processor's cache
-            step_rows = max(1, FINISH_PAIRS // max(r.shape[1], 1))
-            for i in range(0, r.shape[0], step_rows):
-                part = slice(i, i + step_rows)
-                _finish_t(r[part], x_size[part], y_size, df, rows, kind, n_cov,
-                          [out[part] for out in outs], alpha, table)
-            commit()
+                target.finish(r, sub, ys, size[:, None], narrow_size[None, :], df, rows,
+                              kind, n_cov, alpha, table)
 
         tasks.append(task)
 
@@ -371,9 +572,7 @@ def _moment_block(complete, partial, z, kind, target: _Target, cols_complete, co
                 r, df, n, n_cov = r.T, df.T, n.T, n_cov.T
                 xs, ys, x_size, y_size = cols, cols_complete, b_size.T, a_size.T
             r = np.ascontiguousarray(r)
-            outs, commit = target.views(xs, ys)
-            _finish_t(r, x_size, y_size, df, n, kind, n_cov, outs, alpha)
-            commit()
+            target.finish(r, xs, ys, x_size, y_size, df, n, kind, n_cov, alpha)
             target.set_n(xs, ys, np.ascontiguousarray(n).astype(np.int32))
 
         tasks.append(task)
@@ -533,7 +732,9 @@ def associate_arrays(
     client=None,
     chunk_columns: int | None = None,
     mannwhitney_method: str = "auto",
-) -> AssociationArrays:
+    p_threshold: float | None = None,
+    p_bound: float | None = None,
+) -> AssociationArrays | KeptPairs:
     """Statistics of every pair (column of ``x``, column of ``y``).
 
     Parameters
@@ -558,10 +759,18 @@ def associate_arrays(
         ``"auto"`` (exact when both groups have fewer than 50 patients and there are no
         ties, as R's ``wilcox.test``: :data:`radiogenomics.stats.ranks.EXACT_RULE`),
         ``"asymptotic"`` or ``"exact"``.
+    p_threshold
+        Threshold mode: return only the pairs with ``p <= p_threshold`` (a
+        :class:`KeptPairs`). For linear, pearson and spearman, ``|r|`` is compared with
+        the threshold's critical value first and the fields are computed for the pairs
+        that reach it only; the other methods compute every pair and filter.
+    p_bound
+        Threshold mode: also collect the p-values in ``(p_threshold, p_bound]`` (default:
+        none), which exact step-up q-values may need.
 
     Returns
     -------
-    AssociationArrays
+    AssociationArrays, or KeptPairs in threshold mode (the same fields, same numbers).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
@@ -579,13 +788,40 @@ def associate_arrays(
     if method in BINARY_METHODS:
         _binary_check(y)
     n_threads = int(n_threads or os.cpu_count() or 1)
+    if p_threshold is not None:
+        p_threshold = float(p_threshold)
+        if not 0.0 <= p_threshold <= 1.0:
+            raise ValueError(f"p_threshold must lie in [0, 1], found {p_threshold}")
+        p_bound = p_threshold if p_bound is None else max(float(p_bound), p_threshold)
     if client is not None:
-        return _associate_dask(x, y, z, method, alpha, client, chunk_columns, mannwhitney_method)
-    values = np.empty((len(FIELDS), x.shape[1], y.shape[1]))
-    values[_F["q_value"]] = np.nan
-    n = np.zeros((x.shape[1], y.shape[1]), dtype=np.int32)
+        return _associate_dask(x, y, z, method, alpha, client, chunk_columns, mannwhitney_method,
+                               p_threshold, p_bound)
     info: dict = {}
-    if x.shape[1] and y.shape[1]:
+    n_x, n_y = x.shape[1], y.shape[1]
+    if p_threshold is not None:
+        kept = _Kept(n_x, n_y, p_threshold, p_bound)
+        if n_x and n_y:
+            keep = ~np.isnan(z).any(axis=1)
+            if not keep.all():
+                x, y, z = x[keep], y[keep], z[keep]
+            if method in ("linear", "pearson", "spearman"):
+                _t_family(x, y, z, method, kept, alpha, n_threads)
+            else:  # no shortcut: every pair, filtered by columns of y
+                step = max(1, (1 << 22) // max(n_x, 1))
+                for start in range(0, n_y, step):
+                    ys = slice(start, min(n_y, start + step))
+                    part = associate_arrays(x, y[:, ys], z, method, alpha=alpha,
+                                            n_threads=n_threads,
+                                            mannwhitney_method=mannwhitney_method)
+                    kept.add_dense(part.values, part.n, slice(None), ys)
+                    for key, value in part.info.items():
+                        if key.startswith("n_not"):
+                            info[key] = info.get(key, 0) + value
+        return kept.result(method, info)
+    values = np.empty((len(FIELDS), n_x, n_y))
+    values[_F["q_value"]] = np.nan
+    n = np.zeros((n_x, n_y), dtype=np.int32)
+    if n_x and n_y:
         keep = ~np.isnan(z).any(axis=1)
         if not keep.all():
             x, y, z = x[keep], y[keep], z[keep]
@@ -603,7 +839,8 @@ def associate_arrays(
     return AssociationArrays(values=values, n=n, method=method, info=info)
 
 
-def _associate_dask(x, y, z, method, alpha, client, chunk_columns, mannwhitney_method):
+def _associate_dask(x, y, z, method, alpha, client, chunk_columns, mannwhitney_method,
+                    p_threshold=None, p_bound=None):
     """The columns of ``y`` in chunks, one Dask task each."""
     n_x, n_y = x.shape[1], y.shape[1]
     if chunk_columns is None:
@@ -611,11 +848,15 @@ def _associate_dask(x, y, z, method, alpha, client, chunk_columns, mannwhitney_m
     x_future = client.scatter(x, broadcast=True)
     z_future = client.scatter(z, broadcast=True)
     futures = []
-    for start in range(0, n_y, chunk_columns):
+    starts = list(range(0, n_y, chunk_columns))
+    for start in starts:
         stop = min(n_y, start + chunk_columns)
         futures.append(client.submit(
             associate_arrays, x_future, y[:, start:stop], z_future, method, alpha=alpha,
-            n_threads=1, mannwhitney_method=mannwhitney_method, pure=False))
+            n_threads=1, mannwhitney_method=mannwhitney_method, p_threshold=p_threshold,
+            p_bound=p_bound, pure=False))
+    if p_threshold is not None:
+        return _gather_kept(futures, starts, n_x, n_y, method, p_threshold, p_bound)
     values = np.empty((len(FIELDS), n_x, n_y))
     n = np.zeros((n_x, n_y), dtype=np.int32)
     info: dict = {"n_tasks": len(futures)}
@@ -633,3 +874,21 @@ def _associate_dask(x, y, z, method, alpha, client, chunk_columns, mannwhitney_m
     if n.size and np.all(n == n.flat[0]):
         info["n"] = int(n.flat[0])
     return AssociationArrays(values=values, n=n, method=method, info=info)
+
+
+def _gather_kept(futures, starts, n_x, n_y, method, threshold, bound) -> KeptPairs:
+    """The kept pairs of the chunks of y (threshold mode on Dask), in x-major order."""
+    kept = _Kept(n_x, n_y, threshold, bound)
+    info: dict = {"n_tasks": len(futures)}
+    for start, future in zip(starts, futures):
+        part = future.result()
+        fields = part.values[[_F[f] for f in FIELDS if f != "q_value"]]
+        kept.parts.append((part.x_index, part.y_index + start, part.n, fields))
+        if part.tail.size:
+            kept.tail.append(part.tail)
+        kept.n_tests += part.n_tests
+        for key, value in part.info.items():
+            if key.startswith("n_not"):
+                info[key] = info.get(key, 0) + value
+        del part
+    return kept.result(method, info)

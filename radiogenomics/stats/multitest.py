@@ -20,7 +20,8 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["METHODS", "FAMILIES", "adjust_pvalues", "storey_pi0"]
+__all__ = ["METHODS", "FAMILIES", "adjust_pvalues", "adjust_smallest", "empirical_fdr",
+           "storey_pi0"]
 
 #: Accepted method names and their canonical form.
 METHODS = {
@@ -529,3 +530,153 @@ def _adjust_one(pv: np.ndarray, kind: str, pi0: float | None) -> np.ndarray:
     result = np.empty(m)
     result[order] = adjusted
     return result
+
+
+# --- the smallest p-values of a family ---------------------------------------------------
+
+def adjust_smallest(
+    p: np.ndarray,
+    n_tests: int,
+    method: str = "bh",
+    *,
+    others: np.ndarray | None = None,
+    bound: float | None = None,
+) -> tuple[np.ndarray, float]:
+    """Adjusted p-values of the smallest p-values of a family of ``n_tests`` tests, equal
+    to :func:`adjust_pvalues` over the whole family, knowing only these p-values.
+
+    Parameters
+    ----------
+    p
+        The p-values to adjust (1-D, no NaN), in the order of the family (ties are ranked
+        in that order, as the whole-family correction ranks them).
+    n_tests
+        Size of the family (every test, whether its p-value is given or not).
+    method
+        ``"bh"``, ``"by"``, ``"bonferroni"`` or ``"holm"``. Storey's q-values depend on
+        the whole distribution of p-values (pi0) and are refused.
+    others
+        Further p-values of the family (values only, any order), all larger than every
+        p-value of ``p``.
+    bound
+        Every p-value of the family ``<= bound`` is in ``p`` or ``others`` (default: the
+        largest of them).
+
+    Returns
+    -------
+    (adjusted, needed)
+        ``adjusted``: the adjusted p-values of ``p``, in its order. ``needed``: the bound
+        that would have made every value exact (``<= bound`` when they are; otherwise
+        call again with every p-value up to ``needed`` and the values are exact then).
+
+    Notes
+    -----
+    Let ``p_(1) <= ... <= p_(N)`` be the family's sorted p-values and ``M`` the number
+    that are ``<= bound``. Every p-value ``<= bound`` is known, so the known values are
+    exactly ``p_(1), ..., p_(M)`` and their ranks among the known values are their ranks
+    in the family (tied values are all known, or all unknown).
+
+    - Holm: ``q_(i) = min(1, max_{j <= i} (N - j + 1) p_(j))`` uses ``p_(1..i)`` only:
+      exact from the known values.
+    - Bonferroni: ``min(1, N p)``: exact.
+    - BH (BY with the factor ``c(N) = 1 + 1/2 + ... + 1/N``):
+      ``q_(i) = min(1, min_{j >= i} c p_(j) N / j)``. Split the minimum into the known
+      part ``m_i = min_{i <= j <= M} c p_(j) N / j`` and the unknown part over ``j > M``,
+      where ``p_(j) > bound`` and ``N / j >= 1``, so every unknown term exceeds
+      ``c bound >= bound``. Hence when ``m_i <= bound`` (or ``bound >= 1``, where the cap
+      at 1 decides), ``q_(i) = min(1, m_i)`` exactly. It is NOT enough to know only the
+      p-values that are kept: with ``N = 100``, ``p_(1) = 0.01`` kept and
+      ``p_(2) = 0.0100001`` not, ``q_(1) = min(1, 0.01 * 100, 0.0100001 * 50) = 0.5``,
+      where the kept value alone would give 1. When some ``m_i > bound`` the unknown part
+      may be smaller; ``needed = max_i m_i`` then bounds every exact ``q_(i)`` from
+      above, so a second call with every p-value up to ``needed`` is exact.
+
+    The arithmetic (``p / (rank / N)``, running minimum, cap at 1) is that of
+    :func:`adjust_pvalues`, so the values agree to the last bit.
+    """
+    kind = _canonical(method)
+    if kind == "storey":
+        raise ValueError("Storey's q-values need every p-value (pi0); they cannot be "
+                         "computed from the smallest p-values alone")
+    p = np.asarray(p, dtype=float).reshape(-1)
+    others = np.empty(0) if others is None else np.asarray(others, dtype=float).reshape(-1)
+    if np.isnan(p).any() or np.isnan(others).any():
+        raise ValueError("p-values must not be NaN")
+    n_tests = int(n_tests)
+    if p.size + others.size > n_tests:
+        raise ValueError(f"{p.size + others.size} p-values for a family of {n_tests} tests")
+    top = max(float(p.max()) if p.size else 0.0, float(others.max()) if others.size else 0.0)
+    if p.size and others.size and others.min() < p.max():
+        raise ValueError("every p-value of others must be larger than those of p")
+    bound = top if bound is None else float(bound)
+    _check_range(np.concatenate((p[:1], others[:1])))
+    if p.size == 0:
+        return np.empty(0), bound
+    if kind == "bonferroni":
+        return np.minimum(p * float(n_tests), 1.0), bound
+    order = np.argsort(p, kind="mergesort")
+    sorted_p = p[order]
+    if kind == "holm":
+        adjusted = np.maximum.accumulate((n_tests - np.arange(p.size)) * sorted_p)
+        adjusted = np.minimum(adjusted, 1.0)
+        needed = bound
+    else:
+        known = np.concatenate((sorted_p, np.sort(others)))
+        ecdf = np.arange(1, known.size + 1, dtype=float)
+        ecdf /= n_tests
+        if kind == "by":
+            ecdf /= _harmonic(n_tests)
+        np.divide(known, ecdf, out=ecdf)
+        running = np.minimum.accumulate(ecdf[::-1])[::-1][:p.size]
+        largest = float(running.max())
+        needed = bound if (largest <= bound or bound >= 1.0) else min(largest, 1.0)
+        adjusted = np.minimum(running, 1.0)
+    result = np.empty(p.size)
+    result[order] = adjusted
+    return result, needed
+
+
+# --- empirical FDR from permutations ----------------------------------------------------
+
+def empirical_fdr(p: np.ndarray, null_pvalues) -> tuple[np.ndarray, int]:
+    """Permutation (empirical) FDR of every p-value: at threshold ``t = p_i``, the mean
+    number of null p-values ``<= t`` over the permutations divided by the number of
+    observed p-values ``<= t``, capped at 1 and made monotone in ``p`` (the running
+    minimum from the largest p-value down, as q-values are).
+
+    Parameters
+    ----------
+    p
+        Observed p-values, any shape; NaN are not tests.
+    null_pvalues
+        An iterable of arrays of p-values of the same tests on permuted data (one array a
+        permutation, any shape, NaN ignored), consumed one at a time so that only one is
+        held in memory.
+
+    Returns
+    -------
+    (q, n_permutations)
+        The empirical FDR in the shape of ``p`` and the number of permutations used.
+    """
+    p = np.asarray(p, dtype=float)
+    flat = p.reshape(-1)
+    valid = np.flatnonzero(~np.isnan(flat))
+    out = np.full(flat.shape, np.nan)
+    order = valid[np.argsort(flat[valid], kind="stable")]
+    sorted_p = flat[order]
+    # rank_i = number of observed p-values <= p_i (ties count together)
+    rank = np.searchsorted(sorted_p, sorted_p, side="right").astype(float)
+    null_count = np.zeros(sorted_p.size)
+    n_permutations = 0
+    for null in null_pvalues:
+        null = np.asarray(null, dtype=float).reshape(-1)
+        null = np.sort(null[~np.isnan(null)])
+        null_count += np.searchsorted(null, sorted_p, side="right")
+        n_permutations += 1
+    if n_permutations == 0:
+        raise ValueError("empirical FDR needs at least one permutation")
+    if sorted_p.size:
+        ratio = null_count / n_permutations / rank
+        ratio = np.minimum.accumulate(ratio[::-1])[::-1]
+        out[order] = np.minimum(ratio, 1.0)
+    return out.reshape(p.shape), n_permutations
