@@ -845,8 +845,10 @@ def _associate_dask(x, y, z, method, alpha, client, chunk_columns, mannwhitney_m
     n_x, n_y = x.shape[1], y.shape[1]
     if chunk_columns is None:
         chunk_columns = max(1, (2 << 20) // max(n_x, 1))
-    x_future = client.scatter(x, broadcast=True)
-    z_future = client.scatter(z, broadcast=True)
+    # hash=False: keys of their own, so that an earlier call's release of the same data
+    # (same content, same hashed key) cannot remove it under this call's tasks
+    x_future = client.scatter(x, broadcast=True, hash=False)
+    z_future = client.scatter(z, broadcast=True, hash=False)
     futures = []
     starts = list(range(0, n_y, chunk_columns))
     for start in starts:
