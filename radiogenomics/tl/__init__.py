@@ -1,6 +1,7 @@
 """Cohort-aware tools built on ``radiogenomics.stats``."""
 
 from .associations import associate as associate
+from .delta import delta as delta
 from .differential import differential as differential
 from .enrichment import enrichment as enrichment
 from .enrichment import overrepresentation as overrepresentation
