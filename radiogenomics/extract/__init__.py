@@ -36,3 +36,5 @@ __all__ = [
     "summary",
     "validate_params",
 ]
+from .robustness import perturbed_manifest as perturbed_manifest
+from .robustness import robustness as robustness
