@@ -138,3 +138,44 @@ def test_manifest_accepts_a_timepoint_per_image(tmp_path):
     frame.loc[1, "Visit"] = "baseline"
     with pytest.raises(rg.errors.SchemaError, match="duplicate ID"):
         rg.io.read_manifest(frame, base_dir=tmp_path)
+
+
+def test_delta_from_a_longitudinal_manifest_matches_pyradiomics(tmp_path):
+    """A real MR case at baseline and at a follow-up whose lesion shrank (the mask eroded):
+    the change equals the difference of pyradiomics' own values."""
+    from helpers import PYRADIOMICS_CASES
+
+    if not PYRADIOMICS_CASES.is_dir():
+        pytest.skip(f"reference data not found at {PYRADIOMICS_CASES}")
+    import SimpleITK as sitk
+    from radiomics import featureextractor
+
+    image = str(PYRADIOMICS_CASES / "breast1_image.nrrd")
+    mask = str(PYRADIOMICS_CASES / "breast1_label.nrrd")
+    small = sitk.BinaryErode(sitk.ReadImage(mask) == 1, [1, 1, 0], sitk.sitkBall, 0, 1)
+    small = sitk.Cast(small, sitk.sitkUInt8)
+    small.CopyInformation(sitk.ReadImage(mask))
+    follow_mask = str(tmp_path / "breast1_week6.nrrd")
+    sitk.WriteImage(small, follow_mask)
+    manifest = pd.DataFrame({"patient_id": ["breast1", "breast1"], "image": [image, image],
+                             "mask": [mask, follow_mask], "timepoint": ["baseline", "week6"]})
+    params = {"setting": {"binWidth": 25, "label": 1}, "imageType": {"Original": {}},
+              "featureClass": {"firstorder": [], "shape": ["VoxelVolume"]}}
+    long = rg.extract.features_by_timepoint(manifest, params=params, n_jobs=1)
+    assert sorted(long.obs_names) == ["breast1@baseline", "breast1@week6"]
+    assert sorted(long.obs["timepoint"]) == ["baseline", "week6"]
+    change = rg.tl.delta(long, "baseline", "week6", kind="absolute")
+    extractor = featureextractor.RadiomicsFeatureExtractor(binWidth=25, label=1)
+    extractor.disableAllFeatures()
+    extractor.enableFeatureClassByName("firstorder")
+    extractor.enableFeaturesByName(shape=["VoxelVolume"])
+    before = extractor.execute(image, mask)
+    after = extractor.execute(image, follow_mask)
+    for feature in ("original_firstorder_Mean", "original_shape_VoxelVolume",
+                    "original_firstorder_Entropy"):
+        expected = float(after[feature]) - float(before[feature])
+        assert change[:, feature].X[0, 0] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert change[:, "original_shape_VoxelVolume"].X[0, 0] < 0
+    missing = manifest.iloc[[0]].assign(timepoint=np.nan)
+    with pytest.raises(rg.errors.SchemaError, match="no time point"):
+        rg.extract.features_by_timepoint(missing, params=params)

@@ -38,3 +38,4 @@ __all__ = [
 ]
 from .robustness import perturbed_manifest as perturbed_manifest
 from .robustness import robustness as robustness
+from .timepoints import features_by_timepoint as features_by_timepoint
