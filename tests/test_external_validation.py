@@ -85,6 +85,13 @@ def test_noise_model_on_a_held_out_demo_site_is_at_chance():
     assert comparison.loc["auc", "internal"] == pytest.approx(internal)
     assert comparison.loc["auc", "external"] == pytest.approx(auc["estimate"])
     assert set(result.curves["curve"]) >= {"roc", "calibration", "decision", "treat_all"}
+    roc = rg.pl.roc(result)
+    assert [trace.name.split(":")[0] for trace in roc.data if trace.name] == [
+        "chance", "cross-validation", "external"]
+    calibration = rg.pl.calibration(result)
+    assert any("external: slope" in (trace.name or "") for trace in calibration.data)
+    decision = rg.pl.decision_curve(result, where="external")
+    assert len(decision.data) >= 3
     stored = external.uns["radiogenomics"]["external_validation"][model.name]
     assert len(stored) == len(result.metrics)
     with pytest.raises(rg.errors.InputError, match="not among the training sites"):

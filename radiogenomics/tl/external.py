@@ -71,6 +71,24 @@ class ExternalValidation:
     predictions: pd.DataFrame
     harmonisation: dict = field(default_factory=dict)
     dropped: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))
+    model: object = None
+
+    def figure_tables(self) -> dict:
+        """The tables ``rg.pl.roc``, ``rg.pl.calibration`` and ``rg.pl.decision_curve``
+        draw: the model's cross-validated curves and metrics beside the external ones
+        (``rg.pl.decision_curve(result, where="external")``)."""
+        internal_metrics = self.model.metrics if self.model is not None else None
+        internal_curves = self.model.curves if self.model is not None else None
+        metrics = pd.concat([m for m in (internal_metrics, self.metrics) if m is not None
+                             and len(m)], ignore_index=True)
+        curve_tables = [c for c in (internal_curves, self.curves) if c is not None and len(c)]
+        if internal_curves is not None and "set" in internal_curves:
+            curve_tables[0] = internal_curves[internal_curves["set"] == "cross-validation"]
+        card = getattr(self.model, "card", {}) or {}
+        return {"metrics": metrics, "curves": pd.concat(curve_tables, ignore_index=True),
+                "importance": getattr(self.model, "importance", pd.DataFrame()),
+                "predictions": self.predictions, "card": card,
+                "name": str(getattr(self.model, "name", "model"))}
 
     def summary(self) -> str:
         """The external metrics beside the internal ones, one line each."""
@@ -265,7 +283,7 @@ def validate_model(
         predictions["observed"] = np.asarray(y, dtype=float)
     result = ExternalValidation(metrics=metrics, calibration=calibration, curves=curve_table,
                                 comparison=comparison, predictions=predictions,
-                                harmonisation=harmonisation, dropped=dropped)
+                                harmonisation=harmonisation, dropped=dropped, model=model)
     key = key_added or str(model.name)
     params = {"model": str(model.name), "n_patients": int(len(X)),
               "n_bootstraps": int(n_bootstraps), "confidence": confidence,
