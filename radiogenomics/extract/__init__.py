@@ -38,4 +38,5 @@ __all__ = [
 ]
 from .robustness import perturbed_manifest as perturbed_manifest
 from .robustness import robustness as robustness
+from .segment import segment as segment
 from .timepoints import features_by_timepoint as features_by_timepoint
