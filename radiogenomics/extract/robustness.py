@@ -191,6 +191,7 @@ def robustness(
     mask_dir: str | os.PathLike | None = None,
     client: Any = None,
     image_types=None,
+    progress: bool | None = None,
     return_replicates: bool = False,
 ):
     """Robustness of every feature to the segmentation: features re-extracted with each
@@ -226,8 +227,9 @@ def robustness(
         A feature is ``robust`` when its ICC is at least this (0.75: good reliability).
     confidence
         Level of the ICC confidence interval (F distribution, as pingouin).
-    n_jobs, cache_dir, client, image_types
-        As :func:`radiogenomics.extract.features` (workers, extraction cache, Dask).
+    n_jobs, cache_dir, client, image_types, progress
+        As :func:`radiogenomics.extract.features` (workers, extraction cache, Dask,
+        progress bar).
     mask_dir
         Folder of the perturbed masks (default: ``<cache_dir>/perturbed_masks``, or a new
         temporary folder without a cache).
@@ -259,7 +261,7 @@ def robustness(
                                random_state=random_state)
     adata = features(table[["patient_id", "image", "mask", "label", "lesion_id"]],
                      params=params, n_jobs=n_jobs, cache_dir=cache_dir, client=client,
-                     image_types=image_types)
+                     image_types=image_types, progress=progress)
     lesion = adata.obs["lesion_id"].astype(str)
     replicate = lesion.str.rsplit(_SEPARATOR, n=1).str[-1]
     original_lesion = lesion.str.rsplit(_SEPARATOR, n=1).str[0]
