@@ -145,3 +145,25 @@ def test_refused_external_cohorts():
     del no_outcome.obs["label"]
     with pytest.raises(rg.errors.CohortError, match="no outcome column 'label'"):
         rg.tl.validate_model(model, no_outcome, n_bootstraps=10)
+
+
+def test_survival_and_regression_models_validate():
+    from lifelines.utils import concordance_index
+    from sklearn.metrics import r2_score
+
+    mdata = cohort(seed=0, n=150, sites=("site_A", "site_B", "site_C"))
+    train = mdata[mdata.obs["site"] != "site_C"].copy()
+    external = mdata[mdata.obs["site"] == "site_C"].copy()
+    survival = rg.tl.fit_model(train, "time", "radiomics", event="event", harmonize="site",
+                               **QUICK)
+    result = rg.tl.validate_model(survival, external, n_bootstraps=50)
+    p = result.predictions
+    reference = concordance_index(p["time"], -p["prediction"], p["event"])
+    metrics = result.metrics.set_index("metric")
+    assert metrics.loc["concordance", "estimate"] == pytest.approx(reference, abs=1e-10)
+    assert "time_dependent_auc" in set(result.curves["curve"])
+    assert result.harmonisation["new_sites"] == {"site_C": external.n_obs}
+    regression = rg.tl.fit_model(train, "time", "radiomics", task="regression", **QUICK)
+    result = rg.tl.validate_model(regression, external, n_bootstraps=50)
+    r2 = r2_score(result.predictions["observed"], result.predictions["prediction"])
+    assert result.metrics.set_index("metric").loc["r2", "estimate"] == pytest.approx(r2)

@@ -152,3 +152,19 @@ def test_refused_settings(tmp_path):
         rg.extract.robustness(frame, distance=-1.0, mask_dir=tmp_path)
     with pytest.raises(rg.errors.InputError, match="unknown icc"):
         rg.extract.robustness(frame, icc="icc_3_1", mask_dir=tmp_path)
+
+
+def test_replicates_feed_the_robust_feature_filter(mr_robustness):
+    import anndata as ad
+    import mudata as md
+
+    _, _, _, table, replicates = mr_robustness
+    originals = replicates[replicates.obs["replicate"] == "original"]
+    radiomics = ad.AnnData(np.asarray(originals.X),
+                           obs=pd.DataFrame(index=list(originals.obs["subject"])),
+                           var=pd.DataFrame(index=replicates.var_names))
+    mdata = md.MuData({"radiomics": radiomics})
+    filtered = rg.pp.robust_features(mdata, "radiomics", replicates, icc="icc_1_1",
+                                     subset=True)
+    np.testing.assert_allclose(filtered["icc_1_1"], table["icc"], rtol=1e-10)
+    assert list(mdata["radiomics"].var_names) == list(table.loc[table["robust"], "feature"])
