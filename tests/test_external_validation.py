@@ -122,6 +122,12 @@ def test_calibration_equals_statsmodels_logistic_recalibration():
 
     auc = result.metrics.set_index("metric").loc["auc", "estimate"]
     assert auc == pytest.approx(roc_auc_score(y, lp))
+    # the explanation of the external patients (linear: no shap needed) explains the
+    # validated predictions
+    explanation = rg.tl.explain(model, external)
+    predicted = result.predictions.set_index("patient_id")["prediction"]
+    np.testing.assert_allclose(1 / (1 + np.exp(-explanation.output)),
+                               predicted.loc[explanation.patients].to_numpy(), atol=1e-12)
 
 
 def test_known_sites_use_the_stored_parameters():

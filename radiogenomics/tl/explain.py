@@ -247,7 +247,8 @@ def explain(
         A fitted model (:func:`radiogenomics.tl.fit_model`, :func:`~radiogenomics.tl.load_model`).
     mdata
         A cohort with the modalities and clinical columns the model reads (the training
-        cohort or a new one).
+        cohort or a new one; patients of a new site are harmonised to the training
+        reference, as by :func:`radiogenomics.tl.validate_model`).
     patients
         Patients to explain (default: every patient the model can score).
     missing
@@ -266,11 +267,15 @@ def explain(
         ``feature_names``, with ``values.sum(axis=1) + base_value == output``; ``data``
         holds the patients' feature values in their input units.
     """
-    pipeline = model.pipeline
+    from .external import _harmonised_pipeline
+
     X, _ = model.inputs(mdata, patients=patients, missing=missing)
     if X.empty:
         raise InputError("no patient can be explained", expected="patients with the "
                          "modalities and features the model reads", found="none")
+    # patients of a site the training harmonisation did not see are harmonised to the
+    # training reference, as by validate_model (the model itself is not changed)
+    pipeline, _ = _harmonised_pipeline(model.pipeline, X, "reference")
     Z, names = _learner_inputs(pipeline, X)
     learner = pipeline[-1]
     task = model.task
