@@ -179,3 +179,27 @@ def test_delta_from_a_longitudinal_manifest_matches_pyradiomics(tmp_path):
     missing = manifest.iloc[[0]].assign(timepoint=np.nan)
     with pytest.raises(rg.errors.SchemaError, match="no time point"):
         rg.extract.features_by_timepoint(missing, params=params)
+
+
+def test_demo_follow_up_scan_changes_with_the_response(tmp_path):
+    """The simulated week-6 scan: responders' tumours shrink and lose enhancement; the
+    relative volume change equals the planted voxel-count ratio minus one."""
+    from radiogenomics.datasets import write_demo_files, write_follow_up
+
+    paths = write_demo_files(tmp_path / "demo", n_patients=16, seed=0)
+    manifest = write_follow_up(paths)
+    params = {"setting": {"binWidth": 25, "label": 1, "minimumROIDimensions": 2,
+                          "minimumROISize": 20},
+              "imageType": {"Original": {}},
+              "featureClass": {"firstorder": ["Mean"], "shape": ["VoxelVolume"]}}
+    long = rg.extract.features_by_timepoint(manifest, params=params, n_jobs=2, progress=False)
+    change = rg.tl.delta(long, "baseline", "week6", kind="relative")
+    truth = pd.read_csv(paths["truth"] / "follow_up.csv", dtype={"patient_id": str})
+    truth = truth.set_index("patient_id").loc[list(change.obs["patient_id"])]
+    volume = change[:, "original_shape_VoxelVolume"].X.ravel()
+    np.testing.assert_allclose(volume, truth["volume_ratio"] - 1, rtol=1e-9, atol=1e-12)
+    responders = truth["responder"].to_numpy(dtype=bool)
+    assert responders.any() and (~responders).any()
+    assert volume[responders].max() < 0 <= volume[~responders].min()
+    mean = change[:, "original_firstorder_Mean"].X.ravel()
+    assert mean[responders].max() < 0
