@@ -232,7 +232,8 @@ def robustness(
         progress bar).
     mask_dir
         Folder of the perturbed masks (default: ``<cache_dir>/perturbed_masks``, or a new
-        temporary folder without a cache).
+        temporary folder without a cache). With a Dask ``client`` on other machines, it
+        must be a folder the workers can read, like the images.
     return_replicates
         Also return the extracted replicates (AnnData, one row per lesion and replicate,
         ``obs`` columns ``subject`` and ``replicate``), which
