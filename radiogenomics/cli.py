@@ -283,6 +283,64 @@ def report(results: Path, out: Path, title: str | None, pdf: bool, figures: bool
     click.echo("Wrote " + " and ".join(str(p) for p in written.values()))
 
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("manifest", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output table (.csv, .tsv, .parquet or .xlsx).")
+@click.option("--params", "params", default="default", show_default=True,
+              metavar="FILE|PRESET", help="Extraction settings, as for extract.")
+@click.option("--perturbations", default="erode,dilate,contour", show_default=True,
+              help="Mask perturbations, comma-separated: erode, dilate, contour.")
+@click.option("--n-perturbations", type=click.IntRange(1, None), default=3, show_default=True,
+              help="Random contour displacements per lesion.")
+@click.option("--distance", type=float, default=None,
+              help="Erosion/dilation in mm [default: one in-plane voxel].")
+@click.option("--displacement", type=float, default=None,
+              help="SD of the random contour displacement in mm [default: one in-plane voxel].")
+@click.option("--icc", type=click.Choice(["icc_1_1", "icc_2_1"]), default="icc_1_1",
+              show_default=True, help="The ICC that decides robustness.")
+@click.option("--threshold", type=float, default=0.75, show_default=True,
+              help="A feature is robust when its ICC is at least this.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random contours.")
+@click.option("--jobs", "n_jobs", type=int, default=-1,
+              help="Worker processes on this machine [default: every core].")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run the cases on the Dask cluster of this scheduler (tcp://host:8786).")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Cache folder (extracted cases and perturbed masks).")
+def robustness(manifest: Path, out: Path, params: str, perturbations: str,
+               n_perturbations: int, distance: float | None, displacement: float | None,
+               icc: str, threshold: float, seed: int, n_jobs: int, scheduler: str | None,
+               cache_dir: Path | None) -> None:
+    """Robustness of every feature to the segmentation: features re-extracted with each
+    mask eroded, dilated and its contour randomly displaced, and their intraclass
+    correlation (ICC with its 95% interval, robust when at least the threshold).
+
+    MANIFEST is an image manifest as for extract. Writes OUT with one row per feature:
+    feature, image_type, feature_class, icc, ci_lower, ci_upper, robust, icc_kind,
+    n_subjects, n_replicates.
+    """
+    from .export import write_table
+    from .extract import robustness as run_robustness
+
+    table = run_robustness(manifest, params=params,
+                           perturbations=tuple(p.strip() for p in perturbations.split(",")
+                                               if p.strip()),
+                           n_perturbations=n_perturbations, random_state=seed,
+                           distance=distance, displacement=displacement, icc=icc,
+                           threshold=threshold, n_jobs=n_jobs, cache_dir=cache_dir,
+                           client=scheduler)
+    left_out = table.attrs.get("left_out", [])
+    write_table(table, out, schema=False)
+    click.echo(f"{int(table['robust'].sum())} of {len(table)} features robust "
+               f"({table['icc_kind'].iloc[0]} >= {threshold}) over "
+               f"{int(table['n_subjects'].iloc[0])} lesions"
+               + (f"; left out (a perturbation failed): {', '.join(left_out)}" if left_out
+                  else ""))
+    click.echo(f"Wrote {out}")
+
+
 _KINDS = ["radiomics", "expression", "proteomics", "mutations", "clinical", "manifest"]
 
 

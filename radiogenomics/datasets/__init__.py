@@ -9,10 +9,12 @@ from .demo import (
     subtype_recovery,
     write_demo_files,
 )
+from .follow_up import FOLLOW_UP_MANIFEST, write_follow_up
 from .simulate import simulate
 
 __all__ = [
     "DEMO_FILES",
+    "FOLLOW_UP_MANIFEST",
     "assemble_demo",
     "demo",
     "load_demo_tables",
@@ -20,4 +22,5 @@ __all__ = [
     "simulate",
     "subtype_recovery",
     "write_demo_files",
+    "write_follow_up",
 ]

@@ -44,3 +44,7 @@ __all__ = [
     "summary",
     "validate_params",
 ]
+from .robustness import perturbed_manifest as perturbed_manifest
+from .robustness import robustness as robustness
+from .segment import segment as segment
+from .timepoints import features_by_timepoint as features_by_timepoint

@@ -218,8 +218,9 @@ def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = Non
                 column=cols[0] if len(cols) == 1 else None,
                 expected=f"one row per {' and '.join(cols)}",
                 found=f"{len(same)} rows for {label!r}",
-                hint=(f"Add a {' and '.join(absent)} column to tell the rows apart"
-                      if absent else None),
+                hint=(f"Add a {absent[0]} column"
+                      + (f" (or {' or '.join(absent[1:])})" if len(absent) > 1 else "")
+                      + " to tell the rows apart" if absent else None),
             )
     return frame
 

@@ -7,6 +7,8 @@ from .curation import batch_before_after as batch_before_after
 from .curation import correlation_clustermap as correlation_clustermap
 from .curation import differential_dotplot as differential_dotplot
 from .curation import embedding as embedding
+from .explain import shap_summary as shap_summary
+from .explain import shap_waterfall as shap_waterfall
 from .models import calibration as calibration
 from .models import decision_curve as decision_curve
 from .models import importance as importance

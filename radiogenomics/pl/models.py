@@ -24,6 +24,8 @@ _SOURCE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377
 
 def _tables(model, key: str | None) -> dict:
     """metrics, curves, importance, predictions and card of a model or a stored one."""
+    if hasattr(model, "figure_tables"):  # an external validation (rg.tl.validate_model)
+        return model.figure_tables()
     if hasattr(model, "metrics") and hasattr(model, "curves"):
         return {"metrics": model.metrics, "curves": model.curves,
                 "importance": model.importance, "predictions": model.predictions,

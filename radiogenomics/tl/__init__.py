@@ -1,9 +1,14 @@
 """Cohort-aware tools built on ``radiogenomics.stats``."""
 
 from .associations import associate as associate
+from .delta import delta as delta
 from .differential import differential as differential
 from .enrichment import enrichment as enrichment
 from .enrichment import overrepresentation as overrepresentation
+from .explain import Explanation as Explanation
+from .explain import explain as explain
+from .external import ExternalValidation as ExternalValidation
+from .external import validate_model as validate_model
 from .genesets import score_gene_sets as score_gene_sets
 from .models import FittedModel as FittedModel
 from .models import compare_models as compare_models
