@@ -17,14 +17,16 @@ from radiogenomics.stats.combat import combat_apply, combat_fit
 from radiogenomics.stats.combat_reference import combat_add_batch
 
 
-def test_new_batch_of_known_patients_gives_the_fitted_parameters():
+@pytest.mark.parametrize("convention, parametric", [("sva", True), ("scanpy", True),
+                                                    ("sva", False)])
+def test_new_batch_of_known_patients_gives_the_fitted_parameters(convention, parametric):
     """Each batch's effects are estimated from its own samples on the reference scale, so
     re-estimating a fitted batch as a new one gives back its fitted parameters."""
     rng = np.random.default_rng(4)
     values = rng.normal(size=(60, 15)) * rng.uniform(1, 3, 15) + rng.normal(0, 5, 15)
     batch = np.repeat([0, 1, 2], 20)
     values[batch == 1] = values[batch == 1] * 1.5 + 2.0
-    model = combat_fit(values, batch)
+    model = combat_fit(values, batch, convention=convention, parametric=parametric)
     for b in range(3):
         extended = combat_add_batch(values[batch == b], model)
         assert extended.n_batches == 4

@@ -333,7 +333,9 @@ def test_cli_writes_the_screen_with_provenance(tmp_path):
     table = pd.read_parquet(out)
     expected = rg.tl.cox_screen(mdata, "radiomics", time="os", event="dead",
                                 covariates=["age", "stage"])
-    pd.testing.assert_frame_equal(table, expected)
+    # the file adds each feature's unit and IBSI tag (from the cohort) to the screen's columns
+    pd.testing.assert_frame_equal(table[list(expected.columns)], expected)
+    assert set(table.columns) - set(expected.columns) == {"unit", "ibsi_tag"}
     meta = json.loads(Path(f"{out}.meta.json").read_text())
     assert meta["schema"] == "survival_screen" and meta["rows"] == len(table)
     assert meta["parameters"]["covariates"] == ["age", "stage"]

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .combat import CombatModel, _posterior
+from .combat import CombatModel, _nonparametric, _posterior
 
 __all__ = ["combat_add_batch"]
 
@@ -76,14 +76,21 @@ def combat_add_batch(
     iterations = 0
     if use.size:
         gamma_bar = float(g_hat[use].mean())
-        tau2 = float(g_hat[use].var())
+        # the prior variance as the model defines it (sva: sample variance, scanpy: population)
+        tau2 = float(g_hat[use].var(ddof=1 if model.convention == "sva" and use.size > 1
+                                    else 0))
         d_mean = float(d_hat[use].mean())
         d_var = float(d_hat[use].var(ddof=1)) if use.size > 1 else 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
             a_prior = (2 * d_var + d_mean**2) / d_var
             b_prior = (d_mean * d_var + d_mean**3) / d_var
         scalable = d_hat[use] > 0
-        if mean_only or not scalable.all() or not np.isfinite(a_prior):
+        if not model.parametric:  # sva's non-parametric prior, as combat_fit
+            d_b = np.ones(use.size) if mean_only else d_hat[use]
+            g, d = _nonparametric(s[:, use], g_hat[use], d_b)
+            gamma_star[use] = g
+            delta_star[use] = 1.0 if mean_only else d
+        elif mean_only or not scalable.all() or not np.isfinite(a_prior):
             gamma_star[use] = (tau2 * g_hat[use] + gamma_bar) / (tau2 + 1.0) if mean_only \
                 else (tau2 * n * g_hat[use] + gamma_bar) / (tau2 * n + 1.0)
         else:
