@@ -16,11 +16,20 @@ NAV = [
 ]
 
 
-def header(title: str) -> html.Header:
+def nav_class(href: str, active: str | None) -> str:
+    """The class of a navigation link: marked when it is the page shown."""
+    current = "/" + (active or "").strip("/")
+    return "rg-nav-link rg-nav-active" if current == href else "rg-nav-link"
+
+
+def header(title: str, active: str | None = None) -> html.Header:
+    """The header with the navigation, the page at ``active`` marked (the browser keeps
+    the mark up to date as the user moves between pages)."""
     return html.Header(className="rg-header", children=[
         html.Div(title, className="rg-title"),
         html.Nav(className="rg-nav", children=[
-            dcc.Link(label, href=href, id=f"nav-{label.lower()}", className="rg-nav-link")
+            dcc.Link(label, href=href, id=f"nav-{label.lower()}",
+                     className=nav_class(href, active))
             for href, label in NAV
         ]),
     ])

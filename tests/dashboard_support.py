@@ -38,12 +38,15 @@ def survival_screen(features: list[str], modality: str = "radiomics", seed: int 
 
 
 def write_results_folder(folder: Path, mdata) -> Path:
-    """A results folder as the demo writes it: the cohort and exported result tables."""
+    """A results folder as the demo writes it: the cohort (radiomic features scaled, their
+    raw values in ``layers["raw"]``) and exported result tables."""
     import radiogenomics as rg
     from dashboards.synthetic import write_association_table
 
     folder.mkdir(parents=True, exist_ok=True)
     mdata = mdata.copy()
+    # as a study stores it: radiomic features scaled, their raw values kept
+    rg.pp.scale(mdata, "radiomics")
     add_stored_results(mdata)
     rg.write_cohort(mdata, folder / "cohort.h5mu")
     radiomic = list(mdata["radiomics"].var_names)

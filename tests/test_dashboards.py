@@ -376,7 +376,7 @@ def test_figures_use_the_served_plotly_bundle(results_folder):
          "assoc-selected.data"),
         ("assoc-count.children", {"assoc-table.value": TABLE, "assoc-q.value": 1.0},
          "assoc-q.value"),
-        ("surv-km.figure", {"surv-variable.value": f"mutation::{binary}",
+        ("surv-km.figure", {"surv-variable.value": f"mutation:{binary}",
                             "surv-split.value": "optimal"}, "surv-split.value"),
         ("patient-body.children", {"patient-select.value": results.patients[3]},
          "patient-select.value"),
@@ -388,3 +388,141 @@ def test_figures_use_the_served_plotly_bundle(results_folder):
         _trace_types(response.get_json(), found)
     assert {"scatter", "bar", "heatmap"} <= found
     assert found <= available, f"trace types missing from the bundle: {found - available}"
+
+
+# ----------------------------------------------------------------------------- survival v2
+
+
+@pytest.fixture(scope="module")
+def served_results(results_folder):
+    from dashboards.results import load_results
+
+    return load_results(results_folder)
+
+
+def test_survival_splits_a_category_by_level_against_lifelines(served_results):
+    from lifelines.statistics import multivariate_logrank_test
+
+    from dashboards.survival import split_survival
+
+    mdata = served_results.mdata
+    outcome = split_survival(mdata, "stage", time="os_months", event="os_event")
+    obs = mdata.obs
+    reference = multivariate_logrank_test(obs["os_months"], obs["stage"].astype(str),
+                                          obs["os_event"])
+    assert outcome["categorical"]
+    levels = [str(c) for c in obs["stage"].cat.categories if (obs["stage"] == c).any()]
+    groups = outcome["groups"].set_index("group")
+    assert list(groups.index) == levels
+    counts = obs["stage"].astype(str).value_counts()
+    events = obs.groupby(obs["stage"].astype(str), observed=True)["os_event"].sum()
+    for level in levels:
+        assert groups.loc[level, "patients"] == counts[level]
+        assert groups.loc[level, "events"] == events[level]
+    key = next(k for k in outcome["stats"] if k.startswith("log-rank p"))
+    assert f"({len(levels)} groups, {len(levels) - 1} df)" in key
+    assert outcome["p_value"] == pytest.approx(reference.p_value, rel=1e-6)
+    assert outcome["statistic"] == pytest.approx(reference.test_statistic, rel=1e-6)
+    traces = {t.name.split(" (n=")[0] for t in outcome["figure"].data
+              if t.showlegend is not False and t.name}
+    assert traces == set(levels)
+
+
+def test_survival_splits_mutation_status_and_flags(served_results):
+    from dashboards.survival import split_survival
+
+    mdata = served_results.mdata
+    gene = mdata["mutation"].var_names[0]
+    outcome = split_survival(mdata, f"mutation:{gene}", time="os_months", event="os_event")
+    values = mdata["mutation"][:, gene].to_df()[gene]
+    groups = outcome["groups"].set_index("group")
+    assert groups.loc["mutant", "patients"] == int((values > 0).sum())
+    assert groups.loc["wild-type", "patients"] == int((values == 0).sum())
+    flags = split_survival(mdata, "egfr_mutant", time="os_months", event="os_event")
+    assert set(flags["groups"]["group"]) == {"no", "yes"}
+    assert flags["groups"].set_index("group").loc["yes", "patients"] == int(
+        (mdata.obs["egfr_mutant"] == 1).sum())
+
+
+def test_survival_cut_offs_are_in_physical_units(served_results):
+    """A typed cut-off and the median are read in mm³ from layers["raw"], not in the
+    scaled values of X."""
+    from dashboards.survival import split_survival
+
+    mdata = served_results.mdata
+    feature = "original_shape_VoxelVolume"
+    radiomics = mdata["radiomics"]
+    raw = pd.Series(np.asarray(radiomics[:, feature].layers["raw"]).ravel(),
+                    index=radiomics.obs_names)
+    scaled = np.asarray(radiomics[:, feature].X).ravel()
+    assert abs(np.nanmean(scaled)) < 1e-6 and np.nanmean(raw) > 100  # X is scaled
+    cut = float(np.round(np.median(raw), -2))
+    outcome = split_survival(mdata, f"radiomics:{feature}", time="os_months",
+                             event="os_event", split="cutoff", cutoff=cut)
+    groups = outcome["groups"].set_index("group")
+    low = f"≤ {cut:,.0f} mm³"
+    assert groups.loc[low, "patients"] == int((raw <= cut).sum())
+    assert groups.loc[f"> {cut:,.0f} mm³", "patients"] == int((raw > cut).sum())
+    median = split_survival(mdata, f"radiomics:{feature}", time="os_months",
+                            event="os_event", split="median")
+    assert median["cutpoints"] == [pytest.approx(float(np.median(raw)))]
+    assert median["unit"] == "mm³"
+    optimal = split_survival(mdata, f"radiomics:{feature}", time="os_months",
+                             event="os_event", split="optimal")
+    assert raw.min() <= optimal["cutpoints"][0] <= raw.max()
+    assert optimal["stats"]["optimal cut-point"].endswith("mm³")
+
+
+def test_marker_groups_and_maxstat_read_a_layer(served_results):
+    mdata = served_results.mdata.copy()
+    feature = "radiomics:original_shape_Maximum3DDiameter"
+    raw = np.asarray(mdata["radiomics"][:, feature.split(":")[1]].layers["raw"]).ravel()
+    groups = rg.tl.marker_groups(mdata, feature, "tertiles", layer="raw", key_added="g")
+    thresholds = mdata.uns["radiogenomics"]["marker_groups"]["g"]["thresholds"]
+    assert thresholds == pytest.approx(list(np.quantile(raw, [1 / 3, 2 / 3])))
+    assert (groups == "low").sum() == (raw <= thresholds[0]).sum()
+    best = rg.tl.maxstat(mdata, feature, time="os_months", event="os_event", layer="raw")
+    assert raw.min() <= best["cutpoint"].iloc[0] <= raw.max()
+
+
+def test_units_of_features_and_time():
+    import anndata as ad
+
+    from dashboards.units import feature_unit, format_value, human_label, time_unit
+
+    var = pd.DataFrame({"feature_class": ["shape", "shape", "glcm", "firstorder"],
+                        "feature": ["VoxelVolume", "Maximum3DDiameter", "Contrast", "Mean"]},
+                       index=["original_shape_VoxelVolume", "original_shape_Maximum3DDiameter",
+                              "original_glcm_Contrast", "original_firstorder_Mean"])
+    adata = ad.AnnData(np.zeros((2, 4)), var=var)
+    assert [feature_unit(adata, n) for n in var.index] == ["mm³", "mm", "", ""]
+    adata.var["unit"] = ["mm³", "mm", "", "HU"]  # recorded units win
+    assert feature_unit(adata, "original_firstorder_Mean") == "HU"
+    assert time_unit("os_months") == "months" and time_unit("pfs_days") == "days"
+    assert time_unit("followup", {"time_unit": "weeks"}) == "weeks"
+    assert human_label("os_months") == "OS (months)"
+    assert human_label("egfr_mutant") == "EGFR mutant"
+    assert format_value(2374.4, "mm³") == "2,374 mm³"
+
+
+def test_survival_page_reads_its_state_from_the_address(results_folder):
+    from dashboards import create_app
+
+    app = create_app(results_folder)
+    client = app.server.test_client()
+    feature = "original_shape_VoxelVolume"
+    layout = _layout_of(client, f"/survival?variable=radiomics:{feature}&split=2000")
+    assert _find(layout, "url")["search"] == f"?variable=radiomics:{feature}&split=2000"
+    assert _find(layout, "surv-variable")["value"] == f"radiomics:{feature}"
+    assert _find(layout, "surv-split")["value"] == "cutoff"
+    assert _find(layout, "surv-cutoff")["value"] == 2000
+    names = [t["name"] for t in _find(layout, "surv-km")["figure"]["data"]
+             if t.get("showlegend", True) is not False and t.get("name")]
+    assert any(n.startswith("≤ 2,000 mm³") for n in names)
+    stage = _layout_of(client, "/survival?variable=stage")
+    assert _find(stage, "surv-variable")["value"] == "stage"
+    assert "4 groups" in json.dumps(_find(stage, "surv-stats"), ensure_ascii=False)
+    # unknown values fall back to the defaults
+    junk = _layout_of(client, "/survival?variable=../../etc&split=huge")
+    assert _find(junk, "surv-split")["value"] == "median"
+    assert _find(junk, "surv-variable")["value"] != "../../etc"

@@ -132,10 +132,9 @@ def test_survival_split_updates_the_curves(page, live_app):
     page.wait_for_function(
         f"() => document.getElementById('surv-stats').innerText !== {median!r}")
     wait_for_callbacks(page)
-    assert "middle" in page.locator("#surv-stats").inner_text()
-    groups = page.evaluate("() => document.getElementById('surv-km')"
-                           ".querySelector('.js-plotly-plot').data.map(t => t.name)")
-    assert any("middle" in str(name) for name in groups)
+    assert "(3 groups, 2 df)" in page.locator("#surv-stats").inner_text()
+    assert page.locator("#surv-groups tbody tr").count() == 3
+    assert "split=tertiles" in page.url
     # a row of the screen picks its feature
     feature = page.locator("#surv-rows td[data-dash-column='feature']").nth(2).inner_text()
     page.locator("#surv-rows td[data-dash-column='feature']").nth(2).click()
@@ -241,3 +240,64 @@ def test_readme_tour_screenshot(browser, live_app):
     assert path.stat().st_size > 10_000
     watch.assert_clean()
     context.close()
+
+
+def _legend(page, graph: str) -> list[str]:
+    return page.evaluate(f"""() => document.getElementById('{graph}')
+        .querySelector('.js-plotly-plot').data
+        .filter(t => t.showlegend !== false && t.name).map(t => t.name.split(' (n=')[0])""")
+
+
+def test_survival_by_stage_from_a_link(page, live_app):
+    """``/survival?variable=stage``: one curve per stage, the k-group test, the counts."""
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/survival?variable=stage")
+    page.wait_for_selector("#surv-groups")
+    wait_for_callbacks(page)
+    results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
+    stage = results.mdata.obs["stage"].astype(str)
+    levels = sorted(stage.unique())
+    assert sorted(_legend(page, "surv-km")) == levels
+    rows = page.locator("#surv-groups tbody tr").all_inner_texts()
+    counts = {row.split("\t")[0]: int(row.split("\t")[1]) for row in rows}
+    assert counts == stage.value_counts().to_dict()
+    assert f"({len(levels)} groups, {len(levels) - 1} df)" in page.locator(
+        "#surv-stats").inner_text()
+    titles = page.evaluate("""() => Array.from(document.querySelectorAll(
+        '#surv-km .g-xtitle text, #surv-km .g-x2title text')).map(t => t.textContent)""")
+    assert "OS (months)" in titles
+    assert page.locator("#nav-survival").get_attribute("class").endswith("rg-nav-active")
+    screenshot(page, "survival-stage")
+    watch.assert_clean()
+
+
+def test_survival_cut_off_in_mm3_and_the_address(page, live_app):
+    """A typed cut-off in mm³ from the link; a new split is written to the address and
+    read again when the page is reloaded."""
+    watch = PageWatch(page)
+    feature = "original_shape_VoxelVolume"
+    page.goto(live_app.url + f"/survival?variable=radiomics:{feature}&split=2000")
+    page.wait_for_selector("#surv-groups")
+    wait_for_callbacks(page)
+    assert page.input_value("#surv-cutoff") == "2000"
+    assert _legend(page, "surv-km") == ["≤ 2,000 mm³", "> 2,000 mm³"]
+    results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
+    raw = results.mdata["radiomics"][:, feature].layers["raw"].ravel()
+    rows = page.locator("#surv-groups tbody tr").all_inner_texts()
+    assert [int(r.split("\t")[1]) for r in rows] == [int((raw <= 2000).sum()),
+                                                      int((raw > 2000).sum())]
+    page.click("#surv-split")
+    page.get_by_role("option", name="optimal cut-point (corrected)").click()
+    page.wait_for_url(re.compile(r".*split=optimal.*"))
+    page.wait_for_function("() => document.getElementById('surv-stats').innerText"
+                           ".includes('optimal cut-point')")
+    wait_for_callbacks(page)
+    text = page.locator("#surv-stats").inner_text()
+    cut = float(re.search(r"optimal cut-point\s+([\d,.]+) mm³", text).group(1).replace(",", ""))
+    assert raw.min() <= cut <= raw.max()
+    page.reload()
+    page.wait_for_selector("#surv-groups")
+    wait_for_callbacks(page)
+    assert "optimal cut-point" in page.locator("#surv-stats").inner_text()
+    screenshot(page, "survival-optimal-mm3")
+    watch.assert_clean()

@@ -67,7 +67,7 @@ def rows_page(results: Results, key: str, flt: TableFilter, page=0, page_size=PA
     return records(frame), pages, dash.get_relative_path(download_href(key, flt, sort_by))
 
 
-def layout(results: Results):
+def layout(results: Results, params: dict | None = None):
     if not results.associations:
         return card("Associations", notice("No association table was found in the results. "
                                            "Run rg.tl.associate and export its table."))

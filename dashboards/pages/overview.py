@@ -18,7 +18,7 @@ PATH = "/"
 TITLE = "Cohort"
 
 
-def layout(results: Results):
+def layout(results: Results, params: dict | None = None):
     """The overview (made once: it has no control)."""
     return results.memo("overview", None, lambda: _layout(results))
 

@@ -193,7 +193,7 @@ def risk_km(results: Results, patient: str):
     return fig
 
 
-def layout(results: Results):
+def layout(results: Results, params: dict | None = None):
     if results.mdata is None:
         return card("Patient", notice("No cohort file was given."))
     patients = results.patients
