@@ -40,21 +40,75 @@ def svg_when_small(fig: go.Figure, limit: int = SVG_POINTS) -> go.Figure:
     return go.Figure(data=traces, layout=fig.layout)
 
 
-def volcano(table: pd.DataFrame, q_threshold: float | None = 0.05, title=None) -> go.Figure:
-    """Volcano plot of association rows; each point carries ``[x, y]`` as customdata."""
-    if table.empty:
+def volcano(table: pd.DataFrame, q_threshold: float | None = 0.05, title=None, *,
+            background: pd.DataFrame | None = None, p_line: float | None = None,
+            x_label: str = "estimate", selected: dict | None = None) -> go.Figure:
+    """Volcano plot of association rows; each point carries ``[x, y]`` as customdata.
+
+    Parameters
+    ----------
+    table
+        The rows to draw (the most significant of the filtered rows).
+    background
+        A thinned picture of every pair of the table (``TableStore.background``), drawn
+        in light grey beneath.
+    p_line
+        The p-value where the q threshold falls: a dashed line labelled with ``q``.
+    x_label
+        The horizontal axis title (the estimate with its unit).
+    selected
+        ``{"x", "y", "estimate", "p_value"}`` of a pair to mark (the figure's only
+        annotation, so that a page can replace it alone).
+    """
+    if table.empty and (background is None or background.empty):
         return empty_figure("No pair passes the filter.")
-    if _has("volcano"):
-        fig = svg_when_small(rg.pl.volcano(
-            table, q_threshold=q_threshold if q_threshold else 0.05, label_top=0,
-            title=title or ""))
+    threshold = q_threshold if q_threshold else 0.05
+    if table.empty:
+        fig = go.Figure()
+        fig.update_layout(template="plotly_white")
+    elif _has("volcano"):
+        fig = svg_when_small(rg.pl.volcano(table, q_threshold=threshold, label_top=0,
+                                           title=title or ""))
     else:
         fig = _volcano(table, q_threshold)
     _attach_pairs(fig, table)
-    fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=40), clickmode="event")
+    if background is not None and len(background):
+        with np.errstate(divide="ignore"):
+            minus_log_p = -np.log10(np.clip(background["p_value"].to_numpy(float), 1e-300, 1))
+        cloud = go.Scatter(
+            x=background["estimate"].to_numpy(float), y=minus_log_p, mode="markers",
+            name="all pairs (thinned)", marker=dict(size=4, color="#c9d1db", opacity=0.6),
+            customdata=np.column_stack([background["x"].astype(str),
+                                        background["y"].astype(str),
+                                        background["pairs"].astype(int)]),
+            hovertemplate=("%{customdata[0]} ~ %{customdata[1]}<br>estimate %{x:.3g}<br>"
+                           "-log10 p %{y:.2f}<br>one of %{customdata[2]} pairs here"
+                           "<extra></extra>"))
+        fig = go.Figure(data=[cloud, *fig.data], layout=fig.layout)
+    if p_line is not None and p_line > 0:
+        level = float(-np.log10(max(p_line, 1e-300)))
+        fig.add_hline(y=level, line=dict(color="#c0392b", width=1, dash="dash"),
+                      label=dict(text=f"q = {threshold:g}", textposition="end",
+                                 font=dict(size=11, color="#c0392b")))
+    fig.update_layout(height=440, margin=dict(l=10, r=10, t=30, b=40), clickmode="event",
+                      title=None,
+                      xaxis_title=x_label, yaxis_title="-log10 p-value",
+                      legend=dict(orientation="h", y=-0.18, x=0))
     if title:
         fig.update_layout(title=title)
+    if selected:
+        fig.update_layout(annotations=[selected_mark(selected)])
     return fig
+
+
+def selected_mark(selected: dict) -> dict:
+    """The annotation that marks a chosen pair on a volcano plot (an arrow and its name)."""
+    with np.errstate(divide="ignore"):
+        level = float(-np.log10(max(float(selected["p_value"]), 1e-300)))
+    return dict(x=float(selected["estimate"]), y=level, xref="x", yref="y",
+                text=f"{selected['x']} ~ {selected['y']}", showarrow=True, arrowhead=2,
+                arrowcolor="#17324f", ax=40, ay=-40, bgcolor="#fff7d6",
+                bordercolor="#17324f", font=dict(size=11, color="#17324f"), name="selected")
 
 
 def _volcano(table: pd.DataFrame, q_threshold) -> go.Figure:
@@ -108,7 +162,10 @@ def heatmap(block: pd.DataFrame, value: str = "estimate",
     else:
         fig = _heatmap(block.pivot_table(index="x", columns="y", values=value,
                                          aggfunc="first"))
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10))
+    n_rows = block["x"].nunique()
+    # as wide as the page, a readable row per feature
+    fig.update_layout(width=None, autosize=True, height=max(460, 20 * n_rows + 200),
+                      margin=dict(l=10, r=10, t=30, b=10), title=None)
     return fig
 
 

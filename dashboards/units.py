@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["feature_unit", "raw_layer", "time_unit", "human_label", "with_unit",
-           "format_value"]
+           "format_value", "modality_scale", "estimate_label"]
 
 #: pyradiomics shape features by their unit (the mask's spacing is in mm).
 _SHAPE_UNITS = {
@@ -103,3 +103,36 @@ def format_value(value, unit: str = "") -> str:
     else:
         text = f"{number:.4g}"
     return f"{text} {unit}".strip()
+
+
+def modality_scale(mdata, mod: str) -> str:
+    """What one unit of a modality's values is, in words: ``SD`` for scaled features,
+    the recorded value transform (``log2 expression``), else the modality's name."""
+    if mdata is None or mod not in getattr(mdata, "mod", {}):
+        return mod
+    adata = mdata[mod]
+    info = adata.uns.get("radiogenomics", {}) if hasattr(adata, "uns") else {}
+    recorded = info.get("preprocessing", {}) if isinstance(info, dict) else {}
+    if isinstance(recorded, dict) and any(
+            isinstance(step, dict) and step.get("step") == "scale" for step in recorded.values()):
+        return f"SD of {mod}"
+    values = str(info.get("values", "")) if isinstance(info, dict) else ""
+    if values.startswith("log2"):
+        return f"log2 {mod}"
+    if mod == "mutation":
+        return "mutated vs not"
+    return f"{mod} unit"
+
+
+def estimate_label(method: str | None, x_mod: str, y_mod: str, mdata=None) -> str:
+    """The axis title of an association estimate, with what it measures and its unit."""
+    x_unit, y_unit = modality_scale(mdata, x_mod), modality_scale(mdata, y_mod)
+    labels = {
+        "linear": f"slope ({y_unit} per {x_unit})",
+        "logistic": f"log odds ratio of {y_mod} per {x_unit}",
+        "pearson": "Pearson correlation r",
+        "spearman": "Spearman correlation ρ",
+        "mannwhitney": "rank-biserial correlation",
+        "welch": f"difference of means of {x_mod} (y = 1 minus y = 0, {x_unit})",
+    }
+    return labels.get(str(method), "estimate")

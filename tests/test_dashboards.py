@@ -526,3 +526,63 @@ def test_survival_page_reads_its_state_from_the_address(results_folder):
     junk = _layout_of(client, "/survival?variable=../../etc&split=huge")
     assert _find(junk, "surv-split")["value"] == "median"
     assert _find(junk, "surv-variable")["value"] != "../../etc"
+
+
+# ----------------------------------------------------------------------------- associations v2
+
+
+def test_volcano_background_and_threshold_against_pandas(table_file):
+    store = TableStore(table_file)
+    frame = pd.read_parquet(table_file)
+    background = store.background(bins_x=40, bins_y=20)
+    usable = frame[frame["p_value"].notna() & np.isfinite(frame["estimate"])]
+    assert background["pairs"].sum() == len(usable)
+    mlp = -np.log10(np.maximum(usable["p_value"].to_numpy(), 1e-300))
+    est = usable["estimate"].to_numpy()
+    cx = np.minimum(np.floor((est - est.min()) / (est.max() - est.min()) * 40), 39)
+    cy = np.minimum(np.floor(mlp / mlp.max() * 20), 19)
+    cells = usable.assign(cx=cx, cy=cy)
+    best = cells.loc[cells.groupby(["cx", "cy"])["p_value"].idxmin()]
+    assert len(background) == len(best)
+    assert sorted(zip(background["x"], background["y"])) == sorted(zip(best["x"], best["y"]))
+    for q in (0.01, 0.05, 0.25):
+        assert store.p_threshold(q) == frame.loc[frame["q_value"] <= q, "p_value"].max()
+    assert store.p_threshold(0.0) is None or (frame["q_value"] <= 0).any()
+
+
+def test_associations_page_reads_its_state_from_the_address(results_folder):
+    from dashboards import create_app
+
+    app = create_app(results_folder)
+    client = app.server.test_client()
+    layout = _layout_of(client, "/associations?pair=radiomics_vs_rna&gene=G001&q=0.25")
+    assert _find(layout, "assoc-table")["value"] == TABLE
+    assert _find(layout, "assoc-q")["value"] == 0.25
+    assert _find(layout, "assoc-y-search")["value"] == "G001"
+    rows = _find(layout, "assoc-rows")["data"]
+    frame = pd.read_parquet(results_folder / "results" / f"{TABLE}.parquet")
+    expected = frame[(frame["q_value"] <= 0.25) & frame["y"].str.lower().str.contains("g001")]
+    assert rows and all("g001" in r["y"].lower() for r in rows)
+    assert len(rows) == min(15, len(expected))
+    volcano = _find(layout, "assoc-volcano")["figure"]
+    assert volcano["data"][0]["name"] == "all pairs (thinned)"
+    line = volcano["layout"]["shapes"][0]
+    threshold = frame.loc[frame["q_value"] <= 0.25, "p_value"].max()
+    assert line["y0"] == pytest.approx(-np.log10(threshold))
+    assert volcano["layout"]["xaxis"]["title"]["text"].startswith("slope (")
+    best = expected.sort_values("p_value").iloc[0]
+    opened = _layout_of(client, f"/associations?x={best['x']}&y={best['y']}")
+    assert _find(opened, "pair-name")["children"] == f"{best['x']} ~ {best['y']}"
+    mark = _find(opened, "assoc-volcano")["figure"]["layout"]["annotations"][0]
+    assert mark["x"] == pytest.approx(best["estimate"])
+    assert mark["y"] == pytest.approx(-np.log10(best["p_value"]))
+
+
+def test_largest_association_table_comes_first(table_file, tmp_path):
+    from dashboards.pages.associations import ordered_tables
+    from dashboards.results import Results
+
+    small = write_association_table(tmp_path / "a_small.parquet", n_x=5, n_y=10, seed=1)
+    results = Results(source=tmp_path, associations={
+        "a_small": TableStore(small), "z_large": TableStore(table_file)})
+    assert ordered_tables(results) == ["z_large", "a_small"]

@@ -301,3 +301,55 @@ def test_survival_cut_off_in_mm3_and_the_address(page, live_app):
     assert "optimal cut-point" in page.locator("#surv-stats").inner_text()
     screenshot(page, "survival-optimal-mm3")
     watch.assert_clean()
+
+
+def test_associations_link_filters_and_writes_the_pair(page, live_app):
+    """``/associations?pair=radiomics_vs_rna&gene=...&q=...`` opens filtered; a chosen row
+    is written to the address, marked on the volcano and shown again after a reload."""
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/associations?pair=radiomics_vs_rna&gene=G001&q=0.25")
+    page.wait_for_selector("#assoc-volcano .main-svg")
+    wait_for_callbacks(page)
+    assert page.input_value("#assoc-y-search") == "G001"
+    ys = page.locator("#assoc-rows td[data-dash-column='y']").all_inner_texts()
+    assert ys and all("g001" in y.lower() for y in ys)
+    names = page.evaluate("() => document.getElementById('assoc-volcano')"
+                          ".querySelector('.js-plotly-plot').data.map(t => t.name)")
+    assert names[0] == "all pairs (thinned)"
+    assert page.locator("#assoc-volcano .shapelayer path").count() >= 1  # the q line
+    page.locator("#assoc-rows td[data-dash-column='x']").first.click()
+    page.wait_for_selector("#pair-name")
+    pair = page.locator("#pair-name").inner_text()
+    x, y = pair.split(" ~ ")
+    page.wait_for_url(re.compile(r".*[?&]x=.*"))
+    assert f"y={y}" in page.url and "gene=G001" in page.url and "q=0.25" in page.url
+    page.wait_for_function("() => document.getElementById('assoc-volcano')"
+                           ".querySelector('.js-plotly-plot').layout.annotations.length === 1")
+    page.reload()
+    page.wait_for_selector("#pair-name")
+    wait_for_callbacks(page)
+    assert page.locator("#pair-name").inner_text() == pair
+    assert page.locator("#assoc-volcano .annotation-text").text_content() == pair
+    assert page.locator("#nav-associations").get_attribute("class").endswith("rg-nav-active")
+    screenshot(page, "associations-link")
+    watch.assert_clean()
+
+
+@pytest.mark.parametrize("path", ["/", "/associations", "/survival", "/patient"])
+def test_nothing_runs_past_the_right_edge_at_1280(browser, live_app, path):
+    """At 1280 px no card, table or plot reaches past the window's right edge and the
+    page needs no horizontal scrolling."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(live_app.url + path)
+    page.wait_for_selector("#page > *")
+    wait_for_callbacks(page)
+    overflow = page.evaluate("""() => {
+        const out = [];
+        document.querySelectorAll('.rg-card, .dash-table-container, .js-plotly-plot')
+          .forEach(e => { const r = e.getBoundingClientRect();
+                          if (r.right > window.innerWidth + 1) out.push(e.className); });
+        return {items: out, scroll: document.documentElement.scrollWidth};
+    }""")
+    assert overflow["items"] == [] and overflow["scroll"] <= 1280
+    context.close()

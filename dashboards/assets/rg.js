@@ -24,6 +24,15 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       const text = params.toString();
       return text ? "?" + text : "";
     },
+    associationsSearch: function (table, q, method, klass, xs, ys, selected, names) {
+      const pairs = [["pair", (names && names[table]) || table], ["q", q, 0.05],
+                     ["method", method], ["class", klass], ["feature", xs], ["gene", ys]];
+      if (selected && selected.table === table) {
+        pairs.push(["x", selected.x]);
+        pairs.push(["y", selected.y]);
+      }
+      return window.dash_clientside.rg.query(pairs);
+    },
     survivalSearch: function (variable, split, cutoff, covariates) {
       const value = split === "cutoff" ? (cutoff === null || cutoff === undefined ? "" : cutoff)
         : split;
