@@ -78,6 +78,9 @@ def add_stored_results(mdata) -> None:
     mdata.obs["demo_risk_group"] = pd.Categorical(
         np.where(score > np.median(score), "high", "low"), categories=["low", "high"],
         ordered=True)
+    # the signature's training patients and those held out to judge it
+    mdata.obs["demo_risk_set"] = np.where(np.arange(mdata.n_obs) % 4 == 0, "held_out",
+                                          "training")
     store_result(mdata, "risk_signature", "demo_risk",
                  pd.DataFrame({"feature": features[:2], "coef": [0.5, -0.3]}))
     store_result(mdata, "model_predictions", "response_model", pd.DataFrame({

@@ -586,3 +586,80 @@ def test_largest_association_table_comes_first(table_file, tmp_path):
     results = Results(source=tmp_path, associations={
         "a_small": TableStore(small), "z_large": TableStore(table_file)})
     assert ordered_tables(results) == ["z_large", "a_small"]
+
+
+# ----------------------------------------------------------------------------- patient v2
+
+
+def test_patient_variants_match_the_maf(served_results, demo_build):
+    from radiogenomics.io import NON_SYNONYMOUS
+
+    mdata = served_results.mdata
+    maf = pd.read_csv(demo_build[1]["mutations"], sep="\t", comment="#")
+    maf = maf[maf["Variant_Classification"].isin(NON_SYNONYMOUS)]
+    checked = 0
+    for patient in mdata["mutation"].obs_names[:20]:
+        sample = mdata["mutation"].obs.loc[patient, "sample_id"]
+        rows = maf[maf["Tumor_Sample_Barcode"] == sample].sort_values("Hugo_Symbol",
+                                                                      kind="stable")
+        found = rg.tl.patient_variants(mdata, patient)
+        assert list(found["gene"]) == list(rows["Hugo_Symbol"])
+        assert list(found["protein_change"]) == list(rows["HGVSp_Short"].fillna(""))
+        vaf = rows["t_alt_count"] / (rows["t_alt_count"] + rows["t_ref_count"])
+        np.testing.assert_allclose(found["vaf"], vaf, rtol=1e-12)
+        checked += len(rows)
+    assert checked > 10
+    assert set(found["classification"]) <= {"missense", "nonsense", "frameshift deletion",
+                                            "splice site", "in-frame deletion"}
+
+
+def test_patient_outliers_against_numpy(served_results):
+    mdata = served_results.mdata
+    patient = mdata.obs_names[4]
+    found = rg.tl.patient_outliers(mdata, patient, mod="rna", n=50, min_abs_z=2.0)
+    x = mdata["rna"].to_df()
+    z = (x.loc[patient] - x.mean()) / x.std(ddof=1)
+    expected = z[z.abs() >= 2].abs().sort_values(ascending=False, kind="stable").head(50)
+    assert list(found["feature"]) == list(expected.index)
+    np.testing.assert_allclose(found["z_score"], z[expected.index], rtol=1e-9)
+    assert set(found["direction"]) <= {"high", "low"}
+
+
+def test_lesion_volume_and_window_presets(served_results):
+    import SimpleITK as sitk
+
+    manifest = served_results.manifest()
+    row = manifest.iloc[0]
+    view = rg.pl.read_lesion_volume(row["image"], row["mask"], label=int(row["label"]))
+    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(row["mask"]))) == int(row["label"])
+    assert view["lesion"].sum() == mask.sum()  # the crop holds every lesion voxel
+    assert view["lesion"][view["largest"]].sum() == mask.reshape(len(mask), -1).sum(1).max()
+    assert rg.pl.window_range(view["pixels"], "ct-soft") == (-160.0, 240.0)
+    low, high = rg.pl.window_range(view["pixels"], "mr")
+    assert (low, high) == tuple(np.percentile(view["pixels"], [1, 99]))
+    figure = rg.pl.lesion_slice_view(view, 0, "ct-lung")
+    assert figure.data[0].zmin == -1350 and figure.data[0].zmax == 150
+    assert figure.layout.annotations[0].text.endswith("mm")
+
+
+def test_patient_page_reads_its_patient_and_says_if_in_training(results_folder):
+    from dashboards import create_app
+
+    app = create_app(results_folder)
+    client = app.server.test_client()
+    results = app.server.config["RADIOGENOMICS_RESULTS"]
+    obs = results.mdata.obs
+    training = next(p for p in sorted(results.patients) if obs.loc[p, "demo_risk_set"]
+                    == "training")
+    held_out = next(p for p in sorted(results.patients) if obs.loc[p, "demo_risk_set"]
+                    == "held_out")
+    layout = _layout_of(client, f"/patient?patient={training}")
+    assert _find(layout, "patient-shown")["children"] == training
+    assert _find(layout, "patient-select")["value"] == training
+    assert "In the training data" in _find(layout, "patient-risk-note")["children"]
+    clinical = json.dumps(_find(layout, "patient-clinical"))
+    assert f'"{int(obs.loc[training, "age"])} years"' in clinical and "Stage" in clinical
+    layout = _layout_of(client, f"/patient?patient={held_out}")
+    assert "Held out" in _find(layout, "patient-risk-note")["children"]
+    unknown = _layout_of(client, "/patient?patient=nobody")
+    assert _find(unknown, "patient-shown")["children"] == sorted(results.patients)[0]

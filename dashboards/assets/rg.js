@@ -33,6 +33,13 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       return window.dash_clientside.rg.query(pairs);
     },
+    patientSearch: function (shown) {
+      return window.dash_clientside.rg.query([["patient", shown]]);
+    },
+    print: function () {
+      window.print();
+      return window.dash_clientside.no_update;
+    },
     survivalSearch: function (variable, split, cutoff, covariates) {
       const value = split === "cutoff" ? (cutoff === null || cutoff === undefined ? "" : cutoff)
         : split;

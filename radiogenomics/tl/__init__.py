@@ -12,7 +12,9 @@ from .models import load_model as load_model
 from .models import predict as predict
 from .patients import clinical_summary as clinical_summary
 from .patients import modality_overlap as modality_overlap
+from .patients import patient_outliers as patient_outliers
 from .patients import patient_percentiles as patient_percentiles
+from .patients import patient_variants as patient_variants
 from .patients import similar_patients as similar_patients
 from .phenotypes import phenotypes as phenotypes
 from .risk import risk_signature as risk_signature
