@@ -13,6 +13,7 @@ NAV = [
     ("/associations", "Associations"),
     ("/survival", "Survival"),
     ("/patient", "Patient"),
+    ("/models", "Models"),
 ]
 
 

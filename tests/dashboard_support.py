@@ -48,6 +48,10 @@ def write_results_folder(folder: Path, mdata) -> Path:
     # as a study stores it: radiomic features scaled, their raw values kept
     rg.pp.scale(mdata, "radiomics")
     add_stored_results(mdata)
+    # a small nested cross-validation, so that the models page has a real model to show
+    rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=(5,), outer_folds=3,
+                    n_repeats=1, inner_folds=2, n_bootstraps=200, importance_repeats=1,
+                    n_jobs=1, layers={"radiomics": "raw"}, key_added="egfr_mutant")
     rg.write_cohort(mdata, folder / "cohort.h5mu")
     radiomic = list(mdata["radiomics"].var_names)
     genes = list(mdata["rna"].var_names)

@@ -663,3 +663,26 @@ def test_patient_page_reads_its_patient_and_says_if_in_training(results_folder):
     assert "Held out" in _find(layout, "patient-risk-note")["children"]
     unknown = _layout_of(client, "/patient?patient=nobody")
     assert _find(unknown, "patient-shown")["children"] == sorted(results.patients)[0]
+
+
+def test_models_page_shows_the_stored_model(results_folder):
+    from dashboards import create_app
+
+    app = create_app(results_folder)
+    client = app.server.test_client()
+    results = app.server.config["RADIOGENOMICS_RESULTS"]
+    metrics = results.mdata.uns["radiogenomics"]["models"]["egfr_mutant"]
+    layout = _layout_of(client, "/models?model=egfr_mutant")
+    assert _find(layout, "models-select")["value"] == "egfr_mutant"
+    rows = _find(layout, "models-metrics")["data"]
+    assert [r["metric"] for r in rows] == [m.replace("_", " ") for m in metrics["metric"]]
+    auc = metrics.set_index("metric").loc["auc"]
+    row = next(r for r in rows if r["metric"] == "auc")
+    assert float(row["estimate"]) == pytest.approx(auc["estimate"], abs=5e-4)
+    assert row["95% CI"] == f"{auc['ci_lower']:.3f} to {auc['ci_upper']:.3f}"
+    roc = _find(layout, "models-roc")["figure"]
+    names = [t.get("name", "") for t in roc["data"]]
+    assert any(f"AUC {auc['estimate']:.2f} ({auc['ci_lower']:.2f}-{auc['ci_upper']:.2f})" in n
+               for n in names)
+    assert _find(layout, "models-importance")["figure"]["data"]
+    assert "5 used by the final model" in json.dumps(_find(layout, "models-card"))

@@ -32,6 +32,7 @@ def page(browser, live_app):
     ("/associations", "associations", "#assoc-volcano .main-svg"),
     ("/survival", "survival", "#surv-km"),
     ("/patient", "patient", "#patient-shown"),
+    ("/models", "models", "#models-roc .main-svg"),
 ])
 def test_page_loads_cleanly(page, live_app, path, name, marker):
     watch = PageWatch(page)
@@ -339,7 +340,7 @@ def test_associations_link_filters_and_writes_the_pair(page, live_app):
     watch.assert_clean()
 
 
-@pytest.mark.parametrize("path", ["/", "/associations", "/survival", "/patient"])
+@pytest.mark.parametrize("path", ["/", "/associations", "/survival", "/patient", "/models"])
 def test_nothing_runs_past_the_right_edge_at_1280(browser, live_app, path):
     """At 1280 px no card, table or plot reaches past the window's right edge and the
     page needs no horizontal scrolling."""
@@ -402,4 +403,27 @@ def test_patient_link_slices_windows_and_similar_rows(page, live_app):
     assert not page.locator("#patient-select").is_visible()
     assert page.locator("#patient-shown").is_visible()
     page.emulate_media(media="screen")
+    watch.assert_clean()
+
+
+def test_navigation_marks_the_page_and_keeps_addresses(page, live_app):
+    """Moving between pages by the navigation marks the page shown; the browser's own
+    history returns to an earlier address."""
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/survival?variable=stage")
+    page.wait_for_selector("#surv-groups")
+    wait_for_callbacks(page)
+    page.click("#nav-models")
+    page.wait_for_selector("#models-roc .main-svg")
+    wait_for_callbacks(page)
+    assert page.locator("#nav-models").get_attribute("class").endswith("rg-nav-active")
+    assert not page.locator("#nav-survival").get_attribute("class").endswith("rg-nav-active")
+    assert "ROC" in page.locator("#page").inner_text()
+    screenshot(page, "models-from-nav")
+    page.go_back(wait_until="commit")
+    page.wait_for_function("() => location.pathname === '/survival' && "
+                           "location.search === '?variable=stage'")
+    page.wait_for_selector("#surv-groups")
+    wait_for_callbacks(page)
+    assert page.locator("#surv-variable").inner_text().startswith("clinical: Stage")
     watch.assert_clean()

@@ -1,5 +1,7 @@
 /* Browser-side callbacks of the dashboards: the navigation mark and the query string of
-   each page (its state, so a view can be shared or bookmarked). */
+   each page (its state, so a view can be shared or bookmarked). A page writes its state
+   only when it differs from the address already shown: a page drawn from its address
+   writes nothing, so the browser's history holds one entry per change. */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
   rg: {
     markNav: function (pathname) {
@@ -11,21 +13,33 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       });
     },
     /* ?key=value&... from pairs [key, value, default]; values equal to their default and
-       empty values are left out. */
+       empty values are left out; no_update when the address already says the same. */
     query: function (pairs) {
       const params = new URLSearchParams();
       pairs.forEach(function (p) {
         let value = p[1];
         if (Array.isArray(value)) value = value.join(",");
         if (value === null || value === undefined || value === "") return;
-        if (p.length > 2 && String(value) === String(p[2])) return;
+        if (p.length > 2 && p[2] !== null && p[2] !== undefined &&
+            String(value) === String(p[2])) return;
         params.set(p[0], String(value));
       });
+      const canonical = function (search) {
+        const entries = Array.from(new URLSearchParams(search).entries());
+        entries.sort(function (a, b) { return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0; });
+        return JSON.stringify(entries);
+      };
+      if (canonical(params.toString()) === canonical(window.location.search)) {
+        return window.dash_clientside.no_update;
+      }
       const text = params.toString();
       return text ? "?" + text : "";
     },
-    associationsSearch: function (table, q, method, klass, xs, ys, selected, names) {
-      const pairs = [["pair", (names && names[table]) || table], ["q", q, 0.05],
+    associationsSearch: function (table, q, method, klass, xs, ys, selected, names,
+                                  defaults) {
+      defaults = defaults || {};
+      const name = (names && names[table]) || table;
+      const pairs = [["pair", name, defaults.pair], ["q", q, 0.05],
                      ["method", method], ["class", klass], ["feature", xs], ["gene", ys]];
       if (selected && selected.table === table) {
         pairs.push(["x", selected.x]);
@@ -33,18 +47,22 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       }
       return window.dash_clientside.rg.query(pairs);
     },
-    patientSearch: function (shown) {
-      return window.dash_clientside.rg.query([["patient", shown]]);
+    modelsSearch: function (key, defaults) {
+      return window.dash_clientside.rg.query([["model", key, (defaults || {}).model]]);
+    },
+    patientSearch: function (shown, defaults) {
+      return window.dash_clientside.rg.query([["patient", shown, (defaults || {}).patient]]);
     },
     print: function () {
       window.print();
       return window.dash_clientside.no_update;
     },
-    survivalSearch: function (variable, split, cutoff, covariates) {
+    survivalSearch: function (variable, split, cutoff, covariates, defaults) {
       const value = split === "cutoff" ? (cutoff === null || cutoff === undefined ? "" : cutoff)
         : split;
-      return window.dash_clientside.rg.query([["variable", variable], ["split", value],
-                                             ["adjust", covariates || []]]);
+      return window.dash_clientside.rg.query([
+        ["variable", variable, (defaults || {}).variable], ["split", value, "median"],
+        ["adjust", covariates || []]]);
     }
   }
 });

@@ -193,6 +193,8 @@ def layout(results: Results, params: dict | None = None):
         dcc.Store(id="assoc-selected", data=selected or {}),
         dcc.Store(id="assoc-pair-names", data={k: pair_name(results, k)
                                                for k in results.associations}),
+        dcc.Store(id="assoc-defaults", data={"pair": pair_name(
+            results, ordered_tables(results)[0])}),
     ])
 
 
@@ -341,4 +343,4 @@ def register(app, results: Results) -> None:
         ClientsideFunction("rg", "associationsSearch"),
         Output("url", "search", allow_duplicate=True),
         *filters, Input("assoc-selected", "data"), State("assoc-pair-names", "data"),
-        prevent_initial_call=True)
+        State("assoc-defaults", "data"), prevent_initial_call=True)

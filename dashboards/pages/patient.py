@@ -318,6 +318,7 @@ def layout(results: Results, params: dict | None = None):
             dcc.Download(id="patient-summary"),
         ])),
         html.Div(patient_body(results, patient), id="patient-body"),
+        dcc.Store(id="patient-defaults", data={"patient": choices[0][0]}),
     ])
 
 
@@ -459,7 +460,8 @@ def register(app, results: Results) -> None:
     app.clientside_callback(
         ClientsideFunction("rg", "patientSearch"),
         Output("url", "search", allow_duplicate=True),
-        Input("patient-select", "value"), prevent_initial_call=True)
+        Input("patient-select", "value"), State("patient-defaults", "data"),
+        prevent_initial_call=True)
 
     app.clientside_callback(
         ClientsideFunction("rg", "print"),

@@ -238,6 +238,8 @@ def _layout(results: Results, value: str | None, state: dict):
             table("surv-rows", SCREEN_COLUMNS, rows, page_size=12, server_side=True,
                   page_count=pages)
             if screens else html.Div(id="surv-rows")),
+        dcc.Store(id="surv-defaults", data={"variable": results.memo(
+            "survival-default", None, lambda: default_variable(results))}),
     ])
 
 
@@ -269,7 +271,7 @@ def register(app, results: Results) -> None:
         Output("url", "search", allow_duplicate=True),
         Input("surv-variable", "value"), Input("surv-split", "value"),
         Input("surv-cutoff", "value"), Input("surv-covariates", "value"),
-        prevent_initial_call=True)
+        State("surv-defaults", "data"), prevent_initial_call=True)
 
     if not results.survival:
         return
