@@ -14,6 +14,7 @@ NAV = [
     ("/survival", "Survival"),
     ("/patient", "Patient"),
     ("/models", "Models"),
+    ("/subtypes", "Subtypes"),
 ]
 
 

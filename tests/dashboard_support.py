@@ -52,6 +52,8 @@ def write_results_folder(folder: Path, mdata) -> Path:
     rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=(5,), outer_folds=3,
                     n_repeats=1, inner_folds=2, n_bootstraps=200, importance_repeats=1,
                     n_jobs=1, layers={"radiomics": "raw"}, key_added="egfr_mutant")
+    # radiomic subtypes with a short stability check, for the subtypes page
+    rg.tl.phenotypes(mdata, "radiomics", resolution=(1.0,), n_resamples=5)
     rg.write_cohort(mdata, folder / "cohort.h5mu")
     radiomic = list(mdata["radiomics"].var_names)
     genes = list(mdata["rna"].var_names)

@@ -686,3 +686,32 @@ def test_models_page_shows_the_stored_model(results_folder):
                for n in names)
     assert _find(layout, "models-importance")["figure"]["data"]
     assert "5 used by the final model" in json.dumps(_find(layout, "models-card"))
+
+
+def test_subtypes_page_against_scipy_and_lifelines(results_folder):
+    from lifelines.statistics import multivariate_logrank_test
+    from scipy import stats
+
+    from dashboards import create_app
+
+    app = create_app(results_folder)
+    client = app.server.test_client()
+    results = app.server.config["RADIOGENOMICS_RESULTS"]
+    mdata = results.mdata
+    stored = mdata.uns["radiogenomics"]["phenotypes"]["radiomic_subtype"]
+    layout = _layout_of(client, "/subtypes?color=stage")
+    assert _find(layout, "subtypes-color")["value"] == "stage"
+    sizes = _find(layout, "subtypes-sizes")["data"]
+    assert [int(r["patients"]) for r in sizes] == list(stored["n_patients"])
+    subtype = mdata.obs["radiomic_subtype"].astype(str)
+    assert [int(r["patients"]) for r in sizes] == [int((subtype == str(s)).sum())
+                                                  for s in stored["subtype"]]
+    genes = _find(layout, "subtypes-genes")["data"]
+    rna = mdata["rna"].to_df().loc[subtype.index]
+    first = str(stored["subtype"].iloc[0])
+    inside = (subtype == first).to_numpy()
+    p = stats.ttest_ind(rna[inside], rna[~inside], equal_var=False).pvalue
+    assert next(g["gene"] for g in genes if g["subtype"] == first) == rna.columns[np.argmin(p)]
+    text = json.dumps(layout, ensure_ascii=False)
+    reference = multivariate_logrank_test(mdata.obs["os_months"], subtype, mdata.obs["os_event"])
+    assert f"{reference.p_value:.2e}" in text

@@ -33,6 +33,7 @@ def page(browser, live_app):
     ("/survival", "survival", "#surv-km"),
     ("/patient", "patient", "#patient-shown"),
     ("/models", "models", "#models-roc .main-svg"),
+    ("/subtypes", "subtypes", "#subtypes-embedding .main-svg"),
 ])
 def test_page_loads_cleanly(page, live_app, path, name, marker):
     watch = PageWatch(page)
@@ -340,7 +341,8 @@ def test_associations_link_filters_and_writes_the_pair(page, live_app):
     watch.assert_clean()
 
 
-@pytest.mark.parametrize("path", ["/", "/associations", "/survival", "/patient", "/models"])
+@pytest.mark.parametrize("path", ["/", "/associations", "/survival", "/patient", "/models",
+                                  "/subtypes"])
 def test_nothing_runs_past_the_right_edge_at_1280(browser, live_app, path):
     """At 1280 px no card, table or plot reaches past the window's right edge and the
     page needs no horizontal scrolling."""

@@ -50,6 +50,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     modelsSearch: function (key, defaults) {
       return window.dash_clientside.rg.query([["model", key, (defaults || {}).model]]);
     },
+    subtypesSearch: function (color, defaults) {
+      return window.dash_clientside.rg.query([["color", color, (defaults || {}).color]]);
+    },
     patientSearch: function (shown, defaults) {
       return window.dash_clientside.rg.query([["patient", shown, (defaults || {}).patient]]);
     },
