@@ -15,6 +15,7 @@ NAV = [
     ("/patient", "Patient"),
     ("/models", "Models"),
     ("/subtypes", "Subtypes"),
+    ("/compare", "Compare"),
 ]
 
 

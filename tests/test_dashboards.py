@@ -715,3 +715,52 @@ def test_subtypes_page_against_scipy_and_lifelines(results_folder):
     text = json.dumps(layout, ensure_ascii=False)
     reference = multivariate_logrank_test(mdata.obs["os_months"], subtype, mdata.obs["os_event"])
     assert f"{reference.p_value:.2e}" in text
+
+
+# ----------------------------------------------------------------------------- comparison
+
+
+def test_compare_groups_against_scipy_and_lifelines(served_results):
+    from lifelines.statistics import logrank_test
+    from scipy import stats
+
+    mdata = served_results.mdata.copy()
+    out = rg.tl.compare_groups(mdata, "stage:III", "stage:I", time="os_months",
+                               event="os_event")
+    obs = mdata.obs
+    a, b = (obs["stage"] == "III").to_numpy(), (obs["stage"] == "I").to_numpy()
+    assert list(out["sizes"]["patients"]) == [a.sum(), b.sum()]
+    reference = logrank_test(obs["os_months"][a], obs["os_months"][b], obs["os_event"][a],
+                             obs["os_event"][b])
+    assert out["survival"]["p_value"].iloc[0] == pytest.approx(reference.p_value, rel=1e-6)
+    rna = out["features"][out["features"]["modality"] == "rna"].set_index("feature")
+    x = mdata["rna"].to_df().loc[obs.index]
+    welch = stats.ttest_ind(x[a], x[b], equal_var=False)
+    np.testing.assert_allclose(rna.loc[x.columns, "p_value"], welch.pvalue, rtol=1e-6)
+    mutations = out["mutations"].set_index("gene")
+    status = mdata["mutation"].to_df().loc[obs.index, "TP53"] > 0
+    table = [[status[a].sum(), a.sum() - status[a].sum()],
+             [status[b].sum(), b.sum() - status[b].sum()]]
+    assert mutations.loc["TP53", "p_value"] == pytest.approx(stats.fisher_exact(table)[1])
+    raw = mdata["radiomics"][:, "original_shape_VoxelVolume"].layers["raw"].ravel()
+    mask = rg.tl.group_mask(mdata, "radiomics:original_shape_VoxelVolume>2000")
+    assert mask.sum() == (raw > 2000).sum()
+    assert rg.tl.group_mask(mdata, "rest", other=mask).sum() == (raw <= 2000).sum()
+    with pytest.raises(InputError):
+        rg.tl.group_mask(mdata, "no such thing")
+
+
+def test_compare_page_reads_its_groups(results_folder):
+    from dashboards import create_app
+
+    app = create_app(results_folder)
+    client = app.server.test_client()
+    layout = _layout_of(client, "/compare?a=mutation:TP53&b=mutation:TP53=wt")
+    assert _find(layout, "compare-a")["value"] == "mutation:TP53"
+    sizes = json.dumps(_find(layout, "compare-sizes"))
+    results = app.server.config["RADIOGENOMICS_RESULTS"]
+    status = results.mdata["mutation"].to_df()["TP53"] > 0
+    assert f"{status.sum()} patients" in sizes and f"{(~status).sum()} patients" in sizes
+    rows = _find(layout, "compare-mutations")["data"]
+    assert rows[0]["gene"] == "TP53" and rows[0]["share a"] == "100%"
+    assert _find(layout, "compare-km")["figure"]["data"]

@@ -34,6 +34,7 @@ def page(browser, live_app):
     ("/patient", "patient", "#patient-shown"),
     ("/models", "models", "#models-roc .main-svg"),
     ("/subtypes", "subtypes", "#subtypes-embedding .main-svg"),
+    ("/compare?a=stage:III&b=stage:I", "compare", "#compare-km .main-svg"),
 ])
 def test_page_loads_cleanly(page, live_app, path, name, marker):
     watch = PageWatch(page)
@@ -342,7 +343,7 @@ def test_associations_link_filters_and_writes_the_pair(page, live_app):
 
 
 @pytest.mark.parametrize("path", ["/", "/associations", "/survival", "/patient", "/models",
-                                  "/subtypes"])
+                                  "/subtypes", "/compare"])
 def test_nothing_runs_past_the_right_edge_at_1280(browser, live_app, path):
     """At 1280 px no card, table or plot reaches past the window's right edge and the
     page needs no horizontal scrolling."""
@@ -428,4 +429,24 @@ def test_navigation_marks_the_page_and_keeps_addresses(page, live_app):
     page.wait_for_selector("#surv-groups")
     wait_for_callbacks(page)
     assert page.locator("#surv-variable").inner_text().startswith("clinical: Stage")
+    watch.assert_clean()
+
+
+def test_compare_groups_typed_and_in_the_address(page, live_app):
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/compare?a=stage:III&b=stage:I")
+    page.wait_for_selector("#compare-km .main-svg")
+    wait_for_callbacks(page)
+    assert "stage:III" in page.locator("#compare-sizes").inner_text()
+    page.fill("#compare-b", "stage:II")
+    page.press("#compare-b", "Enter")
+    page.wait_for_function("() => document.getElementById('compare-sizes').innerText"
+                           ".includes('B: stage:II')")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('b') === "
+                           "'stage:II'")
+    wait_for_callbacks(page)
+    results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
+    second = int((results.mdata.obs["stage"] == "II").sum())
+    assert f"B: stage:II\t{second} patients" in page.locator("#compare-sizes").inner_text()
+    screenshot(page, "compare-rest")
     watch.assert_clean()

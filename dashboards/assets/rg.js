@@ -53,6 +53,10 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
     subtypesSearch: function (color, defaults) {
       return window.dash_clientside.rg.query([["color", color, (defaults || {}).color]]);
     },
+    compareSearch: function (a, b, defaults) {
+      defaults = defaults || {};
+      return window.dash_clientside.rg.query([["a", a, defaults.a], ["b", b, defaults.b]]);
+    },
     patientSearch: function (shown, defaults) {
       return window.dash_clientside.rg.query([["patient", shown, (defaults || {}).patient]]);
     },

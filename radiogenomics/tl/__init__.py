@@ -1,6 +1,8 @@
 """Cohort-aware tools built on ``radiogenomics.stats``."""
 
 from .associations import associate as associate
+from .compare import compare_groups as compare_groups
+from .compare import group_mask as group_mask
 from .differential import differential as differential
 from .enrichment import enrichment as enrichment
 from .enrichment import overrepresentation as overrepresentation
