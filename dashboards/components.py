@@ -67,11 +67,11 @@ def empty_figure(message: str = "", height: int = 320) -> go.Figure:
     return fig
 
 
-def graph(id: str, figure: go.Figure | None = None, height: int | None = None,
-          **kwargs) -> dcc.Graph:
+def graph(id, figure: go.Figure | None = None, height: int | None = None,
+          config: dict | None = None, **kwargs) -> dcc.Graph:
     style = {"height": f"{height}px"} if height else {}
     return dcc.Graph(id=id, figure=figure if figure is not None else empty_figure(),
-                     config={"displaylogo": False}, style=style, **kwargs)
+                     config={"displaylogo": False, **(config or {})}, style=style, **kwargs)
 
 
 def format_number(value) -> str:

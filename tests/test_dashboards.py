@@ -764,3 +764,31 @@ def test_compare_page_reads_its_groups(results_folder):
     rows = _find(layout, "compare-mutations")["data"]
     assert rows[0]["gene"] == "TP53" and rows[0]["share a"] == "100%"
     assert _find(layout, "compare-km")["figure"]["data"]
+
+
+def test_cohort_page_filters_from_the_address(results_folder):
+    from dashboards import create_app
+
+    app = create_app(results_folder)
+    client = app.server.test_client()
+    results = app.server.config["RADIOGENOMICS_RESULTS"]
+    obs = results.mdata.obs
+    layout = _layout_of(client, "/?filter=stage:III;age>=60;nonsense:::")
+    assert _find(layout, "cohort-filters")["data"] == ["stage:III", "age>=60"]
+    expected = int(((obs["stage"] == "III") & (obs["age"] >= 60)).sum())
+    assert _find(layout, "cohort-count")["children"] == (
+        f"{expected} of {results.mdata.n_obs} patients match")
+    sex = _find(layout, {"type": "cohort-chart", "column": "sex"})["figure"]["data"][0]
+    counts = obs.loc[(obs["stage"] == "III") & (obs["age"] >= 60), "sex"].astype(
+        str).value_counts()
+    assert dict(zip(sex["x"], _values(sex["y"]))) == counts.to_dict()
+    assert _find(layout, "overview-clinical")["data"]  # the overview stays below
+
+
+def _values(array):
+    """A plotly array as sent (a list, or typed: {"dtype", "bdata"})."""
+    if isinstance(array, dict) and "bdata" in array:
+        import base64
+
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)

@@ -450,3 +450,35 @@ def test_compare_groups_typed_and_in_the_address(page, live_app):
     assert f"B: stage:II\t{second} patients" in page.locator("#compare-sizes").inner_text()
     screenshot(page, "compare-rest")
     watch.assert_clean()
+
+
+def test_cohort_charts_filter_with_chips_in_the_address(page, live_app):
+    """A click on a bar adds a filter chip (kept in the address), a click on the chip
+    removes it."""
+    watch = PageWatch(page)
+    results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
+    obs = results.mdata.obs
+    page.goto(live_app.url + "/?filter=stage:III")
+    page.wait_for_selector("#cohort-count")
+    wait_for_callbacks(page)
+    n_stage = int((obs["stage"] == "III").sum())
+    assert page.locator("#cohort-count").inner_text().startswith(f"{n_stage} of")
+    chart = page.locator("[id*='cohort-chart'][id*='\\\"sex\\\"']").first
+    bar = chart.locator(".bars .point path").first
+    bar.click(force=True)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('filter')"
+                           ".split(';').length === 2")
+    wait_for_callbacks(page)
+    chosen = page.evaluate("() => new URLSearchParams(location.search).get('filter')")
+    level = chosen.split(";")[1].split(":", 1)[1]
+    expected = int(((obs["stage"] == "III") & (obs["sex"].astype(str) == level)).sum())
+    page.wait_for_function(
+        f"() => document.getElementById('cohort-count').innerText.startsWith('{expected} of')")
+    assert page.locator(".rg-chip").count() == 2
+    screenshot(page, "cohort-filtered")
+    page.locator(".rg-chip").first.click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('filter') === "
+                           f"'sex:{level}'")
+    wait_for_callbacks(page)
+    assert page.locator(".rg-chip").count() == 1
+    watch.assert_clean()

@@ -57,6 +57,9 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
       defaults = defaults || {};
       return window.dash_clientside.rg.query([["a", a, defaults.a], ["b", b, defaults.b]]);
     },
+    cohortSearch: function (filters) {
+      return window.dash_clientside.rg.query([["filter", (filters || []).join(";")]]);
+    },
     patientSearch: function (shown, defaults) {
       return window.dash_clientside.rg.query([["patient", shown, (defaults || {}).patient]]);
     },

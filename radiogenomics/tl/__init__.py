@@ -3,6 +3,7 @@
 from .associations import associate as associate
 from .compare import compare_groups as compare_groups
 from .compare import group_mask as group_mask
+from .compare import patients_matching as patients_matching
 from .differential import differential as differential
 from .enrichment import enrichment as enrichment
 from .enrichment import overrepresentation as overrepresentation

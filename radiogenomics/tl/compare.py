@@ -24,7 +24,7 @@ from ..errors import CohortError, InputError
 from ..stats.multitest import adjust_pvalues
 from ._survival_data import resolve_variable
 
-__all__ = ["group_mask", "compare_groups"]
+__all__ = ["group_mask", "compare_groups", "patients_matching"]
 
 _THRESHOLD = re.compile(r"^(?P<name>.+?)\s*(?P<op>>=|<=|>|<)\s*(?P<value>[-+0-9.eE]+)$")
 _OPS = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
@@ -183,3 +183,14 @@ def _mutation_frequencies(mdata, in_a, in_b) -> pd.DataFrame:
                           "share_b": kb / max(nb, 1), "p_value": p})
     table["q_value"] = adjust_pvalues(table["p_value"].to_numpy())
     return table.sort_values("p_value", kind="stable").reset_index(drop=True)[columns]
+
+
+def patients_matching(mdata: md.MuData, filters: Sequence[str]) -> np.ndarray:
+    """The patients meeting every filter (each a group as :func:`group_mask` names it:
+    ``stage:III``, ``age>=60``, ``mutation:TP53``), as a boolean mask over
+    ``mdata.obs_names``; no filter: every patient."""
+    mask = np.ones(mdata.n_obs, dtype=bool)
+    for spec in filters:
+        if str(spec).strip() and str(spec).strip() != "rest":
+            mask &= group_mask(mdata, spec)
+    return mask
