@@ -482,3 +482,28 @@ def test_cohort_charts_filter_with_chips_in_the_address(page, live_app):
     wait_for_callbacks(page)
     assert page.locator(".rg-chip").count() == 1
     watch.assert_clean()
+
+
+def test_patient_pdf(browser, live_app):
+    """``/patient/<id>.pdf``: a PDF with text (the patient, the version) on its pages."""
+    import io
+
+    from pypdf import PdfReader
+
+    results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
+    chosen = sorted(results.patients)[2]
+    context = browser.new_context()
+    response = context.request.get(live_app.url + f"/patient/{chosen}.pdf", timeout=120_000)
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/pdf"
+    body = response.body()
+    assert body.startswith(b"%PDF-")
+    reader = PdfReader(io.BytesIO(body))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert len(reader.pages) >= 1
+    assert f"Tumor board summary: {chosen}" in text
+    import radiogenomics as rg
+
+    assert f"radiogenomics {rg.__version__}" in text and "page 1 of" in text
+    assert context.request.get(live_app.url + "/patient/nobody.pdf").status == 404
+    context.close()

@@ -4,6 +4,7 @@ against the cohort, and a printable one-page summary."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -383,7 +384,11 @@ def body(results: Results, profile: dict):
                              "unit.", className="rg-note")
     view = profile.get("image_view")
     left = [
-        card("Patient", html.H2(profile["patient"], id="patient-shown"),
+        card("Patient", html.A("PDF for the record", id="patient-pdf",
+                               href=f"/patient/{quote(str(profile['patient']), safe='')}.pdf",
+                               className="rg-button rg-no-print rg-float-right",
+                               target="_blank"),
+             html.H2(profile["patient"], id="patient-shown"),
              html.P(f"Outcome: {outcome}", id="patient-outcome"),
              _kv(profile["clinical"], "patient-clinical")),
         card("Risk", html.Div(className="rg-risk", children=[
@@ -467,6 +472,29 @@ def register(app, results: Results) -> None:
         ClientsideFunction("rg", "print"),
         Output("patient-print-now", "n_clicks"),
         Input("patient-print-now", "n_clicks"), prevent_initial_call=True)
+
+    def patient_pdf(shown: str):
+        """``/patient/<id>.pdf``: the patient's printable summary as a PDF (versions and
+        date in the footer of every page)."""
+        from flask import Response, abort
+
+        from ..pdf import PdfUnavailable, html_to_pdf
+        from ..summary import patient_summary_html
+
+        patient = results.patient_id(shown)
+        if patient is None:
+            abort(404)
+        text = patient_summary_html(build_profile(results, patient))
+        try:
+            pdf = html_to_pdf(text, footer=f"radiogenomics {rg.__version__}: tumor board "
+                                           f"summary of {results.display_id(patient)}")
+        except PdfUnavailable as exc:
+            return Response(str(exc), status=503, mimetype="text/plain")
+        return Response(pdf, mimetype="application/pdf", headers={
+            "Content-Disposition": f'inline; filename="summary-{results.display_id(patient)}'
+                                   '.pdf"', "Cache-Control": "no-store"})
+
+    app.server.add_url_rule("/patient/<shown>.pdf", "patient_pdf", patient_pdf)
 
     @app.callback(Output("patient-summary", "data"), Input("patient-print", "n_clicks"),
                   State("patient-select", "value"), prevent_initial_call=True)
