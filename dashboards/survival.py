@@ -120,7 +120,8 @@ def split_survival(mdata, variable: str, *, time: str, event: str, split: str = 
     dict
         ``figure`` (Kaplan-Meier with numbers at risk), ``stats`` (label -> text),
         ``groups`` (per group: patients, events, observed and expected events),
-        ``p_value`` and ``statistic`` of the log-rank test, ``categorical``, ``unit`` and
+        ``forest`` (the Cox model's hazard ratios), ``p_value`` and ``statistic`` of the
+        log-rank test, ``categorical``, ``unit`` and
         ``cutpoints`` (in the variable's units).
     """
     missing = [t for t in _TOOLS if not callable(getattr(rg.tl, t, None))]
@@ -189,6 +190,14 @@ def split_survival(mdata, variable: str, *, time: str, event: str, split: str = 
             f" (adjusted for {', '.join(covariates)})" if covariates else "")
         stats[text] = (f"{row['hazard_ratio']:.2f} ({row['hr_ci_lower']:.2f} to "
                        f"{row['hr_ci_upper']:.2f}), p {_format_p(float(row['p_value']))}")
+    terms = model.copy()
+    terms["term"] = [
+        (str(t).split("[T.", 1)[-1].rstrip("]") + f" vs {reference}")
+        if str(t).startswith(_GROUP) else human_label(str(t).replace("[T.", " ").rstrip("]"))
+        for t in terms["term"]]
+    forest = rg.pl.forest(terms, title="Cox model: hazard ratios (95% CI)" + (
+        f", adjusted for {', '.join(covariates)}" if covariates else ""))
+    forest.update_layout(height=max(220, 34 * len(terms) + 110))
     stats["patients (events) per group"] = ", ".join(
         f"{row['group']}: {int(row['n'])} ({int(row['n_events'])})" for _, row in test.iterrows())
     groups_table = pd.DataFrame({
@@ -196,6 +205,6 @@ def split_survival(mdata, variable: str, *, time: str, event: str, split: str = 
         "events": test["n_events"].astype(int),
         "observed": test["observed"].astype(float).round(1),
         "expected": test["expected"].astype(float).round(1)})
-    return {"figure": figure, "stats": stats, "groups": groups_table,
+    return {"figure": figure, "stats": stats, "groups": groups_table, "forest": forest,
             "p_value": float(test["p_value"].iloc[0]), "statistic": float(test["statistic"].iloc[0]),
             "categorical": categorical, "unit": unit, "cutpoints": cutpoints}

@@ -792,3 +792,26 @@ def _values(array):
 
         return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
     return list(array)
+
+
+def test_survival_forest_of_the_adjusted_cox_model_against_lifelines(served_results):
+    from lifelines import CoxPHFitter
+
+    from dashboards.survival import split_survival
+
+    mdata = served_results.mdata
+    feature = "original_shape_VoxelVolume"
+    outcome = split_survival(mdata, f"radiomics:{feature}", time="os_months",
+                             event="os_event", split="cutoff", cutoff=2000,
+                             covariates=["age"])
+    raw = mdata["radiomics"][:, feature].layers["raw"].ravel()
+    frame = pd.DataFrame({"T": mdata.obs["os_months"].to_numpy(),
+                          "E": mdata.obs["os_event"].to_numpy(),
+                          "high": (raw > 2000).astype(float),
+                          "age": mdata.obs["age"].to_numpy(float)})
+    reference = CoxPHFitter().fit(frame, "T", "E").summary
+    forest = outcome["forest"].data[0]
+    hazard = dict(zip(forest.y, forest.x))
+    assert hazard["> 2,000 mm³ vs ≤ 2,000 mm³"] == pytest.approx(
+        reference.loc["high", "exp(coef)"], rel=1e-4)
+    assert hazard["Age"] == pytest.approx(reference.loc["age", "exp(coef)"], rel=1e-4)

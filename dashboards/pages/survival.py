@@ -132,6 +132,7 @@ def _stats_view(outcome: dict):
             html.Tbody([html.Tr([html.Td(str(row[c])) for c in (
                 "group", "patients", "events", "observed", "expected")])
                 for _, row in groups.iterrows()])]),
+        graph("surv-forest", outcome["forest"]) if outcome.get("forest") is not None else None,
     ])
 
 
