@@ -42,8 +42,11 @@ def svg_when_small(fig: go.Figure, limit: int = SVG_POINTS) -> go.Figure:
 
 def volcano(table: pd.DataFrame, q_threshold: float | None = 0.05, title=None, *,
             background: pd.DataFrame | None = None, p_line: float | None = None,
-            x_label: str = "estimate", selected: dict | None = None) -> go.Figure:
+            x_label: str = "estimate", selected: dict | None = None) -> go.Figure | dict:
     """Volcano plot of association rows; each point carries ``[x, y]`` as customdata.
+
+    Returns a ``plotly.graph_objects.Figure``, or with a background the same figure as
+    plain data (a dict), the cloud added without validating its points.
 
     Parameters
     ----------
@@ -60,7 +63,7 @@ def volcano(table: pd.DataFrame, q_threshold: float | None = 0.05, title=None, *
         ``{"x", "y", "estimate", "p_value"}`` of a pair to mark (the figure's only
         annotation, so that a page can replace it alone).
     """
-    if table.empty and (background is None or background.empty):
+    if table.empty and (background is None or not len(background)):
         return empty_figure("No pair passes the filter.")
     threshold = q_threshold if q_threshold else 0.05
     if table.empty:
@@ -72,19 +75,6 @@ def volcano(table: pd.DataFrame, q_threshold: float | None = 0.05, title=None, *
     else:
         fig = _volcano(table, q_threshold)
     _attach_pairs(fig, table)
-    if background is not None and len(background):
-        with np.errstate(divide="ignore"):
-            minus_log_p = -np.log10(np.clip(background["p_value"].to_numpy(float), 1e-300, 1))
-        cloud = go.Scatter(
-            x=background["estimate"].to_numpy(float), y=minus_log_p, mode="markers",
-            name="all pairs (thinned)", marker=dict(size=4, color="#c9d1db", opacity=0.6),
-            customdata=np.column_stack([background["x"].astype(str),
-                                        background["y"].astype(str),
-                                        background["pairs"].astype(int)]),
-            hovertemplate=("%{customdata[0]} ~ %{customdata[1]}<br>estimate %{x:.3g}<br>"
-                           "-log10 p %{y:.2f}<br>one of %{customdata[2]} pairs here"
-                           "<extra></extra>"))
-        fig = go.Figure(data=[cloud, *fig.data], layout=fig.layout)
     if p_line is not None and p_line > 0:
         level = float(-np.log10(max(p_line, 1e-300)))
         fig.add_hline(y=level, line=dict(color="#c0392b", width=1, dash="dash"),
@@ -98,7 +88,30 @@ def volcano(table: pd.DataFrame, q_threshold: float | None = 0.05, title=None, *
         fig.update_layout(title=title)
     if selected:
         fig.update_layout(annotations=[selected_mark(selected)])
-    return fig
+    if background is None or not len(background):
+        return fig
+    # the cloud joins the figure as plain data: no validation of thousands of points
+    out = fig.to_plotly_json()
+    out["data"].insert(0, background_trace(background))
+    return out
+
+
+def background_trace(background: pd.DataFrame) -> dict:
+    """The thinned picture of every pair as a light grey scatter trace (plain data)."""
+    with np.errstate(divide="ignore"):
+        minus_log_p = -np.log10(np.clip(background["p_value"].to_numpy(float), 1e-300, 1))
+    return {
+        "type": "scatter", "mode": "markers", "name": "all pairs (thinned)",
+        "x": np.round(background["estimate"].to_numpy(float), 4),
+        "y": np.round(minus_log_p, 3),
+        "marker": {"size": 4, "color": "#c9d1db", "opacity": 0.6},
+        "customdata": np.column_stack([background["x"].astype(str),
+                                       background["y"].astype(str),
+                                       background["pairs"].astype(int).astype(str)]),
+        "hovertemplate": ("%{customdata[0]} ~ %{customdata[1]}<br>estimate %{x:.3g}<br>"
+                          "-log10 p %{y:.2f}<br>one of %{customdata[2]} pairs here"
+                          "<extra></extra>"),
+    }
 
 
 def selected_mark(selected: dict) -> dict:

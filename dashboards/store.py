@@ -396,7 +396,7 @@ class TableStore:
                 f"SELECT {select} FROM main{where}{self._order(sort_by)} {limit}", params).df())
         return hit.copy()
 
-    def background(self, bins_x: int = 160, bins_y: int = 80) -> pd.DataFrame:
+    def background(self, bins_x: int = 100, bins_y: int = 50) -> pd.DataFrame:
         """A thinned picture of every pair of the table for a volcano plot's background:
         the estimate and -log10 p-value plane cut into ``bins_x`` x ``bins_y`` cells, and
         of each occupied cell its most significant pair (``x, y, estimate, p_value,
