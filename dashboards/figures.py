@@ -97,21 +97,21 @@ def volcano(table: pd.DataFrame, q_threshold: float | None = 0.05, title=None, *
 
 
 def background_trace(background: pd.DataFrame) -> dict:
-    """The thinned picture of every pair as a light grey scatter trace (plain data)."""
+    """The thinned picture of every pair as a light grey scatter trace (plain lists of
+    numbers, light to send; kept per table by the page)."""
+    if "_trace" in background.attrs:
+        return background.attrs["_trace"]
     with np.errstate(divide="ignore"):
         minus_log_p = -np.log10(np.clip(background["p_value"].to_numpy(float), 1e-300, 1))
-    return {
+    trace = {
         "type": "scatter", "mode": "markers", "name": "all pairs (thinned)",
-        "x": np.round(background["estimate"].to_numpy(float), 4),
-        "y": np.round(minus_log_p, 3),
+        "x": np.round(background["estimate"].to_numpy(float), 4).tolist(),
+        "y": np.round(minus_log_p, 3).tolist(),
         "marker": {"size": 4, "color": "#c9d1db", "opacity": 0.6},
-        "customdata": np.column_stack([background["x"].astype(str),
-                                       background["y"].astype(str),
-                                       background["pairs"].astype(int).astype(str)]),
-        "hovertemplate": ("%{customdata[0]} ~ %{customdata[1]}<br>estimate %{x:.3g}<br>"
-                          "-log10 p %{y:.2f}<br>one of %{customdata[2]} pairs here"
-                          "<extra></extra>"),
+        "hovertemplate": "estimate %{x:.3g}<br>-log10 p %{y:.2f}<extra>all pairs</extra>",
     }
+    background.attrs["_trace"] = trace
+    return trace
 
 
 def selected_mark(selected: dict) -> dict:

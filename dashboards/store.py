@@ -408,7 +408,7 @@ class TableStore:
         with self._lock:
             hit = self._kept.get(key)
         if hit is not None:
-            return hit.copy()
+            return hit
         frame = self._query(
             "WITH v AS (SELECT x_id, y_id, estimate, p_value, q_value, "
             "-log10(greatest(p_value, 1e-300)) AS mlp FROM main "
@@ -424,7 +424,7 @@ class TableStore:
         frame.insert(1, "y", [self.y_names[int(i)] for i in frame.pop("y_id")])
         with self._lock:
             self._kept[key] = frame
-        return frame.copy()
+        return frame
 
     def p_threshold(self, q_max: float) -> float | None:
         """The largest p-value among the rows with ``q_value <= q_max`` (where a volcano's

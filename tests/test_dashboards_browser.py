@@ -99,7 +99,7 @@ def test_volcano_click_opens_pair_plot(page, live_app):
     position = page.evaluate("""() => {
         const gd = document.getElementById('assoc-volcano').querySelector('.js-plotly-plot');
         let best = null;
-        gd._fullData.forEach((t, i) => t.y.forEach((y, j) => {
+        gd._fullData.filter(t => t.customdata).forEach((t, i) => t.y.forEach((y, j) => {
             if (best === null || y > best.y) best = {x: t.x[j], y: y, name: t.customdata[j]};
         }));
         const L = gd._fullLayout, box = gd.querySelector('.nsewdrag').getBoundingClientRect();
