@@ -5,15 +5,15 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from radiogenomics.errors import InputError
 
 from .auth import BasicAuth, is_loopback
-from .components import card, header, notice
+from .components import NAV, card, header, notice
 from .pages import PAGES
 from .results import Results, load_results
 from .security import install as install_security
@@ -117,7 +117,7 @@ def create_app(
     )
     routes = {page.PATH: page for page in PAGES}
 
-    def page_content(pathname: str):
+    def page_content(pathname: str, search: str | None = None):
         try:
             stripped = app.strip_relative_path(pathname or "/") or ""
         except dash.exceptions.UnsupportedRelativePath:
@@ -125,27 +125,36 @@ def create_app(
         page = None if stripped is None else routes.get("/" + stripped.strip("/"))
         if page is None:
             return card("Not found", notice("There is no such page."))
-        return page.layout(results)
+        return page.layout(results, query_params(search))
 
     def layout():
         """The page the browser shows, whole: its figures and tables are made here, with
-        the controls' first values, instead of by a chain of callbacks once the page has
-        loaded. The browser names its page by the Referer of the layout request; without
-        it, the page is filled when ``dcc.Location`` reports the path."""
-        pathname = _page_path()
+        the controls' first values (those of the page's query string, else the defaults),
+        instead of by a chain of callbacks once the page has loaded. The browser names its
+        page by the Referer of the layout request; without it, the page is filled when
+        ``dcc.Location`` reports the path."""
+        pathname, search = _page_path()
+        where = {"pathname": pathname, "search": search} if pathname else {}
         return html.Div([
-            dcc.Location(id="url", **({"pathname": pathname} if pathname else {})),
-            header(title, "/report/report.html" if _report(results, "report.html") else None),
-            html.Main(page_content(pathname) if pathname else None, id="page",
+            dcc.Location(id="url", refresh=False, **where),
+            header(title, active=pathname,
+                   report="/report/report.html" if _report(results, "report.html") else None),
+            html.Main(page_content(pathname, search) if pathname else None, id="page",
                       className="rg-main"),
         ])
 
     app.layout = layout
 
     @app.callback(Output("page", "children"), Input("url", "pathname"),
-                  prevent_initial_call=True)
-    def route(pathname):
-        return page_content(pathname)
+                  State("url", "search"), prevent_initial_call=True)
+    def route(pathname, search):
+        return page_content(pathname, search)
+
+    # the current page marked in the navigation, in the browser
+    app.clientside_callback(
+        ClientsideFunction("rg", "markNav"),
+        [Output(f"nav-{label.lower()}", "className") for _, label in NAV],
+        Input("url", "pathname"), prevent_initial_call=True)
 
     for page in PAGES:
         page.register(app, results)
@@ -196,22 +205,30 @@ def warm_up(app: dash.Dash) -> None:
     results = app.server.config["RADIOGENOMICS_RESULTS"]
     for page in PAGES:
         try:
-            page.layout(results)
+            page.layout(results, {})
         except Exception as exc:  # noqa: BLE001 - never stop the server for one page
             log.error("could not prepare the page %s (%s)", page.PATH, type(exc).__name__)
 
 
-def _page_path() -> str | None:
-    """The path of the page that asks for the layout (from the Referer of a request of this
-    server's pages), or ``None``."""
+def query_params(search: str | None) -> dict[str, str]:
+    """The query string of a page (``?variable=stage&split=median``) as a dict of its
+    first values; a page reads only the keys it knows and checks their values."""
+    text = (search or "").lstrip("?")
+    return {key: values[0][:200] for key, values in parse_qs(text).items()
+            if values and len(key) <= 40}
+
+
+def _page_path() -> tuple[str | None, str]:
+    """The path and query string of the page that asks for the layout (from the Referer
+    of a request of this server's pages), or ``(None, "")``."""
     from flask import has_request_context, request
 
     if not has_request_context() or not request.referrer:
-        return None
+        return None, ""
     parts = urlsplit(request.referrer)
     if parts.netloc != request.host or not parts.path.startswith("/"):
-        return None
-    return parts.path
+        return None, ""
+    return parts.path, f"?{parts.query}" if parts.query else ""
 
 
 def check_listen(host: str, auth_file=None, hint: str | None = None) -> None:

@@ -13,12 +13,24 @@ NAV = [
     ("/associations", "Associations"),
     ("/survival", "Survival"),
     ("/patient", "Patient"),
+    ("/models", "Models"),
+    ("/subtypes", "Subtypes"),
+    ("/compare", "Compare"),
 ]
 
 
-def header(title: str, report: str | None = None) -> html.Header:
-    """The page header; ``report`` is the address of the study report, when there is one."""
-    links = [dcc.Link(label, href=href, id=f"nav-{label.lower()}", className="rg-nav-link")
+def nav_class(href: str, active: str | None) -> str:
+    """The class of a navigation link: marked when it is the page shown."""
+    current = "/" + (active or "").strip("/")
+    return "rg-nav-link rg-nav-active" if current == href else "rg-nav-link"
+
+
+def header(title: str, active: str | None = None, report: str | None = None) -> html.Header:
+    """The header with the navigation, the page at ``active`` marked (the browser keeps
+    the mark up to date as the user moves between pages); ``report`` is the address of
+    the study report, when there is one."""
+    links = [dcc.Link(label, href=href, id=f"nav-{label.lower()}",
+                      className=nav_class(href, active))
              for href, label in NAV]
     if report:
         links.append(html.A("Report", href=report, id="nav-report", target="_blank",
@@ -58,11 +70,11 @@ def empty_figure(message: str = "", height: int = 320) -> go.Figure:
     return fig
 
 
-def graph(id: str, figure: go.Figure | None = None, height: int | None = None,
-          **kwargs) -> dcc.Graph:
+def graph(id, figure: go.Figure | None = None, height: int | None = None,
+          config: dict | None = None, **kwargs) -> dcc.Graph:
     style = {"height": f"{height}px"} if height else {}
     return dcc.Graph(id=id, figure=figure if figure is not None else empty_figure(),
-                     config={"displaylogo": False}, style=style, **kwargs)
+                     config={"displaylogo": False, **(config or {})}, style=style, **kwargs)
 
 
 def format_number(value) -> str:

@@ -40,21 +40,88 @@ def svg_when_small(fig: go.Figure, limit: int = SVG_POINTS) -> go.Figure:
     return go.Figure(data=traces, layout=fig.layout)
 
 
-def volcano(table: pd.DataFrame, q_threshold: float | None = 0.05, title=None) -> go.Figure:
-    """Volcano plot of association rows; each point carries ``[x, y]`` as customdata."""
-    if table.empty:
+def volcano(table: pd.DataFrame, q_threshold: float | None = 0.05, title=None, *,
+            background: pd.DataFrame | None = None, p_line: float | None = None,
+            x_label: str = "estimate", selected: dict | None = None) -> go.Figure | dict:
+    """Volcano plot of association rows; each point carries ``[x, y]`` as customdata.
+
+    Returns a ``plotly.graph_objects.Figure``, or with a background the same figure as
+    plain data (a dict), the cloud added without validating its points.
+
+    Parameters
+    ----------
+    table
+        The rows to draw (the most significant of the filtered rows).
+    background
+        A thinned picture of every pair of the table (``TableStore.background``), drawn
+        in light grey beneath.
+    p_line
+        The p-value where the q threshold falls: a dashed line labelled with ``q``.
+    x_label
+        The horizontal axis title (the estimate with its unit).
+    selected
+        ``{"x", "y", "estimate", "p_value"}`` of a pair to mark (the figure's only
+        annotation, so that a page can replace it alone).
+    """
+    if table.empty and (background is None or not len(background)):
         return empty_figure("No pair passes the filter.")
-    if _has("volcano"):
-        fig = svg_when_small(rg.pl.volcano(
-            table, q_threshold=q_threshold if q_threshold else 0.05, label_top=0,
-            title=title or ""))
+    threshold = q_threshold if q_threshold else 0.05
+    if table.empty:
+        fig = go.Figure()
+        fig.update_layout(template="plotly_white")
+    elif _has("volcano"):
+        fig = svg_when_small(rg.pl.volcano(table, q_threshold=threshold, label_top=0,
+                                           title=title or ""))
     else:
         fig = _volcano(table, q_threshold)
     _attach_pairs(fig, table)
-    fig.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=40), clickmode="event")
+    if p_line is not None and p_line > 0:
+        level = float(-np.log10(max(p_line, 1e-300)))
+        fig.add_hline(y=level, line=dict(color="#c0392b", width=1, dash="dash"),
+                      label=dict(text=f"q = {threshold:g}", textposition="end",
+                                 font=dict(size=11, color="#c0392b")))
+    fig.update_layout(height=440, margin=dict(l=10, r=10, t=30, b=40), clickmode="event",
+                      title=None,
+                      xaxis_title=x_label, yaxis_title="-log10 p-value",
+                      legend=dict(orientation="h", y=-0.18, x=0))
     if title:
         fig.update_layout(title=title)
-    return fig
+    if selected:
+        fig.update_layout(annotations=[selected_mark(selected)])
+    if background is None or not len(background):
+        return fig
+    # the cloud joins the figure as plain data: no validation of thousands of points
+    out = fig.to_plotly_json()
+    out["data"].insert(0, background_trace(background))
+    return out
+
+
+def background_trace(background: pd.DataFrame) -> dict:
+    """The thinned picture of every pair as a light grey scatter trace (plain lists of
+    numbers, light to send; kept per table by the page)."""
+    if "_trace" in background.attrs:
+        return background.attrs["_trace"]
+    with np.errstate(divide="ignore"):
+        minus_log_p = -np.log10(np.clip(background["p_value"].to_numpy(float), 1e-300, 1))
+    trace = {
+        "type": "scatter", "mode": "markers", "name": "all pairs (thinned)",
+        "x": np.round(background["estimate"].to_numpy(float), 4).tolist(),
+        "y": np.round(minus_log_p, 3).tolist(),
+        "marker": {"size": 4, "color": "#c9d1db", "opacity": 0.6},
+        "hovertemplate": "estimate %{x:.3g}<br>-log10 p %{y:.2f}<extra>all pairs</extra>",
+    }
+    background.attrs["_trace"] = trace
+    return trace
+
+
+def selected_mark(selected: dict) -> dict:
+    """The annotation that marks a chosen pair on a volcano plot (an arrow and its name)."""
+    with np.errstate(divide="ignore"):
+        level = float(-np.log10(max(float(selected["p_value"]), 1e-300)))
+    return dict(x=float(selected["estimate"]), y=level, xref="x", yref="y",
+                text=f"{selected['x']} ~ {selected['y']}", showarrow=True, arrowhead=2,
+                arrowcolor="#17324f", ax=40, ay=-40, bgcolor="#fff7d6",
+                bordercolor="#17324f", font=dict(size=11, color="#17324f"), name="selected")
 
 
 def _volcano(table: pd.DataFrame, q_threshold) -> go.Figure:
@@ -108,7 +175,10 @@ def heatmap(block: pd.DataFrame, value: str = "estimate",
     else:
         fig = _heatmap(block.pivot_table(index="x", columns="y", values=value,
                                          aggfunc="first"))
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10))
+    n_rows = block["x"].nunique()
+    # as wide as the page, a readable row per feature
+    fig.update_layout(width=None, autosize=True, height=max(460, 20 * n_rows + 200),
+                      margin=dict(l=10, r=10, t=30, b=10), title=None)
     return fig
 
 

@@ -138,13 +138,15 @@ class Results:
     def risk_columns(self) -> dict[str, str]:
         """Clinical columns holding a stored risk signature's score and group
         (``mdata.uns["radiogenomics"]["risk_signature"][key]`` -> ``<key>_score``,
-        ``<key>_group``)."""
+        ``<key>_group``, and ``<key>_set``, training or held out, when recorded)."""
         stored = self.uns("risk_signature", default={}) or {}
         if self.mdata is None or not isinstance(stored, dict):
             return {}
         for key in stored:
             columns = {"risk score": f"{key}_score", "risk group": f"{key}_group"}
             if all(c in self.mdata.obs.columns for c in columns.values()):
+                if f"{key}_set" in self.mdata.obs.columns:
+                    columns["risk set"] = f"{key}_set"
                 return columns
         return {}
 

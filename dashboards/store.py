@@ -184,6 +184,8 @@ class TableStore:
         self.kind = kind
         self.path = None if isinstance(source, pd.DataFrame) else Path(source)
         self._cache = _Cache()
+        self._kept: dict = {}  # what is made once per table (volcano background, lines)
+        self._lock = threading.Lock()
         self._threads = threads or min(4, os.cpu_count() or 1)
         required = ASSOCIATION_COLUMNS if kind == "associations" else SURVIVAL_COLUMNS
         if self.path is not None:
@@ -393,6 +395,50 @@ class TableStore:
             hit = self._cache.put(key, self._query(
                 f"SELECT {select} FROM main{where}{self._order(sort_by)} {limit}", params).df())
         return hit.copy()
+
+    def background(self, bins_x: int = 100, bins_y: int = 50) -> pd.DataFrame:
+        """A thinned picture of every pair of the table for a volcano plot's background:
+        the estimate and -log10 p-value plane cut into ``bins_x`` x ``bins_y`` cells, and
+        of each occupied cell its most significant pair (``x, y, estimate, p_value,
+        q_value``) with the number of pairs in the cell (``pairs``). Made once (one scan),
+        then kept."""
+        if self.kind != "associations":
+            raise ValueError("a volcano background is drawn from association tables")
+        key = ("background", int(bins_x), int(bins_y))
+        with self._lock:
+            hit = self._kept.get(key)
+        if hit is not None:
+            return hit
+        frame = self._query(
+            "WITH v AS (SELECT x_id, y_id, estimate, p_value, q_value, "
+            "-log10(greatest(p_value, 1e-300)) AS mlp FROM main "
+            "WHERE p_value IS NOT NULL AND isfinite(estimate)), "
+            "r AS (SELECT min(estimate) AS lo, max(estimate) AS hi, max(mlp) AS top FROM v) "
+            "SELECT arg_min(x_id, p_value) AS x_id, arg_min(y_id, p_value) AS y_id, "
+            "arg_min(estimate, p_value) AS estimate, min(p_value) AS p_value, "
+            "arg_min(q_value, p_value) AS q_value, count(*) AS pairs FROM v, r "
+            f"GROUP BY least(floor((estimate - lo) / greatest(hi - lo, 1e-12) * {int(bins_x)}),"
+            f" {int(bins_x) - 1}), least(floor(mlp / greatest(top, 1e-12) * {int(bins_y)}), "
+            f"{int(bins_y) - 1})").df()
+        frame.insert(0, "x", [self.x_names[int(i)] for i in frame.pop("x_id")])
+        frame.insert(1, "y", [self.y_names[int(i)] for i in frame.pop("y_id")])
+        with self._lock:
+            self._kept[key] = frame
+        return frame
+
+    def p_threshold(self, q_max: float) -> float | None:
+        """The largest p-value among the rows with ``q_value <= q_max`` (where a volcano's
+        significance line goes), or ``None`` when no row reaches it."""
+        key = ("p-threshold", float(q_max))
+        with self._lock:
+            if key in self._kept:
+                return self._kept[key]
+        value = self._query("SELECT max(p_value) FROM main WHERE q_value <= ?",
+                            [float(q_max)]).fetchone()[0]
+        value = None if value is None else float(value)
+        with self._lock:
+            self._kept[key] = value
+        return value
 
     def pair(self, x: str, y: str) -> pd.DataFrame:
         """The rows of one (x, y) pair (one per method when the table holds several)."""

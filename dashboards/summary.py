@@ -55,9 +55,10 @@ def patient_summary_html(profile: dict) -> str:
     mutations = profile.get("mutations")
     parts = [
         f"<h1>Tumor board summary: {html.escape(str(profile['patient']))}</h1>",
-        f'<div class="meta">Made {stamp} with radiogenomics. Outcome: {html.escape(outcome)}.'
-        + (" Risk: " + html.escape(", ".join(f"{k} {v}" for k, v in risk.items())) + "."
-           if risk else "") + "</div>",
+        f'<div class="meta">Made {stamp} with radiogenomics {html.escape(str(getattr(rg, "__version__", "")))}. '
+        f'Outcome: {html.escape(profile.get("outcome_text") or outcome)}.'
+        + (" Risk: " + html.escape(f"score {risk['score']}, group {risk['group']}. "
+                                   f"{risk.get('note', '')}") if risk else "") + "</div>",
         '<div class="grid"><div>',
         "<h2>Clinical</h2>", _table(profile["clinical"]),
         *(["<h2>Model predictions</h2>", _table(profile["predictions"])]

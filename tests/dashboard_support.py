@@ -38,13 +38,22 @@ def survival_screen(features: list[str], modality: str = "radiomics", seed: int 
 
 
 def write_results_folder(folder: Path, mdata) -> Path:
-    """A results folder as the demo writes it: the cohort and exported result tables."""
+    """A results folder as the demo writes it: the cohort (radiomic features scaled, their
+    raw values in ``layers["raw"]``) and exported result tables."""
     import radiogenomics as rg
     from dashboards.synthetic import write_association_table
 
     folder.mkdir(parents=True, exist_ok=True)
     mdata = mdata.copy()
+    # as a study stores it: radiomic features scaled, their raw values kept
+    rg.pp.scale(mdata, "radiomics")
     add_stored_results(mdata)
+    # a small nested cross-validation, so that the models page has a real model to show
+    rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=(5,), outer_folds=3,
+                    n_repeats=1, inner_folds=2, n_bootstraps=200, importance_repeats=1,
+                    n_jobs=1, layers={"radiomics": "raw"}, key_added="egfr_mutant")
+    # radiomic subtypes with a short stability check, for the subtypes page
+    rg.tl.phenotypes(mdata, "radiomics", resolution=(1.0,), n_resamples=5)
     rg.write_cohort(mdata, folder / "cohort.h5mu")
     radiomic = list(mdata["radiomics"].var_names)
     genes = list(mdata["rna"].var_names)
@@ -75,6 +84,9 @@ def add_stored_results(mdata) -> None:
     mdata.obs["demo_risk_group"] = pd.Categorical(
         np.where(score > np.median(score), "high", "low"), categories=["low", "high"],
         ordered=True)
+    # the signature's training patients and those held out to judge it
+    mdata.obs["demo_risk_set"] = np.where(np.arange(mdata.n_obs) % 4 == 0, "held_out",
+                                          "training")
     store_result(mdata, "risk_signature", "demo_risk",
                  pd.DataFrame({"feature": features[:2], "coef": [0.5, -0.3]}))
     store_result(mdata, "model_predictions", "response_model", pd.DataFrame({

@@ -32,6 +32,9 @@ def page(browser, live_app):
     ("/associations", "associations", "#assoc-volcano .main-svg"),
     ("/survival", "survival", "#surv-km"),
     ("/patient", "patient", "#patient-shown"),
+    ("/models", "models", "#models-roc .main-svg"),
+    ("/subtypes", "subtypes", "#subtypes-embedding .main-svg"),
+    ("/compare?a=stage:III&b=stage:I", "compare", "#compare-km .main-svg"),
 ])
 def test_page_loads_cleanly(page, live_app, path, name, marker):
     watch = PageWatch(page)
@@ -96,7 +99,7 @@ def test_volcano_click_opens_pair_plot(page, live_app):
     position = page.evaluate("""() => {
         const gd = document.getElementById('assoc-volcano').querySelector('.js-plotly-plot');
         let best = null;
-        gd._fullData.forEach((t, i) => t.y.forEach((y, j) => {
+        gd._fullData.filter(t => t.customdata).forEach((t, i) => t.y.forEach((y, j) => {
             if (best === null || y > best.y) best = {x: t.x[j], y: y, name: t.customdata[j]};
         }));
         const L = gd._fullLayout, box = gd.querySelector('.nsewdrag').getBoundingClientRect();
@@ -132,10 +135,9 @@ def test_survival_split_updates_the_curves(page, live_app):
     page.wait_for_function(
         f"() => document.getElementById('surv-stats').innerText !== {median!r}")
     wait_for_callbacks(page)
-    assert "middle" in page.locator("#surv-stats").inner_text()
-    groups = page.evaluate("() => document.getElementById('surv-km')"
-                           ".querySelector('.js-plotly-plot').data.map(t => t.name)")
-    assert any("middle" in str(name) for name in groups)
+    assert "(3 groups, 2 df)" in page.locator("#surv-stats").inner_text()
+    assert page.locator("#surv-groups tbody tr").count() == 3
+    assert "split=tertiles" in page.url
     # a row of the screen picks its feature
     feature = page.locator("#surv-rows td[data-dash-column='feature']").nth(2).inner_text()
     page.locator("#surv-rows td[data-dash-column='feature']").nth(2).click()
@@ -170,8 +172,12 @@ def test_patient_view_shows_the_chosen_patient(page, live_app):
     assert page.locator("#patient-similar td").count() > 0
     mutations = results.mdata["mutation"][chosen].to_df().iloc[0]
     expected = sorted(mutations.index[mutations.to_numpy() > 0])
-    assert page.locator("#patient-mutations").inner_text() == (", ".join(expected) or
-                                                               "none of the genes tested")
+    if expected:
+        genes = page.locator("#patient-mutations td[data-dash-column='gene']").all_inner_texts()
+        assert sorted(set(genes)) == expected
+    else:
+        assert page.locator("#patient-mutations").inner_text() == "none of the genes tested"
+    assert f"patient={chosen}" in page.url
     screenshot(page, "patient-chosen")
     with page.expect_download() as info:
         page.click("#patient-print")
@@ -240,4 +246,264 @@ def test_readme_tour_screenshot(browser, live_app):
     path = screenshot(page, "readme-associations")
     assert path.stat().st_size > 10_000
     watch.assert_clean()
+    context.close()
+
+
+def _legend(page, graph: str) -> list[str]:
+    return page.evaluate(f"""() => document.getElementById('{graph}')
+        .querySelector('.js-plotly-plot').data
+        .filter(t => t.showlegend !== false && t.name).map(t => t.name.split(' (n=')[0])""")
+
+
+def test_survival_by_stage_from_a_link(page, live_app):
+    """``/survival?variable=stage``: one curve per stage, the k-group test, the counts."""
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/survival?variable=stage")
+    page.wait_for_selector("#surv-groups")
+    wait_for_callbacks(page)
+    results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
+    stage = results.mdata.obs["stage"].astype(str)
+    levels = sorted(stage.unique())
+    assert sorted(_legend(page, "surv-km")) == levels
+    rows = page.locator("#surv-groups tbody tr").all_inner_texts()
+    counts = {row.split("\t")[0]: int(row.split("\t")[1]) for row in rows}
+    assert counts == stage.value_counts().to_dict()
+    assert f"({len(levels)} groups, {len(levels) - 1} df)" in page.locator(
+        "#surv-stats").inner_text()
+    titles = page.evaluate("""() => Array.from(document.querySelectorAll(
+        '#surv-km .g-xtitle text, #surv-km .g-x2title text')).map(t => t.textContent)""")
+    assert "OS (months)" in titles
+    assert page.locator("#nav-survival").get_attribute("class").endswith("rg-nav-active")
+    screenshot(page, "survival-stage")
+    watch.assert_clean()
+
+
+def test_survival_cut_off_in_mm3_and_the_address(page, live_app):
+    """A typed cut-off in mm³ from the link; a new split is written to the address and
+    read again when the page is reloaded."""
+    watch = PageWatch(page)
+    feature = "original_shape_VoxelVolume"
+    page.goto(live_app.url + f"/survival?variable=radiomics:{feature}&split=2000")
+    page.wait_for_selector("#surv-groups")
+    wait_for_callbacks(page)
+    assert page.input_value("#surv-cutoff") == "2000"
+    assert _legend(page, "surv-km") == ["≤ 2,000 mm³", "> 2,000 mm³"]
+    results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
+    raw = results.mdata["radiomics"][:, feature].layers["raw"].ravel()
+    rows = page.locator("#surv-groups tbody tr").all_inner_texts()
+    assert [int(r.split("\t")[1]) for r in rows] == [int((raw <= 2000).sum()),
+                                                      int((raw > 2000).sum())]
+    page.click("#surv-split")
+    page.get_by_role("option", name="optimal cut-point (corrected)").click()
+    page.wait_for_url(re.compile(r".*split=optimal.*"))
+    page.wait_for_function("() => document.getElementById('surv-stats').innerText"
+                           ".includes('optimal cut-point')")
+    wait_for_callbacks(page)
+    text = page.locator("#surv-stats").inner_text()
+    cut = float(re.search(r"optimal cut-point\s+([\d,.]+) mm³", text).group(1).replace(",", ""))
+    assert raw.min() <= cut <= raw.max()
+    page.reload()
+    page.wait_for_selector("#surv-groups")
+    wait_for_callbacks(page)
+    assert "optimal cut-point" in page.locator("#surv-stats").inner_text()
+    screenshot(page, "survival-optimal-mm3")
+    watch.assert_clean()
+
+
+def test_associations_link_filters_and_writes_the_pair(page, live_app):
+    """``/associations?pair=radiomics_vs_rna&gene=...&q=...`` opens filtered; a chosen row
+    is written to the address, marked on the volcano and shown again after a reload."""
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/associations?pair=radiomics_vs_rna&gene=G001&q=0.25")
+    page.wait_for_selector("#assoc-volcano .main-svg")
+    wait_for_callbacks(page)
+    assert page.input_value("#assoc-y-search") == "G001"
+    ys = page.locator("#assoc-rows td[data-dash-column='y']").all_inner_texts()
+    assert ys and all("g001" in y.lower() for y in ys)
+    names = page.evaluate("() => document.getElementById('assoc-volcano')"
+                          ".querySelector('.js-plotly-plot').data.map(t => t.name)")
+    assert names[0] == "all pairs (thinned)"
+    assert page.locator("#assoc-volcano .shapelayer path").count() >= 1  # the q line
+    page.locator("#assoc-rows td[data-dash-column='x']").first.click()
+    page.wait_for_selector("#pair-name")
+    pair = page.locator("#pair-name").inner_text()
+    x, y = pair.split(" ~ ")
+    page.wait_for_url(re.compile(r".*[?&]x=.*"))
+    assert f"y={y}" in page.url and "gene=G001" in page.url and "q=0.25" in page.url
+    page.wait_for_function("() => document.getElementById('assoc-volcano')"
+                           ".querySelector('.js-plotly-plot').layout.annotations.length === 1")
+    page.reload()
+    page.wait_for_selector("#pair-name")
+    wait_for_callbacks(page)
+    assert page.locator("#pair-name").inner_text() == pair
+    assert page.locator("#assoc-volcano .annotation-text").text_content() == pair
+    assert page.locator("#nav-associations").get_attribute("class").endswith("rg-nav-active")
+    screenshot(page, "associations-link")
+    watch.assert_clean()
+
+
+@pytest.mark.parametrize("path", ["/", "/associations", "/survival", "/patient", "/models",
+                                  "/subtypes", "/compare"])
+def test_nothing_runs_past_the_right_edge_at_1280(browser, live_app, path):
+    """At 1280 px no card, table or plot reaches past the window's right edge and the
+    page needs no horizontal scrolling."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(live_app.url + path)
+    page.wait_for_selector("#page > *")
+    wait_for_callbacks(page)
+    overflow = page.evaluate("""() => {
+        const out = [];
+        document.querySelectorAll('.rg-card, .dash-table-container, .js-plotly-plot')
+          .forEach(e => { const r = e.getBoundingClientRect();
+                          if (r.right > window.innerWidth + 1) out.push(e.className); });
+        return {items: out, scroll: document.documentElement.scrollWidth};
+    }""")
+    assert overflow["items"] == [] and overflow["scroll"] <= 1280
+    context.close()
+
+
+def test_patient_link_slices_windows_and_similar_rows(page, live_app):
+    """``/patient?patient=ID`` opens that patient; the slider moves through the slices,
+    a window preset sets the grey levels, a similar patient's row opens that patient (and
+    the address follows); printing leaves out the navigation and controls."""
+    watch = PageWatch(page)
+    results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
+    chosen = sorted(results.patients)[7]
+    page.goto(live_app.url + f"/patient?patient={chosen}")
+    page.wait_for_selector("#patient-image .main-svg")
+    wait_for_callbacks(page)
+    assert page.locator("#patient-shown").inner_text() == chosen
+    assert "Age" in page.locator("#patient-clinical").inner_text()
+    assert page.locator("#patient-clinical").locator(".previous-next-container").count() == 0
+
+    def heat():
+        return page.evaluate("() => { const d = document.getElementById('patient-image')"
+                             ".querySelector('.js-plotly-plot').data[0];"
+                             "return {z: JSON.stringify(d.z).length + ':' + "
+                             "JSON.stringify(d.z).slice(0, 400), zmin: d.zmin}; }")
+
+    before = heat()
+    page.focus("#patient-slice .rc-slider-handle, #patient-slice [role='slider']")
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_function("(z) => JSON.stringify(document.getElementById('patient-image')"
+                           ".querySelector('.js-plotly-plot').data[0].z).slice(0, 400) !== z",
+                           arg=before["z"].split(":", 1)[1])
+    page.click("#patient-window")
+    page.get_by_role("option", name="CT soft tissue").click()
+    page.wait_for_function("() => document.getElementById('patient-image')"
+                           ".querySelector('.js-plotly-plot').data[0].zmin === -160")
+    assert page.locator("#patient-image .annotation-text").first.text_content().endswith("mm")
+    other = page.locator("#patient-similar td[data-dash-column='patient_id']").first.inner_text()
+    page.locator("#patient-similar td[data-dash-column='patient_id']").first.click()
+    page.wait_for_function(
+        f"() => document.getElementById('patient-shown').innerText === {other!r}")
+    page.wait_for_url(re.compile(rf".*patient={re.escape(other)}.*"))
+    wait_for_callbacks(page)
+    screenshot(page, "patient-link")
+    page.emulate_media(media="print")
+    assert not page.locator(".rg-header").is_visible()
+    assert not page.locator("#patient-select").is_visible()
+    assert page.locator("#patient-shown").is_visible()
+    page.emulate_media(media="screen")
+    watch.assert_clean()
+
+
+def test_navigation_marks_the_page_and_keeps_addresses(page, live_app):
+    """Moving between pages by the navigation marks the page shown; the browser's own
+    history returns to an earlier address."""
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/survival?variable=stage")
+    page.wait_for_selector("#surv-groups")
+    wait_for_callbacks(page)
+    page.click("#nav-models")
+    page.wait_for_selector("#models-roc .main-svg")
+    wait_for_callbacks(page)
+    assert page.locator("#nav-models").get_attribute("class").endswith("rg-nav-active")
+    assert not page.locator("#nav-survival").get_attribute("class").endswith("rg-nav-active")
+    assert "ROC" in page.locator("#page").inner_text()
+    screenshot(page, "models-from-nav")
+    page.go_back(wait_until="commit")
+    page.wait_for_function("() => location.pathname === '/survival' && "
+                           "location.search === '?variable=stage'")
+    page.wait_for_selector("#surv-groups")
+    wait_for_callbacks(page)
+    assert page.locator("#surv-variable").inner_text().startswith("clinical: Stage")
+    watch.assert_clean()
+
+
+def test_compare_groups_typed_and_in_the_address(page, live_app):
+    watch = PageWatch(page)
+    page.goto(live_app.url + "/compare?a=stage:III&b=stage:I")
+    page.wait_for_selector("#compare-km .main-svg")
+    wait_for_callbacks(page)
+    assert "stage:III" in page.locator("#compare-sizes").inner_text()
+    page.fill("#compare-b", "stage:II")
+    page.press("#compare-b", "Enter")
+    page.wait_for_function("() => document.getElementById('compare-sizes').innerText"
+                           ".includes('B: stage:II')")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('b') === "
+                           "'stage:II'")
+    wait_for_callbacks(page)
+    results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
+    second = int((results.mdata.obs["stage"] == "II").sum())
+    assert f"B: stage:II\t{second} patients" in page.locator("#compare-sizes").inner_text()
+    screenshot(page, "compare-rest")
+    watch.assert_clean()
+
+
+def test_cohort_charts_filter_with_chips_in_the_address(page, live_app):
+    """A click on a bar adds a filter chip (kept in the address), a click on the chip
+    removes it."""
+    watch = PageWatch(page)
+    results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
+    obs = results.mdata.obs
+    page.goto(live_app.url + "/?filter=stage:III")
+    page.wait_for_selector("#cohort-count")
+    wait_for_callbacks(page)
+    n_stage = int((obs["stage"] == "III").sum())
+    assert page.locator("#cohort-count").inner_text().startswith(f"{n_stage} of")
+    chart = page.locator("[id*='cohort-chart'][id*='\\\"sex\\\"']").first
+    bar = chart.locator(".bars .point path").first
+    bar.click(force=True)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('filter')"
+                           ".split(';').length === 2")
+    wait_for_callbacks(page)
+    chosen = page.evaluate("() => new URLSearchParams(location.search).get('filter')")
+    level = chosen.split(";")[1].split(":", 1)[1]
+    expected = int(((obs["stage"] == "III") & (obs["sex"].astype(str) == level)).sum())
+    page.wait_for_function(
+        f"() => document.getElementById('cohort-count').innerText.startsWith('{expected} of')")
+    assert page.locator(".rg-chip").count() == 2
+    screenshot(page, "cohort-filtered")
+    page.locator(".rg-chip").first.click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('filter') === "
+                           f"'sex:{level}'")
+    wait_for_callbacks(page)
+    assert page.locator(".rg-chip").count() == 1
+    watch.assert_clean()
+
+
+def test_patient_pdf(browser, live_app):
+    """``/patient/<id>.pdf``: a PDF with text (the patient, the version) on its pages."""
+    import io
+
+    from pypdf import PdfReader
+
+    results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
+    chosen = sorted(results.patients)[2]
+    context = browser.new_context()
+    response = context.request.get(live_app.url + f"/patient/{chosen}.pdf", timeout=120_000)
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/pdf"
+    body = response.body()
+    assert body.startswith(b"%PDF-")
+    reader = PdfReader(io.BytesIO(body))
+    text = "\n".join(page.extract_text() for page in reader.pages)
+    assert len(reader.pages) >= 1
+    assert f"Tumor board summary: {chosen}" in text
+    import radiogenomics as rg
+
+    assert f"radiogenomics {rg.__version__}" in text and "page 1 of" in text
+    assert context.request.get(live_app.url + "/patient/nobody.pdf").status == 404
     context.close()

@@ -5,12 +5,14 @@ tables available."""
 from __future__ import annotations
 
 import pandas as pd
-from dash import html
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html
+from dash.exceptions import PreventUpdate
 
 import radiogenomics as rg
 
 from ..components import card, graph, notice, records, stat, table
 from ..results import Results
+from ..units import human_label
 
 #: Result kinds of the preprocessing and curation tools shown as QC summaries.
 QC_KINDS = ("feature_qc", "harmonization", "robustness", "redundancy", "qc")
@@ -19,9 +21,109 @@ PATH = "/"
 TITLE = "Cohort"
 
 
-def layout(results: Results):
-    """The overview (made once: it has no control)."""
-    return results.memo("overview", None, lambda: _layout(results))
+MAX_LEVELS = 12
+SEPARATOR = ";"
+
+
+def read_filters(results: Results, params: dict | None) -> tuple[str, ...]:
+    """The cohort filters of the address (``?filter=stage:III;sex:male``), those the
+    cohort can read."""
+    text = (params or {}).get("filter") or ""
+    kept = []
+    for spec in text.split(SEPARATOR)[:12]:
+        spec = spec.strip()
+        if not spec or spec in kept:
+            continue
+        try:
+            rg.tl.group_mask(results.mdata, spec)
+        except rg.errors.RadiogenomicsError:
+            continue
+        kept.append(spec)
+    return tuple(kept)
+
+
+def chart(results: Results, column: str, mask):
+    """Bars of a categorical column's levels, or a histogram of a numeric one, over the
+    patients that pass the filters; a click filters by the level or the bin."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    series = results.mdata.obs[column][mask]
+    numeric = pd.api.types.is_numeric_dtype(series.dtype) and not isinstance(
+        series.dtype, pd.CategoricalDtype) and series.dropna().nunique() > 6
+    fig = go.Figure()
+    if numeric:
+        values = pd.to_numeric(series, errors="coerce").dropna().to_numpy(float)
+        everything = pd.to_numeric(results.mdata.obs[column], errors="coerce").dropna()
+        edges = np.histogram_bin_edges(everything.to_numpy(float), bins=10)
+        counts, _ = np.histogram(values, bins=edges)
+        fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges) * 0.95,
+                    customdata=np.c_[edges[:-1], edges[1:]], marker_color="#2c6fbb",
+                    hovertemplate="%{customdata[0]:.4g} to %{customdata[1]:.4g}: %{y}"
+                                  "<extra></extra>")
+    else:
+        counts = series.astype(object).where(series.notna()).value_counts()
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            counts = counts.reindex([c for c in series.cat.categories if c in counts.index])
+        counts = counts.head(MAX_LEVELS)
+        labels = [str(v) for v in counts.index]
+        fig.add_bar(x=labels, y=counts.to_numpy(), marker_color="#2c6fbb",
+                    customdata=labels, hovertemplate="%{x}: %{y}<extra></extra>")
+    fig.update_layout(template="plotly_white", height=200, margin=dict(l=30, r=10, t=30, b=30),
+                      title=dict(text=human_label(column), font=dict(size=13)),
+                      showlegend=False, clickmode="event", yaxis_title=None)
+    return fig
+
+
+def chart_columns(results: Results) -> list[str]:
+    obs = results.mdata.obs
+    skip = {results.event} | set(results.risk_columns().values())
+    out = []
+    for column in obs.columns:
+        series = obs[column]
+        if column in skip or series.dropna().empty:
+            continue
+        numeric = pd.api.types.is_numeric_dtype(series.dtype) and not isinstance(
+            series.dtype, pd.CategoricalDtype)
+        if numeric or series.dropna().nunique() <= MAX_LEVELS:
+            out.append(str(column))
+    return out[:12]
+
+
+def explorer(results: Results, filters: tuple[str, ...]):
+    """The cohort's charts, the filter chips and the count (kept for the next request)."""
+    def compute():
+        mask = rg.tl.patients_matching(results.mdata, filters)
+        charts = [graph({"type": "cohort-chart", "column": c}, chart(results, c, mask),
+                        config={"displayModeBar": False})
+                  for c in chart_columns(results)]
+        chips = [html.Button([spec, html.Span(" ×", className="rg-chip-x")],
+                             id={"type": "cohort-chip", "index": spec}, className="rg-chip",
+                             title="remove this filter") for spec in filters]
+        count = f"{int(mask.sum())} of {results.mdata.n_obs} patients match"
+        return html.Div([
+            html.Div(className="rg-row", children=[
+                html.Span(count, id="cohort-count", className="rg-count"),
+                html.Div(chips or html.Span("No filter: click a bar to filter the cohort.",
+                                            className="rg-note"),
+                         id="cohort-chips", className="rg-chips")]),
+            html.Div(charts, className="rg-charts"),
+        ])
+
+    return results.memo("cohort-explorer", filters, compute, size=64)
+
+
+def layout(results: Results, params: dict | None = None):
+    """The overview, with the cohort's charts filtered as the address says."""
+    if results.mdata is None:
+        return results.memo("overview", None, lambda: _layout(results))
+    filters = read_filters(results, params)
+    return html.Div([
+        card("Cohort explorer (click a bar to filter; click a chip to remove it)",
+             html.Div(explorer(results, filters), id="cohort-explorer")),
+        dcc.Store(id="cohort-filters", data=list(filters)),
+        results.memo("overview", None, lambda: _layout(results)),
+    ])
 
 
 def _layout(results: Results):
@@ -141,4 +243,36 @@ def _tables(results: Results):
 
 
 def register(app, results: Results) -> None:
-    """The overview has no callbacks."""
+    """A click on a chart adds a filter, a click on a chip removes it; the filters are
+    kept in the address."""
+
+    @app.callback(Output("cohort-filters", "data"),
+                  Input({"type": "cohort-chart", "column": ALL}, "clickData"),
+                  Input({"type": "cohort-chip", "index": ALL}, "n_clicks"),
+                  State("cohort-filters", "data"), prevent_initial_call=True)
+    def change(clicks, removals, current):
+        trigger = ctx.triggered_id
+        current = list(current or [])
+        if not ctx.triggered or ctx.triggered[0]["value"] is None or trigger is None:
+            raise PreventUpdate
+        if trigger.get("type") == "cohort-chip":
+            return [f for f in current if f != trigger["index"]]
+        point = (ctx.triggered[0]["value"].get("points") or [{}])[0]
+        column = trigger["column"]
+        custom = point.get("customdata")
+        if isinstance(custom, list) and len(custom) == 2:  # a histogram bin
+            added = [f"{column}>={custom[0]:.6g}", f"{column}<{custom[1]:.6g}"]
+        else:
+            added = [f"{column}:{point.get('x')}"]
+        return current + [f for f in added if f not in current]
+
+    @app.callback(Output("cohort-explorer", "children"), Input("cohort-filters", "data"),
+                  prevent_initial_call=True)
+    def redraw(filters):
+        return explorer(results, read_filters(results, {"filter": SEPARATOR.join(
+            filters or [])}))
+
+    app.clientside_callback(
+        ClientsideFunction("rg", "cohortSearch"),
+        Output("url", "search", allow_duplicate=True),
+        Input("cohort-filters", "data"), prevent_initial_call=True)

@@ -348,6 +348,22 @@ def simulate(n_patients: int = 120, seed: int = 0, n_genes: int = 2000,
                                       "Variant_Classification"])
     maf.insert(1, "Variant_Type", "SNP")
     maf["NCBI_Build"] = "GRCh38"
+    # protein changes and read counts from a generator of their own (the rest of the
+    # demo stays as it was)
+    variant_rng = np.random.default_rng([seed, 16])
+    amino = list("ACDEFGHIKLMNPQRSTVWY")
+    position = variant_rng.integers(10, 900, len(maf))
+    before = variant_rng.choice(amino, len(maf))
+    after = variant_rng.choice(amino, len(maf))
+    suffix = {"Nonsense_Mutation": "*", "Frame_Shift_Del": "fs", "Splice_Site": "",
+              "In_Frame_Del": "del"}
+    maf["HGVSp_Short"] = [
+        "" if c in ("Intron", "3'UTR", "Splice_Site") else
+        f"p.{b}{n}{b if c == 'Silent' else suffix.get(c, a)}"
+        for b, n, a, c in zip(before, position, after, maf["Variant_Classification"])]
+    depth = variant_rng.integers(40, 400, len(maf))
+    maf["t_alt_count"] = np.maximum(1, np.round(depth * variant_rng.beta(4, 8, len(maf))))
+    maf["t_ref_count"] = depth - maf["t_alt_count"]
 
     # images
     spacing = (1.0, 1.0, 2.0)

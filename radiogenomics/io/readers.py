@@ -534,6 +534,10 @@ def read_mutations(
     AnnData
         ``X`` is 1 where the sample has at least one counted mutation in the gene;
         ``layers["n_variants"]`` counts them; ``var["n_mutated"]`` counts samples.
+        ``uns["variants"]`` keeps the counted variants, one row each, with the MAF's
+        columns that describe them when present (``Variant_Type``, ``HGVSp_Short``,
+        ``HGVSc``, ``t_alt_count``, ``t_ref_count``, ...) and ``vaf``, the variant allele
+        fraction ``t_alt_count / (t_alt_count + t_ref_count)``.
     """
     schema = load_schema("mutations_maf")
     allowed_classes = set(next(f for f in schema["fields"]
@@ -587,11 +591,36 @@ def read_mutations(
     )
     adata.layers["n_variants"] = n_variants
     adata.var["n_mutated"] = (n_variants > 0).sum(axis=0).astype(np.int64)
+    adata.uns["variants"] = _variant_rows(kept[kept["Hugo_Symbol"].isin(gene_list)])
     adata.uns["radiogenomics"] = _provenance(
         path, "read_mutations", modality="mutation", classes=classes,
         n_variants_read=int(frame.shape[0]), n_variants_counted=int(kept.shape[0]),
     )
     return adata
+
+
+#: MAF columns kept with each counted variant (when the file has them).
+VARIANT_COLUMNS = ["Tumor_Sample_Barcode", "Hugo_Symbol", "Variant_Classification",
+                   "Variant_Type", "HGVSp_Short", "HGVSp", "HGVSc", "Protein_Change",
+                   "Chromosome", "Start_Position", "Reference_Allele", "Tumor_Seq_Allele2",
+                   "t_alt_count", "t_ref_count", "t_depth"]
+
+
+def _variant_rows(kept: pd.DataFrame) -> pd.DataFrame:
+    """The counted variants with their describing columns and allele fraction, as plain
+    text and numbers (so that they are written to and read from a cohort file as they are)."""
+    columns = [c for c in VARIANT_COLUMNS if c in kept.columns]
+    out = kept[columns].reset_index(drop=True).copy()
+    for column in out.columns:
+        if column in ("t_alt_count", "t_ref_count", "t_depth", "Start_Position"):
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
+        else:
+            out[column] = out[column].astype(object).where(out[column].notna(), "").astype(str)
+    if "t_alt_count" in out and ("t_ref_count" in out or "t_depth" in out):
+        depth = out["t_depth"] if "t_depth" in out else out["t_alt_count"] + out["t_ref_count"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["vaf"] = np.where(depth > 0, out["t_alt_count"] / depth, np.nan)
+    return out
 
 
 # --------------------------------------------------------------------------- clinical

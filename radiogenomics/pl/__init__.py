@@ -17,8 +17,11 @@ from .models import roc as roc
 from .models import time_dependent_auc as time_dependent_auc
 from .patient import lesion_slice as lesion_slice
 from .patient import lesion_slice_png as lesion_slice_png
+from .patient import lesion_slice_view as lesion_slice_view
 from .patient import modality_overlap as modality_overlap
 from .patient import patient_percentiles as patient_percentiles
+from .patient import read_lesion_volume as read_lesion_volume
+from .patient import window_range as window_range
 from .survival import forest as forest
 from .survival import km as km
 from .survival import survival_volcano as survival_volcano

@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 from ..errors import InputError
 
 __all__ = ["patient_percentiles", "lesion_slice", "lesion_slice_png", "read_lesion_slice",
-           "modality_overlap"]
+           "modality_overlap", "read_lesion_volume", "lesion_slice_view", "window_range",
+           "WINDOWS"]
 
 
 def patient_percentiles(table: pd.DataFrame, title: str | None = None) -> go.Figure:
@@ -139,4 +140,113 @@ def modality_overlap(table: pd.DataFrame, title: str | None = None) -> go.Figure
                                                                        automargin=True),
                       xaxis_title="patients", height=max(200, 40 * len(table) + 80),
                       margin=dict(l=10, r=10, t=40 if title else 10, b=40))
+    return fig
+
+
+#: Window/level presets (centre, width) of the slice viewer; ``None``: from the image.
+WINDOWS = {
+    "ct-soft": (40.0, 400.0), "ct-lung": (-600.0, 1500.0), "ct-bone": (300.0, 2000.0),
+    "mr": None, "pet": None, "auto": None,
+}
+
+
+def read_lesion_volume(
+    image: str | os.PathLike, mask: str | os.PathLike, label: int = 1,
+    margin_mm: float = 15.0,
+) -> dict:
+    """The image around a lesion, every axial slice that holds it (and one either side),
+    cropped to the lesion's extent plus ``margin_mm``.
+
+    Returns
+    -------
+    dict
+        ``pixels`` (slices, rows, columns; float32), ``lesion`` (bool, same shape),
+        ``spacing`` (row, column, slice in mm), ``largest`` (the slice of the largest
+        cross-section) and ``slices`` (their indices in the image).
+    """
+    import SimpleITK as sitk
+
+    try:
+        image_itk = sitk.ReadImage(str(image))
+        mask_itk = sitk.ReadImage(str(mask))
+    except RuntimeError as exc:
+        raise InputError("cannot read the image or mask", file=image,
+                         found=str(exc).splitlines()[0] if str(exc) else "unreadable") from None
+    volume = sitk.GetArrayFromImage(image_itk)
+    lesion = sitk.GetArrayFromImage(mask_itk) == label
+    if volume.shape != lesion.shape:
+        raise InputError("image and mask differ in shape", file=mask,
+                         expected=str(volume.shape), found=str(lesion.shape))
+    if volume.ndim == 2:
+        volume, lesion = volume[None], lesion[None]
+    if not lesion.any():
+        raise InputError(f"the mask has no voxel of label {label}", file=mask)
+    spacing = image_itk.GetSpacing()
+    row_mm, col_mm = float(spacing[1]), float(spacing[0])
+    slice_mm = float(spacing[2]) if len(spacing) > 2 else 1.0
+    ks, rs, cs = np.nonzero(lesion)
+    k0, k1 = max(ks.min() - 1, 0), min(ks.max() + 2, volume.shape[0])
+    dr, dc = int(np.ceil(margin_mm / row_mm)), int(np.ceil(margin_mm / col_mm))
+    r0, r1 = max(rs.min() - dr, 0), min(rs.max() + dr + 1, volume.shape[1])
+    c0, c1 = max(cs.min() - dc, 0), min(cs.max() + dc + 1, volume.shape[2])
+    pixels = volume[k0:k1, r0:r1, c0:c1].astype(np.float32)
+    crop = lesion[k0:k1, r0:r1, c0:c1]
+    area = crop.reshape(crop.shape[0], -1).sum(axis=1)
+    return {"pixels": pixels, "lesion": crop, "spacing": (row_mm, col_mm, slice_mm),
+            "largest": int(np.argmax(area)), "slices": list(range(int(k0), int(k1)))}
+
+
+def window_range(pixels: np.ndarray, preset: str = "auto") -> tuple[float, float]:
+    """The grey-level range of a window/level preset (``WINDOWS``): CT presets by their
+    centre and width in HU; ``pet`` from 0 to the 99.5th percentile (SUV); ``mr`` and
+    ``auto`` from the 1st to the 99th percentile."""
+    fixed = WINDOWS.get(preset)
+    if fixed is not None:
+        centre, width = fixed
+        return centre - width / 2, centre + width / 2
+    finite = pixels[np.isfinite(pixels)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    if preset == "pet":
+        return 0.0, float(max(np.percentile(finite, 99.5), 1e-6))
+    low, high = np.percentile(finite, [1, 99])
+    return float(low), float(high if high > low else low + 1)
+
+
+def lesion_slice_view(
+    view: dict, index: int | None = None, preset: str = "auto", title: str | None = None,
+    scale_mm: float | None = None,
+) -> go.Figure:
+    """One slice of :func:`read_lesion_volume` with the lesion's outline, in the grey levels
+    of a window preset, with a scale bar (10 mm, or ``scale_mm``) in the lower left."""
+    pixels, lesion = view["pixels"], view["lesion"]
+    k = int(view["largest"] if index is None else min(max(int(index), 0), len(pixels) - 1))
+    row_mm, col_mm = view["spacing"][:2]
+    rows, cols = pixels.shape[1:]
+    y = np.arange(rows) * row_mm
+    x = np.arange(cols) * col_mm
+    low, high = window_range(pixels, preset)
+    fig = go.Figure()
+    fig.add_heatmap(z=pixels[k], x=x, y=y, colorscale="Gray", zmin=low, zmax=high,
+                    showscale=False, hovertemplate="%{z:.4g}<extra></extra>")
+    if lesion[k].any():
+        fig.add_contour(z=lesion[k].astype(float), x=x, y=y, showscale=False,
+                        contours=dict(start=0.5, end=0.5, size=1, coloring="lines"),
+                        line=dict(color="#ff4136", width=2),
+                        colorscale=[[0, "#ff4136"], [1, "#ff4136"]], hoverinfo="skip",
+                        name="lesion")
+    width_mm = cols * col_mm
+    bar = scale_mm or (10.0 if width_mm >= 25 else 5.0)
+    x0, y0 = 0.06 * width_mm, (rows - 1) * row_mm * 0.93
+    fig.add_shape(type="line", x0=x0, x1=x0 + bar, y0=y0, y1=y0,
+                  line=dict(color="white", width=4))
+    fig.add_annotation(x=x0 + bar / 2, y=y0, text=f"{bar:g} mm", showarrow=False,
+                       yshift=12, font=dict(color="white", size=12))
+    fig.update_layout(
+        title=title, template="plotly_white", margin=dict(l=10, r=10, t=40 if title else 10,
+                                                          b=10),
+        xaxis=dict(visible=False, constrain="domain"),
+        yaxis=dict(visible=False, scaleanchor="x", autorange="reversed"),
+        height=380, uirevision="slice",
+    )
     return fig

@@ -1,6 +1,9 @@
 """Cohort-aware tools built on ``radiogenomics.stats``."""
 
 from .associations import associate as associate
+from .compare import compare_groups as compare_groups
+from .compare import group_mask as group_mask
+from .compare import patients_matching as patients_matching
 from .delta import delta as delta
 from .differential import differential as differential
 from .enrichment import enrichment as enrichment
@@ -17,7 +20,9 @@ from .models import load_model as load_model
 from .models import predict as predict
 from .patients import clinical_summary as clinical_summary
 from .patients import modality_overlap as modality_overlap
+from .patients import patient_outliers as patient_outliers
 from .patients import patient_percentiles as patient_percentiles
+from .patients import patient_variants as patient_variants
 from .patients import similar_patients as similar_patients
 from .phenotypes import phenotypes as phenotypes
 from .risk import risk_signature as risk_signature

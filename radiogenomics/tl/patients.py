@@ -14,7 +14,8 @@ from ..errors import CohortError
 from ..stats.neighbors import percentile_of, standardized_distances
 from ._data import as_list, modality_block
 
-__all__ = ["patient_percentiles", "similar_patients", "modality_overlap", "clinical_summary"]
+__all__ = ["patient_percentiles", "similar_patients", "modality_overlap", "clinical_summary",
+           "patient_outliers", "patient_variants"]
 
 
 def _patient_index(mdata: md.MuData, patient: str) -> int:
@@ -188,3 +189,95 @@ def clinical_summary(mdata: md.MuData, columns: Sequence[str] | None = None) -> 
 
 
 
+
+
+def patient_outliers(
+    mdata: md.MuData,
+    patient: str,
+    mod: str = "rna",
+    *,
+    n: int = 10,
+    min_abs_z: float = 2.0,
+    layer: str | None = None,
+) -> pd.DataFrame:
+    """The features where a patient stands out most from the cohort.
+
+    Parameters
+    ----------
+    mdata
+        The cohort.
+    patient
+        A patient ID.
+    mod
+        Modality (``rna``, ``protein``, ...).
+    n
+        At most this many features, the largest ``|z|`` first.
+    min_abs_z
+        Keep features whose z-score (against the cohort mean and standard deviation) is
+        at least this far from 0.
+    layer
+        Layer of the modality instead of ``X``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of :func:`patient_percentiles` for those features, with ``direction``
+        (``high`` or ``low``), ordered by decreasing ``|z_score|``.
+    """
+    table = patient_percentiles(mdata, patient, mod=mod, layer=layer)
+    strength = table["z_score"].abs()
+    keep = strength >= float(min_abs_z)
+    out = table[keep.to_numpy()].assign(_s=strength[keep]).sort_values(
+        "_s", ascending=False, kind="stable").drop(columns="_s").head(int(n))
+    out["direction"] = np.where(out["z_score"] > 0, "high", "low")
+    return out.reset_index(drop=True)
+
+
+#: How a MAF's variant classifications read.
+_CLASS_LABELS = {
+    "Missense_Mutation": "missense", "Nonsense_Mutation": "nonsense",
+    "Frame_Shift_Del": "frameshift deletion", "Frame_Shift_Ins": "frameshift insertion",
+    "In_Frame_Del": "in-frame deletion", "In_Frame_Ins": "in-frame insertion",
+    "Splice_Site": "splice site", "Nonstop_Mutation": "nonstop",
+    "Translation_Start_Site": "start codon", "Silent": "silent",
+}
+
+
+def patient_variants(mdata: md.MuData, patient: str, mod: str = "mutation") -> pd.DataFrame:
+    """The patient's counted variants, from the MAF rows the reader kept
+    (``mdata[mod].uns["variants"]``, matched by the patient's sample); without them, the
+    mutated genes of the binary matrix.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per variant: ``gene``, ``protein_change``, ``classification`` (in words),
+        ``variant_type``, ``vaf`` (variant allele fraction, NaN when the MAF has no read
+        counts); empty when the patient has none or was not sequenced.
+    """
+    columns = ["gene", "protein_change", "classification", "variant_type", "vaf"]
+    if mod not in mdata.mod or str(patient) not in mdata[mod].obs_names:
+        return pd.DataFrame(columns=columns)
+    adata = mdata[mod]
+    variants = adata.uns.get("variants")
+    if isinstance(variants, pd.DataFrame) and "Tumor_Sample_Barcode" in variants:
+        samples = {str(patient)}
+        if "sample_id" in adata.obs:
+            samples |= {str(s) for s in str(adata.obs.loc[str(patient), "sample_id"]).split(",")}
+        rows = variants[variants["Tumor_Sample_Barcode"].astype(str).isin(samples)]
+        protein = next((c for c in ("HGVSp_Short", "Protein_Change", "HGVSp")
+                        if c in rows.columns), None)
+        return pd.DataFrame({
+            "gene": rows["Hugo_Symbol"].astype(str).to_numpy(),
+            "protein_change": rows[protein].astype(str).to_numpy() if protein else "",
+            "classification": rows["Variant_Classification"].astype(str).map(
+                lambda c: _CLASS_LABELS.get(c, c.replace("_", " ").lower())).to_numpy(),
+            "variant_type": rows["Variant_Type"].astype(str).to_numpy()
+            if "Variant_Type" in rows else "",
+            "vaf": rows["vaf"].to_numpy(dtype=float) if "vaf" in rows else np.nan,
+        }).sort_values("gene", kind="stable").reset_index(drop=True)
+    values = np.asarray(adata[str(patient)].X.todense() if hasattr(adata.X, "todense")
+                        else adata[str(patient)].X, dtype=float).ravel()
+    genes = sorted(str(g) for g, v in zip(adata.var_names, values) if v > 0)
+    return pd.DataFrame({"gene": genes, "protein_change": "", "classification": "",
+                         "variant_type": "", "vaf": np.nan}, columns=columns)

@@ -325,6 +325,7 @@ def marker_groups(
     maxprop: float = 0.9,
     pmethod: str = "exactGauss",
     labels: Sequence[str] | None = None,
+    layer: str | None = None,
     key_added: str | None = None,
 ) -> pd.Series:
     """Split patients into groups by a continuous marker, as a column of ``mdata.obs``.
@@ -349,6 +350,9 @@ def marker_groups(
         For ``method="maxstat"``.
     labels
         Group names (default ``low``/``high``, ``low``/``middle``/``high``, ``Q1``..``Q4``).
+    layer
+        Layer of the feature's modality to read (``"raw"``: the values before
+        preprocessing, in physical units; cut-offs are then in those units too).
     key_added
         Name of the new ``obs`` column (default ``"<marker>_group"``).
 
@@ -358,7 +362,7 @@ def marker_groups(
         The ordered categorical groups (missing where the marker is missing), also stored
         as ``mdata.obs[key_added]``.
     """
-    variable = resolve_variable(mdata, marker, mod)
+    variable = resolve_variable(mdata, marker, mod, layer=layer)
     values = numeric_values(variable)
     known = ~np.isnan(values)
     if known.sum() < 2:
@@ -394,7 +398,7 @@ def marker_groups(
         if time is None or event is None:
             raise InputError("method='maxstat' needs time= and event=")
         result = maxstat(mdata, marker, time=time, event=event, mod=mod, event_map=event_map,
-                         minprop=minprop, maxprop=maxprop, pmethod=pmethod,
+                         minprop=minprop, maxprop=maxprop, pmethod=pmethod, layer=layer,
                          key_added=key_added or f"{marker}_group")
         names = list(labels) if labels is not None else ["low", "high"]
         cut = float(result["cutpoint"].iloc[0])
@@ -410,7 +414,7 @@ def marker_groups(
     root = mdata.uns.setdefault("radiogenomics", {})
     root.setdefault("marker_groups", {})[column] = {
         "marker": marker, "source": variable.source, "method": method,
-        "thresholds": thresholds, "labels": names,
+        "thresholds": thresholds, "labels": names, "layer": layer,
     }
     return mdata.obs[column]
 
@@ -429,6 +433,7 @@ def maxstat(
     n_permutations: int = 10000,
     seed: int | None = 0,
     missing: str = "raise",
+    layer: str | None = None,
     key_added: str | None = None,
 ) -> pd.DataFrame:
     """Optimal cut-point of a marker by maximally selected log-rank statistics.
@@ -451,6 +456,9 @@ def maxstat(
         ``"condMC"`` (permutations).
     n_permutations, seed
         For ``"condMC"``.
+    layer
+        Layer of the feature's modality to read (``"raw"``: the cut-point in the values
+        before preprocessing).
     key_added
         Key of the stored tables (default: the marker).
 
@@ -461,7 +469,7 @@ def maxstat(
         n_low, n_high, minprop, maxprop``. The statistic at every candidate cut-point is
         stored under ``"maxstat_cutpoints"``.
     """
-    variable = resolve_variable(mdata, marker, mod)
+    variable = resolve_variable(mdata, marker, mod, layer=layer)
     values = numeric_values(variable)
     out = outcome(mdata, time, event, event_map, missing)
     keep = out.usable & ~np.isnan(values)
@@ -490,7 +498,7 @@ def maxstat(
                          "statistic": result.statistics})
     key = key_added or marker
     params = {"marker": marker, "time": time, "event": event, "pmethod": pmethod,
-              "minprop": minprop, "maxprop": maxprop}
+              "minprop": minprop, "maxprop": maxprop, "layer": layer}
     store_result(mdata, "maxstat", key, table, params)
     store_result(mdata, "maxstat_cutpoints", key, cuts, params)
     return table
