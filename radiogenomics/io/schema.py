@@ -104,6 +104,15 @@ def _file_of(table: Table | None) -> str | None:
     return None if table is None else str(table.path)
 
 
+def _refuse_first(bad: np.ndarray, message: str, values: pd.Series, table: Table | None,
+                  column: str, expected: str) -> None:
+    """Raise :class:`SchemaError` at the first cell where ``bad`` holds, if any."""
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise SchemaError(message, file=_file_of(table), row=_location_of(table, pos),
+                          column=column, expected=expected, found=values.iloc[pos])
+
+
 def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = None) -> pd.DataFrame:
     """Check and convert the named fields of ``frame`` against ``schema``.
 
@@ -160,44 +169,21 @@ def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = Non
             pattern = re.compile(constraints["pattern"])
             matched = values.astype(str).str.fullmatch(pattern).to_numpy(dtype=bool)
             bad = present & ~matched
-            if bad.any():
-                pos = int(np.flatnonzero(bad)[0])
-                raise SchemaError(
-                    f"the value {f.get('x-patternMessage', 'does not match the expected pattern')}",
-                    file=file,
-                    row=_location_of(table, pos),
-                    column=name,
-                    expected=f"a value matching {constraints['pattern']}",
-                    found=values.iloc[pos],
-                )
+            message = f.get("x-patternMessage", "does not match the expected pattern")
+            _refuse_first(bad, f"the value {message}", values, table, name,
+                          f"a value matching {constraints['pattern']}")
         if "enum" in constraints:
             allowed = set(constraints["enum"])
             bad = present & ~values.isin(allowed).to_numpy()
-            if bad.any():
-                pos = int(np.flatnonzero(bad)[0])
-                raise SchemaError(
-                    "value not allowed",
-                    file=file,
-                    row=_location_of(table, pos),
-                    column=name,
-                    expected=f"one of {sorted(map(str, allowed))[:12]}",
-                    found=values.iloc[pos],
-                )
+            _refuse_first(bad, "value not allowed", values, table, name,
+                          f"one of {sorted(map(str, allowed))[:12]}")
         for key, op, word in (("minimum", np.less, "at least"), ("maximum", np.greater, "at most")):
             if key in constraints:
                 arr = values.to_numpy(dtype=float, na_value=np.nan)
                 with np.errstate(invalid="ignore"):
                     bad = op(arr, constraints[key]) & present
-                if bad.any():
-                    pos = int(np.flatnonzero(bad)[0])
-                    raise SchemaError(
-                        "value out of range",
-                        file=file,
-                        row=_location_of(table, pos),
-                        column=name,
-                        expected=f"a number {word} {constraints[key]}",
-                        found=values.iloc[pos],
-                    )
+                _refuse_first(bad, "value out of range", values, table, name,
+                              f"a number {word} {constraints[key]}")
     unique_together = schema.get("x-radiogenomics", {}).get("uniqueTogether")
     if unique_together:
         cols = [c for c in unique_together if c in frame.columns]
@@ -238,68 +224,29 @@ def _convert(values: pd.Series, f: dict, file: str | None, table: Table | None) 
     if kind in ("number", "integer"):
         numeric = pd.to_numeric(values, errors="coerce")
         bad = numeric.isna().to_numpy() & values.notna().to_numpy()
-        if bad.any():
-            pos = int(np.flatnonzero(bad)[0])
-            raise SchemaError(
-                "value is not a number",
-                file=file,
-                row=_location_of(table, pos),
-                column=f["name"],
-                expected=f"{'an integer' if kind == 'integer' else 'a number'}",
-                found=values.iloc[pos],
-            )
+        _refuse_first(bad, "value is not a number", values, table, f["name"],
+                      f"{'an integer' if kind == 'integer' else 'a number'}")
         if kind == "integer":
             arr = numeric.to_numpy(dtype=float, na_value=np.nan)
             huge = np.isinf(arr) | (np.abs(np.nan_to_num(arr)) > 2.0**53)
-            if huge.any():
-                pos = int(np.flatnonzero(huge)[0])
-                raise SchemaError(
-                    "value out of range",
-                    file=file,
-                    row=_location_of(table, pos),
-                    column=f["name"],
-                    expected="a finite integer",
-                    found=values.iloc[pos],
-                )
+            _refuse_first(huge, "value out of range", values, table, f["name"],
+                          "a finite integer")
             frac = ~np.isnan(arr) & (arr != np.round(arr))
-            if frac.any():
-                pos = int(np.flatnonzero(frac)[0])
-                raise SchemaError(
-                    "value is not a whole number",
-                    file=file,
-                    row=_location_of(table, pos),
-                    column=f["name"],
-                    expected="an integer",
-                    found=values.iloc[pos],
-                )
+            _refuse_first(frac, "value is not a whole number", values, table, f["name"],
+                          "an integer")
             return numeric.astype("Int64")
         numeric = numeric.astype(float)
         infinite = np.isinf(numeric.to_numpy())
-        if infinite.any() and not f.get("x-allowInfinite", False):
-            pos = int(np.flatnonzero(infinite)[0])
-            raise SchemaError(
-                "an infinite value",
-                file=file,
-                row=_location_of(table, pos),
-                column=f["name"],
-                expected="a finite number",
-                found=values.iloc[pos],
-            )
+        if not f.get("x-allowInfinite", False):
+            _refuse_first(infinite, "an infinite value", values, table, f["name"],
+                          "a finite number")
         return numeric
     if kind == "boolean":
         mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
         out = values.map(lambda v: v if pd.isna(v) else mapping.get(str(v).strip().lower()))
         bad = out.isna().to_numpy() & values.notna().to_numpy()
-        if bad.any():
-            pos = int(np.flatnonzero(bad)[0])
-            raise SchemaError(
-                "value is not a boolean",
-                file=file,
-                row=_location_of(table, pos),
-                column=f["name"],
-                expected="true/false or 1/0",
-                found=values.iloc[pos],
-            )
+        _refuse_first(bad, "value is not a boolean", values, table, f["name"],
+                      "true/false or 1/0")
         return out.astype("boolean")
     return values
 
