@@ -122,9 +122,7 @@ _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
     (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive",
      "Rename it to .xlsx to read its first sheet, or export the sheet as CSV"),
     (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)", "Rename it to .xls, or save it as CSV"),
-    (b"PAR1", "a Parquet file", "Rename it to .parquet"),
     (b"\x1f\x8b", "gzip-compressed data", "Add .gz to its name (for example table.csv.gz)"),
-    (b"BZh", "bzip2-compressed data", "Add .bz2 to its name"),
     (b"\xfd7zXZ", "xz-compressed data", "Add .xz to its name"),
     (b"%PDF", "a PDF document", "Export the table itself as CSV"),
     (b"\x89HDF", "an HDF5 file (perhaps a .h5ad or .h5mu)",
@@ -135,6 +133,14 @@ _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
 def _sniff_text(raw: bytes, path: Path) -> None:
     """Refuse files that are not text tables, whatever their name says."""
     head = raw[:2048]
+    if head.startswith(b"PAR1") and raw.endswith(b"PAR1"):  # text may start with "PAR1"
+        raise InputError("the file is a Parquet file, not a text table", file=path,
+                         expected="CSV or TSV text", found="a Parquet file",
+                         hint="Rename it to .parquet")
+    if head.startswith(b"BZh") and head[4:10] == b"1AY&SY":
+        raise InputError("the file is bzip2-compressed data, not a text table", file=path,
+                         expected="CSV or TSV text", found="bzip2-compressed data",
+                         hint="Add .bz2 to its name")
     for magic, what, hint in _SIGNATURES:
         if head.startswith(magic):
             raise InputError(f"the file is {what}, not a text table", file=path,
