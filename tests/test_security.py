@@ -265,7 +265,7 @@ def test_unknown_user_costs_one_hash_like_a_wrong_password(users, monkeypatch):
     ratio = statistics.median(unknown) / statistics.median(wrong)
     print(f"median unknown user {statistics.median(unknown) * 1e3:.1f} ms, wrong password "
           f"{statistics.median(wrong) * 1e3:.1f} ms")
-    assert 1 / 3 < ratio < 3  # before: 8 ms vs 217 ms
+    assert ratio > 1 / 3 and ratio < 3  # within a factor of 3 (before: 8 ms vs 217 ms)
 
 
 def test_hash_checks_are_bounded(users):
