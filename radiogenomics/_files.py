@@ -13,10 +13,11 @@ from pathlib import Path
 
 from .errors import OutputError
 
-__all__ = ["atomic_path", "remove_stale_temporaries"]
+__all__ = ["atomic_path", "pid_alive", "remove_stale_temporaries"]
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this number runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -39,7 +40,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     removed = []
     for name in glob.glob(glob.escape(str(path.parent / prefix)) + "*"):
         match = pattern.match(os.path.basename(name))
-        if match is None or _alive(int(match.group(1))):
+        if match is None or pid_alive(int(match.group(1))):
             continue
         try:
             os.unlink(name)

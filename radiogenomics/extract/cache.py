@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
+from .._files import pid_alive
+
 __all__ = ["CACHE_FORMAT", "CaseCache", "fingerprint"]
 
 CACHE_FORMAT = 1
@@ -67,16 +69,6 @@ def _versions() -> dict[str, str]:
     import SimpleITK as sitk
 
     return {"pyradiomics": str(radiomics.__version__), "SimpleITK": str(sitk.Version_VersionString())}
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -133,7 +125,7 @@ class CaseCache:
                 pid = int(tmp.name.split(".")[1])
             except (IndexError, ValueError):
                 continue
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 tmp.unlink(missing_ok=True)
 
     def key(self, case: dict) -> str:

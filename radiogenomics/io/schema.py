@@ -312,56 +312,27 @@ def validate_numeric_block(
         block = block.copy()
         block[object_cols] = converted
     values = block.to_numpy(dtype=np.float64, na_value=np.nan)
-    missing = np.isnan(values)
-    infinite = np.isinf(values)
-    if infinite.any() and not rules.get("allowInfinite", False):
-        i, j = np.argwhere(infinite)[0]
-        raise SchemaError(
-            "an infinite value",
-            file=file,
-            row=where(i),
-            column=str(block.columns[j]),
-            expected="a finite number",
-            found=values[i, j],
-        )
-    if missing.any():
-        if not rules.get("allowMissing", True):
-            i, j = np.argwhere(missing)[0]
-            raise SchemaError(
-                "a missing value",
-                file=file,
-                row=where(i),
-                column=str(block.columns[j]),
-                expected="a number (missing values are not allowed in this matrix)",
-                found="an empty cell",
-            )
-    if rules.get("integer", False):
-        with np.errstate(invalid="ignore"):
-            fractional = np.isfinite(values) & (values != np.round(values))
-        if fractional.any():
-            i, j = np.argwhere(fractional)[0]
-            raise SchemaError(
-                "value is not a whole number",
-                file=file,
-                row=where(i),
-                column=str(block.columns[j]),
-                expected="whole numbers (raw counts)",
-                found=values[i, j],
-                hint=rules.get("integerHint"),
-            )
-    if "minimum" in rules:
-        with np.errstate(invalid="ignore"):
-            low = values < rules["minimum"]
-        if low.any():
-            i, j = np.argwhere(low)[0]
-            raise SchemaError(
-                "value out of range",
-                file=file,
-                row=where(i),
-                column=str(block.columns[j]),
-                expected=f"a number at least {rules['minimum']}",
-                found=values[i, j],
-            )
+    def refuse(bad: np.ndarray, message: str, expected: str, found=None, hint=None) -> None:
+        """Raise at the first cell where ``bad`` holds, if any."""
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise SchemaError(message, file=file, row=where(i), column=str(block.columns[j]),
+                              expected=expected, found=values[i, j] if found is None else found,
+                              hint=hint)
+
+    if not rules.get("allowInfinite", False):
+        refuse(np.isinf(values), "an infinite value", "a finite number")
+    if not rules.get("allowMissing", True):
+        refuse(np.isnan(values), "a missing value",
+               "a number (missing values are not allowed in this matrix)", found="an empty cell")
+    with np.errstate(invalid="ignore"):
+        if rules.get("integer", False):
+            refuse(np.isfinite(values) & (values != np.round(values)),
+                   "value is not a whole number", "whole numbers (raw counts)",
+                   hint=rules.get("integerHint"))
+        if "minimum" in rules:
+            refuse(values < rules["minimum"], "value out of range",
+                   f"a number at least {rules['minimum']}")
     return values
 
 
