@@ -6,6 +6,7 @@ import errno
 import glob
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from .errors import OutputError
 
-__all__ = ["atomic_path", "pid_alive", "remove_stale_temporaries"]
+__all__ = ["atomic_dir", "atomic_path", "atomic_write", "pid_alive", "remove_stale_temporaries"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -43,15 +44,26 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         if match is None or pid_alive(int(match.group(1))):
             continue
         try:
-            os.unlink(name)
+            if os.path.isdir(name) and not os.path.islink(name):
+                shutil.rmtree(name)
+            else:
+                os.unlink(name)
             removed.append(Path(name))
         except OSError:
             pass
     return removed
 
 
+def _output_error(exc: OSError, path: Path) -> OutputError:
+    reason = exc.strerror or str(exc)
+    hint = ("Free some space, or write to another disk" if exc.errno in
+            (errno.ENOSPC, errno.EDQUOT) else None)
+    return OutputError("cannot write the file", file=path, found=reason, hint=hint)
+
+
 @contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp",
+                mode: int | None = None) -> Iterator[Path]:
     """A temporary file beside ``path`` that replaces ``path`` when the block succeeds.
 
     Write to the yielded path inside the ``with`` block; on success it is renamed onto
@@ -59,6 +71,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     as it was. ``suffix`` ends the temporary name (``.nii.gz`` for writers that read the
     format from the name). The temporary is ``.<name>.<pid>-<random><suffix>`` in the
     target's folder; temporaries of killed writers are removed on the next write.
+    ``mode`` sets the file's permissions before it is renamed (``0o600`` for secrets;
+    the temporary is created readable by its owner only).
 
     Raises
     ------
@@ -75,14 +89,72 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         os.close(handle)
         tmp = Path(name)
         yield tmp
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OutputError:
         raise
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        hint = ("Free some space, or write to another disk" if exc.errno in
-                (errno.ENOSPC, errno.EDQUOT) else None)
-        raise OutputError("cannot write the file", file=path, found=reason, hint=hint) from None
+        raise _output_error(exc, path) from None
     finally:
         if tmp is not None and tmp.exists():
             tmp.unlink()
+
+
+def atomic_write(path: str | os.PathLike, data: str | bytes, encoding: str = "utf-8",
+                 mode: int | None = None) -> Path:
+    """Write ``data`` (text or bytes) to ``path`` whole or not at all; returns ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> atomic_write(folder / "note.txt", "hello").read_text()
+    'hello'
+    """
+    path = Path(path)
+    with atomic_path(path, mode=mode) as tmp:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data, encoding=encoding)
+    return path
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary folder beside ``path`` that replaces the folder ``path`` on success.
+
+    Fill the yielded folder inside the ``with`` block. On success an existing ``path`` is
+    moved aside, the new folder renamed into place and the old one removed; on any error
+    the temporary folder is removed and ``path`` is left as it was. Temporaries of killed
+    writers (``.<name>.<pid>-<random>``) are removed on the next write.
+
+    Raises
+    ------
+    OutputError
+        When the folder cannot be written: the message names it.
+    """
+    path = Path(path)
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", dir=path.parent))
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-",
+                                        suffix=".old", dir=path.parent))
+            os.rmdir(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise _output_error(exc, path) from None
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
