@@ -11,6 +11,7 @@ from .demo import (
 )
 from .follow_up import FOLLOW_UP_MANIFEST, write_follow_up
 from .simulate import simulate
+from .toy import toy_cohort
 
 __all__ = [
     "DEMO_FILES",
@@ -21,6 +22,7 @@ __all__ = [
     "read_truth",
     "simulate",
     "subtype_recovery",
+    "toy_cohort",
     "write_demo_files",
     "write_follow_up",
 ]
