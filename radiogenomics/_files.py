@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,6 +61,33 @@ def _output_error(exc: OSError, path: Path) -> OutputError:
     return OutputError("cannot write the file", file=path, found=reason, hint=hint)
 
 
+def _new_file(path: Path, suffix: str) -> Path:
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=suffix,
+                                    dir=path.parent)
+    os.close(handle)
+    return Path(name)
+
+
+@contextmanager
+def _guarded(path: Path, make: Callable[[], Path],
+             discard: Callable[[Path], object]) -> Iterator[Path]:
+    """A temporary made by ``make`` beside ``path``: discarded unless renamed away, and any
+    OSError on the way turned into an :class:`OutputError` naming ``path``."""
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+        tmp = make()
+        yield tmp
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise _output_error(exc, path) from None
+    finally:
+        if tmp is not None and tmp.exists():
+            discard(tmp)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = ".tmp",
                 mode: int | None = None) -> Iterator[Path]:
@@ -80,25 +107,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp",
         When the file cannot be written (full disk, no permission): the message names it.
     """
     path = Path(path)
-    tmp: Path | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
-        handle, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=suffix,
-                                        dir=path.parent)
-        os.close(handle)
-        tmp = Path(name)
+    with _guarded(path, lambda: _new_file(path, suffix), Path.unlink) as tmp:
         yield tmp
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except OutputError:
-        raise
-    except OSError as exc:
-        raise _output_error(exc, path) from None
-    finally:
-        if tmp is not None and tmp.exists():
-            tmp.unlink()
 
 
 def atomic_write(path: str | os.PathLike, data: str | bytes, encoding: str = "utf-8",
@@ -136,11 +149,9 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         When the folder cannot be written: the message names it.
     """
     path = Path(path)
-    tmp: Path | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(path)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", dir=path.parent))
+    with _guarded(path, lambda: Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-",
+                                                      dir=path.parent)),
+                  lambda tmp: shutil.rmtree(tmp, ignore_errors=True)) as tmp:
         yield tmp
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-",
@@ -151,10 +162,3 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
-    except OutputError:
-        raise
-    except OSError as exc:
-        raise _output_error(exc, path) from None
-    finally:
-        if tmp is not None and tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -28,8 +28,9 @@ SLOW_TESTS = {"test_readme_reference_matches_help",  # runs every command's --he
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if (item.path.name in SLOW_FILES or item.originalname in SLOW_TESTS
-                or SLOW_FIXTURES & set(item.fixturenames)):
+        name = getattr(item, "originalname", item.name)  # doctests have no originalname
+        if (item.path.name in SLOW_FILES or name in SLOW_TESTS
+                or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))):
             item.add_marker(pytest.mark.slow)
 
 
