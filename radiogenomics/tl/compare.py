@@ -23,6 +23,8 @@ from ..cohort import store_result
 from ..errors import CohortError, InputError
 from ..stats.multitest import adjust_pvalues
 from ._survival_data import resolve_variable
+from .differential import differential
+from .survival import logrank
 
 __all__ = ["group_mask", "compare_groups", "patients_matching"]
 
@@ -91,7 +93,7 @@ def compare_groups(
     event: str | None = None,
     modalities: Sequence[str] = ("radiomics", "rna", "protein"),
     method: str = "t-test",
-    key_added: str = "comparison",
+    key_added: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Compare two groups of patients.
 
@@ -109,7 +111,8 @@ def compare_groups(
         :func:`radiogenomics.tl.differential`), those in the cohort; a modality's
         ``layers["raw"]`` (values before preprocessing) when it has one.
     key_added
-        The obs column that receives the groups (``a``, ``b``, missing elsewhere).
+        The obs column that receives the groups (``a``, ``b``, missing elsewhere), and
+        the key of the stored table (default ``"comparison"``).
 
     Returns
     -------
@@ -120,9 +123,7 @@ def compare_groups(
         within each modality) and ``mutations`` (mutated patients and share per group,
         Fisher's exact p-value, Benjamini-Hochberg q-value).
     """
-    from .differential import differential
-    from .survival import logrank
-
+    key_added = key_added or "comparison"
     in_a = group_mask(mdata, a)
     in_b = group_mask(mdata, b, other=in_a)
     both = in_a & in_b

@@ -16,6 +16,7 @@ from ..stats.groups import mann_whitney_one_vs_rest, welch_one_vs_rest
 from ..stats.multitest import adjust_pvalues
 from ..stats.ranks import EXACT_RULE
 from ._data import modality_block
+from .enrichment import enrichment
 
 __all__ = ["differential", "DIFFERENTIAL_COLUMNS"]
 
@@ -168,7 +169,5 @@ def differential(
         params["wilcoxon_p_value"] = EXACT_RULE
     store_result(mdata, "differential", key, table, params)
     if genesets is not None:
-        from .enrichment import enrichment
-
         enrichment(mdata, genesets, key, q_threshold=q_threshold)
     return table

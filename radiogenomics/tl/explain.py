@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 import mudata as md
 import numpy as np
 import pandas as pd
+from sklearn.preprocessing import StandardScaler
 
 from ..cohort import store_result
 from ..errors import InputError, RadiogenomicsError
+from .external import _harmonised_pipeline
 
 __all__ = ["Explanation", "explain", "EXPLANATION_KIND"]
 
@@ -137,8 +139,6 @@ def _learner_inputs(pipeline, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 def _reference_mean(pipeline, n_features: int) -> np.ndarray:
     """Mean of the learner's inputs over the training patients, known when the pipeline
     standardises them (the scaling step was fitted on the training patients)."""
-    from sklearn.preprocessing import StandardScaler
-
     names = [name for name, _ in pipeline.steps[:-1]]
     if "scale" in names:
         scaler = pipeline.named_steps["scale"]
@@ -267,8 +267,6 @@ def explain(
         ``feature_names``, with ``values.sum(axis=1) + base_value == output``; ``data``
         holds the patients' feature values in their input units.
     """
-    from .external import _harmonised_pipeline
-
     X, _ = model.inputs(mdata, patients=patients, missing=missing)
     if X.empty:
         raise InputError("no patient can be explained", expected="patients with the "

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from copy import deepcopy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import mudata as md
 import numpy as np
@@ -153,8 +153,6 @@ def _harmonised_pipeline(pipeline, X: pd.DataFrame, new_sites: str):
 
 
 def _reorder(params, order):
-    from dataclasses import fields, replace
-
     changes = {}
     n = params.gamma_star.shape[0]
     for f in fields(params):

@@ -28,7 +28,7 @@ def score_gene_sets(
     min_size: int = 5,
     max_size: int | None = None,
     layer: str | None = None,
-    key_added: str = "geneset",
+    key_added: str | None = None,
 ) -> AnnData:
     """Score gene sets per patient and add the scores to the cohort as a modality.
 
@@ -50,7 +50,7 @@ def score_gene_sets(
     layer
         A layer of the modality instead of ``X``.
     key_added
-        Name of the new modality (``"geneset"``).
+        Name of the new modality (default ``"geneset"``).
 
     Returns
     -------
@@ -59,6 +59,7 @@ def score_gene_sets(
         ``mdata[key_added]``; ``var`` holds ``description``, ``n_genes`` (in the file) and
         ``n_genes_scored`` (found in the modality). Missing values are skipped per patient.
     """
+    key_added = key_added or "geneset"
     if method not in SCORE_METHODS:
         raise InputError("unknown gene set score", expected=f"one of {SCORE_METHODS}",
                          found=method)
