@@ -202,6 +202,19 @@ def delta(
         sign with ``log_ratio``) is NaN, and every such cell is listed with its reason in
         ``uns["radiogenomics"]["delta"]["undefined"]`` (``patient, feature, reason``,
         also counted per feature in ``var["n_undefined"]``).
+
+    Examples
+    --------
+    >>> import anndata, numpy as np, pandas as pd
+    >>> import radiogenomics as rg
+    >>> obs = pd.DataFrame({"patient_id": ["P1", "P1", "P2", "P2"],
+    ...                     "timepoint": ["baseline", "week6"] * 2},
+    ...                    index=["P1@baseline", "P1@week6", "P2@baseline", "P2@week6"])
+    >>> volume = anndata.AnnData(np.array([[10.0], [8.0], [4.0], [5.0]]), obs=obs,
+    ...                          var=pd.DataFrame(index=["volume"]))
+    >>> change = rg.tl.delta(volume, "baseline", "week6", kind="relative")
+    >>> change.obs_names.tolist(), change.X.ravel().round(2).tolist()
+    (['P1', 'P2'], [-0.2, 0.25])
     """
     if kind not in DELTA_KINDS:
         raise InputError(f"unknown kind={kind!r}", expected=f"one of {list(DELTA_KINDS)}",

@@ -160,6 +160,17 @@ def phenotypes(
         ``obs[f"{key_added}_stability"]`` (per patient: mean consensus with the others
         of its subtype); ``mdata.obs[key_added]`` holds the subtypes (missing for
         patients without the modality).
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> table = rg.tl.phenotypes(mdata, "radiomics", resolution=1.0, n_resamples=3,
+    ...                         umap=False)
+    >>> list(table.columns)
+    ['subtype', 'n_patients', 'fraction', 'stability', 'resolution']
+    >>> int(table["n_patients"].sum()), bool(mdata.obs["radiomic_subtype"].notna().all())
+    (40, True)
     """
     key_added = key_added or DEFAULT_KEY
     adata = get_modality(mdata, mod)
