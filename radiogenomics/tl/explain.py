@@ -266,6 +266,16 @@ def explain(
         ``values`` (patients x features), ``base_value``, ``output`` and
         ``feature_names``, with ``values.sum(axis=1) + base_value == output``; ``data``
         holds the patients' feature values in their input units.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+    >>> explanation = rg.tl.explain(model, mdata)
+    >>> explanation.values.shape
+    (60, 5)
     """
     X, _ = model.inputs(mdata, patients=patients, missing=missing)
     if X.empty:

@@ -295,6 +295,19 @@ def fit_model(
         ``mdata.uns["radiogenomics"]`` under ``models``, ``model_predictions``,
         ``model_importance`` and ``model_curves``, and the card (JSON text) under
         ``model_cards``, all keyed by ``key_added``.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+    >>> model
+    FittedModel('egfr_mutant', task='classification', target='egfr_mutant', features='radiomics', learner=LogisticRegression, uses 5 features)
+    >>> model.metrics[["validation", "metric"]].head(2).values.tolist()
+    [['cross-validation', 'auc'], ['cross-validation', 'balanced_accuracy']]
+    >>> "egfr_mutant" in mdata.uns["radiogenomics"]["models"]
+    True
     """
     target_spec = parse_target(mdata, target, task, event, positive)
     task = target_spec.task
@@ -407,6 +420,16 @@ def predict(
     -------
     DataFrame
         ``patient_id``, ``prediction`` and (classification) ``predicted_label``.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+    >>> table = rg.tl.predict(model, mdata, key_added="rescored")
+    >>> table.shape, list(table.columns)
+    ((60, 3), ['patient_id', 'prediction', 'predicted_label'])
     """
     table = model.predict(mdata, patients=patients, missing=missing)
     if key_added is not None:
@@ -444,6 +467,13 @@ def run_model(
         Also store the results in the cohort file (rewritten atomically).
     **options
         Passed to :func:`fit_model`.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> rg.tl.models.run_model("cohort.h5mu", "egfr_model", "egfr_mutant",
+    ...                        features="radiomics")  # doctest: +SKIP
+    FittedModel('egfr_mutant', task='classification', ...)
     """
     mdata = read_cohort(cohort)
     if test_cohort is not None:

@@ -108,6 +108,16 @@ def compare_models(
     ModelComparison
         Also stored under ``model_comparisons`` (metrics) and ``model_comparison_tests``
         (pairwise tests), keyed by ``key_added`` (default: the target column).
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> comparison = rg.tl.compare_models(
+    ...     mdata, "egfr_mutant", {"imaging": "radiomics", "clinical": {"clinical": ["age"]}},
+    ...     n_features=5, outer_folds=3, n_repeats=1, n_bootstraps=50)
+    >>> comparison.tests[["candidate_a", "candidate_b", "metric"]].values.tolist()
+    [['imaging', 'clinical', 'auc']]
     """
     if len(candidates) < 2:
         raise InputError("a comparison needs at least two candidates", found=list(candidates))

@@ -236,6 +236,15 @@ class FittedModel:
             One row per patient: ``patient_id``, ``prediction`` (probability of the
             positive class, risk score or predicted value) and, for classification,
             ``predicted_label``.
+
+        Examples
+        --------
+        >>> import radiogenomics as rg
+        >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+        >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+        ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+        >>> model.predict(mdata).shape
+        (60, 3)
         """
         X, _ = self.inputs(mdata, patients=patients, missing=missing)
         if X.empty:
@@ -331,6 +340,18 @@ def load_model(path: str | os.PathLike, *, trusted: Sequence[str] = (),
     InputError
         The path holds no model, the file is not a model saved by radiogenomics, it
         holds an untrusted type, or it is an old pickle and ``trust`` is not given.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+    >>> import pathlib, tempfile
+    >>> folder = model.save(pathlib.Path(tempfile.mkdtemp()) / "egfr_model")
+    >>> loaded = rg.tl.load_model(folder)
+    >>> loaded.predict(mdata).equals(model.predict(mdata))
+    True
     """
     model = read_model(Path(path), FittedModel, trusted=tuple(trusted), trust=trust)
     fitted_with = model.card.get("versions", {})

@@ -198,14 +198,34 @@ def _dropped(data: ModelInputs) -> dict[str, list[str]]:
 
 
 def metrics_value(task: str, y, prediction) -> float:
-    """The task's primary metric (AUC, C-index, R^2) of one vector of predictions."""
+    """The task's primary metric (AUC, C-index, R^2) of one vector of predictions.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from radiogenomics.tl.models.results import metrics_value
+    >>> metrics_value("classification", np.array([0, 0, 1, 1]), [0.1, 0.4, 0.35, 0.8])
+    0.75
+    """
     table, _ = performance(task, y, np.asarray(prediction, float), n_bootstraps=0,
                            indices=np.empty((0, len(y)), dtype=int))
     return float(table.set_index("metric").loc[PRIMARY_METRIC[task], "estimate"])
 
 
 def store_model(mdata: md.MuData, model: FittedModel, key: str | None = None) -> None:
-    """Store a fitted model's tables and card in the cohort (see :func:`fit_model`)."""
+    """Store a fitted model's tables and card in the cohort (see :func:`fit_model`).
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+    >>> from radiogenomics.tl.models import store_model
+    >>> store_model(mdata, model, key="egfr_copy")
+    >>> "egfr_copy" in mdata.uns["radiogenomics"]["model_cards"]
+    True
+    """
     key = key or model.name
     summary = {"task": model.task, "target": model.target.column,
                "event": model.target.event, "features": model.feature_set.label,
