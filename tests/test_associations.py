@@ -644,3 +644,15 @@ def test_demo_step_writes_the_tables(demo_build, tmp_path):
         for suffix in (".csv", ".tsv", ".parquet", ".xlsx"):
             path = tmp_path / f"{name}{suffix}"
             assert path.exists() and (tmp_path / f"{path.name}.meta.json").exists()
+
+
+def test_old_argument_names_still_work_with_a_future_warning():
+    mdata = rg.datasets.toy_cohort(n_patients=40)
+    new = rg.tl.associate(mdata, "radiomics", "rna", multitest="permutation",
+                          n_permutations=3, n_jobs=1, random_state=5, key_added="new")
+    with pytest.warns(FutureWarning, match="'seed' is now 'random_state'"):
+        old = rg.tl.associate(mdata, "radiomics", "rna", multitest="permutation",
+                              n_permutations=3, n_threads=1, seed=5, key_added="old")
+    pd.testing.assert_frame_equal(old, new)
+    with pytest.raises(TypeError, match="both 'seed' and its new name"):
+        rg.tl.associate(mdata, "radiomics", "rna", seed=1, random_state=1)

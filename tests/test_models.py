@@ -702,3 +702,33 @@ def test_models_read_the_chosen_layer(demo_cohort):
                                reference.predict(demo_cohort)["prediction"])
     with pytest.raises(CohortError, match="no layer 'normalised'"):
         rg.tl.fit_model(cohort, "egfr_mutant", "radiomics", layers={"radiomics": "normalised"})
+
+
+def test_saved_figures_come_from_the_registered_writers(fitted, tmp_path):
+    from radiogenomics.tl.models.fitted import FIGURE_WRITERS, register_figure_writer
+
+    _, model = fitted
+    seen = []
+
+    def write_one(written_model, folder):
+        seen.append((written_model, folder.name))
+        (folder / "one.json").write_text("{}")
+        return {"one": "figures/one.json"}
+
+    def broken(written_model, folder):
+        raise RuntimeError("no figure today")
+
+    register_figure_writer(write_one)
+    register_figure_writer(write_one)  # once only
+    register_figure_writer(broken)
+    try:
+        with pytest.warns(UserWarning, match="no figure today"):
+            folder = model.save(tmp_path / "model")
+    finally:
+        FIGURE_WRITERS.remove(write_one)
+        FIGURE_WRITERS.remove(broken)
+    assert seen == [(model, "figures")]
+    card = json.loads((folder / "model_card.json").read_text())
+    assert card["figures"]["one"] == "figures/one.json"
+    assert (folder / "figures" / "one.json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries

@@ -10,19 +10,17 @@ the tidy association table of DESIGN.md.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mudata as md
 import numpy as np
 import pandas as pd
 
-from .._files import atomic_path
+from .._compat import renamed
 from ..cohort import store_result
 from ..errors import CohortError, InputError
 from ..stats.association import (
@@ -31,14 +29,31 @@ from ..stats.association import (
     METHODS,
     UNADJUSTED_METHODS,
     AssociationArrays,
-    KeptPairs,
-    associate_arrays,
 )
 from ..stats.multitest import METHODS as MULTITEST_METHODS
-from ..stats.multitest import adjust_pvalues, adjust_smallest, empirical_fdr
+from ..stats.multitest import adjust_pvalues
+from ..stats.ranks import EXACT_RULE
+from ._association_frames import (  # noqa: F401 (_code_type, _smallest: as before)
+    _code_type,
+    _smallest,
+    association_frame,
+    kept_frame,
+)
+from ._association_passes import (
+    SUMMARY_Q,
+    SUMMARY_ROWS,
+    TAIL_BOUND,
+    _permutation_fdr,
+    _stream,
+    _threshold_run,
+    _write_kept,
+    _write_sidecar,
+    run_kernel,
+)
 from ._data import Block, as_list, design_matrix, modality_block, variables
 
-__all__ = ["associate", "ASSOCIATION_COLUMNS", "FAMILIES", "association_frame", "kept_frame"]
+__all__ = ["associate", "ASSOCIATION_COLUMNS", "FAMILIES", "association_frame", "kept_frame",
+           "STREAM_PAIRS", "SUMMARY_Q", "SUMMARY_ROWS", "TAIL_BOUND"]
 
 #: Columns of the association table (data_schemas/association_table.json), in order.
 ASSOCIATION_COLUMNS = ["x_modality", "x", "y_modality", "y", "method", "n", "estimate",
@@ -72,252 +87,11 @@ def _hash_inputs(*arrays: np.ndarray, names: Sequence[str] = ()) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def association_frame(
-    values: np.ndarray,
-    n: np.ndarray,
-    x_names: Sequence[str],
-    y_names: Sequence[str],
-    *,
-    x_modality: str,
-    y_modality: str,
-    method: str,
-    covariates: str,
-    x_offset: int = 0,
-) -> pd.DataFrame:
-    """The tidy association table (x-major rows) from the kernel's arrays, without copying
-    the numbers: ``values`` is ``(7, n_x, n_y)`` in the order of ``FIELDS``.
-
-    ``x``, ``y`` and the constant text columns are categorical. ``x_offset``: the arrays
-    hold the x features ``x_names[x_offset:x_offset + n_x]`` (a chunk of the table).
-    """
-    n_x, n_y = n.shape
-    total = n_x * n_y
-
-    def constant(text: str) -> pd.Categorical:
-        # np.zeros maps untouched zero pages: a constant column costs next to nothing
-        return pd.Categorical.from_codes(np.zeros(total, dtype=np.int8), categories=[text])
-
-    x_type = _code_type(len(x_names))
-    x_codes = np.repeat(np.arange(x_offset, x_offset + n_x, dtype=x_type), n_y)
-    y_codes = np.tile(np.arange(n_y, dtype=_code_type(n_y)), n_x)
-    # three frames joined without copying (DataFrame.insert would copy every column)
-    labels = pd.DataFrame({
-        "x_modality": constant(x_modality),
-        "x": pd.Categorical.from_codes(x_codes, categories=pd.Index(x_names)),
-        "y_modality": constant(y_modality),
-        "y": pd.Categorical.from_codes(y_codes, categories=pd.Index(y_names)),
-        "method": constant(method),
-        "n": n.reshape(total),
-    }, copy=False)
-    numbers = pd.DataFrame(values.reshape(len(FIELDS), total).T, columns=list(FIELDS),
-                           copy=False)
-    tail = pd.DataFrame({"covariates": constant(covariates)}, copy=False)
-    return pd.concat([labels, numbers, tail], axis=1, copy=False)
-
-
-def kept_frame(
-    kept: KeptPairs,
-    x_names: Sequence[str],
-    y_names: Sequence[str],
-    *,
-    x_modality: str,
-    y_modality: str,
-    method: str,
-    covariates: str,
-) -> pd.DataFrame:
-    """The association table of the kept pairs of threshold mode: the rows of the full
-    table with ``p_value <= threshold``, in its order and with its categories."""
-    total = kept.n.size
-
-    def constant(text: str) -> pd.Categorical:
-        return pd.Categorical.from_codes(np.zeros(total, dtype=np.int8), categories=[text])
-
-    labels = pd.DataFrame({
-        "x_modality": constant(x_modality),
-        "x": pd.Categorical.from_codes(kept.x_index.astype(_code_type(len(x_names))),
-                                       categories=pd.Index(x_names)),
-        "y_modality": constant(y_modality),
-        "y": pd.Categorical.from_codes(kept.y_index.astype(_code_type(len(y_names))),
-                                       categories=pd.Index(y_names)),
-        "method": constant(method),
-        "n": kept.n,
-    }, copy=False)
-    numbers = pd.DataFrame(kept.values.T, columns=list(FIELDS), copy=False)
-    tail = pd.DataFrame({"covariates": constant(covariates)}, copy=False)
-    return pd.concat([labels, numbers, tail], axis=1, copy=False)
-
-
-#: Threshold mode first collects the p-values up to this bound (or 100 times the
-#: threshold when larger) for exact step-up q-values; a second pass runs when they need more.
-TAIL_BOUND = 0.01
-
-
-def _threshold_run(x, y, z, method, alpha, n_threads, client, threshold, multitest):
-    """Threshold mode: the kept pairs with exact q-values over all tests (one pass, or
-    two when the step-up q-values need p-values above the first pass's bound)."""
-    kind = MULTITEST_METHODS[multitest.lower()]
-    bound = threshold if kind in ("bonferroni", "holm") else \
-        min(1.0, max(TAIL_BOUND, 100.0 * threshold))
-    passes = 0
-    while True:
-        passes += 1
-        kept = associate_arrays(x, y, z, method, alpha=alpha, n_threads=n_threads,
-                                client=client, p_threshold=threshold, p_bound=bound)
-        q, needed = adjust_smallest(kept["p_value"], kept.n_tests, kind, others=kept.tail,
-                                    bound=kept.bound)
-        if needed <= kept.bound or passes > 1:
-            break
-        bound = needed
-    kept.values[FIELDS.index("q_value")] = q
-    kept.info["passes"] = passes
-    kept.info["p_bound"] = kept.bound
-    return kept
-
-
-def _permutation_fdr(p, x, y, z, method, alpha, n_threads, client, n_permutations, seed):
-    """Empirical FDR of the observed p-values from ``n_permutations`` joint permutations
-    of the patients of y (one permuted table's p-values in memory at a time)."""
-    rng = np.random.default_rng(seed)
-
-    def null_tables():
-        for _ in range(n_permutations):
-            rows = rng.permutation(y.shape[0])
-            yield associate_arrays(x, y[rows], z, method, alpha=alpha, n_threads=n_threads,
-                                   client=client)["p_value"]
-
-    q, _ = empirical_fdr(p, null_tables())
-    return q
-
-
 #: Pairs per chunk of a streamed table (x features at a time; about 230 MB of fields).
 STREAM_PAIRS = 1 << 22
-#: The summary of a streamed table kept in the cohort: rows with q <= this ...
-SUMMARY_Q = 0.05
-#: ... at most this many (the smallest p-values), in the table's order.
-SUMMARY_ROWS = 100_000
 
 
-def _stream(bx: Block, by: Block, z, method, alpha, n_threads, client, multitest, family,
-            out: Path, labels: dict, x_names, y_names):
-    """Write the full table to Parquet ``out`` chunk by chunk (x-major row groups), never
-    holding it whole.
-
-    Pass 1 computes the pairs by chunks of x features and keeps only their p-values (8
-    bytes a test); the q-values are the same correction over all of them as in memory
-    (exact). Pass 2 computes the chunks again and writes each with its q-values.
-    Returns the summary (rows with ``q <= SUMMARY_Q``, at most ``SUMMARY_ROWS``), the
-    number of tests and the fit's notes.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    x, y = bx.values, by.values
-    n_x, n_y = x.shape[1], y.shape[1]
-    step = max(1, -(-STREAM_PAIRS // max(n_y, 1)))
-    starts = list(range(0, n_x, step))
-    info: dict = {"chunks": len(starts)}
-
-    def chunk(start):
-        xs = slice(start, min(n_x, start + step))
-        part = associate_arrays(x[:, xs], y, z, method, alpha=alpha, n_threads=n_threads,
-                                client=client)
-        for key, value in part.info.items():
-            if key.startswith("n_not") and value:
-                info[key] = info.get(key, 0) + value
-        return xs, part
-
-    p = np.empty((n_x, n_y))
-    for start in starts:
-        xs, part = chunk(start)
-        p[xs] = part["p_value"]
-        del part
-    info = {k: v for k, v in info.items() if not k.startswith("n_not")}  # counted in pass 2
-    q = np.empty((n_x, n_y))
-    if family == "all":
-        adjust_pvalues(p, multitest, out=q)
-    elif family == "x":
-        adjust_pvalues(p, multitest, families="rows", out=q)
-    else:
-        adjust_pvalues(p.T, multitest, families="rows", out=q.T)
-    n_tests = int(np.count_nonzero(~np.isnan(p)))
-    del p
-    summary: list[pd.DataFrame] = []
-    summary_rows = 0
-    n_constant = None
-    writer = None
-    # each chunk is written in a background thread while the next one is computed (at
-    # most one chunk waits to be written)
-    pool = ThreadPoolExecutor(1)
-    pending = None
-    with atomic_path(out) as tmp:
-        try:
-            for start in starts:
-                xs, part = chunk(start)
-                part.values[FIELDS.index("q_value")] = q[xs]
-                frame = association_frame(part.values, part.n, x_names, y_names, **labels,
-                                          x_offset=xs.start)
-                n_chunk = part.info.get("n")
-                n_constant = n_chunk if n_constant in (None, n_chunk) else -1
-                table = pa.Table.from_pandas(frame, preserve_index=False)
-                if writer is None:
-                    # dictionaries for the text columns only (numbers rarely repeat)
-                    text = [f.name for f in table.schema if pa.types.is_dictionary(f.type)]
-                    writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=text)
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(writer.write_table, table)
-                del table
-                significant = frame[frame["q_value"].to_numpy() <= SUMMARY_Q]
-                if len(significant):
-                    summary.append(significant.copy())
-                    summary_rows += len(significant)
-                    if summary_rows > 2 * SUMMARY_ROWS:
-                        summary = [_smallest(pd.concat(summary), SUMMARY_ROWS)]
-                        summary_rows = len(summary[0])
-                del frame, significant, part
-            if pending is not None:
-                pending.result()
-        finally:
-            pool.shutdown(wait=True)
-            if writer is not None:
-                writer.close()
-    if summary:
-        head = _smallest(pd.concat(summary), SUMMARY_ROWS)
-    else:
-        head = association_frame(np.empty((len(FIELDS), 0, n_y)),
-                                 np.zeros((0, n_y), np.int32), x_names, y_names, **labels)
-    if n_constant not in (None, -1):
-        info["n"] = n_constant
-    return head.reset_index(drop=True), n_tests, info
-
-
-def _smallest(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
-    """The ``rows`` rows of smallest p-value, in the frame's order."""
-    if len(frame) <= rows:
-        return frame
-    p = frame["p_value"].to_numpy()
-    keep = np.sort(np.argpartition(p, rows - 1)[:rows])
-    return frame.iloc[keep]
-
-
-def _write_sidecar(out: Path, params: dict, rows: int) -> None:
-    """``<out>.meta.json``: what the streamed table holds and how it was computed."""
-    meta = {"file": out.name, "format": "parquet", "schema": "association_table",
-            "rows": rows, "rows_total": rows, "filter": None,
-            "note": "Rows in the order of the table (x-major), written as computed.",
-            "method": params.get("method"), "covariates": params.get("covariates"),
-            "multiple_testing": params.get("multitest"),
-            "n_patients": params.get("n_patients"), "input_hash": params.get("input_hash"),
-            "parameters": params}
-    sidecar = out.with_name(out.name + ".meta.json")
-    with atomic_path(sidecar) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-
-
-def _code_type(size: int):
-    return np.int16 if size < 2**15 else np.int32
-
-
+@renamed(n_threads="n_jobs", seed="random_state")
 def associate(
     mdata: md.MuData,
     x: str | Sequence[str] = "radiomics",
@@ -333,12 +107,12 @@ def associate(
     y_features: Sequence[str] | None = None,
     x_layer: str | None = None,
     y_layer: str | None = None,
-    n_threads: int | None = None,
+    n_jobs: int | None = None,
     client=None,
     p_threshold: float | None = None,
     out: str | os.PathLike | None = None,
     n_permutations: int = 100,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> pd.DataFrame:
     """Test every x feature against every y feature, with covariates.
 
@@ -377,8 +151,8 @@ def associate(
         Subsets of the modalities' features.
     x_layer, y_layer
         Layers of the modalities to use instead of ``X``.
-    n_threads
-        Worker threads (default: every core).
+    n_jobs
+        Worker threads (default: every core); ``n_threads`` is its old name.
     client
         A ``dask.distributed.Client`` to run the chunks of y on (same results).
     p_threshold
@@ -390,8 +164,9 @@ def associate(
         q-values are corrected over all ``n_tests`` tests (``bh``, ``by``, ``bonferroni``,
         ``holm``; family ``"all"``), using the p-values just above the threshold that
         step-up corrections need. ``attrs["radiogenomics"]["n_tests"]`` records the count.
-    n_permutations, seed
-        Permutations for ``multitest="permutation"`` and the seed that draws them.
+    n_permutations, random_state
+        Permutations for ``multitest="permutation"`` and the seed that draws them
+        (``seed`` is the old name of ``random_state``).
     out
         Stream the table to this Parquet file (with ``<out>.meta.json``) as it is
         computed, by chunks of x features, never holding it whole: the q-values come from
@@ -413,8 +188,103 @@ def associate(
         (welch). ``statistic`` is the t (linear, correlations, welch), Wald z (logistic)
         or U of the ``y = 1`` group (mannwhitney). The frame's ``attrs["radiogenomics"]``
         holds how it was computed (also stored with the result).
+
+    Raises
+    ------
+    InputError
+        An unknown method, multiple-testing method or family, or options that do not go
+        together (covariates with a two-group method, Storey q-values in threshold mode).
+    CohortError
+        A non-binary y for a two-group method, or an infinite value.
+
+    See Also
+    --------
+    radiogenomics.stats.association.associate_arrays : the kernel, on arrays.
+    radiogenomics.pl.volcano : the table as a volcano plot.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> table = rg.tl.associate(mdata, "radiomics", "rna", covariates=["age"])
+    >>> table.shape
+    (480, 14)
+    >>> table.loc[0, ["x", "y", "covariates"]].tolist()
+    ['original_shape_VoxelVolume', 'GENE001', 'age']
+    >>> int(table["n"].min())
+    40
+    >>> sorted(mdata.uns["radiogenomics"]["associations"])
+    ['radiomics_vs_rna']
     """
     started = time.perf_counter()
+    covariate_names = as_list(covariates)
+    permutation = _check_request(method, multitest, family, alpha, p_threshold, out,
+                                 n_permutations, covariate_names)
+    bx = _block(mdata, x, x_features, x_layer, "x")
+    by = _block(mdata, y, y_features, y_layer, "y")
+    z, z_names = design_matrix(mdata.obs, covariate_names)
+    if method in BINARY_METHODS:
+        _check_binary(by, method)
+    _check_numbers(bx, "x")
+    _check_numbers(by, "y")
+    labels = dict(x_modality=bx.source, y_modality=by.source, method=method,
+                  covariates=",".join(covariate_names))
+    if out is not None:
+        out = Path(out)
+        if out.suffix.lower() != ".parquet":
+            raise InputError("a streamed association table is written as Parquet", file=out,
+                             expected="a path ending in .parquet", found=out.suffix or "none")
+    streamed = out is not None and p_threshold is None
+    run = dict(method=method, alpha=alpha, n_jobs=n_jobs, client=client)
+    if streamed:
+        frame, n_tests, info = _stream(bx, by, z, method, alpha, n_jobs, client, multitest,
+                                       family, out, labels, bx.names, by.names, STREAM_PAIRS)
+        n_pairs = len(bx.names) * len(by.names)
+        n_untestable = n_pairs - n_tests
+        result = AssociationArrays(values=np.empty((len(FIELDS), 0, 0)),
+                                   n=np.empty((0, 0), np.int32), method=method, info=info)
+    elif p_threshold is not None:
+        result = _threshold_run(bx.values, by.values, z, method, alpha, n_jobs, client,
+                                p_threshold, multitest)
+        frame = kept_frame(result, bx.names, by.names, **labels)
+        n_pairs = len(bx.names) * len(by.names)
+        n_untestable = n_pairs - result.n_tests
+    else:
+        result = _in_memory(bx, by, z, run, multitest, family,
+                            int(n_permutations) if permutation else 0, random_state)
+        frame = association_frame(result.values, result.n, bx.names, by.names, **labels)
+        n_pairs = result["p_value"].size
+        n_untestable = int(np.isnan(result["p_value"]).sum())
+    params = _parameters(mdata, x, y, bx, by, z, z_names, covariate_names, method=method,
+                         multitest=multitest, family=family, alpha=alpha,
+                         n_tests=n_pairs - n_untestable, n_untestable=n_untestable)
+    params["seconds"] = round(time.perf_counter() - started, 3)
+    _mode_parameters(params, result, frame, permutation=permutation,
+                     n_permutations=n_permutations, random_state=random_state,
+                     p_threshold=p_threshold, out=out, streamed=streamed, n_pairs=n_pairs,
+                     layers=(x_layer, y_layer))
+    if n_untestable:
+        warnings.warn(
+            f"{n_untestable} of {n_pairs} pairs could not be tested (a constant feature, a "
+            "feature explained by the covariates, too few patients, or a logistic fit that "
+            "did not converge); their statistics are NaN",
+            stacklevel=3,
+        )
+    key = key_added or _default_key(x, y)
+    if out is not None and not streamed:  # threshold mode: the kept rows
+        _write_kept(out, frame)
+    if out is not None:
+        params["seconds"] = round(time.perf_counter() - started, 3)
+        _write_sidecar(out, params, params["rows_written"])
+    frame.attrs["radiogenomics"] = dict(params, key=key, kind=RESULT_KIND)
+    store_result(mdata, RESULT_KIND, key, frame, params)
+    return frame
+
+
+def _check_request(method: str, multitest: str, family: str, alpha: float,
+                   p_threshold: float | None, out, n_permutations: int,
+                   covariate_names: list[str]) -> bool:
+    """Refuse inconsistent options; whether the q-values are a permutation FDR."""
     if method not in METHODS:
         raise InputError("unknown association method", expected=f"one of {list(METHODS)}",
                          found=method)
@@ -447,68 +317,47 @@ def associate(
         if family != "all":
             raise InputError("threshold mode corrects over all tests only",
                              expected="family 'all'", found=family)
-    covariate_names = as_list(covariates)
     if method in UNADJUSTED_METHODS and covariate_names:
         raise InputError(
             f"method {method!r} compares two groups and cannot adjust for covariates",
             expected="no covariates", found=covariate_names,
             hint="Use method='logistic' (binary y) or 'linear' to adjust for covariates",
         )
-    bx = _block(mdata, x, x_features, x_layer, "x")
-    by = _block(mdata, y, y_features, y_layer, "y")
-    z, z_names = design_matrix(mdata.obs, covariate_names)
-    if method in BINARY_METHODS:
-        _check_binary(by, method)
-    _check_numbers(bx, "x")
-    _check_numbers(by, "y")
-    covariate_text = ",".join(covariate_names)
-    x_modality = bx.source
-    y_modality = by.source
-    labels = dict(x_modality=x_modality, y_modality=y_modality, method=method,
-                  covariates=covariate_text)
-    if out is not None:
-        out = Path(out)
-        if out.suffix.lower() != ".parquet":
-            raise InputError("a streamed association table is written as Parquet", file=out,
-                             expected="a path ending in .parquet", found=out.suffix or "none")
-    streamed = out is not None and p_threshold is None
-    if streamed:
-        frame, n_tests, info = _stream(bx, by, z, method, alpha, n_threads, client, multitest,
-                                       family, out, labels, bx.names, by.names)
-        n_pairs = len(bx.names) * len(by.names)
-        n_untestable = n_pairs - n_tests
-        result = AssociationArrays(values=np.empty((len(FIELDS), 0, 0)),
-                                   n=np.empty((0, 0), np.int32), method=method, info=info)
-    elif p_threshold is not None:
-        result = _threshold_run(bx.values, by.values, z, method, alpha, n_threads, client,
-                                p_threshold, multitest)
-        frame = kept_frame(result, bx.names, by.names, **labels)
-        n_pairs = len(bx.names) * len(by.names)
-        n_untestable = n_pairs - result.n_tests
+    return permutation
+
+
+def _in_memory(bx: Block, by: Block, z: np.ndarray, run: dict, multitest: str, family: str,
+               n_permutations: int, random_state) -> AssociationArrays:
+    """The whole table in memory, with its q-values (``n_permutations > 0``: the
+    permutation FDR)."""
+    result = run_kernel(bx.values, by.values, z, run["method"], alpha=run["alpha"],
+                        n_jobs=run["n_jobs"], client=run["client"])
+    p = result["p_value"]
+    q = result["q_value"]
+    if n_permutations:
+        q[...] = _permutation_fdr(p, bx.values, by.values, z, run["method"], run["alpha"],
+                                  run["n_jobs"], run["client"], n_permutations, random_state)
+    elif family == "all":
+        adjust_pvalues(p, multitest, out=q)
+    elif family == "x":
+        adjust_pvalues(p, multitest, families="rows", out=q)
     else:
-        result = associate_arrays(bx.values, by.values, z, method, alpha=alpha,
-                                  n_threads=n_threads, client=client)
-        p = result["p_value"]
-        q = result["q_value"]
-        if permutation:
-            q[...] = _permutation_fdr(p, bx.values, by.values, z, method, alpha, n_threads,
-                                      client, int(n_permutations), seed)
-        elif family == "all":
-            adjust_pvalues(p, multitest, out=q)
-        elif family == "x":
-            adjust_pvalues(p, multitest, families="rows", out=q)
-        else:
-            adjust_pvalues(p.T, multitest, families="rows", out=q.T)
-        frame = association_frame(result.values, result.n, bx.names, by.names, **labels)
-        n_pairs = p.size
-        n_untestable = int(np.isnan(p).sum())
+        adjust_pvalues(p.T, multitest, families="rows", out=q.T)
+    return result
+
+
+def _parameters(mdata: md.MuData, x, y, bx: Block, by: Block, z: np.ndarray,
+                z_names: list[str], covariate_names: list[str], *, method: str,
+                multitest: str, family: str, alpha: float, n_tests: int,
+                n_untestable: int) -> dict:
+    """How the table was computed, stored with it."""
     complete = ~np.isnan(z).any(axis=1) if z.shape[1] else np.ones(len(bx.patients), bool)
     in_both = (~np.isnan(bx.values)).any(axis=1) & (~np.isnan(by.values)).any(axis=1)
-    params = {
+    return {
         "x": x if isinstance(x, str) else list(x),
         "y": y if isinstance(y, str) else list(y),
-        "x_modality": x_modality,
-        "y_modality": y_modality,
+        "x_modality": bx.source,
+        "y_modality": by.source,
         "method": method,
         "covariates": covariate_names,
         "covariate_columns": z_names,
@@ -516,21 +365,25 @@ def associate(
         "alpha": alpha,
         "n_x": len(bx.names),
         "n_y": len(by.names),
-        "n_tests": int(n_pairs - n_untestable),
+        "n_tests": int(n_tests),
         "n_untestable": n_untestable,
         "n_patients": int((complete & in_both).sum()),
         "n_patients_cohort": int(mdata.n_obs),
         "input_hash": _hash_inputs(bx.values, by.values, z,
                                    names=[*bx.names, *by.names, *z_names]),
-        "seconds": round(time.perf_counter() - started, 3),
     }
-    if method == "mannwhitney":
-        from ..stats.ranks import EXACT_RULE
 
+
+def _mode_parameters(params: dict, result, frame: pd.DataFrame, *, permutation: bool,
+                     n_permutations: int, random_state, p_threshold: float | None,
+                     out: Path | None, streamed: bool, n_pairs: int, layers) -> None:
+    """Add what the mode of computation (permutation FDR, threshold, streaming) and the
+    kernel's notes tell to ``params``."""
+    if params["method"] == "mannwhitney":
         params["mannwhitney_p_value"] = EXACT_RULE
     if permutation:
         params["multitest"]["n_permutations"] = int(n_permutations)
-        params["multitest"]["seed"] = int(seed)
+        params["multitest"]["seed"] = int(random_state)  # the stored name stays
     if p_threshold is not None:
         params["p_threshold"] = float(p_threshold)
         params["n_kept"] = len(frame)
@@ -543,32 +396,12 @@ def associate(
             params["summary"] = (f"rows with q_value <= {SUMMARY_Q} (at most {SUMMARY_ROWS} "
                                  f"of the smallest p-values); the whole table is in path")
             params["chunks"] = result.info["chunks"]
-    if x_layer or y_layer:
-        params["layers"] = {"x": x_layer, "y": y_layer}
+    if any(layers):
+        params["layers"] = {"x": layers[0], "y": layers[1]}
     if "n" in result.info:
         params["n_per_pair"] = result.info["n"]
     if result.info.get("n_not_converged"):
         params["n_not_converged"] = result.info["n_not_converged"]
-    if n_untestable:
-        warnings.warn(
-            f"{n_untestable} of {n_pairs} pairs could not be tested (a constant feature, a "
-            "feature explained by the covariates, too few patients, or a logistic fit that "
-            "did not converge); their statistics are NaN",
-            stacklevel=2,
-        )
-    key = key_added or _default_key(x, y)
-    if out is not None and not streamed:  # threshold mode: the kept rows
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        with atomic_path(out) as tmp:
-            pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-    if out is not None:
-        params["seconds"] = round(time.perf_counter() - started, 3)
-        _write_sidecar(out, params, params["rows_written"])
-    frame.attrs["radiogenomics"] = dict(params, key=key, kind=RESULT_KIND)
-    store_result(mdata, RESULT_KIND, key, frame, params)
-    return frame
 
 
 def _default_key(x, y) -> str:

@@ -23,6 +23,8 @@ from ..cohort import store_result
 from ..errors import CohortError, InputError
 from ..stats.multitest import adjust_pvalues
 from ._survival_data import resolve_variable
+from .differential import differential
+from .survival import logrank
 
 __all__ = ["group_mask", "compare_groups", "patients_matching"]
 
@@ -41,6 +43,15 @@ def group_mask(mdata: md.MuData, spec: str, other: np.ndarray | None = None) -> 
         ``"age>=65"``, ``"rest"``).
     other
         The other group's mask (for ``"rest"``).
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> int(rg.tl.group_mask(mdata, "stage:III").sum())
+    9
+    >>> int(rg.tl.group_mask(mdata, "mutation:EGFR").sum())
+    13
     """
     spec = str(spec or "").strip()
     if not spec:
@@ -91,7 +102,7 @@ def compare_groups(
     event: str | None = None,
     modalities: Sequence[str] = ("radiomics", "rna", "protein"),
     method: str = "t-test",
-    key_added: str = "comparison",
+    key_added: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Compare two groups of patients.
 
@@ -109,7 +120,8 @@ def compare_groups(
         :func:`radiogenomics.tl.differential`), those in the cohort; a modality's
         ``layers["raw"]`` (values before preprocessing) when it has one.
     key_added
-        The obs column that receives the groups (``a``, ``b``, missing elsewhere).
+        The obs column that receives the groups (``a``, ``b``, missing elsewhere), and
+        the key of the stored table (default ``"comparison"``).
 
     Returns
     -------
@@ -119,10 +131,19 @@ def compare_groups(
         feature: means of each group, difference ``a - b``, p- and q-values, the q-values
         within each modality) and ``mutations`` (mutated patients and share per group,
         Fisher's exact p-value, Benjamini-Hochberg q-value).
-    """
-    from .differential import differential
-    from .survival import logrank
 
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> out = rg.tl.compare_groups(mdata, "stage:III", "rest", time="os_months",
+    ...                             event="os_event", modalities=("radiomics",))
+    >>> sorted(out)
+    ['features', 'mutations', 'sizes', 'survival']
+    >>> out["sizes"]["patients"].tolist()
+    [9, 31]
+    """
+    key_added = key_added or "comparison"
     in_a = group_mask(mdata, a)
     in_b = group_mask(mdata, b, other=in_a)
     both = in_a & in_b
@@ -188,7 +209,16 @@ def _mutation_frequencies(mdata, in_a, in_b) -> pd.DataFrame:
 def patients_matching(mdata: md.MuData, filters: Sequence[str]) -> np.ndarray:
     """The patients meeting every filter (each a group as :func:`group_mask` names it:
     ``stage:III``, ``age>=60``, ``mutation:TP53``), as a boolean mask over
-    ``mdata.obs_names``; no filter: every patient."""
+    ``mdata.obs_names``; no filter: every patient.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> mask = rg.tl.patients_matching(mdata, ["stage:III", "mutation:EGFR"])
+    >>> mask.shape
+    (40,)
+    """
     mask = np.ones(mdata.n_obs, dtype=bool)
     for spec in filters:
         if str(spec).strip() and str(spec).strip() != "rest":

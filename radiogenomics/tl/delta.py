@@ -202,6 +202,19 @@ def delta(
         sign with ``log_ratio``) is NaN, and every such cell is listed with its reason in
         ``uns["radiogenomics"]["delta"]["undefined"]`` (``patient, feature, reason``,
         also counted per feature in ``var["n_undefined"]``).
+
+    Examples
+    --------
+    >>> import anndata, numpy as np, pandas as pd
+    >>> import radiogenomics as rg
+    >>> obs = pd.DataFrame({"patient_id": ["P1", "P1", "P2", "P2"],
+    ...                     "timepoint": ["baseline", "week6"] * 2},
+    ...                    index=["P1@baseline", "P1@week6", "P2@baseline", "P2@week6"])
+    >>> volume = anndata.AnnData(np.array([[10.0], [8.0], [4.0], [5.0]]), obs=obs,
+    ...                          var=pd.DataFrame(index=["volume"]))
+    >>> change = rg.tl.delta(volume, "baseline", "week6", kind="relative")
+    >>> change.obs_names.tolist(), change.X.ravel().round(2).tolist()
+    (['P1', 'P2'], [-0.2, 0.25])
     """
     if kind not in DELTA_KINDS:
         raise InputError(f"unknown kind={kind!r}", expected=f"one of {list(DELTA_KINDS)}",
@@ -249,20 +262,7 @@ def delta(
         "reason": reason[rows, cols].astype(str),
         "baseline": b[rows, cols], "follow_up": f[rows, cols]})
 
-    var_source = source.var.loc[list(base.columns)] if set(base.columns) <= set(
-        source.var_names) else pd.DataFrame(index=base.columns)
-    var = var_source.copy()
-    var["delta_kind"] = kind
-    if kind != "absolute":
-        var["unit"] = "1" if kind == "relative" else "log ratio"
-    var["n_undefined"] = undefined.sum(axis=0).astype(int)
-    obs = pd.DataFrame(index=pd.Index([str(p) for p in patients]))
-    obs["patient_id"] = [str(p).split("|")[0] for p in patients]
-    if any("|" in str(p) for p in patients):
-        obs["lesion_id"] = [str(p).split("|", 1)[1] if "|" in str(p) else "" for p in patients]
-    result = AnnData(X=change, obs=obs, var=var)
-    result.layers["baseline"] = b
-    result.layers["follow_up"] = f
+    result = _change_modality(source, base.columns, patients, change, b, f, undefined, kind)
     dropped = pd.DataFrame({
         "patient": [*only_base, *only_follow],
         "reason": [*(f"no image at {follow_up!r}" for _ in only_base),
@@ -289,4 +289,26 @@ def delta(
             "kind": kind, "baseline": baseline, "follow_up": follow_up, "modality": mod,
             "n_patients": len(patients), "n_undefined": int(len(undefined_table)),
             "dropped": [str(p) for p in dropped["patient"]]})
+    return result
+
+
+def _change_modality(source: AnnData, columns: pd.Index, patients: list, change: np.ndarray,
+                     b: np.ndarray, f: np.ndarray, undefined: np.ndarray, kind: str
+                     ) -> AnnData:
+    """Patients x features of the change, ``var`` from the source with ``delta_kind``,
+    ``unit`` and ``n_undefined``; the paired values as layers."""
+    var_source = source.var.loc[list(columns)] if set(columns) <= set(
+        source.var_names) else pd.DataFrame(index=columns)
+    var = var_source.copy()
+    var["delta_kind"] = kind
+    if kind != "absolute":
+        var["unit"] = "1" if kind == "relative" else "log ratio"
+    var["n_undefined"] = undefined.sum(axis=0).astype(int)
+    obs = pd.DataFrame(index=pd.Index([str(p) for p in patients]))
+    obs["patient_id"] = [str(p).split("|")[0] for p in patients]
+    if any("|" in str(p) for p in patients):
+        obs["lesion_id"] = [str(p).split("|", 1)[1] if "|" in str(p) else "" for p in patients]
+    result = AnnData(X=change, obs=obs, var=var)
+    result.layers["baseline"] = b
+    result.layers["follow_up"] = f
     return result

@@ -16,6 +16,7 @@ from ..stats.groups import mann_whitney_one_vs_rest, welch_one_vs_rest
 from ..stats.multitest import adjust_pvalues
 from ..stats.ranks import EXACT_RULE
 from ._data import modality_block
+from .enrichment import enrichment
 
 __all__ = ["differential", "DIFFERENTIAL_COLUMNS"]
 
@@ -95,6 +96,17 @@ def differential(
         ``auc`` the probability that a group value exceeds a reference value (Wilcoxon
         only), ``q_value`` Benjamini-Hochberg within each group, ``rank`` by p-value
         within each group. Stored as ``rg.get_result(mdata, "differential", key)``.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> mdata.obs["group"] = mdata.obs["stage"].astype(str)
+    >>> table = rg.tl.differential(mdata, "group", "rna")
+    >>> sorted(table["group"].unique())
+    ['I', 'II', 'III']
+    >>> table[["feature", "p_value", "q_value"]].shape
+    (120, 3)
     """
     if method not in ("t-test", "wilcoxon"):
         raise CohortError("unknown test", expected="'t-test' or 'wilcoxon'", found=method)
@@ -168,7 +180,5 @@ def differential(
         params["wilcoxon_p_value"] = EXACT_RULE
     store_result(mdata, "differential", key, table, params)
     if genesets is not None:
-        from .enrichment import enrichment
-
         enrichment(mdata, genesets, key, q_threshold=q_threshold)
     return table

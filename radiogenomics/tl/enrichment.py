@@ -56,6 +56,15 @@ def overrepresentation(
         ``overlap``, ``expected``, ``fold_enrichment``, ``p_value``, ``q_value``
         (Benjamini-Hochberg over the sets tested), ``genes`` (the overlap, ``;``-joined),
         sorted by p-value.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> universe = [f"G{i}" for i in range(100)]
+    >>> sets = {"PATHWAY": [f"G{i}" for i in range(10)], "OTHER": [f"G{i}" for i in range(50, 70)]}
+    >>> table = rg.tl.overrepresentation(["G1", "G2", "G3", "G4", "G90"], universe, sets)
+    >>> table[["gene_set", "overlap"]].values.tolist()
+    [['PATHWAY', 4], ['OTHER', 0]]
     """
     sets, descriptions = _gene_sets(genesets)
     universe_set = set(map(str, universe))
@@ -109,6 +118,18 @@ def enrichment(
     pandas.DataFrame
         Columns :data:`ENRICHMENT_COLUMNS`; q-values within each group and direction.
         Stored as ``rg.get_result(mdata, "enrichment", key_added or key)``.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> mdata.obs["group"] = mdata.obs["stage"].astype(str)
+    >>> _ = rg.tl.differential(mdata, "group", "rna", key_added="by_stage")
+    >>> sets = {"FIRST": [f"GENE{i:03d}" for i in range(1, 11)],
+    ...         "SECOND": [f"GENE{i:03d}" for i in range(11, 21)]}
+    >>> table = rg.tl.enrichment(mdata, sets, "by_stage", q_threshold=1.0)
+    >>> {"group", "direction", "gene_set", "p_value"} <= set(table.columns)
+    True
     """
     table = get_result(mdata, "differential", key)
     if key is None:

@@ -30,9 +30,11 @@ from dataclasses import dataclass, field
 import mudata as md
 import numpy as np
 import pandas as pd
+from sklearn.preprocessing import StandardScaler
 
 from ..cohort import store_result
 from ..errors import InputError, RadiogenomicsError
+from .external import _harmonised_pipeline
 
 __all__ = ["Explanation", "explain", "EXPLANATION_KIND"]
 
@@ -137,8 +139,6 @@ def _learner_inputs(pipeline, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
 def _reference_mean(pipeline, n_features: int) -> np.ndarray:
     """Mean of the learner's inputs over the training patients, known when the pipeline
     standardises them (the scaling step was fitted on the training patients)."""
-    from sklearn.preprocessing import StandardScaler
-
     names = [name for name, _ in pipeline.steps[:-1]]
     if "scale" in names:
         scaler = pipeline.named_steps["scale"]
@@ -266,9 +266,17 @@ def explain(
         ``values`` (patients x features), ``base_value``, ``output`` and
         ``feature_names``, with ``values.sum(axis=1) + base_value == output``; ``data``
         holds the patients' feature values in their input units.
-    """
-    from .external import _harmonised_pipeline
 
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+    >>> explanation = rg.tl.explain(model, mdata)
+    >>> explanation.values.shape
+    (60, 5)
+    """
     X, _ = model.inputs(mdata, patients=patients, missing=missing)
     if X.empty:
         raise InputError("no patient can be explained", expected="patients with the "

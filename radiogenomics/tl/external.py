@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from copy import deepcopy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import mudata as md
 import numpy as np
@@ -153,8 +153,6 @@ def _harmonised_pipeline(pipeline, X: pd.DataFrame, new_sites: str):
 
 
 def _reorder(params, order):
-    from dataclasses import fields, replace
-
     changes = {}
     n = params.gamma_star.shape[0]
     for f in fields(params):
@@ -222,6 +220,16 @@ def validate_model(
     Returns
     -------
     ExternalValidation
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+    >>> validation = rg.tl.validate_model(model, mdata, n_bootstraps=50)
+    >>> list(validation.metrics.columns[:3])
+    ['validation', 'metric', 'estimate']
     """
     if new_sites not in ("reference", "error"):
         raise InputError(f"unknown new_sites={new_sites!r}", expected="'reference' or 'error'",

@@ -28,7 +28,7 @@ def score_gene_sets(
     min_size: int = 5,
     max_size: int | None = None,
     layer: str | None = None,
-    key_added: str = "geneset",
+    key_added: str | None = None,
 ) -> AnnData:
     """Score gene sets per patient and add the scores to the cohort as a modality.
 
@@ -50,7 +50,7 @@ def score_gene_sets(
     layer
         A layer of the modality instead of ``X``.
     key_added
-        Name of the new modality (``"geneset"``).
+        Name of the new modality (default ``"geneset"``).
 
     Returns
     -------
@@ -58,7 +58,20 @@ def score_gene_sets(
         The scores (the modality's patients x kept sets), also added to ``mdata`` as
         ``mdata[key_added]``; ``var`` holds ``description``, ``n_genes`` (in the file) and
         ``n_genes_scored`` (found in the modality). Missing values are skipped per patient.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> import pathlib, tempfile
+    >>> gmt = pathlib.Path(tempfile.mkdtemp()) / "sets.gmt"
+    >>> genes = "\\t".join(f"GENE{i:03d}" for i in range(1, 11))
+    >>> _ = gmt.write_text(f"FIRST\\tgenes 1-10\\t{genes}\\n")
+    >>> scores = rg.tl.score_gene_sets(mdata, gmt)
+    >>> scores.shape, "geneset" in mdata.mod
+    ((40, 1), True)
     """
+    key_added = key_added or "geneset"
     if method not in SCORE_METHODS:
         raise InputError("unknown gene set score", expected=f"one of {SCORE_METHODS}",
                          found=method)

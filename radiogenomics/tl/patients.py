@@ -55,6 +55,14 @@ def patient_percentiles(
         (0-100, ties counted half, as ``scipy.stats.percentileofscore(kind="mean")``),
         ``z_score`` (against the cohort mean and standard deviation), ``cohort_median``
         and ``n`` (patients with a value).
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> table = rg.tl.patient_percentiles(mdata, "P001")
+    >>> table.shape[0], "percentile" in table
+    (12, True)
     """
     index = _patient_index(mdata, patient)
     block = modality_block(mdata, mod, features=features, layer=layer)
@@ -103,6 +111,13 @@ def similar_patients(
     -------
     pandas.DataFrame
         ``patient_id``, ``rank`` (1 = closest), ``distance`` and the ``obs_columns``.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> rg.tl.similar_patients(mdata, "P001", n_neighbors=3)["patient_id"].tolist()
+    ['P022', 'P029', 'P034']
     """
     index = _patient_index(mdata, patient)
     block = modality_block(mdata, mod, features=features)
@@ -134,6 +149,13 @@ def modality_overlap(mdata: md.MuData) -> pd.DataFrame:
     pandas.DataFrame
         One row per combination seen: a boolean column per modality, ``n_patients``,
         sorted by decreasing count.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> rg.tl.modality_overlap(mdata)["n_patients"].tolist()
+    [40]
     """
     presence = pd.DataFrame(
         {name: mdata.obs_names.isin(mod.obs_names) for name, mod in mdata.mod.items()},
@@ -154,6 +176,13 @@ def clinical_summary(mdata: md.MuData, columns: Sequence[str] | None = None) -> 
         ``column``, ``kind`` (``numeric`` or ``categorical``), ``n`` (patients with a
         value), ``missing``, ``median``, ``q1``, ``q3``, ``min``, ``max`` (numeric
         columns) and ``levels`` (``"level: count"``, categorical columns).
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> rg.tl.clinical_summary(mdata)[["column", "kind"]].head(4).values.tolist()
+    [['os_months', 'numeric'], ['os_event', 'numeric'], ['age', 'numeric'], ['stage', 'categorical']]
     """
     obs = mdata.obs
     names = list(map(str, obs.columns)) if columns is None else as_list(columns)
@@ -223,6 +252,14 @@ def patient_outliers(
     pandas.DataFrame
         The rows of :func:`patient_percentiles` for those features, with ``direction``
         (``high`` or ``low``), ordered by decreasing ``|z_score|``.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> table = rg.tl.patient_outliers(mdata, "P001", min_abs_z=1.0)
+    >>> {"feature", "z_score", "direction"} <= set(table.columns)
+    True
     """
     table = patient_percentiles(mdata, patient, mod=mod, layer=layer)
     strength = table["z_score"].abs()
@@ -254,6 +291,13 @@ def patient_variants(mdata: md.MuData, patient: str, mod: str = "mutation") -> p
         One row per variant: ``gene``, ``protein_change``, ``classification`` (in words),
         ``variant_type``, ``vaf`` (variant allele fraction, NaN when the MAF has no read
         counts); empty when the patient has none or was not sequenced.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> rg.tl.patient_variants(mdata, "P001")["gene"].tolist()
+    ['EGFR', 'TP53']
     """
     columns = ["gene", "protein_change", "classification", "variant_type", "vaf"]
     if mod not in mdata.mod or str(patient) not in mdata[mod].obs_names:

@@ -10,13 +10,18 @@ import mudata as md
 import numpy as np
 import pandas as pd
 from anndata import AnnData
+from sklearn.metrics import adjusted_rand_score
 
 from ..cohort import store_result
 from ..errors import CohortError
+from ..pp._modality import check_finite, get_modality, select_features, values
 
 __all__ = ["phenotypes", "PHENOTYPE_COLUMNS", "RESOLUTIONS"]
 
 PHENOTYPE_COLUMNS = ["subtype", "n_patients", "fraction", "stability", "resolution"]
+
+#: Name of the subtype column by default.
+DEFAULT_KEY = "radiomic_subtype"
 
 #: The default grid of Leiden resolutions searched for the most stable partition.
 RESOLUTIONS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
@@ -60,8 +65,6 @@ def _consensus(x: np.ndarray, labels: list[np.ndarray], resolutions: list[float]
     """For each resolution: co-clustering frequency over resamples, and the adjusted
     Rand index of each resample's clustering with the full clustering on the patients
     it drew. Each resample's graph is built once and partitioned at every resolution."""
-    from sklearn.metrics import adjusted_rand_score
-
     n = x.shape[0]
     rng = np.random.default_rng(seed)
     together = np.zeros((len(resolutions), n, n))
@@ -106,7 +109,7 @@ def phenotypes(
     n_resamples: int = 50,
     fraction: float = 0.8,
     umap: bool = True,
-    key_added: str = "radiomic_subtype",
+    key_added: str | None = None,
     random_state: int = 0,
 ) -> pd.DataFrame:
     """Radiomic subtypes of patients, with a stability measure.
@@ -141,7 +144,8 @@ def phenotypes(
     umap
         Also compute a UMAP embedding.
     key_added
-        Name of the categorical column in ``mdata.obs`` (and the modality's ``obs``).
+        Name of the categorical column in ``mdata.obs`` (and the modality's ``obs``);
+        default ``"radiomic_subtype"``.
     random_state
         Seed of PCA, neighbours, Leiden, UMAP and the resamples.
 
@@ -156,9 +160,19 @@ def phenotypes(
         ``obs[f"{key_added}_stability"]`` (per patient: mean consensus with the others
         of its subtype); ``mdata.obs[key_added]`` holds the subtypes (missing for
         patients without the modality).
-    """
-    from ..pp._modality import check_finite, get_modality, select_features, values
 
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> table = rg.tl.phenotypes(mdata, "radiomics", resolution=1.0, n_resamples=3,
+    ...                         umap=False)
+    >>> list(table.columns)
+    ['subtype', 'n_patients', 'fraction', 'stability', 'resolution']
+    >>> int(table["n_patients"].sum()), bool(mdata.obs["radiomic_subtype"].notna().all())
+    (40, True)
+    """
+    key_added = key_added or DEFAULT_KEY
     adata = get_modality(mdata, mod)
     chosen = select_features(adata, features)
     sub = adata if chosen.all() else adata[:, chosen]
@@ -178,53 +192,21 @@ def phenotypes(
     if n_resamples > 0:
         consensus, agreement = _consensus(x, partitions, grid, n_resamples=n_resamples,
                                           fraction=fraction, seed=random_state, **settings)
-    candidates = []
-    for k, value in enumerate(grid):
-        scores = agreement[k] if agreement is not None else np.array([np.nan])
-        candidates.append({"resolution": value, "codes": partitions[k],
-                           "consensus": None if consensus is None else consensus[k],
-                           "ari": float(np.nanmean(scores)) if agreement is not None
-                           else np.nan,
-                           "ari_sd": float(np.nanstd(scores)) if agreement is not None
-                           else np.nan,
-                           "n_subtypes": int(partitions[k].max()) + 1})
+    candidates = _candidates(grid, partitions, consensus, agreement)
     best = _choose(candidates, n_resamples)
     codes, consensus = best["codes"], best["consensus"]
     n_sub = best["n_subtypes"]
     names = [str(k + 1) for k in range(n_sub)]
     labels = pd.Categorical([names[c] for c in codes], categories=names)
 
-    per_patient = np.full(adata.n_obs, np.nan)
-    per_subtype = np.full(n_sub, np.nan)
-    if consensus is not None:
-        for k in range(n_sub):
-            members = np.flatnonzero(codes == k)
-            block = consensus[np.ix_(members, members)].copy()
-            np.fill_diagonal(block, np.nan)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                per_patient[members] = np.nanmean(block, axis=1) if members.size > 1 else 1.0
-                per_subtype[k] = np.nanmean(block) if members.size > 1 else 1.0
+    per_patient, per_subtype = _stability(codes, consensus, n_sub)
     table = pd.DataFrame({
         "subtype": names, "n_patients": np.bincount(codes, minlength=n_sub),
         "fraction": np.bincount(codes, minlength=n_sub) / codes.size,
         "stability": per_subtype, "resolution": best["resolution"],
     })[PHENOTYPE_COLUMNS]
 
-    # store: embeddings, graph and labels in the modality; labels in the cohort's obs
-    adata.obsm["X_pca"] = fitted.obsm["X_pca"]
-    adata.obsp["distances"] = fitted.obsp["distances"]
-    adata.obsp["connectivities"] = fitted.obsp["connectivities"]
-    adata.uns["neighbors"] = {"connectivities_key": "connectivities",
-                              "distances_key": "distances",
-                              "params": dict(fitted.uns["neighbors"]["params"])}
-    if umap:
-        import scanpy as sc
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sc.tl.umap(fitted, random_state=random_state)
-        adata.obsm["X_umap"] = fitted.obsm["X_umap"]
+    _store_in_modality(adata, fitted, umap=umap, random_state=random_state)
     if consensus is not None:
         adata.obsp[f"{key_added}_consensus"] = np.nan_to_num(consensus, nan=0.0)
     adata.obs[key_added] = labels
@@ -247,3 +229,53 @@ def phenotypes(
         }
         store_result(mdata, "phenotypes", key_added, table, params)
     return table
+
+
+def _candidates(grid, partitions, consensus, agreement) -> list[dict]:
+    """One candidate solution per resolution: its partition, consensus and stability."""
+    candidates = []
+    for k, value in enumerate(grid):
+        scores = agreement[k] if agreement is not None else np.array([np.nan])
+        candidates.append({"resolution": value, "codes": partitions[k],
+                           "consensus": None if consensus is None else consensus[k],
+                           "ari": float(np.nanmean(scores)) if agreement is not None
+                           else np.nan,
+                           "ari_sd": float(np.nanstd(scores)) if agreement is not None
+                           else np.nan,
+                           "n_subtypes": int(partitions[k].max()) + 1})
+    return candidates
+
+
+def _stability(codes: np.ndarray, consensus, n_sub: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean consensus of each patient with the others of its subtype, and within each
+    subtype (NaN without resamples)."""
+    n = codes.size
+    per_patient = np.full(n, np.nan)
+    per_subtype = np.full(n_sub, np.nan)
+    if consensus is not None:
+        for k in range(n_sub):
+            members = np.flatnonzero(codes == k)
+            block = consensus[np.ix_(members, members)].copy()
+            np.fill_diagonal(block, np.nan)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                per_patient[members] = np.nanmean(block, axis=1) if members.size > 1 else 1.0
+                per_subtype[k] = np.nanmean(block) if members.size > 1 else 1.0
+    return per_patient, per_subtype
+
+
+def _store_in_modality(adata: AnnData, fitted: AnnData, *, umap: bool, random_state) -> None:
+    """The PCA, the neighbour graph and (with ``umap``) the UMAP embedding."""
+    adata.obsm["X_pca"] = fitted.obsm["X_pca"]
+    adata.obsp["distances"] = fitted.obsp["distances"]
+    adata.obsp["connectivities"] = fitted.obsp["connectivities"]
+    adata.uns["neighbors"] = {"connectivities_key": "connectivities",
+                              "distances_key": "distances",
+                              "params": dict(fitted.uns["neighbors"]["params"])}
+    if umap:
+        import scanpy as sc
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sc.tl.umap(fitted, random_state=random_state)
+        adata.obsm["X_umap"] = fitted.obsm["X_umap"]

@@ -15,15 +15,22 @@ import mudata as md
 import numpy as np
 import pandas as pd
 
+from .._compat import legacy_value, renamed
 from ..cohort import store_result
 from ..errors import CohortError, InputError
 from ..stats import cox as cox_kernel
 from ..stats import survival as km_kernel
 from ._data import as_list, modality_block
-from ._survival_data import outcome
+from ._survival_data import MISSING, outcome
 from .survival import _design
 
 __all__ = ["risk_signature"]
+
+#: Key of the stored tables and prefix of the ``obs`` columns by default.
+DEFAULT_KEY = "risk_signature"
+
+# the follow-up reader's spelling of missing="error" (older versions say "raise")
+_OUTCOME_MISSING = {"error": "raise"} if "raise" in MISSING else {}
 
 
 def _folds(event: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
@@ -63,6 +70,7 @@ def _coxnet(x, time, event, l1_ratio, alphas, penalty_factor, n_alphas, alpha_mi
     return model
 
 
+@renamed(seed="random_state")
 def risk_signature(
     mdata: md.MuData,
     mod: str,
@@ -80,9 +88,9 @@ def risk_signature(
     alpha_rule: str = "max",
     n_alphas: int = 50,
     alpha_min_ratio: float = 0.01,
-    seed: int = 0,
-    missing: str = "raise",
-    key_added: str = "risk_signature",
+    random_state: int = 0,
+    missing: str = "error",
+    key_added: str | None = None,
 ) -> pd.DataFrame:
     """Elastic-net Cox risk signature, validated on held-out patients.
 
@@ -126,11 +134,12 @@ def risk_signature(
         largest penalty within one standard error of it (a sparser signature).
     n_alphas, alpha_min_ratio
         The penalty path.
-    seed
-        Random seed of the split and the folds.
+    random_state
+        Random seed of the split and the folds (``seed`` is its old name).
     key_added
         Key of the stored tables and prefix of the ``obs`` columns ``<key>_score``,
-        ``<key>_group`` (low/high) and ``<key>_set`` (training/held_out).
+        ``<key>_group`` (low/high) and ``<key>_set`` (training/held_out); default
+        ``"risk_signature"``.
 
     Returns
     -------
@@ -141,16 +150,110 @@ def risk_signature(
         covariates follow with ``modality == "clinical"``. The evaluation (``set, metric,
         horizon, value``) is stored under ``"risk_signature_evaluation"`` and the
         cross-validation curve under ``"risk_signature_cv"``.
+
+    Raises
+    ------
+    InputError
+        ``test_size`` outside (0, 1) or an unknown ``alpha_rule``.
+    CohortError
+        Fewer than 20 usable patients, too few events in either set, no usable feature,
+        or a covariate constant in the training patients.
+
+    See Also
+    --------
+    radiogenomics.tl.cox_screen : univariate Cox models of every feature.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> signature = rg.tl.risk_signature(mdata, "radiomics", time="os_months",
+    ...                                  event="os_event")
+    >>> list(signature.columns)
+    ['modality', 'feature', 'coef', 'hazard_ratio_per_sd', 'coef_per_unit', 'mean', 'sd']
+    >>> mdata.obs["risk_signature_set"].value_counts().sort_index().tolist()
+    [42, 18]
     """
     if not 0 < test_size < 1:
         raise InputError("test_size must be between 0 and 1", found=test_size)
     if alpha_rule not in ("max", "1se"):
         raise InputError("unknown alpha_rule", expected="'max' or '1se'", found=alpha_rule)
-    out = outcome(mdata, time, event, event_map, missing)
+    missing = legacy_value("missing", missing, {"raise": "error"}, "risk_signature")
+    key_added = key_added or DEFAULT_KEY
+    covariates = as_list(covariates)
+    rng = np.random.default_rng(random_state)
+    d = _patients(mdata, mod, time, event, event_map, missing, features, covariates,
+                  test_size, n_folds, rng)
+    train, held, t, e = d["train"], d["held"], d["time"], d["event"]
+    cols, mean, sd = _candidates(d["x"], train, t, e, d["z"], n_preselect,
+                                 d["share_missing"])
+    if cols.size == 0:
+        raise CohortError(f"no usable feature in {mod!r} (all constant or mostly missing)")
+    xs = (d["x"][:, cols] - mean[cols]) / sd[cols]
+    z, z_names = d["z"], d["z_names"]
+    z_mean = z[train].mean(0) if z_names else np.empty(0)
+    z_sd = z[train].std(0) if z_names else np.empty(0)
+    if z_names and (z_sd <= 0).any():
+        raise CohortError("a covariate is constant in the training patients",
+                          found=[n for n, s in zip(z_names, z_sd) if s <= 0])
+    zs = (z - z_mean) / z_sd if z_names else np.empty((t.size, 0))
+    design_x = np.hstack([xs, zs])
+    penalty = np.r_[np.ones(cols.size), np.zeros(len(z_names))]
+    path = _penalty_path(design_x, t, e, train, penalty, rng, l1_ratio=l1_ratio,
+                         n_folds=n_folds, n_alphas=n_alphas, alpha_min_ratio=alpha_min_ratio,
+                         alpha_rule=alpha_rule)
+    best, alphas = path["best"], path["alphas"]
+    coef = path["model"].coef_[:, best]
+    n_nonzero = (np.abs(path["model"].coef_[: cols.size]) > 0).sum(0)
+    selected = np.flatnonzero(np.abs(coef[: cols.size]) > 0)
+    risk = design_x @ coef
+    threshold = float(np.median(risk[train]))
+    if selected.size == 0 and not z_names:
+        warnings.warn(
+            "the cross-validated penalty removes every feature: the features carry no "
+            "prognostic information detectable in these patients; every patient gets the "
+            "same score and no risk group", UserWarning, stacklevel=3)
+        group = np.full(t.size, -1)
+    else:
+        group = (risk > threshold).astype(np.int64)
+    rows, horizons = _evaluation(t, e, train, held, risk, group, horizons)
+    rows += [
+        {"set": "training", "metric": "n_patients", "horizon": np.nan,
+         "value": float(train.sum())},
+        {"set": "held_out", "metric": "n_patients", "horizon": np.nan,
+         "value": float(held.sum())},
+        {"set": "training", "metric": "n_features_selected", "horizon": np.nan,
+         "value": float(selected.size)},
+        {"set": "training", "metric": "alpha", "horizon": np.nan,
+         "value": float(alphas[best])},
+    ]
+    evaluation = pd.DataFrame(rows)
+    cv = pd.DataFrame({"alpha": alphas, "mean_concordance": path["mean"],
+                       "se_concordance": path["se"], "n_features": n_nonzero,
+                       "chosen": np.arange(alphas.size) == best})
+    signature = _signature_table(mod, d["names"], cols, selected, coef, mean, sd, z_names,
+                                 z_mean, z_sd)
+    _store_patients(mdata, key_added, d["idx"], risk, group, held)
+    params = {"modality": mod, "time": time, "event": event, "covariates": covariates,
+              "l1_ratio": l1_ratio, "n_folds": n_folds, "test_size": test_size,
+              "n_preselect": n_preselect, "alpha_rule": alpha_rule,
+              "seed": random_state, "alpha": float(alphas[best]),
+              "threshold": threshold, "n_candidates": int(cols.size), "horizons": horizons}
+    store_result(mdata, "risk_signature", key_added, signature, params)
+    store_result(mdata, "risk_signature_evaluation", key_added, evaluation, params)
+    store_result(mdata, "risk_signature_cv", key_added, cv, params)
+    return signature
+
+
+def _patients(mdata, mod, time, event, event_map, missing, features, covariates, test_size,
+              n_folds, rng) -> dict:
+    """The patients with follow-up, the modality and the covariates, split into training
+    and held-out (stratified on events); the modality's values (``x``) with gaps filled by
+    the training medians, the covariates (``z``)."""
+    out = outcome(mdata, time, event, event_map, _OUTCOME_MISSING.get(missing, missing))
     block = modality_block(mdata, mod, features=features)
     x_all = block.values
     in_mod = ~np.isnan(x_all).all(1)
-    covariates = as_list(covariates)
     if covariates:
         z_all, z_names, _ = _design(mdata, covariates)
     else:
@@ -159,7 +262,6 @@ def risk_signature(
     if use.sum() < 20:
         raise CohortError(f"too few patients with follow-up and {mod!r} for a signature",
                           expected="at least 20", found=int(use.sum()))
-    rng = np.random.default_rng(seed)
     idx = np.flatnonzero(use)
     t, e = out.time[idx], out.event[idx]
     held = _split(e, test_size, rng)
@@ -169,18 +271,26 @@ def risk_signature(
                           expected=f">= {n_folds} training and 2 held-out events",
                           found=f"{int(e[train].sum())} and {int(e[held].sum())}")
     x = x_all[idx]
-    names = list(block.names)
     # training statistics only
     share_missing = np.isnan(x[train]).mean(0)
     median = np.nanmedian(np.where(share_missing[None, :] < 1, x[train], 0.0), axis=0)
     x = np.where(np.isnan(x), median, x)
+    return {"idx": idx, "time": t, "event": e, "held": held, "train": train, "x": x,
+            "share_missing": share_missing, "names": list(block.names), "z": z_all[idx],
+            "z_names": z_names}
+
+
+def _candidates(x, train, t, e, z, n_preselect, share_missing):
+    """Columns of ``x`` that enter the elastic net (not constant, at most half missing in
+    the training patients, optionally the ``n_preselect`` strongest by univariate Cox),
+    and the training means and standard deviations."""
     mean = x[train].mean(0)
     sd = x[train].std(0)
     usable = (sd > 0) & (share_missing <= 0.5)
     if n_preselect is not None and usable.sum() > n_preselect:
         design = cox_kernel.prepare_survival(t[train], e[train])
         fit = cox_kernel.cox_batch(design, x[train][:, usable],
-                                   z_all[idx][train] if z_names else None)
+                                   z[train] if z.shape[1] else None)
         p = np.full(usable.sum(), np.inf)
         ok = fit.status == "ok"
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -189,20 +299,13 @@ def risk_signature(
         chosen = np.flatnonzero(usable)[np.argsort(p, kind="stable")[:n_preselect]]
         usable = np.zeros_like(usable)
         usable[chosen] = True
-    cols = np.flatnonzero(usable)
-    if cols.size == 0:
-        raise CohortError(f"no usable feature in {mod!r} (all constant or mostly missing)")
-    xs = (x[:, cols] - mean[cols]) / sd[cols]
-    z = z_all[idx]
-    z_mean = z[train].mean(0) if z_names else np.empty(0)
-    z_sd = z[train].std(0) if z_names else np.empty(0)
-    if z_names and (z_sd <= 0).any():
-        raise CohortError("a covariate is constant in the training patients",
-                          found=[n for n, s in zip(z_names, z_sd) if s <= 0])
-    zs = (z - z_mean) / z_sd if z_names else np.empty((idx.size, 0))
-    design_x = np.hstack([xs, zs])
-    penalty = np.r_[np.ones(cols.size), np.zeros(len(z_names))]
-    # the path on all training patients, then cross-validation along it
+    return np.flatnonzero(usable), mean, sd
+
+
+def _penalty_path(design_x, t, e, train, penalty, rng, *, l1_ratio, n_folds, n_alphas,
+                  alpha_min_ratio, alpha_rule) -> dict:
+    """The elastic-net path on all training patients, and the penalty chosen by
+    cross-validation of Harrell's C-index along it."""
     path_model = _coxnet(design_x[train], t[train], e[train], l1_ratio, None, penalty,
                          n_alphas, alpha_min_ratio)
     alphas = path_model.alphas_
@@ -223,20 +326,12 @@ def risk_signature(
     if alpha_rule == "1se":
         within = np.flatnonzero(mean_c >= mean_c[best] - se_c[best])
         best = int(within.min())  # alphas decrease along the path: smallest index = largest
-    coef = path_model.coef_[:, best]
-    n_nonzero = (np.abs(path_model.coef_[: cols.size]) > 0).sum(0)
-    selected = np.flatnonzero(np.abs(coef[: cols.size]) > 0)
-    risk = design_x @ coef
-    threshold = float(np.median(risk[train]))
-    if selected.size == 0 and not z_names:
-        warnings.warn(
-            "the cross-validated penalty removes every feature: the features carry no "
-            "prognostic information detectable in these patients; every patient gets the "
-            "same score and no risk group", UserWarning, stacklevel=2)
-        group = np.full(idx.size, -1)
-    else:
-        group = (risk > threshold).astype(np.int64)
-    # evaluation
+    return {"model": path_model, "alphas": alphas, "best": best, "mean": mean_c, "se": se_c}
+
+
+def _evaluation(t, e, train, held, risk, group, horizons) -> tuple[list[dict], list[float]]:
+    """Concordance on both sets; on the held-out patients the time-dependent AUC at the
+    horizons and the log-rank test of the risk groups."""
     rows = []
     for label, mask in (("training", train), ("held_out", held)):
         c = km_kernel.concordance_index(t[mask], e[mask], risk[mask])
@@ -248,43 +343,45 @@ def risk_signature(
                     if event_times.size >= 3 else [])
     horizons = [float(h) for h in horizons]
     if horizons:
-        from sksurv.metrics import cumulative_dynamic_auc
-
-        valid = [h for h in horizons if t[held].min() <= h < t[held].max()
-                 and h < t[train].max()]
-        skipped = sorted(set(horizons) - set(valid))
-        if skipped:
-            warnings.warn(f"horizons {skipped} lie outside the follow-up of the held-out "
-                          "patients and are skipped", UserWarning, stacklevel=2)
-        if valid and np.ptp(risk[held]) > 0:
-            # the censoring distribution is known up to the last training time: held-out
-            # follow-up is truncated just before it (administrative censoring)
-            cap = np.nextafter(t[train].max(), -np.inf)
-            t_held = np.minimum(t[held], cap)
-            e_held = e[held] * (t[held] <= cap)
-            auc, mean_auc = cumulative_dynamic_auc(
-                _structured(t[train], e[train]), _structured(t_held, e_held), risk[held],
-                np.asarray(valid))
-            for h, a in zip(valid, np.atleast_1d(auc)):
-                rows.append({"set": "held_out", "metric": "time_dependent_auc", "horizon": h,
-                             "value": float(a)})
-            rows.append({"set": "held_out", "metric": "mean_time_dependent_auc",
-                         "horizon": np.nan, "value": float(mean_auc)})
+        rows += _time_dependent_auc(t, e, train, held, risk, horizons)
     if (group[held] >= 0).all() and np.unique(group[held]).size == 2:
         lr = km_kernel.logrank_test(t[held], e[held], group[held])
         rows.append({"set": "held_out", "metric": "logrank_p_value", "horizon": np.nan,
                      "value": lr.p_value})
-    rows.append({"set": "training", "metric": "n_patients", "horizon": np.nan,
-                 "value": float(train.sum())})
-    rows.append({"set": "held_out", "metric": "n_patients", "horizon": np.nan,
-                 "value": float(held.sum())})
-    rows.append({"set": "training", "metric": "n_features_selected", "horizon": np.nan,
-                 "value": float(selected.size)})
-    rows.append({"set": "training", "metric": "alpha", "horizon": np.nan,
-                 "value": float(alphas[best])})
-    evaluation = pd.DataFrame(rows)
-    cv = pd.DataFrame({"alpha": alphas, "mean_concordance": mean_c, "se_concordance": se_c,
-                       "n_features": n_nonzero, "chosen": np.arange(alphas.size) == best})
+    return rows, horizons
+
+
+def _time_dependent_auc(t, e, train, held, risk, horizons) -> list[dict]:
+    """Uno's cumulative/dynamic AUC of the held-out patients (scikit-survival)."""
+    from sksurv.metrics import cumulative_dynamic_auc
+
+    rows = []
+    valid = [h for h in horizons if t[held].min() <= h < t[held].max()
+             and h < t[train].max()]
+    skipped = sorted(set(horizons) - set(valid))
+    if skipped:
+        warnings.warn(f"horizons {skipped} lie outside the follow-up of the held-out "
+                      "patients and are skipped", UserWarning, stacklevel=5)
+    if valid and np.ptp(risk[held]) > 0:
+        # the censoring distribution is known up to the last training time: held-out
+        # follow-up is truncated just before it (administrative censoring)
+        cap = np.nextafter(t[train].max(), -np.inf)
+        t_held = np.minimum(t[held], cap)
+        e_held = e[held] * (t[held] <= cap)
+        auc, mean_auc = cumulative_dynamic_auc(
+            _structured(t[train], e[train]), _structured(t_held, e_held), risk[held],
+            np.asarray(valid))
+        for h, a in zip(valid, np.atleast_1d(auc)):
+            rows.append({"set": "held_out", "metric": "time_dependent_auc", "horizon": h,
+                         "value": float(a)})
+        rows.append({"set": "held_out", "metric": "mean_time_dependent_auc",
+                     "horizon": np.nan, "value": float(mean_auc)})
+    return rows
+
+
+def _signature_table(mod, names, cols, selected, coef, mean, sd, z_names, z_mean, z_sd
+                     ) -> pd.DataFrame:
+    """The selected features (and the penalty-free covariates), largest |coef| first."""
     feature_idx = cols[selected]
     signature = pd.DataFrame({
         "modality": mod, "feature": [names[i] for i in feature_idx],
@@ -298,9 +395,13 @@ def risk_signature(
             "modality": "clinical", "feature": z_names, "coef": zc,
             "hazard_ratio_per_sd": np.exp(zc), "coef_per_unit": zc / z_sd, "mean": z_mean,
             "sd": z_sd})], ignore_index=True)
-    signature = signature.reindex(
+    return signature.reindex(
         signature["coef"].abs().sort_values(ascending=False).index).reset_index(drop=True)
-    # per-patient columns for the dashboards
+
+
+def _store_patients(mdata, key_added, idx, risk, group, held) -> None:
+    """``obs`` columns ``<key>_score``, ``<key>_group`` and ``<key>_set`` (for the
+    dashboards; missing for patients outside the signature)."""
     patients = mdata.obs_names
     score_col = np.full(mdata.n_obs, np.nan)
     score_col[idx] = risk
@@ -313,12 +414,3 @@ def risk_signature(
         group_codes, categories=["low", "high"], ordered=True)
     mdata.obs[f"{key_added}_set"] = pd.Categorical.from_codes(
         set_codes, categories=["training", "held_out"])
-    params = {"modality": mod, "time": time, "event": event, "covariates": covariates,
-              "l1_ratio": l1_ratio, "n_folds": n_folds, "test_size": test_size,
-              "n_preselect": n_preselect, "alpha_rule": alpha_rule, "seed": seed,
-              "alpha": float(alphas[best]), "threshold": threshold,
-              "n_candidates": int(cols.size), "horizons": horizons}
-    store_result(mdata, "risk_signature", key_added, signature, params)
-    store_result(mdata, "risk_signature_evaluation", key_added, evaluation, params)
-    store_result(mdata, "risk_signature_cv", key_added, cv, params)
-    return signature

@@ -20,12 +20,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import sklearn
 from sklearn.base import BaseEstimator, clone
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import ElasticNet
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ...errors import InputError
+from .linear import logistic
 from .transformers import (
     SELECTORS,
     CorrelationFilter,
@@ -37,8 +44,6 @@ from .transformers import (
 __all__ = ["MODELS", "SELECTIONS", "logistic", "make_learner", "build_pipeline",
            "learner_name", "is_linear"]
 
-_NEW_LOGISTIC = tuple(int(v) for v in sklearn.__version__.split(".")[:2]) >= (1, 8)
-
 #: Learner names accepted by ``model=`` for each task.
 MODELS = {
     "classification": ("penalized", "logistic", "elastic_net", "random_forest",
@@ -48,23 +53,6 @@ MODELS = {
 }
 #: Selection names accepted by ``selection=`` (``None`` keeps every feature).
 SELECTIONS = tuple(SELECTORS)
-
-
-def logistic(C: float = 1.0, l1_ratio: float = 0.0, **kwargs):
-    """A penalised logistic regression (L2 when ``l1_ratio=0``, L1 when 1, elastic net in
-    between), with the solver suited to the penalty, across scikit-learn versions."""
-    from sklearn.linear_model import LogisticRegression
-
-    solver = "newton-cholesky" if l1_ratio == 0 else ("liblinear" if l1_ratio == 1 else "saga")
-    options = {"C": C, "solver": solver, "max_iter": 5000 if solver == "saga" else 500}
-    if _NEW_LOGISTIC:
-        options["l1_ratio"] = l1_ratio
-    else:  # scikit-learn < 1.8 names the penalty
-        options["penalty"] = {0.0: "l2", 1.0: "l1"}.get(float(l1_ratio), "elasticnet")
-        if options["penalty"] == "elasticnet":
-            options["l1_ratio"] = l1_ratio
-    options.update(kwargs)
-    return LogisticRegression(**options)
 
 
 def learner_name(task: str, model: str) -> str:
@@ -85,8 +73,6 @@ def make_learner(task: str, model: str, random_state: int | None = 0
     """A learner and its small default grid of hyper-parameters."""
     name = learner_name(task, model)
     if task == "classification":
-        from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-
         if name == "logistic":
             return logistic(C=1.0), {"C": [0.05, 0.5, 5.0]}
         if name == "elastic_net":
@@ -99,9 +85,6 @@ def make_learner(task: str, model: str, random_state: int | None = 0
                                            subsample=0.8, random_state=random_state),
                 {"learning_rate": [0.03, 0.1]})
     if task == "regression":
-        from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
-        from sklearn.linear_model import ElasticNet
-
         if name == "elastic_net":
             return ElasticNet(alpha=0.1, l1_ratio=0.5, max_iter=10000), \
                 {"alpha": [0.01, 0.1, 1.0]}

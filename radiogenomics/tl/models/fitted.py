@@ -3,77 +3,63 @@ its model card; prediction on new patients; saving and loading."""
 
 from __future__ import annotations
 
-import json
 import os
-import platform
-import shutil
-import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..._files import atomic_dir
 from ...errors import InputError
+from .card import (
+    CARD_FILE,
+    LEGACY_MODEL_FILE,
+    MODEL_FILE,
+    TABLES,
+    card_json,
+    now_utc,
+    versions,
+)
 from .design import BATCH_PREFIX, FeatureSet, Target, assemble, label_text
+from .persistence import read_model, write_model
 from .validation import predict_scores
 
 __all__ = ["FittedModel", "load_model", "versions", "MODEL_FILE", "LEGACY_MODEL_FILE",
-           "CARD_FILE"]
+           "CARD_FILE", "FIGURE_WRITERS", "register_figure_writer", "card_json", "now_utc"]
 
-MODEL_FILE = "model.skops"
-LEGACY_MODEL_FILE = "model.joblib"
-CARD_FILE = "model_card.json"
-_TABLES = ("metrics", "predictions", "importance", "curves")
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python and of the libraries a fitted model depends on."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in ("radiogenomics", "numpy", "scipy", "pandas", "scikit-learn",
-                 "scikit-survival", "skops", "anndata", "mudata"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+#: Functions ``writer(model, folder) -> {name: file}`` that :meth:`FittedModel.save`
+#: calls to write the validation figures of a model (see :func:`register_figure_writer`).
+FIGURE_WRITERS: list[Callable[[FittedModel, Path], dict[str, str]]] = []
 
 
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, pd.Timestamp | datetime):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
+def register_figure_writer(func: Callable[[FittedModel, Path], dict[str, str]]
+                           ) -> Callable[[FittedModel, Path], dict[str, str]]:
+    """Have :meth:`FittedModel.save` call ``func(model, folder)`` to write figures.
 
+    ``folder`` is the ``figures/`` folder inside the model folder being written (it
+    exists); ``func`` writes its figures there and returns ``{name: file}`` with each file
+    relative to the model folder (``"figures/roc.json"``), which the model card lists
+    under ``"figures"``. A writer that raises is reported with a warning and the model is
+    saved without its figures. Registering the same function twice has no effect; the
+    function is returned, so this works as a decorator. The plotting layer
+    (``radiogenomics.pl``) registers its writer when it is imported.
 
-def _finite(value):
-    """JSON has no infinities or NaN: write them as strings / null."""
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    if isinstance(value, float | np.floating):
-        if np.isnan(value):
-            return None
-        if np.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return float(value)
-    return value
-
-
-def card_json(card: dict) -> str:
-    """The model card as JSON text (NaN as null, infinities as strings)."""
-    return json.dumps(_finite(card), indent=2, default=_json_default)
+    Examples
+    --------
+    >>> from radiogenomics.tl.models.fitted import FIGURE_WRITERS, register_figure_writer
+    >>> @register_figure_writer
+    ... def write_nothing(model, folder):
+    ...     return {}
+    >>> write_nothing in FIGURE_WRITERS
+    True
+    >>> FIGURE_WRITERS.remove(write_nothing)
+    """
+    if func not in FIGURE_WRITERS:
+        FIGURE_WRITERS.append(func)
+    return func
 
 
 @dataclass
@@ -250,6 +236,15 @@ class FittedModel:
             One row per patient: ``patient_id``, ``prediction`` (probability of the
             positive class, risk score or predicted value) and, for classification,
             ``predicted_label``.
+
+        Examples
+        --------
+        >>> import radiogenomics as rg
+        >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+        >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+        ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+        >>> model.predict(mdata).shape
+        (60, 3)
         """
         X, _ = self.inputs(mdata, patients=patients, missing=missing)
         if X.empty:
@@ -267,60 +262,53 @@ class FittedModel:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, figures: bool = True) -> Path:
-        """Write the model to a folder: ``model.skops`` (the fitted pipeline and what it
-        needs, in a format that runs no code when loaded; see :func:`load_model`),
-        ``model_card.json``, the validation tables as CSV, and the validation figures as
-        Plotly JSON under ``figures/``. Written to a temporary folder and renamed into
-        place.
-        """
-        from .persistence import write_model
+        """Write the model to a folder, whole or not at all.
 
+        The folder holds ``model.skops`` (the fitted pipeline and what it needs, in a
+        format that runs no code when loaded; see :func:`load_model`),
+        ``model_card.json``, the validation tables as CSV and, with ``figures``, the
+        validation figures that the registered writers make (Plotly JSON under
+        ``figures/``; see :func:`register_figure_writer`). An existing folder is replaced.
+
+        Parameters
+        ----------
+        path
+            The model folder.
+        figures
+            Write the figures (listed in the card's ``"figures"``).
+
+        Returns
+        -------
+        Path
+            The folder.
+
+        Examples
+        --------
+        >>> model.save("egfr_model")  # doctest: +SKIP
+        PosixPath('egfr_model')
+        """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
+        with atomic_dir(path) as tmp:
             card = dict(self.card)
             if figures:
                 card["figures"] = self._write_figures(tmp / "figures")
-            card["files"] = {"model": MODEL_FILE, **{t: f"{t}.csv" for t in _TABLES}}
+            card["files"] = {"model": MODEL_FILE, **{t: f"{t}.csv" for t in TABLES}}
             self.card = card
-            for table in _TABLES:
+            for table in TABLES:
                 getattr(self, table).to_csv(tmp / f"{table}.csv", index=False)
             (tmp / CARD_FILE).write_text(card_json(card), encoding="utf-8")
             write_model(self, tmp / MODEL_FILE)
-            if path.exists():
-                old = path.with_name(f".{path.name}.old")
-                if old.exists():
-                    shutil.rmtree(old)
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old)
-            else:
-                os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
         return path
 
     def _write_figures(self, folder: Path) -> dict[str, str]:
-        from ... import pl
-
         folder.mkdir(parents=True, exist_ok=True)
-        written = {}
-        makers = {"importance": pl.importance}
-        if self.task == "classification":
-            makers.update({"roc": pl.roc, "calibration": pl.calibration,
-                           "decision_curve": pl.decision_curve})
-        elif self.task == "survival":
-            makers["time_dependent_auc"] = pl.time_dependent_auc
-        for name, maker in makers.items():
+        written: dict[str, str] = {}
+        for writer in list(FIGURE_WRITERS):
             try:
-                figure = maker(self)
+                written.update(writer(self, folder) or {})
             except Exception as exc:  # a figure must not stop the model from being saved
-                warnings.warn(f"figure {name!r} not written: {exc}", stacklevel=2)
-                continue
-            figure.write_json(folder / f"{name}.json")
-            written[name] = f"figures/{name}.json"
+                warnings.warn(f"figures of {getattr(writer, '__name__', writer)!r} not "
+                              f"written: {exc}", stacklevel=3)
         return written
 
 
@@ -352,10 +340,20 @@ def load_model(path: str | os.PathLike, *, trusted: Sequence[str] = (),
     InputError
         The path holds no model, the file is not a model saved by radiogenomics, it
         holds an untrusted type, or it is an old pickle and ``trust`` is not given.
-    """
-    from .persistence import read_model
 
-    model = read_model(Path(path), trusted=tuple(trusted), trust=trust)
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+    >>> import pathlib, tempfile
+    >>> folder = model.save(pathlib.Path(tempfile.mkdtemp()) / "egfr_model")
+    >>> loaded = rg.tl.load_model(folder)
+    >>> loaded.predict(mdata).equals(model.predict(mdata))
+    True
+    """
+    model = read_model(Path(path), FittedModel, trusted=tuple(trusted), trust=trust)
     fitted_with = model.card.get("versions", {})
     now = versions()
     differ = {k: (v, now.get(k)) for k, v in fitted_with.items()
@@ -365,6 +363,3 @@ def load_model(path: str | os.PathLike, *, trusted: Sequence[str] = (),
                       "predictions may differ", stacklevel=2)
     return model
 
-
-def now_utc() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

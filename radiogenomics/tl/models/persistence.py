@@ -16,13 +16,17 @@ model card (as JSON text).
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 
 from ...errors import InputError
+from .card import LEGACY_MODEL_FILE, MODEL_FILE, TABLES, card_json
+from .design import FeatureSet, Target
 
 __all__ = ["TRUSTED_TYPES", "FORMAT", "write_model", "read_model", "untrusted_types"]
 
@@ -53,8 +57,6 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sksurv.tree.tree.SurvivalTree",
 )
 
-_TABLES = ("metrics", "predictions", "importance", "curves")
-
 
 def _table_data(frame: pd.DataFrame) -> dict:
     """A table as plain data: column names and one array per column."""
@@ -79,8 +81,6 @@ def write_model(model, file: Path) -> None:
     """Write ``model`` (a :class:`~radiogenomics.tl.models.FittedModel`) to ``file``."""
     import skops.io as sio
 
-    from .fitted import card_json
-
     target = model.target
     state = {
         "format": FORMAT,
@@ -93,14 +93,12 @@ def write_model(model, file: Path) -> None:
         "batch": model.batch,
         "required": [str(r) for r in model.required],
         "pipeline": model.pipeline,
-        "tables": {name: _table_data(getattr(model, name)) for name in _TABLES},
+        "tables": {name: _table_data(getattr(model, name)) for name in TABLES},
         "card": card_json(model.card),
     }
     sio.dump(state, file, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
     untrusted = set(sio.get_untrusted_types(file=file)) - set(TRUSTED_TYPES)
     if untrusted:  # warn now rather than when someone loads it
-        import warnings
-
         warnings.warn(f"the saved model holds types that load_model accepts only when "
                       f"named in trusted=: {sorted(untrusted)}", stacklevel=3)
 
@@ -127,8 +125,6 @@ def _legacy(file: Path, trust: bool):
             hint="Fit the model again (radiogenomics model COHORT OUT --target ...), or, "
                  "only if you made this file yourself, load it once with "
                  "load_model(path, trust=True) and save it again")
-    import joblib
-
     try:
         return joblib.load(file)
     except Exception as exc:  # joblib raises many kinds for foreign files
@@ -137,8 +133,6 @@ def _legacy(file: Path, trust: bool):
 
 
 def _resolve(path: Path) -> Path:
-    from .fitted import LEGACY_MODEL_FILE, MODEL_FILE
-
     if path.is_dir():
         for name in (MODEL_FILE, LEGACY_MODEL_FILE):
             if (path / name).is_file():
@@ -151,13 +145,13 @@ def _resolve(path: Path) -> Path:
     return path
 
 
-def read_model(path: Path, *, trusted: tuple[str, ...] = (), trust: bool = False):
+def read_model(path: Path, model_type: type, *, trusted: tuple[str, ...] = (),
+               trust: bool = False):
     """Read a model written by :func:`write_model` (see
-    :func:`radiogenomics.tl.load_model`)."""
+    :func:`radiogenomics.tl.load_model`) as an instance of ``model_type`` (the
+    :class:`~radiogenomics.tl.models.FittedModel` class, built from the saved fields; a
+    trusted old pickle must hold one)."""
     import skops.io as sio
-
-    from .design import FeatureSet, Target
-    from .fitted import FittedModel
 
     file = _resolve(Path(path))
     with open(file, "rb") as handle:
@@ -168,7 +162,7 @@ def read_model(path: Path, *, trusted: tuple[str, ...] = (), trust: bool = False
                              expected="a model.skops file written by radiogenomics",
                              found="neither a zip archive nor a pickle")
         model = _legacy(file, trust)
-        if not isinstance(model, FittedModel):
+        if not isinstance(model, model_type):
             raise InputError("the file does not hold a radiogenomics model", file=file,
                              found=type(model).__name__)
         return model
@@ -201,8 +195,8 @@ def read_model(path: Path, *, trusted: tuple[str, ...] = (), trust: bool = False
         target = Target(**state["target"])
         feature_set = FeatureSet(**state["feature_set"])
         card = json.loads(state["card"])
-        tables = {name: _table(state["tables"][name], file, name) for name in _TABLES}
-        return FittedModel(
+        tables = {name: _table(state["tables"][name], file, name) for name in TABLES}
+        return model_type(
             name=state["name"], target=target, feature_set=feature_set,
             encoding=dict(state["encoding"]), batch=state["batch"],
             pipeline=state["pipeline"], required=list(state["required"]), card=card,

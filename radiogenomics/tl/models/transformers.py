@@ -15,9 +15,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_selection import SelectorMixin, f_classif, f_regression
+from sklearn.linear_model import enet_path
+from sklearn.svm import l1_min_c
 from sklearn.utils.validation import check_is_fitted
 
-from ...errors import InputError, RadiogenomicsError
+from ...errors import InputError
+from ...stats import combat
 from ...stats.selection import (
     cox_score_test,
     mrmr_order,
@@ -25,6 +28,7 @@ from ...stats.selection import (
     standardize_columns,
 )
 from .design import BATCH_PREFIX
+from .linear import logistic
 
 __all__ = [
     "MissingValueImputer",
@@ -116,14 +120,6 @@ def _combat_backend():
     ``0..B-1``); ``apply(values, codes, model) -> values`` removes them from any patients
     of those batches.
     """
-    try:
-        from ...stats import combat
-    except ImportError:
-        raise RadiogenomicsError(
-            "ComBat harmonisation is not available in this version of radiogenomics",
-            expected="radiogenomics.stats.combat", found="no such module",
-            hint="Fit the model without harmonize=, or harmonise with a newer version",
-        ) from None
     return combat.combat_fit, combat.combat_apply
 
 
@@ -344,10 +340,6 @@ def _lasso_entry(values: np.ndarray, y, l1_ratio: float, n_steps: int, k: int) -
             except (ArithmeticError, ValueError):
                 path = np.zeros((p, 0))
         elif task == "classification":
-            from sklearn.svm import l1_min_c
-
-            from .estimators import logistic
-
             labels = np.asarray(y).astype(int)
             c_min = l1_min_c(Z, labels, loss="log")
             path_list = []
@@ -359,8 +351,6 @@ def _lasso_entry(values: np.ndarray, y, l1_ratio: float, n_steps: int, k: int) -
                     break
             path = np.column_stack(path_list)
         else:
-            from sklearn.linear_model import enet_path
-
             target = np.asarray(y, float) - np.mean(y)
             _, coefs, _ = enet_path(Z, target, l1_ratio=max(l1_ratio, 1e-3), n_alphas=n_steps,
                                     eps=1e-3)
