@@ -52,6 +52,10 @@ def __getattr__(name: str):
     if name in _LAZY:
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
+        if name == "tl":
+            # the figures a saved model carries are drawn by pl, which registers its writer
+            # with tl (tl never imports pl)
+            globals()["pl"] = importlib.import_module(".pl", __name__)
         return module
     raise AttributeError(f"module 'radiogenomics' has no attribute {name!r}")
 

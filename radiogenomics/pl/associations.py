@@ -12,7 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..cohort import get_result
-from ..errors import CohortError, InputError
+from ..errors import InputError
+from ..tl.pair import PairData, pair_data
 
 __all__ = ["volcano", "heatmap", "pair"]
 
@@ -287,50 +288,34 @@ def pair(
         binary y).
     key
         A stored association result to take the statistics from.
+
+    See Also
+    --------
+    radiogenomics.tl.pair_data : the values and statistics drawn here.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> fig = rg.pl.pair(mdata, "original_firstorder_Mean", "GENE001")
+    >>> fig.layout.title.text
+    'original_firstorder_Mean ~ GENE001'
     """
-    from ..stats.association import associate_arrays
-    from ..stats.linear import orthonormal_basis
-    from ..tl._data import as_list, design_matrix, modality_block, obs_block
-
-    def column(spec: str, name: str):
-        if spec in mdata.mod:
-            return modality_block(mdata, spec, features=[name]).values[:, 0]
-        if spec == "clinical":
-            return obs_block(mdata, [name]).values[:, 0]
-        raise CohortError(f"{spec!r} is neither a modality nor 'clinical'",
-                          expected=f"one of {list(mdata.mod)} or 'clinical'", found=spec)
-
-    xv, yv = column(x, x_feature), column(y, y_feature)
     stored = None
     if key is not None:
         table = _table(mdata, key, filters=[("x", "==", x_feature), ("y", "==", y_feature)])
         hit = table[(table["x"].astype(str) == x_feature) & (table["y"].astype(str) == y_feature)]
         if len(hit):
             stored = hit.iloc[0]
-            if method is None:
-                method = str(stored["method"])
-            if not as_list(covariates):
-                covariates = [c for c in str(stored["covariates"]).split(",") if c]
-    present = yv[~np.isnan(yv)]
-    binary = present.size > 0 and np.isin(present, (0.0, 1.0)).all()
-    if method is None:
-        method = "mannwhitney" if binary else "linear"
-    covariate_names = as_list(covariates)
-    z, _ = design_matrix(mdata.obs, covariate_names)
-    if stored is None:
-        result = associate_arrays(xv[:, None], yv[:, None], z if z.shape[1] else None, method)
-        stats = {name: float(result[name][0, 0]) for name in
-                 ("estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper")}
-        stats["n"] = int(result.n[0, 0])
-        stats["q_value"] = np.nan
-    else:
-        stats = {name: float(stored[name]) for name in
-                 ("estimate", "std_error", "statistic", "p_value", "q_value", "ci_lower",
-                  "ci_upper")}
-        stats["n"] = int(stored["n"])
-    keep = ~np.isnan(xv) & ~np.isnan(yv) & ~np.isnan(z).any(axis=1)
-    patients = np.asarray(mdata.obs_names)[keep]
-    xk, yk, zk = xv[keep], yv[keep], z[keep]
+    data = pair_data(mdata, x_feature, y_feature, x=x, y=y, covariates=covariates,
+                     method=method, stored=stored)
+    return _pair_figure(data)
+
+
+def _pair_figure(data: PairData) -> go.Figure:
+    stats, method, covariate_names = data.statistics, data.method, data.covariates
+    x_feature, y_feature = data.x_feature, data.y_feature
+    patients, xk, yk = data.patients, data.x, data.y
     lines = [f"{method}, n = {stats['n']}",
              f"estimate {stats['estimate']:.3g} [{stats['ci_lower']:.3g}, {stats['ci_upper']:.3g}]"
              if np.isfinite(stats["ci_lower"]) else f"estimate {stats['estimate']:.3g}",
@@ -340,7 +325,7 @@ def pair(
         lines.append("adjusted for " + ", ".join(covariate_names))
     text = "<br>".join(lines)
     figure = go.Figure()
-    if binary and method in ("mannwhitney", "welch", "logistic"):
+    if data.binary and method in ("mannwhitney", "welch", "logistic"):
         for group, colour in ((0.0, _OTHER), (1.0, _SIGNIFICANT)):
             members = yk == group
             figure.add_trace(go.Box(
@@ -354,10 +339,8 @@ def pair(
     else:
         xs, ys = xk, yk
         x_label, y_label = x_feature, y_feature
-        if covariate_names and keep.sum() > zk.shape[1] + 1:
-            basis, _ = orthonormal_basis(np.column_stack([np.ones(keep.sum()), zk]))
-            xs = xk - basis @ (basis.T @ xk) + xk.mean()
-            ys = yk - basis @ (basis.T @ yk) + yk.mean()
+        if data.x_adjusted is not None:
+            xs, ys = data.x_adjusted, data.y_adjusted
             x_label = f"{x_feature} (adjusted)"
             y_label = f"{y_feature} (adjusted)"
         figure.add_trace(go.Scatter(

@@ -8,15 +8,20 @@ model's results were stored under, and draws the tables the library computed.
 from __future__ import annotations
 
 import json
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..cohort import get_result
 from ..errors import CohortError
+from ..tl.models.api import MODEL_KINDS
+from ..tl.models.fitted import register_figure_writer
 
 __all__ = ["roc", "calibration", "decision_curve", "time_dependent_auc", "importance",
-           "model_comparison"]
+           "model_comparison", "write_model_figures"]
 
 _SET_COLOURS = {"cross-validation": "#1f77b4", "external": "#d62728", "new": "#2ca02c"}
 _SOURCE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
@@ -209,9 +214,6 @@ def model_comparison(comparison, key: str | None = None, metric: str | None = No
     if hasattr(comparison, "metrics") and hasattr(comparison, "tests"):
         metrics = comparison.metrics
     else:
-        from ..cohort import get_result
-        from ..tl.models.api import MODEL_KINDS
-
         metrics = get_result(comparison, MODEL_KINDS["comparison"], key)
     if metric is None:
         metric = next(m for m in ("auc", "concordance", "r2") if m in set(metrics["metric"]))
@@ -229,3 +231,47 @@ def model_comparison(comparison, key: str | None = None, metric: str | None = No
                       xaxis_title=metric, template="plotly_white",
                       height=max(300, 60 * len(rows) + 120))
     return fig
+
+
+def write_model_figures(model, folder) -> dict[str, str]:
+    """Write a fitted model's validation figures as Plotly JSON into ``folder``.
+
+    Called by :meth:`radiogenomics.tl.models.FittedModel.save` (registered when
+    ``radiogenomics.pl`` is imported): feature importance for every model; ROC,
+    calibration and decision curve for a classifier; the time-dependent AUC for a
+    survival model. Returns ``{name: "figures/<name>.json"}``; a figure that cannot be
+    drawn is left out with a warning.
+
+    Examples
+    --------
+    >>> import tempfile, warnings
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     model = rg.tl.fit_model(mdata, target="egfr_mutant", task="classification",
+    ...                             features={"radiomics": None}, n_outer=3, n_inner=2,
+    ...                             n_bootstraps=20)  # doctest: +SKIP
+    >>> sorted(write_model_figures(model, tempfile.mkdtemp()))  # doctest: +SKIP
+    ['calibration', 'decision_curve', 'importance', 'roc']
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    makers = {"importance": importance}
+    if model.task == "classification":
+        makers.update({"roc": roc, "calibration": calibration, "decision_curve": decision_curve})
+    elif model.task == "survival":
+        makers["time_dependent_auc"] = time_dependent_auc
+    written = {}
+    for name, maker in makers.items():
+        try:
+            figure = maker(model)
+        except Exception as exc:  # a figure must not stop the model from being saved
+            warnings.warn(f"figure {name!r} not written: {exc}", stacklevel=2)
+            continue
+        figure.write_json(folder / f"{name}.json")
+        written[name] = f"figures/{name}.json"
+    return written
+
+
+register_figure_writer(write_model_figures)

@@ -18,6 +18,8 @@ from .models import compare_models as compare_models
 from .models import fit_model as fit_model
 from .models import load_model as load_model
 from .models import predict as predict
+from .pair import PairData as PairData
+from .pair import pair_data as pair_data
 from .patients import clinical_summary as clinical_summary
 from .patients import modality_overlap as modality_overlap
 from .patients import patient_outliers as patient_outliers
