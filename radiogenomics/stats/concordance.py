@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from .._compat import renamed
 from ._parallel import run as _run
 from .kaplan_meier import checked_survival as _survival
 from .td_auc import censoring_survival, cumulative_dynamic_auc
@@ -70,6 +71,7 @@ def concordance_counts(time, event, risk, tied_tol: float = 0.0, *,
             "tied_risk": tied, "comparable": comparable}
 
 
+@renamed(n_threads="n_jobs")
 def concordance_index(
     time: np.ndarray,
     event: np.ndarray,
