@@ -237,7 +237,12 @@ def cox_zph(
     np.add.at(mean_g, term_group, mean_sum)
     var_g = np.zeros((n_groups, d, d))
     np.add.at(var_g, term_group, variance_sum)
-    u = gt @ (x_dead - mean_g)
+    return _zph_score_tests(gt @ (x_dead - mean_g), gt, var_g, terms, d, transform)
+
+
+def _zph_score_tests(u, gt, var_g, terms, d, transform) -> dict:
+    """Score tests of the terms and the global test from the score ``u`` of the
+    time-interaction columns and the per-group variances ``var_g`` (weighted by ``g``)."""
     i11 = var_g.sum(0)
     i12 = np.einsum("g,gij->ij", gt, var_g)
     i22 = np.einsum("g,gij->ij", gt**2, var_g)
