@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .._compat import renamed
 from ..cohort import store_result
 from ..errors import CohortError, InputError
 from ..stats import cox as cox_kernel
@@ -86,7 +87,7 @@ def kaplan_meier(
     event_map: Mapping | None = None,
     alpha: float = 0.05,
     ci_method: str = "log-log",
-    missing: str = "raise",
+    missing: str = "error",
     key_added: str | None = None,
 ) -> pd.DataFrame:
     """Kaplan-Meier survival curves, overall or per group.
@@ -107,7 +108,8 @@ def kaplan_meier(
     ci_method
         ``"log-log"`` (default, as lifelines), ``"log"`` (R ``survfit``) or ``"plain"``.
     missing
-        ``"raise"`` or ``"drop"`` patients without time or event.
+        ``"error"`` or ``"drop"`` patients without time or event (the old ``"raise"``
+        still works, with a ``FutureWarning``).
     key_added
         Key of the stored results (default ``"<time>:<groupby>"``).
 
@@ -169,7 +171,7 @@ def logrank(
     p: float = 1.0,
     q: float = 0.0,
     event_map: Mapping | None = None,
-    missing: str = "raise",
+    missing: str = "error",
     key_added: str | None = None,
 ) -> pd.DataFrame:
     """Log-rank test of two or more groups; stratified, weighted, or for trend.
@@ -419,6 +421,7 @@ def marker_groups(
     return mdata.obs[column]
 
 
+@renamed(seed="random_state")
 def maxstat(
     mdata: md.MuData,
     marker: str,
@@ -431,8 +434,8 @@ def maxstat(
     maxprop: float = 0.9,
     pmethod: str = "exactGauss",
     n_permutations: int = 10000,
-    seed: int | None = 0,
-    missing: str = "raise",
+    random_state: int | np.random.Generator | None = 0,
+    missing: str = "error",
     layer: str | None = None,
     key_added: str | None = None,
 ) -> pd.DataFrame:
@@ -454,7 +457,7 @@ def maxstat(
     pmethod
         ``"exactGauss"`` (default; Hothorn & Lausen 2003), ``"Lau94"``, ``"Lau92"`` or
         ``"condMC"`` (permutations).
-    n_permutations, seed
+    n_permutations, random_state
         For ``"condMC"``.
     layer
         Layer of the feature's modality to read (``"raw"``: the cut-point in the values
@@ -482,7 +485,7 @@ def maxstat(
     try:
         result = maxstat_kernel.maxstat(values[keep], out.time[keep], out.event[keep],
                                         minprop=minprop, maxprop=maxprop, pmethod=pmethod,
-                                        n_permutations=n_permutations, seed=seed)
+                                        n_permutations=n_permutations, random_state=random_state)
     except ValueError as exc:
         raise CohortError(f"no maximally selected statistic for {marker!r}: {exc}",
                           column=variable.label) from None
@@ -548,7 +551,7 @@ def cox(
     ph_transform: str = "km",
     ph_alpha: float = 0.05,
     ph_method: str = "zph",
-    missing: str = "raise",
+    missing: str = "error",
     key_added: str | None = None,
 ) -> pd.DataFrame:
     """Multivariable Cox proportional hazards model.
@@ -726,7 +729,7 @@ def cox_screen(
     layer: str | None = None,
     alpha: float = 0.05,
     concordance: bool = True,
-    missing: str = "raise",
+    missing: str = "error",
     key_added: str | None = None,
 ) -> pd.DataFrame:
     """A Cox model for every feature of a modality, optionally adjusted for covariates.
