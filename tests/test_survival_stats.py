@@ -187,7 +187,7 @@ def test_concordance_untied_scores_of_both_signs_take_the_rank_path(monkeypatch)
     """Scores without ties go through one sort per score (not the tied-pair counting),
     whatever their signs; near-ties (equal but for the last bits) and negative ties still
     count as lifelines counts them."""
-    from radiogenomics.stats import survival as kernels
+    from radiogenomics.stats import concordance as kernels
 
     rng, time, event = random_survival(9)
     risk = rng.normal(size=(time.size, 30))  # both signs, no ties

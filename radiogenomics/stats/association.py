@@ -28,13 +28,13 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import special
 
+from .._compat import renamed
+from ._parallel import run as _run
 from .linear import DEGENERATE, MomentFit, orthonormal_basis, unit_residuals
 from .logistic import logistic_many
 from .patterns import missing_patterns
@@ -135,27 +135,6 @@ class KeptPairs:
         return self.values[_F[name]]
 
 
-_controller = None
-
-
-def _blas_limit(n_threads: int):
-    """One BLAS thread per worker thread while ``n_threads`` workers run.
-
-    The controller (which inspects every loaded library, about 0.1 s) is made once per
-    process, not at every call: a table with many missingness patterns runs many batches.
-    """
-    global _controller
-    if n_threads <= 1:
-        return nullcontext()
-    if _controller is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-            return nullcontext()
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
-
-
 _local = threading.local()
 
 
@@ -174,16 +153,6 @@ def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
     if buffer is None or buffer.size < size:
         buffer = work[name] = np.empty(max(size, 1))
     return buffer[:size].reshape(shape)
-
-
-def _run(tasks: list[Callable[[], None]], n_threads: int) -> None:
-    if n_threads <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            task()
-        return
-    with _blas_limit(n_threads), ThreadPoolExecutor(n_threads) as pool:
-        for future in [pool.submit(task) for task in tasks]:
-            future.result()
 
 
 class _Target:
@@ -578,7 +547,7 @@ def _moment_block(complete, partial, z, kind, target: _Target, cols_complete, co
         tasks.append(task)
 
 
-def _t_family(x, y, z, kind, target, alpha, n_threads) -> None:
+def _t_family(x, y, z, kind, target, alpha, n_jobs) -> None:
     """linear / pearson / spearman over all missingness patterns."""
     observed_x, observed_y = ~np.isnan(x), ~np.isnan(y)
     px, py = missing_patterns(observed_x), missing_patterns(observed_y)
@@ -622,7 +591,7 @@ def _t_family(x, y, z, kind, target, alpha, n_threads) -> None:
             columns = np.sort(np.concatenate(scattered))
             _moment_block(outer, inner[:, columns], z0, kind, target, group.columns, columns,
                           x_outer, alpha, tasks)
-        _run(tasks, n_threads)
+        _run(tasks, n_jobs)
         tasks = []
 
 
@@ -721,6 +690,7 @@ def _binary_check(y: np.ndarray) -> None:
         raise ValueError(f"y must be binary (0/1) for this method, found the value {bad}")
 
 
+@renamed(n_threads="n_jobs")
 def associate_arrays(
     x: np.ndarray,
     y: np.ndarray,
@@ -728,7 +698,7 @@ def associate_arrays(
     method: str = "linear",
     *,
     alpha: float = 0.05,
-    n_threads: int | None = None,
+    n_jobs: int | None = None,
     client=None,
     chunk_columns: int | None = None,
     mannwhitney_method: str = "auto",
@@ -748,8 +718,9 @@ def associate_arrays(
         One of :data:`METHODS`.
     alpha
         Confidence intervals are ``1 - alpha``.
-    n_threads
-        Worker threads (default: the machine's cores).
+    n_jobs
+        Worker threads (default ``None``: the machine's cores; ``1``: none). The old name
+        ``n_threads`` still works, with a ``FutureWarning``.
     client
         A ``dask.distributed.Client``: the columns of ``y`` are sent as chunks to its
         workers; the result is the same.
@@ -787,7 +758,7 @@ def associate_arrays(
         raise ValueError(f"method {method!r} does not adjust for covariates")
     if method in BINARY_METHODS:
         _binary_check(y)
-    n_threads = int(n_threads or os.cpu_count() or 1)
+    n_jobs = int(n_jobs or os.cpu_count() or 1)
     if p_threshold is not None:
         p_threshold = float(p_threshold)
         if not 0.0 <= p_threshold <= 1.0:
@@ -805,13 +776,13 @@ def associate_arrays(
             if not keep.all():
                 x, y, z = x[keep], y[keep], z[keep]
             if method in ("linear", "pearson", "spearman"):
-                _t_family(x, y, z, method, kept, alpha, n_threads)
+                _t_family(x, y, z, method, kept, alpha, n_jobs)
             else:  # no shortcut: every pair, filtered by columns of y
                 step = max(1, (1 << 22) // max(n_x, 1))
                 for start in range(0, n_y, step):
                     ys = slice(start, min(n_y, start + step))
                     part = associate_arrays(x, y[:, ys], z, method, alpha=alpha,
-                                            n_threads=n_threads,
+                                            n_jobs=n_jobs,
                                             mannwhitney_method=mannwhitney_method)
                     kept.add_dense(part.values, part.n, slice(None), ys)
                     for key, value in part.info.items():
@@ -827,7 +798,7 @@ def associate_arrays(
             x, y, z = x[keep], y[keep], z[keep]
         target = _Target(values, n)
         if method in ("linear", "pearson", "spearman"):
-            _t_family(x, y, z, method, target, alpha, n_threads)
+            _t_family(x, y, z, method, target, alpha, n_jobs)
         elif method == "mannwhitney":
             _mannwhitney(x, y, target, mannwhitney_method)
         elif method == "welch":
@@ -855,7 +826,7 @@ def _associate_dask(x, y, z, method, alpha, client, chunk_columns, mannwhitney_m
         stop = min(n_y, start + chunk_columns)
         futures.append(client.submit(
             associate_arrays, x_future, y[:, start:stop], z_future, method, alpha=alpha,
-            n_threads=1, mannwhitney_method=mannwhitney_method, p_threshold=p_threshold,
+            n_jobs=1, mannwhitney_method=mannwhitney_method, p_threshold=p_threshold,
             p_bound=p_bound, pure=False))
     if p_threshold is not None:
         return _gather_kept(futures, starts, n_x, n_y, method, p_threshold, p_bound)

@@ -16,9 +16,9 @@ numpy/scipy only. Missing values (NaN) are left out feature by feature.
 from __future__ import annotations
 
 import numpy as np
-from scipy import special, stats
+from scipy import stats
 
-from .ranks import exact_applies, exact_two_sided
+from .ranks import exact_applies, mannwhitney_statistics
 
 __all__ = ["welch_one_vs_rest", "mann_whitney_one_vs_rest", "hypergeometric_overrepresentation"]
 
@@ -187,20 +187,10 @@ def _mann_whitney_block(x, codes, n_groups, reference, continuity, method):
         n1 = in_group.sum(axis=0).astype(float)
         n2 = (valid & ~member[rows][:, None]).sum(axis=0).astype(float)
         r1 = np.where(in_group, ranks, 0.0).sum(axis=0)
-        u1 = r1 - n1 * (n1 + 1) / 2.0
-        total = n1 + n2
-        mu = n1 * n2 / 2.0
+        test = mannwhitney_statistics(r1, n1, n2, tie_term, method, continuity)
+        u1, p, exact = test["u1"], test["p_value"], test["exact"]
         with np.errstate(divide="ignore", invalid="ignore"):
-            sigma = np.sqrt(n1 * n2 / 12.0 * ((total + 1) - tie_term / (total * (total - 1))))
-            # two-sided: use the larger of U1 and U2 as scipy does
-            u_big = np.maximum(u1, n1 * n2 - u1)
-            z = (u_big - mu - (0.5 if continuity else 0.0)) / sigma
-            signed = np.sign(u1 - mu) * z
-        p = np.clip(2 * special.ndtr(-z), 0.0, 1.0)
-        exact = exact_applies(n1, n2, tie_term, method)
-        if exact.any():
-            p[exact] = exact_two_sided(u_big[exact], n1[exact], n2[exact])
-        p = np.where((n1 > 0) & (n2 > 0), p, np.nan)
+            signed = np.sign(u1 - n1 * n2 / 2.0) * test["z"]
         for key, value in zip(keys, (n1, n2, u1, u1 / (n1 * n2), signed, p,
                                      exact.astype(float))):
             out[key][g] = value

@@ -125,13 +125,24 @@ def logistic_many(
         runaway = (np.abs(beta[cols, kz]) > 50) | ~np.isfinite(beta[cols]).all(axis=1)
         converged[cols[done & ~runaway]] = True
         active = cols[~done & ~runaway]
+    result = _wald(beta, converged, design_z, xs, weights, x_scale, alpha)
+    result["n"] = n
+    result["converged"] = converged
+    return result
+
+
+def _wald(beta, converged, design_z, xs, weights, x_scale, alpha) -> dict[str, np.ndarray]:
+    """Wald statistics of the coefficient of x (last column of ``beta``) of the converged
+    fits, from the information at the estimate, scaled back to the units of x."""
+    p = beta.shape[0]
+    kz = design_z.shape[1]
     # covariance at the estimate
     cols = np.flatnonzero(converged)
     result = {name: np.full(p, np.nan) for name in
               ("estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper")}
     if cols.size:
         b = beta[cols]
-        eta = linear_predictor(b, cols)
+        eta = design_z @ b[:, :kz].T + xs[:, cols] * b[:, kz]
         mu = special.expit(eta)
         var = weights[:, cols] * mu * (1.0 - mu)
         xa = xs[:, cols]
@@ -152,6 +163,4 @@ def logistic_many(
         result["p_value"][cols] = 2.0 * special.ndtr(-np.abs(stat))
         result["ci_lower"][cols] = estimate - zq * se
         result["ci_upper"][cols] = estimate + zq * se
-    result["n"] = n
-    result["converged"] = converged
     return result

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from .._compat import renamed
+
 __all__ = [
     "PMETHODS",
     "MaxstatResult",
@@ -172,16 +174,17 @@ def p_exact_gauss(b: float, n: int, m: np.ndarray, nodes: int | None = None) -> 
     return float(min(max(1.0 - inside, 0.0), 1.0))
 
 
+@renamed(seed="random_state")
 def p_permutation(
     scores_sorted: np.ndarray,
     m: np.ndarray,
     statistic: float,
     n_permutations: int = 10000,
-    seed: int | None = 0,
+    random_state: int | np.random.Generator | None = 0,
 ) -> float:
     """Conditional Monte Carlo p-value: the share of permutations of the scores whose maximum
     standardised statistic reaches ``statistic`` (R ``pmethod="condMC"``)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     n = scores_sorted.size
     hits = 0
     done = 0
@@ -195,6 +198,7 @@ def p_permutation(
     return hits / n_permutations
 
 
+@renamed(seed="random_state")
 def maxstat(
     x: np.ndarray,
     time: np.ndarray,
@@ -203,7 +207,7 @@ def maxstat(
     maxprop: float = 0.9,
     pmethod: str = "exactGauss",
     n_permutations: int = 10000,
-    seed: int | None = 0,
+    random_state: int | np.random.Generator | None = 0,
 ) -> MaxstatResult:
     """Maximally selected log-rank statistic of marker ``x`` (R ``maxstat.test(...,
     smethod="LogRank")``).
@@ -217,7 +221,7 @@ def maxstat(
         patients in the low group.
     pmethod
         One of :data:`PMETHODS`.
-    n_permutations, seed
+    n_permutations, random_state
         For ``"condMC"``.
 
     Returns
@@ -244,7 +248,7 @@ def maxstat(
     elif pmethod == "Lau92":
         p = p_lausen92(statistic, minprop, maxprop)
     else:
-        p = p_permutation(ys, m, statistic, n_permutations, seed)
+        p = p_permutation(ys, m, statistic, n_permutations, random_state)
     return MaxstatResult(
         statistic=statistic, cutpoint=float(xs[m[best] - 1]), p_value=float(p), pmethod=pmethod,
         cutpoints=xs[m - 1], statistics=test, group_sizes=m, n=n, minprop=minprop,

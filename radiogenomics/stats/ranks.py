@@ -9,7 +9,8 @@ import numpy as np
 from scipy import special
 from scipy.stats import rankdata
 
-__all__ = ["column_ranks", "tie_terms", "mannwhitney_from_ranks", "mannwhitney_exact_sf",
+__all__ = ["column_ranks", "tie_terms", "mannwhitney_from_ranks", "mannwhitney_statistics",
+           "mannwhitney_exact_sf",
            "exact_applies", "EXACT_RULE", "EXACT_BELOW"]
 
 #: ``method="auto"`` uses the exact null distribution of U when both groups have fewer
@@ -26,8 +27,13 @@ def exact_applies(n1, n0, ties, method: str = "auto") -> np.ndarray:
     """Where the exact Mann-Whitney p-value is used (broadcast over the arguments).
 
     ``method``: ``"auto"`` (:data:`EXACT_RULE`), ``"exact"`` (wherever both groups have
-    members; with ties the exact distribution is that of untied data) or
+    members; with ties the exact distribution is that of untied data, as scipy) or
     ``"asymptotic"``.
+
+    Examples
+    --------
+    >>> exact_applies([10, 60], [10, 10], [0, 0]).tolist()
+    [True, False]
     """
     n1, n0, ties = np.broadcast_arrays(np.asarray(n1, float), np.asarray(n0, float),
                                        np.asarray(ties, float))
@@ -137,13 +143,66 @@ def _u_pmf(n1: int, n2: int) -> np.ndarray:
 
 
 def mannwhitney_exact_sf(u: np.ndarray, n1: int, n2: int) -> np.ndarray:
-    """P(U >= u) under the null, exact (no ties)."""
+    """P(U >= u) under the null, exact (the distribution of untied data).
+
+    A half-integer ``u`` (ties) is truncated first, ``P(U >= floor(u))``, as
+    ``scipy.stats.mannwhitneyu(method="exact")`` does.
+
+    Examples
+    --------
+    >>> float(mannwhitney_exact_sf(6, 3, 2))  # U = 6 is the largest value: 1 / C(5, 2)
+    0.1
+    """
     pmf = _u_pmf(int(n1), int(n2))
     sf = np.cumsum(pmf[::-1])[::-1]
     u = np.asarray(u)
-    index = np.clip(np.ceil(u - 1e-9).astype(np.int64), 0, pmf.size)
+    index = np.clip(np.floor(u + 1e-9).astype(np.int64), 0, pmf.size)
     padded = np.concatenate((sf, [0.0]))
     return padded[index]
+
+
+def mannwhitney_statistics(
+    rank_sum_1: np.ndarray,
+    n1: np.ndarray,
+    n0: np.ndarray,
+    ties: np.ndarray,
+    method: str = "auto",
+    continuity: bool = True,
+) -> dict[str, np.ndarray]:
+    """The Mann-Whitney U test from rank sums: the one kernel behind every U test here.
+
+    Parameters are those of :func:`mannwhitney_from_ranks`; ``continuity`` applies the
+    continuity correction to the normal approximation (``use_continuity`` of scipy).
+
+    Returns
+    -------
+    dict
+        ``u1`` (U of group 1), ``z`` (of the normal approximation, for the larger U, so
+        >= 0), ``p_value`` (two-sided; NaN where a group is empty) and ``exact`` (bool:
+        where the p-value comes from the exact null distribution).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = mannwhitney_statistics(np.array([15.0]), 5, 5, 0)  # ranks 1-5 vs 6-10
+    >>> float(out["u1"][0]), round(float(out["p_value"][0]), 5), bool(out["exact"][0])
+    (0.0, 0.00794, True)
+    """
+    rank_sum_1, n1, n0, ties = np.broadcast_arrays(
+        np.asarray(rank_sum_1, float), np.asarray(n1, float), np.asarray(n0, float),
+        np.asarray(ties, float))
+    u1 = rank_sum_1 - n1 * (n1 + 1) / 2
+    u = np.maximum(u1, n1 * n0 - u1)  # two-sided: the larger of U1 and U2, as scipy
+    n = n1 + n0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.sqrt(n1 * n0 / 12 * ((n + 1) - ties / (n * (n - 1))))
+        z = (u - n1 * n0 / 2 - (0.5 if continuity else 0.0)) / s
+    p = np.array(2.0 * special.ndtr(-z), dtype=float)
+    exact = exact_applies(n1, n0, ties, method)
+    if exact.any():
+        p[exact] = exact_two_sided(u[exact], n1[exact], n0[exact])
+    p = np.where((n1 < 1) | (n0 < 1), np.nan, np.clip(p, 0.0, 1.0))
+    return {"u1": u1, "z": z, "p_value": p, "exact": exact}
 
 
 def mannwhitney_from_ranks(
@@ -171,24 +230,21 @@ def mannwhitney_from_ranks(
     Returns
     -------
     (U1, p_value)
+        NaN where a group is empty.
+
+    See Also
+    --------
+    mannwhitney_statistics : the same test, with z and where the p-value is exact.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[1.0], [2.0], [2.0], [5.0], [7.0], [8.0]])
+    >>> group = np.array([1, 1, 1, 0, 0, 0])
+    >>> u1, p = mannwhitney_from_ranks(column_ranks(x)[:, 0] @ group, 3, 3, tie_terms(x))
+    >>> float(u1[0]), round(float(p[0]), 4)   # ties: the normal approximation, as scipy
+    (0.0, 0.0765)
     """
-    rank_sum_1, n1, n0, ties = np.broadcast_arrays(
-        np.asarray(rank_sum_1, float), np.asarray(n1, float), np.asarray(n0, float),
-        np.asarray(ties, float))
-    u1 = rank_sum_1 - n1 * (n1 + 1) / 2
-    u2 = n1 * n0 - u1
-    u = np.maximum(u1, u2)
-    n = n1 + n0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        s = np.sqrt(n1 * n0 / 12 * ((n + 1) - ties / (n * (n - 1))))
-        z = (u - n1 * n0 / 2 - 0.5) / s
-    p = np.array(2.0 * special.ndtr(-z), dtype=float)
-    exact = exact_applies(n1, n0, ties, method)
-    if exact.any():
-        p[exact] = exact_two_sided(u[exact], n1[exact], n0[exact])
-    p = np.clip(p, 0.0, 1.0)
-    invalid = (n1 < 1) | (n0 < 1)
-    if invalid.any():
-        p[invalid] = np.nan
-        u1 = np.where(invalid, np.nan, u1)
-    return u1, p
+    out = mannwhitney_statistics(rank_sum_1, n1, n0, ties, method)
+    u1 = np.where(np.isnan(out["p_value"]), np.nan, out["u1"])
+    return u1, out["p_value"]

@@ -17,12 +17,13 @@ import mudata as md
 import numpy as np
 import pandas as pd
 
+from .._compat import legacy_value
 from ..errors import CohortError, InputError
 from ._data import as_list, modality_block
 
 __all__ = ["Outcome", "outcome", "Variable", "resolve_variable", "group_codes", "MISSING"]
 
-MISSING = ("raise", "drop")
+MISSING = ("error", "drop")
 
 
 @dataclass
@@ -48,7 +49,7 @@ def outcome(
     time: str,
     event: str,
     event_map: Mapping | None = None,
-    missing: str = "raise",
+    missing: str = "error",
 ) -> Outcome:
     """Times and events of every patient of the cohort, validated.
 
@@ -62,15 +63,17 @@ def outcome(
         Event codes to 0/1, e.g. ``{"Dead": 1, "Alive": 0}``; without it events must be
         0/1 or booleans.
     missing
-        ``"raise"`` (default): a patient without time or event is an error naming the
-        patients; ``"drop"``: such patients are left out (``Outcome.usable``) with a warning.
+        ``"error"`` (default): a patient without time or event is an error naming the
+        patients (the old spelling ``"raise"`` still works, with a ``FutureWarning``);
+        ``"drop"``: such patients are left out (``Outcome.usable``) with a warning.
 
     Raises
     ------
     CohortError
         Unknown column, negative or infinite time, event code outside the coding, missing
-        values with ``missing="raise"``.
+        values with ``missing="error"``.
     """
+    missing = legacy_value("missing", missing, {"raise": "error"}, "outcome")
     if missing not in MISSING:
         raise InputError("unknown missing-value rule", expected=f"one of {MISSING}",
                          found=missing)
@@ -113,7 +116,7 @@ def outcome(
             which.append(f"event ({event!r})")
         message = (f"{int(unknown.sum())} patient(s) have no {' or '.join(which)}: "
                    f"{_examples(patients, unknown)}")
-        if missing == "raise":
+        if missing == "error":
             first = int(np.flatnonzero(unknown)[0])
             raise CohortError(
                 message, column=time if np.isnan(t[first]) else event,

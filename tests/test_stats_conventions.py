@@ -1,0 +1,54 @@
+"""Old argument names and values of the statistics kernels and survival tools keep working
+for one release, with a FutureWarning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import radiogenomics as rg
+from radiogenomics.stats import maxstat as ms
+from radiogenomics.stats.association import associate_arrays
+from radiogenomics.stats.cox import cox_batch, prepare_survival
+from radiogenomics.stats.survival import concordance_index
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    time = rng.exponential(5.0, 40)
+    event = (rng.random(40) < 0.7).astype(float)
+    x = rng.normal(size=(40, 3))
+    return time, event, x
+
+
+def test_n_threads_is_n_jobs_with_a_warning():
+    time, event, x = _data()
+    with pytest.warns(FutureWarning, match="n_threads"):
+        old = concordance_index(time, event, x, n_threads=1)
+    np.testing.assert_array_equal(old, concordance_index(time, event, x, n_jobs=1))
+    with pytest.warns(FutureWarning, match="n_threads"):
+        old = associate_arrays(x, x[:, :1], n_threads=1)
+    np.testing.assert_array_equal(old.values, associate_arrays(x, x[:, :1], n_jobs=1).values)
+    design = prepare_survival(time, event)
+    with pytest.warns(FutureWarning, match="n_threads"):
+        old = cox_batch(design, x, n_threads=1)
+    np.testing.assert_array_equal(old.coef, cox_batch(design, x, n_jobs=1).coef)
+
+
+def test_seed_is_random_state_with_a_warning():
+    time, event, x = _data()
+    with pytest.warns(FutureWarning, match="seed"):
+        old = ms.maxstat(x[:, 0], time, event, pmethod="condMC", n_permutations=200, seed=3)
+    new = ms.maxstat(x[:, 0], time, event, pmethod="condMC", n_permutations=200,
+                     random_state=3)
+    assert old.p_value == new.p_value
+
+
+def test_missing_raise_is_missing_error_with_a_warning():
+    mdata = rg.datasets.toy_cohort(n_patients=40)
+    mdata.obs.loc[mdata.obs.index[0], "os_months"] = np.nan
+    with pytest.raises(Exception, match="no time"):
+        rg.tl.kaplan_meier(mdata, time="os_months", event="os_event", missing="error")
+    with pytest.warns(FutureWarning, match="missing='raise'"), \
+            pytest.raises(Exception, match="no time"):
+        rg.tl.kaplan_meier(mdata, time="os_months", event="os_event", missing="raise")
