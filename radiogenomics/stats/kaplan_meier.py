@@ -103,7 +103,7 @@ def kaplan_meier_counts(
     ([1.0, 2.0, 3.0], [4.0, 3.0, 1.0], [1.0, 1.0, 0.0], [1.0, 2.0, 1.0])
     >>> kaplan_meier_counts(np.array([2.0, 1, 2, 3]), np.array([1, 1, 0, 0]),
     ...                     reverse=True)[1:3]
-    (array([4., 2., 1.]), array([0., 1., 1.]))
+    (array([3., 2., 1.]), array([0., 1., 1.]))
     """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=float)
