@@ -221,9 +221,9 @@ def run_scenario(args) -> dict:
     if args.scenario == "tensorqtl":
         return run_tensorqtl(args)
     import radiogenomics as rg
+    from radiogenomics._data import design_matrix, modality_block
     from radiogenomics.stats.association import associate_arrays
     from radiogenomics.stats.multitest import adjust_pvalues
-    from radiogenomics.tl._data import design_matrix
 
     warnings.simplefilter("ignore")
     missing = 0.10 if args.scenario == "missing" else 0.0
@@ -263,8 +263,8 @@ def run_scenario(args) -> dict:
         cluster.close()
     else:
         # the breakdown: kernel and q-values
-        x = rg.tl._data.modality_block(mdata, "radiomics").values
-        y = rg.tl._data.modality_block(mdata, "rna").values
+        x = modality_block(mdata, "radiomics").values
+        y = modality_block(mdata, "rna").values
         z, _ = design_matrix(mdata.obs, covariates)
         start = time.perf_counter()
         result = associate_arrays(x, y, z, "linear")

@@ -200,7 +200,7 @@ def pair(mdata, x_modality: str, x: str, y_modality: str, y: str, method: str | 
                          covariates=[c for c in str(covariates or "").split(",") if c])
         fig.update_layout(height=400, margin=dict(l=10, r=10, t=60, b=40))
         return fig
-    from radiogenomics.tl._data import modality_block
+    from radiogenomics._data import modality_block
 
     xs = modality_block(mdata, x_modality, features=[x]).values[:, 0]
     ys = modality_block(mdata, y_modality, features=[y]).values[:, 0]

@@ -3,8 +3,7 @@ and figures from ``radiogenomics.pl``."""
 
 from __future__ import annotations
 
-import threading
-
+import mudata as md
 import numpy as np
 import pandas as pd
 
@@ -12,17 +11,37 @@ import radiogenomics as rg
 
 from .units import feature_unit, format_value, human_label, raw_layer, with_unit
 
-__all__ = ["Unavailable", "split_survival", "resolve", "is_categorical", "MAX_LEVELS"]
+__all__ = ["Unavailable", "split_survival", "resolve", "is_categorical", "km_figure",
+           "clinical_cohort",
+           "MAX_LEVELS"]
 
 _TOOLS = ("kaplan_meier", "logrank", "cox", "marker_groups", "maxstat")
 _GROUP = "dashboard_group"
-_LOCK = threading.Lock()
 #: A numeric clinical column with at most this many distinct values is split by level.
 MAX_LEVELS = 6
 
 
 class Unavailable(Exception):
     """The installed library lacks a survival tool the page needs."""
+
+
+def clinical_cohort(obs: pd.DataFrame, required, optional=()) -> md.MuData:
+    """A cohort of a few clinical columns and no modality: the patients with a value in
+    every ``required`` column, with the ``optional`` columns as they are. Survival tools
+    run on it store their results there, and nothing else of the served cohort is copied."""
+    columns = list(dict.fromkeys([*required, *optional]))
+    frame = obs.loc[obs[list(required)].notna().all(axis=1).to_numpy(), columns].copy()
+    return md.MuData({}, obs=frame, uns={})
+
+
+def km_figure(cohort: md.MuData, time: str, event: str, group: str, **figure_args):
+    """Kaplan-Meier figure of the groups in ``cohort.obs[group]`` (a cohort of
+    :func:`clinical_cohort`): ``rg.tl`` computes the curves and the log-rank test and
+    stores them in ``cohort``, ``rg.pl.km`` draws them."""
+    rg.tl.kaplan_meier(cohort, time, event, group, key_added=_GROUP)
+    if cohort.obs[group].nunique() > 1:
+        rg.tl.logrank(cohort, time, event, group, key_added=_GROUP)
+    return rg.pl.km(cohort, key=_GROUP, **figure_args)
 
 
 def _format_p(p: float) -> str:
@@ -133,8 +152,7 @@ def split_survival(mdata, variable: str, *, time: str, event: str, split: str = 
         raise rg.errors.InputError("unknown variable", expected="a clinical column or "
                                    "modality:feature", found=variable)
     source, name = parsed
-    with _LOCK:
-        work = mdata.copy()
+    work = rg.cohort.working_copy(mdata)  # the served cohort stays unchanged
     stats: dict[str, str] = {}
     categorical = is_categorical(mdata, source, name)
     unit = "" if source == "obs" else feature_unit(mdata[source], name)
@@ -168,11 +186,9 @@ def split_survival(mdata, variable: str, *, time: str, event: str, split: str = 
             stats["values"] = ("raw (before preprocessing)" if layer else "as stored") + (
                 f", in {unit}" if unit else "")
         title = f"{with_unit(label, unit)}, {split if split != 'cutoff' else 'cut-off'}"
-    keep = work.obs[_GROUP].notna().to_numpy() & work.obs[time].notna().to_numpy() & \
-        work.obs[event].notna().to_numpy()
-    work = work[keep].copy() if not keep.all() else work
-    test = rg.tl.logrank(work, time, event, _GROUP)
-    figure = rg.pl.km(work, time, event, _GROUP, title=title, time_label=time_label)
+    clinical = clinical_cohort(work.obs, [_GROUP, time, event], covariates)
+    figure = km_figure(clinical, time, event, _GROUP, title=title, time_label=time_label)
+    test = rg.get_result(clinical, "logrank", _GROUP)
     figure.update_layout(height=520, legend=dict(title_text="", orientation="h", x=0,
                                                   y=1.02, yanchor="bottom"),
                          margin=dict(r=20, t=100), title=dict(y=0.98, yanchor="top"))
@@ -180,7 +196,8 @@ def split_survival(mdata, variable: str, *, time: str, event: str, split: str = 
     stats[f"log-rank p ({k} groups, {int(test['df'].iloc[0])} df)" + (
         ", uncorrected" if split == "optimal" and not categorical else "")] = _format_p(
         float(test["p_value"].iloc[0]))
-    model = rg.tl.cox(work, [_GROUP, *covariates], time=time, event=event, missing="drop")
+    model = rg.tl.cox(clinical, [_GROUP, *covariates], time=time, event=event,
+                      missing="drop")
     rows = model[model["term"].astype(str).str.startswith(_GROUP)]
     reference = str(test["group"].iloc[0])
     for _, row in rows.iterrows():

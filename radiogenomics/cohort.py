@@ -33,6 +33,7 @@ __all__ = [
     "add_modality",
     "store_result",
     "get_result",
+    "working_copy",
     "ID_RULES",
     "SIZE_FEATURES",
 ]
@@ -476,3 +477,64 @@ def get_result(mdata: md.MuData, kind: str, key: str | None = None) -> pd.DataFr
     if key not in tables:
         raise CohortError(f"no {kind!r} result named {key!r}", expected=f"one of {sorted(tables)}")
     return tables[key]
+
+
+def _copy_containers(value: Any) -> Any:
+    """Dicts copied level by level; their leaves (tables, arrays) shared."""
+    if isinstance(value, Mapping):
+        return {k: _copy_containers(v) for k, v in value.items()}
+    return value
+
+
+def _shallow_modality(adata: AnnData) -> AnnData:
+    return AnnData(
+        X=adata.X,
+        obs=adata.obs.copy(),
+        var=adata.var.copy(),
+        uns=_copy_containers(adata.uns),
+        obsm=dict(adata.obsm),
+        varm=dict(adata.varm),
+        obsp=dict(adata.obsp),
+        varp=dict(adata.varp),
+        layers=dict(adata.layers),
+    )
+
+
+def working_copy(mdata: md.MuData) -> md.MuData:
+    """A cohort that shares the matrices of ``mdata`` but owns its annotations.
+
+    Tools run on the working copy store their results (``obs`` columns, ``uns`` tables,
+    ``obsm``/``varm`` entries) in it and leave ``mdata`` unchanged, while the data
+    matrices and layers are not copied. This is how a server answers many requests from
+    one cohort: a full ``mdata.copy()`` per request would copy every matrix. Only tools
+    that modify matrices in place (the ``pp`` tools with ``copy=False``) must not be run
+    on it.
+
+    Examples
+    --------
+    >>> import mudata as md, numpy as np
+    >>> from anndata import AnnData
+    >>> from radiogenomics.cohort import working_copy
+    >>> rna = AnnData(np.ones((3, 2)), obs=dict(index=["p1", "p2", "p3"]))
+    >>> mdata = md.MuData({"rna": rna})
+    >>> work = working_copy(mdata)
+    >>> work.obs["stage_group"] = "all"
+    >>> "stage_group" in mdata.obs
+    False
+    >>> work["rna"].X is mdata["rna"].X
+    True
+    """
+    mods = {name: _shallow_modality(adata) for name, adata in mdata.mod.items()}
+    work = md.MuData(
+        mods,
+        obs=mdata.obs.copy(),
+        var=mdata.var.copy(),
+        obsm=dict(mdata.obsm),
+        varm=dict(mdata.varm),
+        obsp=dict(mdata.obsp),
+        varp=dict(mdata.varp),
+        obsmap=dict(mdata.obsmap),
+        varmap=dict(mdata.varmap),
+        uns=_copy_containers(mdata.uns),
+    )
+    return work

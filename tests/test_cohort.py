@@ -225,3 +225,46 @@ def test_adding_a_modality_keeps_clinical_dtypes(clinical):
     assert list(mdata.mod) == ["x", "scores"]
     with pytest.raises(CohortError, match="not in the cohort"):
         add_modality(mdata, "bad", modality(["nobody"]))
+
+
+def test_working_copy_shares_matrices_and_keeps_the_cohort_unchanged():
+    from radiogenomics.cohort import working_copy
+
+    rng = np.random.default_rng(3)
+    n = 40
+    ids = [f"P{i:02d}" for i in range(n)]
+    clinical = pd.DataFrame({"os": rng.exponential(20, n), "dead": rng.integers(0, 2, n),
+                             "age": rng.normal(60, 8, n)}, index=pd.Index(ids))
+    x = modality(ids, n_vars=5, seed=1)
+    x.layers["raw"] = x.X * 10
+    mdata = rg.build_cohort({"x": x, "y": modality(ids[:30], n_vars=4, seed=2, prefix="g")},
+                            clinical=clinical)
+    rg.store_result(mdata, "association", "earlier", pd.DataFrame({"a": [1]}))
+    before_obs = mdata.obs.copy()
+    before_uns = {k: sorted(v) for k, v in mdata.uns["radiogenomics"].items()}
+
+    work = working_copy(mdata)
+    assert work.shape == mdata.shape and list(work.mod) == list(mdata.mod)
+    assert np.shares_memory(work["x"].X, mdata["x"].X)
+    assert np.shares_memory(work["x"].layers["raw"], mdata["x"].layers["raw"])
+    pd.testing.assert_frame_equal(work.obs, mdata.obs)
+
+    # what a dashboard request does: group by a marker, then curves, test and model
+    groups = rg.tl.marker_groups(work, "x:f0", method="median", layer="raw",
+                                 key_added="grp")
+    curves = rg.tl.kaplan_meier(work, time="os", event="dead", groupby="grp")
+    model = rg.tl.cox(work, ["grp", "age"], time="os", event="dead")
+    assert "grp" in work.obs and len(curves) and len(model)
+
+    # the same on a full copy gives the same numbers
+    full = mdata.copy()
+    pd.testing.assert_series_equal(
+        rg.tl.marker_groups(full, "x:f0", method="median", layer="raw", key_added="grp"),
+        groups)
+    pd.testing.assert_frame_equal(
+        rg.tl.kaplan_meier(full, time="os", event="dead", groupby="grp"), curves)
+
+    # and the cohort itself is untouched
+    pd.testing.assert_frame_equal(mdata.obs, before_obs)
+    assert {k: sorted(v) for k, v in mdata.uns["radiogenomics"].items()} == before_uns
+    assert "grp" not in mdata.obs

@@ -428,6 +428,39 @@ def test_survival_splits_a_category_by_level_against_lifelines(served_results):
     assert traces == set(levels)
 
 
+def test_survival_requests_leave_the_served_cohort_unchanged(served_results, monkeypatch):
+    """The survival explorer, the compare page and the patient page answer from the shared
+    cohort without a full copy of it and without writing into it."""
+    import mudata as md
+
+    from dashboards.pages.patient import risk_km
+    from dashboards.survival import split_survival
+
+    mdata = served_results.mdata
+    obs_before = mdata.obs.copy()
+    uns_before = {k: sorted(v) if isinstance(v, dict) else v
+                  for k, v in mdata.uns["radiogenomics"].items() if k != "truth"}
+    mod_obs_before = {m: mdata[m].obs.copy() for m in mdata.mod}
+
+    def refuse_copy(self, *args, **kwargs):
+        raise AssertionError("the served cohort was copied whole")
+
+    monkeypatch.setattr(md.MuData, "copy", refuse_copy)
+    feature = "original_shape_VoxelVolume"
+    split_survival(mdata, f"radiomics:{feature}", time="os_months", event="os_event",
+                   split="optimal", covariates=["age"])
+    split_survival(mdata, "stage", time="os_months", event="os_event")
+    if served_results.risk_columns():
+        assert risk_km(served_results, str(mdata.obs_names[0])) is not None
+    monkeypatch.undo()
+
+    pd.testing.assert_frame_equal(mdata.obs, obs_before)
+    assert {k: sorted(v) if isinstance(v, dict) else v
+            for k, v in mdata.uns["radiogenomics"].items() if k != "truth"} == uns_before
+    for m, frame in mod_obs_before.items():
+        pd.testing.assert_frame_equal(mdata[m].obs, frame)
+
+
 def test_survival_splits_mutation_status_and_flags(served_results):
     from dashboards.survival import split_survival
 
@@ -815,3 +848,29 @@ def test_survival_forest_of_the_adjusted_cox_model_against_lifelines(served_resu
     assert hazard["> 2,000 mm³ vs ≤ 2,000 mm³"] == pytest.approx(
         reference.loc["high", "exp(coef)"], rel=1e-4)
     assert hazard["Age"] == pytest.approx(reference.loc["age", "exp(coef)"], rel=1e-4)
+
+
+def test_patient_features_come_from_the_cohorts_curation():
+    """Without association tables the patient page shows features the cohort's curation
+    kept, one per feature class in turn, whatever the features are called."""
+    from types import SimpleNamespace
+
+    import mudata as md
+    from anndata import AnnData
+
+    from dashboards.pages.patient import key_features
+
+    names = ["original_shape_A", "original_shape_B", "wavelet-LLH_glcm_C",
+             "original_firstorder_D", "original_glcm_E", "log-sigma-1_firstorder_F",
+             "original_ngtdm_G"]
+    var = pd.DataFrame({"robust": [True, True, True, False, True, True, True],
+                        "redundancy_kept": [True, False, True, True, True, True, True]},
+                       index=names)
+    radiomics = AnnData(np.zeros((2, len(names))), var=var,
+                        obs=pd.DataFrame(index=["p1", "p2"]))
+    results = SimpleNamespace(mdata=md.MuData({"radiomics": radiomics}), associations={})
+    # B is redundant, D not robust; original features before filtered ones; one class in turn
+    assert key_features(results, n=10) == ["original_shape_A", "log-sigma-1_firstorder_F",
+                                           "original_glcm_E", "original_ngtdm_G",
+                                           "wavelet-LLH_glcm_C"]
+    assert key_features(results, n=2) == ["original_shape_A", "log-sigma-1_firstorder_F"]

@@ -301,8 +301,15 @@ def test_risk_signature_is_validated_on_held_out_patients(demo_cohort):
 
 def test_figures():
     mdata = make_cohort(seed=10)
-    fig = rg.pl.km(mdata, "os", "dead", "stage", at_risk_times=[0, 10, 20, 40])
+    rg.tl.kaplan_meier(mdata, "os", "dead", "stage", key_added="stage")
+    rg.tl.logrank(mdata, "os", "dead", "stage", key_added="stage")
+    stored = {k: sorted(v) for k, v in mdata.uns["radiogenomics"].items()}
+    obs_before = mdata.obs.copy()
+    fig = rg.pl.km(mdata, key="stage", at_risk_times=[0, 10, 20, 40])
     assert isinstance(fig, go.Figure)
+    # the figure reads the stored results and writes nothing into the cohort
+    assert {k: sorted(v) for k, v in mdata.uns["radiogenomics"].items()} == stored
+    pd.testing.assert_frame_equal(mdata.obs, obs_before)
     obs = mdata.obs
     texts = [t for t in fig.data if t.mode == "text"]
     assert len(texts) == 3
@@ -316,6 +323,20 @@ def test_figures():
     screen = rg.tl.cox_screen(mdata, "radiomics", time="os", event="dead")
     volcano = rg.pl.survival_volcano(screen)
     assert sum(len(t.x) for t in volcano.data) == len(screen)
+
+
+def test_km_with_time_and_event_is_deprecated_and_stores_nothing():
+    mdata = make_cohort(seed=10)
+    before = dict(mdata.uns.get("radiogenomics", {}))
+    with pytest.warns(FutureWarning, match="run rg.tl.kaplan_meier"):
+        fig = rg.pl.km(mdata, "os", "dead", "stage")
+    assert dict(mdata.uns.get("radiogenomics", {})).keys() == before.keys()
+    rg.tl.kaplan_meier(mdata, "os", "dead", "stage", key_added="k")
+    rg.tl.logrank(mdata, "os", "dead", "stage", key_added="k")
+    again = rg.pl.km(mdata, key="k")
+    # the deprecated call draws the same curves and test as the stored results
+    assert fig.to_json() == again.to_json()
+    assert any("log-rank p" in a.text for a in fig.layout.annotations)
 
 
 # ------------------------------------------------------------------------ CLI and files

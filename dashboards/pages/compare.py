@@ -12,6 +12,7 @@ import radiogenomics as rg
 
 from ..components import card, empty_figure, graph, notice, table
 from ..results import Results
+from ..survival import clinical_cohort, km_figure
 
 PATH = "/compare"
 TITLE = "Compare"
@@ -31,11 +32,9 @@ def _g(value) -> str:
 def comparison(results: Results, a: str, b: str):
     """The comparison's view (kept for the next request)."""
     def compute():
-        from ..survival import _LOCK
         from .survival import time_label
 
-        with _LOCK:
-            work = results.mdata.copy()
+        work = rg.cohort.working_copy(results.mdata)
         try:
             out = rg.tl.compare_groups(work, a, b, time=results.time, event=results.event,
                                        key_added=_KEY)
@@ -46,9 +45,9 @@ def comparison(results: Results, a: str, b: str):
         figure = empty_figure("No follow-up to compare.")
         p_text = ""
         if "survival" in out:
-            keep = work.obs[_KEY].notna().to_numpy()
-            figure = rg.pl.km(work[keep].copy(), results.time, results.event, _KEY,
-                              time_label=time_label(results))
+            clinical = clinical_cohort(work.obs, [_KEY, results.time, results.event])
+            figure = km_figure(clinical, results.time, results.event, _KEY,
+                               time_label=time_label(results))
             figure.update_layout(height=460, legend=dict(title_text="", orientation="h",
                                                          y=1.02, yanchor="bottom", x=0))
             p_text = f"log-rank p {out['survival']['p_value'].iloc[0]:.3g}"

@@ -15,19 +15,15 @@ import radiogenomics as rg
 
 from ..components import card, empty_figure, graph, notice, records, table
 from ..results import Results
+from ..survival import clinical_cohort, km_figure
 from ..units import feature_unit, format_value, human_label, raw_layer, time_unit
 
 PATH = "/patient"
 TITLE = "Patient"
 
-#: Features shown when no association table says which radiomic features matter.
-DEFAULT_FEATURES = [
-    "original_shape_VoxelVolume", "original_shape_Sphericity", "original_shape_Elongation",
-    "original_shape_Maximum3DDiameter", "original_firstorder_Mean",
-    "original_firstorder_Entropy", "original_firstorder_Skewness",
-    "original_glcm_Contrast", "original_glcm_Idm", "original_glrlm_RunEntropy",
-    "original_glszm_ZoneEntropy", "original_ngtdm_Coarseness",
-]
+#: pyradiomics feature classes, in the order the page takes one feature of each in turn
+#: when no association table says which radiomic features matter.
+FEATURE_CLASSES = ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
 N_KEY_FEATURES = 12
 N_SIMILAR = 5
 
@@ -49,12 +45,42 @@ def key_features(results: Results, n: int = N_KEY_FEATURES) -> list[str]:
                 chosen.append(name)
             if len(chosen) >= n:
                 return chosen
-    for name in DEFAULT_FEATURES:
-        if name in names and name not in chosen:
+    for name in curated_features(mdata["radiomics"]):
+        if name not in chosen:
             chosen.append(name)
-    if not chosen:
-        chosen = list(mdata["radiomics"].var_names[:n])
     return chosen[:n]
+
+
+def _feature_class(name: str) -> str:
+    parts = str(name).split("_")
+    return parts[1] if len(parts) >= 3 else ""
+
+
+def curated_features(radiomics) -> list[str]:
+    """The cohort's radiomic features that curation kept (not dropped by QC, robust and
+    non-redundant where those steps ran), one of each feature class in turn (shape,
+    first order, then the texture classes), features of the original image first."""
+    var = radiomics.var
+    keep = np.ones(len(var), dtype=bool)
+    for column, wanted in (("qc_dropped", False), ("robust", True), ("redundancy_kept", True)):
+        if column in var.columns:
+            keep &= var[column].fillna(not wanted).astype(bool).to_numpy() == wanted
+    if not keep.any():
+        keep[:] = True
+    names = [str(name) for name, kept in zip(var.index, keep) if kept]
+    names.sort(key=lambda name: not name.startswith("original_"))  # stable
+    by_class: dict[str, list[str]] = {}
+    for name in names:
+        by_class.setdefault(_feature_class(name), []).append(name)
+    classes = [c for c in FEATURE_CLASSES if c in by_class]
+    classes += [c for c in by_class if c not in classes]
+    queues = [list(reversed(by_class[c])) for c in classes]
+    ordered: list[str] = []
+    while any(queues):
+        for queue in queues:
+            if queue:
+                ordered.append(queue.pop())
+    return ordered
 
 
 def _all():
@@ -267,17 +293,12 @@ def risk_km(results: Results, patient: str):
     if not columns or not callable(getattr(rg.pl, "km", None)) or not (
             results.time and results.event):
         return None
-    from ..survival import _LOCK
-
-    with _LOCK:
-        work = results.mdata.copy()
-    group = columns["risk group"]
-    keep = work.obs[group].notna().to_numpy() & work.obs[results.time].notna().to_numpy()
-    work = work[keep].copy()
     from .survival import time_label
 
-    fig = rg.pl.km(work, results.time, results.event, group, title="Risk groups",
-                   time_label=time_label(results))
+    group = columns["risk group"]
+    clinical = clinical_cohort(results.mdata.obs, [group, results.time, results.event])
+    fig = km_figure(clinical, results.time, results.event, group, title="Risk groups",
+                    time_label=time_label(results))
     fig.update_layout(legend=dict(title_text="risk group"))
     follow_up = results.mdata.obs.loc[patient, results.time]
     if pd.notna(follow_up):

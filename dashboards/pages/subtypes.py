@@ -54,10 +54,7 @@ def subtype_view(results: Results, key: str) -> dict:
         sizes = [{"subtype": str(r.subtype), "patients": str(int(r.n_patients)),
                   "share": f"{r.fraction:.0%}", "stability": f"{r.stability:.2f}"}
                  for r in table_.itertuples()]
-        from ..survival import _LOCK
-
-        with _LOCK:
-            work = results.mdata.copy()
+        work = rg.cohort.working_copy(results.mdata)
         out = {"sizes": sizes, "differential": None, "survival": None, "genes": []}
         if "rna" in work.mod:
             found = rg.tl.differential(work, key, "rna")

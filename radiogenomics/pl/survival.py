@@ -8,6 +8,7 @@ passed directly); they compute no statistics themselves.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 
 import mudata as md
@@ -16,8 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..cohort import get_result
-from ..errors import InputError
+from ..cohort import get_result, working_copy
+from ..errors import CohortError, InputError
 
 __all__ = ["km", "forest", "survival_volcano"]
 
@@ -55,6 +56,23 @@ def _at_risk(curve: pd.DataFrame, times: np.ndarray) -> list[int]:
     return [int(at_risk[i]) if i < len(at_risk) else 0 for i in idx]
 
 
+def _deprecated_compute(mdata, time, event, groupby, event_map):
+    """The curves and test of ``km(mdata, time, event, groupby)``, on a working copy."""
+    from .. import tl  # only for the deprecated call; pl otherwise never runs tl
+
+    warnings.warn(
+        "rg.pl.km(mdata, time, event, groupby) is deprecated and will be removed in the "
+        "next release: run rg.tl.kaplan_meier (and rg.tl.logrank) first and pass key=; "
+        "the curves computed here are no longer stored in the cohort",
+        FutureWarning, stacklevel=3)
+    work = working_copy(mdata)
+    curves = tl.kaplan_meier(work, time, event, groupby, event_map=event_map)
+    logrank_table = None
+    if groupby is not None and curves["group"].astype(str).nunique() > 1:
+        logrank_table = tl.logrank(work, time, event, groupby, event_map=event_map)
+    return curves, logrank_table
+
+
 def km(
     mdata: md.MuData | None = None,
     time: str | None = None,
@@ -75,16 +93,35 @@ def km(
 ) -> go.Figure:
     """Kaplan-Meier curves with a numbers-at-risk table and the log-rank p-value.
 
-    Either pass the cohort with ``time``/``event``/``groupby`` (the curves and the test are
-    computed with :func:`radiogenomics.tl.kaplan_meier` and
-    :func:`radiogenomics.tl.logrank` and stored), or the ``key`` of stored results, or the
-    ``curves`` table itself (with an optional ``logrank_table``).
+    Draws curves computed by :func:`radiogenomics.tl.kaplan_meier` (and the test of
+    :func:`radiogenomics.tl.logrank`): pass the cohort with the ``key`` of the stored
+    results, or the ``curves`` table itself (with an optional ``logrank_table``). The
+    figure computes nothing and changes nothing in the cohort.
+
+    Passing ``time``/``event``/``groupby`` instead of ``key`` is deprecated (a
+    ``FutureWarning``; removed in the next release): the curves are then computed on a
+    working copy and no longer stored in the cohort.
 
     Returns
     -------
     plotly.graph_objects.Figure
+
+    See Also
+    --------
+    radiogenomics.tl.kaplan_meier, radiogenomics.tl.logrank
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> curves = pd.DataFrame({"group": ["all"] * 3, "time": [0.0, 5.0, 9.0],
+    ...                        "survival": [1.0, 0.8, 0.5], "ci_lower": [1.0, 0.5, 0.2],
+    ...                        "ci_upper": [1.0, 0.95, 0.8], "n_at_risk": [10, 10, 6],
+    ...                        "n_events": [0, 2, 3], "n_censored": [0, 2, 1]})
+    >>> fig = rg.pl.km(curves=curves, time_label="months")
+    >>> fig.layout.xaxis2.title.text
+    'months'
     """
-    from .. import tl
 
     if curves is None:
         if mdata is None:
@@ -93,15 +130,14 @@ def km(
             curves = get_result(mdata, "kaplan_meier", key)
             try:
                 logrank_table = get_result(mdata, "logrank", key)
-            except Exception:  # no test stored under that key
+            except CohortError:  # no test stored under that key
                 logrank_table = None
         else:
             if time is None or event is None:
-                raise InputError("km needs time= and event= (or key= of stored curves)")
-            curves = tl.kaplan_meier(mdata, time, event, groupby, event_map=event_map)
-            groups = curves["group"].astype(str).unique()
-            if groupby is not None and len(groups) > 1:
-                logrank_table = tl.logrank(mdata, time, event, groupby, event_map=event_map)
+                raise InputError("km needs key= of curves stored by rg.tl.kaplan_meier "
+                                 "(or a curves table)")
+            curves, logrank_table = _deprecated_compute(mdata, time, event, groupby,
+                                                        event_map)
     groups = [str(g) for g in pd.unique(curves["group"].astype(str))]
     colors = dict(colors or {})
     for i, g in enumerate(groups):

@@ -11,11 +11,11 @@ import pandas as pd
 from anndata import AnnData
 from scipy import stats
 
+from .._data import as_list, design_matrix
 from ..cohort import store_result
 from ..errors import CohortError, InputError
 from ..stats.combat import CONVENTIONS, CombatModel, combat_apply, combat_fit
 from ..stats.multitest import adjust_pvalues
-from ..tl._data import as_list, design_matrix
 from ._modality import (
     check_finite,
     get_modality,

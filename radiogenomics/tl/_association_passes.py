@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._data import Block
 from .._files import atomic_path, atomic_write
 from ..stats.association import FIELDS, associate_arrays
 from ..stats.multitest import METHODS as MULTITEST_METHODS
 from ..stats.multitest import adjust_pvalues, adjust_smallest, empirical_fdr
 from ._association_frames import _smallest, association_frame
-from ._data import Block
 
 # the kernel's name for its worker count (n_threads in older versions of the kernel)
 _JOBS = "n_jobs" if "n_jobs" in inspect.signature(associate_arrays).parameters else "n_threads"

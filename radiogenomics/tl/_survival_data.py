@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from .._compat import legacy_value
+from .._data import as_list, modality_block
 from ..errors import CohortError, InputError
-from ._data import as_list, modality_block
 
 __all__ = ["Outcome", "outcome", "Variable", "resolve_variable", "group_codes", "MISSING"]
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .._compat import renamed
+from .._data import Block, as_list, design_matrix, modality_block, variables
 from ..cohort import store_result
 from ..errors import CohortError, InputError
 from ..stats.association import (
@@ -50,7 +51,6 @@ from ._association_passes import (
     _write_sidecar,
     run_kernel,
 )
-from ._data import Block, as_list, design_matrix, modality_block, variables
 
 __all__ = ["associate", "ASSOCIATION_COLUMNS", "FAMILIES", "association_frame", "kept_frame",
            "STREAM_PAIRS", "SUMMARY_Q", "SUMMARY_ROWS", "TAIL_BOUND"]

@@ -10,12 +10,12 @@ import mudata as md
 import numpy as np
 import pandas as pd
 
+from .._data import modality_block
 from ..cohort import store_result
 from ..errors import CohortError
 from ..stats.groups import mann_whitney_one_vs_rest, welch_one_vs_rest
 from ..stats.multitest import adjust_pvalues
 from ..stats.ranks import EXACT_RULE
-from ._data import modality_block
 from .enrichment import enrichment
 
 __all__ = ["differential", "DIFFERENTIAL_COLUMNS"]

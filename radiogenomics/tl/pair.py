@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import mudata as md
 import numpy as np
 
+from .._data import as_list, design_matrix, modality_block, obs_block
 from ..errors import CohortError
 from ..stats.association import associate_arrays
 from ..stats.linear import orthonormal_basis
-from ._data import as_list, design_matrix, modality_block, obs_block
 
 __all__ = ["PairData", "pair_data"]
 

@@ -10,9 +10,9 @@ import mudata as md
 import numpy as np
 import pandas as pd
 
+from .._data import as_list, modality_block
 from ..errors import CohortError
 from ..stats.neighbors import percentile_of, standardized_distances
-from ._data import as_list, modality_block
 
 __all__ = ["patient_percentiles", "similar_patients", "modality_overlap", "clinical_summary",
            "patient_outliers", "patient_variants"]

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from .._compat import legacy_value, renamed
+from .._data import as_list, modality_block
 from ..cohort import store_result
 from ..errors import CohortError, InputError
 from ..stats import cox as cox_kernel
 from ..stats import survival as km_kernel
-from ._data import as_list, modality_block
 from ._survival_data import MISSING, outcome
 from .survival import _design
 

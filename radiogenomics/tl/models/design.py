@@ -18,8 +18,8 @@ import mudata as md
 import numpy as np
 import pandas as pd
 
+from ..._data import modality_block
 from ...errors import CohortError, InputError
-from .._data import modality_block
 
 __all__ = ["FeatureSet", "Target", "parse_features", "parse_target", "ModelInputs",
            "assemble", "label_text", "BATCH_PREFIX", "CLINICAL"]

@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 
+from ..._data import as_list, design_matrix
 from ...errors import CohortError
-from .._data import as_list, design_matrix
 from .._survival_data import (
     covariate_frame,
     group_codes,

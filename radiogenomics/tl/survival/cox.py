@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..._data import as_list, modality_block
 from ...cohort import store_result
 from ...errors import CohortError, InputError
 from ...stats import cox as cox_kernel
 from ...stats import survival as km_kernel
 from ...stats.multitest import adjust_pvalues
-from .._data import as_list, modality_block
 from .._survival_data import (
     outcome,
 )

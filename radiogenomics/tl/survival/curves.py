@@ -9,10 +9,10 @@ import mudata as md
 import numpy as np
 import pandas as pd
 
+from ..._data import as_list
 from ...cohort import store_result
 from ...errors import CohortError, InputError
 from ...stats import survival as km_kernel
-from .._data import as_list
 from .._survival_data import (
     group_codes,
     outcome,

@@ -10,7 +10,7 @@ import mudata as md
 import numpy as np
 import pandas as pd
 
-from ..errors import CohortError
+from .errors import CohortError
 
 __all__ = ["Block", "modality_block", "obs_block", "variables", "design_matrix", "as_list"]
 
