@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -336,16 +337,33 @@ def test_multitest_families_match_statsmodels_per_family():
                                rtol=1e-14)
 
 
-def test_storey_q_values():
-    rng = np.random.default_rng(9)
-    null = rng.random(8000)
-    signal = rng.random(2000) * 1e-4
-    p = np.concatenate([null, signal])
+def test_storey_q_values_match_r_qvalue_on_the_hedenfalk_data():
+    """R's qvalue on its own example data (the vignette's summary):
+
+        library(qvalue); data(hedenfalk); qobj <- qvalue(p = hedenfalk$p); summary(qobj)
+        pi0: 0.67 (Storey & Tibshirani 2003: "pi0 = 0.67")
+                  <1e-04 <0.001 <0.01 <0.025 <0.05 <0.1   <1
+        p-value       15     76   265    424   605  868 3170
+        q-value        0      0     1     73   162  319 3170
+    """
+    p = np.loadtxt(Path(__file__).parent / "data" / "hedenfalk_p.txt")
+    assert p.size == 3170
     pi0 = storey_pi0(p)
-    assert 0.74 < pi0 < 0.86  # 80% true nulls
-    bh = adjust_pvalues(p, "bh")
-    np.testing.assert_allclose(adjust_pvalues(p, "storey"), pi0 * bh, rtol=1e-14)
-    np.testing.assert_allclose(adjust_pvalues(p, "storey", pi0=1.0), bh, rtol=1e-14)
+    assert pi0 == pytest.approx(0.670, abs=5e-4)
+    q = adjust_pvalues(p, "storey")
+    cuts = [1e-4, 1e-3, 0.01, 0.025, 0.05, 0.1, 1]
+    assert [int((p < c).sum()) for c in cuts] == [15, 76, 265, 424, 605, 868, 3170]
+    assert [int((q < c).sum()) for c in cuts] == [0, 0, 1, 73, 162, 319, 3170]
+    # qvalue's q-values: pi0 * min(1, cummin(p m / rank)) from the largest p down
+    order = np.argsort(p)[::-1]
+    m = p.size
+    expected = np.empty(m)
+    expected[order] = pi0 * np.minimum(1, np.minimum.accumulate(
+        p[order] * m / np.arange(m, 0, -1)))
+    np.testing.assert_allclose(q, expected, rtol=1e-12)
+    # pi0 = 1 is Benjamini-Hochberg
+    np.testing.assert_allclose(adjust_pvalues(p, "storey", pi0=1.0),
+                               statsmodels_adjusted(p, "fdr_bh"), rtol=1e-12)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         adjust_pvalues(np.array([0.1, 1.5]))
 

@@ -83,6 +83,40 @@ def test_delong_equals_structural_components_computed_pairwise():
     np.testing.assert_allclose(covariance, expected, atol=1e-12)
 
 
+def _delong_pairwise(y, a, b):
+    """DeLong, DeLong & Clarke-Pearson (1988) written out pair by pair (O(n_pos n_neg)),
+    independent of the mid-rank algorithm: the AUC difference, its standard error, z and
+    the two-sided p-value, as pROC's roc.test(method="delong", paired=TRUE)."""
+    from scipy import stats
+
+    components = []
+    for s in (a, b):
+        pos, neg = s[y == 1], s[y == 0]
+        psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+        components.append((psi.mean(), psi.mean(axis=1), psi.mean(axis=0)))
+    (auc_a, v10_a, v01_a), (auc_b, v10_b, v01_b) = components
+    s10 = np.cov(np.vstack([v10_a, v10_b]))
+    s01 = np.cov(np.vstack([v01_a, v01_b]))
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / len(v10_a) + (
+        s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / len(v01_a)
+    z = (auc_a - auc_b) / np.sqrt(var)
+    return auc_a - auc_b, np.sqrt(var), z, 2 * stats.norm.sf(abs(z))
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_delong_test_equals_the_pairwise_definition(ties):
+    y, a, b = _binary_data(seed=5, n=150, ties=ties)
+    test = cls.delong_test(y, a, b)
+    difference, std_error, z, p = _delong_pairwise(y, a, b)
+    assert test["difference"] == pytest.approx(difference, abs=1e-12)
+    assert test["std_error"] == pytest.approx(std_error, rel=1e-10)
+    assert test["z"] == pytest.approx(z, rel=1e-10)
+    assert test["p_value"] == pytest.approx(p, rel=1e-9)
+    reverse = cls.delong_test(y, b, a)  # as pROC: swapping the curves flips z, keeps p
+    assert reverse["z"] == pytest.approx(-test["z"]) and reverse["p_value"] == pytest.approx(
+        test["p_value"])
+
+
 def test_delong_test_agrees_with_the_bootstrap():
     y, a, b = _binary_data(seed=4, n=200, ties=False)
     test = cls.delong_test(y, a, b)
@@ -237,6 +271,30 @@ def test_selectors_for_survival_and_regression():
     target = linear + rng.normal(0, 0.5, len(linear))
     assert {"f0", "f1", "f2"} <= set(
         transformers.LassoPathSelector(k=4).fit(X, target).get_feature_names_out())
+
+
+@pytest.mark.parametrize("scheme", ["difference", "quotient"])
+def test_mrmr_order_follows_the_worked_example(scheme):
+    """Worked by hand, with features built from orthogonal zero-mean columns h1, h2, h3 so
+    that every |correlation| is exact: x0 = h1, x1 = h1 (a copy), x2 = h1 + h2
+    (|r| = 1/sqrt 2 with x0 and x1, 0 with x3), x3 = h3; relevance 0.90, 0.88, 0.60, 0.40.
+
+    difference (FCD): x0 first; then x1: 0.88 - 1 = -0.12, x2: 0.60 - 0.707 = -0.107,
+    x3: 0.40 - 0 = 0.40 -> x3; then x1: 0.88 - (1 + 0) / 2 = 0.38, x2: 0.60 - 0.354 = 0.246
+    -> x1; then x2.  quotient (FCQ, eps 1e-3): x3 (0.40 / 0.001); then x1: 0.88 / 0.501 =
+    1.756, x2: 0.60 / 0.355 = 1.692 -> x1; then x2.
+    """
+    h1 = np.array([1.0, -1, 1, -1])
+    h2 = np.array([1.0, 1, -1, -1])
+    h3 = np.array([1.0, -1, -1, 1])
+    X = np.tile(np.column_stack([h1, h1, h1 + h2, h3]), (25, 1))
+    relevance = np.array([0.90, 0.88, 0.60, 0.40])
+    assert list(mrmr_order(X, relevance, 4, scheme=scheme)) == [0, 3, 1, 2]
+    assert list(mrmr_order(X, relevance, 2, scheme=scheme)) == [0, 3]
+    # without x3: FCD takes x2 (-0.107 > -0.12), FCQ the copy (0.88 / 1.001 = 0.879 >
+    # 0.60 / 0.708 = 0.847): the quotient penalises redundancy less
+    expected = [0, 2, 1] if scheme == "difference" else [0, 1, 2]
+    assert list(mrmr_order(X[:, :3], relevance[:3], 3, scheme=scheme)) == expected
 
 
 def test_mrmr_skips_a_redundant_copy_that_univariate_ranking_keeps():
