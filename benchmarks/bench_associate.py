@@ -48,8 +48,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def make_cohort(n_patients: int, n_features: int, n_genes: int, n_covariates: int,
-                missing_fraction: float, seed: int = 0):
+def make_cohort(
+    n_patients: int,
+    n_features: int,
+    n_genes: int,
+    n_covariates: int,
+    missing_fraction: float,
+    seed: int = 0,
+):
     """A cohort with a radiomics and an rna modality and numeric covariates.
 
     Hidden factors drive a third of the features and a tenth of the genes (a few percent
@@ -78,15 +84,20 @@ def make_cohort(n_patients: int, n_features: int, n_genes: int, n_covariates: in
         block = y[:, columns]
         block[holes] = np.nan
         y[:, columns] = block
-    obs = pd.DataFrame(covariates, index=patients,
-                       columns=[f"covariate_{k}" for k in range(n_covariates)])
+    obs = pd.DataFrame(
+        covariates, index=patients, columns=[f"covariate_{k}" for k in range(n_covariates)]
+    )
 
     def adata(values, prefix):
-        return AnnData(X=values, obs=pd.DataFrame(index=patients),
-                       var=pd.DataFrame(index=[f"{prefix}{k:05d}" for k in range(values.shape[1])]))
+        return AnnData(
+            X=values,
+            obs=pd.DataFrame(index=patients),
+            var=pd.DataFrame(index=[f"{prefix}{k:05d}" for k in range(values.shape[1])]),
+        )
 
-    mdata = rg.build_cohort({"radiomics": adata(x, "feature_"), "rna": adata(y, "GENE")},
-                            clinical=obs)
+    mdata = rg.build_cohort(
+        {"radiomics": adata(x, "feature_"), "rna": adata(y, "GENE")}, clinical=obs
+    )
     return mdata, list(obs.columns)
 
 
@@ -130,20 +141,26 @@ def run_threshold(args) -> dict:
     import radiogenomics as rg
 
     warnings.simplefilter("ignore")
-    mdata, covariates = make_cohort(args.patients, args.features, args.genes, args.covariates,
-                                    0.0)
+    mdata, covariates = make_cohort(args.patients, args.features, args.genes, args.covariates, 0.0)
     figures: dict = {"scenario": "threshold", "n_tests": args.features * args.genes}
-    rg.tl.associate(mdata, "radiomics", "rna", covariates=covariates,
-                    x_features=list(mdata["radiomics"].var_names[:50]),
-                    y_features=list(mdata["rna"].var_names[:2000]), key_added="warm",
-                    p_threshold=args.p_threshold)
+    rg.tl.associate(
+        mdata,
+        "radiomics",
+        "rna",
+        covariates=covariates,
+        x_features=list(mdata["radiomics"].var_names[:50]),
+        y_features=list(mdata["rna"].var_names[:2000]),
+        key_added="warm",
+        p_threshold=args.p_threshold,
+    )
     figures["floor_seconds"] = floor_seconds(mdata, covariates)
     runs = []
     for _ in range(args.repeat):
         mdata.uns["radiogenomics"].get("associations", {}).clear()
         start = time.perf_counter()
-        table = rg.tl.associate(mdata, "radiomics", "rna", covariates=covariates,
-                                p_threshold=args.p_threshold)
+        table = rg.tl.associate(
+            mdata, "radiomics", "rna", covariates=covariates, p_threshold=args.p_threshold
+        )
         runs.append(time.perf_counter() - start)
         figures["kept"] = len(table)
         figures["passes"] = table.attrs["radiogenomics"]["passes"]
@@ -161,10 +178,14 @@ def run_stream(args) -> dict:
     import radiogenomics as rg
 
     warnings.simplefilter("ignore")
-    mdata, covariates = make_cohort(args.patients, args.features, args.stream_genes,
-                                    args.covariates, 0.0)
-    figures: dict = {"scenario": "stream", "n_tests": args.features * args.stream_genes,
-                     "setup_rss_gib": peak_rss_gib()}
+    mdata, covariates = make_cohort(
+        args.patients, args.features, args.stream_genes, args.covariates, 0.0
+    )
+    figures: dict = {
+        "scenario": "stream",
+        "n_tests": args.features * args.stream_genes,
+        "setup_rss_gib": peak_rss_gib(),
+    }
     figures["floor_seconds"] = floor_seconds(mdata, covariates)
     with tempfile.TemporaryDirectory(dir=args.tmp) as folder:
         path = Path(folder) / "table.parquet"
@@ -189,8 +210,7 @@ def run_tensorqtl(args) -> dict:
     except ImportError as exc:
         return {"scenario": "tensorqtl", "skipped": f"tensorqtl is not installed ({exc})"}
     torch.set_num_threads(os.cpu_count() or 1)
-    mdata, covariates = make_cohort(args.patients, args.features, args.genes, args.covariates,
-                                    0.0)
+    mdata, covariates = make_cohort(args.patients, args.features, args.genes, args.covariates, 0.0)
     samples = list(mdata.obs_names)
     x = np.asarray(mdata["radiomics"].X, dtype=np.float32)
     y = np.asarray(mdata["rna"].X, dtype=np.float32)
@@ -199,12 +219,20 @@ def run_tensorqtl(args) -> dict:
     covariates_df = mdata.obs[covariates].astype(float)
     figures: dict = {"scenario": "tensorqtl", "n_tests": args.features * args.genes}
     figures["floor_seconds"] = floor_seconds(mdata, covariates)
-    for label, options in (("sparse", {"return_sparse": True,
-                                       "pval_threshold": args.p_threshold}),
-                           ("dense", {"return_sparse": False})):
+    for label, options in (
+        ("sparse", {"return_sparse": True, "pval_threshold": args.p_threshold}),
+        ("dense", {"return_sparse": False}),
+    ):
         start = time.perf_counter()
-        result = trans.map_trans(genotype_df, phenotype_df, covariates_df, maf_threshold=0,
-                                 batch_size=args.features, verbose=False, **options)
+        result = trans.map_trans(
+            genotype_df,
+            phenotype_df,
+            covariates_df,
+            maf_threshold=0,
+            batch_size=args.features,
+            verbose=False,
+            **options,
+        )
         figures[f"{label}_seconds"] = time.perf_counter() - start
         figures[f"{label}_rows"] = int(len(result))
         del result
@@ -227,22 +255,33 @@ def run_scenario(args) -> dict:
 
     warnings.simplefilter("ignore")
     missing = 0.10 if args.scenario == "missing" else 0.0
-    mdata, covariates = make_cohort(args.patients, args.features, args.genes, args.covariates,
-                                    missing)
+    mdata, covariates = make_cohort(
+        args.patients, args.features, args.genes, args.covariates, missing
+    )
     n_tests = args.features * args.genes
-    figures: dict = {"scenario": args.scenario, "n_tests": n_tests,
-                     "setup_rss_gib": peak_rss_gib()}
+    figures: dict = {"scenario": args.scenario, "n_tests": n_tests, "setup_rss_gib": peak_rss_gib()}
     # warm up: imports, thread pool, p-value table of this df
-    rg.tl.associate(mdata, "radiomics", "rna", covariates=covariates,
-                    x_features=list(mdata["radiomics"].var_names[:50]),
-                    y_features=list(mdata["rna"].var_names[:2000]), key_added="warm")
+    rg.tl.associate(
+        mdata,
+        "radiomics",
+        "rna",
+        covariates=covariates,
+        x_features=list(mdata["radiomics"].var_names[:50]),
+        y_features=list(mdata["rna"].var_names[:2000]),
+        key_added="warm",
+    )
     figures["floor_seconds"] = floor_seconds(mdata, covariates)
     client = cluster = None
     if args.scenario == "dask":
         from distributed import Client, LocalCluster
 
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=None, memory_limit=None)
+        cluster = LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            memory_limit=None,
+        )
         client = Client(cluster)
         figures["workers"] = 2
     runs = []
@@ -286,18 +325,30 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=1000)
     parser.add_argument("--genes", type=int, default=20000)
     parser.add_argument("--covariates", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="end-to-end runs per scenario (the first in untouched memory)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="end-to-end runs per scenario (the first in untouched memory)",
+    )
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask scenario")
-    parser.add_argument("--p-threshold", type=float, default=1e-5,
-                        help="threshold of the threshold-mode scenario")
-    parser.add_argument("--stream-genes", type=int, default=None,
-                        help="genes of the streamed table (default: 3x --genes)")
+    parser.add_argument(
+        "--p-threshold", type=float, default=1e-5, help="threshold of the threshold-mode scenario"
+    )
+    parser.add_argument(
+        "--stream-genes",
+        type=int,
+        default=None,
+        help="genes of the streamed table (default: 3x --genes)",
+    )
     parser.add_argument("--no-stream", action="store_true", help="skip the streaming scenario")
     parser.add_argument("--tmp", default=None, help="folder for the streamed table")
-    parser.add_argument("--only", default=None,
-                        help="comma-separated scenarios to run (complete, missing, dask, "
-                             "threshold, stream, tensorqtl)")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated scenarios to run (complete, missing, dask, "
+        "threshold, stream, tensorqtl)",
+    )
     parser.add_argument("--scenario", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
@@ -308,19 +359,41 @@ def main() -> None:
         print(json.dumps(run_scenario(args)))
         return
 
-    scenarios = ["complete", "missing"] + ([] if args.no_dask else ["dask"]) + \
-        ["threshold"] + ([] if args.no_stream else ["stream"]) + ["tensorqtl"]
+    scenarios = (
+        ["complete", "missing"]
+        + ([] if args.no_dask else ["dask"])
+        + ["threshold"]
+        + ([] if args.no_stream else ["stream"])
+        + ["tensorqtl"]
+    )
     if args.only:
         scenarios = [name for name in scenarios if name in args.only.split(",")]
     results = {}
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    )
     for scenario in scenarios:
-        command = [sys.executable, __file__, "--scenario", scenario,
-                   "--patients", str(args.patients), "--features", str(args.features),
-                   "--genes", str(args.genes), "--covariates", str(args.covariates),
-                   "--repeat", str(args.repeat), "--p-threshold", str(args.p_threshold),
-                   "--stream-genes", str(args.stream_genes)]
+        command = [
+            sys.executable,
+            __file__,
+            "--scenario",
+            scenario,
+            "--patients",
+            str(args.patients),
+            "--features",
+            str(args.features),
+            "--genes",
+            str(args.genes),
+            "--covariates",
+            str(args.covariates),
+            "--repeat",
+            str(args.repeat),
+            "--p-threshold",
+            str(args.p_threshold),
+            "--stream-genes",
+            str(args.stream_genes),
+        ]
         if args.tmp:
             command += ["--tmp", args.tmp]
         done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -330,10 +403,12 @@ def main() -> None:
         results[scenario] = json.loads(done.stdout.strip().splitlines()[-1])
 
     n_tests = args.features * args.genes
-    print(f"{args.patients} patients, {args.features} features x {args.genes} genes = "
-          f"{n_tests:,} linear models with {args.covariates} covariates; "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
-          f"(each scenario in a fresh process)")
+    print(
+        f"{args.patients} patients, {args.features} features x {args.genes} genes = "
+        f"{n_tests:,} linear models with {args.covariates} covariates; "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+        f"(each scenario in a fresh process)"
+    )
     print()
     header = f"{'':34s}{'seconds':>9s}{'tests/s':>14s}{'x floor':>9s}{'peak GiB':>10s}"
     print(header)
@@ -347,15 +422,19 @@ def main() -> None:
 
     if floor is not None:
         line("matrix product (the floor)", floor, floor)
-    for key, label in (("complete", "complete data, full table"),
-                       ("missing", "10% of genes with NaN"),
-                       ("dask", "Dask LocalCluster, 2 processes"),
-                       ("threshold", f"threshold mode, p <= {args.p_threshold:g}")):
+    for key, label in (
+        ("complete", "complete data, full table"),
+        ("missing", "10% of genes with NaN"),
+        ("dask", "Dask LocalCluster, 2 processes"),
+        ("threshold", f"threshold mode, p <= {args.p_threshold:g}"),
+    ):
         if key not in results:
             continue
         r = results[key]
-        print(label + (f" ({r['kept']:,} pairs kept, {r['passes']} pass(es))"
-                       if key == "threshold" else ""))
+        print(
+            label
+            + (f" ({r['kept']:,} pairs kept, {r['passes']} pass(es))" if key == "threshold" else "")
+        )
         line("  end to end, first run", r["first_seconds"], r["floor_seconds"], r["peak_rss_gib"])
         line("  end to end, best run", r["best_seconds"], r["floor_seconds"], r["peak_rss_gib"])
         if "kernel_seconds" in r:
@@ -367,36 +446,53 @@ def main() -> None:
             print(f"{'    (its own floor, seconds)':34s}{r['floor_seconds']:9.2f}")
     if "stream" in results:
         r = results["stream"]
-        print(f"streamed to Parquet, {r['n_tests']:,} tests ({r['file_gib']:.2f} GiB file, "
-              f"{r['summary_rows']:,} summary rows in the cohort)")
-        line("  end to end (two passes)", r["seconds"], r["floor_seconds"], r["peak_rss_gib"],
-             tests=r["n_tests"])
+        print(
+            f"streamed to Parquet, {r['n_tests']:,} tests ({r['file_gib']:.2f} GiB file, "
+            f"{r['summary_rows']:,} summary rows in the cohort)"
+        )
+        line(
+            "  end to end (two passes)",
+            r["seconds"],
+            r["floor_seconds"],
+            r["peak_rss_gib"],
+            tests=r["n_tests"],
+        )
         print(f"{'    (its own floor, seconds)':34s}{r['floor_seconds']:9.2f}")
     if "tensorqtl" in results:
         r = results["tensorqtl"]
         if "skipped" in r:
-            print(f"tensorQTL map_trans: skipped, {r['skipped']} "
-                  "(pip install .[bench] to compare)")
+            print(f"tensorQTL map_trans: skipped, {r['skipped']} (pip install .[bench] to compare)")
         else:
             print("tensorQTL map_trans (CPU, torch)")
-            line(f"  sparse, p <= {args.p_threshold:g}", r["sparse_seconds"], r["floor_seconds"],
-                 r["peak_rss_gib"])
+            line(
+                f"  sparse, p <= {args.p_threshold:g}",
+                r["sparse_seconds"],
+                r["floor_seconds"],
+                r["peak_rss_gib"],
+            )
             line("  dense", r["dense_seconds"], r["floor_seconds"], r["peak_rss_gib"])
             if "threshold" in results:
                 ours = results["threshold"]["first_seconds"]
-                print(f"    threshold mode, first run, vs tensorQTL sparse: "
-                      f"{r['sparse_seconds'] / ours:.2f}x faster")
+                print(
+                    f"    threshold mode, first run, vs tensorQTL sparse: "
+                    f"{r['sparse_seconds'] / ours:.2f}x faster"
+                )
     if "complete" in results:
         complete = results["complete"]
         per_test = complete["statsmodels_seconds_per_test"]
         total = per_test * n_tests
-        print(f"{'statsmodels OLS loop, extrapolated':34s}{total:9.0f}{1 / per_test:14,.0f}"
-              f"{total / complete['floor_seconds']:9.0f}   ({per_test * 1e3:.2f} ms a test, "
-              f"{total / 3600:.1f} h)")
+        print(
+            f"{'statsmodels OLS loop, extrapolated':34s}{total:9.0f}{1 / per_test:14,.0f}"
+            f"{total / complete['floor_seconds']:9.0f}   ({per_test * 1e3:.2f} ms a test, "
+            f"{total / 3600:.1f} h)"
+        )
         print()
         print(f"speed-up over the statsmodels loop: {total / complete['best_seconds']:,.0f}x")
-    print("targets: full table first run <= 4x the floor and < 3 GiB; threshold mode first "
-          "run <= 2x the floor; 60M streamed tests < 4 GiB")
+    print(
+        "targets: full table first run <= 4x the floor and < 3 GiB; threshold mode first "
+        "run <= 2x the floor; 60M streamed tests < 4 GiB"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -53,26 +53,38 @@ def main() -> None:
             return name in users and check_password_hash(users[name], password)
 
         rows = [
-            ("BasicAuth", _median_ms(lambda i: auth.check(f"nobody{i}", "x"), repeats),
-             _median_ms(lambda i: auth.check("board", f"wrong{i}"), repeats)),
-            ("plain check", _median_ms(lambda i: plain(f"nobody{i}", "x"), repeats),
-             _median_ms(lambda i: plain("board", f"wrong{i}"), repeats)),
+            (
+                "BasicAuth",
+                _median_ms(lambda i: auth.check(f"nobody{i}", "x"), repeats),
+                _median_ms(lambda i: auth.check("board", f"wrong{i}"), repeats),
+            ),
+            (
+                "plain check",
+                _median_ms(lambda i: plain(f"nobody{i}", "x"), repeats),
+                _median_ms(lambda i: plain("board", f"wrong{i}"), repeats),
+            ),
         ]
-        print(f"{'failed check, median ms':<26}{'unknown user':>14}{'wrong password':>16}"
-              f"{'ratio':>8}")
+        print(
+            f"{'failed check, median ms':<26}{'unknown user':>14}{'wrong password':>16}{'ratio':>8}"
+        )
         for name, unknown, wrong in rows:
             print(f"{name:<26}{unknown:>14.2f}{wrong:>16.2f}{unknown / wrong:>8.2f}")
 
         limited = BasicAuth(path, max_failures_per_user=5, max_failures_per_address=20)
         start = time.perf_counter()
         with ThreadPoolExecutor(16) as pool:
-            statuses = list(pool.map(
-                lambda i: limited.authenticate("board", f"guess{i}", "198.51.100.1").status,
-                range(burst)))
+            statuses = list(
+                pool.map(
+                    lambda i: limited.authenticate("board", f"guess{i}", "198.51.100.1").status,
+                    range(burst),
+                )
+            )
         elapsed = time.perf_counter() - start
         counts = {s: statuses.count(s) for s in sorted(set(statuses))}
-        print(f"burst of {burst} wrong guesses from one address, 16 threads: {elapsed:.2f} s, "
-              f"answers {counts} (429: refused without hashing)")
+        print(
+            f"burst of {burst} wrong guesses from one address, 16 threads: {elapsed:.2f} s, "
+            f"answers {counts} (429: refused without hashing)"
+        )
 
 
 if __name__ == "__main__":

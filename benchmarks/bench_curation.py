@@ -56,9 +56,13 @@ def bench_combat(n: int, p: int) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         b = sc.pp.combat(adata, key="batch", covariates=["age"], inplace=False)
-    return {"task": f"ComBat {n} patients x {p} features, 4 batches",
-            "radiogenomics_s": _timed(ours, 3), "reference": "scanpy.pp.combat",
-            "reference_s": _timed(scanpy, 3), "max_abs_difference": float(np.abs(a - b).max())}
+    return {
+        "task": f"ComBat {n} patients x {p} features, 4 batches",
+        "radiogenomics_s": _timed(ours, 3),
+        "reference": "scanpy.pp.combat",
+        "reference_s": _timed(scanpy, 3),
+        "max_abs_difference": float(np.abs(a - b).max()),
+    }
 
 
 def bench_icc(n: int, k: int, p: int, p_reference: int) -> dict:
@@ -73,16 +77,23 @@ def bench_icc(n: int, k: int, p: int, p_reference: int) -> dict:
     differences = []
     ours = intraclass_correlation(x)
     for j in range(p_reference):
-        long = pd.DataFrame({"target": np.repeat(np.arange(n), k),
-                             "rater": np.tile(np.arange(k), n), "rating": x[:, :, j].ravel()})
+        long = pd.DataFrame(
+            {
+                "target": np.repeat(np.arange(n), k),
+                "rater": np.tile(np.arange(k), n),
+                "rating": x[:, :, j].ravel(),
+            }
+        )
         table = pg.intraclass_corr(long, "target", "rater", "rating").set_index("Type")
         differences.append(abs(table.loc["ICC(C,1)", "ICC"] - ours["icc3"][j]))
     per_feature = (time.perf_counter() - start) / p_reference
-    return {"task": f"ICC {n} subjects x {k} replicates x {p} features",
-            "radiogenomics_s": ours_s,
-            "reference": f"pingouin.intraclass_corr per feature (timed on {p_reference}, "
-                         "scaled)",
-            "reference_s": per_feature * p, "max_abs_difference": float(max(differences))}
+    return {
+        "task": f"ICC {n} subjects x {k} replicates x {p} features",
+        "radiogenomics_s": ours_s,
+        "reference": f"pingouin.intraclass_corr per feature (timed on {p_reference}, scaled)",
+        "reference_s": per_feature * p,
+        "max_abs_difference": float(max(differences)),
+    }
 
 
 def bench_groups(n: int, p: int, p_reference: int) -> dict:
@@ -105,14 +116,22 @@ def bench_groups(n: int, p: int, p_reference: int) -> dict:
             stats.mannwhitneyu(x[codes == g, j], x[codes != g, j], method="asymptotic")
     per_feature = (time.perf_counter() - start) / p_reference
     reference = mann_whitney_one_vs_rest(x[:, :p_reference], codes)["p_value"]
-    expected = np.array([[stats.mannwhitneyu(x[codes == g, j], x[codes != g, j],
-                                             method="asymptotic").pvalue
-                          for j in range(p_reference)] for g in range(3)])
-    return {"task": f"Welch + Mann-Whitney, 3 groups vs rest, {n} patients x {p} genes",
-            "radiogenomics_s": _timed(ours, 3),
-            "reference": f"scipy.stats per gene and group (timed on {p_reference}, scaled)",
-            "reference_s": per_feature * p,
-            "max_abs_difference": float(np.abs(reference - expected).max())}
+    expected = np.array(
+        [
+            [
+                stats.mannwhitneyu(x[codes == g, j], x[codes != g, j], method="asymptotic").pvalue
+                for j in range(p_reference)
+            ]
+            for g in range(3)
+        ]
+    )
+    return {
+        "task": f"Welch + Mann-Whitney, 3 groups vs rest, {n} patients x {p} genes",
+        "radiogenomics_s": _timed(ours, 3),
+        "reference": f"scipy.stats per gene and group (timed on {p_reference}, scaled)",
+        "reference_s": per_feature * p,
+        "max_abs_difference": float(np.abs(reference - expected).max()),
+    }
 
 
 def main() -> None:
@@ -122,12 +141,17 @@ def main() -> None:
     if args.quick:
         rows = [bench_combat(120, 200), bench_icc(30, 3, 100, 10), bench_groups(100, 500, 20)]
     else:
-        rows = [bench_combat(500, 2000), bench_combat(120, 1500),
-                bench_icc(100, 3, 1500, 50), bench_groups(500, 20000, 200)]
+        rows = [
+            bench_combat(500, 2000),
+            bench_combat(120, 1500),
+            bench_icc(100, 3, 1500, 50),
+            bench_groups(500, 20000, 200),
+        ]
     table = pd.DataFrame(rows)
     table["speed_up"] = table["reference_s"] / table["radiogenomics_s"]
-    with pd.option_context("display.width", 200, "display.max_colwidth", 70,
-                           "display.float_format", "{:.4g}".format):
+    with pd.option_context(
+        "display.width", 200, "display.max_colwidth", 70, "display.float_format", "{:.4g}".format
+    ):
         print(table.to_string(index=False))
 
 

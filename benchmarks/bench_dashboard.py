@@ -67,10 +67,20 @@ def start_server(folder: Path, cache_dir: Path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    command = [sys.executable, "-m", "radiogenomics", "serve", str(folder), "--port", str(port),
-               "--cache-dir", str(cache_dir)]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "radiogenomics",
+        "serve",
+        str(folder),
+        "--port",
+        str(port),
+        "--cache-dir",
+        str(cache_dir),
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     return url, process
 
 
@@ -87,11 +97,22 @@ def demo_results(workdir: Path, quick: bool) -> Path:
     folder = workdir / ("demo-quick" if quick else "demo")
     if not (folder / "cohort.h5mu").exists():
         print(f"Running the demo into {folder} ...", flush=True)
-        env = {**os.environ,
-               "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        subprocess.run([sys.executable, "-m", "radiogenomics", "demo", "--out", str(folder),
-                        "--no-serve", *(["--patients", "40"] if quick else [])],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
+        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "radiogenomics",
+                "demo",
+                "--out",
+                str(folder),
+                "--no-serve",
+                *(["--patients", "40"] if quick else []),
+            ],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return folder
 
 
@@ -110,8 +131,13 @@ def first_page_load(url: str) -> float:
 
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 #: What each page shows once it has loaded: graphs that must be drawn and tables that must
 #: be rendered (an id missing from the page, e.g. a table of a kind the results lack, is
@@ -119,7 +145,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PAGES = {
     "/": {"graphs": ["overview-overlap"], "tables": ["overview-clinical"]},
     "/associations": {"graphs": ["assoc-volcano", "assoc-heatmap"], "tables": ["assoc-rows"]},
-    "/survival": {"graphs": ["surv-km"], "tables": ["surv-rows"], "selectors": ["#surv-stats table"]},
+    "/survival": {
+        "graphs": ["surv-km"],
+        "tables": ["surv-rows"],
+        "selectors": ["#surv-stats table"],
+    },
     "/patient": {"graphs": ["patient-percentiles"], "selectors": ["#patient-shown"]},
 }
 
@@ -187,11 +217,13 @@ def browser_loads(url: str, paths, repeat: int = 3) -> dict[str, dict] | None:
     for path, found in runs.items():
         drawn = [r["drawn_s"] * 1000 for r in found]
         network = [r["network_s"] * 1000 for r in found]
-        out[path] = {"drawn_ms": round(statistics.median(drawn)),
-                     "drawn_best_ms": round(min(drawn)),
-                     "network_ms": round(statistics.median(network)),
-                     "runs_ms": [round(v) for v in drawn],
-                     "errors": sorted({e for r in found for e in r["errors"]})}
+        out[path] = {
+            "drawn_ms": round(statistics.median(drawn)),
+            "drawn_best_ms": round(min(drawn)),
+            "network_ms": round(statistics.median(network)),
+            "runs_ms": [round(v) for v in drawn],
+            "errors": sorted({e for r in found for e in r["errors"]}),
+        }
     return out
 
 
@@ -209,8 +241,11 @@ def pandas_reference(path: Path) -> dict:
     part = frame[(frame["q_value"] <= 0.05) & frame["y"].str.contains("G001", regex=False)]
     part.sort_values("p_value").head(15)
     query = time.perf_counter() - started
-    return {"load_s": round(load, 1), "query_ms": round(query * 1000, 1),
-            "memory_mb": round(peak / 2**20)}
+    return {
+        "load_s": round(load, 1),
+        "query_ms": round(query * 1000, 1),
+        "memory_mb": round(peak / 2**20),
+    }
 
 
 def main() -> None:
@@ -219,16 +254,29 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=None)
     parser.add_argument("--rows", type=int, default=None, help="table rows (millions)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where the table and cache go (kept between runs)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where the table and cache go (kept between runs)",
+    )
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas reference")
-    parser.add_argument("--demo", type=Path, default=None,
-                        help="results of 'radiogenomics demo' to load in Chromium page by page "
-                             "(default: made once in the workdir)")
-    parser.add_argument("--no-demo", action="store_true",
-                        help="skip the page loads of the demo results")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="first loads of each page in Chromium (median reported)")
+    parser.add_argument(
+        "--demo",
+        type=Path,
+        default=None,
+        help="results of 'radiogenomics demo' to load in Chromium page by page "
+        "(default: made once in the workdir)",
+    )
+    parser.add_argument(
+        "--no-demo", action="store_true", help="skip the page loads of the demo results"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="first loads of each page in Chromium (median reported)",
+    )
     args = parser.parse_args()
     users = args.users or (5 if args.quick else 20)
     seconds = args.seconds or (10.0 if args.quick else 60.0)
@@ -265,9 +313,14 @@ def main() -> None:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         print(f"Load: {users} users for {seconds:.0f} s ...", flush=True)
-        result = run_load(url, TABLE, users=users, seconds=seconds,
-                          classes=["glcm", "firstorder", "shape"],
-                          searches=["G0001", "MKI67", "G12"])
+        result = run_load(
+            url,
+            TABLE,
+            users=users,
+            seconds=seconds,
+            classes=["glcm", "firstorder", "shape"],
+            searches=["G0001", "MKI67", "G12"],
+        )
         sampling.set()
         sampler.join()
         memory_end = server.memory_info().rss
@@ -286,48 +339,74 @@ def main() -> None:
     summary = result.summary()
     reference = None if args.no_pandas else pandas_reference(table)
     print()
-    print(f"association table: {n_x * n_y:,} rows, Parquet {size_mb:,.0f} MB; machine: "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"association table: {n_x * n_y:,} rows, Parquet {size_mb:,.0f} MB; machine: "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"server start (first time includes building the serving database): {startup:.1f} s")
-    print(f"first page load: {page_load * 1000:.0f} ms over HTTP"
-          + (f", {browser['/associations']['drawn_ms']} ms in Chromium until the volcano is "
-             "drawn" if browser is not None else ""))
+    print(
+        f"first page load: {page_load * 1000:.0f} ms over HTTP"
+        + (
+            f", {browser['/associations']['drawn_ms']} ms in Chromium until the volcano is drawn"
+            if browser is not None
+            else ""
+        )
+    )
     print(f"{'':28s}{'dashboard (DuckDB)':>22s}{'pandas in memory':>20s}")
     print(f"{'requests served':28s}{summary['requests']:>22,d}")
     print(f"{'errors':28s}{summary['errors']:>22d}")
     print(f"{'requests per second':28s}{summary['requests_per_second']:>22.1f}")
-    print(f"{'p50 callback latency (ms)':28s}{summary['p50_ms']:>22.1f}"
-          + (f"{reference['query_ms']:>20.1f}" if reference else ""))
+    print(
+        f"{'p50 callback latency (ms)':28s}{summary['p50_ms']:>22.1f}"
+        + (f"{reference['query_ms']:>20.1f}" if reference else "")
+    )
     print(f"{'p95 callback latency (ms)':28s}{summary['p95_ms']:>22.1f}")
-    print(f"{'server memory (MB)':28s}"
-          f"{f'{memory_idle / 2**20:.0f} idle, {max(peak) / 2**20:.0f} peak':>22s}"
-          + (f"{reference['memory_mb']:>20d}" if reference else ""))
+    print(
+        f"{'server memory (MB)':28s}"
+        f"{f'{memory_idle / 2**20:.0f} idle, {max(peak) / 2**20:.0f} peak':>22s}"
+        + (f"{reference['memory_mb']:>20d}" if reference else "")
+    )
     if reference:
         print(f"{'load the table (s)':28s}{startup:>22.1f}{reference['load_s']:>20.1f}")
     print("per callback:", json.dumps(summary["callbacks"]))
     if browser is not None:
         print()
-        print(f"First load of each page in a new headless Chromium (empty cache), median of "
-              f"{args.repeat} [best]; load average {load_before:.1f} before, {load_after:.1f} "
-              "after:")
+        print(
+            f"First load of each page in a new headless Chromium (empty cache), median of "
+            f"{args.repeat} [best]; load average {load_before:.1f} before, {load_after:.1f} "
+            "after:"
+        )
         print(f"{'':34s}{'figures and tables drawn':>28s}{'last request done':>20s}")
-        rows = [(f"{n_x * n_y / 1e6:g}M-row table {path}", found)
-                for path, found in browser.items()]
+        rows = [
+            (f"{n_x * n_y / 1e6:g}M-row table {path}", found) for path, found in browser.items()
+        ]
         rows += [(f"demo results {path}", found) for path, found in (demo or {}).items()]
         for name, found in rows:
             drawn = f"{found['drawn_ms']} ms [{found['drawn_best_ms']}]"
-            print(f"{name:34s}{drawn:>28s}{found['network_ms']:>17d} ms"
-                  + (f"  errors: {found['errors']}" if found["errors"] else ""))
+            print(
+                f"{name:34s}{drawn:>28s}{found['network_ms']:>17d} ms"
+                + (f"  errors: {found['errors']}" if found["errors"] else "")
+            )
     if result.error_messages:
         print("errors:", result.error_messages)
-    print(json.dumps({**summary, "memory_idle_mb": round(memory_idle / 2**20),
-                      "memory_peak_mb": round(max(peak) / 2**20),
-                      "memory_end_mb": round(memory_end / 2**20),
-                      "first_page_load_ms": round(page_load * 1000),
-                      "browser_first_load_ms": None if browser is None
-                      else browser["/associations"]["drawn_ms"],
-                      "browser_page_loads": browser, "demo_page_loads": demo,
-                      "startup_s": round(startup, 1), "pandas": reference}))
+    print(
+        json.dumps(
+            {
+                **summary,
+                "memory_idle_mb": round(memory_idle / 2**20),
+                "memory_peak_mb": round(max(peak) / 2**20),
+                "memory_end_mb": round(memory_end / 2**20),
+                "first_page_load_ms": round(page_load * 1000),
+                "browser_first_load_ms": None
+                if browser is None
+                else browser["/associations"]["drawn_ms"],
+                "browser_page_loads": browser,
+                "demo_page_loads": demo,
+                "startup_s": round(startup, 1),
+                "pandas": reference,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -53,8 +53,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one patient, one repeat")
-    parser.add_argument("--params", default="default",
-                        help="pyradiomics preset or parameter file (default: default)")
+    parser.add_argument(
+        "--params",
+        default="default",
+        help="pyradiomics preset or parameter file (default: default)",
+    )
     args = parser.parse_args()
     if not args.data.is_dir():
         sys.exit(f"no data at {args.data}")
@@ -96,28 +99,47 @@ def main() -> None:
                 t_convert, (image, mask) = best(convert, repeat)
                 t_gdcm, _ = best(gdcm, repeat)
                 t_nifti, _ = best(nifti, repeat)
-                t_extract, _ = best(lambda image=image, mask=mask: extractor.execute(image, mask),
-                                    1)
+                t_extract, _ = best(
+                    lambda image=image, mask=mask: extractor.execute(image, mask), 1
+                )
                 overhead = t_convert - t_nifti
-                rows.append({"case": f"{patient} {modality}", "voxels": image.GetNumberOfPixels(),
-                             "convert_s": t_convert, "gdcm_series_only_s": t_gdcm,
-                             "nifti_read_s": t_nifti, "pyradiomics_s": t_extract,
-                             "overhead_pct": 100 * overhead / t_extract})
-                nifti_rows.append({"patient_id": patient, "lesion_id": modality,
-                                   "image": str(image_path), "mask": str(mask_path)})
+                rows.append(
+                    {
+                        "case": f"{patient} {modality}",
+                        "voxels": image.GetNumberOfPixels(),
+                        "convert_s": t_convert,
+                        "gdcm_series_only_s": t_gdcm,
+                        "nifti_read_s": t_nifti,
+                        "pyradiomics_s": t_extract,
+                        "overhead_pct": 100 * overhead / t_extract,
+                    }
+                )
+                nifti_rows.append(
+                    {
+                        "patient_id": patient,
+                        "lesion_id": modality,
+                        "image": str(image_path),
+                        "mask": str(mask_path),
+                    }
+                )
         table = pd.DataFrame(rows)
         with pd.option_context("display.width", 140, "display.float_format", "{:.3f}".format):
             print(table.to_string(index=False))
-        print(f"conversion overhead: median {table['overhead_pct'].median():.1f} %, worst "
-              f"{table['overhead_pct'].max():.1f} % of the pyradiomics time (goal < 10 %)")
+        print(
+            f"conversion overhead: median {table['overhead_pct'].median():.1f} %, worst "
+            f"{table['overhead_pct'].max():.1f} % of the pyradiomics time (goal < 10 %)"
+        )
 
         manifest = scan.manifest[scan.manifest["patient_id"].isin(patients)]
         t_dicom, _ = best(lambda: rg.extract.features(manifest, params=params), 1)
-        t_nifti_all, _ = best(lambda: rg.extract.features(pd.DataFrame(nifti_rows),
-                                                          params=params), 1)
-        print(f"extract.features, {len(manifest)} cases, 1 process: DICOM + RTSTRUCT "
-              f"{t_dicom:.2f} s, NIfTI {t_nifti_all:.2f} s "
-              f"({100 * (t_dicom - t_nifti_all) / t_nifti_all:+.1f} %)")
+        t_nifti_all, _ = best(
+            lambda: rg.extract.features(pd.DataFrame(nifti_rows), params=params), 1
+        )
+        print(
+            f"extract.features, {len(manifest)} cases, 1 process: DICOM + RTSTRUCT "
+            f"{t_dicom:.2f} s, NIfTI {t_nifti_all:.2f} s "
+            f"({100 * (t_dicom - t_nifti_all) / t_nifti_all:+.1f} %)"
+        )
 
 
 if __name__ == "__main__":

@@ -46,14 +46,27 @@ def main() -> None:
     X = rng.normal(size=(n, p)) * 10 + 100
     y = (rng.random(n) < 1 / (1 + np.exp(-(X[:, 0] - X[:, 1]) / 10))).astype(float)
     ids = [f"P{i:05d}" for i in range(n)]
-    mdata = md.MuData({"radiomics": ad.AnnData(X, obs=pd.DataFrame(index=ids),
-                                               var=pd.DataFrame(index=[f"f{j}" for j in
-                                                                       range(p)]))})
+    mdata = md.MuData(
+        {
+            "radiomics": ad.AnnData(
+                X, obs=pd.DataFrame(index=ids), var=pd.DataFrame(index=[f"f{j}" for j in range(p)])
+            )
+        }
+    )
     mdata.obs["label"] = y
     warnings.simplefilter("ignore")
-    model = rg.tl.fit_model(mdata, "label", "radiomics", model="logistic", n_features=20,
-                            param_grid={}, outer_folds=3, n_repeats=1, n_bootstraps=20,
-                            importance_repeats=0)
+    model = rg.tl.fit_model(
+        mdata,
+        "label",
+        "radiomics",
+        model="logistic",
+        n_features=20,
+        param_grid={},
+        outer_folds=3,
+        n_repeats=1,
+        n_bootstraps=20,
+        importance_repeats=0,
+    )
     start = time.perf_counter()
     ours = rg.tl.explain(model, mdata)
     t_ours = time.perf_counter() - start
@@ -75,10 +88,14 @@ def main() -> None:
 
     print(f"{n} patients, {Z.shape[1]} features in the final model")
     print(f"  rg.tl.explain (end to end)      {t_ours:8.3f} s")
-    print(f"  shap.LinearExplainer            {t_linear:8.3f} s   max |difference| "
-          f"{np.abs(ours.values - values_linear).max():.2e}")
-    print(f"  shap Permutation (extrapolated) {t_exact:8.3f} s   max |difference| "
-          f"{np.abs(ours.values[:m] - values_exact).max():.2e} (100-patient background)")
+    print(
+        f"  shap.LinearExplainer            {t_linear:8.3f} s   max |difference| "
+        f"{np.abs(ours.values - values_linear).max():.2e}"
+    )
+    print(
+        f"  shap Permutation (extrapolated) {t_exact:8.3f} s   max |difference| "
+        f"{np.abs(ours.values[:m] - values_exact).max():.2e} (100-patient background)"
+    )
 
 
 if __name__ == "__main__":

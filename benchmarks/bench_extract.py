@@ -53,16 +53,29 @@ def write_cases(folder: Path, n_cases: int, scale: int, seed: int = 0) -> Path:
     rows = []
     for i in range(n_cases):
         factors = rng.normal(0, 0.8, size=3)
-        image, mask = simulate_image(rng, factors, bool(rng.random() < 0.3),
-                                     str(rng.choice(list(SITES))), shape=shape, spacing=spacing)
+        image, mask = simulate_image(
+            rng,
+            factors,
+            bool(rng.random() < 0.3),
+            str(rng.choice(list(SITES))),
+            shape=shape,
+            spacing=spacing,
+        )
         patient = f"P{i:04d}"
         for array, kind in ((image, "image"), (mask, "mask")):
             itk = sitk.GetImageFromArray(array)
             itk.SetSpacing(spacing)
-            sitk.WriteImage(itk, str(folder / "images" / f"{patient}_{kind}.nii.gz"),
-                            useCompression=True)
-        rows.append({"patient_id": patient, "image": f"images/{patient}_image.nii.gz",
-                     "mask": f"images/{patient}_mask.nii.gz", "label": 1})
+            sitk.WriteImage(
+                itk, str(folder / "images" / f"{patient}_{kind}.nii.gz"), useCompression=True
+            )
+        rows.append(
+            {
+                "patient_id": patient,
+                "image": f"images/{patient}_image.nii.gz",
+                "mask": f"images/{patient}_mask.nii.gz",
+                "label": 1,
+            }
+        )
     manifest = folder / "manifest.csv"
     pd.DataFrame(rows).to_csv(manifest, index=False)
     return manifest
@@ -86,8 +99,12 @@ def plain_loop(manifest: Path, params: dict) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=40, help="number of demo cases (40)")
-    parser.add_argument("--scale", type=int, default=1,
-                        help="image grid refinement: 2 = 8x the voxels of the demo (1)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="image grid refinement: 2 = 8x the voxels of the demo (1)",
+    )
     parser.add_argument("--params", default="default", help="preset or parameter file")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs (3)")
     parser.add_argument("--jobs", type=int, default=2, help="workers of the parallel run (2)")
@@ -126,15 +143,34 @@ def main(argv: list[str] | None = None) -> int:
 
         for r in range(args.repeat):  # interleaved, so that changes in load hit every run alike
             timed("plain", plain_loop, manifest, params)
-            timed("ours1", rg.extract.features, manifest, params=params, n_jobs=1,
-                  progress=False)
-            timed("ours2", rg.extract.features, manifest, params=params, n_jobs=args.jobs,
-                  progress=False)
+            timed("ours1", rg.extract.features, manifest, params=params, n_jobs=1, progress=False)
+            timed(
+                "ours2",
+                rg.extract.features,
+                manifest,
+                params=params,
+                n_jobs=args.jobs,
+                progress=False,
+            )
             cache = work / f"cache{r}"
-            timed("cold", rg.extract.features, manifest, params=params, n_jobs=args.jobs,
-                  cache_dir=cache, progress=False)
-            timed("warm", rg.extract.features, manifest, params=params, n_jobs=args.jobs,
-                  cache_dir=cache, progress=False)
+            timed(
+                "cold",
+                rg.extract.features,
+                manifest,
+                params=params,
+                n_jobs=args.jobs,
+                cache_dir=cache,
+                progress=False,
+            )
+            timed(
+                "warm",
+                rg.extract.features,
+                manifest,
+                params=params,
+                n_jobs=args.jobs,
+                cache_dir=cache,
+                progress=False,
+            )
             assert outputs["warm"].uns["radiogenomics"]["n_from_cache"] == args.cases
         results = {k: min(v) for k, v in wall.items()}
         cpu_best = {k: min(v) for k, v in cpu.items()}
@@ -146,32 +182,47 @@ def main(argv: list[str] | None = None) -> int:
         for adata in (ours1, ours2, warm):
             np.testing.assert_allclose(adata.X, reference, rtol=1e-12, atol=0)
 
-        n, voxels = args.cases, int(np.prod((28, 56, 56))) * args.scale ** 3
-        print(f"Feature extraction, {n} demo cases ({voxels:,} voxels each, preset "
-              f"{args.params!r}, {ours1.n_vars} features), {os.cpu_count()} cores, "
-              f"best of {args.repeat}")
+        n, voxels = args.cases, int(np.prod((28, 56, 56))) * args.scale**3
+        print(
+            f"Feature extraction, {n} demo cases ({voxels:,} voxels each, preset "
+            f"{args.params!r}, {ours1.n_vars} features), {os.cpu_count()} cores, "
+            f"best of {args.repeat}"
+        )
         print(f"{'run':<44}{'wall s':>9}{'s/case':>9}{'cpu s':>8}  vs")
         rows = [
             ("plain pyradiomics loop (sequential)", "plain", ""),
-            ("rg.extract.features, 1 worker", "ours1",
-             f"overhead {100 * (results['ours1'] / results['plain'] - 1):+.1f} % vs plain "
-             f"(target within 5 %; cpu {100 * (cpu_best['ours1'] / cpu_best['plain'] - 1):+.1f} %)"),
-            (f"rg.extract.features, {args.jobs} workers", "ours2",
-             f"{results['ours1'] / results['ours2']:.2f}x faster than 1 worker (target 1.8x)"),
+            (
+                "rg.extract.features, 1 worker",
+                "ours1",
+                f"overhead {100 * (results['ours1'] / results['plain'] - 1):+.1f} % vs plain "
+                f"(target within 5 %; cpu {100 * (cpu_best['ours1'] / cpu_best['plain'] - 1):+.1f} %)",
+            ),
+            (
+                f"rg.extract.features, {args.jobs} workers",
+                "ours2",
+                f"{results['ours1'] / results['ours2']:.2f}x faster than 1 worker (target 1.8x)",
+            ),
             (f"cold run with cache, {args.jobs} workers", "cold", ""),
-            ("re-run with warm cache", "warm",
-             f"{results['cold'] / results['warm']:.0f}x faster than cold (target 50x; "
-             f"{results['ours1'] / results['warm']:.0f}x than 1 worker)"),
+            (
+                "re-run with warm cache",
+                "warm",
+                f"{results['cold'] / results['warm']:.0f}x faster than cold (target 50x; "
+                f"{results['ours1'] / results['warm']:.0f}x than 1 worker)",
+            ),
         ]
         for name, kind, note in rows:
             seconds = results[kind]
             print(f"{name:<44}{seconds:>9.3f}{seconds / n:>9.4f}{cpu_best[kind]:>8.3f}  {note}")
-        print("wall s: best of the repeats; cpu s: processor time of this process and its "
-              "worker processes.")
+        print(
+            "wall s: best of the repeats; cpu s: processor time of this process and its "
+            "worker processes."
+        )
         available = cpu_best["ours1"] / results["ours1"]
         if available < 0.9:
-            print(f"Note: the 1-worker run got {available:.0%} of a core (the machine is busy), "
-                  "so wall-time speed-ups understate what free cores give.")
+            print(
+                f"Note: the 1-worker run got {available:.0%} of a core (the machine is busy), "
+                "so wall-time speed-ups understate what free cores give."
+            )
         print("All runs gave the same feature values as the plain loop.")
     finally:
         shutil.rmtree(work, ignore_errors=True)

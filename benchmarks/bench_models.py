@@ -46,26 +46,53 @@ def bench_nested_cv(n: int, p: int, folds: int) -> None:
     grid = {"select__k": [5, 10, 20], "model__C": [0.05, 0.5, 5.0]}
 
     pipeline, _ = build_pipeline("classification", "logistic", "univariate", 5)
-    ours, t_ours = _timed(lambda: nested_cross_validation(
-        pipeline, grid, frame, y, "classification", n_splits=folds, n_repeats=1,
-        inner_folds=3, random_state=0, importance_repeats=0))
+    ours, t_ours = _timed(
+        lambda: nested_cross_validation(
+            pipeline,
+            grid,
+            frame,
+            y,
+            "classification",
+            n_splits=folds,
+            n_repeats=1,
+            inner_folds=3,
+            random_state=0,
+            importance_repeats=0,
+        )
+    )
 
-    reference = Pipeline([("scale", StandardScaler()), ("select", SelectKBest(f_classif)),
-                          ("model", logistic())])
-    search = GridSearchCV(reference, grid, scoring="roc_auc",
-                          cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    reference = Pipeline(
+        [("scale", StandardScaler()), ("select", SelectKBest(f_classif)), ("model", logistic())]
+    )
+    search = GridSearchCV(
+        reference, grid, scoring="roc_auc", cv=StratifiedKFold(3, shuffle=True, random_state=0)
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        theirs, t_theirs = _timed(lambda: cross_val_predict(
-            search, X, y, method="predict_proba",
-            cv=[(train, test) for _, _, train, test in
-                outer_splits(y, "classification", folds, 1, 0)])[:, 1])
-    print(f"nested CV, {n} patients x {p} features, {folds} outer x 3 inner folds, "
-          f"{len(grid['select__k']) * len(grid['model__C'])} grid points")
-    print(f"  rg nested_cross_validation         {t_ours:8.2f} s   "
-          f"AUC {roc_auc(y, ours.predictions[:, 0]):.3f}")
-    print(f"  sklearn GridSearchCV + cv_predict  {t_theirs:8.2f} s   "
-          f"AUC {roc_auc_score(y, theirs):.3f}")
+        theirs, t_theirs = _timed(
+            lambda: cross_val_predict(
+                search,
+                X,
+                y,
+                method="predict_proba",
+                cv=[
+                    (train, test)
+                    for _, _, train, test in outer_splits(y, "classification", folds, 1, 0)
+                ],
+            )[:, 1]
+        )
+    print(
+        f"nested CV, {n} patients x {p} features, {folds} outer x 3 inner folds, "
+        f"{len(grid['select__k']) * len(grid['model__C'])} grid points"
+    )
+    print(
+        f"  rg nested_cross_validation         {t_ours:8.2f} s   "
+        f"AUC {roc_auc(y, ours.predictions[:, 0]):.3f}"
+    )
+    print(
+        f"  sklearn GridSearchCV + cv_predict  {t_theirs:8.2f} s   "
+        f"AUC {roc_auc_score(y, theirs):.3f}"
+    )
 
 
 def bench_bootstrap(n: int, n_bootstraps: int) -> None:
@@ -82,8 +109,10 @@ def bench_bootstrap(n: int, n_bootstraps: int) -> None:
     idx = bootstrap_indices(n, n_bootstraps, 0, strata=y)
     ours, t_ours = _timed(lambda: [roc_auc(y[i], score[i]) for i in idx])
     theirs, t_theirs = _timed(lambda: [roc_auc_score(y[i], score[i]) for i in idx])
-    print(f"bootstrap AUC, {n} patients, {n_bootstraps} replicates "
-          f"(max difference {np.max(np.abs(np.subtract(ours, theirs))):.1e})")
+    print(
+        f"bootstrap AUC, {n} patients, {n_bootstraps} replicates "
+        f"(max difference {np.max(np.abs(np.subtract(ours, theirs))):.1e})"
+    )
     print(f"  rg roc_auc                         {t_ours:8.2f} s")
     print(f"  sklearn roc_auc_score              {t_theirs:8.2f} s")
 
@@ -91,12 +120,16 @@ def bench_bootstrap(n: int, n_bootstraps: int) -> None:
     event = rng.random(n) < 0.7
     risk = -time_ + rng.normal(0, 5, n)
     idx = bootstrap_indices(n, n_bootstraps, 0, strata=event)
-    ours, t_ours = _timed(lambda: [concordance_counts(time_[i], event[i], risk[i])["concordance"]
-                                   for i in idx])
-    theirs, t_theirs = _timed(lambda: [concordance_index_censored(event[i], time_[i], risk[i])[0]
-                                       for i in idx])
-    print(f"bootstrap C-index, {n} patients, {n_bootstraps} replicates "
-          f"(max difference {np.max(np.abs(np.subtract(ours, theirs))):.1e})")
+    ours, t_ours = _timed(
+        lambda: [concordance_counts(time_[i], event[i], risk[i])["concordance"] for i in idx]
+    )
+    theirs, t_theirs = _timed(
+        lambda: [concordance_index_censored(event[i], time_[i], risk[i])[0] for i in idx]
+    )
+    print(
+        f"bootstrap C-index, {n} patients, {n_bootstraps} replicates "
+        f"(max difference {np.max(np.abs(np.subtract(ours, theirs))):.1e})"
+    )
     print(f"  rg concordance_counts              {t_ours:8.2f} s")
     print(f"  sksurv concordance_index_censored  {t_theirs:8.2f} s")
 

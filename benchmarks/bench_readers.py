@@ -43,23 +43,31 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    shapes = [(1, 2_000), (1, 20_000)] if args.quick else [
-        (1, 2_000), (1, 20_000), (1, 200_000), (2_000, 50), (200_000, 20)]
+    shapes = (
+        [(1, 2_000), (1, 20_000)]
+        if args.quick
+        else [(1, 2_000), (1, 20_000), (1, 200_000), (2_000, 50), (200_000, 20)]
+    )
     rng = np.random.default_rng(0)
-    print(f"{'rows x columns':>18} {'read_csv':>10} {'read_csv, str ID':>17} "
-          f"{'rg read_clinical':>17} {'ratio':>6}")
+    print(
+        f"{'rows x columns':>18} {'read_csv':>10} {'read_csv, str ID':>17} "
+        f"{'rg read_clinical':>17} {'ratio':>6}"
+    )
     with tempfile.TemporaryDirectory() as folder:
         for n_rows, n_cols in shapes:
-            frame = pd.DataFrame(rng.normal(size=(n_rows, n_cols)).round(4),
-                                 columns=[f"m{i}" for i in range(n_cols)])
+            frame = pd.DataFrame(
+                rng.normal(size=(n_rows, n_cols)).round(4), columns=[f"m{i}" for i in range(n_cols)]
+            )
             frame.insert(0, "patient_id", [f"{i:06d}" for i in range(n_rows)])
             path = Path(folder) / f"clinical_{n_rows}x{n_cols}.csv"
             frame.to_csv(path, index=False)
             ours = best(lambda p=path: rg.io.read_clinical(p), args.repeat)
             plain = best(lambda p=path: pd.read_csv(p), args.repeat)
             theirs = best(lambda p=path: pd.read_csv(p, dtype={"patient_id": str}), args.repeat)
-            print(f"{n_rows:>8} x {n_cols:<7} {plain:>8.3f} s {theirs:>15.3f} s "
-                  f"{ours:>15.3f} s {ours / plain:>5.2f}x")
+            print(
+                f"{n_rows:>8} x {n_cols:<7} {plain:>8.3f} s {theirs:>15.3f} s "
+                f"{ours:>15.3f} s {ours / plain:>5.2f}x"
+            )
 
 
 if __name__ == "__main__":

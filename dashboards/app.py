@@ -32,8 +32,13 @@ PLOTLY_BUNDLE = ASSETS / "plotly-cartesian.min.js"
 
 #: What the server compresses for browsers that accept it: pages, scripts, styles, layouts
 #: and callback answers (not downloads).
-COMPRESSED_TYPES = ["text/html", "text/css", "text/javascript", "application/javascript",
-                    "application/json"]
+COMPRESSED_TYPES = [
+    "text/html",
+    "text/css",
+    "text/javascript",
+    "application/javascript",
+    "application/json",
+]
 
 
 def _compress(server) -> None:
@@ -108,12 +113,25 @@ def create_app(
     dash.Dash
         ``app.server`` is the Flask (WSGI) application.
     """
-    results = path if isinstance(path, Results) else load_results(
-        path, time=time, event=event, pseudonymize=pseudonymize, pseudonym_key=pseudonym_key,
-        cache_dir=cache_dir)
+    results = (
+        path
+        if isinstance(path, Results)
+        else load_results(
+            path,
+            time=time,
+            event=event,
+            pseudonymize=pseudonymize,
+            pseudonym_key=pseudonym_key,
+            cache_dir=cache_dir,
+        )
+    )
     app = dash.Dash(
-        __name__, title=title, assets_folder=str(ASSETS), serve_locally=True,
-        suppress_callback_exceptions=True, update_title=None,
+        __name__,
+        title=title,
+        assets_folder=str(ASSETS),
+        serve_locally=True,
+        suppress_callback_exceptions=True,
+        update_title=None,
     )
     routes = {page.PATH: page for page in PAGES}
 
@@ -135,18 +153,30 @@ def create_app(
         ``dcc.Location`` reports the path."""
         pathname, search = _page_path()
         where = {"pathname": pathname, "search": search} if pathname else {}
-        return html.Div([
-            dcc.Location(id="url", refresh=False, **where),
-            header(title, active=pathname,
-                   report="/report/report.html" if _report(results, "report.html") else None),
-            html.Main(page_content(pathname, search) if pathname else None, id="page",
-                      className="rg-main"),
-        ])
+        return html.Div(
+            [
+                dcc.Location(id="url", refresh=False, **where),
+                header(
+                    title,
+                    active=pathname,
+                    report="/report/report.html" if _report(results, "report.html") else None,
+                ),
+                html.Main(
+                    page_content(pathname, search) if pathname else None,
+                    id="page",
+                    className="rg-main",
+                ),
+            ]
+        )
 
     app.layout = layout
 
-    @app.callback(Output("page", "children"), Input("url", "pathname"),
-                  State("url", "search"), prevent_initial_call=True)
+    @app.callback(
+        Output("page", "children"),
+        Input("url", "pathname"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
     def route(pathname, search):
         return page_content(pathname, search)
 
@@ -154,7 +184,9 @@ def create_app(
     app.clientside_callback(
         ClientsideFunction("rg", "markNav"),
         [Output(f"nav-{label.lower()}", "className") for _, label in NAV],
-        Input("url", "pathname"), prevent_initial_call=True)
+        Input("url", "pathname"),
+        prevent_initial_call=True,
+    )
 
     for page in PAGES:
         page.register(app, results)
@@ -166,8 +198,9 @@ def create_app(
         auth = auth_file if isinstance(auth_file, BasicAuth) else BasicAuth(auth_file)
         auth.init_app(server)
     # headers, and callback requests checked before they run (after authentication)
-    install_security(app, server,
-                     layouts=lambda: [layout(), *(page.layout(results) for page in PAGES)])
+    install_security(
+        app, server, layouts=lambda: [layout(), *(page.layout(results) for page in PAGES)]
+    )
 
     @server.route("/download/associations.csv")
     def download_associations():
@@ -178,11 +211,19 @@ def create_app(
             abort(404)
         flt = filter_from_params(request.args)
         sort = request.args.get("sort")
-        sort_by = [{"column_id": sort, "direction": request.args.get("dir", "asc")}] if (
-            sort in store.columns) else None
-        return Response(store.iter_csv(flt, sort_by), mimetype="text/csv", headers={
-            "Content-Disposition": 'attachment; filename="associations.csv"',
-            "Cache-Control": "no-store"})
+        sort_by = (
+            [{"column_id": sort, "direction": request.args.get("dir", "asc")}]
+            if (sort in store.columns)
+            else None
+        )
+        return Response(
+            store.iter_csv(flt, sort_by),
+            mimetype="text/csv",
+            headers={
+                "Content-Disposition": 'attachment; filename="associations.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     @server.route("/report/<name>")
     def study_report(name):
@@ -214,8 +255,9 @@ def query_params(search: str | None) -> dict[str, str]:
     """The query string of a page (``?variable=stage&split=median``) as a dict of its
     first values; a page reads only the keys it knows and checks their values."""
     text = (search or "").lstrip("?")
-    return {key: values[0][:200] for key, values in parse_qs(text).items()
-            if values and len(key) <= 40}
+    return {
+        key: values[0][:200] for key, values in parse_qs(text).items() if values and len(key) <= 40
+    }
 
 
 def _page_path() -> tuple[str | None, str]:
@@ -238,8 +280,11 @@ def check_listen(host: str, auth_file=None, hint: str | None = None) -> None:
         raise InputError(
             f"refusing to listen on {host} without authentication",
             expected="127.0.0.1 (this machine only), or a password file",
-            found=host, hint=hint or "Create one with 'radiogenomics passwd FILE USER' and "
-                                     "pass --auth-file FILE (and put the server behind HTTPS)")
+            found=host,
+            hint=hint
+            or "Create one with 'radiogenomics passwd FILE USER' and "
+            "pass --auth-file FILE (and put the server behind HTTPS)",
+        )
 
 
 def serve(
@@ -276,11 +321,12 @@ def serve(
     from waitress import create_server
 
     logging.getLogger("waitress").setLevel(logging.WARNING)
-    server = create_server(app.server, host=host, port=port, threads=threads,
-                           ident="radiogenomics")
-    echo(f"Serving the dashboards of {path} on http://{host}:{server.effective_port}/ "
-         f"({'authentication required' if auth_file else 'no authentication'}); "
-         "Ctrl+C stops.")
+    server = create_server(app.server, host=host, port=port, threads=threads, ident="radiogenomics")
+    echo(
+        f"Serving the dashboards of {path} on http://{host}:{server.effective_port}/ "
+        f"({'authentication required' if auth_file else 'no authentication'}); "
+        "Ctrl+C stops."
+    )
     try:
         server.run()
     except KeyboardInterrupt:

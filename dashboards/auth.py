@@ -31,16 +31,22 @@ _HASH_METHOD = "scrypt"
 
 def _check_username(username: str) -> None:
     if not username or ":" in username or any(c.isspace() for c in username):
-        raise InputError("invalid user name", expected="a non-empty name without ':' or spaces",
-                         found=repr(username))
+        raise InputError(
+            "invalid user name",
+            expected="a non-empty name without ':' or spaces",
+            found=repr(username),
+        )
 
 
 def read_users(path: str | os.PathLike) -> dict[str, str]:
     """The users of a password file: ``{username: salted hash}``."""
     path = Path(path)
     if not path.is_file():
-        raise InputError("the password file does not exist", file=path,
-                         hint="Create it with: radiogenomics passwd FILE USERNAME")
+        raise InputError(
+            "the password file does not exist",
+            file=path,
+            hint="Create it with: radiogenomics passwd FILE USERNAME",
+        )
     users: dict[str, str] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         line = line.strip()
@@ -48,13 +54,20 @@ def read_users(path: str | os.PathLike) -> dict[str, str]:
             continue
         username, sep, hashed = line.partition(":")
         if not sep or "$" not in hashed:
-            raise InputError("not a 'username:salted-hash' line", file=path, row=number,
-                             expected="lines written by radiogenomics passwd",
-                             found="a line without a salted hash")
+            raise InputError(
+                "not a 'username:salted-hash' line",
+                file=path,
+                row=number,
+                expected="lines written by radiogenomics passwd",
+                found="a line without a salted hash",
+            )
         users[username] = hashed
     if not users:
-        raise InputError("the password file has no user", file=path,
-                         hint="Add one with: radiogenomics passwd FILE USERNAME")
+        raise InputError(
+            "the password file has no user",
+            file=path,
+            hint="Add one with: radiogenomics passwd FILE USERNAME",
+        )
     return users
 
 
@@ -78,8 +91,11 @@ def add_user(path: str | os.PathLike, username: str, password: str) -> Path:
     """
     _check_username(username)
     if len(password) < 8:
-        raise InputError("password too short", expected="at least 8 characters",
-                         found=f"{len(password)} characters")
+        raise InputError(
+            "password too short",
+            expected="at least 8 characters",
+            found=f"{len(password)} characters",
+        )
     path = Path(path)
     users = read_users(path) if path.is_file() and path.stat().st_size else {}
     users[username] = generate_password_hash(password, method=_HASH_METHOD)
@@ -114,9 +130,15 @@ class LoginLimiter:
     made-up user names cannot fill the memory.
     """
 
-    def __init__(self, max_failures: int = 5, base_delay: float = 2.0,
-                 max_delay: float = 300.0, forget_after: float = 900.0,
-                 max_keys: int = 10_000, clock=time.monotonic):
+    def __init__(
+        self,
+        max_failures: int = 5,
+        base_delay: float = 2.0,
+        max_delay: float = 300.0,
+        forget_after: float = 900.0,
+        max_keys: int = 10_000,
+        clock=time.monotonic,
+    ):
         self.max_failures = int(max_failures)
         self.base_delay = float(base_delay)
         self.max_delay = float(max_delay)
@@ -200,11 +222,20 @@ class BasicAuth:
 
     realm = "radiogenomics"
 
-    def __init__(self, path: str | os.PathLike, *, max_failures_per_user: int = 5,
-                 max_failures_per_address: int = 20, base_delay: float = 2.0,
-                 max_delay: float = 300.0, max_concurrent_hashes: int = 2,
-                 hash_wait: float = 10.0, cache_seconds: float = 900.0,
-                 cache_size: int = 1024, clock=time.monotonic):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        max_failures_per_user: int = 5,
+        max_failures_per_address: int = 20,
+        base_delay: float = 2.0,
+        max_delay: float = 300.0,
+        max_concurrent_hashes: int = 2,
+        hash_wait: float = 10.0,
+        cache_seconds: float = 900.0,
+        cache_size: int = 1024,
+        clock=time.monotonic,
+    ):
         self.path = Path(path)
         self.users = read_users(self.path)
         self._key = secrets.token_bytes(32)
@@ -215,21 +246,21 @@ class BasicAuth:
         self._lock = threading.Lock()
         self._hashing = threading.BoundedSemaphore(max(1, int(max_concurrent_hashes)))
         self._hash_wait = float(hash_wait)
-        self.users_limiter = LoginLimiter(max_failures_per_user, base_delay, max_delay,
-                                          clock=clock)
-        self.address_limiter = LoginLimiter(max_failures_per_address, base_delay, max_delay,
-                                            clock=clock)
+        self.users_limiter = LoginLimiter(max_failures_per_user, base_delay, max_delay, clock=clock)
+        self.address_limiter = LoginLimiter(
+            max_failures_per_address, base_delay, max_delay, clock=clock
+        )
         # an unknown user name is checked against this, made like the users' own hashes
         method = next(iter(self.users.values())).split("$", 1)[0]
         try:
             self._dummy = generate_password_hash(secrets.token_urlsafe(16), method=method)
         except (ValueError, TypeError):
-            self._dummy = generate_password_hash(secrets.token_urlsafe(16),
-                                                 method=_HASH_METHOD)
+            self._dummy = generate_password_hash(secrets.token_urlsafe(16), method=_HASH_METHOD)
 
     def _digest(self, username: str, password: str) -> bytes:
-        return hmac.new(self._key, f"{username}\0{password}".encode("utf-8", "surrogatepass"),
-                        hashlib.sha256).digest()
+        return hmac.new(
+            self._key, f"{username}\0{password}".encode("utf-8", "surrogatepass"), hashlib.sha256
+        ).digest()
 
     def _remembered(self, digest: bytes) -> bool:
         now = self._clock()
@@ -249,8 +280,9 @@ class BasicAuth:
             while len(self._accepted) > self._cache_size:
                 self._accepted.popitem(last=False)
 
-    def authenticate(self, username: str | None, password: str | None,
-                     address: str | None = None) -> Decision:
+    def authenticate(
+        self, username: str | None, password: str | None, address: str | None = None
+    ) -> Decision:
         """Check credentials, applying the back-off and the bound on hashing."""
         username = username or ""
         password = password or ""
@@ -260,8 +292,10 @@ class BasicAuth:
         user_key, address_key = f"user:{username}", f"address:{address or '-'}"
 
         def wait() -> float:
-            return max(self.users_limiter.retry_after(user_key),
-                       self.address_limiter.retry_after(address_key))
+            return max(
+                self.users_limiter.retry_after(user_key),
+                self.address_limiter.retry_after(address_key),
+            )
 
         if wait() > 0:
             return Decision(429, wait())
@@ -296,17 +330,17 @@ class BasicAuth:
         def require_auth():
             auth = request.authorization
             if auth is not None and auth.type == "basic":
-                decision = self.authenticate(auth.username, auth.password,
-                                             request.remote_addr)
+                decision = self.authenticate(auth.username, auth.password, request.remote_addr)
             else:
                 decision = Decision(401)
             if decision.accepted:
                 return None
-            text = {401: "Authentication required.\n",
-                    429: "Too many failed sign-ins: try again later.\n",
-                    503: "The server is busy checking sign-ins: try again.\n"}
-            headers = {"Content-Type": "text/plain; charset=utf-8",
-                       "Cache-Control": "no-store"}
+            text = {
+                401: "Authentication required.\n",
+                429: "Too many failed sign-ins: try again later.\n",
+                503: "The server is busy checking sign-ins: try again.\n",
+            }
+            headers = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
             if decision.status == 401:
                 headers["WWW-Authenticate"] = f'Basic realm="{self.realm}"'
             else:

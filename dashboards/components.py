@@ -29,30 +29,41 @@ def header(title: str, active: str | None = None, report: str | None = None) -> 
     """The header with the navigation, the page at ``active`` marked (the browser keeps
     the mark up to date as the user moves between pages); ``report`` is the address of
     the study report, when there is one."""
-    links = [dcc.Link(label, href=href, id=f"nav-{label.lower()}",
-                      className=nav_class(href, active))
-             for href, label in NAV]
+    links = [
+        dcc.Link(label, href=href, id=f"nav-{label.lower()}", className=nav_class(href, active))
+        for href, label in NAV
+    ]
     if report:
-        links.append(html.A("Report", href=report, id="nav-report", target="_blank",
-                            className="rg-nav-link"))
-    return html.Header(className="rg-header", children=[
-        html.Div(title, className="rg-title"),
-        html.Nav(className="rg-nav", children=links),
-    ])
+        links.append(
+            html.A("Report", href=report, id="nav-report", target="_blank", className="rg-nav-link")
+        )
+    return html.Header(
+        className="rg-header",
+        children=[
+            html.Div(title, className="rg-title"),
+            html.Nav(className="rg-nav", children=links),
+        ],
+    )
 
 
-def card(title: str | None, *children, id: str | None = None,
-         class_name: str = "") -> html.Section:
+def card(title: str | None, *children, id: str | None = None, class_name: str = "") -> html.Section:
     kwargs = {"id": id} if id else {}
-    return html.Section(className=f"rg-card {class_name}".strip(), children=[
-        html.H3(title, className="rg-card-title") if title else None, *children], **kwargs)
+    return html.Section(
+        className=f"rg-card {class_name}".strip(),
+        children=[html.H3(title, className="rg-card-title") if title else None, *children],
+        **kwargs,
+    )
 
 
 def stat(label: str, value, id: str | None = None) -> html.Div:
     kwargs = {"id": id} if id else {}
-    return html.Div(className="rg-stat", children=[
-        html.Div(value, className="rg-stat-value", **kwargs),
-        html.Div(label, className="rg-stat-label")])
+    return html.Div(
+        className="rg-stat",
+        children=[
+            html.Div(value, className="rg-stat-value", **kwargs),
+            html.Div(label, className="rg-stat-label"),
+        ],
+    )
 
 
 def notice(text: str, kind: str = "info") -> html.Div:
@@ -62,19 +73,43 @@ def notice(text: str, kind: str = "info") -> html.Div:
 def empty_figure(message: str = "", height: int = 320) -> go.Figure:
     fig = go.Figure()
     fig.update_layout(
-        template="plotly_white", height=height, xaxis=dict(visible=False),
-        yaxis=dict(visible=False), margin=dict(l=10, r=10, t=10, b=10),
-        annotations=[dict(text=message, showarrow=False, x=0.5, y=0.5, xref="paper",
-                          yref="paper", font=dict(size=14, color="#667"))] if message else [],
+        template="plotly_white",
+        height=height,
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False),
+        margin=dict(l=10, r=10, t=10, b=10),
+        annotations=[
+            dict(
+                text=message,
+                showarrow=False,
+                x=0.5,
+                y=0.5,
+                xref="paper",
+                yref="paper",
+                font=dict(size=14, color="#667"),
+            )
+        ]
+        if message
+        else [],
     )
     return fig
 
 
-def graph(id, figure: go.Figure | None = None, height: int | None = None,
-          config: dict | None = None, **kwargs) -> dcc.Graph:
+def graph(
+    id,
+    figure: go.Figure | None = None,
+    height: int | None = None,
+    config: dict | None = None,
+    **kwargs,
+) -> dcc.Graph:
     style = {"height": f"{height}px"} if height else {}
-    return dcc.Graph(id=id, figure=figure if figure is not None else empty_figure(),
-                     config={"displaylogo": False, **(config or {})}, style=style, **kwargs)
+    return dcc.Graph(
+        id=id,
+        figure=figure if figure is not None else empty_figure(),
+        config={"displaylogo": False, **(config or {})},
+        style=style,
+        **kwargs,
+    )
 
 
 def format_number(value) -> str:
@@ -107,23 +142,41 @@ def records(frame: pd.DataFrame) -> list[dict]:
     return out.to_dict("records")
 
 
-def table(id: str, columns: list[str], data: list[dict] | None = None, page_size: int = 15,
-          server_side: bool = False, **kwargs) -> dash_table.DataTable:
+def table(
+    id: str,
+    columns: list[str],
+    data: list[dict] | None = None,
+    page_size: int = 15,
+    server_side: bool = False,
+    **kwargs,
+) -> dash_table.DataTable:
     """A DataTable; ``server_side`` pages and sorts through callbacks (custom actions)."""
-    options = dict(page_action="custom", sort_action="custom", sort_mode="single",
-                   page_current=0) if server_side else dict(page_action="native",
-                                                            sort_action="native")
+    options = (
+        dict(page_action="custom", sort_action="custom", sort_mode="single", page_current=0)
+        if server_side
+        else dict(page_action="native", sort_action="native")
+    )
     return dash_table.DataTable(
-        id=id, columns=[{"name": c.replace("_", " "), "id": c} for c in columns],
-        data=data or [], page_size=page_size,
+        id=id,
+        columns=[{"name": c.replace("_", " "), "id": c} for c in columns],
+        data=data or [],
+        page_size=page_size,
         style_table={"overflowX": "auto"},
-        style_cell={"fontFamily": "inherit", "fontSize": "13px", "padding": "4px 8px",
-                    "textAlign": "left", "maxWidth": "340px", "overflow": "hidden",
-                    "textOverflow": "ellipsis"},
+        style_cell={
+            "fontFamily": "inherit",
+            "fontSize": "13px",
+            "padding": "4px 8px",
+            "textAlign": "left",
+            "maxWidth": "340px",
+            "overflow": "hidden",
+            "textOverflow": "ellipsis",
+        },
         style_header={"fontWeight": "600", "backgroundColor": "#f3f5f8"},
-        style_data_conditional=[{"if": {"state": "active"},
-                                 "backgroundColor": "#e8eef6", "border": "1px solid #2c6fbb"}],
-        **options, **kwargs,
+        style_data_conditional=[
+            {"if": {"state": "active"}, "backgroundColor": "#e8eef6", "border": "1px solid #2c6fbb"}
+        ],
+        **options,
+        **kwargs,
     )
 
 

@@ -39,24 +39,36 @@ class LoadResult:
 
     def summary(self) -> dict:
         out = {
-            "users": self.users, "seconds": round(self.seconds, 1), "requests": self.requests,
+            "users": self.users,
+            "seconds": round(self.seconds, 1),
+            "requests": self.requests,
             "errors": self.errors,
             "requests_per_second": round(self.requests / self.seconds, 1) if self.seconds else 0,
             "p50_ms": round(self.percentile(50) * 1000, 1),
             "p95_ms": round(self.percentile(95) * 1000, 1),
             "max_ms": round(float(self.all_latencies().max()) * 1000, 1)
-            if self.requests else float("nan"),
-            "callbacks": {name: {"n": len(v), "p50_ms": round(self.percentile(50, name) * 1000, 1),
-                                 "p95_ms": round(self.percentile(95, name) * 1000, 1)}
-                          for name, v in sorted(self.latencies.items())},
+            if self.requests
+            else float("nan"),
+            "callbacks": {
+                name: {
+                    "n": len(v),
+                    "p50_ms": round(self.percentile(50, name) * 1000, 1),
+                    "p95_ms": round(self.percentile(95, name) * 1000, 1),
+                }
+                for name, v in sorted(self.latencies.items())
+            },
         }
         return out
 
 
 def explorer_callbacks(dependencies: list[dict]) -> dict[str, dict]:
     """The explorer's callbacks, by a short name, from the server's ``/_dash-dependencies``."""
-    wanted = {"overview": "assoc-count.children", "rows": "assoc-rows.data",
-              "select": "assoc-selected.data", "pair": "assoc-pair.figure"}
+    wanted = {
+        "overview": "assoc-count.children",
+        "rows": "assoc-rows.data",
+        "select": "assoc-selected.data",
+        "pair": "assoc-pair.figure",
+    }
     found = {}
     for spec in dependencies:
         for name, output in wanted.items():
@@ -80,11 +92,22 @@ def _outputs(spec: dict) -> list[dict]:
 
 def _payload(spec: dict, values: dict, changed: list[str]) -> dict:
     def fill(items):
-        return [{"id": i["id"], "property": i["property"],
-                 "value": values.get(f"{i['id']}.{i['property']}")} for i in items]
+        return [
+            {
+                "id": i["id"],
+                "property": i["property"],
+                "value": values.get(f"{i['id']}.{i['property']}"),
+            }
+            for i in items
+        ]
 
-    return {"output": spec["output"], "outputs": _outputs(spec), "inputs": fill(spec["inputs"]),
-            "state": fill(spec.get("state", [])), "changedPropIds": changed}
+    return {
+        "output": spec["output"],
+        "outputs": _outputs(spec),
+        "inputs": fill(spec["inputs"]),
+        "state": fill(spec.get("state", [])),
+        "changedPropIds": changed,
+    }
 
 
 def run_load(
@@ -136,9 +159,12 @@ def run_load(
         body = _payload(callbacks[name], values, changed)
         started = time.perf_counter()
         try:
-            response = client.post(f"{url}/_dash-update-component", data=json.dumps(body),
-                                   headers={"Content-Type": "application/json"},
-                                   timeout=timeout)
+            response = client.post(
+                f"{url}/_dash-update-component",
+                data=json.dumps(body),
+                headers={"Content-Type": "application/json"},
+                timeout=timeout,
+            )
             elapsed = time.perf_counter() - started
             ok = response.status_code in (200, 204)
             data = response.json() if response.status_code == 200 else None
@@ -152,7 +178,8 @@ def run_load(
                 result.errors += 1
                 if len(result.error_messages) < 10:
                     result.error_messages.append(
-                        f"{name}: {getattr(response, 'status_code', response)}")
+                        f"{name}: {getattr(response, 'status_code', response)}"
+                    )
         return data
 
     def user(number: int) -> None:
@@ -162,10 +189,14 @@ def run_load(
             client.auth = auth
         while time.perf_counter() < stop_at and budget[0] > 0:
             values = {
-                "assoc-table.value": table, "assoc-q.value": rng.choice(q_choices),
-                "assoc-method.value": None, "assoc-class.value": rng.choice(classes),
-                "assoc-x-search.value": None, "assoc-y-search.value": rng.choice(searches),
-                "assoc-rows.page_current": 0, "assoc-rows.page_size": 15,
+                "assoc-table.value": table,
+                "assoc-q.value": rng.choice(q_choices),
+                "assoc-method.value": None,
+                "assoc-class.value": rng.choice(classes),
+                "assoc-x-search.value": None,
+                "assoc-y-search.value": rng.choice(searches),
+                "assoc-rows.page_current": 0,
+                "assoc-rows.page_size": 15,
                 "assoc-rows.sort_by": [],
             }
             changed = ["assoc-q.value"]
@@ -177,9 +208,12 @@ def run_load(
                 time.sleep(rng.uniform(*think))
                 values["assoc-rows.page_current"] = rng.randint(1, 5)
                 if rng.random() < 0.4:
-                    values["assoc-rows.sort_by"] = [{
-                        "column_id": rng.choice(["estimate", "q_value", "y", "n"]),
-                        "direction": rng.choice(["asc", "desc"])}]
+                    values["assoc-rows.sort_by"] = [
+                        {
+                            "column_id": rng.choice(["estimate", "q_value", "y", "n"]),
+                            "direction": rng.choice(["asc", "desc"]),
+                        }
+                    ]
                 rows = call(client, "rows", values, ["assoc-rows.page_current"])
             data = (((rows or {}).get("response") or {}).get("assoc-rows") or {}).get("data")
             if data:
@@ -188,7 +222,7 @@ def run_load(
                 values["assoc-rows.data"] = data
                 values["assoc-volcano.clickData"] = None
                 selected = call(client, "select", values, ["assoc-rows.active_cell"])
-                chosen = (((selected or {}).get("response") or {}).get("assoc-selected") or {})
+                chosen = ((selected or {}).get("response") or {}).get("assoc-selected") or {}
                 if chosen.get("data"):
                     values["assoc-selected.data"] = chosen["data"]
                     call(client, "pair", values, ["assoc-selected.data"])

@@ -30,10 +30,13 @@ def _read(file: Path) -> str:
         os.chmod(file, 0o600)
     key = file.read_text(encoding="ascii").strip()
     if len(key) < 32:
-        raise InputError("the pseudonym key file is damaged", file=file,
-                         expected="a random key of 64 hexadecimal digits",
-                         found=f"{len(key)} characters",
-                         hint="Delete it to make a new key (the pseudonyms then change)")
+        raise InputError(
+            "the pseudonym key file is damaged",
+            file=file,
+            expected="a random key of 64 hexadecimal digits",
+            found=f"{len(key)} characters",
+            hint="Delete it to make a new key (the pseudonyms then change)",
+        )
     return key
 
 
@@ -55,8 +58,11 @@ def folder_key(path: str | os.PathLike) -> str:
     except FileExistsError:  # made at the same moment by another server
         return _read(file)
     except OSError as exc:
-        log.warning("cannot store the pseudonym key in the results folder (%s): "
-                    "pseudonyms change at each start", type(exc).__name__)
+        log.warning(
+            "cannot store the pseudonym key in the results folder (%s): "
+            "pseudonyms change at each start",
+            type(exc).__name__,
+        )
         return key
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(key + "\n")

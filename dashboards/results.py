@@ -73,8 +73,9 @@ class Results:
     _memo_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ---------------------------------------------------------------- memo
-    def memo(self, name: str, key: Hashable, compute: Callable[[], object],
-             size: int = 64) -> object:
+    def memo(
+        self, name: str, key: Hashable, compute: Callable[[], object], size: int = 64
+    ) -> object:
         """What the pages computed from these results (layouts, figures, tables), kept
         for the next request: the value of ``compute()`` under ``(name, key)``; the ``size``
         latest of each ``name`` are kept. The results never change while served, so a
@@ -215,22 +216,35 @@ def load_results(
 
     path = Path(path).expanduser()
     if not path.exists():
-        raise InputError("the results path does not exist", file=path,
-                         expected="a results folder or a .h5mu cohort file")
+        raise InputError(
+            "the results path does not exist",
+            file=path,
+            expected="a results folder or a .h5mu cohort file",
+        )
     if path.is_dir():
-        cohorts = [path / "cohort.h5mu"] if (path / "cohort.h5mu").is_file() else sorted(
-            path.glob("*.h5mu"))
+        cohorts = (
+            [path / "cohort.h5mu"]
+            if (path / "cohort.h5mu").is_file()
+            else sorted(path.glob("*.h5mu"))
+        )
         if len(cohorts) > 1:
-            raise InputError("several cohort files in the results folder", file=path,
-                             expected="one .h5mu file (or cohort.h5mu)",
-                             found=[c.name for c in cohorts])
+            raise InputError(
+                "several cohort files in the results folder",
+                file=path,
+                expected="one .h5mu file (or cohort.h5mu)",
+                found=[c.name for c in cohorts],
+            )
         cohort = cohorts[0] if cohorts else None
         folders = [path / "results"] if (path / "results").is_dir() else []
         loose = [p for p in sorted(path.iterdir()) if p.suffix in _TABLE_SUFFIXES]
     else:
         if path.suffix != ".h5mu":
-            raise InputError("not a cohort file", file=path, expected="a .h5mu file",
-                             found=path.suffix or "no suffix")
+            raise InputError(
+                "not a cohort file",
+                file=path,
+                expected="a .h5mu file",
+                found=path.suffix or "no suffix",
+            )
         cohort = path
         folders = [path.parent / "results"] if (path.parent / "results").is_dir() else []
         loose = []
@@ -239,14 +253,18 @@ def load_results(
         from .pseudonyms import folder_key
 
         pseudonym_key = folder_key(path)
-    results = Results(source=path, mdata=mdata, pseudonymize=pseudonymize,
-                      pseudonym_key=pseudonym_key or "")
+    results = Results(
+        source=path, mdata=mdata, pseudonymize=pseudonymize, pseudonym_key=pseudonym_key or ""
+    )
     classes = results.feature_classes()
 
     files = list(loose)
     for folder in folders:
-        files.extend(p for p in sorted(folder.rglob("*")) if p.suffix in _TABLE_SUFFIXES
-                     and not p.name.startswith("."))
+        files.extend(
+            p
+            for p in sorted(folder.rglob("*"))
+            if p.suffix in _TABLE_SUFFIXES and not p.name.startswith(".")
+        )
     by_stem: dict[str, Path] = {}
     for file in files:
         # one table may be exported in several formats: serve the Parquet one
@@ -276,8 +294,7 @@ def load_results(
         key = file.stem
         while key in target:
             key = f"{key}_"
-        target[key] = TableStore(source, kind=kind, feature_classes=classes,
-                                 cache_dir=cache_dir)
+        target[key] = TableStore(source, kind=kind, feature_classes=classes, cache_dir=cache_dir)
 
     for kind_name, tables in results.uns(default={}).items():
         if kind_name in _NOT_RESULTS or not isinstance(tables, dict):
@@ -294,8 +311,9 @@ def load_results(
             # a streamed table: the cohort holds its summary, the Parquet file the rows
             streamed = results.uns("params", kind_name, key, "path", default=None)
             if streamed and Path(streamed).suffix == ".parquet" and Path(streamed).is_file():
-                target[str(key)] = TableStore(Path(streamed), kind=kind,
-                                              feature_classes=classes, cache_dir=cache_dir)
+                target[str(key)] = TableStore(
+                    Path(streamed), kind=kind, feature_classes=classes, cache_dir=cache_dir
+                )
                 continue
             target[str(key)] = TableStore(table, kind=kind, feature_classes=classes)
 
@@ -305,9 +323,12 @@ def load_results(
     if mdata is not None:
         for name in (results.time, results.event):
             if name is not None and name not in mdata.obs.columns:
-                raise InputError(f"the cohort has no clinical column {name!r}",
-                                 file=cohort, column=name,
-                                 expected=f"one of {list(map(str, mdata.obs.columns))[:15]}")
+                raise InputError(
+                    f"the cohort has no clinical column {name!r}",
+                    file=cohort,
+                    column=name,
+                    expected=f"one of {list(map(str, mdata.obs.columns))[:15]}",
+                )
     if pseudonymize:
         results._make_pseudonyms()
     return results

@@ -63,8 +63,11 @@ def content_security_policy(script_hashes: Iterable[str] = ()) -> str:
 # ---------------------------------------------------------------- property types
 
 
-_WRAPPERS = tuple(getattr(typing, name) for name in ("NotRequired", "Required", "ReadOnly")
-                  if hasattr(typing, name))
+_WRAPPERS = tuple(
+    getattr(typing, name)
+    for name in ("NotRequired", "Required", "ReadOnly")
+    if hasattr(typing, name)
+)
 
 
 def _is_number(value) -> bool:
@@ -83,8 +86,9 @@ def conforms(value, annotation, owner: type | None = None, depth: int = 0) -> bo
     if annotation is inspect.Parameter.empty or annotation is typing.Any:
         return True
     if isinstance(annotation, typing.ForwardRef | str):
-        name = annotation.__forward_arg__ if isinstance(annotation, typing.ForwardRef) \
-            else annotation
+        name = (
+            annotation.__forward_arg__ if isinstance(annotation, typing.ForwardRef) else annotation
+        )
         resolved = getattr(owner, name, None) if owner is not None else None
         return True if resolved is None else conforms(value, resolved, owner, depth + 1)
     if annotation is type(None) or annotation is None:
@@ -94,8 +98,7 @@ def conforms(value, annotation, owner: type | None = None, depth: int = 0) -> bo
     if origin in _WRAPPERS:  # NotRequired[X] and the like: X
         return conforms(value, args[0], owner, depth + 1) if args else True
     if origin is typing.Annotated:
-        if any("Number" in getattr(meta, "__name__", type(meta).__name__)
-               for meta in args[1:]):
+        if any("Number" in getattr(meta, "__name__", type(meta).__name__) for meta in args[1:]):
             return _is_number(value)
         return conforms(value, args[0], owner, depth + 1)
     if origin is typing.Union or origin is types.UnionType:
@@ -118,15 +121,16 @@ def conforms(value, annotation, owner: type | None = None, depth: int = 0) -> bo
         if len(args) == 2:
             return all(conforms(v, args[1], owner, depth + 1) for v in value.values())
         return True
-    if isinstance(annotation, type) and issubclass(annotation, dict) and hasattr(
-            annotation, "__total__"):  # a TypedDict (of typing or typing_extensions)
+    if (
+        isinstance(annotation, type)
+        and issubclass(annotation, dict)
+        and hasattr(annotation, "__total__")
+    ):  # a TypedDict (of typing or typing_extensions)
         if not isinstance(value, dict):
             return False
         hints = getattr(annotation, "__annotations__", {})
-        return all(conforms(v, hints[k], owner, depth + 1) for k, v in value.items()
-                   if k in hints)
-    if origin in (list, tuple, Sequence, typing.Sequence) or annotation in (list, tuple,
-                                                                             Sequence):
+        return all(conforms(v, hints[k], owner, depth + 1) for k, v in value.items() if k in hints)
+    if origin in (list, tuple, Sequence, typing.Sequence) or annotation in (list, tuple, Sequence):
         if not isinstance(value, list):
             return False
         if args and origin is not tuple:
@@ -290,12 +294,14 @@ class CallbackGuard:
             for element in item:
                 self._check_dependency(element, None, part)
             return
-        if not isinstance(item, dict) or not isinstance(item.get("property"), str) or (
-                not isinstance(item.get("id"), str | dict)):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("property"), str)
+            or (not isinstance(item.get("id"), str | dict))
+        ):
             raise BadCallback(f"an item of '{part}' is not an id and a property")
         if expected is not None and isinstance(item["id"], str):
-            if item["id"] != expected.get("id") or item["property"] != expected.get(
-                    "property"):
+            if item["id"] != expected.get("id") or item["property"] != expected.get("property"):
                 raise BadCallback(f"'{part}' names another component than the callback")
         if "value" not in item:
             return
@@ -304,18 +310,16 @@ class CallbackGuard:
             return
         value = item["value"]
         parameter = _property_types(component_class).get(item["property"])
-        if parameter is not None and not conforms(value, parameter.annotation,
-                                                  component_class):
+        if parameter is not None and not conforms(value, parameter.annotation, component_class):
             raise BadCallback(f"a value of '{part}' has the wrong type for its property")
         # a property the page set to text stays text (or empty), a list stays a list...,
         # unless the property holds free-form data (a dcc.Store's: objects, lists, text)
         with self._lock:
             served = self._kinds.get((_id_key(item["id"]), item["property"]))
         free_form = parameter is None or all(
-            conforms(sample, parameter.annotation, component_class)
-            for sample in ({}, [], ""))
-        if value is not None and served is not None and not free_form and (
-                _kind(value) != served):
+            conforms(sample, parameter.annotation, component_class) for sample in ({}, [], "")
+        )
+        if value is not None and served is not None and not free_form and (_kind(value) != served):
             raise BadCallback(f"a value of '{part}' is not of the kind the page holds")
 
 
@@ -331,8 +335,9 @@ def install(app, server, layouts: Callable[[], Iterable] | None = None) -> Callb
 
     def refuse(reason: str, status: int = 400):
         log.warning("callback request refused (%s)", reason)
-        return Response(f"Bad request: {reason}.\n", status,
-                        {"Content-Type": "text/plain; charset=utf-8"})
+        return Response(
+            f"Bad request: {reason}.\n", status, {"Content-Type": "text/plain; charset=utf-8"}
+        )
 
     @server.before_request
     def check_callback():
@@ -356,8 +361,11 @@ def install(app, server, layouts: Callable[[], Iterable] | None = None) -> Callb
     @server.errorhandler(RadiogenomicsError)
     def input_error(exc):
         log.warning("request to %s refused (%s)", request.path, type(exc).__name__)
-        return Response(f"Bad request: the input cannot be used ({type(exc).__name__}).\n",
-                        400, {"Content-Type": "text/plain; charset=utf-8"})
+        return Response(
+            f"Bad request: the input cannot be used ({type(exc).__name__}).\n",
+            400,
+            {"Content-Type": "text/plain; charset=utf-8"},
+        )
 
     @server.after_request
     def headers(response):
@@ -368,13 +376,16 @@ def install(app, server, layouts: Callable[[], Iterable] | None = None) -> Callb
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         # the page's own requests name it (the layout request); other sites learn nothing
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        relative = request.path[len(prefix):] if request.path.startswith(prefix) else ""
+        relative = request.path[len(prefix) :] if request.path.startswith(prefix) else ""
         if not relative.startswith(_CACHEABLE):
             response.headers["Cache-Control"] = "no-store"
-        if request.is_secure or request.headers.get("X-Forwarded-Proto", "").split(",")[
-                0].strip().lower() == "https":
-            response.headers.setdefault("Strict-Transport-Security",
-                                        "max-age=31536000; includeSubDomains")
+        if (
+            request.is_secure
+            or request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower() == "https"
+        ):
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
         return response
 
     return guard

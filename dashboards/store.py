@@ -34,11 +34,37 @@ from radiogenomics.errors import InputError
 
 __all__ = ["TableFilter", "TableStore", "ASSOCIATION_COLUMNS", "SURVIVAL_COLUMNS"]
 
-ASSOCIATION_COLUMNS = ["x_modality", "x", "y_modality", "y", "method", "n", "estimate",
-                       "std_error", "statistic", "p_value", "q_value", "ci_lower", "ci_upper",
-                       "covariates"]
-SURVIVAL_COLUMNS = ["modality", "feature", "n", "n_events", "coef", "hazard_ratio", "std_error",
-                    "z", "p_value", "q_value", "hr_ci_lower", "hr_ci_upper", "concordance"]
+ASSOCIATION_COLUMNS = [
+    "x_modality",
+    "x",
+    "y_modality",
+    "y",
+    "method",
+    "n",
+    "estimate",
+    "std_error",
+    "statistic",
+    "p_value",
+    "q_value",
+    "ci_lower",
+    "ci_upper",
+    "covariates",
+]
+SURVIVAL_COLUMNS = [
+    "modality",
+    "feature",
+    "n",
+    "n_events",
+    "coef",
+    "hazard_ratio",
+    "std_error",
+    "z",
+    "p_value",
+    "q_value",
+    "hr_ci_lower",
+    "hr_ci_upper",
+    "concordance",
+]
 
 #: Tables with more rows than this are served from a p-value-sorted Parquet copy.
 SORT_THRESHOLD = 2_000_000
@@ -77,8 +103,14 @@ class TableFilter:
     method: str | None = None
 
     def key(self) -> tuple:
-        return (self.q_max, self.p_max, self.feature_class, self.x_search.lower(),
-                self.y_search.lower(), self.method)
+        return (
+            self.q_max,
+            self.p_max,
+            self.feature_class,
+            self.x_search.lower(),
+            self.y_search.lower(),
+            self.method,
+        )
 
 
 def _number(value, default=None, low=0.0, high=1.0):
@@ -94,13 +126,17 @@ def _number(value, default=None, low=0.0, high=1.0):
 
 def filter_from_params(params) -> TableFilter:
     """A :class:`TableFilter` from untrusted request parameters (a mapping of strings)."""
+
     def text(name):
         value = params.get(name) or ""
         return str(value)[:100]
 
     return TableFilter(
-        q_max=_number(params.get("q")), p_max=_number(params.get("p")),
-        feature_class=text("class") or None, x_search=text("xs"), y_search=text("ys"),
+        q_max=_number(params.get("q")),
+        p_max=_number(params.get("p")),
+        feature_class=text("class") or None,
+        x_search=text("xs"),
+        y_search=text("ys"),
         method=text("method") or None,
     )
 
@@ -194,15 +230,23 @@ class TableStore:
             try:
                 parquet = pq.ParquetFile(self.path)
             except Exception as exc:  # pyarrow raises several types for foreign files
-                raise InputError("cannot read the result table", file=self.path,
-                                 expected="a Parquet file", found=str(exc)) from None
+                raise InputError(
+                    "cannot read the result table",
+                    file=self.path,
+                    expected="a Parquet file",
+                    found=str(exc),
+                ) from None
             names, rows = parquet.schema_arrow.names, parquet.metadata.num_rows
         else:
             names, rows = list(source.columns), len(source)
         missing = [c for c in required if c not in names]
         if missing:
-            raise InputError(f"the {kind} table lacks contract columns", file=self.path,
-                             expected=", ".join(required), found=f"missing {missing}")
+            raise InputError(
+                f"the {kind} table lacks contract columns",
+                file=self.path,
+                expected=", ".join(required),
+                found=f"missing {missing}",
+            )
         self.columns = [c for c in names if c not in ("x_id", "y_id")]
         self.serving_path: Path | None = None
         if self.path is None or rows <= SORT_THRESHOLD:
@@ -214,10 +258,12 @@ class TableStore:
         self._finalizer = weakref.finalize(self, self._con.close)
         _OPEN_STORES.add(self)
         if kind == "associations":
-            self.x_names = [r[0] for r in self._query("SELECT name FROM x_names ORDER BY id")
-                            .fetchall()]
-            self.y_names = [r[0] for r in self._query("SELECT name FROM y_names ORDER BY id")
-                            .fetchall()]
+            self.x_names = [
+                r[0] for r in self._query("SELECT name FROM x_names ORDER BY id").fetchall()
+            ]
+            self.y_names = [
+                r[0] for r in self._query("SELECT name FROM y_names ORDER BY id").fetchall()
+            ]
         self.n_rows = int(self._query("SELECT count(*) FROM main").fetchone()[0])
         self.feature_classes = {}
         if feature_classes:
@@ -242,26 +288,38 @@ class TableStore:
         columns = ", ".join(f's."{c}"' for c in self.columns)
         if self.kind == "associations":
             for side in ("x", "y"):
-                con.execute(f"CREATE TABLE {side}_names AS SELECT name, (row_number() OVER "
-                            f"(ORDER BY name))::INTEGER - 1 AS id FROM (SELECT DISTINCT "
-                            f"{side} AS name FROM {from_source})")
+                con.execute(
+                    f"CREATE TABLE {side}_names AS SELECT name, (row_number() OVER "
+                    f"(ORDER BY name))::INTEGER - 1 AS id FROM (SELECT DISTINCT "
+                    f"{side} AS name FROM {from_source})"
+                )
             con.execute(
                 f"CREATE TABLE main AS SELECT {columns}, xn.id AS x_id, yn.id AS y_id "
                 f"FROM {from_source} s JOIN x_names xn ON s.x = xn.name "
-                "JOIN y_names yn ON s.y = yn.name ORDER BY s.p_value NULLS LAST")
+                "JOIN y_names yn ON s.y = yn.name ORDER BY s.p_value NULLS LAST"
+            )
             extra = ", method" if "method" in self.columns else ""
-            con.execute(f"CREATE TABLE lookup AS SELECT x_id, y_id, estimate, p_value, "
-                        f"q_value{extra} FROM main ORDER BY x_id, y_id")
+            con.execute(
+                f"CREATE TABLE lookup AS SELECT x_id, y_id, estimate, p_value, "
+                f"q_value{extra} FROM main ORDER BY x_id, y_id"
+            )
         else:
-            con.execute(f"CREATE TABLE main AS SELECT {columns} FROM {from_source} s "
-                        "ORDER BY s.p_value NULLS LAST")
+            con.execute(
+                f"CREATE TABLE main AS SELECT {columns} FROM {from_source} s "
+                "ORDER BY s.p_value NULLS LAST"
+            )
         if isinstance(source, pd.DataFrame):
             con.unregister("_frame")
 
     def _open_cached(self, cache_dir):
         """A read-only DuckDB database made once from a large Parquet file."""
-        folder = Path(cache_dir) if cache_dir else Path(
-            os.environ.get("RADIOGENOMICS_CACHE", Path.home() / ".cache" / "radiogenomics"))
+        folder = (
+            Path(cache_dir)
+            if cache_dir
+            else Path(
+                os.environ.get("RADIOGENOMICS_CACHE", Path.home() / ".cache" / "radiogenomics")
+            )
+        )
         folder = folder / "dashboard-tables"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{self.path.stem}-{self.kind}-{_fingerprint(self.path)}.duckdb"
@@ -294,8 +352,10 @@ class TableStore:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        rows = self._query(f'SELECT DISTINCT "{column}" FROM main WHERE "{column}" IS NOT NULL '
-                           f"ORDER BY 1 LIMIT {int(limit)}").fetchall()
+        rows = self._query(
+            f'SELECT DISTINCT "{column}" FROM main WHERE "{column}" IS NOT NULL '
+            f"ORDER BY 1 LIMIT {int(limit)}"
+        ).fetchall()
         return self._cache.put(key, [r[0] for r in rows])
 
     def _ids(self, names: list[str], search: str, feature_class: str | None) -> list[int] | None:
@@ -307,9 +367,12 @@ class TableStore:
         if hit is not None:
             return hit
         needle = search.lower()
-        ids = [i for i, name in enumerate(names)
-               if (not needle or needle in name.lower())
-               and (not feature_class or self.feature_classes.get(name) == feature_class)]
+        ids = [
+            i
+            for i, name in enumerate(names)
+            if (not needle or needle in name.lower())
+            and (not feature_class or self.feature_classes.get(name) == feature_class)
+        ]
         return self._cache.put(key, ids)
 
     def _where(self, flt: TableFilter) -> tuple[str, list]:
@@ -368,8 +431,14 @@ class TableStore:
         value = int(self._query(f"SELECT count(*) FROM main{where}", params).fetchone()[0])
         return self._cache.put(key, value)
 
-    def page(self, flt: TableFilter, sort_by: Sequence[dict] | None = None, page: int = 0,
-             page_size: int = 25, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    def page(
+        self,
+        flt: TableFilter,
+        sort_by: Sequence[dict] | None = None,
+        page: int = 0,
+        page_size: int = 25,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
         """One page of the filtered, sorted rows."""
         page_size = int(min(max(page_size, 1), 500))
         page = int(min(max(page, 0), 10_000_000))
@@ -378,8 +447,9 @@ class TableStore:
         key = ("page", flt.key(), sort_key, page, page_size, tuple(cols))
         return self._rows(key, flt, cols, sort_by, f"LIMIT {page_size} OFFSET {page * page_size}")
 
-    def top(self, flt: TableFilter, limit: int = 3000,
-            columns: Sequence[str] | None = None) -> pd.DataFrame:
+    def top(
+        self, flt: TableFilter, limit: int = 3000, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         """The ``limit`` most significant filtered rows (for a volcano plot)."""
         limit = int(min(max(limit, 0), 100_000))
         cols = [c for c in (columns or self.columns) if c in self.columns]
@@ -392,8 +462,12 @@ class TableStore:
         if hit is None:
             where, params = self._where(flt)
             select = ", ".join(f'"{c}"' for c in cols)
-            hit = self._cache.put(key, self._query(
-                f"SELECT {select} FROM main{where}{self._order(sort_by)} {limit}", params).df())
+            hit = self._cache.put(
+                key,
+                self._query(
+                    f"SELECT {select} FROM main{where}{self._order(sort_by)} {limit}", params
+                ).df(),
+            )
         return hit.copy()
 
     def background(self, bins_x: int = 100, bins_y: int = 50) -> pd.DataFrame:
@@ -419,7 +493,8 @@ class TableStore:
             "arg_min(q_value, p_value) AS q_value, count(*) AS pairs FROM v, r "
             f"GROUP BY least(floor((estimate - lo) / greatest(hi - lo, 1e-12) * {int(bins_x)}),"
             f" {int(bins_x) - 1}), least(floor(mlp / greatest(top, 1e-12) * {int(bins_y)}), "
-            f"{int(bins_y) - 1})").df()
+            f"{int(bins_y) - 1})"
+        ).df()
         frame.insert(0, "x", [self.x_names[int(i)] for i in frame.pop("x_id")])
         frame.insert(1, "y", [self.y_names[int(i)] for i in frame.pop("y_id")])
         with self._lock:
@@ -433,8 +508,9 @@ class TableStore:
         with self._lock:
             if key in self._kept:
                 return self._kept[key]
-        value = self._query("SELECT max(p_value) FROM main WHERE q_value <= ?",
-                            [float(q_max)]).fetchone()[0]
+        value = self._query(
+            "SELECT max(p_value) FROM main WHERE q_value <= ?", [float(q_max)]
+        ).fetchone()[0]
         value = None if value is None else float(value)
         with self._lock:
             self._kept[key] = value
@@ -453,19 +529,22 @@ class TableStore:
             return pd.DataFrame(columns=self.columns)
         # the (x, y)-sorted lookup finds the pair's p-values at once; rows of ``main`` are
         # sorted by p-value, so a p-value range then reaches the row without a full scan
-        found = self._query("SELECT min(p_value), max(p_value), count(*), "
-                            "count(p_value) FROM lookup WHERE x_id = ? AND y_id = ?",
-                            [xi, yi]).fetchone()
+        found = self._query(
+            "SELECT min(p_value), max(p_value), count(*), "
+            "count(p_value) FROM lookup WHERE x_id = ? AND y_id = ?",
+            [xi, yi],
+        ).fetchone()
         if not found[2]:
             return pd.DataFrame(columns=self.columns)
         if found[3] == found[2]:
-            return self._query(f"SELECT {select} FROM main WHERE p_value BETWEEN ? AND ? "
-                               "AND x_id = ? AND y_id = ?", [found[0], found[1], xi, yi]).df()
-        return self._query(f"SELECT {select} FROM main WHERE x_id = ? AND y_id = ?",
-                           [xi, yi]).df()
+            return self._query(
+                f"SELECT {select} FROM main WHERE p_value BETWEEN ? AND ? "
+                "AND x_id = ? AND y_id = ?",
+                [found[0], found[1], xi, yi],
+            ).df()
+        return self._query(f"SELECT {select} FROM main WHERE x_id = ? AND y_id = ?", [xi, yi]).df()
 
-    def linked(self, x_names: Sequence[str], q_max: float = 0.05,
-               limit: int = 20) -> pd.DataFrame:
+    def linked(self, x_names: Sequence[str], q_max: float = 0.05, limit: int = 20) -> pd.DataFrame:
         """The most significant rows (q at most ``q_max``) whose ``x`` is one of ``x_names``."""
         if not hasattr(self, "_x_index"):
             self.pair("", "")
@@ -473,16 +552,19 @@ class TableStore:
         if not ids:
             return pd.DataFrame(columns=self.columns)
         select = ", ".join(f'"{c}"' for c in self.columns)
-        return self._query(f"SELECT {select} FROM main WHERE {_id_clause('x_id', ids)} AND "
-                           f"q_value <= ? ORDER BY p_value LIMIT {int(limit)}",
-                           [float(q_max)]).df()
+        return self._query(
+            f"SELECT {select} FROM main WHERE {_id_clause('x_id', ids)} AND "
+            f"q_value <= ? ORDER BY p_value LIMIT {int(limit)}",
+            [float(q_max)],
+        ).df()
 
     def feature(self, name: str) -> pd.DataFrame:
         """The rows of one feature of a survival screen."""
         return self._query("SELECT * FROM main WHERE feature = ?", [str(name)]).df()
 
-    def block(self, flt: TableFilter, n_x: int = 25, n_y: int = 25,
-              value: str = "estimate") -> pd.DataFrame:
+    def block(
+        self, flt: TableFilter, n_x: int = 25, n_y: int = 25, value: str = "estimate"
+    ) -> pd.DataFrame:
         """``value`` (with p- and q-values) for every pair of the ``n_x`` x and ``n_y`` y
         names that appear first among the most significant filtered rows; long form
         (x, y, value, ...), for a heatmap."""
@@ -493,8 +575,11 @@ class TableStore:
         if hit is not None:
             return hit.copy()
         where, params = self._where(flt)
-        top = self._query(f"SELECT x_id, y_id FROM main{where}{self._order(None)} "
-                          f"LIMIT {int(max(n_x, n_y) * 40)}", params).fetchnumpy()
+        top = self._query(
+            f"SELECT x_id, y_id FROM main{where}{self._order(None)} "
+            f"LIMIT {int(max(n_x, n_y) * 40)}",
+            params,
+        ).fetchnumpy()
         xs = list(dict.fromkeys(top["x_id"].tolist()))[:n_x]
         ys = list(dict.fromkeys(top["y_id"].tolist()))[:n_y]
         frame = pd.DataFrame(columns=["x", "y", "estimate", "p_value", "q_value"])
@@ -504,32 +589,45 @@ class TableStore:
                 method, params = " AND method = ?", [flt.method]
             else:
                 params = []
-            extra = ", p_value, q_value" if value == "estimate" else (
-                ", q_value" if value == "p_value" else ", p_value")
+            extra = (
+                ", p_value, q_value"
+                if value == "estimate"
+                else (", q_value" if value == "p_value" else ", p_value")
+            )
             found = self._query(
                 f"SELECT x_id, y_id, {value}{extra} FROM lookup WHERE x_id IN "
                 f"({', '.join(map(str, xs))}) AND y_id IN ({', '.join(map(str, ys))}){method}",
-                params).fetchnumpy()
-            frame = pd.DataFrame({
-                "x": [self.x_names[i] for i in found["x_id"].tolist()],
-                "y": [self.y_names[i] for i in found["y_id"].tolist()],
-                **{c: np.asarray(found[c], dtype=float)
-                   for c in ("estimate", "p_value", "q_value") if c in found}})
+                params,
+            ).fetchnumpy()
+            frame = pd.DataFrame(
+                {
+                    "x": [self.x_names[i] for i in found["x_id"].tolist()],
+                    "y": [self.y_names[i] for i in found["y_id"].tolist()],
+                    **{
+                        c: np.asarray(found[c], dtype=float)
+                        for c in ("estimate", "p_value", "q_value")
+                        if c in found
+                    },
+                }
+            )
         return self._cache.put(key, frame).copy()
 
-    def iter_csv(self, flt: TableFilter, sort_by: Sequence[dict] | None = None,
-                 batch_rows: int = 100_000) -> Iterator[bytes]:
+    def iter_csv(
+        self, flt: TableFilter, sort_by: Sequence[dict] | None = None, batch_rows: int = 100_000
+    ) -> Iterator[bytes]:
         """The filtered rows as CSV, in chunks (for a streamed download)."""
         where, params = self._where(flt)
         select = ", ".join(f'"{c}"' for c in self.columns)
         cursor = self._con.cursor()
-        reader = cursor.sql(f"SELECT {select} FROM main{where}{self._order(sort_by)}",
-                            params=params).to_arrow_reader(batch_rows)
+        reader = cursor.sql(
+            f"SELECT {select} FROM main{where}{self._order(sort_by)}", params=params
+        ).to_arrow_reader(batch_rows)
         first = True
         for batch in reader:
             sink = pa.BufferOutputStream()
-            pacsv.write_csv(pa.Table.from_batches([batch]), sink,
-                            pacsv.WriteOptions(include_header=first))
+            pacsv.write_csv(
+                pa.Table.from_batches([batch]), sink, pacsv.WriteOptions(include_header=first)
+            )
             first = False
             yield sink.getvalue().to_pybytes()
         if first:
@@ -554,10 +652,14 @@ def _id_clause(column: str, ids: Sequence[int]) -> str:
     runs.append((start, previous))
     if len(runs) > 64:
         return f"{column} IN ({', '.join(map(str, ids))})"
-    return "(" + " OR ".join(f"{column} = {a}" if a == b else f"{column} BETWEEN {a} AND {b}"
-                             for a, b in runs) + ")"
+    return (
+        "("
+        + " OR ".join(
+            f"{column} = {a}" if a == b else f"{column} BETWEEN {a} AND {b}" for a, b in runs
+        )
+        + ")"
+    )
 
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
-

@@ -11,9 +11,15 @@ import radiogenomics as rg
 
 from .units import feature_unit, format_value, human_label, raw_layer, with_unit
 
-__all__ = ["Unavailable", "split_survival", "resolve", "is_categorical", "km_figure",
-           "clinical_cohort",
-           "MAX_LEVELS"]
+__all__ = [
+    "Unavailable",
+    "split_survival",
+    "resolve",
+    "is_categorical",
+    "km_figure",
+    "clinical_cohort",
+    "MAX_LEVELS",
+]
 
 _TOOLS = ("kaplan_meier", "logrank", "cox", "marker_groups", "maxstat")
 _GROUP = "dashboard_group"
@@ -71,7 +77,8 @@ def is_categorical(mdata, source: str, name: str) -> bool:
         return False
     series = mdata.obs[name]
     if isinstance(series.dtype, pd.CategoricalDtype) or not (
-            pd.api.types.is_numeric_dtype(series.dtype)):
+        pd.api.types.is_numeric_dtype(series.dtype)
+    ):
         return True
     return series.dropna().nunique() <= MAX_LEVELS
 
@@ -80,25 +87,31 @@ def _levels(mdata, source: str, name: str) -> pd.Categorical:
     """The groups of a variable split by level (mutation status: wild-type / mutant)."""
     if source == "mutation":
         adata = mdata["mutation"]
-        values = np.asarray(adata[:, name].X.toarray() if hasattr(adata.X, "toarray")
-                            else adata[:, name].X, dtype=float).ravel()
-        status = pd.Series(np.where(np.isnan(values), None,
-                                    np.where(values > 0, "mutant", "wild-type")),
-                           index=adata.obs_names).reindex(mdata.obs_names)
+        values = np.asarray(
+            adata[:, name].X.toarray() if hasattr(adata.X, "toarray") else adata[:, name].X,
+            dtype=float,
+        ).ravel()
+        status = pd.Series(
+            np.where(np.isnan(values), None, np.where(values > 0, "mutant", "wild-type")),
+            index=adata.obs_names,
+        ).reindex(mdata.obs_names)
         return pd.Categorical(status, categories=["wild-type", "mutant"])
     series = mdata.obs[name]
     if isinstance(series.dtype, pd.CategoricalDtype):
-        return pd.Categorical(series.astype(object).where(series.notna(), None).map(
-            lambda v: v if v is None else str(v)),
-            categories=[str(c) for c in series.cat.categories], ordered=series.cat.ordered)
+        return pd.Categorical(
+            series.astype(object)
+            .where(series.notna(), None)
+            .map(lambda v: v if v is None else str(v)),
+            categories=[str(c) for c in series.cat.categories],
+            ordered=series.cat.ordered,
+        )
     if pd.api.types.is_numeric_dtype(series.dtype):
         levels = sorted(series.dropna().unique())
         if set(levels) <= {0, 1}:  # a flag
             text = series.map(lambda v: None if pd.isna(v) else ("yes" if v else "no"))
             return pd.Categorical(text, categories=["no", "yes"])
         text = series.map(lambda v: None if pd.isna(v) else format_value(v))
-        return pd.Categorical(text, categories=[format_value(v) for v in levels],
-                              ordered=True)
+        return pd.Categorical(text, categories=[format_value(v) for v in levels], ordered=True)
     text = series.map(lambda v: None if pd.isna(v) else str(v))
     return pd.Categorical(text, categories=sorted({str(v) for v in series.dropna()}))
 
@@ -111,8 +124,17 @@ def _threshold_labels(thresholds: list[float], unit: str) -> list[str]:
     return [f"≤ {cuts[0]}", f"{low}–{high}", f"> {cuts[1]}"]
 
 
-def split_survival(mdata, variable: str, *, time: str, event: str, split: str = "median",
-                   cutoff=None, covariates=(), time_label: str | None = None) -> dict:
+def split_survival(
+    mdata,
+    variable: str,
+    *,
+    time: str,
+    event: str,
+    split: str = "median",
+    cutoff=None,
+    covariates=(),
+    time_label: str | None = None,
+) -> dict:
     """Kaplan-Meier curves of the patients split by one variable, the k-group log-rank
     test, the per-group counts and the Cox hazard ratios of the groups against the first,
     adjusted for ``covariates``.
@@ -145,12 +167,16 @@ def split_survival(mdata, variable: str, *, time: str, event: str, split: str = 
     """
     missing = [t for t in _TOOLS if not callable(getattr(rg.tl, t, None))]
     if missing or not callable(getattr(rg.pl, "km", None)):
-        raise Unavailable("Survival analysis needs rg.tl." + ", rg.tl.".join(
-            missing or ["kaplan_meier"]) + " and rg.pl.km, not in this installation.")
+        raise Unavailable(
+            "Survival analysis needs rg.tl."
+            + ", rg.tl.".join(missing or ["kaplan_meier"])
+            + " and rg.pl.km, not in this installation."
+        )
     parsed = resolve(mdata, variable)
     if parsed is None:
-        raise rg.errors.InputError("unknown variable", expected="a clinical column or "
-                                   "modality:feature", found=variable)
+        raise rg.errors.InputError(
+            "unknown variable", expected="a clinical column or modality:feature", found=variable
+        )
     source, name = parsed
     work = rg.cohort.working_copy(mdata)  # the served cohort stays unchanged
     stats: dict[str, str] = {}
@@ -168,60 +194,92 @@ def split_survival(mdata, variable: str, *, time: str, event: str, split: str = 
         if split == "optimal":
             best = rg.tl.maxstat(work, marker, time=time, event=event, layer=layer)
             cut = float(best["cutpoint"].iloc[0])
-            groups = rg.tl.marker_groups(work, marker, method="cutoff", cutoff=cut,
-                                         layer=layer, key_added=_GROUP)
+            groups = rg.tl.marker_groups(
+                work, marker, method="cutoff", cutoff=cut, layer=layer, key_added=_GROUP
+            )
             stats["optimal cut-point"] = format_value(cut, unit)
             stats["corrected p (maxstat)"] = _format_p(float(best["p_value"].iloc[0]))
         else:
             method = {"median": "median", "tertiles": "tertiles", "cutoff": "cutoff"}[split]
-            groups = rg.tl.marker_groups(work, marker, method=method, layer=layer,
-                                         cutoff=float(cutoff) if cutoff is not None else None,
-                                         key_added=_GROUP)
+            groups = rg.tl.marker_groups(
+                work,
+                marker,
+                method=method,
+                layer=layer,
+                cutoff=float(cutoff) if cutoff is not None else None,
+                key_added=_GROUP,
+            )
         cutpoints = list(work.uns["radiogenomics"]["marker_groups"][_GROUP]["thresholds"])
         if split != "optimal":
             stats["cut-point" + ("s" if len(cutpoints) > 1 else "")] = ", ".join(
-                format_value(c, unit) for c in cutpoints)
+                format_value(c, unit) for c in cutpoints
+            )
         work.obs[_GROUP] = groups.cat.rename_categories(_threshold_labels(cutpoints, unit))
         if source != "obs":
             stats["values"] = ("raw (before preprocessing)" if layer else "as stored") + (
-                f", in {unit}" if unit else "")
+                f", in {unit}" if unit else ""
+            )
         title = f"{with_unit(label, unit)}, {split if split != 'cutoff' else 'cut-off'}"
     clinical = clinical_cohort(work.obs, [_GROUP, time, event], covariates)
     figure = km_figure(clinical, time, event, _GROUP, title=title, time_label=time_label)
     test = rg.get_result(clinical, "logrank", _GROUP)
-    figure.update_layout(height=520, legend=dict(title_text="", orientation="h", x=0,
-                                                  y=1.02, yanchor="bottom"),
-                         margin=dict(r=20, t=100), title=dict(y=0.98, yanchor="top"))
+    figure.update_layout(
+        height=520,
+        legend=dict(title_text="", orientation="h", x=0, y=1.02, yanchor="bottom"),
+        margin=dict(r=20, t=100),
+        title=dict(y=0.98, yanchor="top"),
+    )
     k = len(test)
-    stats[f"log-rank p ({k} groups, {int(test['df'].iloc[0])} df)" + (
-        ", uncorrected" if split == "optimal" and not categorical else "")] = _format_p(
-        float(test["p_value"].iloc[0]))
-    model = rg.tl.cox(clinical, [_GROUP, *covariates], time=time, event=event,
-                      missing="drop")
+    stats[
+        f"log-rank p ({k} groups, {int(test['df'].iloc[0])} df)"
+        + (", uncorrected" if split == "optimal" and not categorical else "")
+    ] = _format_p(float(test["p_value"].iloc[0]))
+    model = rg.tl.cox(clinical, [_GROUP, *covariates], time=time, event=event, missing="drop")
     rows = model[model["term"].astype(str).str.startswith(_GROUP)]
     reference = str(test["group"].iloc[0])
     for _, row in rows.iterrows():
         level = str(row["term"]).split("[T.", 1)[-1]
         level = level[:-1] if level.endswith("]") else level
         text = f"hazard ratio, {level} vs {reference}" + (
-            f" (adjusted for {', '.join(covariates)})" if covariates else "")
-        stats[text] = (f"{row['hazard_ratio']:.2f} ({row['hr_ci_lower']:.2f} to "
-                       f"{row['hr_ci_upper']:.2f}), p {_format_p(float(row['p_value']))}")
+            f" (adjusted for {', '.join(covariates)})" if covariates else ""
+        )
+        stats[text] = (
+            f"{row['hazard_ratio']:.2f} ({row['hr_ci_lower']:.2f} to "
+            f"{row['hr_ci_upper']:.2f}), p {_format_p(float(row['p_value']))}"
+        )
     terms = model.copy()
     terms["term"] = [
         (str(t).split("[T.", 1)[-1].rstrip("]") + f" vs {reference}")
-        if str(t).startswith(_GROUP) else human_label(str(t).replace("[T.", " ").rstrip("]"))
-        for t in terms["term"]]
-    forest = rg.pl.forest(terms, title="Cox model: hazard ratios (95% CI)" + (
-        f", adjusted for {', '.join(covariates)}" if covariates else ""))
+        if str(t).startswith(_GROUP)
+        else human_label(str(t).replace("[T.", " ").rstrip("]"))
+        for t in terms["term"]
+    ]
+    forest = rg.pl.forest(
+        terms,
+        title="Cox model: hazard ratios (95% CI)"
+        + (f", adjusted for {', '.join(covariates)}" if covariates else ""),
+    )
     forest.update_layout(height=max(220, 34 * len(terms) + 110))
     stats["patients (events) per group"] = ", ".join(
-        f"{row['group']}: {int(row['n'])} ({int(row['n_events'])})" for _, row in test.iterrows())
-    groups_table = pd.DataFrame({
-        "group": test["group"].astype(str), "patients": test["n"].astype(int),
-        "events": test["n_events"].astype(int),
-        "observed": test["observed"].astype(float).round(1),
-        "expected": test["expected"].astype(float).round(1)})
-    return {"figure": figure, "stats": stats, "groups": groups_table, "forest": forest,
-            "p_value": float(test["p_value"].iloc[0]), "statistic": float(test["statistic"].iloc[0]),
-            "categorical": categorical, "unit": unit, "cutpoints": cutpoints}
+        f"{row['group']}: {int(row['n'])} ({int(row['n_events'])})" for _, row in test.iterrows()
+    )
+    groups_table = pd.DataFrame(
+        {
+            "group": test["group"].astype(str),
+            "patients": test["n"].astype(int),
+            "events": test["n_events"].astype(int),
+            "observed": test["observed"].astype(float).round(1),
+            "expected": test["expected"].astype(float).round(1),
+        }
+    )
+    return {
+        "figure": figure,
+        "stats": stats,
+        "groups": groups_table,
+        "forest": forest,
+        "p_value": float(test["p_value"].iloc[0]),
+        "statistic": float(test["statistic"].iloc[0]),
+        "categorical": categorical,
+        "unit": unit,
+        "cutpoints": cutpoints,
+    }

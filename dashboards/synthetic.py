@@ -16,34 +16,128 @@ import pyarrow.parquet as pq
 
 __all__ = ["radiomic_feature_names", "gene_names", "write_association_table"]
 
-_IMAGE_TYPES = ["original", "wavelet-LLH", "wavelet-HHH", "log-sigma-2-0-mm", "log-sigma-4-0-mm",
-                "square", "squareroot", "logarithm", "exponential", "gradient", "wavelet-LHL",
-                "wavelet-HLL", "lbp-3D-m1", "wavelet-LLL"]
+_IMAGE_TYPES = [
+    "original",
+    "wavelet-LLH",
+    "wavelet-HHH",
+    "log-sigma-2-0-mm",
+    "log-sigma-4-0-mm",
+    "square",
+    "squareroot",
+    "logarithm",
+    "exponential",
+    "gradient",
+    "wavelet-LHL",
+    "wavelet-HLL",
+    "lbp-3D-m1",
+    "wavelet-LLL",
+]
 _CLASSES = {
-    "firstorder": ["Energy", "Entropy", "Kurtosis", "Maximum", "Mean", "Median", "Minimum",
-                   "Range", "Skewness", "Variance", "Uniformity", "InterquartileRange",
-                   "RobustMeanAbsoluteDeviation", "RootMeanSquared", "10Percentile",
-                   "90Percentile", "TotalEnergy", "MeanAbsoluteDeviation"],
-    "glcm": ["Autocorrelation", "ClusterProminence", "ClusterShade", "ClusterTendency",
-             "Contrast", "Correlation", "DifferenceAverage", "DifferenceEntropy",
-             "DifferenceVariance", "Id", "Idm", "Idmn", "Idn", "Imc1", "Imc2",
-             "InverseVariance", "JointAverage", "JointEnergy", "JointEntropy", "MCC",
-             "MaximumProbability", "SumAverage", "SumEntropy", "SumSquares"],
-    "glrlm": ["GrayLevelNonUniformity", "LongRunEmphasis", "RunEntropy", "RunPercentage",
-              "RunVariance", "ShortRunEmphasis", "LowGrayLevelRunEmphasis",
-              "HighGrayLevelRunEmphasis"],
-    "glszm": ["GrayLevelVariance", "LargeAreaEmphasis", "SizeZoneNonUniformity",
-              "SmallAreaEmphasis", "ZoneEntropy", "ZonePercentage", "ZoneVariance"],
-    "gldm": ["DependenceEntropy", "DependenceVariance", "LargeDependenceEmphasis",
-             "SmallDependenceEmphasis", "GrayLevelNonUniformity"],
+    "firstorder": [
+        "Energy",
+        "Entropy",
+        "Kurtosis",
+        "Maximum",
+        "Mean",
+        "Median",
+        "Minimum",
+        "Range",
+        "Skewness",
+        "Variance",
+        "Uniformity",
+        "InterquartileRange",
+        "RobustMeanAbsoluteDeviation",
+        "RootMeanSquared",
+        "10Percentile",
+        "90Percentile",
+        "TotalEnergy",
+        "MeanAbsoluteDeviation",
+    ],
+    "glcm": [
+        "Autocorrelation",
+        "ClusterProminence",
+        "ClusterShade",
+        "ClusterTendency",
+        "Contrast",
+        "Correlation",
+        "DifferenceAverage",
+        "DifferenceEntropy",
+        "DifferenceVariance",
+        "Id",
+        "Idm",
+        "Idmn",
+        "Idn",
+        "Imc1",
+        "Imc2",
+        "InverseVariance",
+        "JointAverage",
+        "JointEnergy",
+        "JointEntropy",
+        "MCC",
+        "MaximumProbability",
+        "SumAverage",
+        "SumEntropy",
+        "SumSquares",
+    ],
+    "glrlm": [
+        "GrayLevelNonUniformity",
+        "LongRunEmphasis",
+        "RunEntropy",
+        "RunPercentage",
+        "RunVariance",
+        "ShortRunEmphasis",
+        "LowGrayLevelRunEmphasis",
+        "HighGrayLevelRunEmphasis",
+    ],
+    "glszm": [
+        "GrayLevelVariance",
+        "LargeAreaEmphasis",
+        "SizeZoneNonUniformity",
+        "SmallAreaEmphasis",
+        "ZoneEntropy",
+        "ZonePercentage",
+        "ZoneVariance",
+    ],
+    "gldm": [
+        "DependenceEntropy",
+        "DependenceVariance",
+        "LargeDependenceEmphasis",
+        "SmallDependenceEmphasis",
+        "GrayLevelNonUniformity",
+    ],
     "ngtdm": ["Busyness", "Coarseness", "Complexity", "Contrast", "Strength"],
 }
-_SHAPE = ["Elongation", "Flatness", "LeastAxisLength", "MajorAxisLength", "Maximum2DDiameterSlice",
-          "Maximum3DDiameter", "MeshVolume", "MinorAxisLength", "Sphericity", "SurfaceArea",
-          "SurfaceVolumeRatio", "VoxelVolume"]
+_SHAPE = [
+    "Elongation",
+    "Flatness",
+    "LeastAxisLength",
+    "MajorAxisLength",
+    "Maximum2DDiameterSlice",
+    "Maximum3DDiameter",
+    "MeshVolume",
+    "MinorAxisLength",
+    "Sphericity",
+    "SurfaceArea",
+    "SurfaceVolumeRatio",
+    "VoxelVolume",
+]
 
-COLUMNS = ["x_modality", "x", "y_modality", "y", "method", "n", "estimate", "std_error",
-           "statistic", "p_value", "q_value", "ci_lower", "ci_upper", "covariates"]
+COLUMNS = [
+    "x_modality",
+    "x",
+    "y_modality",
+    "y",
+    "method",
+    "n",
+    "estimate",
+    "std_error",
+    "statistic",
+    "p_value",
+    "q_value",
+    "ci_lower",
+    "ci_upper",
+    "covariates",
+]
 
 
 def radiomic_feature_names(n: int) -> list[str]:
@@ -126,13 +220,24 @@ def write_association_table(
     tmp = path.with_name(f".{path.name}.tmp")
     x_dict = pa.array(xs.tolist(), type=pa.string())
     y_dict = pa.array(ys.tolist(), type=pa.string())
-    schema = pa.schema([
-        ("x_modality", pa.string()), ("x", pa.string()), ("y_modality", pa.string()),
-        ("y", pa.string()), ("method", pa.string()), ("n", pa.int64()),
-        ("estimate", pa.float64()), ("std_error", pa.float64()), ("statistic", pa.float64()),
-        ("p_value", pa.float64()), ("q_value", pa.float64()), ("ci_lower", pa.float64()),
-        ("ci_upper", pa.float64()), ("covariates", pa.string()),
-    ])
+    schema = pa.schema(
+        [
+            ("x_modality", pa.string()),
+            ("x", pa.string()),
+            ("y_modality", pa.string()),
+            ("y", pa.string()),
+            ("method", pa.string()),
+            ("n", pa.int64()),
+            ("estimate", pa.float64()),
+            ("std_error", pa.float64()),
+            ("statistic", pa.float64()),
+            ("p_value", pa.float64()),
+            ("q_value", pa.float64()),
+            ("ci_lower", pa.float64()),
+            ("ci_upper", pa.float64()),
+            ("covariates", pa.string()),
+        ]
+    )
     with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for start in range(0, total, row_group_size):
             stop = min(start + row_group_size, total)
@@ -141,19 +246,25 @@ def write_association_table(
             yi = (idx % n_y).astype(np.int32)
             count = stop - start
             est, se = estimate[start:stop], std_error[start:stop]
-            table = pa.table({
-                "x_modality": pa.array([x_modality] * count, pa.string()),
-                "x": x_dict.take(pa.array(xi)),
-                "y_modality": pa.array([y_modality] * count, pa.string()),
-                "y": y_dict.take(pa.array(yi)),
-                "method": pa.array([method] * count, pa.string()),
-                "n": pa.array(np.full(count, n_patients, dtype=np.int64)),
-                "estimate": est, "std_error": se, "statistic": z[start:stop],
-                "p_value": p[start:stop], "q_value": q[start:stop],
-                "ci_lower": est - 1.959963984540054 * se,
-                "ci_upper": est + 1.959963984540054 * se,
-                "covariates": pa.array([""] * count, pa.string()),
-            }, schema=schema)
+            table = pa.table(
+                {
+                    "x_modality": pa.array([x_modality] * count, pa.string()),
+                    "x": x_dict.take(pa.array(xi)),
+                    "y_modality": pa.array([y_modality] * count, pa.string()),
+                    "y": y_dict.take(pa.array(yi)),
+                    "method": pa.array([method] * count, pa.string()),
+                    "n": pa.array(np.full(count, n_patients, dtype=np.int64)),
+                    "estimate": est,
+                    "std_error": se,
+                    "statistic": z[start:stop],
+                    "p_value": p[start:stop],
+                    "q_value": q[start:stop],
+                    "ci_lower": est - 1.959963984540054 * se,
+                    "ci_upper": est + 1.959963984540054 * se,
+                    "covariates": pa.array([""] * count, pa.string()),
+                },
+                schema=schema,
+            )
             writer.write_table(table, row_group_size=row_group_size)
     os.replace(tmp, path)
     return path

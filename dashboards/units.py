@@ -8,19 +8,44 @@ import re
 import numpy as np
 import pandas as pd
 
-__all__ = ["feature_unit", "raw_layer", "time_unit", "human_label", "with_unit",
-           "format_value", "modality_scale", "estimate_label"]
+__all__ = [
+    "feature_unit",
+    "raw_layer",
+    "time_unit",
+    "human_label",
+    "with_unit",
+    "format_value",
+    "modality_scale",
+    "estimate_label",
+]
 
 #: pyradiomics shape features by their unit (the mask's spacing is in mm).
 _SHAPE_UNITS = {
-    "VoxelVolume": "mm³", "MeshVolume": "mm³", "SurfaceArea": "mm²",
-    "SurfaceVolumeRatio": "mm⁻¹", "Maximum3DDiameter": "mm", "Maximum2DDiameterSlice": "mm",
-    "Maximum2DDiameterColumn": "mm", "Maximum2DDiameterRow": "mm", "MajorAxisLength": "mm",
-    "MinorAxisLength": "mm", "LeastAxisLength": "mm", "PixelSurface": "mm²",
-    "Perimeter": "mm", "MaximumDiameter": "mm", "PerimeterSurfaceRatio": "mm⁻¹",
+    "VoxelVolume": "mm³",
+    "MeshVolume": "mm³",
+    "SurfaceArea": "mm²",
+    "SurfaceVolumeRatio": "mm⁻¹",
+    "Maximum3DDiameter": "mm",
+    "Maximum2DDiameterSlice": "mm",
+    "Maximum2DDiameterColumn": "mm",
+    "Maximum2DDiameterRow": "mm",
+    "MajorAxisLength": "mm",
+    "MinorAxisLength": "mm",
+    "LeastAxisLength": "mm",
+    "PixelSurface": "mm²",
+    "Perimeter": "mm",
+    "MaximumDiameter": "mm",
+    "PerimeterSurfaceRatio": "mm⁻¹",
 }
-_TIME_UNITS = (("month", "months"), ("day", "days"), ("week", "weeks"), ("year", "years"),
-               ("_mo", "months"), ("_d", "days"), ("_y", "years"))
+_TIME_UNITS = (
+    ("month", "months"),
+    ("day", "days"),
+    ("week", "weeks"),
+    ("year", "years"),
+    ("_mo", "months"),
+    ("_d", "days"),
+    ("_y", "years"),
+)
 
 
 def raw_layer(adata) -> str | None:
@@ -38,13 +63,15 @@ def feature_unit(adata, name: str) -> str:
     var = adata.var
     if "unit" in var.columns:
         value = var.at[name, "unit"]
-        if isinstance(value, str) and value.strip() and value.strip().lower() not in (
-                "nan", "none", "1", "dimensionless"):
+        if (
+            isinstance(value, str)
+            and value.strip()
+            and value.strip().lower() not in ("nan", "none", "1", "dimensionless")
+        ):
             return value.strip()
         if isinstance(value, str) or pd.isna(value):
             return ""
-    feature = str(var.at[name, "feature"]) if "feature" in var.columns else name.rsplit(
-        "_", 1)[-1]
+    feature = str(var.at[name, "feature"]) if "feature" in var.columns else name.rsplit("_", 1)[-1]
     klass = str(var.at[name, "feature_class"]) if "feature_class" in var.columns else ""
     if klass in ("shape", "shape2D") or "_shape_" in name:
         return _SHAPE_UNITS.get(feature, "")
@@ -69,8 +96,18 @@ def human_label(column: str) -> str:
     """A clinical column as a person reads it: ``os_months`` -> ``OS (months)``,
     ``egfr_mutant`` -> ``EGFR mutant``."""
     text = str(column)
-    known = {"os": "OS", "pfs": "PFS", "dfs": "DFS", "egfr": "EGFR", "kras": "KRAS",
-             "tp53": "TP53", "id": "ID", "hpv": "HPV", "bmi": "BMI", "ecog": "ECOG"}
+    known = {
+        "os": "OS",
+        "pfs": "PFS",
+        "dfs": "DFS",
+        "egfr": "EGFR",
+        "kras": "KRAS",
+        "tp53": "TP53",
+        "id": "ID",
+        "hpv": "HPV",
+        "bmi": "BMI",
+        "ecog": "ECOG",
+    }
     words = [w for w in re.split(r"[_\s]+", text) if w]
     if not words:
         return text
@@ -114,7 +151,8 @@ def modality_scale(mdata, mod: str) -> str:
     info = adata.uns.get("radiogenomics", {}) if hasattr(adata, "uns") else {}
     recorded = info.get("preprocessing", {}) if isinstance(info, dict) else {}
     if isinstance(recorded, dict) and any(
-            isinstance(step, dict) and step.get("step") == "scale" for step in recorded.values()):
+        isinstance(step, dict) and step.get("step") == "scale" for step in recorded.values()
+    ):
         return f"SD of {mod}"
     values = str(info.get("values", "")) if isinstance(info, dict) else ""
     if values.startswith("log2"):

@@ -47,11 +47,16 @@ def renamed(**old_to_new: str) -> Callable[[F], F]:
             for old, new in old_to_new.items():
                 if old in kwargs:
                     if new in kwargs:
-                        raise TypeError(f"{func.__name__}() got both {old!r} and its new name "
-                                        f"{new!r}; give {new!r} only")
-                    warnings.warn(f"{func.__name__}(): the argument {old!r} is now {new!r}; "
-                                  f"{old!r} goes in radiogenomics {REMOVED_IN}",
-                                  FutureWarning, stacklevel=2)
+                        raise TypeError(
+                            f"{func.__name__}() got both {old!r} and its new name "
+                            f"{new!r}; give {new!r} only"
+                        )
+                    warnings.warn(
+                        f"{func.__name__}(): the argument {old!r} is now {new!r}; "
+                        f"{old!r} goes in radiogenomics {REMOVED_IN}",
+                        FutureWarning,
+                        stacklevel=2,
+                    )
                     kwargs[new] = kwargs.pop(old)
             return func(*args, **kwargs)
 
@@ -76,7 +81,11 @@ def legacy_value(name: str, value: Any, old_to_new: Mapping[Any, Any], func: str
     """
     if isinstance(value, str | int | float | bool | type(None)) and value in old_to_new:
         new = old_to_new[value]
-        warnings.warn(f"{func}(): {name}={value!r} is now {name}={new!r}; the old value goes "
-                      f"in radiogenomics {REMOVED_IN}", FutureWarning, stacklevel=3)
+        warnings.warn(
+            f"{func}(): {name}={value!r} is now {name}={new!r}; the old value goes "
+            f"in radiogenomics {REMOVED_IN}",
+            FutureWarning,
+            stacklevel=3,
+        )
         return new
     return value

@@ -61,19 +61,24 @@ def modality_block(
 ) -> Block:
     """A modality's values on the cohort's patients (NaN rows for absent patients)."""
     if mod not in mdata.mod:
-        raise CohortError(f"the cohort has no modality {mod!r}",
-                          expected=f"one of {list(mdata.mod)}", found=mod)
+        raise CohortError(
+            f"the cohort has no modality {mod!r}", expected=f"one of {list(mdata.mod)}", found=mod
+        )
     adata = mdata.mod[mod]
     if features is not None:
         features = list(features)
         missing = [f for f in features if f not in adata.var_names]
         if missing:
-            raise CohortError(f"{len(missing)} feature(s) are not in modality {mod!r}",
-                              expected="names from var_names", found=missing[:5])
+            raise CohortError(
+                f"{len(missing)} feature(s) are not in modality {mod!r}",
+                expected="names from var_names",
+                found=missing[:5],
+            )
         adata = adata[:, features]
     if layer is not None and layer not in adata.layers:
-        raise CohortError(f"modality {mod!r} has no layer {layer!r}",
-                          expected=f"one of {list(adata.layers)}")
+        raise CohortError(
+            f"modality {mod!r} has no layer {layer!r}", expected=f"one of {list(adata.layers)}"
+        )
     matrix = _dense(adata.layers[layer] if layer else adata.X)
     patients = pd.Index(mdata.obs_names)
     if adata.obs_names.equals(patients):
@@ -83,8 +88,9 @@ def modality_block(
         values = np.full((patients.size, matrix.shape[1]), np.nan)
         present = position >= 0
         values[present] = matrix[position[present]]
-    return Block(values=values, names=[str(v) for v in adata.var_names], source=mod,
-                 patients=patients)
+    return Block(
+        values=values, names=[str(v) for v in adata.var_names], source=mod, patients=patients
+    )
 
 
 def obs_block(mdata: md.MuData, columns: Sequence[str]) -> Block:
@@ -98,20 +104,23 @@ def obs_block(mdata: md.MuData, columns: Sequence[str]) -> Block:
         ):
             raise CohortError(
                 f"clinical column {column!r} is not numeric",
-                column=column, expected="numbers (or use it as a covariate or a grouping)",
+                column=column,
+                expected="numbers (or use it as a covariate or a grouping)",
                 found=str(series.dtype),
             )
         values.append(pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan))
     matrix = np.column_stack(values) if values else np.empty((mdata.n_obs, 0))
-    return Block(values=matrix, names=columns, source="clinical",
-                 patients=pd.Index(mdata.obs_names))
+    return Block(
+        values=matrix, names=columns, source="clinical", patients=pd.Index(mdata.obs_names)
+    )
 
 
 def _obs_column(mdata: md.MuData, column: str) -> pd.Series:
     if column not in mdata.obs.columns:
         raise CohortError(
             f"the cohort has no clinical column {column!r}",
-            column=column, expected=f"one of {list(map(str, mdata.obs.columns))[:15]}",
+            column=column,
+            expected=f"one of {list(map(str, mdata.obs.columns))[:15]}",
             found="no such column",
         )
     return mdata.obs[column]
@@ -125,7 +134,8 @@ def variables(mdata: md.MuData, spec: str | Sequence[str]) -> Block:
     if isinstance(spec, str) and spec not in mdata.obs.columns:
         raise CohortError(
             f"{spec!r} is neither a modality nor a clinical column of the cohort",
-            expected=f"a modality ({list(mdata.mod)}) or an obs column", found=spec,
+            expected=f"a modality ({list(mdata.mod)}) or an obs column",
+            found=spec,
         )
     return obs_block(mdata, names)
 
@@ -150,16 +160,22 @@ def design_matrix(
     for column in as_list(covariates):
         if column not in obs.columns:
             raise CohortError(
-                f"unknown covariate {column!r}", column=column,
+                f"unknown covariate {column!r}",
+                column=column,
                 expected=f"a column of {where}: {list(map(str, obs.columns))[:15]}",
                 found="no such column",
             )
         series = obs[column]
         if series.notna().sum() == 0:
-            raise CohortError(f"covariate {column!r} has no value at all", column=column,
-                              expected="values for at least some patients", found="all missing")
+            raise CohortError(
+                f"covariate {column!r} has no value at all",
+                column=column,
+                expected="values for at least some patients",
+                found="all missing",
+            )
         numeric = pd.api.types.is_numeric_dtype(series.dtype) and not isinstance(
-            series.dtype, pd.CategoricalDtype)
+            series.dtype, pd.CategoricalDtype
+        )
         if numeric or pd.api.types.is_bool_dtype(series.dtype):
             values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             blocks.append(values[:, None])
@@ -172,8 +188,10 @@ def design_matrix(
             series = series.astype(object).where(series.isna(), series.astype(str))
         if len(levels) < 2:
             raise CohortError(
-                f"covariate {column!r} has a single level", column=column,
-                expected="at least two levels", found=levels,
+                f"covariate {column!r} has a single level",
+                column=column,
+                expected="at least two levels",
+                found=levels,
             )
         missing = series.isna().to_numpy()
         for level in levels[1:]:

@@ -56,21 +56,26 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
 
 def _output_error(exc: OSError, path: Path) -> OutputError:
     reason = exc.strerror or str(exc)
-    hint = ("Free some space, or write to another disk" if exc.errno in
-            (errno.ENOSPC, errno.EDQUOT) else None)
+    hint = (
+        "Free some space, or write to another disk"
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        else None
+    )
     return OutputError("cannot write the file", file=path, found=reason, hint=hint)
 
 
 def _new_file(path: Path, suffix: str) -> Path:
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=suffix,
-                                    dir=path.parent)
+    handle, name = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}-", suffix=suffix, dir=path.parent
+    )
     os.close(handle)
     return Path(name)
 
 
 @contextmanager
-def _guarded(path: Path, make: Callable[[], Path],
-             discard: Callable[[Path], object]) -> Iterator[Path]:
+def _guarded(
+    path: Path, make: Callable[[], Path], discard: Callable[[Path], object]
+) -> Iterator[Path]:
     """A temporary made by ``make`` beside ``path``: discarded unless renamed away, and any
     OSError on the way turned into an :class:`OutputError` naming ``path``."""
     tmp: Path | None = None
@@ -89,8 +94,9 @@ def _guarded(path: Path, make: Callable[[], Path],
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = ".tmp",
-                mode: int | None = None) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike, suffix: str = ".tmp", mode: int | None = None
+) -> Iterator[Path]:
     """A temporary file beside ``path`` that replaces ``path`` when the block succeeds.
 
     Write to the yielded path inside the ``with`` block; on success it is renamed onto
@@ -114,8 +120,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp",
         os.replace(tmp, path)
 
 
-def atomic_write(path: str | os.PathLike, data: str | bytes, encoding: str = "utf-8",
-                 mode: int | None = None) -> Path:
+def atomic_write(
+    path: str | os.PathLike, data: str | bytes, encoding: str = "utf-8", mode: int | None = None
+) -> Path:
     """Write ``data`` (text or bytes) to ``path`` whole or not at all; returns ``path``.
 
     Examples
@@ -149,13 +156,18 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         When the folder cannot be written: the message names it.
     """
     path = Path(path)
-    with _guarded(path, lambda: Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-",
-                                                      dir=path.parent)),
-                  lambda tmp: shutil.rmtree(tmp, ignore_errors=True)) as tmp:
+    with _guarded(
+        path,
+        lambda: Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-", dir=path.parent)),
+        lambda tmp: shutil.rmtree(tmp, ignore_errors=True),
+    ) as tmp:
         yield tmp
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}-",
-                                        suffix=".old", dir=path.parent))
+            old = Path(
+                tempfile.mkdtemp(
+                    prefix=f".{path.name}.{os.getpid()}-", suffix=".old", dir=path.parent
+                )
+            )
             os.rmdir(old)
             os.replace(path, old)
             os.replace(tmp, path)

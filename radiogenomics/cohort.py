@@ -79,7 +79,8 @@ def harmonize_ids(ids, rule: IdRule, *, where: str = "IDs") -> np.ndarray:
         if missing:
             raise CohortError(
                 f"{len(missing)} ID(s) of {where} are not in the ID mapping",
-                expected="every sample ID mapped to a patient", found=missing[:5],
+                expected="every sample ID mapped to a patient",
+                found=missing[:5],
             )
         return np.asarray([str(rule[i]) for i in ids], dtype=object)
     if callable(rule):
@@ -92,12 +93,16 @@ def harmonize_ids(ids, rule: IdRule, *, where: str = "IDs") -> np.ndarray:
             if match is None:
                 raise CohortError(
                     f"an ID of {where} does not match the ID rule",
-                    expected=f"IDs matching {pattern.pattern!r}", found=i,
+                    expected=f"IDs matching {pattern.pattern!r}",
+                    found=i,
                 )
             out.append(match.group(1) if match.groups() else match.group(0))
         return np.asarray(out, dtype=object)
-    raise CohortError("unknown ID rule", expected="None, a name, a regex, a callable or a mapping",
-                      found=type(rule).__name__)
+    raise CohortError(
+        "unknown ID rule",
+        expected="None, a name, a regex, a callable or a mapping",
+        found=type(rule).__name__,
+    )
 
 
 def _is_per_modality(value, names) -> bool:
@@ -161,8 +166,9 @@ def _combine(
         for layer in adata.layers:
             out.layers[layer] = reduce(adata.layers[layer])
     out.obs_names = pd.Index([str(u) for u in uniques])
-    out.obs["sample_id"] = [";".join(samples[m]) if rule in ("mean", "max") else samples[m[0]]
-                            for m in order]
+    out.obs["sample_id"] = [
+        ";".join(samples[m]) if rule in ("mean", "max") else samples[m[0]] for m in order
+    ]
     out.obs["n_samples"] = counts.astype(np.int64)
     out.uns.setdefault("radiogenomics", {})
     out.uns["radiogenomics"] = {**out.uns["radiogenomics"], "combined_samples": rule}
@@ -192,10 +198,12 @@ def _check_finite(adata: AnnData, name: str) -> None:
             value = data[i, j]
         raise CohortError(
             f"modality {name!r} holds {int(infinite.sum())} infinite value(s) in {layer}",
-            row=str(adata.obs_names[i]), column=str(adata.var_names[j]),
-            expected="finite numbers (missing values as NaN)", found=float(value),
+            row=str(adata.obs_names[i]),
+            column=str(adata.var_names[j]),
+            expected="finite numbers (missing values as NaN)",
+            found=float(value),
             hint="Infinite values usually come from a log of zero or a division by zero "
-                 "upstream: fix them there, or set them to NaN",
+            "upstream: fix them there, or set them to NaN",
         )
 
 
@@ -268,8 +276,11 @@ def build_cohort(
             raise CohortError(f"modality {name!r} has duplicate var_names", found=dup)
         _check_finite(adata, name)
         rule = id_rule.get(name) if rules_per_mod else id_rule
-        source = (adata.obs["patient_id"].astype(str).to_numpy()
-                  if "patient_id" in adata.obs else adata.obs_names.to_numpy())
+        source = (
+            adata.obs["patient_id"].astype(str).to_numpy()
+            if "patient_id" in adata.obs
+            else adata.obs_names.to_numpy()
+        )
         patients = harmonize_ids(source, rule, where=f"modality {name!r}")
         how = combine.get(name, "refuse") if combine_per_mod else combine
         prepared[name] = _combine(adata, patients, how, name, size_feature)
@@ -278,16 +289,21 @@ def build_cohort(
     clin = None
     if clinical is not None:
         if not isinstance(clinical, pd.DataFrame):
-            raise CohortError("clinical must be a DataFrame indexed by patient ID",
-                              found=type(clinical).__name__)
+            raise CohortError(
+                "clinical must be a DataFrame indexed by patient ID", found=type(clinical).__name__
+            )
         clin = clinical.copy()
         rule = id_rule.get("clinical") if rules_per_mod else None
-        clin.index = pd.Index(harmonize_ids(clin.index, rule, where="the clinical table"),
-                              name="patient_id")
+        clin.index = pd.Index(
+            harmonize_ids(clin.index, rule, where="the clinical table"), name="patient_id"
+        )
         if not clin.index.is_unique:
             dup = clin.index[clin.index.duplicated()][0]
-            raise CohortError("the clinical table has several rows for one patient",
-                              found=dup, expected="one row per patient")
+            raise CohortError(
+                "the clinical table has several rows for one patient",
+                found=dup,
+                expected="one row per patient",
+            )
 
     # who is where
     sources = {name: list(a.obs_names) for name, a in prepared.items()}
@@ -295,7 +311,7 @@ def build_cohort(
         sources["clinical"] = list(clin.index)
     everyone: list[str] = []
     seen: set[str] = set()
-    for ids in ([*sources.values()] if clin is None else [sources["clinical"], *sources.values()]):
+    for ids in [*sources.values()] if clin is None else [sources["clinical"], *sources.values()]:
         for pid in ids:
             if pid not in seen:
                 seen.add(pid)
@@ -306,7 +322,9 @@ def build_cohort(
     for name, a in prepared.items():
         report[f"n_samples_{name}"] = (
             pd.Series(a.obs["n_samples"].to_numpy(), index=a.obs_names)
-            .reindex(report.index).fillna(0).astype(np.int64)
+            .reindex(report.index)
+            .fillna(0)
+            .astype(np.int64)
         )
     presence = report[[f"in_{n}" for n in sources]].to_numpy()
     if join == "inner":
@@ -316,9 +334,7 @@ def build_cohort(
         if clin is not None:
             # a patient known only from the clinical table has nothing to analyse
             kept = presence[:, [i for i, n in enumerate(sources) if n != "clinical"]].any(axis=1)
-    missing = [
-        ", ".join(n for n, present in zip(sources, row) if not present) for row in presence
-    ]
+    missing = [", ".join(n for n, present in zip(sources, row) if not present) for row in presence]
     report["kept"] = kept
     report["missing_from"] = missing
     report["reason"] = [
@@ -342,8 +358,11 @@ def build_cohort(
     if clin is not None:
         aligned = clin.reindex(mdata.obs_names)
         for column in aligned.columns:
-            mdata.obs[column] = aligned[column].to_numpy() if not isinstance(
-                aligned[column].dtype, pd.CategoricalDtype) else aligned[column].values
+            mdata.obs[column] = (
+                aligned[column].to_numpy()
+                if not isinstance(aligned[column].dtype, pd.CategoricalDtype)
+                else aligned[column].values
+            )
     summary = {
         "how": join,
         "n_patients": int(mdata.n_obs),
@@ -351,8 +370,10 @@ def build_cohort(
         "modalities": names,
         "n_input_samples": n_input,
         "n_patients_per_modality": {n: int(a.n_obs) for n, a in mods.items()},
-        "combine": {n: prepared[n].uns.get("radiogenomics", {}).get("combined_samples", "none")
-                    for n in names},
+        "combine": {
+            n: prepared[n].uns.get("radiogenomics", {}).get("combined_samples", "none")
+            for n in names
+        },
     }
     mdata.uns["radiogenomics"] = {
         "join_report": report.reset_index(),
@@ -370,8 +391,9 @@ def join_report(mdata: md.MuData) -> pd.DataFrame:
     try:
         return mdata.uns["radiogenomics"]["join_report"]
     except KeyError:
-        raise CohortError("the cohort has no join report",
-                          hint="Build it with radiogenomics.build_cohort") from None
+        raise CohortError(
+            "the cohort has no join report", hint="Build it with radiogenomics.build_cohort"
+        ) from None
 
 
 def _clean_uns(value: Any) -> Any:
@@ -417,8 +439,9 @@ def read_cohort(path: str | os.PathLike) -> md.MuData:
         with h5py.File(path, "r") as handle:
             stored = read_elem(handle["obs"])
     except Exception as exc:  # h5py raises several types for foreign files
-        raise InputError("cannot read the cohort file", file=path, expected="an .h5mu file",
-                         found=str(exc)) from None
+        raise InputError(
+            "cannot read the cohort file", file=path, expected="an .h5mu file", found=str(exc)
+        ) from None
     _restore_obs(mdata, stored)
     return mdata
 
@@ -433,8 +456,11 @@ def _restore_obs(mdata: md.MuData, reference: pd.DataFrame) -> None:
     reference = reference.reindex(mdata.obs_names)
     for column in reference.columns:
         if column in mdata.obs.columns and mdata.obs[column].dtype != reference[column].dtype:
-            mdata.obs[column] = reference[column].to_numpy() if not isinstance(
-                reference[column].dtype, pd.CategoricalDtype) else reference[column].values
+            mdata.obs[column] = (
+                reference[column].to_numpy()
+                if not isinstance(reference[column].dtype, pd.CategoricalDtype)
+                else reference[column].values
+            )
 
 
 def add_modality(mdata: md.MuData, name: str, adata: AnnData) -> None:
@@ -444,8 +470,9 @@ def add_modality(mdata: md.MuData, name: str, adata: AnnData) -> None:
     """
     unknown = pd.Index(adata.obs_names).difference(mdata.obs_names)
     if len(unknown):
-        raise CohortError(f"modality {name!r} has patients that are not in the cohort",
-                          found=list(unknown[:5]))
+        raise CohortError(
+            f"modality {name!r} has patients that are not in the cohort", found=list(unknown[:5])
+        )
     obs = mdata.obs.copy()
     mdata.mod[name] = adata
     mdata.update()

@@ -31,8 +31,15 @@ from ._files import atomic_path
 from .errors import InputError, SchemaError
 from .io.schema import load_schema, validate_frame
 
-__all__ = ["FORMATS", "write_table", "read_sidecar", "sidecar_path", "detect_schema", "file_digest",
-           "feature_units"]
+__all__ = [
+    "FORMATS",
+    "write_table",
+    "read_sidecar",
+    "sidecar_path",
+    "detect_schema",
+    "file_digest",
+    "feature_units",
+]
 
 #: Suffix -> format.
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".xlsx": "xlsx"}
@@ -43,8 +50,18 @@ EXCEL_LIMIT = 1_048_575
 #: Rows validated and written at a time.
 CHUNK_ROWS = 1_000_000
 
-_VERSIONED = ("radiogenomics", "numpy", "scipy", "pandas", "statsmodels", "anndata", "mudata",
-              "pyarrow", "xlsxwriter", "openpyxl")
+_VERSIONED = (
+    "radiogenomics",
+    "numpy",
+    "scipy",
+    "pandas",
+    "statsmodels",
+    "anndata",
+    "mudata",
+    "pyarrow",
+    "xlsxwriter",
+    "openpyxl",
+)
 
 
 def file_digest(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
@@ -90,21 +107,28 @@ def _versions() -> dict:
     return found
 
 
-def _select(frame: pd.DataFrame, fmt: str, q: float | None, top: int | None,
-            excel_rows: int) -> tuple[pd.DataFrame, dict | None, str | None]:
+def _select(
+    frame: pd.DataFrame, fmt: str, q: float | None, top: int | None, excel_rows: int
+) -> tuple[pd.DataFrame, dict | None, str | None]:
     """Rows to write (sorted by p-value when a filter applies), the filter and a note."""
     total = len(frame)
     applied: dict = {}
     notes = []
     if (q is not None or top is not None or fmt == "xlsx") and "p_value" not in frame.columns:
         if q is not None or top is not None:
-            raise InputError("filtering rows needs the table's p_value column",
-                             expected="a p_value column", found=list(frame.columns)[:10])
+            raise InputError(
+                "filtering rows needs the table's p_value column",
+                expected="a p_value column",
+                found=list(frame.columns)[:10],
+            )
     keep = np.ones(total, dtype=bool)
     if q is not None:
         if "q_value" not in frame.columns:
-            raise InputError("q= needs the table's q_value column", expected="a q_value column",
-                             found=list(frame.columns)[:10])
+            raise InputError(
+                "q= needs the table's q_value column",
+                expected="a q_value column",
+                found=list(frame.columns)[:10],
+            )
         if not 0 <= q <= 1:
             raise InputError("q must lie in [0, 1]", found=q)
         keep &= frame["q_value"].to_numpy(dtype=float, na_value=np.nan) <= q
@@ -137,10 +161,15 @@ def _select(frame: pd.DataFrame, fmt: str, q: float | None, top: int | None,
     if top is not None:
         notes.append(f"the {int(top)} rows with the smallest p-values")
     if "excel_rows" in applied:
-        notes.append(f"at most {applied['excel_rows']} rows in an Excel sheet (the most "
-                     "significant); write CSV, TSV or Parquet for every row")
-    note = (f"{len(selected)} of {total} rows written: " + "; ".join(notes)
-            + ". Rows are sorted by p-value.")
+        notes.append(
+            f"at most {applied['excel_rows']} rows in an Excel sheet (the most "
+            "significant); write CSV, TSV or Parquet for every row"
+        )
+    note = (
+        f"{len(selected)} of {total} rows written: "
+        + "; ".join(notes)
+        + ". Rows are sorted by p-value."
+    )
     return selected, applied, note
 
 
@@ -149,8 +178,11 @@ def _provenance(frame: pd.DataFrame, params: Mapping) -> dict:
         if column not in frame.columns:
             return None
         values = frame[column]
-        uniq = values.cat.categories[np.unique(values.cat.codes[values.cat.codes >= 0])] \
-            if isinstance(values.dtype, pd.CategoricalDtype) else values.dropna().unique()
+        uniq = (
+            values.cat.categories[np.unique(values.cat.codes[values.cat.codes >= 0])]
+            if isinstance(values.dtype, pd.CategoricalDtype)
+            else values.dropna().unique()
+        )
         uniq = [str(v) for v in uniq]
         return uniq[0] if len(uniq) == 1 else uniq
 
@@ -257,8 +289,12 @@ def write_table(
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise InputError("unknown table format", file=path,
-                         expected=f"a file ending in one of {list(FORMATS)}", found=path.suffix)
+        raise InputError(
+            "unknown table format",
+            file=path,
+            expected=f"a file ending in one of {list(FORMATS)}",
+            found=path.suffix,
+        )
     if not isinstance(df, pd.DataFrame):
         raise InputError("write_table needs a pandas DataFrame", found=type(df).__name__)
     if schema is None:
@@ -268,7 +304,7 @@ def write_table(
                 "the table is neither an association table nor a survival screen",
                 file=path,
                 expected="the columns of data_schemas/association_table.json or "
-                         "survival_screen.json (or schema=False)",
+                "survival_screen.json (or schema=False)",
                 found=list(map(str, df.columns))[:10],
             )
     elif schema is not False:
@@ -326,7 +362,7 @@ def _jsonable(value):
 
 def _chunks(frame: pd.DataFrame):
     for start in range(0, max(len(frame), 1), CHUNK_ROWS):
-        yield start, frame.iloc[start:start + CHUNK_ROWS]
+        yield start, frame.iloc[start : start + CHUNK_ROWS]
 
 
 def _validated(frame: pd.DataFrame, schema, path: Path, offset: int = 0) -> pd.DataFrame:
@@ -349,8 +385,10 @@ def _arrow(frame: pd.DataFrame, schema, path: Path, offset: int, text: bool = Fa
 
     table = pa.Table.from_pandas(_validated(frame, schema, path, offset), preserve_index=False)
     if text:  # categorical columns as plain text
-        fields = [pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
-                  for f in table.schema]
+        fields = [
+            pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
+            for f in table.schema
+        ]
         table = table.cast(pa.schema(fields))
     return table
 
@@ -363,8 +401,9 @@ def _write_text(frame, schema, tmp: Path, path: Path, sep: str) -> None:
         for start, chunk in _chunks(frame):
             table = _arrow(chunk, schema, path, start, text=True)
             if writer is None:
-                writer = pacsv.CSVWriter(str(tmp), table.schema,
-                                         write_options=pacsv.WriteOptions(delimiter=sep))
+                writer = pacsv.CSVWriter(
+                    str(tmp), table.schema, write_options=pacsv.WriteOptions(delimiter=sep)
+                )
             writer.write_table(table)
     finally:
         if writer is not None:

@@ -11,8 +11,15 @@ from pathlib import Path
 
 from .cohort import write_cohort
 
-__all__ = ["curate_demo", "demo_associations", "demo_models", "run_demo",
-           "survival_screen_file", "survival_step", "write_h5ad"]
+__all__ = [
+    "curate_demo",
+    "demo_associations",
+    "demo_models",
+    "run_demo",
+    "survival_screen_file",
+    "survival_step",
+    "write_h5ad",
+]
 
 
 def write_h5ad(adata, path: str | os.PathLike) -> Path:
@@ -73,26 +80,34 @@ def _curate(mdata, paths: dict, echo: Callable[[str], None]) -> dict:
     subtypes = tl.phenotypes(mdata, "radiomics", features="redundancy_kept")
     tl.differential(mdata, "radiomic_subtype", "rna", genesets=paths["genesets"])
     enrichment = mdata.uns["radiogenomics"]["enrichment"]["radiomic_subtype:rna"]
-    top = (enrichment[enrichment["direction"] == "up"].sort_values("p_value")
-           .groupby("group", observed=True).head(1))
+    top = (
+        enrichment[enrichment["direction"] == "up"]
+        .sort_values("p_value")
+        .groupby("group", observed=True)
+        .head(1)
+    )
     ari = subtype_recovery(mdata, "radiomic_subtype")
     table = scores.set_index("metric")
     result = {
         "n_features_extracted": int(len(qc)),
         "n_features_dropped_qc": int(qc["dropped"].sum()),
         "n_representative_features": int(redundancy["kept"].sum()),
-        "batch_silhouette": [round(float(v), 3) for v in table.loc["silhouette",
-                                                                   ["before", "after"]]],
-        "batch_kbet_rejection_rate": [round(float(v), 3) for v in
-                                      table.loc["kbet_rejection_rate", ["before", "after"]]],
+        "batch_silhouette": [
+            round(float(v), 3) for v in table.loc["silhouette", ["before", "after"]]
+        ],
+        "batch_kbet_rejection_rate": [
+            round(float(v), 3) for v in table.loc["kbet_rejection_rate", ["before", "after"]]
+        ],
         "n_subtypes": int(len(subtypes)),
         "subtype_stability": [round(float(v), 3) for v in subtypes["stability"]],
         "adjusted_rand_index_vs_planted": round(float(ari), 3),
         "top_gene_set_per_subtype": dict(zip(top["group"], top["gene_set"])),
     }
-    echo(f"Site effect (silhouette by site) {table.loc['silhouette', 'before']:.2f} -> "
-         f"{table.loc['silhouette', 'after']:.2f}; {len(subtypes)} radiomic subtypes "
-         f"(adjusted Rand index {ari:.2f} against the planted subtypes)")
+    echo(
+        f"Site effect (silhouette by site) {table.loc['silhouette', 'before']:.2f} -> "
+        f"{table.loc['silhouette', 'after']:.2f}; {len(subtypes)} radiomic subtypes "
+        f"(adjusted Rand index {ari:.2f} against the planted subtypes)"
+    )
     return result
 
 
@@ -155,14 +170,18 @@ def run_demo(
     if dicom:
         from .datasets.dicom import demo_dicom_manifest
 
-        echo(f"Writing the images as DICOM series with RTSTRUCT contours into "
-             f"{out / 'inputs' / 'dicom'} ...")
+        echo(
+            f"Writing the images as DICOM series with RTSTRUCT contours into "
+            f"{out / 'inputs' / 'dicom'} ..."
+        )
         manifest = out / "inputs" / "manifest_dicom.csv"
-        demo_dicom_manifest(paths["manifest"], out / "inputs" / "dicom").to_csv(manifest,
-                                                                               index=False)
+        demo_dicom_manifest(paths["manifest"], out / "inputs" / "dicom").to_csv(
+            manifest, index=False
+        )
         summary["inputs"] = "DICOM series + RTSTRUCT"
-    radiomics = features(manifest, params="demo", n_jobs=jobs, cache_dir=out / "cache",
-                         cache_key="content")
+    radiomics = features(
+        manifest, params="demo", n_jobs=jobs, cache_dir=out / "cache", cache_key="content"
+    )
     write_h5ad(radiomics, out / "features.h5ad")
     failures = radiomics.uns["radiogenomics"]["failures"]
     summary["extraction"] = {
@@ -225,8 +244,10 @@ def demo_report(mdata, out: str | os.PathLike, echo: Callable[[str], None] = pri
     except Exception as exc:  # the report never stops the demo
         echo(f"Study report skipped: {exc}")
         return {"skipped": str(exc)}
-    echo(f"Study report (tables and checklist) -> {written['html']}; figures and PDF: "
-         f"radiogenomics report {out} --out {Path(out) / 'report'}")
+    echo(
+        f"Study report (tables and checklist) -> {written['html']}; figures and PDF: "
+        f"radiogenomics report {out} --out {Path(out) / 'report'}"
+    )
     return {"html": str(written["html"])}
 
 
@@ -258,16 +279,25 @@ def demo_models(
     jobs = n_jobs if n_jobs is not None else -1
     if mdata.n_obs < 60:  # a small demo shows the steps; its figures are not the point
         n_repeats, n_permutations = 1, min(n_permutations, 19)
-    common = {"n_repeats": n_repeats, "n_permutations": n_permutations, "n_jobs": jobs,
-              "n_features": (5, 10), "random_state": 0, "harmonize": "site"}
+    common = {
+        "n_repeats": n_repeats,
+        "n_permutations": n_permutations,
+        "n_jobs": jobs,
+        "n_features": (5, 10),
+        "random_state": 0,
+        "harmonize": "site",
+    }
     if "raw" in mdata["radiomics"].layers:
         # X was transformed and harmonised on every patient by the curation step: the
         # models start from the extracted values and harmonise inside each training fold
         common["layers"] = {"radiomics": "raw"}
     specs = {
         "egfr_mutant": {"target": "egfr_mutant", "features": "radiomics"},
-        "overall_survival": {"target": "os_months", "event": "os_event",
-                             "features": {"radiomics": None, "clinical": ["age", "stage"]}},
+        "overall_survival": {
+            "target": "os_months",
+            "event": "os_event",
+            "features": {"radiomics": None, "clinical": ["age", "stage"]},
+        },
     }
     summary = {}
     for key, spec in specs.items():
@@ -286,14 +316,19 @@ def demo_models(
         row = metrics.loc[primary]
         permutation = model.card["validation"]["permutation_test"]
         summary[key] = {
-            "task": model.task, "metric": primary, "estimate": round(float(row["estimate"]), 3),
+            "task": model.task,
+            "metric": primary,
+            "estimate": round(float(row["estimate"]), 3),
             "ci": [round(float(row["ci_lower"]), 3), round(float(row["ci_upper"]), 3)],
-            "permutation_p_value": permutation["p_value"], "folder": str(folder),
+            "permutation_p_value": permutation["p_value"],
+            "folder": str(folder),
             "features_used": len(model.required),
         }
-        echo(f"  {key}: cross-validated {primary} {row['estimate']:.3f} "
-             f"(95% CI {row['ci_lower']:.3f}-{row['ci_upper']:.3f}), permutation p = "
-             f"{permutation['p_value']:.3f}")
+        echo(
+            f"  {key}: cross-validated {primary} {row['estimate']:.3f} "
+            f"(95% CI {row['ci_lower']:.3f}-{row['ci_upper']:.3f}), permutation p = "
+            f"{permutation['p_value']:.3f}"
+        )
     return summary
 
 
@@ -327,9 +362,18 @@ def survival_screen_file(
 
     cohort = Path(cohort)
     mdata = read_cohort(cohort)
-    table = tl.cox_screen(mdata, mod, time=time, event=event, covariates=covariates or (),
-                          strata=strata, ties=ties, event_map=event_map, missing=missing,
-                          key_added="survival_screen_file")
+    table = tl.cox_screen(
+        mdata,
+        mod,
+        time=time,
+        event=event,
+        covariates=covariates or (),
+        strata=strata,
+        ties=ties,
+        event_map=event_map,
+        missing=missing,
+        key_added="survival_screen_file",
+    )
     params = mdata.uns["radiogenomics"]["params"]["survival_screen"]["survival_screen_file"]
     provenance = {
         **params,
@@ -380,32 +424,73 @@ def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = p
             return None
         for table, (file, extra) in zip(tables, files):
             schema = "survival_screen" if file.startswith("survival_screen") else False
-            write_table(table, results / file, schema=schema, params={**source, **extra},
-                        cohort=mdata if schema else None)
+            write_table(
+                table,
+                results / file,
+                schema=schema,
+                params={**source, **extra},
+                cohort=mdata if schema else None,
+            )
         return tables
 
-    screens = run("survival screen", lambda: (
-        tl.cox_screen(mdata, None, time=time_col, event=event_col, key_added="survival_screen"),
-        tl.cox_screen(mdata, None, time=time_col, event=event_col,
-                      covariates=["age", "stage"], key_added="survival_screen_adjusted")), [
-        ("survival_screen.parquet", {"function": "radiogenomics.tl.cox_screen"}),
-        ("survival_screen_adjusted.parquet", {"function": "radiogenomics.tl.cox_screen",
-                                              "covariates": ["age", "stage"]})])
-    run("Cox model", lambda: (
-        tl.cox(mdata, ["age", "stage", "radiomics:original_shape_VoxelVolume"],
-               time=time_col, event=event_col, key_added="clinical_volume"),), [
-        ("cox_model.csv", {"function": "radiogenomics.tl.cox"})])
-    stage = run("Kaplan-Meier by stage", lambda: (
-        tl.kaplan_meier(mdata, time_col, event_col, "stage", key_added="stage"),
-        tl.logrank(mdata, time_col, event_col, "stage", trend=True, key_added="stage")), [
-        ("kaplan_meier_stage.csv", {"function": "radiogenomics.tl.kaplan_meier"}),
-        ("logrank_stage.csv", {"function": "radiogenomics.tl.logrank", "trend": True})])
-    signature = run("risk signature", lambda: (
-        tl.risk_signature(mdata, "radiomics", time=time_col, event=event_col,
-                          key_added="risk_signature"),
-        get_result(mdata, "risk_signature_evaluation", "risk_signature")), [
-        ("risk_signature.csv", {"function": "radiogenomics.tl.risk_signature"}),
-        ("risk_signature_evaluation.csv", {"function": "radiogenomics.tl.risk_signature"})])
+    screens = run(
+        "survival screen",
+        lambda: (
+            tl.cox_screen(mdata, None, time=time_col, event=event_col, key_added="survival_screen"),
+            tl.cox_screen(
+                mdata,
+                None,
+                time=time_col,
+                event=event_col,
+                covariates=["age", "stage"],
+                key_added="survival_screen_adjusted",
+            ),
+        ),
+        [
+            ("survival_screen.parquet", {"function": "radiogenomics.tl.cox_screen"}),
+            (
+                "survival_screen_adjusted.parquet",
+                {"function": "radiogenomics.tl.cox_screen", "covariates": ["age", "stage"]},
+            ),
+        ],
+    )
+    run(
+        "Cox model",
+        lambda: (
+            tl.cox(
+                mdata,
+                ["age", "stage", "radiomics:original_shape_VoxelVolume"],
+                time=time_col,
+                event=event_col,
+                key_added="clinical_volume",
+            ),
+        ),
+        [("cox_model.csv", {"function": "radiogenomics.tl.cox"})],
+    )
+    stage = run(
+        "Kaplan-Meier by stage",
+        lambda: (
+            tl.kaplan_meier(mdata, time_col, event_col, "stage", key_added="stage"),
+            tl.logrank(mdata, time_col, event_col, "stage", trend=True, key_added="stage"),
+        ),
+        [
+            ("kaplan_meier_stage.csv", {"function": "radiogenomics.tl.kaplan_meier"}),
+            ("logrank_stage.csv", {"function": "radiogenomics.tl.logrank", "trend": True}),
+        ],
+    )
+    signature = run(
+        "risk signature",
+        lambda: (
+            tl.risk_signature(
+                mdata, "radiomics", time=time_col, event=event_col, key_added="risk_signature"
+            ),
+            get_result(mdata, "risk_signature_evaluation", "risk_signature"),
+        ),
+        [
+            ("risk_signature.csv", {"function": "radiogenomics.tl.risk_signature"}),
+            ("risk_signature_evaluation.csv", {"function": "radiogenomics.tl.risk_signature"}),
+        ],
+    )
     write_cohort(mdata, Path(out) / "cohort.h5mu")
     if screens is not None:
         ok = screens[0][screens[0]["status"] == "ok"]
@@ -420,11 +505,15 @@ def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = p
         info["signature_features"] = int((signature[0]["modality"] != "clinical").sum())
         info["signature_held_out_concordance"] = float(held_out.iloc[0])
     if screens is not None:
-        line = (f"Survival: {info['n_significant_q05']} of {info['n_features_screened']} "
-                "features prognostic at q < 0.05")
+        line = (
+            f"Survival: {info['n_significant_q05']} of {info['n_features_screened']} "
+            "features prognostic at q < 0.05"
+        )
         if signature is not None:
-            line += (f"; signature of {info['signature_features']} radiomic features, "
-                     f"held-out C-index {info['signature_held_out_concordance']:.2f}")
+            line += (
+                f"; signature of {info['signature_features']} radiomic features, "
+                f"held-out C-index {info['signature_held_out_concordance']:.2f}"
+            )
         echo(line)
     return info
 
@@ -465,10 +554,17 @@ def demo_associations(
         top = DEMO_EXCEL_ROWS if len(table) > DEMO_EXCEL_ROWS else None
         files.append(str(write_table(table, stem.with_suffix(".xlsx"), top=top, cohort=mdata)))
         significant = int((table["q_value"] < 0.05).sum())
-        done[f"{x}_vs_{y}"] = {"method": method, "covariates": list(covariates),
-                               "pairs": len(table), "untestable": untestable,
-                               "q_below_0.05": significant, "files": files}
+        done[f"{x}_vs_{y}"] = {
+            "method": method,
+            "covariates": list(covariates),
+            "pairs": len(table),
+            "untestable": untestable,
+            "q_below_0.05": significant,
+            "files": files,
+        }
         note = f" ({untestable} untestable)" if untestable else ""
-        echo(f"Associations {x} x {y} ({method}): {len(table)} pairs{note}, {significant} "
-             f"with q < 0.05 -> {stem}.*")
+        echo(
+            f"Associations {x} x {y} ({method}): {len(table)} pairs{note}, {significant} "
+            f"with q < 0.05 -> {stem}.*"
+        )
     return done

@@ -16,21 +16,35 @@ warnings.filterwarnings("ignore", category=FutureWarning, module="mudata")
 #: Test files that run the whole demo, notebooks, a browser or many extractions, and tests
 #: on the demo study (built once, about 20 s): marked ``slow``, so that
 #: ``pytest -m "not slow"`` gives a quick subset while working.
-SLOW_FILES = {"test_notebooks.py", "test_demo.py", "test_dashboards_browser.py",
-              "test_dicom_extract.py", "test_dicom_scan.py", "test_report.py",
-              "test_segmentation_robustness.py", "test_models.py", "test_phenotypes.py",
-              "test_curation.py", "test_explain.py"}
+SLOW_FILES = {
+    "test_notebooks.py",
+    "test_demo.py",
+    "test_dashboards_browser.py",
+    "test_dicom_extract.py",
+    "test_dicom_scan.py",
+    "test_report.py",
+    "test_segmentation_robustness.py",
+    "test_models.py",
+    "test_phenotypes.py",
+    "test_curation.py",
+    "test_explain.py",
+}
 SLOW_FIXTURES = {"demo_build", "results_folder", "live_app", "live_app_auth"}
-SLOW_TESTS = {"test_readme_reference_matches_help",  # runs every command's --help
-              "test_multitest_families_match_statsmodels_per_family",
-              "test_model_n_features_zero_is_a_one_line_error"}
+SLOW_TESTS = {
+    "test_readme_reference_matches_help",  # runs every command's --help
+    "test_multitest_families_match_statsmodels_per_family",
+    "test_model_n_features_zero_is_a_one_line_error",
+}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         name = getattr(item, "originalname", item.name)  # doctests have no originalname
-        if (item.path.name in SLOW_FILES or name in SLOW_TESTS
-                or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))):
+        if (
+            item.path.name in SLOW_FILES
+            or name in SLOW_TESTS
+            or SLOW_FIXTURES & set(getattr(item, "fixturenames", ()))
+        ):
             item.add_marker(pytest.mark.slow)
 
 
@@ -38,7 +52,9 @@ def pytest_collection_modifyitems(config, items):
 def shared_cases() -> Path:
     """The real MR cases of ../shared/data/pyradiomics_cases (skips when absent)."""
     if not PYRADIOMICS_CASES.is_dir():
-        pytest.skip(f"reference data not found at {PYRADIOMICS_CASES} (the shared reference cases beside the repository)")
+        pytest.skip(
+            f"reference data not found at {PYRADIOMICS_CASES} (the shared reference cases beside the repository)"
+        )
     return PYRADIOMICS_CASES
 
 

@@ -13,8 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("RADIOGENOMICS_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "tumor-board-2024"
 
 
@@ -29,12 +34,23 @@ def survival_screen(features: list[str], modality: str = "radiomics", seed: int 
     from radiogenomics.stats.multitest import adjust_pvalues
 
     p = 2 * ndtr(-np.abs(coef / se))
-    return pd.DataFrame({
-        "modality": modality, "feature": features, "n": 100, "n_events": 60, "coef": coef,
-        "hazard_ratio": np.exp(coef), "std_error": se, "z": coef / se, "p_value": p,
-        "q_value": adjust_pvalues(p), "hr_ci_lower": np.exp(coef - 1.96 * se),
-        "hr_ci_upper": np.exp(coef + 1.96 * se), "concordance": rng.uniform(0.5, 0.7, n),
-    })
+    return pd.DataFrame(
+        {
+            "modality": modality,
+            "feature": features,
+            "n": 100,
+            "n_events": 60,
+            "coef": coef,
+            "hazard_ratio": np.exp(coef),
+            "std_error": se,
+            "z": coef / se,
+            "p_value": p,
+            "q_value": adjust_pvalues(p),
+            "hr_ci_lower": np.exp(coef - 1.96 * se),
+            "hr_ci_upper": np.exp(coef + 1.96 * se),
+            "concordance": rng.uniform(0.5, 0.7, n),
+        }
+    )
 
 
 def write_results_folder(folder: Path, mdata) -> Path:
@@ -49,18 +65,35 @@ def write_results_folder(folder: Path, mdata) -> Path:
     rg.pp.scale(mdata, "radiomics")
     add_stored_results(mdata)
     # a small nested cross-validation, so that the models page has a real model to show
-    rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=(5,), outer_folds=3,
-                    n_repeats=1, inner_folds=2, n_bootstraps=200, importance_repeats=1,
-                    n_jobs=1, layers={"radiomics": "raw"}, key_added="egfr_mutant")
+    rg.tl.fit_model(
+        mdata,
+        "egfr_mutant",
+        "radiomics",
+        n_features=(5,),
+        outer_folds=3,
+        n_repeats=1,
+        inner_folds=2,
+        n_bootstraps=200,
+        importance_repeats=1,
+        n_jobs=1,
+        layers={"radiomics": "raw"},
+        key_added="egfr_mutant",
+    )
     # radiomic subtypes with a short stability check, for the subtypes page
     rg.tl.phenotypes(mdata, "radiomics", resolution=(1.0,), n_resamples=5)
     rg.write_cohort(mdata, folder / "cohort.h5mu")
     radiomic = list(mdata["radiomics"].var_names)
     genes = list(mdata["rna"].var_names)
-    write_association_table(folder / "results" / "associations_radiomics_rna.parquet",
-                            n_x=len(radiomic), n_y=len(genes), x_names=radiomic,
-                            y_names=genes, seed=1, n_signal=400,
-                            n_patients=int(mdata.n_obs))
+    write_association_table(
+        folder / "results" / "associations_radiomics_rna.parquet",
+        n_x=len(radiomic),
+        n_y=len(genes),
+        x_names=radiomic,
+        y_names=genes,
+        seed=1,
+        n_signal=400,
+        n_patients=int(mdata.n_obs),
+    )
     survival_screen(radiomic).to_parquet(folder / "results" / "survival_radiomics.parquet")
     return folder
 
@@ -75,30 +108,53 @@ def add_stored_results(mdata) -> None:
     features = list(mdata["radiomics"].var_names)
     dropped = np.zeros(len(features), bool)
     dropped[:3] = True
-    store_result(mdata, "feature_qc", "radiomics", pd.DataFrame({
-        "feature": features, "fraction_missing": 0.0, "dropped": dropped,
-        "reason": np.where(dropped, "constant", "")}),
-        {"mod": "radiomics", "n_features": len(features), "n_dropped": 3})
+    store_result(
+        mdata,
+        "feature_qc",
+        "radiomics",
+        pd.DataFrame(
+            {
+                "feature": features,
+                "fraction_missing": 0.0,
+                "dropped": dropped,
+                "reason": np.where(dropped, "constant", ""),
+            }
+        ),
+        {"mod": "radiomics", "n_features": len(features), "n_dropped": 3},
+    )
     score = rng.normal(size=mdata.n_obs)
     mdata.obs["demo_risk_score"] = score
     mdata.obs["demo_risk_group"] = pd.Categorical(
-        np.where(score > np.median(score), "high", "low"), categories=["low", "high"],
-        ordered=True)
+        np.where(score > np.median(score), "high", "low"), categories=["low", "high"], ordered=True
+    )
     # the signature's training patients and those held out to judge it
-    mdata.obs["demo_risk_set"] = np.where(np.arange(mdata.n_obs) % 4 == 0, "held_out",
-                                          "training")
-    store_result(mdata, "risk_signature", "demo_risk",
-                 pd.DataFrame({"feature": features[:2], "coef": [0.5, -0.3]}))
-    store_result(mdata, "model_predictions", "response_model", pd.DataFrame({
-        "patient_id": list(mdata.obs_names), "set": "out-of-fold",
-        "prediction": rng.uniform(size=mdata.n_obs),
-        "predicted_label": rng.choice(["responder", "non-responder"], mdata.n_obs)}))
+    mdata.obs["demo_risk_set"] = np.where(np.arange(mdata.n_obs) % 4 == 0, "held_out", "training")
+    store_result(
+        mdata,
+        "risk_signature",
+        "demo_risk",
+        pd.DataFrame({"feature": features[:2], "coef": [0.5, -0.3]}),
+    )
+    store_result(
+        mdata,
+        "model_predictions",
+        "response_model",
+        pd.DataFrame(
+            {
+                "patient_id": list(mdata.obs_names),
+                "set": "out-of-fold",
+                "prediction": rng.uniform(size=mdata.n_obs),
+                "predicted_label": rng.choice(["responder", "non-responder"], mdata.n_obs),
+            }
+        ),
+    )
 
 
 @pytest.fixture(scope="session")
 def results_folder(demo_build, tmp_path_factory):
-    return write_results_folder(tmp_path_factory.mktemp("dashboard") / "demo-results",
-                                demo_build[2])
+    return write_results_folder(
+        tmp_path_factory.mktemp("dashboard") / "demo-results", demo_build[2]
+    )
 
 
 class LiveServer:
@@ -149,8 +205,9 @@ def browser():
         pytest.skip(f"Chromium not found at {CHROMIUM} (install Debian's chromium package)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                             args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
@@ -163,8 +220,7 @@ class PageWatch:
         self.failed: list[str] = []
         page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         page.on("pageerror", lambda e: self.errors.append(str(e)))
-        page.on("response", lambda r: r.status >= 400 and self.failed.append(
-            f"{r.status} {r.url}"))
+        page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.status} {r.url}"))
         page.on("requestfailed", lambda r: self.failed.append(f"failed {r.url}"))
 
     def assert_clean(self):
@@ -183,4 +239,5 @@ def wait_for_callbacks(page, timeout: float = 30_000) -> None:
     """Until Dash has no callback in flight (the loading state is gone)."""
     page.wait_for_load_state("networkidle", timeout=timeout)
     page.wait_for_function(
-        "() => !document.querySelector('[data-dash-is-loading=\"true\"]')", timeout=timeout)
+        "() => !document.querySelector('[data-dash-is-loading=\"true\"]')", timeout=timeout
+    )

@@ -22,10 +22,24 @@ def _file_meta(sop_class: str, sop_uid: str) -> FileMetaDataset:
     return meta
 
 
-def write_series(folder: Path, array: np.ndarray, *, spacing=(1.0, 1.0), positions=None,
-                 origin=(0.0, 0.0, 0.0), orientation=(1, 0, 0, 0, 1, 0), slope=1.0,
-                 intercept=0.0, modality="CT", series_uid=None, frame_uid=None,
-                 names=None, orientations=None, patient_id="P1", extra=None) -> list[Path]:
+def write_series(
+    folder: Path,
+    array: np.ndarray,
+    *,
+    spacing=(1.0, 1.0),
+    positions=None,
+    origin=(0.0, 0.0, 0.0),
+    orientation=(1, 0, 0, 0, 1, 0),
+    slope=1.0,
+    intercept=0.0,
+    modality="CT",
+    series_uid=None,
+    frame_uid=None,
+    names=None,
+    orientations=None,
+    patient_id="P1",
+    extra=None,
+) -> list[Path]:
     """Write ``array`` (z, rows, columns; stored values) as one slice per file.
 
     ``positions`` are the ImagePositionPatient of each slice (default: 2 mm apart along the
@@ -58,8 +72,9 @@ def write_series(folder: Path, array: np.ndarray, *, spacing=(1.0, 1.0), positio
         ds.SeriesDescription = f"{modality} test"
         ds.InstanceNumber = len(array) - k  # deliberately not the slice order
         ds.ImagePositionPatient = [float(v) for v in positions[k]]
-        ds.ImageOrientationPatient = [float(v) for v in
-                                      (orientations[k] if orientations else orientation)]
+        ds.ImageOrientationPatient = [
+            float(v) for v in (orientations[k] if orientations else orientation)
+        ]
         ds.PixelSpacing = [float(spacing[0]), float(spacing[1])]
         ds.SliceThickness = 2.0
         ds.Rows, ds.Columns = plane.shape
@@ -78,8 +93,14 @@ def write_series(folder: Path, array: np.ndarray, *, spacing=(1.0, 1.0), positio
     return paths
 
 
-def write_rtstruct(path: Path, series_folder: Path, rois: dict[str, list[np.ndarray]], *,
-                   frame_uid=None, contour_type="CLOSED_PLANAR") -> Path:
+def write_rtstruct(
+    path: Path,
+    series_folder: Path,
+    rois: dict[str, list[np.ndarray]],
+    *,
+    frame_uid=None,
+    contour_type="CLOSED_PLANAR",
+) -> Path:
     """An RTSTRUCT with ROIs of closed planar contours (arrays of points (n, 3) in mm)."""
     first = pydicom.dcmread(sorted(series_folder.glob("*.dcm"))[0], stop_before_pixels=True)
     frame_uid = frame_uid or first.FrameOfReferenceUID

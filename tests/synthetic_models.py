@@ -8,8 +8,14 @@ import numpy as np
 import pandas as pd
 
 
-def cohort(seed: int = 0, n: int = 90, p: int = 12, signal: float = 1.5,
-           sites=("site_A", "site_B"), noise: bool = False) -> md.MuData:
+def cohort(
+    seed: int = 0,
+    n: int = 90,
+    p: int = 12,
+    signal: float = 1.5,
+    sites=("site_A", "site_B"),
+    noise: bool = False,
+) -> md.MuData:
     """Radiomics-like features (around 100, SD 10, shifted by 5 per site) and a binary
     label whose log-odds rise with f0 and fall with f1 (none when ``noise``)."""
     rng = np.random.default_rng(seed)
@@ -20,8 +26,9 @@ def cohort(seed: int = 0, n: int = 90, p: int = 12, signal: float = 1.5,
     linear = 0.0 if noise else signal * (X[:, 0] - 100) / 10 - signal * (X[:, 1] - 100) / 10
     y = (rng.random(n) < 1 / (1 + np.exp(-linear))).astype(float)
     ids = [f"P{seed}_{i:03d}" for i in range(n)]
-    radiomics = ad.AnnData(X, obs=pd.DataFrame(index=ids),
-                           var=pd.DataFrame(index=[f"f{j}" for j in range(p)]))
+    radiomics = ad.AnnData(
+        X, obs=pd.DataFrame(index=ids), var=pd.DataFrame(index=[f"f{j}" for j in range(p)])
+    )
     mdata = md.MuData({"radiomics": radiomics})
     mdata.obs["label"] = y
     mdata.obs["site"] = site
@@ -30,5 +37,11 @@ def cohort(seed: int = 0, n: int = 90, p: int = 12, signal: float = 1.5,
     return mdata
 
 
-QUICK = {"n_features": 4, "param_grid": {}, "outer_folds": 3, "n_repeats": 1,
-         "n_bootstraps": 50, "importance_repeats": 0}
+QUICK = {
+    "n_features": 4,
+    "param_grid": {},
+    "outer_folds": 3,
+    "n_repeats": 1,
+    "n_bootstraps": 50,
+    "importance_repeats": 0,
+}

@@ -27,8 +27,15 @@ def statsmodels_adjusted(p: np.ndarray, method: str) -> np.ndarray:
     return out
 
 
-def cohort(seed: int = 0, n: int = 90, n_x: int = 12, n_y: int = 300, signal: float = 0.45,
-           missing: bool = True, scattered: float = 0.04):
+def cohort(
+    seed: int = 0,
+    n: int = 90,
+    n_x: int = 12,
+    n_y: int = 300,
+    signal: float = 0.45,
+    missing: bool = True,
+    scattered: float = 0.04,
+):
     """Radiomics and rna with planted links, covariates (one categorical), missing values
     scattered, in a shared block, and in a covariate."""
     rng = np.random.default_rng(seed)
@@ -36,10 +43,15 @@ def cohort(seed: int = 0, n: int = 90, n_x: int = 12, n_y: int = 300, signal: fl
     x = rng.normal(size=(n, n_x)) * rng.uniform(0.1, 100, n_x)
     y = rng.normal(size=(n, n_y))
     y[:, : n_y // 3] += signal * (x[:, [0]] / x[:, 0].std())
-    y[:, n_y // 3: n_y // 2] += 0.8 * signal * (x[:, [1]] / x[:, 1].std())
-    clinical = pd.DataFrame({"age": rng.normal(60, 9, n),
-                             "stage": rng.choice(["I", "II", "III"], n),
-                             "score": rng.normal(size=n)}, index=patients)
+    y[:, n_y // 3 : n_y // 2] += 0.8 * signal * (x[:, [1]] / x[:, 1].std())
+    clinical = pd.DataFrame(
+        {
+            "age": rng.normal(60, 9, n),
+            "stage": rng.choice(["I", "II", "III"], n),
+            "score": rng.normal(size=n),
+        },
+        index=patients,
+    )
     if missing:
         y[rng.random(y.shape) < scattered] = np.nan
         y[:7, 200:260] = np.nan  # a shared pattern
@@ -47,37 +59,49 @@ def cohort(seed: int = 0, n: int = 90, n_x: int = 12, n_y: int = 300, signal: fl
         clinical.iloc[3, 0] = np.nan
 
     def adata(values, prefix):
-        return AnnData(X=values, obs=pd.DataFrame(index=patients),
-                       var=pd.DataFrame(index=[f"{prefix}{k}" for k in range(values.shape[1])]))
+        return AnnData(
+            X=values,
+            obs=pd.DataFrame(index=patients),
+            var=pd.DataFrame(index=[f"{prefix}{k}" for k in range(values.shape[1])]),
+        )
 
-    return rg.build_cohort({"radiomics": adata(x, "feature_"), "rna": adata(y, "GENE")},
-                           clinical=clinical)
+    return rg.build_cohort(
+        {"radiomics": adata(x, "feature_"), "rna": adata(y, "GENE")}, clinical=clinical
+    )
 
 
 def full_and_threshold(mdata, threshold, **options):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         full = rg.tl.associate(mdata, "radiomics", "rna", key_added="full", **options)
-        kept = rg.tl.associate(mdata, "radiomics", "rna", key_added="kept",
-                               p_threshold=threshold, **options)
+        kept = rg.tl.associate(
+            mdata, "radiomics", "rna", key_added="kept", p_threshold=threshold, **options
+        )
     return full, kept
 
 
-@pytest.mark.parametrize("method,covariates,missing", [
-    ("linear", ["age", "stage", "score"], True),
-    ("linear", ["age", "score"], False),
-    ("pearson", ["age", "stage"], True),
-    ("spearman", ["score"], True),
-    ("spearman", [], False),
-])
+@pytest.mark.parametrize(
+    "method,covariates,missing",
+    [
+        ("linear", ["age", "stage", "score"], True),
+        ("linear", ["age", "score"], False),
+        ("pearson", ["age", "stage"], True),
+        ("spearman", ["score"], True),
+        ("spearman", [], False),
+    ],
+)
 @pytest.mark.parametrize("multitest", ["bh", "by", "holm", "bonferroni"])
 def test_threshold_mode_equals_the_full_table_filtered(method, covariates, missing, multitest):
     # spearman ranks each missingness pattern on its own: fewer scattered holes
-    mdata = cohort(seed=len(method) + missing, missing=missing,
-                   scattered=0.002 if method == "spearman" else 0.04)
+    mdata = cohort(
+        seed=len(method) + missing,
+        missing=missing,
+        scattered=0.002 if method == "spearman" else 0.04,
+    )
     threshold = 1e-4
-    full, kept = full_and_threshold(mdata, threshold, method=method, covariates=covariates,
-                                    multitest=multitest)
+    full, kept = full_and_threshold(
+        mdata, threshold, method=method, covariates=covariates, multitest=multitest
+    )
     expected = full[full["p_value"] <= threshold].reset_index(drop=True)
     assert 20 < len(expected) < len(full) // 2
     # the same rows, in the same order, with the same numbers to the last bit
@@ -103,8 +127,7 @@ def test_threshold_mode_under_the_null_needs_and_takes_a_second_pass():
     assert len(expected) > 5
     pd.testing.assert_frame_equal(kept, expected, check_exact=True)
     reference = statsmodels_adjusted(full["p_value"].to_numpy(), "bh")
-    np.testing.assert_allclose(kept["q_value"], reference[full["p_value"] <= threshold],
-                               rtol=1e-13)
+    np.testing.assert_allclose(kept["q_value"], reference[full["p_value"] <= threshold], rtol=1e-13)
     assert kept.attrs["radiogenomics"]["passes"] == 2
 
 
@@ -157,14 +180,18 @@ def test_threshold_mode_refuses_what_it_cannot_do_exactly():
         adjust_smallest(np.array([0.01]), 10, "storey")
 
 
-@pytest.mark.parametrize("method,covariates,missing,family", [
-    ("linear", ["age", "stage", "score"], True, "all"),
-    ("linear", ["age"], False, "x"),
-    ("spearman", ["score"], False, "all"),
-    ("welch", [], True, "y"),
-])
-def test_streamed_table_equals_the_in_memory_table(tmp_path, monkeypatch, method, covariates,
-                                                   missing, family):
+@pytest.mark.parametrize(
+    "method,covariates,missing,family",
+    [
+        ("linear", ["age", "stage", "score"], True, "all"),
+        ("linear", ["age"], False, "x"),
+        ("spearman", ["score"], False, "all"),
+        ("welch", [], True, "y"),
+    ],
+)
+def test_streamed_table_equals_the_in_memory_table(
+    tmp_path, monkeypatch, method, covariates, missing, family
+):
     import pyarrow.parquet as pq
 
     from radiogenomics.tl import associations as module
@@ -179,8 +206,9 @@ def test_streamed_table_equals_the_in_memory_table(tmp_path, monkeypatch, method
         warnings.simplefilter("ignore")
         memory = rg.tl.associate(mdata, "radiomics", "rna", key_added="memory", **options)
         path = tmp_path / "table.parquet"
-        summary = rg.tl.associate(mdata, "radiomics", "rna", key_added="streamed", out=path,
-                                  **options)
+        summary = rg.tl.associate(
+            mdata, "radiomics", "rna", key_added="streamed", out=path, **options
+        )
     meta = pq.ParquetFile(path).metadata
     assert meta.num_row_groups >= 4  # written chunk by chunk
     streamed = pd.read_parquet(path)
@@ -189,8 +217,9 @@ def test_streamed_table_equals_the_in_memory_table(tmp_path, monkeypatch, method
         assert streamed[column].astype(str).tolist() == memory[column].astype(str).tolist()
     np.testing.assert_array_equal(streamed["n"], memory["n"])
     for column in ("estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper"):
-        np.testing.assert_allclose(streamed[column], memory[column], rtol=1e-12, atol=0,
-                                   equal_nan=True)
+        np.testing.assert_allclose(
+            streamed[column], memory[column], rtol=1e-12, atol=0, equal_nan=True
+        )
     # q-values over the whole table (or family), as statsmodels corrects the p-values
     p = memory["p_value"].to_numpy()
     if family == "all":
@@ -206,8 +235,9 @@ def test_streamed_table_equals_the_in_memory_table(tmp_path, monkeypatch, method
     assert params["n_tests"] == int(memory["p_value"].notna().sum())
     expected = memory[memory["q_value"] <= 0.05].reset_index(drop=True)
     assert len(expected) > 0
-    pd.testing.assert_frame_equal(summary.reset_index(drop=True), expected, check_exact=False,
-                                  rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        summary.reset_index(drop=True), expected, check_exact=False, rtol=1e-12
+    )
     assert rg.get_result(mdata, "associations", "streamed") is summary
     sidecar = path.with_name(path.name + ".meta.json")
     assert json.loads(sidecar.read_text())["rows"] == len(memory)
@@ -216,8 +246,9 @@ def test_streamed_table_equals_the_in_memory_table(tmp_path, monkeypatch, method
 def test_threshold_mode_writes_the_kept_rows(tmp_path):
     mdata = cohort(seed=2, n_y=120)
     path = tmp_path / "kept.parquet"
-    kept = rg.tl.associate(mdata, "radiomics", "rna", covariates=["age"], p_threshold=1e-4,
-                           out=path)
+    kept = rg.tl.associate(
+        mdata, "radiomics", "rna", covariates=["age"], p_threshold=1e-4, out=path
+    )
     written = pd.read_parquet(path)
     pd.testing.assert_frame_equal(written, kept, check_exact=True)
     with pytest.raises(rg.errors.InputError, match="Parquet"):
@@ -273,8 +304,11 @@ def _null_cohort(seed: int, n: int = 60, n_x: int = 8, n_y: int = 50):
     y = rng.normal(size=(n, 1)) * 0.8 + rng.normal(size=(n, n_y))
 
     def adata(values, prefix):
-        return AnnData(X=values, obs=pd.DataFrame(index=patients),
-                       var=pd.DataFrame(index=[f"{prefix}{k}" for k in range(values.shape[1])]))
+        return AnnData(
+            X=values,
+            obs=pd.DataFrame(index=patients),
+            var=pd.DataFrame(index=[f"{prefix}{k}" for k in range(values.shape[1])]),
+        )
 
     return rg.build_cohort({"radiomics": adata(x, "feature_"), "rna": adata(y, "GENE")})
 
@@ -284,26 +318,35 @@ def test_permutation_fdr_matches_a_pair_by_pair_scipy_loop():
 
     mdata = _null_cohort(3, n=30, n_x=3, n_y=5)
     mdata.mod["rna"].X[:, 0] += 0.9 * mdata.mod["radiomics"].X[:, 0]  # one real link
-    table = rg.tl.associate(mdata, "radiomics", "rna", method="pearson",
-                            multitest="permutation", n_permutations=7, seed=11)
+    table = rg.tl.associate(
+        mdata,
+        "radiomics",
+        "rna",
+        method="pearson",
+        multitest="permutation",
+        n_permutations=7,
+        seed=11,
+    )
     x, y = mdata["radiomics"].X, mdata["rna"].X
-    observed = np.array([stats.pearsonr(x[:, i], y[:, j])[1]
-                         for i in range(3) for j in range(5)])
+    observed = np.array([stats.pearsonr(x[:, i], y[:, j])[1] for i in range(3) for j in range(5)])
     rng = np.random.default_rng(11)
     null = []
     for _ in range(7):
         rows = rng.permutation(30)
         null.extend(stats.pearsonr(x[:, i], y[rows, j])[1] for i in range(3) for j in range(5))
     null = np.array(null)
-    expected = np.array([min(1.0, (null <= t).sum() / 7 / (observed <= t).sum())
-                         for t in observed])
+    expected = np.array([min(1.0, (null <= t).sum() / 7 / (observed <= t).sum()) for t in observed])
     # monotone in p: the running minimum from the largest p-value down
     order = np.argsort(observed)
     expected[order] = np.minimum.accumulate(expected[order][::-1])[::-1]
     np.testing.assert_allclose(table["p_value"], observed, rtol=1e-10)
     np.testing.assert_allclose(table["q_value"], expected, rtol=1e-12)
     assert table.attrs["radiogenomics"]["multitest"] == {
-        "method": "permutation", "family": "all", "n_permutations": 7, "seed": 11}
+        "method": "permutation",
+        "family": "all",
+        "n_permutations": 7,
+        "seed": 11,
+    }
 
 
 def test_permutation_fdr_is_calibrated_under_the_null_across_seeds():
@@ -314,8 +357,15 @@ def test_permutation_fdr_is_calibrated_under_the_null_across_seeds():
     estimated, observed = 0.0, 0
     for seed in range(20):
         mdata = _null_cohort(seed)
-        table = rg.tl.associate(mdata, "radiomics", "rna", method="linear",
-                                multitest="permutation", n_permutations=30, seed=seed)
+        table = rg.tl.associate(
+            mdata,
+            "radiomics",
+            "rna",
+            method="linear",
+            multitest="permutation",
+            n_permutations=30,
+            seed=seed,
+        )
         any_discovery += bool((table["q_value"] <= level).any())
         p = table["p_value"].to_numpy()
         small = p <= 0.05
@@ -338,23 +388,36 @@ def test_associate_command_threshold_and_stream(tmp_path, capsys):
         warnings.simplefilter("ignore")
         full = rg.tl.associate(mdata, "radiomics", "rna", covariates=["age"])
     kept_path = tmp_path / "kept.tsv"
-    assert main(["associate", str(path), "--covariates", "age", "--p-threshold", "1e-4",
-                 "--out", str(kept_path)]) == 0
+    assert (
+        main(
+            [
+                "associate",
+                str(path),
+                "--covariates",
+                "age",
+                "--p-threshold",
+                "1e-4",
+                "--out",
+                str(kept_path),
+            ]
+        )
+        == 0
+    )
     kept = pd.read_csv(kept_path, sep="\t")
     expected = full[full["p_value"] <= 1e-4]
     assert len(kept) == len(expected) > 0
     # (text keeps about 12 significant digits)
-    np.testing.assert_allclose(np.sort(kept["q_value"]), np.sort(expected["q_value"]),
-                               rtol=1e-10)
+    np.testing.assert_allclose(np.sort(kept["q_value"]), np.sort(expected["q_value"]), rtol=1e-10)
     assert "with p <= 0.0001 kept" in capsys.readouterr().out
     streamed = tmp_path / "all.parquet"
-    assert main(["associate", str(path), "--covariates", "age", "--stream",
-                 "--out", str(streamed)]) == 0
+    assert (
+        main(["associate", str(path), "--covariates", "age", "--stream", "--out", str(streamed)])
+        == 0
+    )
     table = pd.read_parquet(streamed)
     np.testing.assert_allclose(table["q_value"], full["q_value"], rtol=1e-12)
     assert rg.export.read_sidecar(streamed)["rows"] == len(full)
-    assert main(["associate", str(path), "--stream", "--top", "5",
-                 "--out", str(streamed)]) == 2
+    assert main(["associate", str(path), "--stream", "--top", "5", "--out", str(streamed)]) == 2
 
 
 def test_threshold_mode_on_dask_gives_the_same_rows_and_q_values():
@@ -362,17 +425,34 @@ def test_threshold_mode_on_dask_gives_the_same_rows_and_q_values():
     mdata = cohort(seed=9, n_y=200)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        local = rg.tl.associate(mdata, "radiomics", "rna", covariates=["age", "stage"],
-                                p_threshold=1e-4, key_added="local")
-        with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                      dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
-            remote = rg.tl.associate(mdata, "radiomics", "rna", covariates=["age", "stage"],
-                                     p_threshold=1e-4, key_added="remote", client=client)
+        local = rg.tl.associate(
+            mdata,
+            "radiomics",
+            "rna",
+            covariates=["age", "stage"],
+            p_threshold=1e-4,
+            key_added="local",
+        )
+        with (
+            distributed.LocalCluster(
+                n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            remote = rg.tl.associate(
+                mdata,
+                "radiomics",
+                "rna",
+                covariates=["age", "stage"],
+                p_threshold=1e-4,
+                key_added="remote",
+                client=client,
+            )
             x, y = mdata["radiomics"].X, mdata["rna"].X
             z = mdata.obs[["age", "score"]].to_numpy(float)
-            chunked = associate_arrays(x, y, z, p_threshold=1e-3, p_bound=0.01,
-                                       client=client, chunk_columns=37)
+            chunked = associate_arrays(
+                x, y, z, p_threshold=1e-3, p_bound=0.01, client=client, chunk_columns=37
+            )
     full = associate_arrays(x, y, z)
     ii, jj = np.nonzero(full["p_value"] <= 1e-3)
     np.testing.assert_array_equal(chunked.x_index, ii)

@@ -33,18 +33,22 @@ def assert_close(ours, reference, what, rel=REL, p_value=False):
         assert ours < 1e-290, what
         return
     # relative agreement; an exact zero of the reference allows rounding noise only
-    assert abs(ours - reference) <= rel * abs(reference) + 1e-14, \
+    assert abs(ours - reference) <= rel * abs(reference) + 1e-14, (
         f"{what}: {ours!r} vs {reference!r}"
+    )
 
 
 def random_blocks(seed=0, n=70, n_x=6, n_y=40, with_missing=True):
     """x with very different scales and means, y partly following x, numeric covariates;
     missing values scattered and as a shared block (a pattern of 18 columns)."""
     rng = np.random.default_rng(seed)
-    covariates = np.column_stack([rng.normal(60, 10, n), rng.integers(0, 2, n),
-                                  rng.integers(0, 3, n) == 1]).astype(float)
-    x = rng.normal(size=(n, n_x)) * [1, 10, 100, 1e3, 1e4, 0.01][:n_x] + \
-        [0, 5, 1e3, 1e5, 0, 0][:n_x]
+    covariates = np.column_stack(
+        [rng.normal(60, 10, n), rng.integers(0, 2, n), rng.integers(0, 3, n) == 1]
+    ).astype(float)
+    x = (
+        rng.normal(size=(n, n_x)) * [1, 10, 100, 1e3, 1e4, 0.01][:n_x]
+        + [0, 5, 1e3, 1e5, 0, 0][:n_x]
+    )
     x[:, -1] = covariates[:, 0] * 0.01 + rng.normal(size=n) * 0.002  # near the covariate
     y = rng.normal(size=(n, n_y)) + 0.4 * (x[:, [0]] - x[:, 0].mean())
     y[:, :5] *= 1e3
@@ -68,8 +72,15 @@ def ols_reference(x, y, covariates):
     design = sm.add_constant(np.column_stack([x[ok], covariates[ok]]), has_constant="add")
     fit = sm.OLS(y[ok], design).fit()
     low, high = fit.conf_int()[1]
-    return {"estimate": fit.params[1], "std_error": fit.bse[1], "statistic": fit.tvalues[1],
-            "p_value": fit.pvalues[1], "ci_lower": low, "ci_upper": high, "n": ok.sum()}
+    return {
+        "estimate": fit.params[1],
+        "std_error": fit.bse[1],
+        "statistic": fit.tvalues[1],
+        "p_value": fit.pvalues[1],
+        "ci_lower": low,
+        "ci_upper": high,
+        "n": ok.sum(),
+    }
 
 
 def check_all_pairs(result, reference, fields):
@@ -79,8 +90,12 @@ def check_all_pairs(result, reference, fields):
             expected = reference(i, j)
             assert result.n[i, j] == expected["n"], (i, j)
             for name in fields:
-                assert_close(result[name][i, j], expected[name], f"{name} of pair {(i, j)}",
-                             p_value=name == "p_value")
+                assert_close(
+                    result[name][i, j],
+                    expected[name],
+                    f"{name} of pair {(i, j)}",
+                    p_value=name == "p_value",
+                )
 
 
 @pytest.mark.parametrize("missing", [False, True], ids=["complete", "missing"])
@@ -141,10 +156,12 @@ def test_correlations_match_scipy(missing):
                 interval = result.confidence_interval()
                 out.update(ci_lower=interval.low, ci_upper=interval.high)
             return out
+
         return pair
 
-    check_all_pairs(pearson, reference(stats.pearsonr),
-                    ("estimate", "p_value", "ci_lower", "ci_upper"))
+    check_all_pairs(
+        pearson, reference(stats.pearsonr), ("estimate", "p_value", "ci_lower", "ci_upper")
+    )
     check_all_pairs(spearman, reference(stats.spearmanr), ("estimate", "p_value"))
 
 
@@ -156,20 +173,20 @@ def test_partial_correlations_match_pingouin(method):
     names = ["c0", "c1", "c2"]
     for i in range(x.shape[1]):
         for j in range(y.shape[1]):
-            frame = pd.DataFrame(np.column_stack([x[:, i], y[:, j], covariates]),
-                                 columns=["x", "y", *names])
+            frame = pd.DataFrame(
+                np.column_stack([x[:, i], y[:, j], covariates]), columns=["x", "y", *names]
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                reference = pingouin.partial_corr(frame, x="x", y="y", covar=names,
-                                                  method=method)
+                reference = pingouin.partial_corr(frame, x="x", y="y", covar=names, method=method)
             assert result.n[i, j] == reference["n"].iloc[0]
             assert_close(result["estimate"][i, j], reference["r"].iloc[0], "r")
-            assert_close(result["p_value"][i, j], reference["p_val"].iloc[0], "p",
-                         p_value=True)
+            assert_close(result["p_value"][i, j], reference["p_val"].iloc[0], "p", p_value=True)
             # pingouin's interval (its table rounds it; the same call unrounded)
             n, k = reference["n"].iloc[0], len(names)
-            low, high = pingouin.compute_esci(stat=reference["r"].iloc[0], nx=n - k, ny=n - k,
-                                              eftype="r", decimals=15)
+            low, high = pingouin.compute_esci(
+                stat=reference["r"].iloc[0], nx=n - k, ny=n - k, eftype="r", decimals=15
+            )
             assert_close(result["ci_lower"][i, j], low, "ci_lower", rel=1e-8)
             assert_close(result["ci_upper"][i, j], high, "ci_upper", rel=1e-8)
 
@@ -204,9 +221,14 @@ def test_group_tests_match_scipy(missing):
         one, zero, n = groups(i, j)
         result = stats.ttest_ind(one, zero, equal_var=False)
         interval = result.confidence_interval()
-        return {"estimate": one.mean() - zero.mean(), "statistic": result.statistic,
-                "p_value": result.pvalue, "ci_lower": interval.low,
-                "ci_upper": interval.high, "n": n}
+        return {
+            "estimate": one.mean() - zero.mean(),
+            "statistic": result.statistic,
+            "p_value": result.pvalue,
+            "ci_lower": interval.low,
+            "ci_upper": interval.high,
+            "n": n,
+        }
 
     def mannwhitney_reference(i, j):
         one, zero, n = groups(i, j)
@@ -214,11 +236,16 @@ def test_group_tests_match_scipy(missing):
         tied = np.unique(np.r_[one, zero]).size < one.size + zero.size
         exact = one.size < 50 and zero.size < 50 and not tied
         result = stats.mannwhitneyu(one, zero, method="exact" if exact else "asymptotic")
-        return {"statistic": result.statistic, "p_value": result.pvalue,
-                "estimate": 2 * result.statistic / (one.size * zero.size) - 1, "n": n}
+        return {
+            "statistic": result.statistic,
+            "p_value": result.pvalue,
+            "estimate": 2 * result.statistic / (one.size * zero.size) - 1,
+            "n": n,
+        }
 
-    check_all_pairs(welch, welch_reference,
-                    ("estimate", "statistic", "p_value", "ci_lower", "ci_upper"))
+    check_all_pairs(
+        welch, welch_reference, ("estimate", "statistic", "p_value", "ci_lower", "ci_upper")
+    )
     check_all_pairs(mannwhitney, mannwhitney_reference, ("statistic", "p_value", "estimate"))
 
 
@@ -231,16 +258,22 @@ def test_logistic_matches_statsmodels_logit():
 
     def reference(i, j):
         ok = complete_rows(x[:, i], y[:, j], covariates)
-        design = sm.add_constant(np.column_stack([x[ok, i], covariates[ok]]),
-                                 has_constant="add")
+        design = sm.add_constant(np.column_stack([x[ok, i], covariates[ok]]), has_constant="add")
         fit = sm.Logit(y[ok, j], design).fit(disp=0, tol=1e-12, maxiter=100)
         low, high = fit.conf_int()[1]
-        return {"estimate": fit.params[1], "std_error": fit.bse[1],
-                "statistic": fit.tvalues[1], "p_value": fit.pvalues[1], "ci_lower": low,
-                "ci_upper": high, "n": ok.sum()}
+        return {
+            "estimate": fit.params[1],
+            "std_error": fit.bse[1],
+            "statistic": fit.tvalues[1],
+            "p_value": fit.pvalues[1],
+            "ci_lower": low,
+            "ci_upper": high,
+            "n": ok.sum(),
+        }
 
-    check_all_pairs(result, reference, ("estimate", "std_error", "statistic", "p_value",
-                                        "ci_lower", "ci_upper"))
+    check_all_pairs(
+        result, reference, ("estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper")
+    )
 
 
 def test_bad_kernel_inputs():
@@ -255,6 +288,7 @@ def test_bad_kernel_inputs():
 
 # --- multiple testing ---------------------------------------------------------------------
 
+
 def statsmodels_adjusted(p, method):
     from statsmodels.stats.multitest import multipletests
 
@@ -265,8 +299,7 @@ def statsmodels_adjusted(p, method):
     return out
 
 
-METHOD_NAMES = [("bh", "fdr_bh"), ("by", "fdr_by"), ("bonferroni", "bonferroni"),
-                ("holm", "holm")]
+METHOD_NAMES = [("bh", "fdr_bh"), ("by", "fdr_by"), ("bonferroni", "bonferroni"), ("holm", "holm")]
 
 
 @pytest.mark.parametrize("size", [1, 7, 2500, 1_100_000])
@@ -276,7 +309,7 @@ def test_multitest_matches_statsmodels(size):
     p[: size // 10] = rng.random(size // 10) * 1e-30
     if size > 10:
         p[rng.random(size) < 0.01] = np.nan
-        p[5:size // 3] = np.round(p[5:size // 3], 4)  # ties
+        p[5 : size // 3] = np.round(p[5 : size // 3], 4)  # ties
     for ours, theirs in METHOD_NAMES:
         expected = statsmodels_adjusted(p, theirs)
         got = adjust_pvalues(p, ours)
@@ -299,7 +332,7 @@ def test_multitest_large_families_every_path(signal):
         p[: size // 100] = rng.random(size // 100) * 1e-4
     elif signal == "dense":
         p = p**6
-    p[7:size // 4] = np.round(p[7:size // 4], 7)  # ties
+    p[7 : size // 4] = np.round(p[7 : size // 4], 7)  # ties
     expected = statsmodels_adjusted(p, "fdr_bh")
     paths = [adjust_pvalues(p, "bh")]
     ordered = np.empty(size)
@@ -317,8 +350,10 @@ def test_multitest_families_match_statsmodels_per_family():
     codes = np.repeat(np.arange(30)[:, None], 700, axis=1)
     for ours, theirs in METHOD_NAMES:
         expected = np.vstack([statsmodels_adjusted(row, theirs) for row in p])
-        for got in (adjust_pvalues(p, ours, families="rows"),
-                    adjust_pvalues(p, ours, families=codes)):
+        for got in (
+            adjust_pvalues(p, ours, families="rows"),
+            adjust_pvalues(p, ours, families=codes),
+        ):
             assert np.array_equal(np.isnan(got), np.isnan(expected))
             valid = ~np.isnan(expected)
             np.testing.assert_allclose(got[valid], expected[valid], rtol=1e-14, atol=0)
@@ -333,18 +368,19 @@ def test_multitest_families_match_statsmodels_per_family():
     tiny = np.full((3, 4), 1e-200)
     tiny[:, 0] = [1e-250, 1e-220, 1e-210]
     got = adjust_pvalues(tiny, "bh", families=np.repeat(np.arange(3)[:, None], 4, axis=1))
-    np.testing.assert_allclose(got, np.vstack([statsmodels_adjusted(r, "fdr_bh") for r in tiny]),
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        got, np.vstack([statsmodels_adjusted(r, "fdr_bh") for r in tiny]), rtol=1e-14
+    )
 
 
 def test_storey_q_values_match_r_qvalue_on_the_hedenfalk_data():
     """R's qvalue on its own example data (the vignette's summary):
 
-        library(qvalue); data(hedenfalk); qobj <- qvalue(p = hedenfalk$p); summary(qobj)
-        pi0: 0.67 (Storey & Tibshirani 2003: "pi0 = 0.67")
-                  <1e-04 <0.001 <0.01 <0.025 <0.05 <0.1   <1
-        p-value       15     76   265    424   605  868 3170
-        q-value        0      0     1     73   162  319 3170
+    library(qvalue); data(hedenfalk); qobj <- qvalue(p = hedenfalk$p); summary(qobj)
+    pi0: 0.67 (Storey & Tibshirani 2003: "pi0 = 0.67")
+              <1e-04 <0.001 <0.01 <0.025 <0.05 <0.1   <1
+    p-value       15     76   265    424   605  868 3170
+    q-value        0      0     1     73   162  319 3170
     """
     p = np.loadtxt(Path(__file__).parent / "data" / "hedenfalk_p.txt")
     assert p.size == 3170
@@ -358,17 +394,18 @@ def test_storey_q_values_match_r_qvalue_on_the_hedenfalk_data():
     order = np.argsort(p)[::-1]
     m = p.size
     expected = np.empty(m)
-    expected[order] = pi0 * np.minimum(1, np.minimum.accumulate(
-        p[order] * m / np.arange(m, 0, -1)))
+    expected[order] = pi0 * np.minimum(1, np.minimum.accumulate(p[order] * m / np.arange(m, 0, -1)))
     np.testing.assert_allclose(q, expected, rtol=1e-12)
     # pi0 = 1 is Benjamini-Hochberg
-    np.testing.assert_allclose(adjust_pvalues(p, "storey", pi0=1.0),
-                               statsmodels_adjusted(p, "fdr_bh"), rtol=1e-12)
+    np.testing.assert_allclose(
+        adjust_pvalues(p, "storey", pi0=1.0), statsmodels_adjusted(p, "fdr_bh"), rtol=1e-12
+    )
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         adjust_pvalues(np.array([0.1, 1.5]))
 
 
 # --- the tool on cohorts --------------------------------------------------------------------
+
 
 def small_cohort(seed=10, n=50, join="inner"):
     """A cohort with radiomics, rna (some patients absent), protein with NaN, mutations."""
@@ -382,20 +419,31 @@ def small_cohort(seed=10, n=50, join="inner"):
     protein = rng.normal(size=(n, 6)) + 0.3 * radiomics[:, [2]]
     protein[rng.random(protein.shape) < 0.15] = np.nan
     mutation = (rng.random((n, 3)) < 0.3).astype(float)
-    clinical = pd.DataFrame({"age": age, "stage": pd.Categorical(stage, ["I", "II", "III"]),
-                             "sex": sex, "score": rng.normal(size=n)}, index=patients)
+    clinical = pd.DataFrame(
+        {
+            "age": age,
+            "stage": pd.Categorical(stage, ["I", "II", "III"]),
+            "sex": sex,
+            "score": rng.normal(size=n),
+        },
+        index=patients,
+    )
     clinical.loc[patients[10], "age"] = np.nan
 
     def adata(values, prefix, rows):
-        return AnnData(X=values[rows],
-                       obs=pd.DataFrame(index=[patients[i] for i in rows]),
-                       var=pd.DataFrame(index=[f"{prefix}{k}" for k in range(values.shape[1])]))
+        return AnnData(
+            X=values[rows],
+            obs=pd.DataFrame(index=[patients[i] for i in rows]),
+            var=pd.DataFrame(index=[f"{prefix}{k}" for k in range(values.shape[1])]),
+        )
 
     everyone = np.arange(n)
-    modalities = {"radiomics": adata(radiomics, "feature_", everyone),
-                  "rna": adata(rna, "GENE", everyone[5:]),
-                  "protein": adata(protein, "PROT", everyone),
-                  "mutation": adata(mutation, "MUT", everyone)}
+    modalities = {
+        "radiomics": adata(radiomics, "feature_", everyone),
+        "rna": adata(rna, "GENE", everyone[5:]),
+        "protein": adata(protein, "PROT", everyone),
+        "mutation": adata(mutation, "MUT", everyone),
+    }
     return rg.build_cohort(modalities, clinical=clinical, join=join)
 
 
@@ -427,8 +475,9 @@ def test_associate_table_matches_statsmodels_formula():
 
 def test_associate_families_clinical_columns_and_protein_missing_values():
     mdata = small_cohort()
-    per_x = rg.tl.associate(mdata, "radiomics", "protein", family="x", multitest="by",
-                            key_added="per_x")
+    per_x = rg.tl.associate(
+        mdata, "radiomics", "protein", family="x", multitest="by", key_added="per_x"
+    )
     for _, group in per_x.groupby("x", observed=True):
         expected = statsmodels_adjusted(group["p_value"].to_numpy(), "fdr_by")
         np.testing.assert_allclose(group["q_value"], expected, rtol=1e-14)
@@ -469,9 +518,12 @@ def test_dask_client_gives_the_same_table():
     distributed = pytest.importorskip("distributed")
     x, y, covariates = random_blocks(seed=11, n_y=60)
     local = associate_arrays(x, y, covariates, "linear")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         remote = associate_arrays(x, y, covariates, "linear", client=client, chunk_columns=7)
     np.testing.assert_array_equal(local.n, remote.n)
     for name in FIELDS:
@@ -483,17 +535,20 @@ def test_dask_client_gives_the_same_table():
 def test_score_gene_sets(tmp_path):
     mdata = small_cohort()
     gmt = tmp_path / "sets.gmt"
-    gmt.write_text("SET_A\tfirst\tGENE0\tGENE1\tGENE2\tNOT_A_GENE\n"
-                   "SET_B\tsecond\tGENE3\tGENE4\tGENE5\tGENE6\n"
-                   "TINY\ttoo small\tGENE7\n")
+    gmt.write_text(
+        "SET_A\tfirst\tGENE0\tGENE1\tGENE2\tNOT_A_GENE\n"
+        "SET_B\tsecond\tGENE3\tGENE4\tGENE5\tGENE6\n"
+        "TINY\ttoo small\tGENE7\n"
+    )
     scores = rg.tl.score_gene_sets(mdata, gmt, min_size=3)
     assert "geneset" in mdata.mod and list(scores.var_names) == ["SET_A", "SET_B"]
     assert scores.var.loc["SET_A", "n_genes_scored"] == 3
     assert "TINY" in scores.uns["radiogenomics"]["dropped"]
     rna = mdata["rna"].to_df()
     z = (rna - rna.mean()) / rna.std(ddof=1)
-    np.testing.assert_allclose(scores.X[:, 0], z[["GENE0", "GENE1", "GENE2"]].mean(axis=1),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        scores.X[:, 0], z[["GENE0", "GENE1", "GENE2"]].mean(axis=1), rtol=1e-12
+    )
     assert mdata.obs["stage"].dtype == "category"  # the clinical columns are untouched
     table = rg.tl.associate(mdata, "geneset", "radiomics", method="spearman")
     assert set(table["x_modality"]) == {"geneset"} and len(table) == 2 * 5
@@ -505,6 +560,7 @@ def test_score_gene_sets(tmp_path):
 
 
 # --- the demo cohort: power and false discoveries -------------------------------------------
+
 
 def planted_pairs(mdata, table):
     truth = mdata.uns["radiogenomics"]["truth"]
@@ -554,16 +610,16 @@ def test_false_discovery_proportion_with_links_permuted_away(demo_build, record_
         result = associate_arrays(x, y, None, "linear")
         q = adjust_pvalues(result["p_value"], "bh")
         discoveries = q < 0.05
-        false = discoveries[:, signal_genes.sum():].sum()
+        false = discoveries[:, signal_genes.sum() :].sum()
         proportions.append(false / max(discoveries.sum(), 1))
     mean = float(np.mean(proportions))
     record_property("mean_false_discovery_proportion", mean)
-    print(f"false discovery proportion over 12 seeds: mean {mean:.4f}, "
-          f"max {max(proportions):.4f}")
+    print(f"false discovery proportion over 12 seeds: mean {mean:.4f}, max {max(proportions):.4f}")
     assert mean <= 0.075 and max(proportions) < 0.15
 
 
 # --- exports, figures, command ----------------------------------------------------------
+
 
 def test_write_table_all_formats_with_provenance(tmp_path):
     mdata = small_cohort()
@@ -582,8 +638,9 @@ def test_write_table_all_formats_with_provenance(tmp_path):
         elif suffix == ".xlsx":
             back = pd.read_excel(path, sheet_name="table")
         else:
-            back = pd.read_csv(path, sep="," if suffix == ".csv" else "\t",
-                               float_precision="round_trip")
+            back = pd.read_csv(
+                path, sep="," if suffix == ".csv" else "\t", float_precision="round_trip"
+            )
         assert list(back.columns) == list(table.columns)
         assert (back["x"].astype(str).to_numpy() == table["x"].astype(str).to_numpy()).all()
         np.testing.assert_allclose(back["p_value"], table["p_value"], rtol=1e-15)
@@ -645,12 +702,44 @@ def test_associate_command(tmp_path):
     mdata = small_cohort()
     cohort = rg.write_cohort(mdata, tmp_path / "cohort.h5mu")
     out = tmp_path / "table.parquet"
-    assert main(["associate", str(cohort), "--x", "radiomics", "--y", "protein",
-                 "--covariates", "age,sex", "--out", str(out), "--top", "10"]) == 0
+    assert (
+        main(
+            [
+                "associate",
+                str(cohort),
+                "--x",
+                "radiomics",
+                "--y",
+                "protein",
+                "--covariates",
+                "age,sex",
+                "--out",
+                str(out),
+                "--top",
+                "10",
+            ]
+        )
+        == 0
+    )
     assert len(pd.read_parquet(out)) == 10
     assert rg.export.read_sidecar(out)["covariates"] == ["age", "sex"]
-    assert main(["associate", str(cohort), "--y", "mutation", "--method", "welch",
-                 "--covariates", "age", "--out", str(tmp_path / "t.csv")]) == 2
+    assert (
+        main(
+            [
+                "associate",
+                str(cohort),
+                "--y",
+                "mutation",
+                "--method",
+                "welch",
+                "--covariates",
+                "age",
+                "--out",
+                str(tmp_path / "t.csv"),
+            ]
+        )
+        == 2
+    )
 
 
 def test_demo_step_writes_the_tables(demo_build, tmp_path):
@@ -666,11 +755,27 @@ def test_demo_step_writes_the_tables(demo_build, tmp_path):
 
 def test_old_argument_names_still_work_with_a_future_warning():
     mdata = rg.datasets.toy_cohort(n_patients=40)
-    new = rg.tl.associate(mdata, "radiomics", "rna", multitest="permutation",
-                          n_permutations=3, n_jobs=1, random_state=5, key_added="new")
+    new = rg.tl.associate(
+        mdata,
+        "radiomics",
+        "rna",
+        multitest="permutation",
+        n_permutations=3,
+        n_jobs=1,
+        random_state=5,
+        key_added="new",
+    )
     with pytest.warns(FutureWarning, match="'seed' is now 'random_state'"):
-        old = rg.tl.associate(mdata, "radiomics", "rna", multitest="permutation",
-                              n_permutations=3, n_threads=1, seed=5, key_added="old")
+        old = rg.tl.associate(
+            mdata,
+            "radiomics",
+            "rna",
+            multitest="permutation",
+            n_permutations=3,
+            n_threads=1,
+            seed=5,
+            key_added="old",
+        )
     pd.testing.assert_frame_equal(old, new)
     with pytest.raises(TypeError, match="both 'seed' and its new name"):
         rg.tl.associate(mdata, "radiomics", "rna", seed=1, random_state=1)

@@ -17,8 +17,10 @@ def test_input_error_is_one_short_message(tmp_path):
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert 0 < len(lines) <= 2
-    assert lines[0] == (f"error: {clinical}, line 3, column 'os_months': value out of range "
-                        "(expected a number at least 0, found -1.0)")
+    assert lines[0] == (
+        f"error: {clinical}, line 3, column 'os_months': value out of range "
+        "(expected a number at least 0, found -1.0)"
+    )
 
 
 def test_validate_accepts_a_good_file(tmp_path):

@@ -24,18 +24,24 @@ def modality(ids, n_vars=3, seed=0, prefix="f", obs=None):
 @pytest.fixture
 def clinical():
     return pd.DataFrame(
-        {"age": [50.0, 60.0, 70.0, 80.0],
-         "stage": pd.Categorical(["I", "II", "II", "IV"], categories=["I", "II", "III", "IV"],
-                                 ordered=True),
-         "os_event": np.array([1, 0, 1, 1])},
-        index=pd.Index(["TCGA-01-0001", "TCGA-01-0002", "TCGA-01-0003", "TCGA-01-0004"],
-                       name="patient_id"),
+        {
+            "age": [50.0, 60.0, 70.0, 80.0],
+            "stage": pd.Categorical(
+                ["I", "II", "II", "IV"], categories=["I", "II", "III", "IV"], ordered=True
+            ),
+            "os_event": np.array([1, 0, 1, 1]),
+        },
+        index=pd.Index(
+            ["TCGA-01-0001", "TCGA-01-0002", "TCGA-01-0003", "TCGA-01-0004"], name="patient_id"
+        ),
     )
 
 
 def test_tcga_rule_and_regex_and_mapping():
     assert list(harmonize_ids(["TCGA-02-0003-01A-01R", "TCGA-02-0003"], "tcga")) == [
-        "TCGA-02-0003", "TCGA-02-0003"]
+        "TCGA-02-0003",
+        "TCGA-02-0003",
+    ]
     assert list(harmonize_ids(["pt7_scan2", "pt8_scan1"], r"^(pt\d+)_")) == ["pt7", "pt8"]
     assert list(harmonize_ids(["a", "b"], {"a": "P1", "b": "P2"})) == ["P1", "P2"]
     assert list(harmonize_ids(["x1"], str.upper)) == ["X1"]
@@ -47,18 +53,29 @@ def test_tcga_rule_and_regex_and_mapping():
 
 def test_inner_join_report(clinical):
     radiomics = modality(["TCGA-01-0001", "TCGA-01-0002", "TCGA-01-0003"], prefix="r")
-    rna = modality(["TCGA-01-0002-01A", "TCGA-01-0003-01A", "TCGA-01-0004-01A",
-                    "TCGA-01-0009-01A"], prefix="g", seed=1)
+    rna = modality(
+        ["TCGA-01-0002-01A", "TCGA-01-0003-01A", "TCGA-01-0004-01A", "TCGA-01-0009-01A"],
+        prefix="g",
+        seed=1,
+    )
     mdata, report = rg.build_cohort(
-        {"radiomics": radiomics, "rna": rna}, clinical=clinical, join="inner",
-        id_rule={"rna": "tcga"}, return_report=True,
+        {"radiomics": radiomics, "rna": rna},
+        clinical=clinical,
+        join="inner",
+        id_rule={"rna": "tcga"},
+        return_report=True,
     )
     assert list(mdata.obs_names) == ["TCGA-01-0002", "TCGA-01-0003"]
     assert list(mdata["rna"].obs["sample_id"]) == ["TCGA-01-0002-01A", "TCGA-01-0003-01A"]
     # every patient seen anywhere is in the report, with where and why
     report = report.set_index("patient_id")
-    assert set(report.index) == {"TCGA-01-0001", "TCGA-01-0002", "TCGA-01-0003", "TCGA-01-0004",
-                                 "TCGA-01-0009"}
+    assert set(report.index) == {
+        "TCGA-01-0001",
+        "TCGA-01-0002",
+        "TCGA-01-0003",
+        "TCGA-01-0004",
+        "TCGA-01-0009",
+    }
     assert report.loc["TCGA-01-0001", "reason"] == "not in rna"
     assert report.loc["TCGA-01-0004", "reason"] == "not in radiomics"
     assert report.loc["TCGA-01-0009", "reason"] == "not in radiomics, clinical"
@@ -112,8 +129,10 @@ def test_several_samples_refused_then_combined():
 def test_largest_lesion_and_per_modality_rules():
     lesions = AnnData(
         X=np.array([[100.0, 1.0], [500.0, 2.0], [50.0, 3.0]]),
-        obs=pd.DataFrame({"patient_id": ["P1", "P1", "P2"], "lesion_id": ["a", "b", "a"]},
-                         index=["P1|a", "P1|b", "P2|a"]),
+        obs=pd.DataFrame(
+            {"patient_id": ["P1", "P1", "P2"], "lesion_id": ["a", "b", "a"]},
+            index=["P1|a", "P1|b", "P2|a"],
+        ),
         var=pd.DataFrame(index=["original_shape_VoxelVolume", "original_firstorder_Mean"]),
     )
     mutation = AnnData(
@@ -130,22 +149,27 @@ def test_largest_lesion_and_per_modality_rules():
     assert list(mdata["radiomics"].obs["lesion_id"]) == ["b", "a"]
     np.testing.assert_array_equal(mdata["mutation"].X, [[1.0, 0.0], [0.0, 1.0]])
     with pytest.raises(CohortError, match="needs a lesion size feature"):
-        rg.build_cohort({"radiomics": lesions[:, ["original_firstorder_Mean"]].copy()},
-                        combine="largest_lesion")
+        rg.build_cohort(
+            {"radiomics": lesions[:, ["original_firstorder_Mean"]].copy()}, combine="largest_lesion"
+        )
 
 
 def test_duplicate_clinical_patient_after_rule(clinical):
     clin = clinical.copy()
     clin.index = pd.Index(["A-1", "A-2", "B-1", "C-1"], name="patient_id")
     with pytest.raises(CohortError, match="several rows for one patient.*found 'A'"):
-        rg.build_cohort({"x": modality(["A", "B"])}, clinical=clin,
-                        id_rule={"clinical": r"^(\w)", "x": None})
+        rg.build_cohort(
+            {"x": modality(["A", "B"])}, clinical=clin, id_rule={"clinical": r"^(\w)", "x": None}
+        )
 
 
 def test_round_trip_is_lossless(tmp_path, clinical):
     radiomics = rg.io.feature_var(["original_shape_VoxelVolume", "wavelet-LLH_glcm_Contrast"])
-    rad = AnnData(X=np.array([[1.5, 2.0], [3.0, 4.0], [5.0, np.nan], [7.0, 8.0]]),
-                  obs=pd.DataFrame(index=clinical.index.astype(str)), var=radiomics)
+    rad = AnnData(
+        X=np.array([[1.5, 2.0], [3.0, 4.0], [5.0, np.nan], [7.0, 8.0]]),
+        obs=pd.DataFrame(index=clinical.index.astype(str)),
+        var=radiomics,
+    )
     rad.uns["radiogenomics"] = {"params": '{"binWidth": 25}', "n_failed": 0}
     rna = modality(list(clinical.index), n_vars=5, prefix="g", seed=3)
     rna.layers["counts"] = np.arange(20, dtype=np.int64).reshape(4, 5)
@@ -233,12 +257,15 @@ def test_working_copy_shares_matrices_and_keeps_the_cohort_unchanged():
     rng = np.random.default_rng(3)
     n = 40
     ids = [f"P{i:02d}" for i in range(n)]
-    clinical = pd.DataFrame({"os": rng.exponential(20, n), "dead": rng.integers(0, 2, n),
-                             "age": rng.normal(60, 8, n)}, index=pd.Index(ids))
+    clinical = pd.DataFrame(
+        {"os": rng.exponential(20, n), "dead": rng.integers(0, 2, n), "age": rng.normal(60, 8, n)},
+        index=pd.Index(ids),
+    )
     x = modality(ids, n_vars=5, seed=1)
     x.layers["raw"] = x.X * 10
-    mdata = rg.build_cohort({"x": x, "y": modality(ids[:30], n_vars=4, seed=2, prefix="g")},
-                            clinical=clinical)
+    mdata = rg.build_cohort(
+        {"x": x, "y": modality(ids[:30], n_vars=4, seed=2, prefix="g")}, clinical=clinical
+    )
     rg.store_result(mdata, "association", "earlier", pd.DataFrame({"a": [1]}))
     before_obs = mdata.obs.copy()
     before_uns = {k: sorted(v) for k, v in mdata.uns["radiogenomics"].items()}
@@ -250,8 +277,7 @@ def test_working_copy_shares_matrices_and_keeps_the_cohort_unchanged():
     pd.testing.assert_frame_equal(work.obs, mdata.obs)
 
     # what a dashboard request does: group by a marker, then curves, test and model
-    groups = rg.tl.marker_groups(work, "x:f0", method="median", layer="raw",
-                                 key_added="grp")
+    groups = rg.tl.marker_groups(work, "x:f0", method="median", layer="raw", key_added="grp")
     curves = rg.tl.kaplan_meier(work, time="os", event="dead", groupby="grp")
     model = rg.tl.cox(work, ["grp", "age"], time="os", event="dead")
     assert "grp" in work.obs and len(curves) and len(model)
@@ -259,10 +285,11 @@ def test_working_copy_shares_matrices_and_keeps_the_cohort_unchanged():
     # the same on a full copy gives the same numbers
     full = mdata.copy()
     pd.testing.assert_series_equal(
-        rg.tl.marker_groups(full, "x:f0", method="median", layer="raw", key_added="grp"),
-        groups)
+        rg.tl.marker_groups(full, "x:f0", method="median", layer="raw", key_added="grp"), groups
+    )
     pd.testing.assert_frame_equal(
-        rg.tl.kaplan_meier(full, time="os", event="dead", groupby="grp"), curves)
+        rg.tl.kaplan_meier(full, time="os", event="dead", groupby="grp"), curves
+    )
 
     # and the cohort itself is untouched
     pd.testing.assert_frame_equal(mdata.obs, before_obs)

@@ -44,8 +44,9 @@ def _scanpy_combat(x, batch, covariates: dict[str, np.ndarray] | None = None):
         adata.obs[name] = column
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return sc.pp.combat(adata, key="batch", covariates=list(covariates or {}) or None,
-                            inplace=False)
+        return sc.pp.combat(
+            adata, key="batch", covariates=list(covariates or {}) or None, inplace=False
+        )
 
 
 # --------------------------------------------------------------------------- ComBat
@@ -63,8 +64,11 @@ def test_combat_matches_scanpy_with_covariates():
     x, batch, age, stage = _batchy_data(1)
     # categorical covariates as indicator columns (scanpy's own dummy coding of a
     # categorical covariate is collinear with the batch indicators, scanpy#1606)
-    covariates = {"age": age, "stage_II": (stage == "II").astype(float),
-                  "stage_III": (stage == "III").astype(float)}
+    covariates = {
+        "age": age,
+        "stage_II": (stage == "II").astype(float),
+        "stage_III": (stage == "III").astype(float),
+    }
     design = np.column_stack(list(covariates.values()))
     ours = combat_apply(x, batch, combat_fit(x, batch, design, convention="scanpy"), design)
     np.testing.assert_allclose(ours, _scanpy_combat(x, batch, covariates), rtol=0, atol=1e-9)
@@ -90,17 +94,18 @@ def test_harmonize_tool_matches_scanpy_on_the_demo(demo_cohort):
     patients = mdata["radiomics"].obs_names
     site = mdata.obs.loc[patients, "site"].astype(str).to_numpy()
     stage = mdata.obs.loc[patients, "stage"].astype(str).to_numpy()
-    indicators = {f"stage_{s}": (stage == s).astype(float) for s in ("II", "III", "IV")
-                  if (stage == s).any()}
+    indicators = {
+        f"stage_{s}": (stage == s).astype(float) for s in ("II", "III", "IV") if (stage == s).any()
+    }
     levels, codes = np.unique(site, return_inverse=True)
     expected = _scanpy_combat(x, codes, indicators)
-    rg.pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["stage"],
-                    convention="scanpy")
+    rg.pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["stage"], convention="scanpy")
     np.testing.assert_allclose(mdata["radiomics"].X, expected, rtol=0, atol=1e-8)
     # the values before are kept, and the step is recorded
     np.testing.assert_array_equal(mdata["radiomics"].layers["raw"].shape, x.shape)
-    assert [e["step"] for e in mdata["radiomics"].uns["radiogenomics"]["preprocessing"]
-            .values()] == ["transform", "harmonize"]
+    assert [
+        e["step"] for e in mdata["radiomics"].uns["radiogenomics"]["preprocessing"].values()
+    ] == ["transform", "harmonize"]
 
 
 # --------------------------------------------------------------------------- the demo's site
@@ -128,8 +133,7 @@ def test_demo_site_effect_visible_before_and_removed_after(demo_cohort):
 
     scores = rg.pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["stage"])
     s = scores.set_index("metric")
-    print("\nbatch separation before/after ComBat:\n",
-          s[["before", "after"]].round(3).to_string())
+    print("\nbatch separation before/after ComBat:\n", s[["before", "after"]].round(3).to_string())
     # visible before
     assert s.loc["fraction_features_batch_q05", "before"] > 0.5
     assert s.loc["kbet_rejection_rate", "before"] > 0.3
@@ -156,11 +160,13 @@ def test_demo_site_effect_visible_before_and_removed_after(demo_cohort):
     # ... and so do the planted subtypes and the stage covariate
     from sklearn.metrics import silhouette_score
 
-    subtype = mdata.uns["radiogenomics"]["truth"]["factors"].loc[
-        mdata["radiomics"].obs_names, "subtype"].astype(str)
+    subtype = (
+        mdata.uns["radiogenomics"]["truth"]["factors"]
+        .loc[mdata["radiomics"].obs_names, "subtype"]
+        .astype(str)
+    )
     z = lambda v: (v - v.mean(0)) / v.std(0)  # noqa: E731
-    assert silhouette_score(z(after_values), subtype) > silhouette_score(z(before_values),
-                                                                         subtype)
+    assert silhouette_score(z(after_values), subtype) > silhouette_score(z(before_values), subtype)
     stage = s.loc["covariate_r2_mean[stage]"]
     assert abs(stage["after"] - stage["before"]) < 0.03
 
@@ -193,13 +199,19 @@ def _pingouin_icc(ratings: np.ndarray) -> pd.DataFrame:
     import pingouin as pg
 
     n, k = ratings.shape
-    long = pd.DataFrame({"target": np.repeat(np.arange(n), k), "rater": np.tile(np.arange(k), n),
-                         "rating": ratings.ravel()})
+    long = pd.DataFrame(
+        {
+            "target": np.repeat(np.arange(n), k),
+            "rater": np.tile(np.arange(k), n),
+            "rating": ratings.ravel(),
+        }
+    )
     saved = dict(pg.options)
     pg.options["round.column.CI95"] = None  # pingouin rounds intervals to 2 decimals
     try:
-        return pg.intraclass_corr(long, targets="target", raters="rater", ratings="rating",
-                                  nan_policy="omit").set_index("Type")
+        return pg.intraclass_corr(
+            long, targets="target", raters="rater", ratings="rating", nan_policy="omit"
+        ).set_index("Type")
     finally:
         pg.options.clear()
         pg.options.update(saved)
@@ -212,8 +224,14 @@ def test_icc_matches_pingouin():
     rater = rng.normal(0, 0.5, (1, k, p))
     x = 10 + subject + rater + rng.normal(0, 1, (n, k, p))
     ours = intraclass_correlation(x)
-    names = {"icc1": "ICC(1,1)", "icc2": "ICC(A,1)", "icc3": "ICC(C,1)", "icc1k": "ICC(1,k)",
-             "icc2k": "ICC(A,k)", "icc3k": "ICC(C,k)"}
+    names = {
+        "icc1": "ICC(1,1)",
+        "icc2": "ICC(A,1)",
+        "icc3": "ICC(C,1)",
+        "icc1k": "ICC(1,k)",
+        "icc2k": "ICC(A,k)",
+        "icc3k": "ICC(C,k)",
+    }
     for j in range(p):
         reference = _pingouin_icc(x[:, :, j])
         for key, label in names.items():
@@ -233,14 +251,22 @@ def test_robust_features_from_replicates_matches_pingouin():
     truth = rng.normal(0, 1, (n, 1, p)) * np.array([3, 2, 1, 0.5, 0.2, 0.05])
     x = truth + rng.normal(0, 0.4, (n, k, p)) + np.array([0.0, 0.3, -0.2])[None, :, None]
     features = [f"f{j}" for j in range(p)]
-    cohort = ad.AnnData(x[:, 0, :], obs=pd.DataFrame(index=[f"P{i}" for i in range(n)]),
-                        var=pd.DataFrame(index=features))
-    obs = pd.DataFrame({"subject": np.repeat([f"P{i}" for i in range(n)], k),
-                        "replicate": np.tile(["scan1", "scan2", "scan3"], n)})
+    cohort = ad.AnnData(
+        x[:, 0, :],
+        obs=pd.DataFrame(index=[f"P{i}" for i in range(n)]),
+        var=pd.DataFrame(index=features),
+    )
+    obs = pd.DataFrame(
+        {
+            "subject": np.repeat([f"P{i}" for i in range(n)], k),
+            "replicate": np.tile(["scan1", "scan2", "scan3"], n),
+        }
+    )
     flat = x.reshape(n * k, p).copy()
     flat[4, 2] = np.nan  # one missing value: that subject is left out for feature f2
-    replicates = ad.AnnData(flat, obs=obs.set_axis([f"r{i}" for i in range(n * k)]),
-                            var=pd.DataFrame(index=features))
+    replicates = ad.AnnData(
+        flat, obs=obs.set_axis([f"r{i}" for i in range(n * k)]), var=pd.DataFrame(index=features)
+    )
     mdata = md.MuData({"radiomics": cohort})
     table = rg.pp.robust_features(mdata, "radiomics", replicates, threshold=0.75)
     for j, feature in enumerate(features):
@@ -261,9 +287,13 @@ def test_robust_features_from_replicates_matches_pingouin():
 
 def test_robust_features_errors():
     adata = ad.AnnData(np.zeros((3, 2)), var=pd.DataFrame(index=["a", "b"]))
-    replicates = ad.AnnData(np.ones((6, 1)), obs=pd.DataFrame(
-        {"subject": list("xxyyzz"), "replicate": list("121212")}).set_axis(list("abcdef")),
-        var=pd.DataFrame(index=["a"]))
+    replicates = ad.AnnData(
+        np.ones((6, 1)),
+        obs=pd.DataFrame({"subject": list("xxyyzz"), "replicate": list("121212")}).set_axis(
+            list("abcdef")
+        ),
+        var=pd.DataFrame(index=["a"]),
+    )
     with pytest.raises(CohortError, match="not in the replicates"):
         rg.pp.robust_features(adata, "radiomics", replicates)
     with pytest.raises(CohortError, match="unknown ICC"):
@@ -278,24 +308,30 @@ def test_mask_perturbation_path(demo_cohort, tmp_path):
     table = rg.pp.perturb_masks(manifest, tmp_path / "masks")
     assert set(table["replicate"]) == {"original", "erode1", "dilate1"}
     for subject, rows in table.groupby("subject"):
-        voxels = {r: int(sitk.GetArrayFromImage(sitk.ReadImage(m)).astype(bool).sum())
-                  for r, m in zip(rows["replicate"], rows["mask"])}
+        voxels = {
+            r: int(sitk.GetArrayFromImage(sitk.ReadImage(m)).astype(bool).sum())
+            for r, m in zip(rows["replicate"], rows["mask"])
+        }
         assert voxels["erode1"] < voxels["original"] < voxels["dilate1"], subject
 
-    result = rg.pp.robust_features(mdata, "radiomics", manifest=manifest, out=tmp_path / "p",
-                                   n_jobs=1)
+    result = rg.pp.robust_features(
+        mdata, "radiomics", manifest=manifest, out=tmp_path / "p", n_jobs=1
+    )
     assert (result["n_subjects"] == 10).all()
     assert (result["n_replicates"] == 3).all()
     # the ICC of the volume between original, eroded and dilated masks, by pingouin
     import json
 
     extracted = rg.pp.perturbation_features(
-        manifest, json.loads(mdata["radiomics"].uns["radiogenomics"]["params"]),
-        out=tmp_path / "q")
-    frame = pd.DataFrame({"subject": extracted.obs["subject"],
-                          "replicate": extracted.obs["replicate"],
-                          "value": np.asarray(extracted[:, "original_shape_VoxelVolume"].X)
-                          .ravel()})
+        manifest, json.loads(mdata["radiomics"].uns["radiogenomics"]["params"]), out=tmp_path / "q"
+    )
+    frame = pd.DataFrame(
+        {
+            "subject": extracted.obs["subject"],
+            "replicate": extracted.obs["replicate"],
+            "value": np.asarray(extracted[:, "original_shape_VoxelVolume"].X).ravel(),
+        }
+    )
     wide = frame.pivot(index="subject", columns="replicate", values="value").to_numpy()
     reference = _pingouin_icc(wide)
     row = result.set_index("feature").loc["original_shape_VoxelVolume"]
@@ -320,8 +356,9 @@ def _qc_data():
     near_zero[2:] = 0.5
     x = np.column_stack([good, missing, constant, few, near_zero, rng.normal(size=n)])
     names = ["good", "missing", "constant", "few", "near_zero", "good2"]
-    adata = ad.AnnData(x, obs=pd.DataFrame(index=[f"P{i}" for i in range(n)]),
-                       var=pd.DataFrame(index=names))
+    adata = ad.AnnData(
+        x, obs=pd.DataFrame(index=[f"P{i}" for i in range(n)]), var=pd.DataFrame(index=names)
+    )
     return md.MuData({"radiomics": adata})
 
 
@@ -329,8 +366,14 @@ def test_filter_features_records_what_and_why():
     mdata = _qc_data()
     table = rg.pp.filter_features(mdata, "radiomics", min_distinct=5)
     reasons = table.set_index("feature")["reason"].to_dict()
-    assert reasons == {"good": "", "missing": "missing", "constant": "constant",
-                       "few": "few_distinct", "near_zero": "few_distinct", "good2": ""}
+    assert reasons == {
+        "good": "",
+        "missing": "missing",
+        "constant": "constant",
+        "few": "few_distinct",
+        "near_zero": "few_distinct",
+        "good2": "",
+    }
     assert list(mdata["radiomics"].var_names) == ["good", "good2"]
     dropped = mdata["radiomics"].uns["radiogenomics"]["dropped_features"]
     assert set(dropped["feature"]) == {"missing", "constant", "few", "near_zero"}
@@ -356,8 +399,14 @@ def test_yeo_johnson_matches_scikit_learn():
     from sklearn.preprocessing import PowerTransformer
 
     rng = np.random.default_rng(6)
-    x = np.column_stack([rng.lognormal(0, 1, 80), -rng.lognormal(1, 0.5, 80),
-                         rng.normal(5, 2, 80), rng.gamma(2, 3, 80)])
+    x = np.column_stack(
+        [
+            rng.lognormal(0, 1, 80),
+            -rng.lognormal(1, 0.5, 80),
+            rng.normal(5, 2, 80),
+            rng.gamma(2, 3, 80),
+        ]
+    )
     adata = ad.AnnData(x.copy(), var=pd.DataFrame(index=list("abcd")))
     table = rg.pp.transform(adata, "radiomics")
     z = stats.zscore(x, ddof=1)  # the transform standardises first by default
@@ -421,8 +470,7 @@ def test_apply_preprocessing_to_new_patients(demo_cohort, tmp_path):
     placed = rg.pp.apply_preprocessing(reread, new, obs=mdata.obs.loc[held_out])
     assert placed.shape == (4, cohort["radiomics"].n_vars)
     assert np.isfinite(placed.X).all()
-    np.testing.assert_array_equal(placed.layers["raw"],
-                                  raw[held_out][:, placed.var_names].X)
+    np.testing.assert_array_equal(placed.layers["raw"], raw[held_out][:, placed.var_names].X)
     # from a DataFrame, with a site the harmonisation never saw: refused
     frame = pd.DataFrame(np.asarray(new.X), index=new.obs_names, columns=new.var_names)
     obs = mdata.obs.loc[held_out].copy()
@@ -441,11 +489,16 @@ def test_remove_redundant_clusters_and_representatives():
     rng = np.random.default_rng(9)
     n = 100
     a, b, c = rng.normal(size=(3, n))
-    x = np.column_stack([
-        a, a + 0.05 * rng.normal(size=n), -a + 0.1 * rng.normal(size=n),  # cluster of 3
-        b, np.exp(b) + 0.01 * rng.normal(size=n),  # monotone: Spearman-redundant
-        c,
-    ])
+    x = np.column_stack(
+        [
+            a,
+            a + 0.05 * rng.normal(size=n),
+            -a + 0.1 * rng.normal(size=n),  # cluster of 3
+            b,
+            np.exp(b) + 0.01 * rng.normal(size=n),  # monotone: Spearman-redundant
+            c,
+        ]
+    )
     names = ["a1", "a2", "a3", "b1", "b2", "c1"]
     adata = ad.AnnData(x, var=pd.DataFrame(index=names))
     adata.var["icc_3_1"] = [0.5, 0.9, 0.7, 0.8, 0.95, 0.6]

@@ -41,10 +41,17 @@ def _reference(frame: pd.DataFrame, flt: TableFilter, classes: dict) -> pd.DataF
 
 
 @pytest.mark.parametrize("large", [False, True], ids=["in-memory", "cached-database"])
-@pytest.mark.parametrize("flt", [
-    TableFilter(), TableFilter(q_max=0.05), TableFilter(q_max=0.5, y_search="g001"),
-    TableFilter(feature_class="glcm", x_search="original"), TableFilter(y_search="nothing-like"),
-], ids=["all", "q", "q+gene", "class+feature", "empty"])
+@pytest.mark.parametrize(
+    "flt",
+    [
+        TableFilter(),
+        TableFilter(q_max=0.05),
+        TableFilter(q_max=0.5, y_search="g001"),
+        TableFilter(feature_class="glcm", x_search="original"),
+        TableFilter(y_search="nothing-like"),
+    ],
+    ids=["all", "q", "q+gene", "class+feature", "empty"],
+)
 def test_store_filters_like_pandas(table_file, tmp_path, monkeypatch, flt, large):
     import dashboards.store as store_module
 
@@ -62,14 +69,16 @@ def test_store_filters_like_pandas(table_file, tmp_path, monkeypatch, flt, large
     assert list(page["p_value"]) == pytest.approx(list(by_p["p_value"]))
     page = store.page(flt, [{"column_id": "estimate", "direction": "desc"}], 0, 7)
     assert list(page["estimate"]) == pytest.approx(
-        list(expected["estimate"].sort_values(ascending=False).iloc[:7]))
+        list(expected["estimate"].sort_values(ascending=False).iloc[:7])
+    )
     # the download holds exactly the filtered rows
     csv = b"".join(store.iter_csv(flt))
     downloaded = pd.read_csv(io.BytesIO(csv), keep_default_na=False, na_values=[""])
     assert list(downloaded.columns) == list(frame.columns)
     assert len(downloaded) == len(expected)
-    assert sorted(zip(downloaded["x"], downloaded["y"])) == sorted(zip(expected["x"],
-                                                                        expected["y"]))
+    assert sorted(zip(downloaded["x"], downloaded["y"])) == sorted(
+        zip(expected["x"], expected["y"])
+    )
 
 
 def test_store_block_and_pair(table_file):
@@ -129,7 +138,8 @@ def test_password_file(tmp_path):
     users = read_users(path)
     assert set(users) == {"alice", "bob"} and users["alice"].startswith("scrypt:")
     assert users["alice"] != add_user(tmp_path / "other", "alice", "correct horse") and (
-        read_users(tmp_path / "other")["alice"] != users["alice"])  # salted
+        read_users(tmp_path / "other")["alice"] != users["alice"]
+    )  # salted
     auth = BasicAuth(path)
     assert auth.check("alice", "correct horse") and auth.check("alice", "correct horse")
     assert not auth.check("alice", "battery staple") and not auth.check("eve", "x")
@@ -149,8 +159,12 @@ def test_refuses_network_address_without_auth(results_folder):
 
 
 def test_unauthenticated_requests_are_refused(live_app_auth):
-    for path in ("/", "/_dash-layout", "/_dash-dependencies",
-                 f"/download/associations.csv?table={TABLE}"):
+    for path in (
+        "/",
+        "/_dash-layout",
+        "/_dash-dependencies",
+        f"/download/associations.csv?table={TABLE}",
+    ):
         response = requests.get(live_app_auth.url + path, timeout=30)
         assert response.status_code == 401, path
         assert response.headers["WWW-Authenticate"].startswith("Basic")
@@ -162,8 +176,9 @@ def test_unauthenticated_requests_are_refused(live_app_auth):
 
 def test_download_route_reads_no_path(live_app, results_folder):
     for table in ("../cohort.h5mu", str(results_folder / "cohort.h5mu"), "/etc/passwd"):
-        response = requests.get(f"{live_app.url}/download/associations.csv",
-                                params={"table": table}, timeout=30)
+        response = requests.get(
+            f"{live_app.url}/download/associations.csv", params={"table": table}, timeout=30
+        )
         assert response.status_code == 404
 
 
@@ -172,13 +187,24 @@ def _callback(app, output: str, inputs: dict, changed: str) -> dict:
     spec = next(s for key, s in specs.items() if output in key)
 
     def fill(items):
-        return [{"id": i["id"], "property": i["property"],
-                 "value": inputs.get(f"{i['id']}.{i['property']}")} for i in items]
+        return [
+            {
+                "id": i["id"],
+                "property": i["property"],
+                "value": inputs.get(f"{i['id']}.{i['property']}"),
+            }
+            for i in items
+        ]
 
     from dashboards.loadtest import _outputs
 
-    return {"output": spec["output"], "outputs": _outputs(spec), "inputs": fill(spec["inputs"]),
-            "state": fill(spec["state"]), "changedPropIds": [changed]}
+    return {
+        "output": spec["output"],
+        "outputs": _outputs(spec),
+        "inputs": fill(spec["inputs"]),
+        "state": fill(spec["state"]),
+        "changedPropIds": [changed],
+    }
 
 
 def test_server_log_holds_no_patient_data(results_folder, caplog, capfd):
@@ -190,14 +216,16 @@ def test_server_log_holds_no_patient_data(results_folder, caplog, capfd):
     patients = results.patients
     caplog.set_level(logging.DEBUG)
     for patient in patients[:3]:
-        body = _callback(app, "patient-body.children", {"patient-select.value": patient},
-                         "patient-select.value")
+        body = _callback(
+            app, "patient-body.children", {"patient-select.value": patient}, "patient-select.value"
+        )
         response = client.post("/_dash-update-component", json=body)
         assert response.status_code == 200
         assert patient in response.get_data(as_text=True)
     # a request that fails inside a callback is logged without its details
-    body = _callback(app, "patient-body.children", {"patient-select.value": patients[0]},
-                     "patient-select.value")
+    body = _callback(
+        app, "patient-body.children", {"patient-select.value": patients[0]}, "patient-select.value"
+    )
     from dashboards.pages import patient as patient_page
 
     original = patient_page.build_profile
@@ -222,8 +250,16 @@ def test_short_load_test(live_app):
     """A bounded version of benchmarks/bench_dashboard.py: 4 users, at most 60 requests."""
     from dashboards.loadtest import run_load
 
-    result = run_load(live_app.url, TABLE, users=4, seconds=20, max_requests=60,
-                      think=(0.0, 0.05), classes=["glcm", "shape"], searches=["G00", "mk"])
+    result = run_load(
+        live_app.url,
+        TABLE,
+        users=4,
+        seconds=20,
+        max_requests=60,
+        think=(0.0, 0.05),
+        classes=["glcm", "shape"],
+        searches=["G00", "mk"],
+    )
     summary = result.summary()
     print(json.dumps(summary))
     assert result.errors == 0, result.error_messages
@@ -247,8 +283,13 @@ def test_serve_and_passwd_commands(results_folder, tmp_path):
 
     users = tmp_path / "users.txt"
     script = [sys.executable, "-m", "radiogenomics"]
-    done = subprocess.run([*script, "passwd", str(users), "board", "--password-stdin"],
-                          input="a long password\n", capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [*script, "passwd", str(users), "board", "--password-stdin"],
+        input="a long password\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "a long password" not in users.read_text()
     refused = run_cli("serve", str(results_folder), "--host", "0.0.0.0")
@@ -257,15 +298,19 @@ def test_serve_and_passwd_commands(results_folder, tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([*script, "serve", str(results_folder), "--port", str(port),
-                               "--auth-file", str(users)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [*script, "serve", str(results_folder), "--port", str(port), "--auth-file", str(users)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         status = None
         for _ in range(240):
             try:
-                status = requests.get(f"http://127.0.0.1:{port}/", timeout=5,
-                                      auth=("board", "a long password")).status_code
+                status = requests.get(
+                    f"http://127.0.0.1:{port}/", timeout=5, auth=("board", "a long password")
+                ).status_code
                 break
             except requests.ConnectionError:
                 assert server.poll() is None, server.stderr.read()
@@ -307,8 +352,9 @@ def _trace_types(value, found: set) -> set:
     """Trace types of every plotly figure (``{"data": [...], "layout": ...}``) inside."""
     if isinstance(value, dict):
         if isinstance(value.get("data"), list) and "layout" in value:
-            found.update(trace.get("type", "scatter") for trace in value["data"]
-                         if isinstance(trace, dict))
+            found.update(
+                trace.get("type", "scatter") for trace in value["data"] if isinstance(trace, dict)
+            )
         for item in value.values():
             _trace_types(item, found)
     elif isinstance(value, list):
@@ -333,14 +379,14 @@ def test_pages_arrive_whole_and_no_callback_runs_at_load(results_folder):
     best = frame[frame["q_value"] <= 0.05].sort_values("p_value", kind="stable")
     assert [(r["x"], r["y"]) for r in rows["data"]] == list(zip(best["x"], best["y"]))[:15]
     assert rows["page_count"] == -(-len(best) // 15)
-    assert f"{len(best):,} of {len(frame):,} pairs match" in _find(layout, "assoc-count")[
-        "children"]
+    assert (
+        f"{len(best):,} of {len(frame):,} pairs match" in _find(layout, "assoc-count")["children"]
+    )
     survival = _layout_of(client, "/survival")
     assert _find(survival, "surv-km")["figure"]["data"]
     assert _find(survival, "surv-rows")["data"]
     patient = _layout_of(client, "/patient")
-    assert _find(patient, "patient-shown")["children"] == _find(
-        patient, "patient-select")["value"]
+    assert _find(patient, "patient-shown")["children"] == _find(patient, "patient-select")["value"]
     assert _find(_layout_of(client, "/"), "overview-clinical")["data"]
     shell = client.get("/_dash-layout").get_json()
     assert "pathname" not in _find(shell, "url") and _find(shell, "page")["children"] is None
@@ -371,19 +417,37 @@ def test_figures_use_the_served_plotly_bundle(results_folder):
     frame = pd.read_parquet(results_folder / "results" / f"{TABLE}.parquet")
     binary = results.mdata["mutation"].var_names[0]
     calls = [
-        ("assoc-pair.figure", {"assoc-selected.data": {"table": TABLE, "x": frame["x"].iloc[0],
-                                                       "y": frame["y"].iloc[0]}},
-         "assoc-selected.data"),
-        ("assoc-count.children", {"assoc-table.value": TABLE, "assoc-q.value": 1.0},
-         "assoc-q.value"),
-        ("surv-km.figure", {"surv-variable.value": f"mutation:{binary}",
-                            "surv-split.value": "optimal"}, "surv-split.value"),
-        ("patient-body.children", {"patient-select.value": results.patients[3]},
-         "patient-select.value"),
+        (
+            "assoc-pair.figure",
+            {
+                "assoc-selected.data": {
+                    "table": TABLE,
+                    "x": frame["x"].iloc[0],
+                    "y": frame["y"].iloc[0],
+                }
+            },
+            "assoc-selected.data",
+        ),
+        (
+            "assoc-count.children",
+            {"assoc-table.value": TABLE, "assoc-q.value": 1.0},
+            "assoc-q.value",
+        ),
+        (
+            "surv-km.figure",
+            {"surv-variable.value": f"mutation:{binary}", "surv-split.value": "optimal"},
+            "surv-split.value",
+        ),
+        (
+            "patient-body.children",
+            {"patient-select.value": results.patients[3]},
+            "patient-select.value",
+        ),
     ]
     for output, inputs, changed in calls:
-        response = client.post("/_dash-update-component",
-                               json=_callback(app, output, inputs, changed))
+        response = client.post(
+            "/_dash-update-component", json=_callback(app, output, inputs, changed)
+        )
         assert response.status_code == 200, output
         _trace_types(response.get_json(), found)
     assert {"scatter", "bar", "heatmap"} <= found
@@ -408,8 +472,9 @@ def test_survival_splits_a_category_by_level_against_lifelines(served_results):
     mdata = served_results.mdata
     outcome = split_survival(mdata, "stage", time="os_months", event="os_event")
     obs = mdata.obs
-    reference = multivariate_logrank_test(obs["os_months"], obs["stage"].astype(str),
-                                          obs["os_event"])
+    reference = multivariate_logrank_test(
+        obs["os_months"], obs["stage"].astype(str), obs["os_event"]
+    )
     assert outcome["categorical"]
     levels = [str(c) for c in obs["stage"].cat.categories if (obs["stage"] == c).any()]
     groups = outcome["groups"].set_index("group")
@@ -423,8 +488,11 @@ def test_survival_splits_a_category_by_level_against_lifelines(served_results):
     assert f"({len(levels)} groups, {len(levels) - 1} df)" in key
     assert outcome["p_value"] == pytest.approx(reference.p_value, rel=1e-6)
     assert outcome["statistic"] == pytest.approx(reference.test_statistic, rel=1e-6)
-    traces = {t.name.split(" (n=")[0] for t in outcome["figure"].data
-              if t.showlegend is not False and t.name}
+    traces = {
+        t.name.split(" (n=")[0]
+        for t in outcome["figure"].data
+        if t.showlegend is not False and t.name
+    }
     assert traces == set(levels)
 
 
@@ -433,13 +501,16 @@ def test_survival_requests_leave_the_served_cohort_unchanged(served_results, mon
     cohort without a full copy of it and without writing into it."""
     import mudata as md
 
-    from dashboards.pages.patient import risk_km
+    from dashboards.profile import risk_km
     from dashboards.survival import split_survival
 
     mdata = served_results.mdata
     obs_before = mdata.obs.copy()
-    uns_before = {k: sorted(v) if isinstance(v, dict) else v
-                  for k, v in mdata.uns["radiogenomics"].items() if k != "truth"}
+    uns_before = {
+        k: sorted(v) if isinstance(v, dict) else v
+        for k, v in mdata.uns["radiogenomics"].items()
+        if k != "truth"
+    }
     mod_obs_before = {m: mdata[m].obs.copy() for m in mdata.mod}
 
     def refuse_copy(self, *args, **kwargs):
@@ -447,16 +518,25 @@ def test_survival_requests_leave_the_served_cohort_unchanged(served_results, mon
 
     monkeypatch.setattr(md.MuData, "copy", refuse_copy)
     feature = "original_shape_VoxelVolume"
-    split_survival(mdata, f"radiomics:{feature}", time="os_months", event="os_event",
-                   split="optimal", covariates=["age"])
+    split_survival(
+        mdata,
+        f"radiomics:{feature}",
+        time="os_months",
+        event="os_event",
+        split="optimal",
+        covariates=["age"],
+    )
     split_survival(mdata, "stage", time="os_months", event="os_event")
     if served_results.risk_columns():
         assert risk_km(served_results, str(mdata.obs_names[0])) is not None
     monkeypatch.undo()
 
     pd.testing.assert_frame_equal(mdata.obs, obs_before)
-    assert {k: sorted(v) if isinstance(v, dict) else v
-            for k, v in mdata.uns["radiogenomics"].items() if k != "truth"} == uns_before
+    assert {
+        k: sorted(v) if isinstance(v, dict) else v
+        for k, v in mdata.uns["radiogenomics"].items()
+        if k != "truth"
+    } == uns_before
     for m, frame in mod_obs_before.items():
         pd.testing.assert_frame_equal(mdata[m].obs, frame)
 
@@ -474,7 +554,8 @@ def test_survival_splits_mutation_status_and_flags(served_results):
     flags = split_survival(mdata, "egfr_mutant", time="os_months", event="os_event")
     assert set(flags["groups"]["group"]) == {"no", "yes"}
     assert flags["groups"].set_index("group").loc["yes", "patients"] == int(
-        (mdata.obs["egfr_mutant"] == 1).sum())
+        (mdata.obs["egfr_mutant"] == 1).sum()
+    )
 
 
 def test_survival_cut_offs_are_in_physical_units(served_results):
@@ -485,23 +566,32 @@ def test_survival_cut_offs_are_in_physical_units(served_results):
     mdata = served_results.mdata
     feature = "original_shape_VoxelVolume"
     radiomics = mdata["radiomics"]
-    raw = pd.Series(np.asarray(radiomics[:, feature].layers["raw"]).ravel(),
-                    index=radiomics.obs_names)
+    raw = pd.Series(
+        np.asarray(radiomics[:, feature].layers["raw"]).ravel(), index=radiomics.obs_names
+    )
     scaled = np.asarray(radiomics[:, feature].X).ravel()
     assert abs(np.nanmean(scaled)) < 1e-6 and np.nanmean(raw) > 100  # X is scaled
     cut = float(np.round(np.median(raw), -2))
-    outcome = split_survival(mdata, f"radiomics:{feature}", time="os_months",
-                             event="os_event", split="cutoff", cutoff=cut)
+    outcome = split_survival(
+        mdata,
+        f"radiomics:{feature}",
+        time="os_months",
+        event="os_event",
+        split="cutoff",
+        cutoff=cut,
+    )
     groups = outcome["groups"].set_index("group")
     low = f"≤ {cut:,.0f} mm³"
     assert groups.loc[low, "patients"] == int((raw <= cut).sum())
     assert groups.loc[f"> {cut:,.0f} mm³", "patients"] == int((raw > cut).sum())
-    median = split_survival(mdata, f"radiomics:{feature}", time="os_months",
-                            event="os_event", split="median")
+    median = split_survival(
+        mdata, f"radiomics:{feature}", time="os_months", event="os_event", split="median"
+    )
     assert median["cutpoints"] == [pytest.approx(float(np.median(raw)))]
     assert median["unit"] == "mm³"
-    optimal = split_survival(mdata, f"radiomics:{feature}", time="os_months",
-                             event="os_event", split="optimal")
+    optimal = split_survival(
+        mdata, f"radiomics:{feature}", time="os_months", event="os_event", split="optimal"
+    )
     assert raw.min() <= optimal["cutpoints"][0] <= raw.max()
     assert optimal["stats"]["optimal cut-point"].endswith("mm³")
 
@@ -523,10 +613,18 @@ def test_units_of_features_and_time():
 
     from dashboards.units import feature_unit, format_value, human_label, time_unit
 
-    var = pd.DataFrame({"feature_class": ["shape", "shape", "glcm", "firstorder"],
-                        "feature": ["VoxelVolume", "Maximum3DDiameter", "Contrast", "Mean"]},
-                       index=["original_shape_VoxelVolume", "original_shape_Maximum3DDiameter",
-                              "original_glcm_Contrast", "original_firstorder_Mean"])
+    var = pd.DataFrame(
+        {
+            "feature_class": ["shape", "shape", "glcm", "firstorder"],
+            "feature": ["VoxelVolume", "Maximum3DDiameter", "Contrast", "Mean"],
+        },
+        index=[
+            "original_shape_VoxelVolume",
+            "original_shape_Maximum3DDiameter",
+            "original_glcm_Contrast",
+            "original_firstorder_Mean",
+        ],
+    )
     adata = ad.AnnData(np.zeros((2, 4)), var=var)
     assert [feature_unit(adata, n) for n in var.index] == ["mm³", "mm", "", ""]
     adata.var["unit"] = ["mm³", "mm", "", "HU"]  # recorded units win
@@ -549,8 +647,11 @@ def test_survival_page_reads_its_state_from_the_address(results_folder):
     assert _find(layout, "surv-variable")["value"] == f"radiomics:{feature}"
     assert _find(layout, "surv-split")["value"] == "cutoff"
     assert _find(layout, "surv-cutoff")["value"] == 2000
-    names = [t["name"] for t in _find(layout, "surv-km")["figure"]["data"]
-             if t.get("showlegend", True) is not False and t.get("name")]
+    names = [
+        t["name"]
+        for t in _find(layout, "surv-km")["figure"]["data"]
+        if t.get("showlegend", True) is not False and t.get("name")
+    ]
     assert any(n.startswith("≤ 2,000 mm³") for n in names)
     stage = _layout_of(client, "/survival?variable=stage")
     assert _find(stage, "surv-variable")["value"] == "stage"
@@ -616,8 +717,10 @@ def test_largest_association_table_comes_first(table_file, tmp_path):
     from dashboards.results import Results
 
     small = write_association_table(tmp_path / "a_small.parquet", n_x=5, n_y=10, seed=1)
-    results = Results(source=tmp_path, associations={
-        "a_small": TableStore(small), "z_large": TableStore(table_file)})
+    results = Results(
+        source=tmp_path,
+        associations={"a_small": TableStore(small), "z_large": TableStore(table_file)},
+    )
     assert ordered_tables(results) == ["z_large", "a_small"]
 
 
@@ -633,8 +736,7 @@ def test_patient_variants_match_the_maf(served_results, demo_build):
     checked = 0
     for patient in mdata["mutation"].obs_names[:20]:
         sample = mdata["mutation"].obs.loc[patient, "sample_id"]
-        rows = maf[maf["Tumor_Sample_Barcode"] == sample].sort_values("Hugo_Symbol",
-                                                                      kind="stable")
+        rows = maf[maf["Tumor_Sample_Barcode"] == sample].sort_values("Hugo_Symbol", kind="stable")
         found = rg.tl.patient_variants(mdata, patient)
         assert list(found["gene"]) == list(rows["Hugo_Symbol"])
         assert list(found["protein_change"]) == list(rows["HGVSp_Short"].fillna(""))
@@ -642,8 +744,13 @@ def test_patient_variants_match_the_maf(served_results, demo_build):
         np.testing.assert_allclose(found["vaf"], vaf, rtol=1e-12)
         checked += len(rows)
     assert checked > 10
-    assert set(found["classification"]) <= {"missense", "nonsense", "frameshift deletion",
-                                            "splice site", "in-frame deletion"}
+    assert set(found["classification"]) <= {
+        "missense",
+        "nonsense",
+        "frameshift deletion",
+        "splice site",
+        "in-frame deletion",
+    }
 
 
 def test_patient_outliers_against_numpy(served_results):
@@ -682,10 +789,12 @@ def test_patient_page_reads_its_patient_and_says_if_in_training(results_folder):
     client = app.server.test_client()
     results = app.server.config["RADIOGENOMICS_RESULTS"]
     obs = results.mdata.obs
-    training = next(p for p in sorted(results.patients) if obs.loc[p, "demo_risk_set"]
-                    == "training")
-    held_out = next(p for p in sorted(results.patients) if obs.loc[p, "demo_risk_set"]
-                    == "held_out")
+    training = next(
+        p for p in sorted(results.patients) if obs.loc[p, "demo_risk_set"] == "training"
+    )
+    held_out = next(
+        p for p in sorted(results.patients) if obs.loc[p, "demo_risk_set"] == "held_out"
+    )
     layout = _layout_of(client, f"/patient?patient={training}")
     assert _find(layout, "patient-shown")["children"] == training
     assert _find(layout, "patient-select")["value"] == training
@@ -715,8 +824,10 @@ def test_models_page_shows_the_stored_model(results_folder):
     assert row["95% CI"] == f"{auc['ci_lower']:.3f} to {auc['ci_upper']:.3f}"
     roc = _find(layout, "models-roc")["figure"]
     names = [t.get("name", "") for t in roc["data"]]
-    assert any(f"AUC {auc['estimate']:.2f} ({auc['ci_lower']:.2f}-{auc['ci_upper']:.2f})" in n
-               for n in names)
+    assert any(
+        f"AUC {auc['estimate']:.2f} ({auc['ci_lower']:.2f}-{auc['ci_upper']:.2f})" in n
+        for n in names
+    )
     assert _find(layout, "models-importance")["figure"]["data"]
     assert "5 used by the final model" in json.dumps(_find(layout, "models-card"))
 
@@ -737,8 +848,9 @@ def test_subtypes_page_against_scipy_and_lifelines(results_folder):
     sizes = _find(layout, "subtypes-sizes")["data"]
     assert [int(r["patients"]) for r in sizes] == list(stored["n_patients"])
     subtype = mdata.obs["radiomic_subtype"].astype(str)
-    assert [int(r["patients"]) for r in sizes] == [int((subtype == str(s)).sum())
-                                                  for s in stored["subtype"]]
+    assert [int(r["patients"]) for r in sizes] == [
+        int((subtype == str(s)).sum()) for s in stored["subtype"]
+    ]
     genes = _find(layout, "subtypes-genes")["data"]
     rna = mdata["rna"].to_df().loc[subtype.index]
     first = str(stored["subtype"].iloc[0])
@@ -758,13 +870,13 @@ def test_compare_groups_against_scipy_and_lifelines(served_results):
     from scipy import stats
 
     mdata = served_results.mdata.copy()
-    out = rg.tl.compare_groups(mdata, "stage:III", "stage:I", time="os_months",
-                               event="os_event")
+    out = rg.tl.compare_groups(mdata, "stage:III", "stage:I", time="os_months", event="os_event")
     obs = mdata.obs
     a, b = (obs["stage"] == "III").to_numpy(), (obs["stage"] == "I").to_numpy()
     assert list(out["sizes"]["patients"]) == [a.sum(), b.sum()]
-    reference = logrank_test(obs["os_months"][a], obs["os_months"][b], obs["os_event"][a],
-                             obs["os_event"][b])
+    reference = logrank_test(
+        obs["os_months"][a], obs["os_months"][b], obs["os_event"][a], obs["os_event"][b]
+    )
     assert out["survival"]["p_value"].iloc[0] == pytest.approx(reference.p_value, rel=1e-6)
     rna = out["features"][out["features"]["modality"] == "rna"].set_index("feature")
     x = mdata["rna"].to_df().loc[obs.index]
@@ -772,8 +884,10 @@ def test_compare_groups_against_scipy_and_lifelines(served_results):
     np.testing.assert_allclose(rna.loc[x.columns, "p_value"], welch.pvalue, rtol=1e-6)
     mutations = out["mutations"].set_index("gene")
     status = mdata["mutation"].to_df().loc[obs.index, "TP53"] > 0
-    table = [[status[a].sum(), a.sum() - status[a].sum()],
-             [status[b].sum(), b.sum() - status[b].sum()]]
+    table = [
+        [status[a].sum(), a.sum() - status[a].sum()],
+        [status[b].sum(), b.sum() - status[b].sum()],
+    ]
     assert mutations.loc["TP53", "p_value"] == pytest.approx(stats.fisher_exact(table)[1])
     raw = mdata["radiomics"][:, "original_shape_VoxelVolume"].layers["raw"].ravel()
     mask = rg.tl.group_mask(mdata, "radiomics:original_shape_VoxelVolume>2000")
@@ -810,10 +924,10 @@ def test_cohort_page_filters_from_the_address(results_folder):
     assert _find(layout, "cohort-filters")["data"] == ["stage:III", "age>=60"]
     expected = int(((obs["stage"] == "III") & (obs["age"] >= 60)).sum())
     assert _find(layout, "cohort-count")["children"] == (
-        f"{expected} of {results.mdata.n_obs} patients match")
+        f"{expected} of {results.mdata.n_obs} patients match"
+    )
     sex = _find(layout, {"type": "cohort-chart", "column": "sex"})["figure"]["data"][0]
-    counts = obs.loc[(obs["stage"] == "III") & (obs["age"] >= 60), "sex"].astype(
-        str).value_counts()
+    counts = obs.loc[(obs["stage"] == "III") & (obs["age"] >= 60), "sex"].astype(str).value_counts()
     assert dict(zip(sex["x"], _values(sex["y"]))) == counts.to_dict()
     assert _find(layout, "overview-clinical")["data"]  # the overview stays below
 
@@ -834,19 +948,30 @@ def test_survival_forest_of_the_adjusted_cox_model_against_lifelines(served_resu
 
     mdata = served_results.mdata
     feature = "original_shape_VoxelVolume"
-    outcome = split_survival(mdata, f"radiomics:{feature}", time="os_months",
-                             event="os_event", split="cutoff", cutoff=2000,
-                             covariates=["age"])
+    outcome = split_survival(
+        mdata,
+        f"radiomics:{feature}",
+        time="os_months",
+        event="os_event",
+        split="cutoff",
+        cutoff=2000,
+        covariates=["age"],
+    )
     raw = mdata["radiomics"][:, feature].layers["raw"].ravel()
-    frame = pd.DataFrame({"T": mdata.obs["os_months"].to_numpy(),
-                          "E": mdata.obs["os_event"].to_numpy(),
-                          "high": (raw > 2000).astype(float),
-                          "age": mdata.obs["age"].to_numpy(float)})
+    frame = pd.DataFrame(
+        {
+            "T": mdata.obs["os_months"].to_numpy(),
+            "E": mdata.obs["os_event"].to_numpy(),
+            "high": (raw > 2000).astype(float),
+            "age": mdata.obs["age"].to_numpy(float),
+        }
+    )
     reference = CoxPHFitter().fit(frame, "T", "E").summary
     forest = outcome["forest"].data[0]
     hazard = dict(zip(forest.y, forest.x))
     assert hazard["> 2,000 mm³ vs ≤ 2,000 mm³"] == pytest.approx(
-        reference.loc["high", "exp(coef)"], rel=1e-4)
+        reference.loc["high", "exp(coef)"], rel=1e-4
+    )
     assert hazard["Age"] == pytest.approx(reference.loc["age", "exp(coef)"], rel=1e-4)
 
 
@@ -858,19 +983,32 @@ def test_patient_features_come_from_the_cohorts_curation():
     import mudata as md
     from anndata import AnnData
 
-    from dashboards.pages.patient import key_features
+    from dashboards.profile import key_features
 
-    names = ["original_shape_A", "original_shape_B", "wavelet-LLH_glcm_C",
-             "original_firstorder_D", "original_glcm_E", "log-sigma-1_firstorder_F",
-             "original_ngtdm_G"]
-    var = pd.DataFrame({"robust": [True, True, True, False, True, True, True],
-                        "redundancy_kept": [True, False, True, True, True, True, True]},
-                       index=names)
-    radiomics = AnnData(np.zeros((2, len(names))), var=var,
-                        obs=pd.DataFrame(index=["p1", "p2"]))
+    names = [
+        "original_shape_A",
+        "original_shape_B",
+        "wavelet-LLH_glcm_C",
+        "original_firstorder_D",
+        "original_glcm_E",
+        "log-sigma-1_firstorder_F",
+        "original_ngtdm_G",
+    ]
+    var = pd.DataFrame(
+        {
+            "robust": [True, True, True, False, True, True, True],
+            "redundancy_kept": [True, False, True, True, True, True, True],
+        },
+        index=names,
+    )
+    radiomics = AnnData(np.zeros((2, len(names))), var=var, obs=pd.DataFrame(index=["p1", "p2"]))
     results = SimpleNamespace(mdata=md.MuData({"radiomics": radiomics}), associations={})
     # B is redundant, D not robust; original features before filtered ones; one class in turn
-    assert key_features(results, n=10) == ["original_shape_A", "log-sigma-1_firstorder_F",
-                                           "original_glcm_E", "original_ngtdm_G",
-                                           "wavelet-LLH_glcm_C"]
+    assert key_features(results, n=10) == [
+        "original_shape_A",
+        "log-sigma-1_firstorder_F",
+        "original_glcm_E",
+        "original_ngtdm_G",
+        "wavelet-LLH_glcm_C",
+    ]
     assert key_features(results, n=2) == ["original_shape_A", "log-sigma-1_firstorder_F"]

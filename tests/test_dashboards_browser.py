@@ -27,15 +27,18 @@ def page(browser, live_app):
     context.close()
 
 
-@pytest.mark.parametrize("path, name, marker", [
-    ("/", "overview", "#overview-qc-0"),
-    ("/associations", "associations", "#assoc-volcano .main-svg"),
-    ("/survival", "survival", "#surv-km"),
-    ("/patient", "patient", "#patient-shown"),
-    ("/models", "models", "#models-roc .main-svg"),
-    ("/subtypes", "subtypes", "#subtypes-embedding .main-svg"),
-    ("/compare?a=stage:III&b=stage:I", "compare", "#compare-km .main-svg"),
-])
+@pytest.mark.parametrize(
+    "path, name, marker",
+    [
+        ("/", "overview", "#overview-qc-0"),
+        ("/associations", "associations", "#assoc-volcano .main-svg"),
+        ("/survival", "survival", "#surv-km"),
+        ("/patient", "patient", "#patient-shown"),
+        ("/models", "models", "#models-roc .main-svg"),
+        ("/subtypes", "subtypes", "#subtypes-embedding .main-svg"),
+        ("/compare?a=stage:III&b=stage:I", "compare", "#compare-km .main-svg"),
+    ],
+)
 def test_page_loads_cleanly(page, live_app, path, name, marker):
     watch = PageWatch(page)
     page.goto(live_app.url + path)
@@ -57,7 +60,8 @@ def test_association_filters_update_figures_and_download(page, live_app, results
     before = _count_text(page)
     points_before = page.evaluate(
         "() => document.getElementById('assoc-volcano').querySelector('.js-plotly-plot')"
-        "._fullData.reduce((n, t) => n + t.x.length, 0)")
+        "._fullData.reduce((n, t) => n + t.x.length, 0)"
+    )
     # a gene search (server-side filter) changes the count, the volcano and the table
     page.fill("#assoc-y-search", "G001")
     page.press("#assoc-y-search", "Enter")
@@ -65,7 +69,8 @@ def test_association_filters_update_figures_and_download(page, live_app, results
     wait_for_callbacks(page)
     points_after = page.evaluate(
         "() => document.getElementById('assoc-volcano').querySelector('.js-plotly-plot')"
-        "._fullData.reduce((n, t) => n + t.x.length, 0)")
+        "._fullData.reduce((n, t) => n + t.x.length, 0)"
+    )
     assert points_after < points_before
     ys = page.locator("#assoc-rows td[data-dash-column='y']").all_inner_texts()
     assert ys and all("g001" in y.lower() for y in ys)
@@ -81,11 +86,13 @@ def test_association_filters_update_figures_and_download(page, live_app, results
     path = info.value.path()
     downloaded = pd.read_csv(path)
     frame = pd.read_parquet(results_folder / "results" / f"{TABLE}.parquet")
-    expected = frame[(frame["q_value"] <= 0.25)
-                     & frame["y"].str.lower().str.contains("g001", regex=False)]
+    expected = frame[
+        (frame["q_value"] <= 0.25) & frame["y"].str.lower().str.contains("g001", regex=False)
+    ]
     assert len(downloaded) == len(expected) == shown
-    assert sorted(zip(downloaded["x"], downloaded["y"])) == sorted(zip(expected["x"],
-                                                                        expected["y"]))
+    assert sorted(zip(downloaded["x"], downloaded["y"])) == sorted(
+        zip(expected["x"], expected["y"])
+    )
     screenshot(page, "associations-filtered")
     watch.assert_clean()
 
@@ -110,10 +117,12 @@ def test_volcano_click_opens_pair_plot(page, live_app):
     page.mouse.click(position["px"], position["py"])
     page.wait_for_selector("#pair-name")
     wait_for_callbacks(page)
-    assert page.locator("#pair-name").inner_text() == f"{position['pair'][0]} ~ " \
-                                                      f"{position['pair'][1]}"
-    traces = page.evaluate("() => document.getElementById('assoc-pair')"
-                           ".querySelector('.js-plotly-plot').data.length")
+    assert (
+        page.locator("#pair-name").inner_text() == f"{position['pair'][0]} ~ {position['pair'][1]}"
+    )
+    traces = page.evaluate(
+        "() => document.getElementById('assoc-pair').querySelector('.js-plotly-plot').data.length"
+    )
     assert traces >= 1
     screenshot(page, "association-pair")
     watch.assert_clean()
@@ -132,8 +141,7 @@ def test_survival_split_updates_the_curves(page, live_app):
     assert "log-rank p" in median
     page.click("#surv-split")
     page.get_by_role("option", name="tertiles").click()
-    page.wait_for_function(
-        f"() => document.getElementById('surv-stats').innerText !== {median!r}")
+    page.wait_for_function(f"() => document.getElementById('surv-stats').innerText !== {median!r}")
     wait_for_callbacks(page)
     assert "(3 groups, 2 df)" in page.locator("#surv-stats").inner_text()
     assert page.locator("#surv-groups tbody tr").count() == 3
@@ -142,7 +150,8 @@ def test_survival_split_updates_the_curves(page, live_app):
     feature = page.locator("#surv-rows td[data-dash-column='feature']").nth(2).inner_text()
     page.locator("#surv-rows td[data-dash-column='feature']").nth(2).click()
     page.wait_for_function(
-        "(f) => document.querySelector('#surv-variable').innerText.includes(f)", arg=feature)
+        "(f) => document.querySelector('#surv-variable').innerText.includes(f)", arg=feature
+    )
     wait_for_callbacks(page)
     screenshot(page, "survival-tertiles")
     watch.assert_clean()
@@ -161,7 +170,8 @@ def test_patient_view_shows_the_chosen_patient(page, live_app):
     page.keyboard.type(chosen)
     page.get_by_role("option", name=chosen, exact=True).click()
     page.wait_for_function(
-        f"() => document.getElementById('patient-shown').innerText === {chosen!r}")
+        f"() => document.getElementById('patient-shown').innerText === {chosen!r}"
+    )
     wait_for_callbacks(page)
     assert page.locator("#patient-image .main-svg").count() >= 1
     group = str(results.mdata.obs.loc[chosen, "demo_risk_group"])
@@ -208,8 +218,9 @@ def test_authentication_in_the_browser(browser, live_app_auth):
         assert response.status == 401
     assert page.locator("#page").count() == 0
     context.close()
-    context = browser.new_context(viewport=VIEWPORT,
-                                  http_credentials={"username": "board", "password": PASSWORD})
+    context = browser.new_context(
+        viewport=VIEWPORT, http_credentials={"username": "board", "password": PASSWORD}
+    )
     page = context.new_page()
     watch = PageWatch(page)
     page.goto(live_app_auth.url + "/patient")
@@ -268,8 +279,9 @@ def test_survival_by_stage_from_a_link(page, live_app):
     rows = page.locator("#surv-groups tbody tr").all_inner_texts()
     counts = {row.split("\t")[0]: int(row.split("\t")[1]) for row in rows}
     assert counts == stage.value_counts().to_dict()
-    assert f"({len(levels)} groups, {len(levels) - 1} df)" in page.locator(
-        "#surv-stats").inner_text()
+    assert (
+        f"({len(levels)} groups, {len(levels) - 1} df)" in page.locator("#surv-stats").inner_text()
+    )
     titles = page.evaluate("""() => Array.from(document.querySelectorAll(
         '#surv-km .g-xtitle text, #surv-km .g-x2title text')).map(t => t.textContent)""")
     assert "OS (months)" in titles
@@ -291,13 +303,16 @@ def test_survival_cut_off_in_mm3_and_the_address(page, live_app):
     results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
     raw = results.mdata["radiomics"][:, feature].layers["raw"].ravel()
     rows = page.locator("#surv-groups tbody tr").all_inner_texts()
-    assert [int(r.split("\t")[1]) for r in rows] == [int((raw <= 2000).sum()),
-                                                      int((raw > 2000).sum())]
+    assert [int(r.split("\t")[1]) for r in rows] == [
+        int((raw <= 2000).sum()),
+        int((raw > 2000).sum()),
+    ]
     page.click("#surv-split")
     page.get_by_role("option", name="optimal cut-point (corrected)").click()
     page.wait_for_url(re.compile(r".*split=optimal.*"))
-    page.wait_for_function("() => document.getElementById('surv-stats').innerText"
-                           ".includes('optimal cut-point')")
+    page.wait_for_function(
+        "() => document.getElementById('surv-stats').innerText.includes('optimal cut-point')"
+    )
     wait_for_callbacks(page)
     text = page.locator("#surv-stats").inner_text()
     cut = float(re.search(r"optimal cut-point\s+([\d,.]+) mm³", text).group(1).replace(",", ""))
@@ -320,8 +335,10 @@ def test_associations_link_filters_and_writes_the_pair(page, live_app):
     assert page.input_value("#assoc-y-search") == "G001"
     ys = page.locator("#assoc-rows td[data-dash-column='y']").all_inner_texts()
     assert ys and all("g001" in y.lower() for y in ys)
-    names = page.evaluate("() => document.getElementById('assoc-volcano')"
-                          ".querySelector('.js-plotly-plot').data.map(t => t.name)")
+    names = page.evaluate(
+        "() => document.getElementById('assoc-volcano')"
+        ".querySelector('.js-plotly-plot').data.map(t => t.name)"
+    )
     assert names[0] == "all pairs (thinned)"
     assert page.locator("#assoc-volcano .shapelayer path").count() >= 1  # the q line
     page.locator("#assoc-rows td[data-dash-column='x']").first.click()
@@ -330,8 +347,10 @@ def test_associations_link_filters_and_writes_the_pair(page, live_app):
     x, y = pair.split(" ~ ")
     page.wait_for_url(re.compile(r".*[?&]x=.*"))
     assert f"y={y}" in page.url and "gene=G001" in page.url and "q=0.25" in page.url
-    page.wait_for_function("() => document.getElementById('assoc-volcano')"
-                           ".querySelector('.js-plotly-plot').layout.annotations.length === 1")
+    page.wait_for_function(
+        "() => document.getElementById('assoc-volcano')"
+        ".querySelector('.js-plotly-plot').layout.annotations.length === 1"
+    )
     page.reload()
     page.wait_for_selector("#pair-name")
     wait_for_callbacks(page)
@@ -342,8 +361,9 @@ def test_associations_link_filters_and_writes_the_pair(page, live_app):
     watch.assert_clean()
 
 
-@pytest.mark.parametrize("path", ["/", "/associations", "/survival", "/patient", "/models",
-                                  "/subtypes", "/compare"])
+@pytest.mark.parametrize(
+    "path", ["/", "/associations", "/survival", "/patient", "/models", "/subtypes", "/compare"]
+)
 def test_nothing_runs_past_the_right_edge_at_1280(browser, live_app, path):
     """At 1280 px no card, table or plot reaches past the window's right edge and the
     page needs no horizontal scrolling."""
@@ -378,26 +398,33 @@ def test_patient_link_slices_windows_and_similar_rows(page, live_app):
     assert page.locator("#patient-clinical").locator(".previous-next-container").count() == 0
 
     def heat():
-        return page.evaluate("() => { const d = document.getElementById('patient-image')"
-                             ".querySelector('.js-plotly-plot').data[0];"
-                             "return {z: JSON.stringify(d.z).length + ':' + "
-                             "JSON.stringify(d.z).slice(0, 400), zmin: d.zmin}; }")
+        return page.evaluate(
+            "() => { const d = document.getElementById('patient-image')"
+            ".querySelector('.js-plotly-plot').data[0];"
+            "return {z: JSON.stringify(d.z).length + ':' + "
+            "JSON.stringify(d.z).slice(0, 400), zmin: d.zmin}; }"
+        )
 
     before = heat()
     page.focus("#patient-slice .rc-slider-handle, #patient-slice [role='slider']")
     page.keyboard.press("ArrowLeft")
-    page.wait_for_function("(z) => JSON.stringify(document.getElementById('patient-image')"
-                           ".querySelector('.js-plotly-plot').data[0].z).slice(0, 400) !== z",
-                           arg=before["z"].split(":", 1)[1])
+    page.wait_for_function(
+        "(z) => JSON.stringify(document.getElementById('patient-image')"
+        ".querySelector('.js-plotly-plot').data[0].z).slice(0, 400) !== z",
+        arg=before["z"].split(":", 1)[1],
+    )
     page.click("#patient-window")
     page.get_by_role("option", name="CT soft tissue").click()
-    page.wait_for_function("() => document.getElementById('patient-image')"
-                           ".querySelector('.js-plotly-plot').data[0].zmin === -160")
+    page.wait_for_function(
+        "() => document.getElementById('patient-image')"
+        ".querySelector('.js-plotly-plot').data[0].zmin === -160"
+    )
     assert page.locator("#patient-image .annotation-text").first.text_content().endswith("mm")
     other = page.locator("#patient-similar td[data-dash-column='patient_id']").first.inner_text()
     page.locator("#patient-similar td[data-dash-column='patient_id']").first.click()
     page.wait_for_function(
-        f"() => document.getElementById('patient-shown').innerText === {other!r}")
+        f"() => document.getElementById('patient-shown').innerText === {other!r}"
+    )
     page.wait_for_url(re.compile(rf".*patient={re.escape(other)}.*"))
     wait_for_callbacks(page)
     screenshot(page, "patient-link")
@@ -424,8 +451,9 @@ def test_navigation_marks_the_page_and_keeps_addresses(page, live_app):
     assert "ROC" in page.locator("#page").inner_text()
     screenshot(page, "models-from-nav")
     page.go_back(wait_until="commit")
-    page.wait_for_function("() => location.pathname === '/survival' && "
-                           "location.search === '?variable=stage'")
+    page.wait_for_function(
+        "() => location.pathname === '/survival' && location.search === '?variable=stage'"
+    )
     page.wait_for_selector("#surv-groups")
     wait_for_callbacks(page)
     assert page.locator("#surv-variable").inner_text().startswith("clinical: Stage")
@@ -440,10 +468,10 @@ def test_compare_groups_typed_and_in_the_address(page, live_app):
     assert "stage:III" in page.locator("#compare-sizes").inner_text()
     page.fill("#compare-b", "stage:II")
     page.press("#compare-b", "Enter")
-    page.wait_for_function("() => document.getElementById('compare-sizes').innerText"
-                           ".includes('B: stage:II')")
-    page.wait_for_function("() => new URLSearchParams(location.search).get('b') === "
-                           "'stage:II'")
+    page.wait_for_function(
+        "() => document.getElementById('compare-sizes').innerText.includes('B: stage:II')"
+    )
+    page.wait_for_function("() => new URLSearchParams(location.search).get('b') === 'stage:II'")
     wait_for_callbacks(page)
     results = live_app.app.server.config["RADIOGENOMICS_RESULTS"]
     second = int((results.mdata.obs["stage"] == "II").sum())
@@ -466,19 +494,22 @@ def test_cohort_charts_filter_with_chips_in_the_address(page, live_app):
     chart = page.locator("[id*='cohort-chart'][id*='\\\"sex\\\"']").first
     bar = chart.locator(".bars .point path").first
     bar.click(force=True)
-    page.wait_for_function("() => new URLSearchParams(location.search).get('filter')"
-                           ".split(';').length === 2")
+    page.wait_for_function(
+        "() => new URLSearchParams(location.search).get('filter').split(';').length === 2"
+    )
     wait_for_callbacks(page)
     chosen = page.evaluate("() => new URLSearchParams(location.search).get('filter')")
     level = chosen.split(";")[1].split(":", 1)[1]
     expected = int(((obs["stage"] == "III") & (obs["sex"].astype(str) == level)).sum())
     page.wait_for_function(
-        f"() => document.getElementById('cohort-count').innerText.startsWith('{expected} of')")
+        f"() => document.getElementById('cohort-count').innerText.startsWith('{expected} of')"
+    )
     assert page.locator(".rg-chip").count() == 2
     screenshot(page, "cohort-filtered")
     page.locator(".rg-chip").first.click()
-    page.wait_for_function("() => new URLSearchParams(location.search).get('filter') === "
-                           f"'sex:{level}'")
+    page.wait_for_function(
+        f"() => new URLSearchParams(location.search).get('filter') === 'sex:{level}'"
+    )
     wait_for_callbacks(page)
     assert page.locator(".rg-chip").count() == 1
     watch.assert_clean()

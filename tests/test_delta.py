@@ -14,11 +14,13 @@ from radiogenomics.errors import CohortError, InputError
 def _long(base: np.ndarray, follow: np.ndarray, patients=("P1", "P2", "P3")) -> AnnData:
     n = len(patients)
     X = np.vstack([base, follow])
-    obs = pd.DataFrame({"patient_id": list(patients) * 2,
-                        "timepoint": ["baseline"] * n + ["week6"] * n},
-                       index=[f"{p}@{t}" for t in ("baseline", "week6") for p in patients])
-    var = pd.DataFrame({"unit": ["HU", "mm3"]}, index=["original_firstorder_Mean",
-                                                        "original_shape_VoxelVolume"])
+    obs = pd.DataFrame(
+        {"patient_id": list(patients) * 2, "timepoint": ["baseline"] * n + ["week6"] * n},
+        index=[f"{p}@{t}" for t in ("baseline", "week6") for p in patients],
+    )
+    var = pd.DataFrame(
+        {"unit": ["HU", "mm3"]}, index=["original_firstorder_Mean", "original_shape_VoxelVolume"]
+    )
     return AnnData(X=X, obs=obs, var=var)
 
 
@@ -30,8 +32,11 @@ FOLLOW = np.array([[15.0, 80.0], [-2.0, 50.0], [3.0, 2.0]])
 def test_delta_exact(kind):
     adata = _long(BASE, FOLLOW)
     out = rg.tl.delta(adata, "baseline", "week6", kind=kind)
-    expected = {"absolute": FOLLOW - BASE, "relative": (FOLLOW - BASE) / BASE,
-                "log_ratio": np.log(FOLLOW / BASE)}[kind]
+    expected = {
+        "absolute": FOLLOW - BASE,
+        "relative": (FOLLOW - BASE) / BASE,
+        "log_ratio": np.log(FOLLOW / BASE),
+    }[kind]
     assert list(out.obs_names) == ["P1", "P2", "P3"]
     np.testing.assert_allclose(out.X, expected, rtol=0, atol=1e-15)
     np.testing.assert_array_equal(out.layers["baseline"], BASE)
@@ -61,9 +66,10 @@ def test_zero_baseline_is_nan_with_reason():
     assert np.isfinite(out.X[0]).all()
     undefined = out.uns["radiogenomics"]["delta"]["undefined"]
     reasons = dict(zip(zip(undefined["patient"], undefined["feature"]), undefined["reason"]))
-    assert reasons == {("P2", "original_shape_VoxelVolume"): "zero baseline",
-                       ("P3", "original_firstorder_Mean"):
-                           "baseline and follow-up of opposite signs"}
+    assert reasons == {
+        ("P2", "original_shape_VoxelVolume"): "zero baseline",
+        ("P3", "original_firstorder_Mean"): "baseline and follow-up of opposite signs",
+    }
     assert list(out.var["n_undefined"]) == [1, 1]
     relative = rg.tl.delta(_long(base, follow), "baseline", "week6", kind="relative")
     assert np.isnan(relative.X[1, 1]) and relative.X[2, 0] == -1.0 / 2.0 - 1.0
@@ -111,13 +117,16 @@ def test_lesions_are_paired_separately():
 
 def test_cohort_gets_a_delta_modality():
     patients = ["P1", "P2", "P3"]
-    base = AnnData(X=BASE, obs=pd.DataFrame(index=patients),
-                   var=pd.DataFrame(index=["f1", "f2"]))
-    follow = AnnData(X=FOLLOW[[2, 0, 1]], obs=pd.DataFrame(index=["P3", "P1", "P2"]),
-                     var=pd.DataFrame(index=["f1", "f2"]))
+    base = AnnData(X=BASE, obs=pd.DataFrame(index=patients), var=pd.DataFrame(index=["f1", "f2"]))
+    follow = AnnData(
+        X=FOLLOW[[2, 0, 1]],
+        obs=pd.DataFrame(index=["P3", "P1", "P2"]),
+        var=pd.DataFrame(index=["f1", "f2"]),
+    )
     clinical = pd.DataFrame({"response": [1, 0, 1]}, index=patients)
-    mdata = rg.build_cohort({"radiomics_baseline": base, "radiomics_week6": follow},
-                            clinical=clinical)
+    mdata = rg.build_cohort(
+        {"radiomics_baseline": base, "radiomics_week6": follow}, clinical=clinical
+    )
     out = rg.tl.delta(mdata, "baseline", "week6", kind="relative")
     assert "radiomics_delta" in mdata.mod
     stored = mdata.mod["radiomics_delta"]
@@ -129,10 +138,14 @@ def test_cohort_gets_a_delta_modality():
 
 
 def test_manifest_accepts_a_timepoint_per_image(tmp_path):
-    frame = pd.DataFrame({"patient_id": ["P1", "P1", "P2"], "image": ["a.nrrd", "b.nrrd",
-                                                                       "c.nrrd"],
-                          "mask": ["am.nrrd", "bm.nrrd", "cm.nrrd"],
-                          "Visit": ["baseline", "week6", "baseline"]})
+    frame = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P1", "P2"],
+            "image": ["a.nrrd", "b.nrrd", "c.nrrd"],
+            "mask": ["am.nrrd", "bm.nrrd", "cm.nrrd"],
+            "Visit": ["baseline", "week6", "baseline"],
+        }
+    )
     manifest = rg.io.read_manifest(frame, base_dir=tmp_path)
     assert list(manifest["timepoint"]) == ["baseline", "week6", "baseline"]
     frame.loc[1, "Visit"] = "baseline"
@@ -157,10 +170,19 @@ def test_delta_from_a_longitudinal_manifest_matches_pyradiomics(tmp_path):
     small.CopyInformation(sitk.ReadImage(mask))
     follow_mask = str(tmp_path / "breast1_week6.nrrd")
     sitk.WriteImage(small, follow_mask)
-    manifest = pd.DataFrame({"patient_id": ["breast1", "breast1"], "image": [image, image],
-                             "mask": [mask, follow_mask], "timepoint": ["baseline", "week6"]})
-    params = {"setting": {"binWidth": 25, "label": 1}, "imageType": {"Original": {}},
-              "featureClass": {"firstorder": [], "shape": ["VoxelVolume"]}}
+    manifest = pd.DataFrame(
+        {
+            "patient_id": ["breast1", "breast1"],
+            "image": [image, image],
+            "mask": [mask, follow_mask],
+            "timepoint": ["baseline", "week6"],
+        }
+    )
+    params = {
+        "setting": {"binWidth": 25, "label": 1},
+        "imageType": {"Original": {}},
+        "featureClass": {"firstorder": [], "shape": ["VoxelVolume"]},
+    }
     long = rg.extract.features_by_timepoint(manifest, params=params, n_jobs=1)
     assert sorted(long.obs_names) == ["breast1@baseline", "breast1@week6"]
     assert sorted(long.obs["timepoint"]) == ["baseline", "week6"]
@@ -171,8 +193,11 @@ def test_delta_from_a_longitudinal_manifest_matches_pyradiomics(tmp_path):
     extractor.enableFeaturesByName(shape=["VoxelVolume"])
     before = extractor.execute(image, mask)
     after = extractor.execute(image, follow_mask)
-    for feature in ("original_firstorder_Mean", "original_shape_VoxelVolume",
-                    "original_firstorder_Entropy"):
+    for feature in (
+        "original_firstorder_Mean",
+        "original_shape_VoxelVolume",
+        "original_firstorder_Entropy",
+    ):
         expected = float(after[feature]) - float(before[feature])
         assert change[:, feature].X[0, 0] == pytest.approx(expected, rel=1e-9, abs=1e-12)
     assert change[:, "original_shape_VoxelVolume"].X[0, 0] < 0
@@ -188,10 +213,11 @@ def test_demo_follow_up_scan_changes_with_the_response(tmp_path):
 
     paths = write_demo_files(tmp_path / "demo", n_patients=16, seed=0)
     manifest = write_follow_up(paths)
-    params = {"setting": {"binWidth": 25, "label": 1, "minimumROIDimensions": 2,
-                          "minimumROISize": 20},
-              "imageType": {"Original": {}},
-              "featureClass": {"firstorder": ["Mean"], "shape": ["VoxelVolume"]}}
+    params = {
+        "setting": {"binWidth": 25, "label": 1, "minimumROIDimensions": 2, "minimumROISize": 20},
+        "imageType": {"Original": {}},
+        "featureClass": {"firstorder": ["Mean"], "shape": ["VoxelVolume"]},
+    }
     long = rg.extract.features_by_timepoint(manifest, params=params, n_jobs=2, progress=False)
     change = rg.tl.delta(long, "baseline", "week6", kind="relative")
     truth = pd.read_csv(paths["truth"] / "follow_up.csv", dtype={"patient_id": str})

@@ -27,7 +27,14 @@ def test_demo_cohort_contents(demo_build):
     radiomics = mdata["radiomics"]
     assert {"image_type", "feature_class", "feature"} <= set(radiomics.var.columns)
     assert set(radiomics.var["feature_class"]) == {
-        "shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"}
+        "shape",
+        "firstorder",
+        "glcm",
+        "glrlm",
+        "glszm",
+        "gldm",
+        "ngtdm",
+    }
     info = radiomics.uns["radiogenomics"]
     assert info["pyradiomics_version"] and '"binWidth": 25' in info["params"]
     assert mdata["rna"].n_vars == 2000 and "counts" in mdata["rna"].layers
@@ -64,7 +71,9 @@ def test_planted_imaging_truth_holds(demo_build):
     egfr = factors["egfr_mutant"].astype(bool)
     assert sphericity[egfr].mean() < sphericity[~egfr].mean()
     # the scanner sites shift intensities (a batch effect to harmonise)
-    medians = radiomics["original_firstorder_Median"].groupby(mdata.obs["site"].astype(str).values).mean()
+    medians = (
+        radiomics["original_firstorder_Median"].groupby(mdata.obs["site"].astype(str).values).mean()
+    )
     assert medians["site_B"] > medians["site_A"] > medians["site_C"]
 
 
@@ -108,8 +117,14 @@ def test_demo_command_end_to_end(tmp_path):
     assert {"radiomics", "rna", "protein", "mutation"} <= set(cohort.mod)
     assert cohort["radiomics"].n_vars > 100
     assert {"age", "sex", "stage", "site", "os_months", "os_event"} <= set(cohort.obs.columns)
-    for name in ("manifest.csv", "clinical.csv", "rna_counts.tsv", "proteomics.csv",
-                 "mutations.maf", "genesets.gmt"):
+    for name in (
+        "manifest.csv",
+        "clinical.csv",
+        "rna_counts.tsv",
+        "proteomics.csv",
+        "mutations.maf",
+        "genesets.gmt",
+    ):
         assert (out / "inputs" / name).exists(), name
     assert (out / "features.h5ad").exists() and (out / "summary.json").exists()
     # the clinical columns keep their types through every step of the job

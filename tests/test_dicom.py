@@ -48,8 +48,9 @@ def test_rtstruct_matches_independent_mask(patient, modality):
     report = conversion_report(mask)
     assert report["roi"] == f"GTV_Mass_{modality}"
     assert report["n_voxels"] == int(_array(mask).sum())
-    assert report["volume_mm3"] == pytest.approx(report["n_voxels"]
-                                                 * np.prod(reference.GetSpacing()), rel=1e-5)
+    assert report["volume_mm3"] == pytest.approx(
+        report["n_voxels"] * np.prod(reference.GetSpacing()), rel=1e-5
+    )
     # none of the contours' image references are in the series: a warning, not a failure
     assert any("stale references" in w for w in report["warnings"])
 
@@ -61,8 +62,9 @@ def test_series_equals_nifti_conversion(modality):
     reference = sitk.ReadImage(str(STS / "nifti" / "STS_001" / f"{modality}_image.nii.gz"))
     assert image.GetSize() == reference.GetSize()
     np.testing.assert_allclose(image.GetOrigin(), reference.GetOrigin(), atol=1e-3)
-    np.testing.assert_allclose(_array(image).astype(float), _array(reference).astype(float),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        _array(image).astype(float), _array(reference).astype(float), rtol=1e-6, atol=1e-6
+    )
     if modality == "PET":
         assert conversion_report(image)["units"] == "GML"
 
@@ -74,8 +76,9 @@ def test_series_sorted_by_position_not_file_name(tmp_path):
     rng = np.random.default_rng(3)
     for file, name in zip(files, rng.permutation(len(files))):
         shutil.copy(file, tmp_path / f"{name:04x}")  # hashed-looking names, no suffix
-    np.testing.assert_array_equal(_array(read_dicom_series(tmp_path)),
-                                  _array(read_dicom_series(source)))
+    np.testing.assert_array_equal(
+        _array(read_dicom_series(tmp_path)), _array(read_dicom_series(source))
+    )
 
 
 def _rewrite_pet(source, target, **changes):
@@ -98,19 +101,26 @@ def _rewrite_pet(source, target, **changes):
     return target
 
 
-_KNOWN = {"Units": "BQML", "DecayCorrection": "START", "PatientWeight": 70.0,
-          "SeriesDate": "20240102", "SeriesTime": "113000",
-          "radio_RadionuclideTotalDose": 3.7e8, "radio_RadionuclideHalfLife": 6586.2,
-          "radio_RadiopharmaceuticalStartTime": "100000",
-          "radio_RadiopharmaceuticalStartDateTime": "delete"}
+_KNOWN = {
+    "Units": "BQML",
+    "DecayCorrection": "START",
+    "PatientWeight": 70.0,
+    "SeriesDate": "20240102",
+    "SeriesTime": "113000",
+    "radio_RadionuclideTotalDose": 3.7e8,
+    "radio_RadionuclideHalfLife": 6586.2,
+    "radio_RadiopharmaceuticalStartTime": "100000",
+    "radio_RadiopharmaceuticalStartDateTime": "delete",
+}
 
 
 @needs_sts
 @pytest.mark.parametrize("start", ["delete", "20240102100000.00"])
 def test_pet_bqml_to_suv_against_hand_computation(tmp_path, start):
     source = STS / "dicom" / "STS_002" / "PET" / "image"
-    folder = _rewrite_pet(source, tmp_path / "bqml",
-                          **{**_KNOWN, "radio_RadiopharmaceuticalStartDateTime": start})
+    folder = _rewrite_pet(
+        source, tmp_path / "bqml", **{**_KNOWN, "radio_RadiopharmaceuticalStartDateTime": start}
+    )
     stored = read_dicom_series(source)  # the same stored values, read as GML
     # by hand: 70 kg = 70000 g; dose 3.7e8 Bq decays over 1 h 30 min = 5400 s with a
     # half-life of 6586.2 s: 3.7e8 * 2 ** (-0.81989) = 3.7e8 * 0.56648 = 2.0960e8 Bq
@@ -133,14 +143,17 @@ def test_pet_admin_decay_correction_needs_no_decay(tmp_path):
 
 
 @needs_sts
-@pytest.mark.parametrize(("change", "tag"), [
-    ({"PatientWeight": None}, "PatientWeight (0010,1030)"),
-    ({"radio_RadionuclideTotalDose": "delete"}, "RadionuclideTotalDose (0018,1074)"),
-    ({"radio_RadionuclideHalfLife": "delete"}, "RadionuclideHalfLife (0018,1075)"),
-    ({"radio_RadiopharmaceuticalStartTime": "delete"}, "RadiopharmaceuticalStartTime"),
-    ({"DecayCorrection": None}, "DecayCorrection (0054,1102)"),
-    ({"SeriesTime": None}, "SeriesTime (0008,0031)"),
-])
+@pytest.mark.parametrize(
+    ("change", "tag"),
+    [
+        ({"PatientWeight": None}, "PatientWeight (0010,1030)"),
+        ({"radio_RadionuclideTotalDose": "delete"}, "RadionuclideTotalDose (0018,1074)"),
+        ({"radio_RadionuclideHalfLife": "delete"}, "RadionuclideHalfLife (0018,1075)"),
+        ({"radio_RadiopharmaceuticalStartTime": "delete"}, "RadiopharmaceuticalStartTime"),
+        ({"DecayCorrection": None}, "DecayCorrection (0054,1102)"),
+        ({"SeriesTime": None}, "SeriesTime (0008,0031)"),
+    ],
+)
 def test_pet_missing_tag_is_refused_by_name(tmp_path, change, tag):
     source = STS / "dicom" / "STS_002" / "PET" / "image"
     folder = _rewrite_pet(source, tmp_path / "bad", **{**_KNOWN, **change})
@@ -166,8 +179,15 @@ def _cube(n=4, rows=6, columns=5):
 
 def test_series_geometry_and_rescale(tmp_path):
     array = _cube()
-    write_series(tmp_path, array, spacing=(0.5, 0.8), origin=(10.0, -5.0, 100.0),
-                 slope=2.0, intercept=-1024.0, names=[f"z{9 - k}.dcm" for k in range(4)])
+    write_series(
+        tmp_path,
+        array,
+        spacing=(0.5, 0.8),
+        origin=(10.0, -5.0, 100.0),
+        slope=2.0,
+        intercept=-1024.0,
+        names=[f"z{9 - k}.dcm" for k in range(4)],
+    )
     image = read_dicom_series(tmp_path)
     assert image.GetSize() == (5, 6, 4)
     np.testing.assert_allclose(image.GetSpacing(), (0.8, 0.5, 2.0))  # x = column spacing
@@ -195,12 +215,15 @@ def _positions(z):
     return [(0.0, 0.0, float(v)) for v in z]
 
 
-@pytest.mark.parametrize(("positions", "message"), [
-    (_positions([0, 2, 4, 8]), r"1 missing slice\(s\).*4.00 to 8.00 mm"),
-    (_positions([0, 2, 4.5, 6]), "slice spacing of the series is uneven"),
-    (_positions([0, 2, 2, 4]), "same position"),
-    ([(0, 0, 0), (0, 0, 2), (0, 3, 4), (0, 0, 6)], "not stacked along their normal"),
-])
+@pytest.mark.parametrize(
+    ("positions", "message"),
+    [
+        (_positions([0, 2, 4, 8]), r"1 missing slice\(s\).*4.00 to 8.00 mm"),
+        (_positions([0, 2, 4.5, 6]), "slice spacing of the series is uneven"),
+        (_positions([0, 2, 2, 4]), "same position"),
+        ([(0, 0, 0), (0, 0, 2), (0, 3, 4), (0, 0, 6)], "not stacked along their normal"),
+    ],
+)
 def test_series_bad_positions(tmp_path, positions, message):
     write_series(tmp_path, _cube(), positions=positions)
     with pytest.raises(InputError, match=message) as info:
@@ -217,8 +240,14 @@ def test_series_mixed_orientations(tmp_path):
 
 def test_several_series_need_series_uid(tmp_path):
     write_series(tmp_path, _cube(), series_uid="1.2.3.1", names=[f"a{k}" for k in range(4)])
-    write_series(tmp_path, _cube(3), series_uid="1.2.3.2", modality="PT",
-                 names=[f"b{k}" for k in range(3)], extra={"Units": "GML"})
+    write_series(
+        tmp_path,
+        _cube(3),
+        series_uid="1.2.3.2",
+        modality="PT",
+        names=[f"b{k}" for k in range(3)],
+        extra={"Units": "GML"},
+    )
     with pytest.raises(InputError, match=r"holds 2 DICOM series.*1\.2\.3\.1 \(CT, 4 files"):
         read_dicom_series(tmp_path)
     assert read_dicom_series(tmp_path, series_uid="1.2.3.2").GetSize()[2] == 3
@@ -251,7 +280,7 @@ def test_rtstruct_hole_by_xor(series_folder, tmp_path):
     mask = read_rtstruct(path, series_folder)
     expected = np.zeros((5, 20, 20), bool)
     expected[2, 3:13, 2:16] = True  # voxel centres 2..15 in x, 3..12 in y
-    expected[2, 6:9, 6:10] = False   # the hole: centres 6..9 in x, 6..8 in y
+    expected[2, 6:9, 6:10] = False  # the hole: centres 6..9 in x, 6..8 in y
     np.testing.assert_array_equal(_array(mask).astype(bool), expected)
     report = conversion_report(mask)
     assert (report["n_contours"], report["n_slices"], report["n_holes"]) == (2, 1, 1)
@@ -276,9 +305,11 @@ def test_rtstruct_triangle_against_point_in_polygon(series_folder, tmp_path):
 
 
 def test_rtstruct_roi_choice(series_folder, tmp_path):
-    rois = {"GTV_primary": [square(2, 8, 2, 8, 2.0)],
-            "GTV_node": [square(9.5, 14.5, 9.5, 14.5, 2.0)],
-            "Body": [square(0, 19, 0, 19, 2.0)]}
+    rois = {
+        "GTV_primary": [square(2, 8, 2, 8, 2.0)],
+        "GTV_node": [square(9.5, 14.5, 9.5, 14.5, 2.0)],
+        "Body": [square(0, 19, 0, 19, 2.0)],
+    }
     path = write_rtstruct(tmp_path / "rs.dcm", series_folder, rois)
     with pytest.raises(InputError, match="holds 3 ROIs.*'GTV_primary', 'GTV_node', 'Body'"):
         read_rtstruct(path, series_folder)
@@ -292,13 +323,16 @@ def test_rtstruct_roi_choice(series_folder, tmp_path):
     assert conversion_report(read_rtstruct(path, series_folder, roi="Body"))["roi"] == "Body"
 
 
-@pytest.mark.parametrize(("contour", "message"), [
-    (square(-3, 8, 2, 8, 2.0), r"lies outside the image.*x -3\.0"),
-    (square(2, 8, 2, 8, 16.0), r"lies outside the image.*z 8"),
-    (square(2, 8, 2, 8, 3.0), "does not lie on a slice of the series"),
-    (square(2, 8, 2, 8, 2.0)[:2], "fewer than three points.*2 point"),
-    (square(2.1, 2.4, 2.1, 2.4, 2.0), "empty mask"),
-])
+@pytest.mark.parametrize(
+    ("contour", "message"),
+    [
+        (square(-3, 8, 2, 8, 2.0), r"lies outside the image.*x -3\.0"),
+        (square(2, 8, 2, 8, 16.0), r"lies outside the image.*z 8"),
+        (square(2, 8, 2, 8, 3.0), "does not lie on a slice of the series"),
+        (square(2, 8, 2, 8, 2.0)[:2], "fewer than three points.*2 point"),
+        (square(2.1, 2.4, 2.1, 2.4, 2.0), "empty mask"),
+    ],
+)
 def test_rtstruct_bad_contours(series_folder, tmp_path, contour, message):
     path = write_rtstruct(tmp_path / "rs.dcm", series_folder, {"GTV": [contour]})
     with pytest.raises(InputError, match=message) as info:
@@ -307,15 +341,20 @@ def test_rtstruct_bad_contours(series_folder, tmp_path, contour, message):
 
 
 def test_rtstruct_other_frame_of_reference(series_folder, tmp_path):
-    path = write_rtstruct(tmp_path / "rs.dcm", series_folder, {"GTV": [square(2, 8, 2, 8, 2)]},
-                          frame_uid="1.2.3.4.5")
+    path = write_rtstruct(
+        tmp_path / "rs.dcm", series_folder, {"GTV": [square(2, 8, 2, 8, 2)]}, frame_uid="1.2.3.4.5"
+    )
     with pytest.raises(InputError, match="another frame of reference.*found '?1.2.3.4.5"):
         read_rtstruct(path, series_folder)
 
 
 def test_rtstruct_open_contour_refused(series_folder, tmp_path):
-    path = write_rtstruct(tmp_path / "rs.dcm", series_folder, {"GTV": [square(2, 8, 2, 8, 2)]},
-                          contour_type="OPEN_PLANAR")
+    path = write_rtstruct(
+        tmp_path / "rs.dcm",
+        series_folder,
+        {"GTV": [square(2, 8, 2, 8, 2)]},
+        contour_type="OPEN_PLANAR",
+    )
     with pytest.raises(InputError, match="not a closed polygon.*OPEN_PLANAR"):
         read_rtstruct(path, series_folder)
 
@@ -332,25 +371,50 @@ def _write_seg(path, sources, masks, labels, *, fractional=False):
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    descriptions = [hd.seg.SegmentDescription(
-        i + 1, label, codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Neoplasm,
-        hd.seg.SegmentAlgorithmTypeValues.MANUAL) for i, label in enumerate(labels)]
+    descriptions = [
+        hd.seg.SegmentDescription(
+            i + 1,
+            label,
+            codes.SCT.MorphologicallyAbnormalStructure,
+            codes.SCT.Neoplasm,
+            hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for i, label in enumerate(labels)
+    ]
     pixels = np.stack(masks, axis=-1)
-    kind = hd.seg.SegmentationTypeValues.FRACTIONAL if fractional \
+    kind = (
+        hd.seg.SegmentationTypeValues.FRACTIONAL
+        if fractional
         else hd.seg.SegmentationTypeValues.BINARY
+    )
     pixels = pixels.astype(np.float32 if fractional else np.uint8)
-    seg = hd.seg.Segmentation(sources, pixels, kind, descriptions, hd.UID(), 1, hd.UID(), 1,
-                              "radiogenomics", "tests", "1", "0")
+    seg = hd.seg.Segmentation(
+        sources,
+        pixels,
+        kind,
+        descriptions,
+        hd.UID(),
+        1,
+        hd.UID(),
+        1,
+        "radiogenomics",
+        "tests",
+        "1",
+        "0",
+    )
     seg.save_as(path)
     return path
 
 
 def _sorted_sources(folder):
     sources = [pydicom.dcmread(f) for f in sorted(folder.iterdir())]
-    normal = np.cross(np.asarray(sources[0].ImageOrientationPatient[:3], float),
-                      np.asarray(sources[0].ImageOrientationPatient[3:], float))
-    return sorted(sources, key=lambda s: float(np.dot(np.asarray(s.ImagePositionPatient,
-                                                                 float), normal)))
+    normal = np.cross(
+        np.asarray(sources[0].ImageOrientationPatient[:3], float),
+        np.asarray(sources[0].ImageOrientationPatient[3:], float),
+    )
+    return sorted(
+        sources, key=lambda s: float(np.dot(np.asarray(s.ImagePositionPatient, float), normal))
+    )
 
 
 @needs_sts
@@ -361,8 +425,9 @@ def test_seg_two_segments_read_back_exactly(tmp_path):
     folder = STS / "dicom" / "STS_002" / "PET" / "image"
     tumour = _array(sitk.ReadImage(str(STS / "nifti" / "STS_002" / "PET_mask.nii.gz"))) > 0
     ring = ndimage.binary_dilation(tumour, iterations=2) & ~tumour  # overlaps nothing
-    path = _write_seg(tmp_path / "seg.dcm", _sorted_sources(folder), [tumour, ring],
-                      ["tumour", "ring"])
+    path = _write_seg(
+        tmp_path / "seg.dcm", _sorted_sources(folder), [tumour, ring], ["tumour", "ring"]
+    )
     series = read_dicom_series(folder)
     for segment, expected in (("tumour", tumour), ("ring", ring), (2, ring), ("r.n.", ring)):
         mask = read_seg(path, series, segment)
@@ -387,13 +452,19 @@ def test_seg_fractional_and_overlapping(series_folder, tmp_path):
     first[2, 4, 5] = 0.3  # below one half: left out
     second = np.zeros(shape, np.float32)
     second[2:5, 5:15, 5:15] = 1.0  # overlaps the first
-    path = _write_seg(tmp_path / "seg.dcm", _sorted_sources(series_folder), [first, second],
-                      ["a", "b"], fractional=True)
+    path = _write_seg(
+        tmp_path / "seg.dcm",
+        _sorted_sources(series_folder),
+        [first, second],
+        ["a", "b"],
+        fractional=True,
+    )
     got = _array(read_seg(path, series_folder, "a")).astype(bool)
     np.testing.assert_array_equal(got, first >= 0.5)
     assert "thresholded" in conversion_report(read_seg(path, series_folder, 1))["warnings"][0]
-    np.testing.assert_array_equal(_array(read_seg(path, series_folder, "b")).astype(bool),
-                                  second >= 0.5)
+    np.testing.assert_array_equal(
+        _array(read_seg(path, series_folder, "b")).astype(bool), second >= 0.5
+    )
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")

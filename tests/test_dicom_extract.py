@@ -21,13 +21,15 @@ pytestmark = pytest.mark.skipif(not STS.is_dir(), reason=f"shared DICOM data abs
 
 def _dicom_manifest(patient="STS_001", modalities=MODALITIES, roi=True) -> pd.DataFrame:
     folder = STS / "dicom" / patient
-    return pd.DataFrame({
-        "patient_id": [patient] * len(modalities),
-        "lesion_id": list(modalities),
-        "image": [str(folder / m / "image") for m in modalities],
-        "mask": [str(folder / m / "mask" / "RS.dcm") for m in modalities],
-        "roi": [f"GTV_Mass_{m}" if roi else "" for m in modalities],
-    })
+    return pd.DataFrame(
+        {
+            "patient_id": [patient] * len(modalities),
+            "lesion_id": list(modalities),
+            "image": [str(folder / m / "image") for m in modalities],
+            "mask": [str(folder / m / "mask" / "RS.dcm") for m in modalities],
+            "roi": [f"GTV_Mass_{m}" if roi else "" for m in modalities],
+        }
+    )
 
 
 def _pyradiomics(image, mask, params):
@@ -48,14 +50,22 @@ def test_features_from_rtstruct_equal_pyradiomics_on_nifti(tmp_path):
     adata = extract.features(manifest, params="default", n_jobs=2, cache_dir=tmp_path)
     assert adata.uns["radiogenomics"]["n_failed"] == 0
     for modality in MODALITIES:
-        reference = _pyradiomics(STS / "nifti" / "STS_001" / f"{modality}_image.nii.gz",
-                                 STS / "nifti" / "STS_001" / f"{modality}_mask.nii.gz", params)
+        reference = _pyradiomics(
+            STS / "nifti" / "STS_001" / f"{modality}_image.nii.gz",
+            STS / "nifti" / "STS_001" / f"{modality}_mask.nii.gz",
+            params,
+        )
         row = adata[f"STS_001|{modality}"]
         ours = dict(zip(adata.var_names, np.asarray(row.X).ravel()))
         assert set(ours) == set(reference)
         names = sorted(reference)
-        np.testing.assert_allclose([ours[n] for n in names], [reference[n] for n in names],
-                                   rtol=1e-6, atol=1e-9, err_msg=modality)
+        np.testing.assert_allclose(
+            [ours[n] for n in names],
+            [reference[n] for n in names],
+            rtol=1e-6,
+            atol=1e-9,
+            err_msg=modality,
+        )
 
     table = adata.uns["radiogenomics"]["conversion"]
     assert list(table["roi"]) == [f"GTV_Mass_{m}" for m in MODALITIES]
@@ -97,10 +107,21 @@ def test_conversion_table_survives_h5ad(tmp_path):
 def test_bad_roi_and_roi_without_dicom_mask_are_case_failures(tmp_path):
     manifest = _dicom_manifest(modalities=("PET",))
     nifti = STS / "nifti" / "STS_001"
-    manifest = pd.concat([manifest.assign(roi="GTV_Body"), pd.DataFrame({
-        "patient_id": ["STS_001"], "lesion_id": ["nifti"],
-        "image": [str(nifti / "PET_image.nii.gz")], "mask": [str(nifti / "PET_mask.nii.gz")],
-        "roi": ["GTV"]})], ignore_index=True)
+    manifest = pd.concat(
+        [
+            manifest.assign(roi="GTV_Body"),
+            pd.DataFrame(
+                {
+                    "patient_id": ["STS_001"],
+                    "lesion_id": ["nifti"],
+                    "image": [str(nifti / "PET_image.nii.gz")],
+                    "mask": [str(nifti / "PET_mask.nii.gz")],
+                    "roi": ["GTV"],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     with pytest.raises(Exception, match="every case failed") as info:
         extract.features(manifest, params="default")
     failures = info.value.failures
@@ -138,8 +159,9 @@ def test_manifest_roi_column_is_read_as_text(tmp_path):
     from radiogenomics.io import read_manifest
 
     path = tmp_path / "manifest.csv"
-    pd.DataFrame({"patient_id": ["a"], "image": ["img"], "mask": ["seg.dcm"],
-                  "segment": ["1"]}).to_csv(path, index=False)
+    pd.DataFrame(
+        {"patient_id": ["a"], "image": ["img"], "mask": ["seg.dcm"], "segment": ["1"]}
+    ).to_csv(path, index=False)
     frame = read_manifest(path)
     assert frame["roi"].tolist() == ["1"]
     assert json.dumps(frame["roi"].tolist()) == '["1"]'
@@ -152,11 +174,13 @@ def test_cohort_page_shows_the_conversion_report(tmp_path):
     from dashboards.pages import overview
     from dashboards.results import Results
 
-    adata = extract.features(_dicom_manifest(modalities=("PET",)).drop(columns="lesion_id"),
-                             params="default")
+    adata = extract.features(
+        _dicom_manifest(modalities=("PET",)).drop(columns="lesion_id"), params="default"
+    )
     mdata = rg.build_cohort({"radiomics": adata})
     layout = overview._layout(Results(source=tmp_path, mdata=mdata))
-    text = _json.dumps(layout.to_plotly_json(), default=lambda o: getattr(
-        o, "to_plotly_json", lambda: str(o))())
+    text = _json.dumps(
+        layout.to_plotly_json(), default=lambda o: getattr(o, "to_plotly_json", lambda: str(o))()
+    )
     assert "DICOM conversion: 1 masks from RTSTRUCT/SEG" in text
     assert "GTV_Mass_PET" in text and "5095" in text

@@ -23,15 +23,19 @@ pytestmark = pytest.mark.skipif(not STS.is_dir(), reason=f"shared DICOM data abs
 def tree(tmp_path):
     """An IDC-like tree: hashed folder and file names, segmentations in their own folders."""
     root = tmp_path / "idc"
-    for patient, modality, folder in (("STS_002", "PET", "a3f9"), ("STS_002", "CT", "77c1"),
-                                      ("STS_001", "PET", "e02b")):
+    for patient, modality, folder in (
+        ("STS_002", "PET", "a3f9"),
+        ("STS_002", "CT", "77c1"),
+        ("STS_001", "PET", "e02b"),
+    ):
         target = root / patient / "study" / folder
         target.mkdir(parents=True)
         for i, file in enumerate(sorted((STS / patient / modality / "image").glob("*.dcm"))):
             shutil.copy(file, target / f"{(i * 7919) % 1000:03x}{i}")  # no order, no suffix
     (root / "STS_002" / "study" / "rs01").mkdir()
-    shutil.copy(STS / "STS_002" / "PET" / "mask" / "RS.dcm", root / "STS_002" / "study" / "rs01"
-                / "1-1.dcm")
+    shutil.copy(
+        STS / "STS_002" / "PET" / "mask" / "RS.dcm", root / "STS_002" / "study" / "rs01" / "1-1.dcm"
+    )
     # an RTSTRUCT whose series is not in the tree
     (root / "STS_003").mkdir()
     shutil.copy(STS / "STS_003" / "MR_T1" / "mask" / "RS.dcm", root / "STS_003" / "RS.dcm")
@@ -44,16 +48,21 @@ def test_scan_pairs_series_and_lists_the_rest(tree):
     result = scan_dicom(tree)
     manifest = result.manifest
     assert manifest[["patient_id", "roi", "modality"]].values.tolist() == [
-        ["STS_002", "GTV_Mass_PET", "PT"]]
+        ["STS_002", "GTV_Mass_PET", "PT"]
+    ]
     assert manifest["image"].iloc[0] == str(tree / "STS_002" / "study" / "a3f9")
     assert manifest["mask"].iloc[0] == str(tree / "STS_002" / "study" / "rs01" / "1-1.dcm")
     assert manifest["study_date"].iloc[0] == "20060128"
     assert manifest["series_description"].iloc[0] == "IBSI_1_STS_002_PET_image"
-    assert sorted(result.unreadable["path"]) == [str(tree / "STS_002" / "notes.txt"),
-                                                 str(tree / "broken.dcm")]
+    assert sorted(result.unreadable["path"]) == [
+        str(tree / "STS_002" / "notes.txt"),
+        str(tree / "broken.dcm"),
+    ]
     lonely = result.series_without_segmentation
     assert sorted(zip(lonely["patient_id"], lonely["modality"], lonely["n_files"])) == [
-        ("STS_001", "PT", 59), ("STS_002", "CT", 48)]
+        ("STS_001", "PT", 59),
+        ("STS_002", "CT", 48),
+    ]
     orphans = result.segmentations_without_series
     assert orphans["path"].tolist() == [str(tree / "STS_003" / "RS.dcm")]
     assert "is not in the tree" in orphans["reason"].iloc[0]
@@ -79,8 +88,11 @@ def test_scan_filters(tree):
 def test_scan_several_rois_and_series_get_lesion_ids():
     result = scan_dicom(STS / "STS_001")
     manifest = result.manifest
-    assert manifest["lesion_id"].tolist() == ["CT_GTV_Mass_CT", "MR_GTV_Mass_MR_T1",
-                                              "PT_GTV_Mass_PET"]
+    assert manifest["lesion_id"].tolist() == [
+        "CT_GTV_Mass_CT",
+        "MR_GTV_Mass_MR_T1",
+        "PT_GTV_Mass_PET",
+    ]
     assert manifest["series_uid"].is_unique
     assert len(result.series_without_segmentation) == 0
 
@@ -96,8 +108,7 @@ def test_cli_scan_validate_extract(tree, tmp_path, capsys):
     assert frame["roi"].tolist() == ["GTV_Mass_PET"]
     assert main(["validate", "manifest", str(out)]) == 0
     features = tmp_path / "features.h5ad"
-    assert main(["extract", str(out), "--out", str(features), "--jobs", "1",
-                 "--no-progress"]) == 0
+    assert main(["extract", str(out), "--out", str(features), "--jobs", "1", "--no-progress"]) == 0
     adata = ad.read_h5ad(features)
     assert list(adata.obs_names) == ["STS_002"]
     table = adata.uns["radiogenomics"]["conversion"]
@@ -127,12 +138,30 @@ def test_scan_pairs_seg_and_extracts_it_like_the_rtstruct(tree):
     reference = STS.parent / "nifti" / "STS_002" / "PET_mask.nii.gz"
     tumour = sitk.GetArrayFromImage(sitk.ReadImage(str(reference))) > 0
     ring = ndimage.binary_dilation(tumour, iterations=1) & ~tumour
-    descriptions = [hd.seg.SegmentDescription(
-        i + 1, label, codes.SCT.MorphologicallyAbnormalStructure, codes.SCT.Neoplasm,
-        hd.seg.SegmentAlgorithmTypeValues.MANUAL) for i, label in enumerate(["tumour", "ring"])]
-    seg = hd.seg.Segmentation(sources, np.stack([tumour, ring], -1).astype(np.uint8),
-                              hd.seg.SegmentationTypeValues.BINARY, descriptions, hd.UID(), 2,
-                              hd.UID(), 1, "radiogenomics", "tests", "1", "0")
+    descriptions = [
+        hd.seg.SegmentDescription(
+            i + 1,
+            label,
+            codes.SCT.MorphologicallyAbnormalStructure,
+            codes.SCT.Neoplasm,
+            hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        )
+        for i, label in enumerate(["tumour", "ring"])
+    ]
+    seg = hd.seg.Segmentation(
+        sources,
+        np.stack([tumour, ring], -1).astype(np.uint8),
+        hd.seg.SegmentationTypeValues.BINARY,
+        descriptions,
+        hd.UID(),
+        2,
+        hd.UID(),
+        1,
+        "radiogenomics",
+        "tests",
+        "1",
+        "0",
+    )
     (tree / "STS_002" / "seg").mkdir()
     seg.save_as(tree / "STS_002" / "seg" / "x.dcm")
 
@@ -150,7 +179,8 @@ def test_scan_pairs_seg_and_extracts_it_like_the_rtstruct(tree):
 def test_scan_conversion_report_without_extracting(tree):
     table = scan_dicom(tree).conversion_report()
     assert table[["patient_id", "source", "roi", "modality"]].values.tolist() == [
-        ["STS_002", "RTSTRUCT", "GTV_Mass_PET", "PT"]]
+        ["STS_002", "RTSTRUCT", "GTV_Mass_PET", "PT"]
+    ]
     assert int(table["n_voxels"].iloc[0]) == 555  # the independent mask's voxel count
     assert int(table["n_contours"].iloc[0]) == 16
     assert "stale references" in table["warnings"].iloc[0]

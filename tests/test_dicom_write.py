@@ -47,8 +47,7 @@ def test_rtstruct_written_from_the_reference_mask_reads_back_exactly(tmp_path):
     reference.CopyInformation(series)
     path = write_rtstruct(reference, folder, tmp_path / "rs.dcm", roi_name="tumour")
     mask = read_rtstruct(path, folder, roi="tumour")
-    np.testing.assert_array_equal(sitk.GetArrayFromImage(mask),
-                                  sitk.GetArrayFromImage(reference))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(mask), sitk.GetArrayFromImage(reference))
     assert conversion_report(mask)["warnings"] == []  # its image references are right
 
 

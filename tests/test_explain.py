@@ -42,19 +42,20 @@ def test_linear_explanation_matches_shap_exact_explainer(data):
     # shap's exact explainer on the learner, with the training patients' transformed
     # values as background (the reference the linear formula uses is their mean)
     background = Z  # the training cohort is the one explained here
-    exact = shap.explainers.Exact(learner.decision_function,
-                                  shap.maskers.Independent(background, max_samples=len(Z)))
+    exact = shap.explainers.Exact(
+        learner.decision_function, shap.maskers.Independent(background, max_samples=len(Z))
+    )
     reference = exact(Z[:10])
     np.testing.assert_allclose(e.values[:10], reference.values, atol=1e-8)
     np.testing.assert_allclose(e.base_value, np.ravel(reference.base_values)[0], atol=1e-8)
-    linear = shap.LinearExplainer(learner, shap.maskers.Independent(background,
-                                                                    max_samples=len(Z)))
+    linear = shap.LinearExplainer(learner, shap.maskers.Independent(background, max_samples=len(Z)))
     np.testing.assert_allclose(e.values, linear.shap_values(Z), atol=1e-8)
     # names and values in the input units: the raw f0/f1 of the cohort
     assert {"radiomics:f0", "radiomics:f1"} <= set(e.feature_names)
     j = e.feature_names.index("radiomics:f0")
-    np.testing.assert_array_equal(e.data["radiomics:f0"].to_numpy(),
-                                  mdata.mod["radiomics"][e.patients, "f0"].X.ravel())
+    np.testing.assert_array_equal(
+        e.data["radiomics:f0"].to_numpy(), mdata.mod["radiomics"][e.patients, "f0"].X.ravel()
+    )
     # f0 raises the log-odds: its SHAP value grows with its value
     assert np.corrcoef(e.data.iloc[:, j], e.values[:, j])[0, 1] > 0.99
 

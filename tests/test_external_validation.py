@@ -17,8 +17,9 @@ from radiogenomics.stats.combat import combat_apply, combat_fit
 from radiogenomics.stats.combat_reference import combat_add_batch
 
 
-@pytest.mark.parametrize("convention, parametric", [("sva", True), ("scanpy", True),
-                                                    ("sva", False)])
+@pytest.mark.parametrize(
+    "convention, parametric", [("sva", True), ("scanpy", True), ("sva", False)]
+)
 def test_new_batch_of_known_patients_gives_the_fitted_parameters(convention, parametric):
     """Each batch's effects are estimated from its own samples on the reference scale, so
     re-estimating a fitted batch as a new one gives back its fitted parameters."""
@@ -35,8 +36,9 @@ def test_new_batch_of_known_patients_gives_the_fitted_parameters(convention, par
         np.testing.assert_array_equal(extended.gamma_star[:3], model.gamma_star)
         np.testing.assert_array_equal(extended.grand_mean, model.grand_mean)
         corrected = combat_apply(values[batch == b], np.full(20, 3), extended)
-        np.testing.assert_allclose(corrected, combat_apply(values[batch == b],
-                                                           np.full(20, b), model), atol=1e-10)
+        np.testing.assert_allclose(
+            corrected, combat_apply(values[batch == b], np.full(20, b), model), atol=1e-10
+        )
     with pytest.raises(ValueError, match="at least two samples"):
         combat_add_batch(values[:1], model)
 
@@ -53,8 +55,11 @@ def _demo_noise_cohort(seed=3):
     scale = clinical["site"].map(lambda s: effect[s][0]).to_numpy()[:, None]
     offset = clinical["site"].map(lambda s: effect[s][1]).to_numpy()[:, None]
     X = rng.normal(size=(len(clinical), 30)) * scale + offset
-    noise = ad.AnnData(X, obs=pd.DataFrame(index=clinical.index.astype(str)),
-                       var=pd.DataFrame(index=[f"noise{j}" for j in range(30)]))
+    noise = ad.AnnData(
+        X,
+        obs=pd.DataFrame(index=clinical.index.astype(str)),
+        var=pd.DataFrame(index=[f"noise{j}" for j in range(30)]),
+    )
     mdata = md.MuData({"noise": noise})
     for column in ("site", "egfr_mutant", "age"):
         mdata.obs[column] = clinical.loc[mdata.obs_names, column].to_numpy()
@@ -65,13 +70,16 @@ def test_noise_model_on_a_held_out_demo_site_is_at_chance():
     mdata = _demo_noise_cohort()
     train = mdata[mdata.obs["site"] != "site_C"].copy()
     external = mdata[mdata.obs["site"] == "site_C"].copy()
-    model = rg.tl.fit_model(train, "egfr_mutant", "noise", harmonize="site",
-                            harmonize_modalities=("noise",), **QUICK)
+    model = rg.tl.fit_model(
+        train, "egfr_mutant", "noise", harmonize="site", harmonize_modalities=("noise",), **QUICK
+    )
     before = model.pipeline.named_steps["harmonize"].params_.gamma_star.copy()
     result = rg.tl.validate_model(model, external, n_bootstraps=500)
     auc = result.metrics.set_index("metric").loc["auc"]
-    print(f"noise model, held-out site_C ({len(external.obs_names)} patients): AUC "
-          f"{auc['estimate']:.3f} ({auc['ci_lower']:.3f}-{auc['ci_upper']:.3f})")
+    print(
+        f"noise model, held-out site_C ({len(external.obs_names)} patients): AUC "
+        f"{auc['estimate']:.3f} ({auc['ci_lower']:.3f}-{auc['ci_upper']:.3f})"
+    )
     assert auc["ci_lower"] < 0.5 < auc["ci_upper"]
     # the site's effect is estimated on all its patients, scored or not (outcome missing)
     assert result.harmonisation["new_sites"] == {"site_C": external.n_obs}
@@ -79,8 +87,9 @@ def test_noise_model_on_a_held_out_demo_site_is_at_chance():
     assert sorted(result.dropped.index) == sorted(external.obs_names[lacking.to_numpy()])
     assert len(result.predictions) == external.n_obs - int(lacking.sum())
     # the model itself is unchanged: nothing refitted
-    np.testing.assert_array_equal(model.pipeline.named_steps["harmonize"].params_.gamma_star,
-                                  before)
+    np.testing.assert_array_equal(
+        model.pipeline.named_steps["harmonize"].params_.gamma_star, before
+    )
     assert model.pipeline.named_steps["harmonize"].batches_ == ["site_A", "site_B"]
     comparison = result.comparison.set_index("metric")
     internal = model.metrics.set_index("metric").loc["auc", "estimate"]
@@ -89,7 +98,10 @@ def test_noise_model_on_a_held_out_demo_site_is_at_chance():
     assert set(result.curves["curve"]) >= {"roc", "calibration", "decision", "treat_all"}
     roc = rg.pl.roc(result)
     assert [trace.name.split(":")[0] for trace in roc.data if trace.name] == [
-        "chance", "cross-validation", "external"]
+        "chance",
+        "cross-validation",
+        "external",
+    ]
     calibration = rg.pl.calibration(result)
     assert any("external: slope" in (trace.name or "") for trace in calibration.data)
     decision = rg.pl.decision_curve(result, where="external")
@@ -114,10 +126,15 @@ def test_calibration_equals_statsmodels_logistic_recalibration():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         slope = sm.Logit(y, sm.add_constant(lp)).fit(disp=0).params[1]
-        intercept = sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(),
-                           offset=lp).fit().params[0]
-    print(f"calibration intercept {result.calibration['intercept']:.6f} (statsmodels "
-          f"{intercept:.6f}), slope {result.calibration['slope']:.6f} ({slope:.6f})")
+        intercept = (
+            sm.GLM(y, np.ones((len(y), 1)), family=sm.families.Binomial(), offset=lp)
+            .fit()
+            .params[0]
+        )
+    print(
+        f"calibration intercept {result.calibration['intercept']:.6f} (statsmodels "
+        f"{intercept:.6f}), slope {result.calibration['slope']:.6f} ({slope:.6f})"
+    )
     assert result.calibration["slope"] == pytest.approx(slope, abs=1e-8)
     assert result.calibration["intercept"] == pytest.approx(intercept, abs=1e-8)
     from sklearn.metrics import roc_auc_score
@@ -128,16 +145,21 @@ def test_calibration_equals_statsmodels_logistic_recalibration():
     # validated predictions
     explanation = rg.tl.explain(model, external)
     predicted = result.predictions.set_index("patient_id")["prediction"]
-    np.testing.assert_allclose(1 / (1 + np.exp(-explanation.output)),
-                               predicted.loc[explanation.patients].to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-explanation.output)),
+        predicted.loc[explanation.patients].to_numpy(),
+        atol=1e-12,
+    )
 
 
 def test_known_sites_use_the_stored_parameters():
     mdata = cohort(seed=6, n=120)
     model = rg.tl.fit_model(mdata, "label", "radiomics", harmonize="site", **QUICK)
     result = rg.tl.validate_model(model, mdata, n_bootstraps=20)
-    assert result.harmonisation == {"known_sites": list(dict.fromkeys(mdata.obs["site"])),
-                                    "new_sites": {}}
+    assert result.harmonisation == {
+        "known_sites": list(dict.fromkeys(mdata.obs["site"])),
+        "new_sites": {},
+    }
     expected = model.predict(mdata).set_index("patient_id")["prediction"]
     got = result.predictions.set_index("patient_id")["prediction"]
     np.testing.assert_allclose(got.loc[expected.index], expected, atol=1e-12)
@@ -162,8 +184,7 @@ def test_survival_and_regression_models_validate():
     mdata = cohort(seed=0, n=150, sites=("site_A", "site_B", "site_C"))
     train = mdata[mdata.obs["site"] != "site_C"].copy()
     external = mdata[mdata.obs["site"] == "site_C"].copy()
-    survival = rg.tl.fit_model(train, "time", "radiomics", event="event", harmonize="site",
-                               **QUICK)
+    survival = rg.tl.fit_model(train, "time", "radiomics", event="event", harmonize="site", **QUICK)
     result = rg.tl.validate_model(survival, external, n_bootstraps=50)
     p = result.predictions
     reference = concordance_index(p["time"], -p["prediction"], p["event"])

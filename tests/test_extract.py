@@ -154,11 +154,13 @@ def test_matches_pyradiomics_baseline(shared_cases):
             "imageType": ast.literal_eval(image_types),
             "featureClass": {name: [] for name in classes},
         }
-        manifest = pd.DataFrame({
-            "patient_id": [case],
-            "image": [str(shared_cases / f"{case}_image.nrrd")],
-            "mask": [str(shared_cases / f"{case}_label.nrrd")],
-        })
+        manifest = pd.DataFrame(
+            {
+                "patient_id": [case],
+                "image": [str(shared_cases / f"{case}_image.nrrd")],
+                "mask": [str(shared_cases / f"{case}_label.nrrd")],
+            }
+        )
         adata = extract.features(manifest, params=params)
         assert adata.uns["radiogenomics"]["n_failed"] == 0
         got = dict(zip(adata.var_names, adata.X[0]))
@@ -176,11 +178,14 @@ def test_matches_pyradiomics_baseline(shared_cases):
 def test_cli_on_the_real_cases_with_a_broken_case(shared_cases, tmp_path, capsys):
     import anndata
 
-    rows = [(case, shared_cases / f"{case}_image.nrrd", shared_cases / f"{case}_label.nrrd", 1)
-            for case in REAL_CASES]
+    rows = [
+        (case, shared_cases / f"{case}_image.nrrd", shared_cases / f"{case}_label.nrrd", 1)
+        for case in REAL_CASES
+    ]
     rows.insert(1, ("brain1-wrong-label", rows[0][1], rows[0][2], 2))
     pd.DataFrame(rows, columns=["patient_id", "image", "mask", "label"]).to_csv(
-        tmp_path / "manifest.csv", index=False)
+        tmp_path / "manifest.csv", index=False
+    )
     out = tmp_path / "features.h5ad"
     status = main(["extract", str(tmp_path / "manifest.csv"), "--out", str(out), "--jobs", "2"])
     printed = capsys.readouterr().out
@@ -212,13 +217,23 @@ def test_formats_and_dicom_series(phantom, tmp_path):
     assert np.array_equal(sitk.GetArrayFromImage(read_back), phantom["array"])
     mask_nifti = tmp_path / "mask.nii.gz"
     sitk.WriteImage(sitk.ReadImage(str(phantom["mask"])), str(mask_nifti))
-    manifest = pd.DataFrame({
-        "patient_id": ["nrrd", "nifti", "mha", "dicom"],
-        "image": [str(phantom["image"]), str(paths[".nii.gz"]), str(paths[".mha"]),
-                  str(paths["dicom"])],
-        "mask": [str(phantom["mask"]), str(mask_nifti), str(phantom["mask"]),
-                 str(phantom["mask"])],
-    })
+    manifest = pd.DataFrame(
+        {
+            "patient_id": ["nrrd", "nifti", "mha", "dicom"],
+            "image": [
+                str(phantom["image"]),
+                str(paths[".nii.gz"]),
+                str(paths[".mha"]),
+                str(paths["dicom"]),
+            ],
+            "mask": [
+                str(phantom["mask"]),
+                str(mask_nifti),
+                str(phantom["mask"]),
+                str(phantom["mask"]),
+            ],
+        }
+    )
     adata = extract.features(manifest, params="default")
     assert list(adata.obs_names) == ["nrrd", "nifti", "mha", "dicom"]
     for name in adata.obs_names:
@@ -227,20 +242,23 @@ def test_formats_and_dicom_series(phantom, tmp_path):
 
 def test_multilabel_masks_and_several_lesions(phantom):
     params = extract.resolve_params("default")
-    manifest = pd.DataFrame({
-        "patient_id": ["P1", "P1", "P2"],
-        "lesion_id": ["L1", "L2", "L1"],
-        "image": [str(phantom["image"])] * 3,
-        "mask": [str(phantom["mask"])] * 3,
-        "label": [1, 2, 2],
-    })
+    manifest = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P1", "P2"],
+            "lesion_id": ["L1", "L2", "L1"],
+            "image": [str(phantom["image"])] * 3,
+            "mask": [str(phantom["mask"])] * 3,
+            "label": [1, 2, 2],
+        }
+    )
     adata = extract.features(manifest, params=params)
     assert list(adata.obs_names) == ["P1|L1", "P1|L2", "P2|L1"]
     assert list(adata.obs["patient_id"]) == ["P1", "P1", "P2"]
     assert list(adata.obs["lesion_id"]) == ["L1", "L2", "L1"]
     for name, label in (("P1|L1", 1), ("P1|L2", 2)):
-        _assert_row_matches(adata, name, _reference(phantom["image"], phantom["mask"], params,
-                                                    label))
+        _assert_row_matches(
+            adata, name, _reference(phantom["image"], phantom["mask"], params, label)
+        )
     volumes = adata[:, "original_shape_VoxelVolume"].X.ravel()
     assert volumes[0] == (phantom["labels"] == 1).sum() * 2.0  # voxel volume 1 x 1 x 2 mm
     assert volumes[1] == (phantom["labels"] == 2).sum() * 2.0
@@ -253,11 +271,16 @@ def test_presets_and_parameter_files(tmp_path):
     for name in extract.PRESETS:
         extract.validate_params(extract.resolve_params(name))
         assert name in extract.PRESET_DESCRIPTIONS
-    params = {"setting": {"binWidth": 10, "label": 1}, "imageType": {"Original": {}},
-              "featureClass": {"firstorder": [], "shape": None}}
+    params = {
+        "setting": {"binWidth": 10, "label": 1},
+        "imageType": {"Original": {}},
+        "featureClass": {"firstorder": [], "shape": None},
+    }
     yaml_file = tmp_path / "params.yaml"
-    yaml_file.write_text("setting:\n  binWidth: 10\n  label: 1\nimageType:\n  Original: {}\n"
-                         "featureClass:\n  firstorder:\n  shape:\n")
+    yaml_file.write_text(
+        "setting:\n  binWidth: 10\n  label: 1\nimageType:\n  Original: {}\n"
+        "featureClass:\n  firstorder:\n  shape:\n"
+    )
     json_file = tmp_path / "params.json"
     json_file.write_text(json.dumps(params))
     expected = extract.resolve_params(params)
@@ -288,14 +311,19 @@ def test_image_types_are_selectable(phantom):
     with pytest.raises(InputError, match="unknown image type"):
         extract.resolve_params("default", image_types=["sobel"])
 
-    manifest = pd.DataFrame({"patient_id": ["P1"], "image": [str(phantom["image"])],
-                             "mask": [str(phantom["mask"])]})
+    manifest = pd.DataFrame(
+        {"patient_id": ["P1"], "image": [str(phantom["image"])], "mask": [str(phantom["mask"])]}
+    )
     params = {"setting": {"binWidth": 25}, "featureClass": {"firstorder": []}}
-    adata = extract.features(manifest, params=params,
-                             image_types={"Original": {}, "LoG": {"sigma": [1.0]}, "Square": {}})
+    adata = extract.features(
+        manifest, params=params, image_types={"Original": {}, "LoG": {"sigma": [1.0]}, "Square": {}}
+    )
     assert set(adata.var["image_type"]) == {"original", "log-sigma-1-0-mm-3D", "square"}
-    reference = _reference(phantom["image"], phantom["mask"], {
-        **params, "imageType": {"Original": {}, "LoG": {"sigma": [1.0]}, "Square": {}}})
+    reference = _reference(
+        phantom["image"],
+        phantom["mask"],
+        {**params, "imageType": {"Original": {}, "LoG": {"sigma": [1.0]}, "Square": {}}},
+    )
     _assert_row_matches(adata, "P1", reference)
 
 
@@ -400,9 +428,12 @@ def test_processes_and_dask_give_identical_results(demo_rows, broken_manifest):
     manifest["lesion_id"] = manifest["lesion_id"].fillna("")
     one = extract.features(manifest, params="demo", n_jobs=1)
     two = extract.features(manifest, params="demo", n_jobs=2)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         dask = extract.features(manifest, params="demo", client=client)
     expected_order = [p for p in manifest["patient_id"] if p not in ("missing", "empty")]
     for other in (two, dask):
@@ -410,8 +441,9 @@ def test_processes_and_dask_give_identical_results(demo_rows, broken_manifest):
         assert list(other.var_names) == list(one.var_names)
         np.testing.assert_array_equal(other.X, one.X)
         pd.testing.assert_frame_equal(other.obs, one.obs)
-        pd.testing.assert_frame_equal(other.uns["radiogenomics"]["failures"],
-                                      one.uns["radiogenomics"]["failures"])
+        pd.testing.assert_frame_equal(
+            other.uns["radiogenomics"]["failures"], one.uns["radiogenomics"]["failures"]
+        )
     assert "dask" in dask.uns["radiogenomics"]["extraction"]["executor"]
     first = demo_rows.iloc[0]
     reference = _reference(first["image"], first["mask"], extract.resolve_params("demo"))
@@ -444,13 +476,21 @@ def test_cache_resumes_and_invalidates(demo_rows, tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(warm.obs, cold.obs)
     assert list(warm.var_names) == list(cold.var_names)
     first = rows.iloc[0]
-    _assert_row_matches(warm, first["patient_id"],
-                        _reference(first["image"], first["mask"], extract.resolve_params("demo")))
+    _assert_row_matches(
+        warm,
+        first["patient_id"],
+        _reference(first["image"], first["mask"], extract.resolve_params("demo")),
+    )
 
     # other settings: nothing from the cache
-    changed = extract.features(rows, params={**extract.resolve_params("demo"),
-                                             "setting": {"binWidth": 10, "minimumROISize": 50}},
-                               cache_dir=cache)
+    changed = extract.features(
+        rows,
+        params={
+            **extract.resolve_params("demo"),
+            "setting": {"binWidth": 10, "minimumROISize": 50},
+        },
+        cache_dir=cache,
+    )
     assert changed.uns["radiogenomics"]["n_from_cache"] == 0
     assert len(list(cache.glob("settings-*"))) == 2
 
@@ -466,8 +506,14 @@ def test_cache_resumes_and_invalidates(demo_rows, tmp_path, monkeypatch):
 def test_content_keys_survive_moving_the_data(phantom, tmp_path, monkeypatch):
     import shutil
 
-    manifest = pd.DataFrame({"patient_id": ["P1", "P2"], "image": [str(phantom["image"])] * 2,
-                             "mask": [str(phantom["mask"])] * 2, "label": [1, 2]})
+    manifest = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P2"],
+            "image": [str(phantom["image"])] * 2,
+            "mask": [str(phantom["mask"])] * 2,
+            "label": [1, 2],
+        }
+    )
     cache = tmp_path / "cache"
     first = extract.features(manifest, cache_dir=cache, cache_key="content")
     moved = tmp_path / "moved"
@@ -506,15 +552,25 @@ def test_killed_run_resumes_without_recomputing(demo_rows, tmp_path):
     rows.to_csv(manifest, index=False)
     cache = tmp_path / "cache"
     # slow settings (fine bins, wavelet filters): about a second a case
-    params = {"setting": {"binWidth": 3, "minimumROISize": 50},
-              "imageType": {"Original": {}, "Wavelet": {}}}
+    params = {
+        "setting": {"binWidth": 3, "minimumROISize": 50},
+        "imageType": {"Original": {}, "Wavelet": {}},
+    }
     (tmp_path / "params.json").write_text(json.dumps(params))
-    script = ("import sys; from radiogenomics.extract import features; "
-              "features(sys.argv[1], params=sys.argv[2], n_jobs=2, cache_dir=sys.argv[3])")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    script = (
+        "import sys; from radiogenomics.extract import features; "
+        "features(sys.argv[1], params=sys.argv[2], n_jobs=2, cache_dir=sys.argv[3])"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     process = subprocess.Popen(
         [sys.executable, "-c", script, str(manifest), str(tmp_path / "params.json"), str(cache)],
-        env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 600  # a guard against hanging, not a timing check
@@ -539,13 +595,15 @@ def test_killed_run_resumes_without_recomputing(demo_rows, tmp_path):
             pass
         process.stderr.close()
 
-    done = {p: (p.stat().st_mtime_ns, p.stat().st_ino) for p in cache.glob("settings-*/*.json")
-            if p.name != "settings.json"}
+    done = {
+        p: (p.stat().st_mtime_ns, p.stat().st_ino)
+        for p in cache.glob("settings-*/*.json")
+        if p.name != "settings.json"
+    }
     assert 2 <= len(done) < len(rows)
     for path in done:  # complete entries only: every one parses
         assert json.loads(path.read_text())["values"]
-    resumed = extract.features(manifest, params=tmp_path / "params.json", n_jobs=2,
-                               cache_dir=cache)
+    resumed = extract.features(manifest, params=tmp_path / "params.json", n_jobs=2, cache_dir=cache)
     info = resumed.uns["radiogenomics"]
     assert info["n_failed"] == 0 and resumed.n_obs == len(rows)
     assert info["n_from_cache"] == len(done)
@@ -562,8 +620,9 @@ def test_killed_run_resumes_without_recomputing(demo_rows, tmp_path):
 
 
 def test_progress_bar_only_when_asked_or_watched(phantom, capsys):
-    manifest = pd.DataFrame({"patient_id": ["P1"], "image": [str(phantom["image"])],
-                             "mask": [str(phantom["mask"])]})
+    manifest = pd.DataFrame(
+        {"patient_id": ["P1"], "image": [str(phantom["image"])], "mask": [str(phantom["mask"])]}
+    )
     params = {"setting": {"binWidth": 25}, "featureClass": {"firstorder": []}}
     extract.features(manifest, params=params)  # stderr is captured: not a terminal
     assert capsys.readouterr().err == ""
@@ -575,8 +634,20 @@ def test_progress_bar_only_when_asked_or_watched(phantom, capsys):
 def test_cli_extract_reports_failures_and_exit_status(broken_manifest, tmp_path, capsys):
     out = tmp_path / "features.h5ad"
     cache = tmp_path / "cache"
-    status = main(["extract", str(broken_manifest), "--params", "demo", "--out", str(out),
-                   "--jobs", "2", "--cache", str(cache)])
+    status = main(
+        [
+            "extract",
+            str(broken_manifest),
+            "--params",
+            "demo",
+            "--out",
+            str(out),
+            "--jobs",
+            "2",
+            "--cache",
+            str(cache),
+        ]
+    )
     printed = capsys.readouterr().out
     assert status == 1
     assert "Extracted 2 of 9 cases" in printed and "7 case(s) failed" in printed
@@ -597,8 +668,20 @@ def test_cli_extract_reports_failures_and_exit_status(broken_manifest, tmp_path,
 
     good = pd.read_csv(broken_manifest).iloc[[0, 8]]
     good.to_csv(tmp_path / "good.csv", index=False)
-    status = main(["extract", str(tmp_path / "good.csv"), "--params", "demo", "--out",
-                   str(tmp_path / "good.h5ad"), "--jobs", "1", "--cache", str(cache)])
+    status = main(
+        [
+            "extract",
+            str(tmp_path / "good.csv"),
+            "--params",
+            "demo",
+            "--out",
+            str(tmp_path / "good.h5ad"),
+            "--jobs",
+            "1",
+            "--cache",
+            str(cache),
+        ]
+    )
     assert status == 0
     assert "(2 from the cache)" in capsys.readouterr().out
 

@@ -30,14 +30,18 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     return path
 
 
-@pytest.mark.parametrize("value, hint", [
-    ("abc", "categorical=['age']"),
-    (".", "means missing"),
-    ("51,5", "decimal comma"),
-])
+@pytest.mark.parametrize(
+    "value, hint",
+    [
+        ("abc", "categorical=['age']"),
+        (".", "means missing"),
+        ("51,5", "decimal comma"),
+    ],
+)
 def test_stray_text_in_a_numeric_clinical_column_is_an_error(tmp_path, value, hint):
-    path = write(tmp_path / "clinical.csv",
-                 f'patient_id,age,os\nA,50,10\nB,"{value}",5\nC,60,3\nD,61,4\n')
+    path = write(
+        tmp_path / "clinical.csv", f'patient_id,age,os\nA,50,10\nB,"{value}",5\nC,60,3\nD,61,4\n'
+    )
     with pytest.raises(SchemaError) as info:
         rg.io.read_clinical(path, time="os")
     text = str(info.value)
@@ -59,7 +63,8 @@ def test_infinite_times_and_ages_are_refused(tmp_path, column, time):
     rows = {"os": ["10", "5", "3"], "age": ["50", "51", "52"]}
     rows[column][1] = "inf"
     text = "patient_id,age,os\n" + "".join(
-        f"{p},{a},{o}\n" for p, a, o in zip("ABC", rows["age"], rows["os"]))
+        f"{p},{a},{o}\n" for p, a, o in zip("ABC", rows["age"], rows["os"])
+    )
     path = write(tmp_path / "clinical.csv", text)
     with pytest.raises(SchemaError, match=rf"line 3, column '{column}': an infinite value"):
         rg.io.read_clinical(path, time=time)
@@ -71,20 +76,23 @@ def test_all_missing_event_column_is_refused(tmp_path):
         rg.io.read_clinical(path, time="os", event="dead")
 
 
-@pytest.mark.parametrize("value, event_map", [("2", None), ("Unknown", {"Dead": 1, "Alive": 0}),
-                                             ("0.5", None)])
+@pytest.mark.parametrize(
+    "value, event_map", [("2", None), ("Unknown", {"Dead": 1, "Alive": 0}), ("0.5", None)]
+)
 def test_events_outside_the_coding_are_refused(tmp_path, value, event_map):
     first = "Dead" if event_map else "1"
-    path = write(tmp_path / "clinical.csv",
-                 f"patient_id,os,dead\nA,10,{first}\nB,5,{value}\nC,3,{first}\n")
+    path = write(
+        tmp_path / "clinical.csv", f"patient_id,os,dead\nA,10,{first}\nB,5,{value}\nC,3,{first}\n"
+    )
     with pytest.raises(SchemaError, match="line 3, column 'dead': event value outside"):
         rg.io.read_clinical(path, time="os", event="dead", event_map=event_map)
 
 
 def test_wide_clinical_table_reads_ids_as_strings(tmp_path):
     n = 3000  # wider than the threshold where string columns are parsed apart
-    frame = pd.DataFrame(np.arange(2 * n, dtype=float).reshape(2, n),
-                         columns=[f"c{i}" for i in range(n)])
+    frame = pd.DataFrame(
+        np.arange(2 * n, dtype=float).reshape(2, n), columns=[f"c{i}" for i in range(n)]
+    )
     frame.insert(0, "patient_id", ["001", "002"])
     frame.to_csv(tmp_path / "wide.csv", index=False)
     clinical = rg.io.read_clinical(tmp_path / "wide.csv")
@@ -99,12 +107,15 @@ def test_byte_order_mark_never_joins_a_name(tmp_path):
     assert list(rg.io.read_gmt(gmt)) == ["SET1"]
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"SET1\tdescription\n", "at least 3 tab-separated fields"),
-    (b"SET1\tdescription\t\t\n", "lists no gene"),
-    (b"SET1\tdescription\tA\n\xff\xfeSET2\tx\tB\n", "not valid UTF-8"),
-    (b"", "is empty"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"SET1\tdescription\n", "at least 3 tab-separated fields"),
+        (b"SET1\tdescription\t\t\n", "lists no gene"),
+        (b"SET1\tdescription\tA\n\xff\xfeSET2\tx\tB\n", "not valid UTF-8"),
+        (b"", "is empty"),
+    ],
+)
 def test_bad_gene_set_files(tmp_path, content, message):
     path = tmp_path / "sets.gmt"
     path.write_bytes(content)
@@ -129,7 +140,9 @@ def test_truncated_gzip_table(tmp_path):
 def test_files_of_another_kind_under_a_table_name(tmp_path):
     with zipfile.ZipFile(tmp_path / "book.csv", "w") as archive:
         archive.writestr("xl/workbook.xml", "<workbook/>")
-    with pytest.raises(InputError, match="an Excel workbook .* not a text table.*Rename it to .xlsx"):
+    with pytest.raises(
+        InputError, match="an Excel workbook .* not a text table.*Rename it to .xlsx"
+    ):
         rg.io.read_clinical(tmp_path / "book.csv")
     write(tmp_path / "page.csv", "<!DOCTYPE html>\n<html><body>Sign in</body></html>\n")
     with pytest.raises(InputError, match="page.csv, line 1: the file is an HTML or XML page"):
@@ -141,7 +154,9 @@ def test_files_of_another_kind_under_a_table_name(tmp_path):
 
 def test_fractional_values_are_not_raw_counts(tmp_path):
     path = write(tmp_path / "rna.csv", "gene,A,B\nG1,10,2\nG2,3,4.5\n")
-    with pytest.raises(SchemaError, match=r"line 3, column 'B': value is not a whole number.*counts=False"):
+    with pytest.raises(
+        SchemaError, match=r"line 3, column 'B': value is not a whole number.*counts=False"
+    ):
         rg.io.read_expression(path, counts=True)
     assert rg.io.read_expression(path).shape == (2, 2)
 
@@ -149,25 +164,35 @@ def test_fractional_values_are_not_raw_counts(tmp_path):
 @pytest.mark.parametrize("reader", ["manifest", "radiomics"])
 def test_bar_in_patient_ids_is_refused(tmp_path, reader):
     if reader == "manifest":
-        path = write(tmp_path / "manifest.csv", "patient_id,image,mask\nA,a.nii,m.nii\nB|1,b.nii,m.nii\n")
+        path = write(
+            tmp_path / "manifest.csv", "patient_id,image,mask\nA,a.nii,m.nii\nB|1,b.nii,m.nii\n"
+        )
         call = rg.io.read_manifest
     else:
-        path = write(tmp_path / "features.csv",
-                     "patient_id,lesion_id,original_firstorder_Mean\nA,1,3.0\nA|1,2,4.0\n")
+        path = write(
+            tmp_path / "features.csv",
+            "patient_id,lesion_id,original_firstorder_Mean\nA,1,3.0\nA|1,2,4.0\n",
+        )
         call = rg.io.read_radiomics
     with pytest.raises(SchemaError, match=r"line 3, column 'patient_id': the value contains '\|'"):
         call(path)
 
 
 def test_build_cohort_refuses_infinite_values():
-    good = ad.AnnData(np.ones((3, 2)), obs=pd.DataFrame(index=["A", "B", "C"]),
-                      var=pd.DataFrame(index=["f1", "f2"]))
+    good = ad.AnnData(
+        np.ones((3, 2)),
+        obs=pd.DataFrame(index=["A", "B", "C"]),
+        var=pd.DataFrame(index=["f1", "f2"]),
+    )
     bad = good.copy()
     bad.X[1, 1] = -np.inf
-    with pytest.raises(CohortError, match=r"row 'B', column 'f2': modality 'protein' holds 1 infinite"):
+    with pytest.raises(
+        CohortError, match=r"row 'B', column 'f2': modality 'protein' holds 1 infinite"
+    ):
         rg.build_cohort({"radiomics": good, "protein": bad})
     sparse = good.copy()
     import scipy.sparse as sp
+
     sparse.X = sp.csr_matrix(bad.X)
     with pytest.raises(CohortError, match="infinite"):
         rg.build_cohort({"radiomics": good, "rna": sparse})
@@ -190,15 +215,18 @@ def volume(tmp_path):
 
 
 def run_case(image, mask, params="default"):
-    return extract_case(0, {"image": str(image), "mask": str(mask), "label": 1},
-                        rg.extract.resolve_params(params))
+    return extract_case(
+        0, {"image": str(image), "mask": str(mask), "label": 1}, rg.extract.resolve_params(params)
+    )
 
 
 def test_a_good_case_extracts(volume):
     folder, image, mask = volume
     result = run_case(folder / "image.nii.gz", folder / "mask.nii.gz")
     assert result.ok, result.error
-    assert result.values["original_firstorder_Mean"] == pytest.approx(image[mask == 1].mean(), rel=1e-6)
+    assert result.values["original_firstorder_Mean"] == pytest.approx(
+        image[mask == 1].mean(), rel=1e-6
+    )
 
 
 @pytest.mark.parametrize("name", ["image.nii.gz", "image.nii"])
@@ -231,7 +259,9 @@ def test_nan_voxels_inside_the_roi_are_a_failure(volume):
 
 def test_fractional_mask_is_a_failure(volume):
     folder, _, mask = volume
-    sitk.WriteImage(sitk.GetImageFromArray(mask.astype(np.float32) * 0.5), str(folder / "half.nii.gz"))
+    sitk.WriteImage(
+        sitk.GetImageFromArray(mask.astype(np.float32) * 0.5), str(folder / "half.nii.gz")
+    )
     result = run_case(folder / "image.nii.gz", folder / "half.nii.gz")
     assert not result.ok and result.stage == "check mask"
     assert "non-integer values" in result.error and "0.5" in result.error
@@ -266,7 +296,9 @@ def test_two_dimensional_image_is_extracted_in_plane(volume):
     assert not any(np.isnan(v) for v in features.values())
     # pixel surface of a 14 x 14 square of 1 mm pixels
     assert features["original_shape2D_PixelSurface"] == pytest.approx(196.0)
-    assert features["original_firstorder_Mean"] == pytest.approx(image[10][mask[10] == 1].mean(), rel=1e-6)
+    assert features["original_firstorder_Mean"] == pytest.approx(
+        image[10][mask[10] == 1].mean(), rel=1e-6
+    )
     assert not any(k.startswith("original_shape_") for k in features)
 
 
@@ -348,8 +380,31 @@ from hypothesis import strategies as st  # noqa: E402
 from radiogenomics.errors import RadiogenomicsError  # noqa: E402
 
 _CELLS = st.one_of(
-    st.sampled_from(["", "NA", "nan", "inf", "-inf", "1e309", ".", "abc", "51,5", "0", "1",
-                     "-3", "2.5", "001", "A|B", "\ufeff", '"', "\t", "TRUE", "Dead", "1e-300"]),
+    st.sampled_from(
+        [
+            "",
+            "NA",
+            "nan",
+            "inf",
+            "-inf",
+            "1e309",
+            ".",
+            "abc",
+            "51,5",
+            "0",
+            "1",
+            "-3",
+            "2.5",
+            "001",
+            "A|B",
+            "\ufeff",
+            '"',
+            "\t",
+            "TRUE",
+            "Dead",
+            "1e-300",
+        ]
+    ),
     st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=6),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
 )
@@ -359,11 +414,15 @@ _VALID = {  # a small valid table per reader; the fuzzer spoils one thing in it
     "clinical": "patient_id,age,stage,os,dead\n001,50,I,10.5,1\n002,61,II,3,0\n003,70,I,8,1\n",
     "expression": "gene,001,002,003\nTP53,10,0,7\nEGFR,3,4,5\nKRAS,1,1,2\n",
     "proteomics": "protein,001,002,003\nP1,1.5,,0.2\nP2,-0.3,2.0,1.1\n",
-    "radiomics": ("patient_id,original_firstorder_Mean,original_shape_VoxelVolume\n"
-                  "001,3.5,120\n002,4.0,98\n003,2.5,300\n"),
+    "radiomics": (
+        "patient_id,original_firstorder_Mean,original_shape_VoxelVolume\n"
+        "001,3.5,120\n002,4.0,98\n003,2.5,300\n"
+    ),
     "manifest": "patient_id,image,mask,label\n001,a.nii.gz,m.nii.gz,1\n002,b.nii.gz,n.nii.gz,2\n",
-    "mutations": ("Tumor_Sample_Barcode,Hugo_Symbol,Variant_Classification\n"
-                  "001,TP53,Missense_Mutation\n002,EGFR,Silent\n003,KRAS,Nonsense_Mutation\n"),
+    "mutations": (
+        "Tumor_Sample_Barcode,Hugo_Symbol,Variant_Classification\n"
+        "001,TP53,Missense_Mutation\n002,EGFR,Silent\n003,KRAS,Nonsense_Mutation\n"
+    ),
     "gmt": "SET1\tdescription\tTP53\tEGFR\nSET2\tother\tKRAS\n",
 }
 
@@ -373,8 +432,23 @@ def _spoiled(draw, kind: str):
     text = _VALID[kind]
     sep = "\t" if kind == "gmt" else ","
     lines = [line.split(sep) for line in text.splitlines()]
-    how = draw(st.sampled_from(["cell", "cell", "cell", "header", "drop_cell", "extra_cell",
-                                "duplicate_row", "truncate", "bom", "separator", "blank"]))
+    how = draw(
+        st.sampled_from(
+            [
+                "cell",
+                "cell",
+                "cell",
+                "header",
+                "drop_cell",
+                "extra_cell",
+                "duplicate_row",
+                "truncate",
+                "bom",
+                "separator",
+                "blank",
+            ]
+        )
+    )
     if how in ("cell", "header", "drop_cell", "extra_cell", "duplicate_row"):
         i = 0 if how == "header" else draw(st.integers(1, len(lines) - 1))
         j = draw(st.integers(0, len(lines[i]) - 1))
@@ -415,7 +489,11 @@ def _cases(draw):
     return kind, draw(_spoiled(kind))
 
 
-@settings(max_examples=int(os.environ.get("RADIOGENOMICS_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=int(os.environ.get("RADIOGENOMICS_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(case=_cases())
 def test_readers_raise_only_their_own_errors_on_malformed_tables(tmp_path, case):
     reader, content = case

@@ -52,9 +52,11 @@ def check() -> pd.DataFrame:
 def test_shipped_files_match_the_ibsi_release():
     if not SHARED_PHANTOM.exists():
         pytest.skip(f"IBSI phantom not found at {SHARED_PHANTOM}")
-    pairs = [("reference_values/ibsi_1_dig_phantom.csv", "ibsi_1_dig_phantom.csv"),
-             ("nifti/image/phantom.nii.gz", "phantom.nii.gz"),
-             ("nifti/mask/mask.nii.gz", "mask.nii.gz")]
+    pairs = [
+        ("reference_values/ibsi_1_dig_phantom.csv", "ibsi_1_dig_phantom.csv"),
+        ("nifti/image/phantom.nii.gz", "phantom.nii.gz"),
+        ("nifti/mask/mask.nii.gz", "mask.nii.gz"),
+    ]
     for source, shipped in pairs:
         assert (SHARED_PHANTOM / source).read_bytes() == (PACKAGE_DATA / shipped).read_bytes()
     assert "Attribution 4.0" in (PACKAGE_DATA / "LICENSE.md").read_text(encoding="utf-8")
@@ -62,8 +64,16 @@ def test_shipped_files_match_the_ibsi_release():
 
 def test_references_are_the_csv_verbatim(check):
     rows = _csv_rows(PACKAGE_DATA / "ibsi_1_dig_phantom.csv")
-    assert list(check.columns) == ["feature", "ibsi_tag", "reference", "tolerance", "value",
-                                   "passed", "claimed", "note"]
+    assert list(check.columns) == [
+        "feature",
+        "ibsi_tag",
+        "reference",
+        "tolerance",
+        "value",
+        "passed",
+        "claimed",
+        "note",
+    ]
     for row in check.itertuples():
         value_text, tol_text = rows[row.ibsi_tag]
         assert row.reference == float(value_text), row.ibsi_tag
@@ -95,12 +105,20 @@ def test_goal_and_claims(check):
     assert summary["versions"]["pyradiomics"]
     # the tags of the issue
     tags = set(check["ibsi_tag"])
-    assert {"stat_mean", "cm_joint_max_3D_avg", "rlm_sre_3D_avg", "szm_sze_3D",
-            "ngl_lde_3D", "ngt_coarseness_3D", "morph_volume", "cm_joint_max_2_5D_avg",
-            "szm_sze_2_5D", "ngl_glnu_norm_3D"} <= tags
+    assert {
+        "stat_mean",
+        "cm_joint_max_3D_avg",
+        "rlm_sre_3D_avg",
+        "szm_sze_3D",
+        "ngl_lde_3D",
+        "ngt_coarseness_3D",
+        "morph_volume",
+        "cm_joint_max_2_5D_avg",
+        "szm_sze_2_5D",
+        "ngl_glnu_norm_3D",
+    } <= tags
     # 2.5-D rows come from the force2D extraction and say so
-    assert check.loc[check["ibsi_tag"].str.contains("_2_5D"), "note"].str.contains(
-        "force2D").all()
+    assert check.loc[check["ibsi_tag"].str.contains("_2_5D"), "note"].str.contains("force2D").all()
 
 
 def test_kurtosis_is_excess_kurtosis(check):
@@ -135,8 +153,10 @@ def test_wrong_mapping_makes_the_command_fail(monkeypatch, capsys):
     out = capsys.readouterr().out
     found = re.search(r"(\d+) of (\d+) claimed compliant passed", out)
     assert found and found[1] == found[2] and int(found[1]) >= 95
-    swapped = [dataclasses.replace(e, convert=None) if e.tag == "stat_kurt" else e
-               for e in ibsi.IBSI_FEATURES]
+    swapped = [
+        dataclasses.replace(e, convert=None) if e.tag == "stat_kurt" else e
+        for e in ibsi.IBSI_FEATURES
+    ]
     monkeypatch.setattr(ibsi, "IBSI_FEATURES", tuple(swapped))
     assert main(["ibsi-check"]) == 1
     captured = capsys.readouterr()
@@ -188,9 +208,14 @@ def test_tags():
 def test_extraction_provenance_carries_the_summary(tmp_path):
     from radiogenomics.workflow import write_h5ad
 
-    manifest = pd.DataFrame({"patient_id": ["phantom"],
-                             "image": [str(PACKAGE_DATA / "phantom.nii.gz")],
-                             "mask": [str(PACKAGE_DATA / "mask.nii.gz")], "label": [1]})
+    manifest = pd.DataFrame(
+        {
+            "patient_id": ["phantom"],
+            "image": [str(PACKAGE_DATA / "phantom.nii.gz")],
+            "mask": [str(PACKAGE_DATA / "mask.nii.gz")],
+            "label": [1],
+        }
+    )
     adata = rg.extract.features(manifest, params=ibsi.IBSI_PHANTOM_PARAMS)
     stamp = adata.uns["radiogenomics"]["ibsi"]
     assert stamp["n_claimed_passed"] >= 95 and stamp["compliant"]

@@ -44,8 +44,9 @@ def test_pyradiomics_batch_csv(tmp_path):
     assert diagnostics["diagnostics_Versions_PyRadiomics"] == "v3.1.4"
     assert "diagnostics_Image-original_Hash" in adata.obs
     assert list(adata.obs["Image"]) == ["img/p1.nrrd", "img/p2.nrrd", "img/p3.nrrd"]
-    np.testing.assert_allclose(adata[:, "original_shape_VoxelVolume"].X.ravel(),
-                               [1200.5, 800.0, 950.0])
+    np.testing.assert_allclose(
+        adata[:, "original_shape_VoxelVolume"].X.ravel(), [1200.5, 800.0, 950.0]
+    )
 
 
 def test_radiomics_formats_agree(tmp_path):
@@ -60,8 +61,10 @@ def test_radiomics_formats_agree(tmp_path):
 
 
 def test_plain_wide_table_and_lesions(tmp_path):
-    path = write(tmp_path / "wide.csv",
-                 "patient_id,lesion_id,volume,mean_intensity\nP1,a,10,1.5\nP1,b,20,2.5\nP2,a,5,3\n")
+    path = write(
+        tmp_path / "wide.csv",
+        "patient_id,lesion_id,volume,mean_intensity\nP1,a,10,1.5\nP1,b,20,2.5\nP2,a,5,3\n",
+    )
     adata = rg.io.read_radiomics(path)
     assert list(adata.obs_names) == ["P1|a", "P1|b", "P2|a"]
     assert list(adata.obs["patient_id"]) == ["P1", "P1", "P2"]
@@ -88,7 +91,9 @@ def test_radiomics_non_numeric_value(tmp_path):
     with pytest.raises(SchemaError) as info:
         rg.io.read_radiomics(path)
     assert str(info.value).startswith("")
-    assert "bad.csv, line 3, column 'f2': a value in a numeric matrix is not a number" in str(info.value)
+    assert "bad.csv, line 3, column 'f2': a value in a numeric matrix is not a number" in str(
+        info.value
+    )
     assert "found 'abc'" in str(info.value)
 
 
@@ -162,8 +167,9 @@ def test_median_of_ratios_matches_deseq2_definition(tmp_path):
     rng = np.random.default_rng(1)
     counts = rng.poisson(rng.gamma(2.0, 50.0, size=(1, 40)) * rng.uniform(0.5, 2, (6, 1)))
     counts[2, 5] = 0  # a gene with a zero is left out, as in DESeq2
-    frame = pd.DataFrame(counts.T, index=[f"g{i}" for i in range(40)],
-                         columns=[f"S{j}" for j in range(6)])
+    frame = pd.DataFrame(
+        counts.T, index=[f"g{i}" for i in range(40)], columns=[f"S{j}" for j in range(6)]
+    )
     frame.index.name = "gene"
     frame.to_csv(tmp_path / "counts.tsv", sep="\t")
     adata = rg.io.read_expression(tmp_path / "counts.tsv", counts=True)
@@ -257,8 +263,12 @@ def test_mutations_non_synonymous_by_default(tmp_path):
 
 def test_mutations_classes_samples_genes(tmp_path):
     path = write(tmp_path / "cohort.maf", MAF)
-    adata = rg.io.read_mutations(path, classes=["Missense_Mutation", "Silent"],
-                                 samples=["S1", "S2", "S3", "S4"], genes=["TP53", "KRAS", "PTEN"])
+    adata = rg.io.read_mutations(
+        path,
+        classes=["Missense_Mutation", "Silent"],
+        samples=["S1", "S2", "S3", "S4"],
+        genes=["TP53", "KRAS", "PTEN"],
+    )
     assert list(adata.obs_names) == ["S1", "S2", "S3", "S4"]  # S4: sequenced, no variant -> 0
     np.testing.assert_array_equal(adata.X, [[1, 0, 0], [0, 1, 0], [0, 0, 0], [0, 0, 0]])
     with pytest.raises(InputError, match="not among the sequenced samples"):
@@ -272,7 +282,9 @@ def test_mutations_bad_class_and_missing_column(tmp_path):
     with pytest.raises(SchemaError) as info:
         rg.io.read_mutations(bad)
     assert "bad.maf, line 5, column 'Variant_Classification': value not allowed" in str(info.value)
-    missing = write(tmp_path / "nobarcode.maf", "Hugo_Symbol\tVariant_Classification\nTP53\tSilent\n")
+    missing = write(
+        tmp_path / "nobarcode.maf", "Hugo_Symbol\tVariant_Classification\nTP53\tSilent\n"
+    )
     with pytest.raises(SchemaError, match="'Tumor_Sample_Barcode' is missing"):
         rg.io.read_mutations(missing)
 
@@ -289,12 +301,18 @@ P4,48,M,III,4.2,1,Dead
 
 def test_clinical_types(tmp_path):
     clinical = rg.io.read_clinical(
-        write(tmp_path / "clinical.csv", CLINICAL), time="os_months", event="os_event",
+        write(tmp_path / "clinical.csv", CLINICAL),
+        time="os_months",
+        event="os_event",
         ordered={"stage": ["I", "II", "III", "IV"]},
     )
     assert clinical.index.name == "patient_id" and list(clinical.index) == ["P1", "P2", "P3", "P4"]
     assert clinical["stage"].cat.ordered and list(clinical["stage"].cat.categories) == [
-        "I", "II", "III", "IV"]
+        "I",
+        "II",
+        "III",
+        "IV",
+    ]
     assert isinstance(clinical["sex"].dtype, pd.CategoricalDtype)
     assert clinical["age"].dtype.kind in "if"
     assert str(clinical["os_event"].dtype) == "Int64"  # one missing event
@@ -308,8 +326,10 @@ def test_clinical_event_mapping(tmp_path):
     assert list(clinical["vital_status"].iloc[[0, 1, 3]]) == [1, 0, 1]
     with pytest.raises(SchemaError) as info:
         rg.io.read_clinical(path, event="vital_status")
-    assert "clinical.csv, line 2, column 'vital_status': event value outside the stated coding" in str(
-        info.value)
+    assert (
+        "clinical.csv, line 2, column 'vital_status': event value outside the stated coding"
+        in str(info.value)
+    )
     assert "found 'Dead'" in str(info.value)
     odd = write(tmp_path / "odd.csv", CLINICAL.replace("Alive", "Lost"))
     with pytest.raises(SchemaError) as info:
@@ -338,13 +358,17 @@ def test_clinical_non_numeric_time(tmp_path):
 
 def test_clinical_duplicate_and_missing_id(tmp_path):
     dup = write(tmp_path / "dup.csv", CLINICAL + "P2,50,M,I,3,1,Dead\n")
-    with pytest.raises(SchemaError, match=r"line 6, column 'patient_id'.*'P2' appears more than once"):
+    with pytest.raises(
+        SchemaError, match=r"line 6, column 'patient_id'.*'P2' appears more than once"
+    ):
         rg.io.read_clinical(dup)
     noid = write(tmp_path / "noid.csv", "age,sex\n50,F\n")
     with pytest.raises(SchemaError, match="'patient_id' .*is missing"):
         rg.io.read_clinical(noid)
     blank = write(tmp_path / "blank.csv", "patient_id,age\nP1,50\n,60\n")
-    with pytest.raises(SchemaError, match=r"line 3, column 'patient_id': a required value is missing"):
+    with pytest.raises(
+        SchemaError, match=r"line 3, column 'patient_id': a required value is missing"
+    ):
         rg.io.read_clinical(blank)
 
 
@@ -390,9 +414,17 @@ def test_manifest_bad_label_and_duplicates(tmp_path):
 
 def test_every_schema_is_valid_json_with_fields():
     names = rg.io.schema_names()
-    for expected in ("image_manifest", "radiomic_features", "expression_matrix",
-                     "proteomics_matrix", "mutations_maf", "clinical", "association_table",
-                     "survival_screen", "join_report"):
+    for expected in (
+        "image_manifest",
+        "radiomic_features",
+        "expression_matrix",
+        "proteomics_matrix",
+        "mutations_maf",
+        "clinical",
+        "association_table",
+        "survival_screen",
+        "join_report",
+    ):
         assert expected in names
         schema = rg.io.load_schema(expected)
         assert schema["fields"] and all("name" in f for f in schema["fields"])

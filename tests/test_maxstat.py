@@ -73,8 +73,11 @@ def test_permutation_correlation_has_the_product_form():
 @pytest.mark.parametrize("n, b", [(30, 2.2), (80, 2.8), (200, 3.1)])
 def test_exact_gauss_matches_simulated_gaussian_maximum(n, b):
     m = np.arange(max(1, math.floor(n * 0.1)), math.floor(n * 0.9) + 1)
-    corr = np.sqrt(np.minimum.outer(m, m) * (n - np.maximum.outer(m, m))
-                   / (np.maximum.outer(m, m) * (n - np.minimum.outer(m, m))))
+    corr = np.sqrt(
+        np.minimum.outer(m, m)
+        * (n - np.maximum.outer(m, m))
+        / (np.maximum.outer(m, m) * (n - np.minimum.outer(m, m)))
+    )
     rng = np.random.default_rng(n)
     chol = np.linalg.cholesky(corr + 1e-12 * np.eye(m.size))
     draws = 200_000

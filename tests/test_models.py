@@ -57,16 +57,20 @@ def test_auc_and_roc_match_scikit_learn():
 
     y, a, b = _binary_data()
     assert cls.roc_auc(y, a) == pytest.approx(roc_auc_score(y, a), abs=1e-12)
-    np.testing.assert_allclose(cls.roc_auc(y, np.column_stack([a, b])),
-                               [roc_auc_score(y, a), roc_auc_score(y, b)], atol=1e-12)
+    np.testing.assert_allclose(
+        cls.roc_auc(y, np.column_stack([a, b])),
+        [roc_auc_score(y, a), roc_auc_score(y, b)],
+        atol=1e-12,
+    )
     fpr, tpr, _ = roc_curve(y, a, drop_intermediate=False)
     ours_fpr, ours_tpr, _ = cls.roc_points(y, a)
     np.testing.assert_allclose(ours_fpr, fpr, atol=1e-12)
     np.testing.assert_allclose(ours_tpr, tpr, atol=1e-12)
     assert np.trapezoid(ours_tpr, ours_fpr) == pytest.approx(roc_auc_score(y, a))
     grid = np.linspace(0, 1, 37)
-    np.testing.assert_allclose(cls.roc_on_grid(y, b, grid), np.interp(grid, *roc_curve(y, b)[:2]),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        cls.roc_on_grid(y, b, grid), np.interp(grid, *roc_curve(y, b)[:2]), atol=1e-12
+    )
 
 
 def test_delong_equals_structural_components_computed_pairwise():
@@ -98,7 +102,8 @@ def _delong_pairwise(y, a, b):
     s10 = np.cov(np.vstack([v10_a, v10_b]))
     s01 = np.cov(np.vstack([v01_a, v01_b]))
     var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / len(v10_a) + (
-        s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / len(v01_a)
+        s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]
+    ) / len(v01_a)
     z = (auc_a - auc_b) / np.sqrt(var)
     return auc_a - auc_b, np.sqrt(var), z, 2 * stats.norm.sf(abs(z))
 
@@ -114,7 +119,8 @@ def test_delong_test_equals_the_pairwise_definition(ties):
     assert test["p_value"] == pytest.approx(p, rel=1e-9)
     reverse = cls.delong_test(y, b, a)  # as pROC: swapping the curves flips z, keeps p
     assert reverse["z"] == pytest.approx(-test["z"]) and reverse["p_value"] == pytest.approx(
-        test["p_value"])
+        test["p_value"]
+    )
 
 
 def test_delong_test_agrees_with_the_bootstrap():
@@ -139,7 +145,8 @@ def test_brier_and_balanced_accuracy_match_scikit_learn():
     p = 1 / (1 + np.exp(-a))
     assert cls.brier_score(y, p) == pytest.approx(brier_score_loss(y, p), abs=1e-12)
     assert cls.balanced_accuracy(y, p >= 0.5) == pytest.approx(
-        balanced_accuracy_score(y, p >= 0.5), abs=1e-12)
+        balanced_accuracy_score(y, p >= 0.5), abs=1e-12
+    )
 
 
 def test_calibration_intercept_and_slope_match_statsmodels():
@@ -195,8 +202,9 @@ def test_concordance_and_time_dependent_auc_match_scikit_survival():
     # held-out patients weighted by the training censoring distribution
     train, test = np.arange(0, 100), np.arange(100, 150)
     horizon = [np.median(time[test][event[test]])]
-    ours_split = conc.cumulative_dynamic_auc(time[train], event[train], time[test], event[test],
-                                             risk[test], horizon)[0]
+    ours_split = conc.cumulative_dynamic_auc(
+        time[train], event[train], time[test], event[test], risk[test], horizon
+    )[0]
     theirs_split = cumulative_dynamic_auc(y[train], y[test], risk[test], horizon)[0]
     np.testing.assert_allclose(ours_split, theirs_split, atol=1e-12)
 
@@ -212,8 +220,9 @@ def test_cox_score_test_matches_statsmodels_and_the_logrank_test():
     for j in range(X.shape[1]):
         model = PHReg(time, X[:, [j]], status=event.astype(int), ties="breslow")
         assert result["score"][j] == pytest.approx(model.score(np.zeros(1))[0], rel=1e-9)
-        assert result["information"][j] == pytest.approx(-model.hessian(np.zeros(1))[0, 0],
-                                                         rel=1e-9)
+        assert result["information"][j] == pytest.approx(
+            -model.hessian(np.zeros(1))[0, 0], rel=1e-9
+        )
     # without tied times, the score test of a binary covariate is the log-rank test
     continuous = rng.exponential(10, len(time))
     group = X[:, 1].astype(bool)
@@ -245,13 +254,17 @@ def _planted(n=120, p=200, seed=0):
     return frame, y, linear
 
 
-@pytest.mark.parametrize("selector", [
-    transformers.UnivariateSelector(k=5),
-    transformers.LassoPathSelector(k=5),
-    transformers.MRMRSelector(k=5),
-    transformers.StabilitySelector(k=5, n_subsamples=15, base="univariate"),
-    transformers.StabilitySelector(k=5, n_subsamples=10, base="lasso"),
-], ids=["univariate", "lasso", "mrmr", "stability-univariate", "stability-lasso"])
+@pytest.mark.parametrize(
+    "selector",
+    [
+        transformers.UnivariateSelector(k=5),
+        transformers.LassoPathSelector(k=5),
+        transformers.MRMRSelector(k=5),
+        transformers.StabilitySelector(k=5, n_subsamples=15, base="univariate"),
+        transformers.StabilitySelector(k=5, n_subsamples=10, base="lasso"),
+    ],
+    ids=["univariate", "lasso", "mrmr", "stability-univariate", "stability-lasso"],
+)
 def test_selectors_find_the_planted_features(selector):
     X, y, _ = _planted()
     selector.fit(X, y)
@@ -265,12 +278,16 @@ def test_selectors_for_survival_and_regression():
     rng = np.random.default_rng(1)
     time = rng.exponential(10 * np.exp(-linear))
     y = survival_array(rng.random(len(time)) < 0.8, time)
-    for selector in (transformers.UnivariateSelector(k=4), transformers.LassoPathSelector(k=4),
-                     transformers.MRMRSelector(k=4)):
+    for selector in (
+        transformers.UnivariateSelector(k=4),
+        transformers.LassoPathSelector(k=4),
+        transformers.MRMRSelector(k=4),
+    ):
         assert {"f0", "f1", "f2"} <= set(selector.fit(X, y).get_feature_names_out())
     target = linear + rng.normal(0, 0.5, len(linear))
     assert {"f0", "f1", "f2"} <= set(
-        transformers.LassoPathSelector(k=4).fit(X, target).get_feature_names_out())
+        transformers.LassoPathSelector(k=4).fit(X, target).get_feature_names_out()
+    )
 
 
 @pytest.mark.parametrize("scheme", ["difference", "quotient"])
@@ -321,8 +338,9 @@ def _noise_cohort(seed=0, n=60, p=2000):
     y = np.repeat([0.0, 1.0], n // 2)
     rng.shuffle(y)
     ids = [f"P{i:03d}" for i in range(n)]
-    noise = ad.AnnData(X, obs=pd.DataFrame(index=ids),
-                       var=pd.DataFrame(index=[f"f{j}" for j in range(p)]))
+    noise = ad.AnnData(
+        X, obs=pd.DataFrame(index=ids), var=pd.DataFrame(index=[f"f{j}" for j in range(p)])
+    )
     mdata = md.MuData({"noise": noise})
     mdata.obs["label"] = y
     return mdata, X, y
@@ -338,15 +356,25 @@ def test_leakage_nested_pipeline_stays_at_chance_where_select_then_validate_does
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     mdata, X, y = _noise_cohort()
-    model = rg.tl.fit_model(mdata, "label", "noise", n_features=10, n_repeats=2,
-                            n_bootstraps=300, importance_repeats=0)
+    model = rg.tl.fit_model(
+        mdata, "label", "noise", n_features=10, n_repeats=2, n_bootstraps=300, importance_repeats=0
+    )
     auc = model.metrics.set_index("metric").loc["auc"]
     naive_X = SelectKBest(f_classif, k=10).fit_transform(X, y)
-    naive = roc_auc_score(y, cross_val_predict(
-        LogisticRegression(), naive_X, y, method="predict_proba",
-        cv=StratifiedKFold(5, shuffle=True, random_state=0))[:, 1])
-    print(f"noise: nested AUC {auc['estimate']:.3f} ({auc['ci_lower']:.3f}-"
-          f"{auc['ci_upper']:.3f}); select-then-validate AUC {naive:.3f}")
+    naive = roc_auc_score(
+        y,
+        cross_val_predict(
+            LogisticRegression(),
+            naive_X,
+            y,
+            method="predict_proba",
+            cv=StratifiedKFold(5, shuffle=True, random_state=0),
+        )[:, 1],
+    )
+    print(
+        f"noise: nested AUC {auc['estimate']:.3f} ({auc['ci_lower']:.3f}-"
+        f"{auc['ci_upper']:.3f}); select-then-validate AUC {naive:.3f}"
+    )
     assert abs(auc["estimate"] - 0.5) < 0.12
     assert auc["ci_lower"] < 0.5 < auc["ci_upper"]
     assert naive > 0.8
@@ -372,8 +400,13 @@ def test_harmonisation_is_fitted_on_training_patients_only(monkeypatch):
 
     monkeypatch.setattr(transformers, "_combat_backend", lambda: (fit, apply))
     rng = np.random.default_rng(0)
-    X = pd.DataFrame({"radiomics:a": rng.normal(size=40), "clinical:age": rng.normal(size=40),
-                      "batch:site": np.repeat(["A", "B"], 20)})
+    X = pd.DataFrame(
+        {
+            "radiomics:a": rng.normal(size=40),
+            "clinical:age": rng.normal(size=40),
+            "batch:site": np.repeat(["A", "B"], 20),
+        }
+    )
     X.loc[X["batch:site"] == "B", "radiomics:a"] += 5
     step = transformers.Harmonizer(batch="batch:site").fit(X.iloc[:30])
     assert calls == [30]
@@ -396,13 +429,22 @@ def test_harmonisation_is_fitted_on_training_patients_only(monkeypatch):
 def test_planted_mutation_is_predicted_from_imaging(demo_cohort):
     """EGFR-mutant tumours are lobulated in the demo: EGFR status is predicted from the
     radiomic features above chance, with an interval, and the permutation test agrees."""
-    model = rg.tl.fit_model(demo_cohort, "egfr_mutant", "radiomics", n_features=5,
-                            param_grid={}, n_permutations=39, **QUICK)
+    model = rg.tl.fit_model(
+        demo_cohort,
+        "egfr_mutant",
+        "radiomics",
+        n_features=5,
+        param_grid={},
+        n_permutations=39,
+        **QUICK,
+    )
     auc = model.metrics.set_index("metric").loc["auc"]
     permutation = model.card["validation"]["permutation_test"]
-    print(f"EGFR from radiomics: AUC {auc['estimate']:.3f} ({auc['ci_lower']:.3f}-"
-          f"{auc['ci_upper']:.3f}), permutation p {permutation['p_value']:.3f} "
-          f"(null mean {permutation['null_mean']:.3f})")
+    print(
+        f"EGFR from radiomics: AUC {auc['estimate']:.3f} ({auc['ci_lower']:.3f}-"
+        f"{auc['ci_upper']:.3f}), permutation p {permutation['p_value']:.3f} "
+        f"(null mean {permutation['null_mean']:.3f})"
+    )
     assert auc["ci_lower"] > 0.75
     assert permutation["p_value"] < 0.05
     assert abs(permutation["null_mean"] - 0.5) < 0.1
@@ -415,14 +457,16 @@ def test_planted_mutation_is_predicted_from_imaging(demo_cohort):
 def test_metrics_equal_scikit_learn_on_the_stored_predictions(demo_cohort):
     from sklearn.metrics import balanced_accuracy_score, brier_score_loss, roc_auc_score
 
-    model = rg.tl.fit_model(demo_cohort, "response", {"rna": None}, n_features=10,
-                            param_grid={"C": [0.5]}, **QUICK)
+    model = rg.tl.fit_model(
+        demo_cohort, "response", {"rna": None}, n_features=10, param_grid={"C": [0.5]}, **QUICK
+    )
     cv = model.predictions
     metrics = model.metrics.set_index("metric")["estimate"]
     assert metrics["auc"] == pytest.approx(roc_auc_score(cv["observed"], cv["prediction"]))
     assert metrics["brier"] == pytest.approx(brier_score_loss(cv["observed"], cv["prediction"]))
     assert metrics["balanced_accuracy"] == pytest.approx(
-        balanced_accuracy_score(cv["observed"], cv["prediction"] >= 0.5))
+        balanced_accuracy_score(cv["observed"], cv["prediction"] >= 0.5)
+    )
     assert metrics["auc"] > 0.65  # response follows the immune factor, seen in the RNA
     assert set(cv["observed_label"]) == {"responder", "non-responder"}
     assert model.target.positive == "responder"
@@ -431,15 +475,21 @@ def test_metrics_equal_scikit_learn_on_the_stored_predictions(demo_cohort):
 def test_survival_model_with_scikit_survival_metrics(demo_cohort):
     from sksurv.metrics import concordance_index_censored, cumulative_dynamic_auc
 
-    model = rg.tl.fit_model(demo_cohort, "os_months", {"radiomics": None,
-                                                       "clinical": ["age", "stage"]},
-                            event="os_event", n_features=10, param_grid={"alphas": [[0.05]]},
-                            **QUICK)
+    model = rg.tl.fit_model(
+        demo_cohort,
+        "os_months",
+        {"radiomics": None, "clinical": ["age", "stage"]},
+        event="os_event",
+        n_features=10,
+        param_grid={"alphas": [[0.05]]},
+        **QUICK,
+    )
     cv = model.predictions
     metrics = model.metrics.set_index("metric")["estimate"]
     event = cv["event"].astype(bool).to_numpy()
     assert metrics["concordance"] == pytest.approx(
-        concordance_index_censored(event, cv["time"], cv["prediction"])[0])
+        concordance_index_censored(event, cv["time"], cv["prediction"])[0]
+    )
     times = model.card["validation"]["times"]
     y = survival_array(event, cv["time"])
     auc, mean = cumulative_dynamic_auc(y, y, cv["prediction"], times)
@@ -453,22 +503,28 @@ def test_survival_model_with_scikit_survival_metrics(demo_cohort):
 
 def test_compare_feature_sets_on_the_same_folds(demo_cohort):
     comparison = rg.tl.compare_models(
-        demo_cohort, "response",
-        {"imaging": "radiomics", "molecular": "rna",
-         "clinical": {"clinical": ["age", "stage"]}},
-        n_features=10, n_repeats=1, n_bootstraps=200)
+        demo_cohort,
+        "response",
+        {"imaging": "radiomics", "molecular": "rna", "clinical": {"clinical": ["age", "stage"]}},
+        n_features=10,
+        n_repeats=1,
+        n_bootstraps=200,
+    )
     auc = comparison.metrics[comparison.metrics["metric"] == "auc"].set_index("candidate")
     assert set(auc.index) == {"imaging", "molecular", "clinical"}
     tests = comparison.tests.set_index(["candidate_a", "candidate_b"])
     assert len(tests) == 3
     row = tests.loc[("imaging", "molecular")]
     # DeLong on the repeat-averaged predictions is the same statistic computed directly
-    direct = cls.delong_test(comparison.predictions["observed"],
-                             comparison.predictions["imaging"],
-                             comparison.predictions["molecular"])
+    direct = cls.delong_test(
+        comparison.predictions["observed"],
+        comparison.predictions["imaging"],
+        comparison.predictions["molecular"],
+    )
     assert row["p_value_delong"] == pytest.approx(direct["p_value"])
-    assert row["difference"] == pytest.approx(auc.loc["imaging", "estimate"]
-                                              - auc.loc["molecular", "estimate"])
+    assert row["difference"] == pytest.approx(
+        auc.loc["imaging", "estimate"] - auc.loc["molecular", "estimate"]
+    )
     assert 0 < row["p_value_bootstrap"] <= 1
     stored = demo_cohort.uns["radiogenomics"]["model_comparison_tests"]["response"]
     assert len(stored) == 3
@@ -480,8 +536,15 @@ def test_compare_feature_sets_on_the_same_folds(demo_cohort):
 @pytest.fixture(scope="module")
 def fitted(demo_build):
     mdata = demo_build[2].copy()
-    model = rg.tl.fit_model(mdata, "egfr_mutant", {"radiomics": None, "clinical": ["stage"]},
-                            n_features=5, param_grid={}, test=("site", "site_C"), **QUICK)
+    model = rg.tl.fit_model(
+        mdata,
+        "egfr_mutant",
+        {"radiomics": None, "clinical": ["stage"]},
+        n_features=5,
+        param_grid={},
+        test=("site", "site_C"),
+        **QUICK,
+    )
     return mdata, model
 
 
@@ -502,7 +565,10 @@ def test_external_split_and_stored_results(fitted, tmp_path):
     assert card["target"]["column"] == "egfr_mutant"
     pd.testing.assert_frame_equal(
         root["model_predictions"]["egfr_mutant"].reset_index(drop=True),
-        model.predictions.reset_index(drop=True), check_dtype=False, check_categorical=False)
+        model.predictions.reset_index(drop=True),
+        check_dtype=False,
+        check_categorical=False,
+    )
     assert len(rg.get_result(back, "models", "egfr_mutant")) == len(model.metrics)
 
 
@@ -534,8 +600,10 @@ def test_predict_errors_name_what_is_missing(fitted):
     holes = mdata.copy()
     patient = holes.obs_names[2]
     values = np.array(holes["radiomics"].X, dtype=float)
-    values[list(holes["radiomics"].obs_names).index(patient),
-           list(holes["radiomics"].var_names).index(needed)] = np.nan
+    values[
+        list(holes["radiomics"].obs_names).index(patient),
+        list(holes["radiomics"].var_names).index(needed),
+    ] = np.nan
     holes.mod["radiomics"].X = values
     with pytest.raises(InputError, match=f"{patient}") as info:
         model.predict(holes)
@@ -560,8 +628,11 @@ def test_save_and_load_with_the_model_card(fitted, tmp_path):
         assert section in card
     assert card["versions"]["scikit-learn"]
     assert card["features"]["used_by_final_model"] == model.required
-    assert {m["metric"] for m in card["validation"]["metrics"]} >= {"auc", "brier",
-                                                                    "calibration_slope"}
+    assert {m["metric"] for m in card["validation"]["metrics"]} >= {
+        "auc",
+        "brier",
+        "calibration_slope",
+    }
     for figure in card["figures"].values():
         assert (folder / figure).exists()
     loaded = rg.tl.load_model(folder)
@@ -602,8 +673,9 @@ def test_bad_requests_are_clear_errors(demo_cohort):
 def test_default_clinical_columns_leave_out_outcomes(demo_cohort):
     from radiogenomics.tl.models.design import parse_features
 
-    spec = parse_features(demo_cohort, "radiomics,clinical", ["os_months", "os_event"],
-                          batch="site")
+    spec = parse_features(
+        demo_cohort, "radiomics,clinical", ["os_months", "os_event"], batch="site"
+    )
     assert "vital_status" in spec.excluded  # re-encodes the event
     assert "site" in spec.excluded and "site" not in spec.clinical
     assert not {"os_months", "os_event", "vital_status"} & set(spec.clinical)
@@ -613,10 +685,26 @@ def test_default_clinical_columns_leave_out_outcomes(demo_cohort):
 def test_model_command(demo_build, tmp_path):
     cohort = rg.write_cohort(demo_build[2].copy(), tmp_path / "cohort.h5mu")
     out = tmp_path / "model"
-    result = run_cli("model", str(cohort), "--target", "egfr_mutant", "--features",
-                     "radiomics,clinical", "--clinical", "age,stage", "--out", str(out),
-                     "--repeats", "1", "--bootstraps", "100", "--permutations", "0",
-                     "--n-features", "5")
+    result = run_cli(
+        "model",
+        str(cohort),
+        "--target",
+        "egfr_mutant",
+        "--features",
+        "radiomics,clinical",
+        "--clinical",
+        "age,stage",
+        "--out",
+        str(out),
+        "--repeats",
+        "1",
+        "--bootstraps",
+        "100",
+        "--permutations",
+        "0",
+        "--n-features",
+        "5",
+    )
     assert result.returncode == 0, result.stderr
     assert "[cross-validation] auc" in result.stdout
     card = json.loads((out / "model_card.json").read_text())
@@ -648,11 +736,16 @@ def test_regression_and_redundancy_filter():
     assert list(kept) == ["a", "b"]
 
 
-@pytest.mark.parametrize("task,learner", [
-    ("classification", "elastic_net"), ("classification", "random_forest"),
-    ("classification", "gradient_boosting"), ("survival", "random_forest"),
-    ("survival", "gradient_boosting"),
-])
+@pytest.mark.parametrize(
+    "task,learner",
+    [
+        ("classification", "elastic_net"),
+        ("classification", "random_forest"),
+        ("classification", "gradient_boosting"),
+        ("survival", "random_forest"),
+        ("survival", "gradient_boosting"),
+    ],
+)
 def test_every_learner_fits_validates_and_predicts(task, learner):
     mdata, X, _ = _noise_cohort(seed=4, n=80, p=30)
     rng = np.random.default_rng(4)
@@ -664,9 +757,19 @@ def test_every_learner_fits_validates_and_predicts(task, learner):
         mdata.obs["time"] = rng.exponential(10 * np.exp(-signal))
         mdata.obs["event"] = (rng.random(80) < 0.8).astype(int)
         options = {"target": "time", "event": "event"}
-    model = rg.tl.fit_model(mdata, features="noise", model=learner, selection="mrmr",
-                            n_features=5, param_grid={}, n_bootstraps=100,
-                            importance_repeats=1, n_repeats=1, outer_folds=3, **options)
+    model = rg.tl.fit_model(
+        mdata,
+        features="noise",
+        model=learner,
+        selection="mrmr",
+        n_features=5,
+        param_grid={},
+        n_bootstraps=100,
+        importance_repeats=1,
+        n_repeats=1,
+        outer_folds=3,
+        **options,
+    )
     primary = "auc" if task == "classification" else "concordance"
     assert model.metrics.set_index("metric").loc[primary, "estimate"] > 0.65
     assert len(model.predict(mdata)) == 80
@@ -677,8 +780,9 @@ def test_external_validation_on_a_second_cohort(demo_cohort):
     site_c = (demo_cohort.obs["site"] == "site_C").to_numpy()
     training = demo_cohort[~site_c].copy()
     other = demo_cohort[site_c].copy()
-    model = rg.tl.fit_model(training, "egfr_mutant", "radiomics", n_features=5, param_grid={},
-                            test=other, **QUICK)
+    model = rg.tl.fit_model(
+        training, "egfr_mutant", "radiomics", n_features=5, param_grid={}, test=other, **QUICK
+    )
     external = model.metrics[model.metrics["validation"] == "external"].set_index("metric")
     assert external.loc["auc", "n"] == other.n_obs
     assert external.loc["auc", "ci_lower"] > 0.6
@@ -705,28 +809,41 @@ def test_harmonisation_step_uses_the_library_combat(demo_cohort):
     fitted = transformers.Harmonizer(batch="batch:site").fit(train)
     shifted = test.copy()
     shifted[shifted.columns[:-1]] += 1000.0
-    np.testing.assert_allclose(fitted.transform(train).to_numpy(),
-                               transformers.Harmonizer(batch="batch:site").fit(train)
-                               .transform(train).to_numpy())
-    np.testing.assert_allclose(fitted.transform(shifted).to_numpy() - fitted.transform(test)
-                               .to_numpy(), 1000.0 / np.sqrt(
-                                   fitted.params_.delta_star[np.searchsorted(
-                                       fitted.batches_, test["batch:site"])]), rtol=1e-6)
+    np.testing.assert_allclose(
+        fitted.transform(train).to_numpy(),
+        transformers.Harmonizer(batch="batch:site").fit(train).transform(train).to_numpy(),
+    )
+    np.testing.assert_allclose(
+        fitted.transform(shifted).to_numpy() - fitted.transform(test).to_numpy(),
+        1000.0
+        / np.sqrt(fitted.params_.delta_star[np.searchsorted(fitted.batches_, test["batch:site"])]),
+        rtol=1e-6,
+    )
 
 
 def test_harmonising_inside_the_folds_recovers_the_site_masked_signal(demo_cohort):
     """Response follows immune infiltration, which brightens the tumour; the scanner sites
     scale intensities. ComBat inside each training fold removes the site effect and the
     cross-validated AUC of response from imaging rises."""
-    options = {"n_features": 10, "param_grid": {"C": [0.5]}, "n_repeats": 2,
-               "n_bootstraps": 200, "importance_repeats": 0}
+    options = {
+        "n_features": 10,
+        "param_grid": {"C": [0.5]},
+        "n_repeats": 2,
+        "n_bootstraps": 200,
+        "importance_repeats": 0,
+    }
     plain = rg.tl.fit_model(demo_cohort, "response", "radiomics", store=False, **options)
-    harmonised = rg.tl.fit_model(demo_cohort, "response", "radiomics", harmonize="site",
-                                 store=False, **options)
-    auc = {name: model.metrics.set_index("metric").loc["auc", "estimate"]
-           for name, model in (("plain", plain), ("harmonised", harmonised))}
-    print(f"response from imaging: AUC {auc['plain']:.3f} without, {auc['harmonised']:.3f} "
-          "with ComBat inside the folds")
+    harmonised = rg.tl.fit_model(
+        demo_cohort, "response", "radiomics", harmonize="site", store=False, **options
+    )
+    auc = {
+        name: model.metrics.set_index("metric").loc["auc", "estimate"]
+        for name, model in (("plain", plain), ("harmonised", harmonised))
+    }
+    print(
+        f"response from imaging: AUC {auc['plain']:.3f} without, {auc['harmonised']:.3f} "
+        "with ComBat inside the folds"
+    )
     assert auc["harmonised"] > auc["plain"] + 0.03
     assert harmonised.card["pipeline"]["harmonize"]["batch"] == "site"
     assert "site" not in harmonised.feature_set.clinical
@@ -742,22 +859,33 @@ def test_models_read_the_chosen_layer(demo_cohort):
     radiomics.layers["raw"] = np.asarray(radiomics.X, dtype=float).copy()
     radiomics.X = np.random.default_rng(0).normal(size=radiomics.shape)  # X: no signal left
     radiomics.uns.setdefault("radiogenomics", {})["preprocessing"] = {
-        "01_harmonize": {"step": "harmonize"}}
+        "01_harmonize": {"step": "harmonize"}
+    }
     with pytest.warns(UserWarning, match="preprocessed on every patient"):
-        rg.tl.fit_model(cohort, "egfr_mutant", "radiomics", n_features=5, param_grid={},
-                        store=False, **QUICK)
+        rg.tl.fit_model(
+            cohort, "egfr_mutant", "radiomics", n_features=5, param_grid={}, store=False, **QUICK
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = rg.tl.fit_model(cohort, "egfr_mutant", "radiomics",
-                                layers={"radiomics": "raw"}, n_features=5, param_grid={},
-                                store=False, **QUICK)
+        model = rg.tl.fit_model(
+            cohort,
+            "egfr_mutant",
+            "radiomics",
+            layers={"radiomics": "raw"},
+            n_features=5,
+            param_grid={},
+            store=False,
+            **QUICK,
+        )
     assert not [w for w in caught if "preprocessed on every patient" in str(w.message)]
     assert model.metrics.set_index("metric").loc["auc", "estimate"] > 0.9
     assert model.card["features"]["layers"] == {"radiomics": "raw"}
-    reference = rg.tl.fit_model(demo_cohort, "egfr_mutant", "radiomics", n_features=5,
-                                param_grid={}, store=False, **QUICK)
-    np.testing.assert_allclose(model.predict(cohort)["prediction"],
-                               reference.predict(demo_cohort)["prediction"])
+    reference = rg.tl.fit_model(
+        demo_cohort, "egfr_mutant", "radiomics", n_features=5, param_grid={}, store=False, **QUICK
+    )
+    np.testing.assert_allclose(
+        model.predict(cohort)["prediction"], reference.predict(demo_cohort)["prediction"]
+    )
     with pytest.raises(CohortError, match="no layer 'normalised'"):
         rg.tl.fit_model(cohort, "egfr_mutant", "radiomics", layers={"radiomics": "normalised"})
 

@@ -30,7 +30,9 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         monkeypatch.setenv("RADIOGENOMICS_SHARED_DATA", str(SHARED_DATA))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     client = nbclient.NotebookClient(
-        notebook, timeout=900, kernel_name="python3",
+        notebook,
+        timeout=900,
+        kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()

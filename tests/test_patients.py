@@ -18,17 +18,28 @@ from radiogenomics.stats.neighbors import percentile_of, standardized_distances
 def small_cohort():
     rng = np.random.default_rng(3)
     patients = [f"P{i:02d}" for i in range(30)]
-    radiomics = ad.AnnData(rng.normal(size=(30, 6)).round(1),
-                           obs=pd.DataFrame(index=patients),
-                           var=pd.DataFrame(index=[f"original_firstorder_F{j}" for j in range(6)]))
+    radiomics = ad.AnnData(
+        rng.normal(size=(30, 6)).round(1),
+        obs=pd.DataFrame(index=patients),
+        var=pd.DataFrame(index=[f"original_firstorder_F{j}" for j in range(6)]),
+    )
     radiomics.X[4, 2] = np.nan
-    rna = ad.AnnData(rng.normal(size=(25, 4)), obs=pd.DataFrame(index=patients[5:]),
-                     var=pd.DataFrame(index=["MKI67", "CA9", "CD8A", "EGFR"]))
-    clinical = pd.DataFrame({
-        "age": rng.integers(40, 80, 30).astype(float),
-        "stage": pd.Categorical(rng.choice(["I", "II", "III"], 30), categories=["I", "II", "III"]),
-        "os_months": rng.uniform(1, 60, 30), "os_event": rng.integers(0, 2, 30),
-    }, index=pd.Index(patients, name="patient_id"))
+    rna = ad.AnnData(
+        rng.normal(size=(25, 4)),
+        obs=pd.DataFrame(index=patients[5:]),
+        var=pd.DataFrame(index=["MKI67", "CA9", "CD8A", "EGFR"]),
+    )
+    clinical = pd.DataFrame(
+        {
+            "age": rng.integers(40, 80, 30).astype(float),
+            "stage": pd.Categorical(
+                rng.choice(["I", "II", "III"], 30), categories=["I", "II", "III"]
+            ),
+            "os_months": rng.uniform(1, 60, 30),
+            "os_event": rng.integers(0, 2, 30),
+        },
+        index=pd.Index(patients, name="patient_id"),
+    )
     clinical.loc["P03", "age"] = np.nan
     return rg.build_cohort({"radiomics": radiomics, "rna": rna}, clinical=clinical, join="outer")
 
@@ -72,8 +83,9 @@ def test_similar_patients_match_sklearn(small_cohort):
     model = NearestNeighbors(n_neighbors=5).fit(z)
     target = list(values.index).index("P10")
     distance, index = model.kneighbors(z[[target]], n_neighbors=5)
-    ours = rg.tl.similar_patients(small_cohort, "P10", mod="rna", n_neighbors=4,
-                                  obs_columns=["os_months", "os_event"])
+    ours = rg.tl.similar_patients(
+        small_cohort, "P10", mod="rna", n_neighbors=4, obs_columns=["os_months", "os_event"]
+    )
     assert list(ours["patient_id"]) == [values.index[i] for i in index[0][1:]]
     assert ours["distance"].to_numpy() == pytest.approx(distance[0][1:])
     assert list(ours["rank"]) == [1, 2, 3, 4]
@@ -116,4 +128,5 @@ def test_clinical_summary(small_cohort):
     assert table.loc["age", "max"] == pytest.approx(age.max())
     counts = small_cohort.obs["stage"].value_counts()
     assert table.loc["stage", "levels"] == ", ".join(
-        f"{level}: {counts[level]}" for level in ["I", "II", "III"] if counts[level])
+        f"{level}: {counts[level]}" for level in ["I", "II", "III"] if counts[level]
+    )

@@ -78,10 +78,12 @@ def test_phenotypes_stored_for_plots_and_reload(phenotyped, tmp_path):
     assert params["stability_ari_mean"] > 0.6
     rg.write_cohort(mdata, tmp_path / "pheno.h5mu")
     again = rg.read_cohort(tmp_path / "pheno.h5mu")
-    assert again.obs["radiomic_subtype"].astype(str).equals(
-        mdata.obs["radiomic_subtype"].astype(str))
-    pd.testing.assert_frame_equal(rg.get_result(again, "phenotypes", "radiomic_subtype"),
-                                  table, check_dtype=False)
+    assert (
+        again.obs["radiomic_subtype"].astype(str).equals(mdata.obs["radiomic_subtype"].astype(str))
+    )
+    pd.testing.assert_frame_equal(
+        rg.get_result(again, "phenotypes", "radiomic_subtype"), table, check_dtype=False
+    )
 
 
 def test_phenotypes_resolution_grid_and_outer_join(demo_build):
@@ -92,8 +94,9 @@ def test_phenotypes_resolution_grid_and_outer_join(demo_build):
     absent = mdata.obs_names[0]
     mdata.mod["radiomics"] = mdata["radiomics"][mdata["radiomics"].obs_names != absent].copy()
     mdata.update()
-    rg.tl.phenotypes(mdata, "radiomics", resolution=[0.3, 1.5], n_resamples=5, umap=False,
-                     key_added="grid")
+    rg.tl.phenotypes(
+        mdata, "radiomics", resolution=[0.3, 1.5], n_resamples=5, umap=False, key_added="grid"
+    )
     params = mdata.uns["radiogenomics"]["params"]["phenotypes"]["grid"]
     assert params["grid"]["resolution"] == [0.3, 1.5]
     assert params["resolution"] in (0.3, 1.5)
@@ -111,8 +114,9 @@ def test_embedding_figures(phenotyped):
     assert by_gene.data[0].marker.colorscale is not None
     feature = mdata["radiomics"].var_names[0]
     by_feature = rg.pl.embedding(mdata, feature)
-    np.testing.assert_allclose(by_feature.data[0].marker.color,
-                               np.asarray(mdata["radiomics"][:, feature].X).ravel())
+    np.testing.assert_allclose(
+        by_feature.data[0].marker.color, np.asarray(mdata["radiomics"][:, feature].X).ravel()
+    )
     with pytest.raises(CohortError, match="colour by"):
         rg.pl.embedding(mdata, "no_such_thing")
 
@@ -149,10 +153,15 @@ def test_group_tests_match_scipy():
 
 
 def test_hypergeometric_matches_fisher():
-    for overlap, set_size, hits, universe in [(5, 30, 50, 1000), (0, 10, 20, 300),
-                                              (12, 15, 40, 200)]:
-        table = [[overlap, hits - overlap],
-                 [set_size - overlap, universe - hits - set_size + overlap]]
+    for overlap, set_size, hits, universe in [
+        (5, 30, 50, 1000),
+        (0, 10, 20, 300),
+        (12, 15, 40, 200),
+    ]:
+        table = [
+            [overlap, hits - overlap],
+            [set_size - overlap, universe - hits - set_size + overlap],
+        ]
         expected = stats.fisher_exact(table, alternative="greater").pvalue
         ours = hypergeometric_overrepresentation(overlap, set_size, hits, universe)
         assert ours == pytest.approx(expected, rel=1e-10)
@@ -181,8 +190,7 @@ def test_differential_genes_are_the_planted_modules(phenotyped):
         # the planted direction of each gene in this subtype: loadings times the shift
         # of the subtype's factor means from the other subtypes'
         others = np.mean([SUBTYPES[s] for s in SUBTYPES if s != planted], axis=0)
-        shift = pd.Series(loadings @ (np.asarray(SUBTYPES[planted]) - others),
-                          index=genes.index)
+        shift = pd.Series(loadings @ (np.asarray(SUBTYPES[planted]) - others), index=genes.index)
         rows = table[(table["group"] == group) & (table["q_value"] < 0.05)]
         for direction, sign in (("up", 1), ("down", -1)):
             top = rows[sign * rows["difference"] > 0].head(50)["feature"]
@@ -200,13 +208,15 @@ def test_differential_genes_are_the_planted_modules(phenotyped):
         t = stats.ttest_ind(values[groups == "1"], values[groups != "1"], equal_var=False)
         assert row["p_value"] == pytest.approx(t.pvalue, rel=1e-9)
         assert row["difference"] == pytest.approx(
-            values[groups == "1"].mean() - values[groups != "1"].mean(), rel=1e-12)
+            values[groups == "1"].mean() - values[groups != "1"].mean(), rel=1e-12
+        )
     # q-values are Benjamini-Hochberg within each group (statsmodels)
     from statsmodels.stats.multitest import multipletests
 
     one = table[table["group"] == "2"]
-    np.testing.assert_allclose(one["q_value"], multipletests(one["p_value"], method="fdr_bh")[1],
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        one["q_value"], multipletests(one["p_value"], method="fdr_bh")[1], rtol=1e-10
+    )
 
     # over-representation: each subtype's planted module, none of the random sets
     enrichment = rg.get_result(mdata, "enrichment", "radiomic_subtype:rna")
@@ -226,8 +236,9 @@ def test_differential_genes_are_the_planted_modules(phenotyped):
 
 def test_differential_wilcoxon_on_proteins_with_missing_values(phenotyped):
     mdata, _ = phenotyped
-    table = rg.tl.differential(mdata, "radiomic_subtype", "protein", method="wilcoxon",
-                               reference="2")
+    table = rg.tl.differential(
+        mdata, "radiomic_subtype", "protein", method="wilcoxon", reference="2"
+    )
     assert set(table["group"]) == {"1", "3"}
     protein = mdata["protein"]
     groups = mdata.obs["radiomic_subtype"].reindex(protein.obs_names).astype(str)
@@ -298,9 +309,18 @@ def test_demo_step_stores_curation_and_phenotypes(demo_build):
     assert result["batch_silhouette"][1] < result["batch_silhouette"][0]
     assert result["adjusted_rand_index_vs_planted"] > 0.7
     assert set(result["top_gene_set_per_subtype"].values()) >= {
-        "DEMO_PROLIFERATION", "DEMO_HYPOXIA", "DEMO_IMMUNE"}
-    for kind in ("feature_qc", "harmonization", "redundancy", "phenotypes", "differential",
-                 "enrichment"):
+        "DEMO_PROLIFERATION",
+        "DEMO_HYPOXIA",
+        "DEMO_IMMUNE",
+    }
+    for kind in (
+        "feature_qc",
+        "harmonization",
+        "redundancy",
+        "phenotypes",
+        "differential",
+        "enrichment",
+    ):
         assert kind in mdata.uns["radiogenomics"], kind
     # every QC-passing feature stays (harmonised and scaled); the raw values are kept
     radiomics = mdata["radiomics"]

@@ -27,10 +27,15 @@ def rossi() -> pd.DataFrame:
 def rossi_cohort(rossi: pd.DataFrame, extra: np.ndarray | None = None):
     patients = [f"R{i:03d}" for i in range(len(rossi))]
     clinical = rossi.set_axis(pd.Index(patients, name="patient_id"))
-    values = np.c_[rossi[["age", "prio"]].to_numpy(float),
-                   np.zeros((len(rossi), 0)) if extra is None else extra]
-    feats = ad.AnnData(values, obs=pd.DataFrame(index=patients),
-                       var=pd.DataFrame(index=[f"f{j}" for j in range(values.shape[1])]))
+    values = np.c_[
+        rossi[["age", "prio"]].to_numpy(float),
+        np.zeros((len(rossi), 0)) if extra is None else extra,
+    ]
+    feats = ad.AnnData(
+        values,
+        obs=pd.DataFrame(index=patients),
+        var=pd.DataFrame(index=[f"f{j}" for j in range(values.shape[1])]),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return rg.build_cohort({"radiomics": feats}, clinical=clinical)
@@ -49,7 +54,8 @@ def per_stratum(time, event, risk, strata, function):
 
 def sksurv_pairs(time, event, risk):
     _, concordant, discordant, tied_risk, _ = concordance_index_censored(
-        event.astype(bool), time.astype(float), risk)
+        event.astype(bool), time.astype(float), risk
+    )
     return concordant + 0.5 * tied_risk, concordant + discordant + tied_risk
 
 
@@ -80,8 +86,7 @@ def test_stratified_cox_concordance_counts_pairs_within_strata_as_r(rossi):
     lp = rossi[["fin", "age", "prio"]].to_numpy(float) @ table["coef"].to_numpy()
     t, e, s = rossi["week"].to_numpy(float), rossi["arrest"].to_numpy(), rossi["wexp"].to_numpy()
     for outside in (sksurv_pairs, lifelines_pairs):
-        assert model["concordance"] == pytest.approx(per_stratum(t, e, lp, s, outside),
-                                                     abs=1e-12)
+        assert model["concordance"] == pytest.approx(per_stratum(t, e, lp, s, outside), abs=1e-12)
     # pooling the strata gives the old, wrong figure
     assert lifelines_concordance(t, -lp, e) == pytest.approx(0.628986, abs=5e-7)
 
@@ -103,13 +108,18 @@ def test_stratified_concordance_kernels_every_path():
         ref = per_stratum(time[m], event[m], risk[m, j], strata[m], sksurv_pairs)
         assert ours[j] == pytest.approx(ref, abs=1e-12)
         if m.all():  # one complete score: the block-comparison path
-            assert concordance_index(time, event, risk[:, j], strata=strata) == \
-                pytest.approx(ref, abs=1e-12)
+            assert concordance_index(time, event, risk[:, j], strata=strata) == pytest.approx(
+                ref, abs=1e-12
+            )
             assert concordance_counts(time, event, risk[:, j], strata=strata)[
-                "concordance"] == pytest.approx(ref, abs=1e-12)
+                "concordance"
+            ] == pytest.approx(ref, abs=1e-12)
     # one stratum is no stratum
-    np.testing.assert_allclose(concordance_index(time, event, risk, strata=np.zeros(n)),
-                               concordance_index(time, event, risk), atol=0)
+    np.testing.assert_allclose(
+        concordance_index(time, event, risk, strata=np.zeros(n)),
+        concordance_index(time, event, risk),
+        atol=0,
+    )
     with pytest.raises(ValueError, match="one code per patient"):
         concordance_index(time, event, risk, strata=strata[:-1])
 
@@ -119,10 +129,16 @@ def test_stratified_cox_screen_concordance(rossi):
     mdata = rossi_cohort(rossi, extra=rng.normal(size=(len(rossi), 3)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plain = rg.tl.cox_screen(mdata, "radiomics", time="week", event="arrest",
-                                 strata="wexp")
-        adjusted = rg.tl.cox_screen(mdata, "radiomics", time="week", event="arrest",
-                                    covariates=["fin"], strata="wexp", key_added="adj")
+        plain = rg.tl.cox_screen(mdata, "radiomics", time="week", event="arrest", strata="wexp")
+        adjusted = rg.tl.cox_screen(
+            mdata,
+            "radiomics",
+            time="week",
+            event="arrest",
+            covariates=["fin"],
+            strata="wexp",
+            key_added="adj",
+        )
     t, e, s = rossi["week"].to_numpy(float), rossi["arrest"].to_numpy(), rossi["wexp"].to_numpy()
     x = mdata["radiomics"].X
     for _, row in plain.iterrows():
@@ -134,8 +150,14 @@ def test_stratified_cox_screen_concordance(rossi):
         j = list(mdata["radiomics"].var_names).index(row["feature"])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ref_fit = rg.tl.cox(mdata, ["fin", f"radiomics:{row['feature']}"], time="week",
-                                event="arrest", strata="wexp", key_added="one")
+            ref_fit = rg.tl.cox(
+                mdata,
+                ["fin", f"radiomics:{row['feature']}"],
+                time="week",
+                event="arrest",
+                strata="wexp",
+                key_added="one",
+            )
         lp = np.c_[fin, x[:, j]] @ ref_fit["coef"].to_numpy()
         ref = per_stratum(t, e, lp, s, sksurv_pairs)
         assert row["concordance"] == pytest.approx(ref, abs=1e-9)
@@ -195,8 +217,14 @@ def zph_reference(time, event, x, coef, terms, transform, ties="efron", strata=N
     d = x.shape[1]
 
     def score_test(columns):
-        model = PHReg(stop, np.c_[xi, gx[:, columns]], status=np.array(status), entry=entry,
-                      strata=None if strata is None else strata[rows], ties=ties)
+        model = PHReg(
+            stop,
+            np.c_[xi, gx[:, columns]],
+            status=np.array(status),
+            entry=entry,
+            strata=None if strata is None else strata[rows],
+            ties=ties,
+        )
         at = np.r_[coef, np.zeros(len(columns))]
         u = model.score(at)
         return float(u @ np.linalg.solve(-model.hessian(at), u))
@@ -221,8 +249,9 @@ def test_cox_zph_on_rossi_matches_r():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = rg.tl.cox(mdata, ROSSI_TERMS, time="week", event="arrest", key_added="new")
-        old = rg.tl.cox(mdata, ROSSI_TERMS, time="week", event="arrest",
-                        ph_method="schoenfeld", key_added="old")
+        old = rg.tl.cox(
+            mdata, ROSSI_TERMS, time="week", event="arrest", ph_method="schoenfeld", key_added="old"
+        )
     age = table.set_index("term").loc["age"]
     assert round(age["ph_statistic"], 2) == R_ROSSI_ZPH_AGE_KM
     assert age["ph_df"] == 1
@@ -253,8 +282,10 @@ def stats_chi2_sf(values, df):
 def test_cox_zph_stratified_breslow_and_multi_column_terms(rossi):
     from radiogenomics.stats.cox import cox_zph
 
-    frame = rossi.assign(prio_mid=(rossi["prio"].between(2, 4)).astype(float),
-                         prio_high=(rossi["prio"] > 4).astype(float))
+    frame = rossi.assign(
+        prio_mid=(rossi["prio"].between(2, 4)).astype(float),
+        prio_high=(rossi["prio"] > 4).astype(float),
+    )
     terms = ["fin", "age", "prio_mid", "prio_high"]
     groups = [[0], [1], [2, 3]]  # prio's two indicators: one 2-df test, as R terms=TRUE
     for ties, strata in (("breslow", None), ("efron", "wexp"), ("breslow", "race")):
@@ -292,8 +323,7 @@ def both_kernels(a, b):
     values = np.r_[a, b][:, None]
     group = np.r_[np.ones(a.size), np.zeros(b.size)]
     ranks = column_ranks(values)
-    u1, p_engine = mannwhitney_from_ranks(ranks[:, 0] @ group, a.size, b.size,
-                                          tie_terms(values)[0])
+    u1, p_engine = mannwhitney_from_ranks(ranks[:, 0] @ group, a.size, b.size, tie_terms(values)[0])
     result = mann_whitney_one_vs_rest(values, (1 - group).astype(np.int64))
     assert result["statistic"][0, 0] == pytest.approx(float(u1), abs=1e-9)
     return float(p_engine), float(result["p_value"][0, 0]), bool(result["exact"][0, 0])
@@ -307,8 +337,14 @@ def test_mann_whitney_auto_follows_r_exact_rule():
     assert engine == pytest.approx(2 * R_WILCOX_P_GREATER, abs=1e-4)  # two-sided
     assert groups == pytest.approx(engine, rel=1e-12)
     rng = np.random.default_rng(5)
-    for n1, n0, tie in ((9, 12, False), (20, 30, False), (49, 49, False), (49, 50, False),
-                        (12, 15, True), (60, 8, False)):
+    for n1, n0, tie in (
+        (9, 12, False),
+        (20, 30, False),
+        (49, 49, False),
+        (49, 50, False),
+        (12, 15, True),
+        (60, 8, False),
+    ):
         a, b = rng.normal(0.4, 1, n1), rng.normal(0, 1, n0)
         if tie:
             b[0] = a[0]
@@ -325,13 +361,19 @@ def test_mann_whitney_rule_is_recorded_in_the_provenance():
     rng = np.random.default_rng(2)
     n = 30
     patients = [f"P{i:02d}" for i in range(n)]
-    x = ad.AnnData(rng.normal(size=(n, 3)), obs=pd.DataFrame(index=patients),
-                   var=pd.DataFrame(index=["a", "b", "c"]))
-    mutation = ad.AnnData((rng.random((n, 2)) < 0.4).astype(float),
-                          obs=pd.DataFrame(index=patients),
-                          var=pd.DataFrame(index=["TP53", "KRAS"]))
-    clinical = pd.DataFrame({"group": rng.choice(["u", "v"], n)},
-                            index=pd.Index(patients, name="patient_id"))
+    x = ad.AnnData(
+        rng.normal(size=(n, 3)),
+        obs=pd.DataFrame(index=patients),
+        var=pd.DataFrame(index=["a", "b", "c"]),
+    )
+    mutation = ad.AnnData(
+        (rng.random((n, 2)) < 0.4).astype(float),
+        obs=pd.DataFrame(index=patients),
+        var=pd.DataFrame(index=["TP53", "KRAS"]),
+    )
+    clinical = pd.DataFrame(
+        {"group": rng.choice(["u", "v"], n)}, index=pd.Index(patients, name="patient_id")
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mdata = rg.build_cohort({"radiomics": x, "mutation": mutation}, clinical=clinical)
@@ -354,24 +396,26 @@ def test_mann_whitney_rule_is_recorded_in_the_provenance():
 # ------------------------------------------------------------------ ComBat as sva
 
 # A fixed matrix: 16 patients (rows) x 8 features, three batches, an age covariate.
-COMBAT_X = np.array([
-    [3.66, 4.54, 3.10, 3.71, 3.16, 4.76, 3.73, 5.27],
-    [5.22, 4.87, 2.54, 4.52, 5.01, 5.17, 3.53, 4.58],
-    [3.96, 4.13, 6.00, 4.13, 4.91, 5.82, 4.36, 4.83],
-    [4.90, 4.85, 3.56, 4.87, 6.15, 3.24, 5.65, 4.91],
-    [4.24, 6.88, 5.64, 3.68, 4.95, 5.46, 4.69, 5.56],
-    [6.58, 6.53, 8.17, 5.12, 7.02, 5.08, 6.71, 4.57],
-    [6.05, 5.47, 7.60, 8.09, 4.97, 4.82, 7.73, 3.60],
-    [6.56, 5.95, 8.47, 7.74, 6.80, 5.79, 6.72, 9.20],
-    [6.16, 5.19, 6.66, 6.08, 6.54, 4.22, 6.63, 5.80],
-    [8.52, 6.60, 6.07, 7.23, 6.30, 7.44, 6.61, 7.31],
-    [5.10, 6.41, 3.84, 3.44, 6.62, 4.78, 7.13, 10.08],
-    [3.91, 4.41, 4.84, 5.01, 4.36, 4.63, 5.03, 4.96],
-    [3.71, 4.74, 4.66, 3.86, 4.60, 4.11, 5.16, 4.67],
-    [4.25, 4.14, 4.32, 2.96, 3.39, 4.73, 2.75, 4.89],
-    [3.18, 5.29, 4.02, 5.12, 4.48, 3.61, 5.33, 5.52],
-    [4.54, 4.75, 4.68, 4.07, 5.34, 4.48, 4.60, 4.13],
-])
+COMBAT_X = np.array(
+    [
+        [3.66, 4.54, 3.10, 3.71, 3.16, 4.76, 3.73, 5.27],
+        [5.22, 4.87, 2.54, 4.52, 5.01, 5.17, 3.53, 4.58],
+        [3.96, 4.13, 6.00, 4.13, 4.91, 5.82, 4.36, 4.83],
+        [4.90, 4.85, 3.56, 4.87, 6.15, 3.24, 5.65, 4.91],
+        [4.24, 6.88, 5.64, 3.68, 4.95, 5.46, 4.69, 5.56],
+        [6.58, 6.53, 8.17, 5.12, 7.02, 5.08, 6.71, 4.57],
+        [6.05, 5.47, 7.60, 8.09, 4.97, 4.82, 7.73, 3.60],
+        [6.56, 5.95, 8.47, 7.74, 6.80, 5.79, 6.72, 9.20],
+        [6.16, 5.19, 6.66, 6.08, 6.54, 4.22, 6.63, 5.80],
+        [8.52, 6.60, 6.07, 7.23, 6.30, 7.44, 6.61, 7.31],
+        [5.10, 6.41, 3.84, 3.44, 6.62, 4.78, 7.13, 10.08],
+        [3.91, 4.41, 4.84, 5.01, 4.36, 4.63, 5.03, 4.96],
+        [3.71, 4.74, 4.66, 3.86, 4.60, 4.11, 5.16, 4.67],
+        [4.25, 4.14, 4.32, 2.96, 3.39, 4.73, 2.75, 4.89],
+        [3.18, 5.29, 4.02, 5.12, 4.48, 3.61, 5.33, 5.52],
+        [4.54, 4.75, 4.68, 4.07, 5.34, 4.48, 4.60, 4.13],
+    ]
+)
 COMBAT_BATCH = [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2]
 COMBAT_AGE = [60, 62, 58, 53, 56, 52, 60, 71, 56, 55, 64, 63, 61, 53, 60, 66]
 # Corrected values of the first two features, R sva::ComBat (sva 3.x):
@@ -387,83 +431,97 @@ COMBAT_AGE = [60, 62, 58, 53, 56, 52, 60, 71, 56, 55, 64, 63, 61, 53, 60, 66]
 # The numbers were computed with neuroCombat 0.2.12 (Fortin's line-by-line port of sva's
 # ComBat: rowVars for t2 and the inverse-gamma prior, int.eprior); inmoose 0.9.1's
 # pycombat_norm is not used because it takes population variances for both.
-SVA_PARAMETRIC = np.array([
-    [4.2521222044, 4.9833900073],
-    [5.7780120062, 5.2387131265],
-    [4.5473242197, 4.6651535492],
-    [5.4713547662, 5.2418596091],
-    [4.8229446026, 6.8319939784],
-    [5.3454699686, 5.7012886891],
-    [4.8739935283, 4.7481870194],
-    [5.1715119686, 5.1641414454],
-    [4.9913876317, 4.5029623344],
-    [6.8016242367, 5.7604558784],
-    [4.1152506632, 5.5815250909],
-    [4.7202002011, 4.9374612953],
-    [4.4444903185, 5.3899665524],
-    [5.0565172175, 4.5221296880],
-    [3.7563424185, 6.1531854772],
-    [5.5560828770, 5.4232926495],
-])
-SVA_NONPARAMETRIC = np.array([
-    [4.4099258321, 5.0149998115],
-    [5.6366573959, 5.2645438274],
-    [4.6630478621, 4.7038647612],
-    [5.4470207773, 5.2694815727],
-    [4.9002574878, 6.8255755685],
-    [5.5899516375, 5.6430120284],
-    [5.1342214940, 4.7984439464],
-    [5.3745698351, 5.1493730731],
-    [5.2536050483, 4.5885265454],
-    [6.9159228040, 5.6911806941],
-    [4.4269381032, 5.5234884483],
-    [4.6542230222, 4.9145813466],
-    [4.4292864488, 5.3377498167],
-    [4.9930099574, 4.5340528368],
-    [3.8471972553, 6.0499084170],
-    [5.3520346248, 5.3654899271],
-])
-SVA_MEAN_ONLY = np.array([
-    [4.1642644916, 4.9340803620],
-    [5.7242644916, 5.2640803620],
-    [4.4642644916, 4.5240803620],
-    [5.4042644916, 5.2440803620],
-    [4.7442644916, 7.2740803620],
-    [5.5020843558, 5.6939467513],
-    [4.9720843558, 4.6339467513],
-    [5.4820843558, 5.1139467513],
-    [5.0820843558, 4.3539467513],
-    [7.4420843558, 5.7639467513],
-    [4.0220843558, 5.5739467513],
-    [4.6311391216, 5.0292885308],
-    [4.4311391216, 5.3592885308],
-    [4.9711391216, 4.7592885308],
-    [3.9011391216, 5.9092885308],
-    [5.2611391216, 5.3692885308],
-])
-SVA_NONPARAMETRIC_MEAN_ONLY = np.array([
-    [4.2015590652, 4.8925034043],
-    [5.7615590652, 5.2225034043],
-    [4.5015590652, 4.4825034043],
-    [5.4415590652, 5.2025034043],
-    [4.7815590652, 7.2325034043],
-    [5.2951798039, 5.7773326184],
-    [4.7651798039, 4.7173326184],
-    [5.2751798039, 5.1973326184],
-    [4.8751798039, 4.4373326184],
-    [7.2351798039, 5.8473326184],
-    [3.8151798039, 5.6573326184],
-    [4.6339837999, 5.0111876698],
-    [4.4339837999, 5.3411876698],
-    [4.9739837999, 4.7411876698],
-    [3.9039837999, 5.8911876698],
-    [5.2639837999, 5.3511876698],
-])
+SVA_PARAMETRIC = np.array(
+    [
+        [4.2521222044, 4.9833900073],
+        [5.7780120062, 5.2387131265],
+        [4.5473242197, 4.6651535492],
+        [5.4713547662, 5.2418596091],
+        [4.8229446026, 6.8319939784],
+        [5.3454699686, 5.7012886891],
+        [4.8739935283, 4.7481870194],
+        [5.1715119686, 5.1641414454],
+        [4.9913876317, 4.5029623344],
+        [6.8016242367, 5.7604558784],
+        [4.1152506632, 5.5815250909],
+        [4.7202002011, 4.9374612953],
+        [4.4444903185, 5.3899665524],
+        [5.0565172175, 4.5221296880],
+        [3.7563424185, 6.1531854772],
+        [5.5560828770, 5.4232926495],
+    ]
+)
+SVA_NONPARAMETRIC = np.array(
+    [
+        [4.4099258321, 5.0149998115],
+        [5.6366573959, 5.2645438274],
+        [4.6630478621, 4.7038647612],
+        [5.4470207773, 5.2694815727],
+        [4.9002574878, 6.8255755685],
+        [5.5899516375, 5.6430120284],
+        [5.1342214940, 4.7984439464],
+        [5.3745698351, 5.1493730731],
+        [5.2536050483, 4.5885265454],
+        [6.9159228040, 5.6911806941],
+        [4.4269381032, 5.5234884483],
+        [4.6542230222, 4.9145813466],
+        [4.4292864488, 5.3377498167],
+        [4.9930099574, 4.5340528368],
+        [3.8471972553, 6.0499084170],
+        [5.3520346248, 5.3654899271],
+    ]
+)
+SVA_MEAN_ONLY = np.array(
+    [
+        [4.1642644916, 4.9340803620],
+        [5.7242644916, 5.2640803620],
+        [4.4642644916, 4.5240803620],
+        [5.4042644916, 5.2440803620],
+        [4.7442644916, 7.2740803620],
+        [5.5020843558, 5.6939467513],
+        [4.9720843558, 4.6339467513],
+        [5.4820843558, 5.1139467513],
+        [5.0820843558, 4.3539467513],
+        [7.4420843558, 5.7639467513],
+        [4.0220843558, 5.5739467513],
+        [4.6311391216, 5.0292885308],
+        [4.4311391216, 5.3592885308],
+        [4.9711391216, 4.7592885308],
+        [3.9011391216, 5.9092885308],
+        [5.2611391216, 5.3692885308],
+    ]
+)
+SVA_NONPARAMETRIC_MEAN_ONLY = np.array(
+    [
+        [4.2015590652, 4.8925034043],
+        [5.7615590652, 5.2225034043],
+        [4.5015590652, 4.4825034043],
+        [5.4415590652, 5.2025034043],
+        [4.7815590652, 7.2325034043],
+        [5.2951798039, 5.7773326184],
+        [4.7651798039, 4.7173326184],
+        [5.2751798039, 5.1973326184],
+        [4.8751798039, 4.4373326184],
+        [7.2351798039, 5.8473326184],
+        [3.8151798039, 5.6573326184],
+        [4.6339837999, 5.0111876698],
+        [4.4339837999, 5.3411876698],
+        [4.9739837999, 4.7411876698],
+        [3.9039837999, 5.8911876698],
+        [5.2639837999, 5.3511876698],
+    ]
+)
 
 
-@pytest.mark.parametrize(("parametric", "mean_only", "expected"), [
-    (True, False, SVA_PARAMETRIC), (False, False, SVA_NONPARAMETRIC),
-    (True, True, SVA_MEAN_ONLY), (False, True, SVA_NONPARAMETRIC_MEAN_ONLY)])
+@pytest.mark.parametrize(
+    ("parametric", "mean_only", "expected"),
+    [
+        (True, False, SVA_PARAMETRIC),
+        (False, False, SVA_NONPARAMETRIC),
+        (True, True, SVA_MEAN_ONLY),
+        (False, True, SVA_NONPARAMETRIC_MEAN_ONLY),
+    ],
+)
 def test_combat_matches_sva(parametric, mean_only, expected):
     from radiogenomics.stats.combat import combat_apply, combat_fit
 
@@ -473,34 +531,44 @@ def test_combat_matches_sva(parametric, mean_only, expected):
     ours = combat_apply(COMBAT_X, batch, model, age)
     np.testing.assert_allclose(ours[:, :2], expected, rtol=0, atol=5e-10)
     if parametric:  # scanpy's convention differs from sva's (ddof of the prior variance)
-        scanpy = combat_apply(COMBAT_X, batch, combat_fit(
-            COMBAT_X, batch, age, mean_only=mean_only, convention="scanpy"), age)
+        scanpy = combat_apply(
+            COMBAT_X,
+            batch,
+            combat_fit(COMBAT_X, batch, age, mean_only=mean_only, convention="scanpy"),
+            age,
+        )
         assert np.abs(scanpy[:, :2] - expected).max() > 1e-3
 
 
 def test_harmonize_records_the_combat_convention():
     patients = [f"P{i:02d}" for i in range(len(COMBAT_BATCH))]
-    feats = ad.AnnData(COMBAT_X.copy(), obs=pd.DataFrame(index=patients),
-                       var=pd.DataFrame(index=[f"f{j}" for j in range(COMBAT_X.shape[1])]))
-    clinical = pd.DataFrame({"site": [f"s{b}" for b in COMBAT_BATCH], "age": COMBAT_AGE},
-                            index=pd.Index(patients, name="patient_id"))
+    feats = ad.AnnData(
+        COMBAT_X.copy(),
+        obs=pd.DataFrame(index=patients),
+        var=pd.DataFrame(index=[f"f{j}" for j in range(COMBAT_X.shape[1])]),
+    )
+    clinical = pd.DataFrame(
+        {"site": [f"s{b}" for b in COMBAT_BATCH], "age": COMBAT_AGE},
+        index=pd.Index(patients, name="patient_id"),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mdata = rg.build_cohort({"radiomics": feats}, clinical=clinical)
-        rg.pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["age"],
-                        parametric=False)
-    np.testing.assert_allclose(mdata["radiomics"].X[:, :2], SVA_NONPARAMETRIC, rtol=0,
-                               atol=5e-10)
+        rg.pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["age"], parametric=False)
+    np.testing.assert_allclose(mdata["radiomics"].X[:, :2], SVA_NONPARAMETRIC, rtol=0, atol=5e-10)
     params = mdata.uns["radiogenomics"]["params"]["harmonization"]["radiomics"]
     assert params["convention"] == "sva" and params["parametric"] is False
     # the stored parameters correct patients as the fit corrected them (the new-patient
     # path of the tumor board)
-    new = pd.DataFrame(COMBAT_X[:4], index=[f"N{i}" for i in range(4)],
-                       columns=list(feats.var_names))
-    obs = pd.DataFrame({"site": clinical["site"].iloc[:4].to_numpy(),
-                        "age": COMBAT_AGE[:4]}, index=new.index)
+    new = pd.DataFrame(
+        COMBAT_X[:4], index=[f"N{i}" for i in range(4)], columns=list(feats.var_names)
+    )
+    obs = pd.DataFrame(
+        {"site": clinical["site"].iloc[:4].to_numpy(), "age": COMBAT_AGE[:4]}, index=new.index
+    )
     placed = rg.pp.apply_preprocessing(mdata, new, "radiomics", obs=obs)
-    np.testing.assert_allclose(np.asarray(placed.X)[:, :2], SVA_NONPARAMETRIC[:4], rtol=0,
-                               atol=5e-10)
+    np.testing.assert_allclose(
+        np.asarray(placed.X)[:, :2], SVA_NONPARAMETRIC[:4], rtol=0, atol=5e-10
+    )
     with pytest.raises(rg.errors.InputError, match="convention"):
         rg.pp.harmonize(mdata, "radiomics", batch_key="site", convention="R")

@@ -17,8 +17,9 @@ from radiogenomics.report import SECTIONS, find_chromium
 
 
 def _numbers(html: str) -> dict:
-    found = re.search(r'<script type="application/json" id="report-numbers">(.*?)</script>',
-                      html, re.S)
+    found = re.search(
+        r'<script type="application/json" id="report-numbers">(.*?)</script>', html, re.S
+    )
     assert found
     return json.loads(found[1].replace("<\\/", "</"))
 
@@ -37,11 +38,22 @@ def study_folder(demo_build, tmp_path_factory):
         rg.pp.filter_features(mdata, "radiomics")
         rg.pp.harmonize(mdata, "radiomics", batch_key="site")
         assoc = rg.tl.associate(mdata, x="radiomics", y="protein", key_added="radiomics_vs_protein")
-        screen = rg.tl.cox_screen(mdata, "radiomics", time="os_months", event="os_event",
-                                  key_added="survival_screen")
-        fit_model(mdata, "egfr_mutant", "radiomics", outer_folds=3, n_repeats=1,
-                  inner_folds=2, n_bootstraps=50, n_features=(5,), n_jobs=1,
-                  key_added="egfr_mutant", layers={"radiomics": "raw"})
+        screen = rg.tl.cox_screen(
+            mdata, "radiomics", time="os_months", event="os_event", key_added="survival_screen"
+        )
+        fit_model(
+            mdata,
+            "egfr_mutant",
+            "radiomics",
+            outer_folds=3,
+            n_repeats=1,
+            inner_folds=2,
+            n_bootstraps=50,
+            n_features=(5,),
+            n_jobs=1,
+            key_added="egfr_mutant",
+            layers={"radiomics": "raw"},
+        )
     rg.export.write_table(assoc, results / "radiomics_vs_protein.parquet", cohort=mdata)
     rg.export.write_table(screen, results / "survival_screen.parquet", cohort=mdata)
     rg.write_cohort(mdata, folder / "cohort.h5mu")
@@ -63,8 +75,10 @@ def test_report_numbers_equal_the_result_tables(study_folder, written):
     assert numbers["n_patients"] == mdata.n_obs
     q = assoc["q_value"].to_numpy(dtype=float)
     assert numbers["associations"]["radiomics_vs_protein"] == {
-        "pairs": len(assoc), "q_below_0.05": int(np.sum(q < 0.05)),
-        "q_below_0.1": int(np.sum(q < 0.1))}
+        "pairs": len(assoc),
+        "q_below_0.05": int(np.sum(q < 0.05)),
+        "q_below_0.1": int(np.sum(q < 0.1)),
+    }
     surv = numbers["survival"]["survival_screen"]
     assert surv["n_events"] == int(screen["n_events"].max())
     assert surv["n_events"] == int(mdata.obs["os_event"].astype(float).sum())
@@ -108,23 +122,34 @@ def test_checklist_fills_what_the_software_knows(study_folder):
     from radiogenomics.report.study import collect
 
     data = collect(study_folder[1])
-    numbers = {"n_patients": study_folder[1].n_obs, "n_dropped": 0,
-               "associations": {"a": {"pairs": 10, "q_below_0.05": 2}},
-               "ibsi": {"n_compared": 182, "n_claimed": 179, "n_claimed_passed": 179}}
+    numbers = {
+        "n_patients": study_folder[1].n_obs,
+        "n_dropped": 0,
+        "associations": {"a": {"pairs": 10, "q_below_0.05": 2}},
+        "ibsi": {"n_compared": 182, "n_claimed": 179, "n_claimed_passed": 179},
+    }
     rows = pd.DataFrame(checklist_rows(data, numbers))
     assert set(rows["guideline"]) == {"CLEAR", "TRIPOD+AI", "RQS"}
     by_item = rows.set_index(["guideline", "item"])
     software = by_item.loc[("CLEAR", "Radiomics software and version")]
     assert software["status"] == FILLED and "pyradiomics" in software["content"]
     assert by_item.loc[("CLEAR", "Data availability"), "status"] == AUTHORS
-    assert "179 of 179" in by_item.loc[("CLEAR", "Compliance with IBSI feature definitions"),
-                                       "content"]
-    assert "outer folds" in by_item.loc[("TRIPOD+AI", "Analytical methods (model, tuning, "
-                                         "internal validation)"), "content"]
+    assert (
+        "179 of 179"
+        in by_item.loc[("CLEAR", "Compliance with IBSI feature definitions"), "content"]
+    )
+    assert (
+        "outer folds"
+        in by_item.loc[
+            ("TRIPOD+AI", "Analytical methods (model, tuning, internal validation)"), "content"
+        ]
+    )
     assert (rows["status"] == AUTHORS).sum() >= 10
     # the site is not an imaging protocol: that item is left to the authors
-    assert by_item.loc[("CLEAR", "Imaging protocol (scanner, acquisition, reconstruction)"),
-                       "status"] == AUTHORS
+    assert (
+        by_item.loc[("CLEAR", "Imaging protocol (scanner, acquisition, reconstruction)"), "status"]
+        == AUTHORS
+    )
     numbers["acquisition"] = ["scanner", "kVp", "site"]
     rows = pd.DataFrame(checklist_rows(data, numbers)).set_index(["guideline", "item"])
     protocol = rows.loc[("CLEAR", "Imaging protocol (scanner, acquisition, reconstruction)")]
@@ -133,8 +158,9 @@ def test_checklist_fills_what_the_software_knows(study_folder):
 
 def test_report_command(study_folder, tmp_path, capsys):
     out = tmp_path / "report"
-    assert main(["report", str(study_folder[0]), "--out", str(out), "--no-pdf",
-                 "--no-figures"]) == 0
+    assert (
+        main(["report", str(study_folder[0]), "--out", str(out), "--no-pdf", "--no-figures"]) == 0
+    )
     page = (out / "report.html").read_text(encoding="utf-8")
     assert _numbers(page)["n_patients"] == study_folder[1].n_obs
     assert not (out / "report.pdf").exists()
@@ -188,9 +214,11 @@ def test_acquisition_from_dicom_attributes(study_folder, tmp_path):
     rad.obs["SliceThickness"] = 2.5
     rad.obs["ConvolutionKernel"] = "B30f"
     page = Path(rg.report.study(mdata, tmp_path, pdf=False, figures=False)["html"]).read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
     assert f"SIEMENS ({n - 3}); GE MEDICAL SYSTEMS (3)" in page
     assert f"120.0 ({n})" in page and f"B30f ({n})" in page
     numbers = _numbers(page)
     assert {"scanner", "kVp", "slice thickness (mm)", "reconstruction kernel"} <= set(
-        numbers["acquisition"])
+        numbers["acquisition"]
+    )

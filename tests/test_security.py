@@ -34,13 +34,29 @@ def _marker_command(marker: Path) -> str:
 def _crafted_skops(file: Path, marker: Path) -> Path:
     """A skops file whose schema asks the loader to call ``os.system("touch MARKER")``."""
     schema = {
-        "__class__": "system", "__module__": "os", "__loader__": "ConstructorFromReduceNode",
-        "content": {"__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
-                    "content": [{"__class__": "str", "__module__": "builtins",
-                                 "__loader__": "JsonNode",
-                                 "content": json.dumps(_marker_command(marker)),
-                                 "is_json": True, "__id__": 2}], "__id__": 3},
-        "__id__": 1, "protocol": 2, "_skops_version": "0.16.0"}
+        "__class__": "system",
+        "__module__": "os",
+        "__loader__": "ConstructorFromReduceNode",
+        "content": {
+            "__class__": "tuple",
+            "__module__": "builtins",
+            "__loader__": "TupleNode",
+            "content": [
+                {
+                    "__class__": "str",
+                    "__module__": "builtins",
+                    "__loader__": "JsonNode",
+                    "content": json.dumps(_marker_command(marker)),
+                    "is_json": True,
+                    "__id__": 2,
+                }
+            ],
+            "__id__": 3,
+        },
+        "__id__": 1,
+        "protocol": 2,
+        "_skops_version": "0.16.0",
+    }
     with zipfile.ZipFile(file, "w") as archive:
         archive.writestr("schema.json", json.dumps(schema))
     return file
@@ -104,8 +120,9 @@ def _small_cohort(seed=0, n=60, p=10):
     names = [f"P{i:03d}" for i in range(n)]
     site = np.repeat(["A", "B", "C"], n // 3)
     X[site == "B"] += 0.7  # a batch effect for the harmonisation to remove
-    radiomics = ad.AnnData(X, obs=pd.DataFrame(index=names),
-                           var=pd.DataFrame(index=[f"f{j}" for j in range(p)]))
+    radiomics = ad.AnnData(
+        X, obs=pd.DataFrame(index=names), var=pd.DataFrame(index=[f"f{j}" for j in range(p)])
+    )
     mdata = md.MuData({"radiomics": radiomics})
     mdata.obs["label"] = np.where(X[:, 0] + rng.normal(size=n) > 0.3, "mutant", "wild")
     mdata.obs["site"] = site
@@ -121,10 +138,21 @@ def test_saved_model_holds_only_trusted_types_and_predicts_the_same(tmp_path, le
     from radiogenomics.tl.models.persistence import TRUSTED_TYPES
 
     mdata = _small_cohort()
-    model = rg.tl.fit_model(mdata, "label", {"radiomics": None, "clinical": ["stage"]},
-                            model=learner, harmonize="site", redundancy=0.9, n_features=4,
-                            param_grid={}, outer_folds=3, n_repeats=1, n_bootstraps=20,
-                            importance_repeats=1, store=False)
+    model = rg.tl.fit_model(
+        mdata,
+        "label",
+        {"radiomics": None, "clinical": ["stage"]},
+        model=learner,
+        harmonize="site",
+        redundancy=0.9,
+        n_features=4,
+        param_grid={},
+        outer_folds=3,
+        n_repeats=1,
+        n_bootstraps=20,
+        importance_repeats=1,
+        store=False,
+    )
     folder = model.save(tmp_path / "m", figures=False)
     assert not (folder / "model.joblib").exists()
     found = set(sio.get_untrusted_types(file=folder / "model.skops"))
@@ -139,8 +167,11 @@ def test_saved_model_holds_only_trusted_types_and_predicts_the_same(tmp_path, le
     # a file naming one type more than the library trusts is refused by that name
     with zipfile.ZipFile(folder / "model.skops") as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
-    schema = members["schema.json"].decode().replace(
-        '"radiogenomics.stats.combat"', '"radiogenomics.stats.combat_elsewhere"')
+    schema = (
+        members["schema.json"]
+        .decode()
+        .replace('"radiogenomics.stats.combat"', '"radiogenomics.stats.combat_elsewhere"')
+    )
     members["schema.json"] = schema.encode()
     with zipfile.ZipFile(tmp_path / "altered.skops", "w") as archive:
         for name, data in members.items():
@@ -153,8 +184,17 @@ def test_model_n_features_zero_is_a_one_line_error(tmp_path):
     cohort = tmp_path / "cohort.h5mu"
     cohort.write_bytes(b"")
     for value in ("0", "5,0", "-3"):
-        result = run_cli("model", str(cohort), "--target", "label", "--out",
-                         str(tmp_path / "m"), "--n-features", value, timeout=300)
+        result = run_cli(
+            "model",
+            str(cohort),
+            "--target",
+            "label",
+            "--out",
+            str(tmp_path / "m"),
+            "--n-features",
+            value,
+            timeout=300,
+        )
         assert result.returncode == 2, result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: --n-features"), lines
@@ -165,8 +205,9 @@ def test_model_n_features_zero_is_a_one_line_error(tmp_path):
 
 def test_demo_on_a_network_address_refuses_before_the_study(tmp_path):
     out = tmp_path / "demo"
-    result = run_cli("demo", "--out", str(out), "--host", "0.0.0.0", "--patients", "12",
-                     timeout=300)
+    result = run_cli(
+        "demo", "--out", str(out), "--host", "0.0.0.0", "--patients", "12", timeout=300
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "refusing to listen on 0.0.0.0 without authentication" in lines[0]
@@ -197,8 +238,14 @@ def test_back_off_per_user_doubles_and_recovers(users):
     from dashboards.auth import BasicAuth
 
     clock = Clock()
-    auth = BasicAuth(users, max_failures_per_user=3, max_failures_per_address=100,
-                     base_delay=10.0, max_delay=1000.0, clock=clock)
+    auth = BasicAuth(
+        users,
+        max_failures_per_user=3,
+        max_failures_per_address=100,
+        base_delay=10.0,
+        max_delay=1000.0,
+        clock=clock,
+    )
     statuses = [auth.authenticate("alice", "wrong", "10.0.0.1").status for _ in range(3)]
     assert statuses == [401, 401, 401]
     blocked = auth.authenticate("alice", "correct horse", "10.0.0.2")  # even the right one
@@ -212,7 +259,10 @@ def test_back_off_per_user_doubles_and_recovers(users):
     assert auth.authenticate("alice", "correct horse", "10.0.0.1").status == 200
     # the success cleared the count: three new failures before the next wait
     assert [auth.authenticate("alice", "no", "10.0.0.1").status for _ in range(3)] == [
-        401, 401, 401]
+        401,
+        401,
+        401,
+    ]
     assert auth.authenticate("alice", "no", "10.0.0.1").status == 429
 
 
@@ -220,8 +270,9 @@ def test_back_off_per_address_and_unknown_users(users):
     from dashboards.auth import BasicAuth
 
     clock = Clock()
-    auth = BasicAuth(users, max_failures_per_user=100, max_failures_per_address=4,
-                     base_delay=5.0, clock=clock)
+    auth = BasicAuth(
+        users, max_failures_per_user=100, max_failures_per_address=4, base_delay=5.0, clock=clock
+    )
     assert auth.authenticate("bob", "battery staple", "10.0.0.9").status == 200  # remembered
     for name in ("carol", "dave", "erin", "frank"):  # a different made-up name each time
         assert auth.authenticate(name, "guess", "10.0.0.9").status == 401
@@ -263,8 +314,10 @@ def test_unknown_user_costs_one_hash_like_a_wrong_password(users, monkeypatch):
         auth.check("alice", f"whatever{i}")
         wrong.append(time.perf_counter() - start)
     ratio = statistics.median(unknown) / statistics.median(wrong)
-    print(f"median unknown user {statistics.median(unknown) * 1e3:.1f} ms, wrong password "
-          f"{statistics.median(wrong) * 1e3:.1f} ms")
+    print(
+        f"median unknown user {statistics.median(unknown) * 1e3:.1f} ms, wrong password "
+        f"{statistics.median(wrong) * 1e3:.1f} ms"
+    )
     assert ratio > 1 / 3 and ratio < 3  # within a factor of 3 (before: 8 ms vs 217 ms)
 
 
@@ -291,8 +344,7 @@ def app_auth(results_folder, users):
     from dashboards import create_app
     from dashboards.auth import BasicAuth
 
-    auth = BasicAuth(users, max_failures_per_user=3, max_failures_per_address=50,
-                     base_delay=1.0)
+    auth = BasicAuth(users, max_failures_per_user=3, max_failures_per_address=50, base_delay=1.0)
     return create_app(results_folder, auth_file=auth)
 
 
@@ -360,13 +412,23 @@ def _body(app, output_part: str, values: dict, changed: str | None = None) -> di
     spec = _spec(app, output_part)
 
     def fill(items):
-        return [{"id": i["id"], "property": i["property"],
-                 "value": values.get(f"{i['id']}.{i['property']}")} for i in items]
+        return [
+            {
+                "id": i["id"],
+                "property": i["property"],
+                "value": values.get(f"{i['id']}.{i['property']}"),
+            }
+            for i in items
+        ]
 
     inputs = fill(spec["inputs"])
-    return {"output": spec["output"], "outputs": _outputs(spec), "inputs": inputs,
-            "state": fill(spec["state"]),
-            "changedPropIds": [changed or f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+    return {
+        "output": spec["output"],
+        "outputs": _outputs(spec),
+        "inputs": inputs,
+        "state": fill(spec["state"]),
+        "changedPropIds": [changed or f"{inputs[0]['id']}.{inputs[0]['property']}"],
+    }
 
 
 def test_callbacks_with_garbage_get_4xx(app_open):
@@ -385,18 +447,28 @@ def test_callbacks_with_garbage_get_4xx(app_open):
         change(body)
         return body
 
-    raw = [b"", b"{", b"not json", b"[1, 2]", b"null", b'"text"',
-           b'{"output": "patient-body.children", "inputs": [{"value": NaN}]}',
-           b"[" * 5000 + b"]" * 5000]
+    raw = [
+        b"",
+        b"{",
+        b"not json",
+        b"[1, 2]",
+        b"null",
+        b'"text"',
+        b'{"output": "patient-body.children", "inputs": [{"value": NaN}]}',
+        b"[" * 5000 + b"]" * 5000,
+    ]
     crafted = [
-        {}, {"output": 3}, {"output": "nothing.children", "outputs": {}, "inputs": []},
+        {},
+        {"output": 3},
+        {"output": "nothing.children", "outputs": {}, "inputs": []},
         altered(good, lambda b: b.pop("inputs")),
         altered(good, lambda b: b.pop("outputs")),
         altered(good, lambda b: b.update(inputs=[])),
         altered(good, lambda b: b.update(inputs=good["inputs"] * 2)),
         altered(good, lambda b: b.update(inputs="patient-select")),
-        altered(good, lambda b: b.update(inputs=[{"id": "url", "property": "pathname",
-                                                  "value": "/"}])),
+        altered(
+            good, lambda b: b.update(inputs=[{"id": "url", "property": "pathname", "value": "/"}])
+        ),
         altered(good, lambda b: b["inputs"][0].update(property="children")),
         altered(good, lambda b: b["inputs"][0].update(id=["a list"])),
         altered(good, lambda b: b["inputs"][0].update(value={"$ne": 1})),
@@ -407,10 +479,12 @@ def test_callbacks_with_garbage_get_4xx(app_open):
         altered(route, lambda b: b["inputs"][0].update(value={"path": "/"})),
         altered(route, lambda b: b["inputs"][0].update(value=["/survival"])),
     ]
-    for spec_part, prop, value in [("surv-rows.data", "page_current", "first"),
-                                   ("surv-rows.data", "sort_by", "p_value"),
-                                   ("surv-rows.data", "sort_by", [{"column_id": 1}]),
-                                   ("surv-rows.data", "page_size", [10])]:
+    for spec_part, prop, value in [
+        ("surv-rows.data", "page_current", "first"),
+        ("surv-rows.data", "sort_by", "p_value"),
+        ("surv-rows.data", "sort_by", [{"column_id": 1}]),
+        ("surv-rows.data", "page_size", [10]),
+    ]:
         spec = _spec(app_open, spec_part)
         values = {f"{i['id']}.{i['property']}": None for i in spec["inputs"]}
         body = _body(app_open, spec_part, values)
@@ -420,15 +494,22 @@ def test_callbacks_with_garbage_get_4xx(app_open):
         crafted.append(body)
     statuses = []
     for data in raw:
-        statuses.append(client.post("/_dash-update-component", data=data,
-                                    content_type="application/json").status_code)
+        statuses.append(
+            client.post(
+                "/_dash-update-component", data=data, content_type="application/json"
+            ).status_code
+        )
     for body in crafted:
         statuses.append(client.post("/_dash-update-component", json=body).status_code)
     bad = [(i, s) for i, s in enumerate(statuses) if not 400 <= s < 500]
     assert not bad, bad
     big = b'{"output": "' + b"x" * 3_000_000 + b'"}'
-    assert client.post("/_dash-update-component", data=big,
-                       content_type="application/json").status_code == 413
+    assert (
+        client.post(
+            "/_dash-update-component", data=big, content_type="application/json"
+        ).status_code
+        == 413
+    )
     # a value of the right type that names nothing is the page's to answer, not a crash
     unknown = altered(good, lambda b: b["inputs"][0].update(value="PT-999999"))
     assert client.post("/_dash-update-component", json=unknown).status_code < 500

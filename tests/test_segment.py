@@ -35,12 +35,13 @@ def test_fraction_of_suvmax_in_a_box(pet, tmp_path):
     import SimpleITK as sitk
 
     image, suv, expert, box = pet
-    mask, path = rg.extract.segment(image, "suv_fraction", fraction=0.41, box=box,
-                                    out=tmp_path / "pet_mask.nrrd")
+    mask, path = rg.extract.segment(
+        image, "suv_fraction", fraction=0.41, box=box, out=tmp_path / "pet_mask.nrrd"
+    )
     got = sitk.GetArrayFromImage(mask).astype(bool)
     (x0, x1), (y0, y1), (z0, z1) = box
     inside = np.zeros(suv.shape, bool)
-    inside[z0:z1 + 1, y0:y1 + 1, x0:x1 + 1] = True
+    inside[z0 : z1 + 1, y0 : y1 + 1, x0 : x1 + 1] = True
     # SUVmax of the box, not of the image (the image's hottest voxel is elsewhere)
     assert suv.max() > suv[inside].max()
     rule = inside & (suv >= 0.41 * suv[inside].max())
@@ -49,18 +50,27 @@ def test_fraction_of_suvmax_in_a_box(pet, tmp_path):
     np.testing.assert_array_equal(got, largest)
     assert mask.GetSpacing() == image.GetSpacing() and mask.GetOrigin() == image.GetOrigin()
     dice = _dice(got, expert)
-    print(f"41% SUVmax in the expert's box: {got.sum()} voxels, Dice {dice:.3f} with the "
-          f"expert contour ({expert.sum()} voxels)")
+    print(
+        f"41% SUVmax in the expert's box: {got.sum()} voxels, Dice {dice:.3f} with the "
+        f"expert contour ({expert.sum()} voxels)"
+    )
     assert dice > 0.3
     # the written mask goes into a manifest and extracts
-    manifest = pd.DataFrame({"patient_id": ["STS_001"], "image": [str(STS / "PET_image.nii.gz")],
-                             "mask": [str(path)]})
-    adata = rg.extract.features(manifest, params={"setting": {"binWidth": 0.5, "label": 1},
-                                                  "imageType": {"Original": {}},
-                                                  "featureClass": {"firstorder": ["Maximum"]}},
-                                n_jobs=1)
-    assert adata[:, "original_firstorder_Maximum"].X[0, 0] == pytest.approx(suv[inside].max(),
-                                                                            rel=1e-5)
+    manifest = pd.DataFrame(
+        {"patient_id": ["STS_001"], "image": [str(STS / "PET_image.nii.gz")], "mask": [str(path)]}
+    )
+    adata = rg.extract.features(
+        manifest,
+        params={
+            "setting": {"binWidth": 0.5, "label": 1},
+            "imageType": {"Original": {}},
+            "featureClass": {"firstorder": ["Maximum"]},
+        },
+        n_jobs=1,
+    )
+    assert adata[:, "original_firstorder_Maximum"].X[0, 0] == pytest.approx(
+        suv[inside].max(), rel=1e-5
+    )
 
 
 def test_fixed_suv_threshold_keeps_the_seed_region(pet):
@@ -69,8 +79,9 @@ def test_fixed_suv_threshold_keeps_the_seed_region(pet):
     image, suv, expert, box = pet
     seed_zyx = np.unravel_index(np.argmax(np.where(expert, suv, -np.inf)), suv.shape)
     seed = tuple(int(v) for v in seed_zyx[::-1])
-    mask = sitk.GetArrayFromImage(rg.extract.segment(image, "suv", threshold=2.5,
-                                                     seed=seed)).astype(bool)
+    mask = sitk.GetArrayFromImage(
+        rg.extract.segment(image, "suv", threshold=2.5, seed=seed)
+    ).astype(bool)
     labels, _ = ndimage.label(suv >= 2.5)
     np.testing.assert_array_equal(mask, labels == labels[seed_zyx])
 

@@ -39,8 +39,7 @@ def test_seed_is_random_state_with_a_warning():
     time, event, x = _data()
     with pytest.warns(FutureWarning, match="seed"):
         old = ms.maxstat(x[:, 0], time, event, pmethod="condMC", n_permutations=200, seed=3)
-    new = ms.maxstat(x[:, 0], time, event, pmethod="condMC", n_permutations=200,
-                     random_state=3)
+    new = ms.maxstat(x[:, 0], time, event, pmethod="condMC", n_permutations=200, random_state=3)
     assert old.p_value == new.p_value
 
 
@@ -49,6 +48,8 @@ def test_missing_raise_is_missing_error_with_a_warning():
     mdata.obs.loc[mdata.obs.index[0], "os_months"] = np.nan
     with pytest.raises(Exception, match="no time"):
         rg.tl.kaplan_meier(mdata, time="os_months", event="os_event", missing="error")
-    with pytest.warns(FutureWarning, match="missing='raise'"), \
-            pytest.raises(Exception, match="no time"):
+    with (
+        pytest.warns(FutureWarning, match="missing='raise'"),
+        pytest.raises(Exception, match="no time"),
+    ):
         rg.tl.kaplan_meier(mdata, time="os_months", event="os_event", missing="raise")

@@ -35,10 +35,10 @@ def _samples():
 def _scipy(x, n1, method, continuity=True):
     if method == "auto":  # R wilcox.test's rule, as EXACT_RULE says
         tied = np.unique(x).size < x.size
-        method = "exact" if n1 < EXACT_BELOW and x.size - n1 < EXACT_BELOW and not tied \
-            else "asymptotic"
-    return stats.mannwhitneyu(x[:n1], x[n1:], method=method,
-                              use_continuity=continuity).pvalue
+        method = (
+            "exact" if n1 < EXACT_BELOW and x.size - n1 < EXACT_BELOW and not tied else "asymptotic"
+        )
+    return stats.mannwhitneyu(x[:n1], x[n1:], method=method, use_continuity=continuity).pvalue
 
 
 @pytest.mark.parametrize("method", ["auto", "exact", "asymptotic"])
@@ -48,10 +48,12 @@ def test_every_mann_whitney_entry_point_gives_scipys_p_value(method):
         ref = _scipy(x, n1, method)
         rank_sum = column_ranks(x[:, None])[:, 0] @ y
         _, p_ranks = mannwhitney_from_ranks(rank_sum, n1, n0, tie_terms(x[:, None]), method)
-        p_groups = mann_whitney_one_vs_rest(x[:, None], (1 - y).astype(np.int64),
-                                            method=method)["p_value"][1, 0]
-        p_assoc = associate_arrays(x[:, None], y[:, None], method="mannwhitney",
-                                   mannwhitney_method=method, n_jobs=1)["p_value"][0, 0]
+        p_groups = mann_whitney_one_vs_rest(x[:, None], (1 - y).astype(np.int64), method=method)[
+            "p_value"
+        ][1, 0]
+        p_assoc = associate_arrays(
+            x[:, None], y[:, None], method="mannwhitney", mannwhitney_method=method, n_jobs=1
+        )["p_value"][0, 0]
         for p in (float(p_ranks[0]), p_groups, p_assoc):
             assert p == pytest.approx(ref, rel=1e-9, abs=1e-14), (n1, n0, method)
 
@@ -59,8 +61,7 @@ def test_every_mann_whitney_entry_point_gives_scipys_p_value(method):
 def test_mann_whitney_without_continuity_correction_matches_scipy():
     for x, n1, n0 in _samples():
         codes = np.r_[np.zeros(n1), np.ones(n0)].astype(np.int64)
-        out = mann_whitney_one_vs_rest(x[:, None], codes, method="asymptotic",
-                                       continuity=False)
+        out = mann_whitney_one_vs_rest(x[:, None], codes, method="asymptotic", continuity=False)
         ref = stats.mannwhitneyu(x[:n1], x[n1:], method="asymptotic", use_continuity=False)
         assert out["p_value"][0, 0] == pytest.approx(ref.pvalue, rel=1e-9)
         assert out["statistic"][0, 0] == pytest.approx(ref.statistic)
@@ -97,8 +98,9 @@ def test_censoring_distribution_matches_sksurv(seed):
     y = Surv.from_arrays(event, time)
     reference = CensoringDistributionEstimator().fit(y)
     at = np.linspace(0.0, time.max() - 1e-9, 40)
-    np.testing.assert_allclose(censoring_survival(time, event, at),
-                               reference.predict_proba(at), atol=1e-12)
+    np.testing.assert_allclose(
+        censoring_survival(time, event, at), reference.predict_proba(at), atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("ties", [False, True])
@@ -108,10 +110,10 @@ def test_time_dependent_auc_matches_sksurv(ties):
     rng = np.random.default_rng(7)
     risk = np.round(-time / 5 + rng.normal(size=time.size), 1)  # tied risks too
     times = np.quantile(time[event], [0.2, 0.4, 0.6])
-    times = times[(times >= time.min()) & (times < time.max())
-                  & (times < train_time.max())]
-    ref_auc, ref_mean = sksurv_auc(Surv.from_arrays(train_event, train_time),
-                                   Surv.from_arrays(event, time), risk, times)
+    times = times[(times >= time.min()) & (times < time.max()) & (times < train_time.max())]
+    ref_auc, ref_mean = sksurv_auc(
+        Surv.from_arrays(train_event, train_time), Surv.from_arrays(event, time), risk, times
+    )
     auc, mean = cumulative_dynamic_auc(train_time, train_event, time, event, risk, times)
     np.testing.assert_allclose(auc, ref_auc, atol=1e-10)
     assert mean == pytest.approx(ref_mean, abs=1e-10)

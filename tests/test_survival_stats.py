@@ -80,8 +80,9 @@ def test_kaplan_meier_lung_matches_lifelines_and_r(lung):
         data = lung if sex is None else lung[lung["sex"] == sex]
         ours = kaplan_meier(data["time"], data["status"])
         ref = KaplanMeierFitter().fit(data["time"], data["status"])
-        np.testing.assert_allclose(ours.survival, ref.survival_function_.to_numpy().ravel(),
-                                   atol=TOL)
+        np.testing.assert_allclose(
+            ours.survival, ref.survival_function_.to_numpy().ravel(), atol=TOL
+        )
         np.testing.assert_allclose(ours.ci_lower, ref.confidence_interval_.iloc[:, 0], atol=TOL)
     # R: survfit(Surv(time, status) ~ sex, data = lung) prints median (0.95LCL, 0.95UCL)
     published = {None: (310, 285, 363), 1: (270, 212, 310), 2: (426, 348, 550)}
@@ -105,16 +106,17 @@ def test_two_group_logrank_matches_lifelines(seed):
     assert ours.p_value == pytest.approx(ref.p_value, abs=TOL)
 
 
-@pytest.mark.parametrize("weighting", ["logrank", "wilcoxon", "tarone-ware", "peto",
-                                       "fleming-harrington"])
+@pytest.mark.parametrize(
+    "weighting", ["logrank", "wilcoxon", "tarone-ware", "peto", "fleming-harrington"]
+)
 def test_k_group_weighted_logrank_matches_lifelines(weighting):
     rng, time, event = random_survival(4)
     group = rng.integers(0, 3, time.size)
     kwargs = {"p": 1.0, "q": 0.5} if weighting == "fleming-harrington" else {}
     ours = logrank_test(time, event, group, weighting=weighting, **kwargs)
-    ref = multivariate_logrank_test(time, group, event,
-                                    weightings=None if weighting == "logrank" else weighting,
-                                    **kwargs)
+    ref = multivariate_logrank_test(
+        time, group, event, weightings=None if weighting == "logrank" else weighting, **kwargs
+    )
     assert ours.df == ref.degrees_of_freedom
     assert ours.statistic == pytest.approx(ref.test_statistic, abs=TOL)
     assert ours.p_value == pytest.approx(ref.p_value, abs=TOL)
@@ -159,7 +161,8 @@ def test_trend_test_is_the_cox_score_test_of_the_group_score():
     # with two groups the trend test is the log-rank test
     two = (group > 1).astype(int)
     assert logrank_test(time, event, two, trend_scores=[0, 1]).statistic == pytest.approx(
-        logrank_test(time, event, two).statistic, rel=1e-12)
+        logrank_test(time, event, two).statistic, rel=1e-12
+    )
 
 
 # ------------------------------------------------------------------------ concordance
@@ -175,8 +178,7 @@ def test_concordance_matches_lifelines_with_ties_and_missing():
     np.testing.assert_allclose(ours, ref, atol=1e-12)
     present = rng.random(risk.shape) > 0.15
     ours = concordance_index(time, event, risk, present=present)
-    ref = [lifelines_concordance(time[m], -risk[m, j], event[m])
-           for j, m in enumerate(present.T)]
+    ref = [lifelines_concordance(time[m], -risk[m, j], event[m]) for j, m in enumerate(present.T)]
     np.testing.assert_allclose(ours, ref, atol=1e-12)
     for j in (0, 6):  # one score, with and without tied risks
         one = concordance_index(time, event, risk[:, j])
@@ -221,8 +223,11 @@ def test_cox_batch_matches_lifelines_per_feature(with_covariates, stratified):
     x[rng.random(n) < 0.1, 3] = np.nan  # missing values
     z = np.column_stack([rng.normal(50, 10, n), rng.integers(0, 2, n)])
     strata = rng.integers(0, 2, n)
-    fit = cox_batch(prepare_survival(time, event, strata if stratified else None), x,
-                    z if with_covariates else None)
+    fit = cox_batch(
+        prepare_survival(time, event, strata if stratified else None),
+        x,
+        z if with_covariates else None,
+    )
     assert (fit.status == "ok").all()
     for j in range(x.shape[1]):
         df = pd.DataFrame({"T": time, "E": event, "x": x[:, j]})
@@ -248,8 +253,9 @@ def test_cox_batch_matches_statsmodels(ties):
     for s in (None, strata):
         fit = cox_batch(prepare_survival(time, event, s), x, z, ties=ties)
         for j in range(3):
-            ref = PHReg(time, np.column_stack([x[:, j], z]), status=event, ties=ties,
-                        strata=s).fit()
+            ref = PHReg(
+                time, np.column_stack([x[:, j], z]), status=event, ties=ties, strata=s
+            ).fit()
             np.testing.assert_allclose(fit.coef[j], ref.params, atol=1e-9)
             np.testing.assert_allclose(fit.std_error[j], ref.bse, atol=1e-9)
             assert fit.log_likelihood[j] == pytest.approx(ref.llf, abs=1e-8)
@@ -257,8 +263,11 @@ def test_cox_batch_matches_statsmodels(ties):
 
 def test_cox_lung_matches_lifelines_and_published_r(lung):
     data = lung[["time", "status", "age", "sex", "ph.ecog"]].dropna()
-    fit = cox_batch(prepare_survival(lung["time"], lung["status"]), lung[["age"]].to_numpy(),
-                    lung[["sex"]].to_numpy())
+    fit = cox_batch(
+        prepare_survival(lung["time"], lung["status"]),
+        lung[["age"]].to_numpy(),
+        lung[["sex"]].to_numpy(),
+    )
     # R: coxph(Surv(time, status) ~ age + sex, data = lung)
     np.testing.assert_allclose(fit.coef[0], [0.017045, -0.513219], atol=5e-7)
     np.testing.assert_allclose(fit.std_error[0], [0.009223, 0.167458], atol=5e-7)
@@ -268,8 +277,11 @@ def test_cox_lung_matches_lifelines_and_published_r(lung):
     wald = fit.coef[0] @ np.linalg.solve(fit.covariance[0], fit.coef[0])
     assert wald == pytest.approx(13.47, abs=0.005)
     ref = lifelines_cox(data.rename(columns={"time": "T", "status": "E"}))
-    ours = cox_batch(prepare_survival(data["time"], data["status"]), data[["age"]].to_numpy(),
-                     data[["sex", "ph.ecog"]].to_numpy())
+    ours = cox_batch(
+        prepare_survival(data["time"], data["status"]),
+        data[["age"]].to_numpy(),
+        data[["sex", "ph.ecog"]].to_numpy(),
+    )
     np.testing.assert_allclose(ours.coef[0], ref.params_.to_numpy(), atol=TOL)
     np.testing.assert_allclose(ours.std_error[0], ref.standard_errors_.to_numpy(), atol=TOL)
 
@@ -291,12 +303,14 @@ def test_cox_batch_flags_instead_of_hiding():
     # every patient with the marker dies before anyone without it: monotone likelihood
     early_events = order[event[order] == 1][:10]
     separated[early_events] = 1.0
-    x = np.column_stack([
-        rng.normal(size=n),  # ordinary
-        np.full(n, 3.0),  # constant
-        separated,
-        np.where(event == 1, np.nan, rng.normal(size=n)),  # no events among its patients
-    ])
+    x = np.column_stack(
+        [
+            rng.normal(size=n),  # ordinary
+            np.full(n, 3.0),  # constant
+            separated,
+            np.where(event == 1, np.nan, rng.normal(size=n)),  # no events among its patients
+        ]
+    )
     fit = cox_batch(prepare_survival(time, event), x)
     assert list(fit.status) == ["ok", "constant", "separation", "no_events"]
     assert np.isfinite(fit.coef[0]).all()
@@ -323,8 +337,9 @@ def test_schoenfeld_test_matches_lifelines(transform):
     np.testing.assert_allclose(ours["statistic"], ref.test_statistic, rtol=1e-5)
     np.testing.assert_allclose(ours["p_value"], ref.p_value, atol=TOL)
     # with one covariate the global test is the per-covariate test
-    one = schoenfeld_test(design, x[:, 1:], fit.coef[0][1:], fit.covariance[0][1:, 1:],
-                          transform=transform)
+    one = schoenfeld_test(
+        design, x[:, 1:], fit.coef[0][1:], fit.covariance[0][1:, 1:], transform=transform
+    )
     assert one["global_statistic"] == pytest.approx(one["statistic"][0], rel=1e-12)
 
 
@@ -333,13 +348,15 @@ def test_cox_batch_flags_constant_features_whatever_their_rounding():
     # without missing values, in the same chunk as ordinary features
     rng, time, event = random_survival(13, ties=False)
     n = time.size
-    x = np.column_stack([
-        np.full(n, 0.1),
-        np.full(n, 1 / 3),
-        np.where(rng.random(n) < 0.1, np.nan, 0.7),
-        rng.normal(size=n),
-        np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
-    ])
+    x = np.column_stack(
+        [
+            np.full(n, 0.1),
+            np.full(n, 1 / 3),
+            np.where(rng.random(n) < 0.1, np.nan, 0.7),
+            rng.normal(size=n),
+            np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+        ]
+    )
     fit = cox_batch(prepare_survival(time, event), x)
     assert list(fit.status) == ["constant", "constant", "constant", "ok", "ok"]
     assert np.isnan(fit.coef[:3]).all()

@@ -31,17 +31,27 @@ def make_cohort(seed: int = 0, n: int = 90, p: int = 25, join: str = "inner", dr
     risk = 0.8 * x[:, 0] / x[:, 0].std()
     time = np.round(rng.exponential(20 * np.exp(-risk)), 1) + 0.1
     event = (rng.random(n) < 0.75).astype(int)
-    clinical = pd.DataFrame({
-        "os": time, "dead": event, "age": rng.normal(60, 9, n).round(),
-        "stage": pd.Categorical(rng.choice(["I", "II", "III"], n), categories=["I", "II", "III"],
-                                ordered=True),
-        "site": rng.choice(["a", "b"], n),
-    }, index=pd.Index(patients, name="patient_id"))
-    feats = ad.AnnData(x, obs=pd.DataFrame(index=patients),
-                       var=pd.DataFrame(index=[f"f{j:02d}" for j in range(p)]))
+    clinical = pd.DataFrame(
+        {
+            "os": time,
+            "dead": event,
+            "age": rng.normal(60, 9, n).round(),
+            "stage": pd.Categorical(
+                rng.choice(["I", "II", "III"], n), categories=["I", "II", "III"], ordered=True
+            ),
+            "site": rng.choice(["a", "b"], n),
+        },
+        index=pd.Index(patients, name="patient_id"),
+    )
+    feats = ad.AnnData(
+        x, obs=pd.DataFrame(index=patients), var=pd.DataFrame(index=[f"f{j:02d}" for j in range(p)])
+    )
     keep = patients[drop:]
-    other = ad.AnnData(rng.normal(size=(len(keep), 5)), obs=pd.DataFrame(index=keep),
-                       var=pd.DataFrame(index=[f"g{j}" for j in range(5)]))
+    other = ad.AnnData(
+        rng.normal(size=(len(keep), 5)),
+        obs=pd.DataFrame(index=keep),
+        var=pd.DataFrame(index=[f"g{j}" for j in range(5)]),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return rg.build_cohort({"radiomics": feats, "rna": other}, clinical=clinical, join=join)
@@ -58,21 +68,28 @@ def lifelines_fit(df: pd.DataFrame) -> CoxPHFitter:
 
 def test_cox_screen_matches_one_lifelines_fit_per_feature_with_covariates():
     mdata = make_cohort()
-    table = rg.tl.cox_screen(mdata, "radiomics", time="os", event="dead",
-                             covariates=["age", "stage"])
+    table = rg.tl.cox_screen(
+        mdata, "radiomics", time="os", event="dead", covariates=["age", "stage"]
+    )
     assert list(table.columns[:13]) == rg.tl.survival.SCREEN_COLUMNS
     obs = mdata.obs
     stage = pd.get_dummies(obs["stage"], prefix="stage", drop_first=True).astype(float)
     for _, row in table.iterrows():
-        df = pd.DataFrame({"T": obs["os"], "E": obs["dead"],
-                           "x": mdata["radiomics"][:, row["feature"]].X.ravel(),
-                           "age": obs["age"]}).join(stage)
+        df = pd.DataFrame(
+            {
+                "T": obs["os"],
+                "E": obs["dead"],
+                "x": mdata["radiomics"][:, row["feature"]].X.ravel(),
+                "age": obs["age"],
+            }
+        ).join(stage)
         ref = lifelines_fit(df)
         assert row["coef"] == pytest.approx(ref.params_["x"], abs=TOL)
         assert row["std_error"] == pytest.approx(ref.standard_errors_["x"], abs=TOL)
         assert row["p_value"] == pytest.approx(ref.summary.loc["x", "p"], abs=TOL)
         assert row["hr_ci_lower"] == pytest.approx(
-            ref.summary.loc["x", "exp(coef) lower 95%"], rel=TOL)
+            ref.summary.loc["x", "exp(coef) lower 95%"], rel=TOL
+        )
         assert row["concordance"] == pytest.approx(ref.concordance_index_, abs=1e-12)
     # BH q-values, as statsmodels computes them
     from statsmodels.stats.multitest import multipletests
@@ -93,7 +110,8 @@ def test_cox_screen_univariate_concordance_and_outer_join_alignment():
         assert row["coef"] == pytest.approx(ref.params_["x"], abs=TOL)
         assert row["std_error"] == pytest.approx(ref.standard_errors_["x"], abs=TOL)
         assert row["concordance"] == pytest.approx(
-            lifelines_concordance(obs["os"], -row["coef"] * x, obs["dead"]), abs=1e-12)
+            lifelines_concordance(obs["os"], -row["coef"] * x, obs["dead"]), abs=1e-12
+        )
     stored = rg.get_result(mdata, "survival_screen", "rna")
     pd.testing.assert_frame_equal(stored, table)
 
@@ -104,7 +122,8 @@ def test_cox_screen_flags_constant_and_separated_features():
     x = mdata["radiomics"].X.copy()
     x[:, 1] = 7.0
     first_deaths = obs.index[(obs["dead"] == 1).to_numpy()][
-        np.argsort(obs["os"][obs["dead"] == 1].to_numpy())[:6]]
+        np.argsort(obs["os"][obs["dead"] == 1].to_numpy())[:6]
+    ]
     x[:, 2] = obs.index.isin(first_deaths).astype(float)
     mdata["radiomics"].X = x
     with pytest.warns(UserWarning, match="no estimate"):
@@ -113,8 +132,9 @@ def test_cox_screen_flags_constant_and_separated_features():
     assert table.loc["f02", "status"] == "separation"
     assert "infinite" in table.loc["f02", "note"]
     for feature in ("f01", "f02"):
-        assert np.isnan(table.loc[feature, ["coef", "hazard_ratio", "p_value", "q_value"]]
-                        .astype(float)).all()
+        assert np.isnan(
+            table.loc[feature, ["coef", "hazard_ratio", "p_value", "q_value"]].astype(float)
+        ).all()
     assert np.isfinite(table.drop(["f01", "f02"])["hazard_ratio"]).all()
 
 
@@ -128,8 +148,9 @@ def test_kaplan_meier_and_logrank_tools_match_lifelines():
     for stage, part in curves.groupby("group", observed=True):
         sub = obs[obs["stage"] == stage]
         ref = KaplanMeierFitter().fit(sub["os"], sub["dead"])
-        np.testing.assert_allclose(part["survival"], ref.survival_function_.to_numpy().ravel(),
-                                   atol=TOL)
+        np.testing.assert_allclose(
+            part["survival"], ref.survival_function_.to_numpy().ravel(), atol=TOL
+        )
     summary = rg.get_result(mdata, "kaplan_meier_summary")
     assert list(summary["group"]) == ["I", "II", "III"]
     table = rg.tl.logrank(mdata, "os", "dead", "stage")
@@ -146,10 +167,16 @@ def test_cox_tool_matches_lifelines_and_reports_tests():
     table = rg.tl.cox(mdata, ["age", "stage", "radiomics:f00"], time="os", event="dead")
     assert list(table["term"]) == ["age", "stage[T.II]", "stage[T.III]", "radiomics:f00"]
     obs = mdata.obs
-    df = pd.DataFrame({"T": obs["os"], "E": obs["dead"], "age": obs["age"],
-                       "s2": (obs["stage"] == "II").astype(float),
-                       "s3": (obs["stage"] == "III").astype(float),
-                       "f": mdata["radiomics"][:, "f00"].X.ravel()})
+    df = pd.DataFrame(
+        {
+            "T": obs["os"],
+            "E": obs["dead"],
+            "age": obs["age"],
+            "s2": (obs["stage"] == "II").astype(float),
+            "s3": (obs["stage"] == "III").astype(float),
+            "f": mdata["radiomics"][:, "f00"].X.ravel(),
+        }
+    )
     ref = lifelines_fit(df)
     np.testing.assert_allclose(table["coef"], ref.params_.to_numpy(), atol=TOL)
     np.testing.assert_allclose(table["std_error"], ref.standard_errors_.to_numpy(), atol=TOL)
@@ -259,13 +286,17 @@ def test_planted_prognostic_features_are_found_on_the_demo(demo_cohort):
     assert (table.loc[size, "hazard_ratio"] > 1).all()  # proliferation: log HR +0.6
     assert (table.loc[immune, "q_value"] < 0.05).all()
     assert (table.loc[immune, "hazard_ratio"] < 1).all()  # immune: log HR -0.4
-    genes = rg.tl.cox_screen(demo_cohort, "rna", time="os_months", event="os_event",
-                             covariates=["age", "stage"])
+    genes = rg.tl.cox_screen(
+        demo_cohort, "rna", time="os_months", event="os_event", covariates=["age", "stage"]
+    )
     modules = truth["gene_modules"]
-    planted = sum(modules[f"{factor}_loading"] * truth["log_hazard"][factor]
-                  for factor in ("proliferation", "hypoxia", "immune"))
-    genes = genes.join(modules["module"], on="feature").join(planted.rename("planted"),
-                                                             on="feature")
+    planted = sum(
+        modules[f"{factor}_loading"] * truth["log_hazard"][factor]
+        for factor in ("proliferation", "hypoxia", "immune")
+    )
+    genes = genes.join(modules["module"], on="feature").join(
+        planted.rename("planted"), on="feature"
+    )
     top = genes.head(100)
     assert top["module"].isin(["proliferation", "immune", "hypoxia"]).mean() > 0.8
     found = genes[(genes["q_value"] < 0.05) & (genes["module"] != "none")]
@@ -277,16 +308,24 @@ def test_planted_prognostic_features_are_found_on_the_demo(demo_cohort):
 def test_risk_signature_is_validated_on_held_out_patients(demo_cohort):
     from sksurv.metrics import concordance_index_censored
 
-    signature = rg.tl.risk_signature(demo_cohort, "rna", time="os_months", event="os_event",
-                                     n_preselect=300, key_added="sig", seed=1)
+    signature = rg.tl.risk_signature(
+        demo_cohort,
+        "rna",
+        time="os_months",
+        event="os_event",
+        n_preselect=300,
+        key_added="sig",
+        seed=1,
+    )
     assert len(signature) > 0 and (signature["modality"] == "rna").all()
     obs = demo_cohort.obs
     assert {"sig_score", "sig_group", "sig_set"} <= set(obs.columns)
     held = obs[obs["sig_set"] == "held_out"]
     evaluation = rg.get_result(demo_cohort, "risk_signature_evaluation", "sig")
     c = evaluation.query("set == 'held_out' and metric == 'concordance'")["value"].iloc[0]
-    ref = concordance_index_censored(held["os_event"].astype(bool), held["os_months"],
-                                     held["sig_score"])[0]
+    ref = concordance_index_censored(
+        held["os_event"].astype(bool), held["os_months"], held["sig_score"]
+    )[0]
     assert c == pytest.approx(ref, abs=1e-12)
     assert c > 0.6  # the planted immune and proliferation modules generalise
     auc = evaluation.query("metric == 'time_dependent_auc'")
@@ -348,12 +387,27 @@ def test_cli_writes_the_screen_with_provenance(tmp_path):
     mdata = make_cohort(seed=11)
     cohort = rg.write_cohort(mdata, tmp_path / "cohort.h5mu")
     out = tmp_path / "results" / "screen.parquet"
-    code = main(["survival", str(cohort), "--time", "os", "--event", "dead", "--mod",
-                 "radiomics", "--covariates", "age,stage", "--out", str(out)])
+    code = main(
+        [
+            "survival",
+            str(cohort),
+            "--time",
+            "os",
+            "--event",
+            "dead",
+            "--mod",
+            "radiomics",
+            "--covariates",
+            "age,stage",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     table = pd.read_parquet(out)
-    expected = rg.tl.cox_screen(mdata, "radiomics", time="os", event="dead",
-                                covariates=["age", "stage"])
+    expected = rg.tl.cox_screen(
+        mdata, "radiomics", time="os", event="dead", covariates=["age", "stage"]
+    )
     # the file adds each feature's unit and IBSI tag (from the cohort) to the screen's columns
     pd.testing.assert_frame_equal(table[list(expected.columns)], expected)
     assert set(table.columns) - set(expected.columns) == {"unit", "ibsi_tag"}
@@ -361,10 +415,22 @@ def test_cli_writes_the_screen_with_provenance(tmp_path):
     assert meta["schema"] == "survival_screen" and meta["rows"] == len(table)
     assert meta["parameters"]["covariates"] == ["age", "stage"]
     assert len(meta["parameters"]["cohort_sha256"]) == 64
-    assert sorted(p.name for p in out.parent.iterdir()) == ["screen.parquet",
-                                                           "screen.parquet.meta.json"]
-    code = main(["survival", str(cohort), "--time", "nope", "--event", "dead", "--out",
-                 str(tmp_path / "x.csv")])
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "screen.parquet",
+        "screen.parquet.meta.json",
+    ]
+    code = main(
+        [
+            "survival",
+            str(cohort),
+            "--time",
+            "nope",
+            "--event",
+            "dead",
+            "--out",
+            str(tmp_path / "x.csv"),
+        ]
+    )
     assert code == 2 and not (tmp_path / "x.csv").exists()
 
 
@@ -372,8 +438,9 @@ def test_cli_writes_the_screen_with_provenance(tmp_path):
 def test_table_writer_round_trips(tmp_path, suffix):
     from radiogenomics.export import write_table
 
-    table = pd.DataFrame({"feature": ["a", "b"], "p_value": [0.01, 0.5],
-                          "group": pd.Categorical(["low", "high"])})
+    table = pd.DataFrame(
+        {"feature": ["a", "b"], "p_value": [0.01, 0.5], "group": pd.Categorical(["low", "high"])}
+    )
     path = write_table(table, tmp_path / f"t{suffix}", schema=False, params={"k": 1})
     if suffix == ".parquet":
         back = pd.read_parquet(path)

@@ -56,10 +56,16 @@ def test_read_radiomics_units_and_tags(tmp_path):
         assert adata.var.loc[name, "ibsi_tag"] == tag, name
 
 
-@pytest.mark.parametrize(("modality", "argument", "expected"), [
-    ("PT", None, "SUV"), ("MR", None, "a.u."), (None, None, "intensity units"),
-    (None, "PET", "SUV"), ("CT", "PT", "SUV"),
-])
+@pytest.mark.parametrize(
+    ("modality", "argument", "expected"),
+    [
+        ("PT", None, "SUV"),
+        ("MR", None, "a.u."),
+        (None, None, "intensity units"),
+        (None, "PET", "SUV"),
+        ("CT", "PT", "SUV"),
+    ],
+)
 def test_intensity_unit_from_modality(tmp_path, modality, argument, expected):
     adata = rg.io.read_radiomics(_table(tmp_path, modality), modality=argument)
     assert adata.var.loc["original_firstorder_Mean", "unit"] == expected
@@ -78,9 +84,15 @@ def test_batch_csv_settings_give_2_5d_tags(tmp_path):
 
 @pytest.fixture(scope="module")
 def phantom():
-    manifest = pd.DataFrame({"patient_id": ["phantom"], "modality": ["CT"],
-                             "image": [str(PACKAGE_DATA / "phantom.nii.gz")],
-                             "mask": [str(PACKAGE_DATA / "mask.nii.gz")], "label": [1]})
+    manifest = pd.DataFrame(
+        {
+            "patient_id": ["phantom"],
+            "modality": ["CT"],
+            "image": [str(PACKAGE_DATA / "phantom.nii.gz")],
+            "mask": [str(PACKAGE_DATA / "mask.nii.gz")],
+            "label": [1],
+        }
+    )
     return rg.extract.features(manifest, params=ibsi.IBSI_PHANTOM_PARAMS)
 
 
@@ -105,9 +117,15 @@ def test_extracted_tags_are_those_the_phantom_verifies(phantom):
 def _features() -> pd.DataFrame:
     rng = np.random.default_rng(1)
     n = 40
-    frame = pd.DataFrame(rng.normal(100, 10, (n, 4)),
-                         columns=["original_shape_MeshVolume", "original_firstorder_Mean",
-                                  "original_glcm_Contrast", "original_firstorder_Variance"])
+    frame = pd.DataFrame(
+        rng.normal(100, 10, (n, 4)),
+        columns=[
+            "original_shape_MeshVolume",
+            "original_firstorder_Mean",
+            "original_glcm_Contrast",
+            "original_firstorder_Variance",
+        ],
+    )
     frame.insert(0, "patient_id", [f"P{i:02d}" for i in range(n)])
     frame.insert(1, "modality", "CT")
     return frame
@@ -118,8 +136,10 @@ def test_units_survive_preprocessing_and_raw_values_stay(tmp_path):
     path = tmp_path / "features.csv"
     frame.to_csv(path, index=False)
     radiomics = rg.io.read_radiomics(path)
-    clinical = pd.DataFrame({"site": ["a", "b"] * 20, "age": np.arange(40.0)},
-                            index=pd.Index(radiomics.obs_names, name="patient_id"))
+    clinical = pd.DataFrame(
+        {"site": ["a", "b"] * 20, "age": np.arange(40.0)},
+        index=pd.Index(radiomics.obs_names, name="patient_id"),
+    )
     mdata = rg.build_cohort({"radiomics": radiomics}, clinical=clinical)
     before = mdata["radiomics"].var[["ibsi_tag", "unit"]].copy()
     raw = np.asarray(mdata["radiomics"].X).copy()
@@ -144,9 +164,14 @@ def test_exported_tables_keep_units_and_tags(tmp_path, phantom):
     radiomics = rg.io.read_radiomics(path)
     radiomics.uns["radiogenomics"]["ibsi"] = phantom.uns["radiogenomics"]["ibsi"]
     rng = np.random.default_rng(2)
-    clinical = pd.DataFrame({"os_months": rng.exponential(20, 40),
-                             "os_event": rng.integers(0, 2, 40), "age": rng.normal(60, 8, 40)},
-                            index=pd.Index(radiomics.obs_names, name="patient_id"))
+    clinical = pd.DataFrame(
+        {
+            "os_months": rng.exponential(20, 40),
+            "os_event": rng.integers(0, 2, 40),
+            "age": rng.normal(60, 8, 40),
+        },
+        index=pd.Index(radiomics.obs_names, name="patient_id"),
+    )
     mdata = rg.build_cohort({"radiomics": radiomics}, clinical=clinical)
     screen = rg.tl.cox_screen(mdata, "radiomics", time="os_months", event="os_event")
     out = rg.export.write_table(screen, tmp_path / "screen.csv", cohort=mdata)
@@ -162,11 +187,24 @@ def test_exported_tables_keep_units_and_tags(tmp_path, phantom):
     assert "unit" not in screen.columns  # the tool's table is not changed
     pq = rg.export.write_table(screen, tmp_path / "screen.parquet", cohort=mdata)
     assert pd.read_parquet(pq)["unit"].tolist() == written["unit"].tolist()
-    assoc = pd.DataFrame({
-        "x_modality": "radiomics", "x": ["original_firstorder_Mean", "original_shape_MeshVolume"],
-        "y_modality": "clinical", "y": "age", "method": "linear", "n": 40, "estimate": 0.1,
-        "std_error": 0.1, "statistic": 1.0, "p_value": 0.3, "q_value": 0.3, "ci_lower": -0.1,
-        "ci_upper": 0.3, "covariates": ""})
+    assoc = pd.DataFrame(
+        {
+            "x_modality": "radiomics",
+            "x": ["original_firstorder_Mean", "original_shape_MeshVolume"],
+            "y_modality": "clinical",
+            "y": "age",
+            "method": "linear",
+            "n": 40,
+            "estimate": 0.1,
+            "std_error": 0.1,
+            "statistic": 1.0,
+            "p_value": 0.3,
+            "q_value": 0.3,
+            "ci_lower": -0.1,
+            "ci_upper": 0.3,
+            "covariates": "",
+        }
+    )
     out = rg.export.write_table(assoc, tmp_path / "assoc.tsv", cohort=mdata)
     written = pd.read_csv(out, sep="\t", keep_default_na=False)
     assert written["x_unit"].tolist() == ["HU", "mm³"]

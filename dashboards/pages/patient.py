@@ -3,10 +3,8 @@ against the cohort, and a printable one-page summary."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
@@ -14,307 +12,25 @@ from dash.exceptions import PreventUpdate
 import radiogenomics as rg
 
 from ..components import card, empty_figure, graph, notice, records, table
+from ..profile import build_profile
 from ..results import Results
-from ..survival import clinical_cohort, km_figure
-from ..units import feature_unit, format_value, human_label, raw_layer, time_unit
 
 PATH = "/patient"
+
+
 TITLE = "Patient"
 
-#: pyradiomics feature classes, in the order the page takes one feature of each in turn
-#: when no association table says which radiomic features matter.
-FEATURE_CLASSES = ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm")
-N_KEY_FEATURES = 12
-N_SIMILAR = 5
+
+WINDOW_CHOICES = [
+    ("auto", "auto"),
+    ("ct-soft", "CT soft tissue"),
+    ("ct-lung", "CT lung"),
+    ("ct-bone", "CT bone"),
+    ("mr", "MR"),
+    ("pet", "PET (SUV)"),
+]
 
 
-def key_features(results: Results, n: int = N_KEY_FEATURES) -> list[str]:
-    """Radiomic features to show: those of the most significant radiomic associations,
-    else a default set of shape, intensity and texture features."""
-    mdata = results.mdata
-    if mdata is None or "radiomics" not in mdata.mod:
-        return []
-    names = set(mdata["radiomics"].var_names)
-    chosen: list[str] = []
-    for store in results.associations.values():
-        if "radiomics" not in store.distinct("x_modality", 10):
-            continue
-        top = store.top(_all(), limit=400, columns=["x", "x_modality"])
-        for name in top.loc[top["x_modality"] == "radiomics", "x"]:
-            if name in names and name not in chosen:
-                chosen.append(name)
-            if len(chosen) >= n:
-                return chosen
-    for name in curated_features(mdata["radiomics"]):
-        if name not in chosen:
-            chosen.append(name)
-    return chosen[:n]
-
-
-def _feature_class(name: str) -> str:
-    parts = str(name).split("_")
-    return parts[1] if len(parts) >= 3 else ""
-
-
-def curated_features(radiomics) -> list[str]:
-    """The cohort's radiomic features that curation kept (not dropped by QC, robust and
-    non-redundant where those steps ran), one of each feature class in turn (shape,
-    first order, then the texture classes), features of the original image first."""
-    var = radiomics.var
-    keep = np.ones(len(var), dtype=bool)
-    for column, wanted in (("qc_dropped", False), ("robust", True), ("redundancy_kept", True)):
-        if column in var.columns:
-            keep &= var[column].fillna(not wanted).astype(bool).to_numpy() == wanted
-    if not keep.any():
-        keep[:] = True
-    names = [str(name) for name, kept in zip(var.index, keep) if kept]
-    names.sort(key=lambda name: not name.startswith("original_"))  # stable
-    by_class: dict[str, list[str]] = {}
-    for name in names:
-        by_class.setdefault(_feature_class(name), []).append(name)
-    classes = [c for c in FEATURE_CLASSES if c in by_class]
-    classes += [c for c in by_class if c not in classes]
-    queues = [list(reversed(by_class[c])) for c in classes]
-    ordered: list[str] = []
-    while any(queues):
-        for queue in queues:
-            if queue:
-                ordered.append(queue.pop())
-    return ordered
-
-
-def _all():
-    from ..store import TableFilter
-
-    return TableFilter()
-
-
-def linked_genes(results: Results, features: list[str], limit: int = 12) -> pd.DataFrame:
-    """Genes associated (q <= 0.05) with the given radiomic features, most significant
-    first, from the association tables whose other side is RNA."""
-    frames = []
-    for store in results.associations.values():
-        if "rna" not in store.distinct("y_modality", 10):
-            continue
-        frames.append(store.linked(features, q_max=0.05, limit=limit * 4))
-    if not frames:
-        return pd.DataFrame(columns=["x", "y", "estimate", "q_value"])
-    rows = pd.concat(frames).sort_values("p_value", kind="stable")
-    rows = rows[rows["y_modality"] == "rna"].drop_duplicates("y").head(limit)
-    return rows[["x", "y", "estimate", "q_value"]]
-
-
-def _cell(value) -> str:
-    """A clinical value as shown: numbers with fractions to 4 significant digits."""
-    if pd.isna(value):
-        return ""
-    if isinstance(value, float) and not value.is_integer():
-        return f"{value:.4g}"
-    if isinstance(value, float):
-        return str(int(value))
-    return str(value)
-
-
-#: Units of clinical columns a cohort names in the usual way.
-_CLINICAL_UNITS = {"age": "years", "age_at_diagnosis": "years", "bmi": "kg/m²",
-                   "weight": "kg", "height": "cm"}
-
-
-def clinical_rows(results: Results, patient: str) -> pd.DataFrame:
-    """The patient's clinical values as a person reads them: readable names, flags as
-    yes/no, units; stored risk columns and identifiers left to their own panels."""
-    obs = results.mdata.obs
-    skip = set(results.risk_columns().values())
-    labels, values = [], []
-    for column in obs.columns:
-        if column in skip:
-            continue
-        value = obs.at[patient, column]
-        series = obs[column]
-        text = _cell(value)
-        numeric = pd.api.types.is_numeric_dtype(series.dtype) and not isinstance(
-            series.dtype, pd.CategoricalDtype)
-        if numeric and set(series.dropna().unique()) <= {0, 1} and text:
-            text = "yes" if float(value) else "no"
-            if column == results.event:
-                text = "event" if float(value) else "censored"
-        elif numeric and text:
-            unit = _CLINICAL_UNITS.get(str(column).lower(), "")
-            if column == results.time:
-                unit = time_unit(results.time, results.uns("clinical", default={}) or {})
-            label_unit = human_label(column)
-            if unit and f"({unit})" not in label_unit:
-                text = f"{text} {unit}"
-        labels.append(human_label(column))
-        values.append(text or "not recorded")
-    return pd.DataFrame({"column": labels, "value": values})
-
-
-def build_profile(results: Results, patient: str) -> dict:
-    """Everything the patient view shows, from library calls: figures and tables."""
-    mdata = results.mdata
-    shown = results.display_id(patient)
-    profile: dict = {"patient": shown}
-    obs = mdata.obs.loc[patient]
-    profile["clinical"] = clinical_rows(results, patient)
-    features = key_features(results)
-    profile["features"] = features
-    if features:
-        radiomics = mdata["radiomics"]
-        percentiles = rg.tl.patient_percentiles(mdata, patient, mod="radiomics",
-                                                features=features, layer=raw_layer(radiomics))
-        percentiles["unit"] = [feature_unit(radiomics, f) for f in percentiles["feature"]]
-        profile["percentiles"] = percentiles
-        figure = rg.pl.patient_percentiles(percentiles)
-        figure.data[0].customdata = np.c_[
-            [format_value(v, u) for v, u in zip(percentiles["value"][::-1],
-                                                percentiles["unit"][::-1])],
-            [format_value(v, u) for v, u in zip(percentiles["cohort_median"][::-1],
-                                                percentiles["unit"][::-1])]]
-        figure.data[0].hovertemplate = ("%{y}<br>percentile %{x:.0f}<br>value "
-                                        "%{customdata[0]}<br>cohort median %{customdata[1]}"
-                                        "<extra></extra>")
-        profile["percentiles_figure"] = figure
-    profile["image_view"] = None
-    profile["image_files"] = None
-    profile["image_note"] = "No image manifest in the cohort."
-    manifest = results.manifest()
-    if manifest is not None and "patient_id" in manifest:
-        rows = manifest[manifest["patient_id"].astype(str) == patient]
-        if rows.empty:
-            profile["image_note"] = "No image of this patient in the manifest."
-        else:
-            row = rows.iloc[0]
-            image, mask = Path(str(row["image"])), Path(str(row["mask"]))
-            label = int(row["label"]) if "label" in row and pd.notna(row["label"]) else 1
-            if image.is_file() and mask.is_file():
-                try:
-                    profile["image_view"] = lesion_view(results, patient, image, mask, label)
-                    profile["image_files"] = (image, mask, label)
-                    profile["image_note"] = ("Axial slices through the lesion (the outline "
-                                             "in red); the slider moves through them.")
-                except rg.errors.RadiogenomicsError:
-                    profile["image_note"] = "The image or mask of this patient is unreadable."
-            else:
-                profile["image_note"] = "The image files are not available on this server."
-    if "mutation" in mdata.mod and patient in mdata["mutation"].obs_names:
-        variants = rg.tl.patient_variants(mdata, patient)
-        profile["variants"] = variants
-        profile["mutations"] = [
-            " ".join(p for p in (row.gene, row.protein_change) if p) + (
-                f" ({row.classification}" + (f", VAF {row.vaf:.0%}" if pd.notna(row.vaf)
-                                             else "") + ")" if row.classification else "")
-            for row in variants.itertuples()]
-    else:
-        profile["variants"] = None
-        profile["mutations"] = None
-    profile["outliers"] = {}
-    for mod in ("rna", "protein"):
-        if mod in mdata.mod and patient in mdata[mod].obs_names:
-            profile["outliers"][mod] = rg.tl.patient_outliers(mdata, patient, mod=mod, n=8)
-    genes = linked_genes(results, features)
-    profile["genes"] = None
-    if "rna" in mdata.mod and len(genes):
-        present = [g for g in genes["y"] if g in mdata["rna"].var_names]
-        if present and patient in mdata["rna"].obs_names:
-            expression = rg.tl.patient_percentiles(mdata, patient, mod="rna", features=present)
-            expression = expression.merge(genes.rename(columns={"y": "feature",
-                                                                "x": "imaging_feature"}),
-                                          on="feature", how="left")
-            profile["genes"] = expression
-            profile["genes_figure"] = rg.pl.patient_percentiles(expression)
-    outcome = [c for c in (results.time, results.event) if c]
-    profile["similar"] = None
-    if "radiomics" in mdata.mod and patient in mdata["radiomics"].obs_names:
-        similar = rg.tl.similar_patients(mdata, patient, mod="radiomics",
-                                         n_neighbors=N_SIMILAR, obs_columns=outcome)
-        similar["patient_id"] = [results.display_id(p) for p in similar["patient_id"]]
-        profile["similar"] = similar
-    profile["outcome"] = {human_label(c): _cell(obs[c]) for c in outcome}
-    profile["outcome_text"] = outcome_text(results, obs)
-    predictions = results.patient_predictions(patient)
-    keep = [c for c in ("model", "set", "prediction", "prediction_sd", "predicted_label")
-            if c in predictions.columns]
-    profile["predictions"] = predictions[keep] if len(predictions) else None
-    profile["risk"] = _risk(results, patient)
-    profile["risk_figure"] = risk_km(results, patient) if profile["risk"] else None
-    return profile
-
-
-def outcome_text(results: Results, obs: pd.Series) -> str:
-    """The patient's follow-up in words: ``event at 22.6 months`` or ``censored (alive at
-    last follow-up) at 34.7 months``."""
-    if not (results.time and results.event) or pd.isna(obs[results.time]):
-        return "not recorded"
-    unit = time_unit(results.time, results.uns("clinical", default={}) or {})
-    when = f"{float(obs[results.time]):.1f} {unit}".strip()
-    event = obs[results.event]
-    if pd.isna(event):
-        return f"follow-up {when}"
-    return (f"event at {when}" if float(event) else
-            f"censored at {when} (no event at last follow-up)")
-
-
-def lesion_view(results: Results, patient: str, image: Path, mask: Path, label: int) -> dict:
-    """The image around the patient's lesion (kept for the slice viewer's requests)."""
-    return results.memo("lesion-volume", patient,
-                        lambda: rg.pl.read_lesion_volume(image, mask, label=label), size=8)
-
-
-def _risk(results: Results, patient: str) -> dict | None:
-    """The patient's risk score and group, when a risk signature stored them in obs, and
-    whether the patient was among the signature's training patients."""
-    columns = results.risk_columns()
-    if not columns:
-        return None
-    obs = results.mdata.obs
-    value = obs.loc[patient, columns["risk score"]]
-    risk = {"score": "" if pd.isna(value) else f"{float(value):.3g}",
-            "group": str(obs.loc[patient, columns["risk group"]])}
-    which = str(obs.loc[patient, columns["risk set"]]) if "risk set" in columns else ""
-    if which == "training":
-        risk["note"] = ("In the training data: the signature was fitted on this patient, "
-                        "so the score is in-sample and looks better than it would for a new "
-                        "patient.")
-    elif which in ("held_out", "held-out", "test"):
-        risk["note"] = ("Held out: the signature never saw this patient; the score is an "
-                        "honest prediction.")
-    else:
-        risk["note"] = ("Whether this patient was among the signature's training patients "
-                        "is not recorded: read the score as in-sample.")
-    risk["in_training"] = True if which == "training" else (
-        False if which in ("held_out", "held-out", "test") else None)
-    return risk
-
-
-def risk_km(results: Results, patient: str):
-    """Kaplan-Meier curves of the risk groups with the patient's follow-up marked."""
-    columns = results.risk_columns()
-    if not columns or not callable(getattr(rg.pl, "km", None)) or not (
-            results.time and results.event):
-        return None
-    from .survival import time_label
-
-    group = columns["risk group"]
-    clinical = clinical_cohort(results.mdata.obs, [group, results.time, results.event])
-    fig = km_figure(clinical, results.time, results.event, group, title="Risk groups",
-                    time_label=time_label(results))
-    fig.update_layout(legend=dict(title_text="risk group"))
-    follow_up = results.mdata.obs.loc[patient, results.time]
-    if pd.notna(follow_up):
-        marker = dict(x=float(follow_up), line_dash="dash", line_color="#17324f",
-                      annotation_text=f"this patient ({results.mdata.obs.loc[patient, group]})",
-                      annotation_position="top right")
-        try:  # the curves' panel only, when the figure has a numbers-at-risk panel
-            fig.add_vline(**marker, row=1, col=1)
-        except Exception:  # a figure without subplots
-            fig.add_vline(**marker)
-    fig.update_layout(height=420)
-    return fig
-
-
-WINDOW_CHOICES = [("auto", "auto"), ("ct-soft", "CT soft tissue"), ("ct-lung", "CT lung"),
-                  ("ct-bone", "CT bone"), ("mr", "MR"), ("pet", "PET (SUV)")]
 SIMILAR_COLUMNS_FIRST = ["patient_id"]
 
 
@@ -322,37 +38,67 @@ def layout(results: Results, params: dict | None = None):
     """The view of the patient named by ``?patient=`` (else the first)."""
     if results.mdata is None:
         return card("Patient", notice("No cohort file was given."))
-    choices = results.memo("patient-choices", None, lambda: sorted(
-        ((results.display_id(p), p) for p in results.patients), key=lambda t: t[0]))
+    choices = results.memo(
+        "patient-choices",
+        None,
+        lambda: sorted(((results.display_id(p), p) for p in results.patients), key=lambda t: t[0]),
+    )
     if not choices:
         return card("Patient", notice("The cohort has no patients."))
     wanted = results.patient_id((params or {}).get("patient"))
     patient = wanted if wanted is not None else choices[0][1]
     shown = results.display_id(patient)
-    return html.Div(className="rg-patient", children=[
-        card("Patient", html.Div(className="rg-controls rg-no-print", children=[
-            html.Label(["Patient", dcc.Dropdown(
-                id="patient-select", clearable=False, value=shown,
-                options=[{"label": s, "value": s} for s, _ in choices])],
-                className="rg-wide"),
-            html.Button("Print", id="patient-print-now", className="rg-button"),
-            html.Button("Printable summary (HTML)", id="patient-print", className="rg-button"),
-            dcc.Download(id="patient-summary"),
-        ])),
-        html.Div(patient_body(results, patient), id="patient-body"),
-        dcc.Store(id="patient-defaults", data={"patient": choices[0][0]}),
-    ])
+    return html.Div(
+        className="rg-patient",
+        children=[
+            card(
+                "Patient",
+                html.Div(
+                    className="rg-controls rg-no-print",
+                    children=[
+                        html.Label(
+                            [
+                                "Patient",
+                                dcc.Dropdown(
+                                    id="patient-select",
+                                    clearable=False,
+                                    value=shown,
+                                    options=[{"label": s, "value": s} for s, _ in choices],
+                                ),
+                            ],
+                            className="rg-wide",
+                        ),
+                        html.Button("Print", id="patient-print-now", className="rg-button"),
+                        html.Button(
+                            "Printable summary (HTML)", id="patient-print", className="rg-button"
+                        ),
+                        dcc.Download(id="patient-summary"),
+                    ],
+                ),
+            ),
+            html.Div(patient_body(results, patient), id="patient-body"),
+            dcc.Store(id="patient-defaults", data={"patient": choices[0][0]}),
+        ],
+    )
 
 
 def patient_body(results: Results, patient: str):
     """The view of the patient a page opens on (kept for the next page load)."""
-    return results.memo("patient-body", patient,
-                        lambda: body(results, build_profile(results, patient)), size=16)
+    return results.memo(
+        "patient-body", patient, lambda: body(results, build_profile(results, patient)), size=16
+    )
 
 
 def _kv(frame: pd.DataFrame, id: str) -> html.Table:
-    return html.Table(className="rg-kv rg-clinical", id=id, children=[html.Tbody([
-        html.Tr([html.Th(row.column), html.Td(row.value)]) for row in frame.itertuples()])])
+    return html.Table(
+        className="rg-kv rg-clinical",
+        id=id,
+        children=[
+            html.Tbody(
+                [html.Tr([html.Th(row.column), html.Td(row.value)]) for row in frame.itertuples()]
+            )
+        ],
+    )
 
 
 def _slice_controls(view: dict | None):
@@ -360,27 +106,54 @@ def _slice_controls(view: dict | None):
         return None
     n = len(view["pixels"])
     step = max(1, n // 8)
-    return html.Div(className="rg-controls rg-no-print", children=[
-        html.Label(["Slice", dcc.Slider(
-            id="patient-slice", min=0, max=n - 1, step=1, value=view["largest"],
-            marks={i: str(view["slices"][i]) for i in range(0, n, step)},
-            updatemode="drag")], className="rg-wide"),
-        html.Label(["Window", dcc.Dropdown(
-            id="patient-window", clearable=False, value="auto",
-            options=[{"label": label, "value": key} for key, label in WINDOW_CHOICES])]),
-    ])
+    return html.Div(
+        className="rg-controls rg-no-print",
+        children=[
+            html.Label(
+                [
+                    "Slice",
+                    dcc.Slider(
+                        id="patient-slice",
+                        min=0,
+                        max=n - 1,
+                        step=1,
+                        value=view["largest"],
+                        marks={i: str(view["slices"][i]) for i in range(0, n, step)},
+                        updatemode="drag",
+                    ),
+                ],
+                className="rg-wide",
+            ),
+            html.Label(
+                [
+                    "Window",
+                    dcc.Dropdown(
+                        id="patient-window",
+                        clearable=False,
+                        value="auto",
+                        options=[{"label": label, "value": key} for key, label in WINDOW_CHOICES],
+                    ),
+                ]
+            ),
+        ],
+    )
 
 
 def _outlier_table(frame: pd.DataFrame, id: str):
     if frame is None or frame.empty:
-        return notice("No value of this patient is 2 standard deviations or more from "
-                      "the cohort mean.")
-    shown = pd.DataFrame({
-        "feature": frame["feature"], "value": frame["value"].map(lambda v: f"{v:.3g}"),
-        "z": frame["z_score"].map(lambda v: f"{v:+.1f}"),
-        "percentile": frame["percentile"].map(lambda v: f"{v:.0f}"),
-        "cohort median": frame["cohort_median"].map(lambda v: f"{v:.3g}"),
-        "": frame["direction"]})
+        return notice(
+            "No value of this patient is 2 standard deviations or more from the cohort mean."
+        )
+    shown = pd.DataFrame(
+        {
+            "feature": frame["feature"],
+            "value": frame["value"].map(lambda v: f"{v:.3g}"),
+            "z": frame["z_score"].map(lambda v: f"{v:+.1f}"),
+            "percentile": frame["percentile"].map(lambda v: f"{v:.0f}"),
+            "cohort median": frame["cohort_median"].map(lambda v: f"{v:.3g}"),
+            "": frame["direction"],
+        }
+    )
     return table(id, list(shown.columns), shown.to_dict("records"), page_size=len(shown))
 
 
@@ -393,91 +166,161 @@ def body(results: Results, profile: dict):
     elif variants.empty:
         mutations = html.P("none of the genes tested", id="patient-mutations")
     else:
-        shown = pd.DataFrame({
-            "gene": variants["gene"], "protein change": variants["protein_change"],
-            "classification": variants["classification"],
-            "VAF": variants["vaf"].map(lambda v: "" if pd.isna(v) else f"{v:.0%}")})
-        mutations = table("patient-mutations", list(shown.columns), shown.to_dict("records"),
-                          page_size=max(len(shown), 1))
-    percentile_note = html.P("Each bar: this patient's percentile in the cohort (red above "
-                             "the median, blue below); shaded: the middle half of the "
-                             "cohort (25th to 75th percentile). Hover for the value in its "
-                             "unit.", className="rg-note")
+        shown = pd.DataFrame(
+            {
+                "gene": variants["gene"],
+                "protein change": variants["protein_change"],
+                "classification": variants["classification"],
+                "VAF": variants["vaf"].map(lambda v: "" if pd.isna(v) else f"{v:.0%}"),
+            }
+        )
+        mutations = table(
+            "patient-mutations",
+            list(shown.columns),
+            shown.to_dict("records"),
+            page_size=max(len(shown), 1),
+        )
+    percentile_note = html.P(
+        "Each bar: this patient's percentile in the cohort (red above "
+        "the median, blue below); shaded: the middle half of the "
+        "cohort (25th to 75th percentile). Hover for the value in its "
+        "unit.",
+        className="rg-note",
+    )
     view = profile.get("image_view")
     left = [
-        card("Patient", html.A("PDF for the record", id="patient-pdf",
-                               href=f"/patient/{quote(str(profile['patient']), safe='')}.pdf",
-                               className="rg-button rg-no-print rg-float-right",
-                               target="_blank"),
-             html.H2(profile["patient"], id="patient-shown"),
-             html.P(f"Outcome: {outcome}", id="patient-outcome"),
-             _kv(profile["clinical"], "patient-clinical")),
-        card("Risk", html.Div(className="rg-risk", children=[
-            html.P(f"Risk score {risk['score']}, group {risk['group']}", id="patient-risk"),
-            html.P(risk["note"], id="patient-risk-note",
-                   className="rg-notice" if risk.get("in_training") is False
-                   else "rg-notice rg-notice-warning")]) if risk else
-             notice("No risk score is stored in the cohort."),
-             graph("patient-risk-km", profile["risk_figure"])
-             if profile.get("risk_figure") is not None else None),
-        card("Model predictions", table("patient-predictions",
-                                         list(profile["predictions"].columns),
-                                         records(profile["predictions"])),
-             html.P("out-of-fold: predicted by a model fitted without this patient.",
-                    className="rg-note"))
-        if profile.get("predictions") is not None else None,
+        card(
+            "Patient",
+            html.A(
+                "PDF for the record",
+                id="patient-pdf",
+                href=f"/patient/{quote(str(profile['patient']), safe='')}.pdf",
+                className="rg-button rg-no-print rg-float-right",
+                target="_blank",
+            ),
+            html.H2(profile["patient"], id="patient-shown"),
+            html.P(f"Outcome: {outcome}", id="patient-outcome"),
+            _kv(profile["clinical"], "patient-clinical"),
+        ),
+        card(
+            "Risk",
+            html.Div(
+                className="rg-risk",
+                children=[
+                    html.P(f"Risk score {risk['score']}, group {risk['group']}", id="patient-risk"),
+                    html.P(
+                        risk["note"],
+                        id="patient-risk-note",
+                        className="rg-notice"
+                        if risk.get("in_training") is False
+                        else "rg-notice rg-notice-warning",
+                    ),
+                ],
+            )
+            if risk
+            else notice("No risk score is stored in the cohort."),
+            graph("patient-risk-km", profile["risk_figure"])
+            if profile.get("risk_figure") is not None
+            else None,
+        ),
+        card(
+            "Model predictions",
+            table(
+                "patient-predictions",
+                list(profile["predictions"].columns),
+                records(profile["predictions"]),
+            ),
+            html.P(
+                "out-of-fold: predicted by a model fitted without this patient.",
+                className="rg-note",
+            ),
+        )
+        if profile.get("predictions") is not None
+        else None,
         card("Mutations", mutations),
     ]
     right = [
-        card("Lesion", graph("patient-image", rg.pl.lesion_slice_view(view))
-             if view is not None else None, _slice_controls(view),
-             html.P(profile["image_note"], className="rg-note")),
-        card("Radiomic profile: percentile in the cohort",
-             graph("patient-percentiles", profile.get("percentiles_figure") or empty_figure(
-                 "No radiomic features.")), percentile_note),
-        *[card(f"{'Expression' if mod == 'rna' else 'Protein'} outliers against the cohort",
-               _outlier_table(frame, f"patient-outliers-{mod}"))
-          for mod, frame in profile.get("outliers", {}).items()],
-        card("Expression of the genes linked to the imaging features",
-             graph("patient-genes", profile["genes_figure"]) if profile["genes"] is not None
-             else notice("No gene is linked (q <= 0.05) to the imaging features shown.")),
+        card(
+            "Lesion",
+            graph("patient-image", rg.pl.lesion_slice_view(view)) if view is not None else None,
+            _slice_controls(view),
+            html.P(profile["image_note"], className="rg-note"),
+        ),
+        card(
+            "Radiomic profile: percentile in the cohort",
+            graph(
+                "patient-percentiles",
+                profile.get("percentiles_figure") or empty_figure("No radiomic features."),
+            ),
+            percentile_note,
+        ),
+        *[
+            card(
+                f"{'Expression' if mod == 'rna' else 'Protein'} outliers against the cohort",
+                _outlier_table(frame, f"patient-outliers-{mod}"),
+            )
+            for mod, frame in profile.get("outliers", {}).items()
+        ],
+        card(
+            "Expression of the genes linked to the imaging features",
+            graph("patient-genes", profile["genes_figure"])
+            if profile["genes"] is not None
+            else notice("No gene is linked (q <= 0.05) to the imaging features shown."),
+        ),
     ]
     similar = profile["similar"]
-    return html.Div([
-        html.Div(className="rg-grid-2", children=[html.Div(left), html.Div(right)]),
-        card("Most similar patients in radiomic space (click one to open)",
-             table("patient-similar", list(similar.columns), records(similar))
-             if similar is not None else notice("The patient has no radiomic features.")),
-    ])
+    return html.Div(
+        [
+            html.Div(className="rg-grid-2", children=[html.Div(left), html.Div(right)]),
+            card(
+                "Most similar patients in radiomic space (click one to open)",
+                table("patient-similar", list(similar.columns), records(similar))
+                if similar is not None
+                else notice("The patient has no radiomic features."),
+            ),
+        ]
+    )
 
 
 def register(app, results: Results) -> None:
     """The view's callbacks; none runs when the page loads, whose layout already shows the
     patient of the address."""
 
-    @app.callback(Output("patient-body", "children"), Input("patient-select", "value"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output("patient-body", "children"),
+        Input("patient-select", "value"),
+        prevent_initial_call=True,
+    )
     def show(shown):
         patient = results.patient_id(shown)
         if patient is None:
             raise PreventUpdate
         return body(results, build_profile(results, patient))
 
-    @app.callback(Output("patient-image", "figure"), Input("patient-slice", "value"),
-                  Input("patient-window", "value"), State("patient-select", "value"),
-                  prevent_initial_call=True)
+    @app.callback(
+        Output("patient-image", "figure"),
+        Input("patient-slice", "value"),
+        Input("patient-window", "value"),
+        State("patient-select", "value"),
+        prevent_initial_call=True,
+    )
     def slice_view(index, window, shown):
         patient = results.patient_id(shown)
         if patient is None:
             raise PreventUpdate
-        profile = results.memo("patient-profile", patient,
-                               lambda: build_profile(results, patient), size=8)
+        profile = results.memo(
+            "patient-profile", patient, lambda: build_profile(results, patient), size=8
+        )
         if profile.get("image_view") is None:
             raise PreventUpdate
         return rg.pl.lesion_slice_view(profile["image_view"], index, window or "auto")
 
-    @app.callback(Output("patient-select", "value"), Input("patient-similar", "active_cell"),
-                  State("patient-similar", "data"), prevent_initial_call=True)
+    @app.callback(
+        Output("patient-select", "value"),
+        Input("patient-similar", "active_cell"),
+        State("patient-similar", "data"),
+        prevent_initial_call=True,
+    )
     def open_similar(active, data):
         if not active or not data:
             raise PreventUpdate
@@ -486,13 +329,17 @@ def register(app, results: Results) -> None:
     app.clientside_callback(
         ClientsideFunction("rg", "patientSearch"),
         Output("url", "search", allow_duplicate=True),
-        Input("patient-select", "value"), State("patient-defaults", "data"),
-        prevent_initial_call=True)
+        Input("patient-select", "value"),
+        State("patient-defaults", "data"),
+        prevent_initial_call=True,
+    )
 
     app.clientside_callback(
         ClientsideFunction("rg", "print"),
         Output("patient-print-now", "n_clicks"),
-        Input("patient-print-now", "n_clicks"), prevent_initial_call=True)
+        Input("patient-print-now", "n_clicks"),
+        prevent_initial_call=True,
+    )
 
     def patient_pdf(shown: str):
         """``/patient/<id>.pdf``: the patient's printable summary as a PDF (versions and
@@ -507,18 +354,31 @@ def register(app, results: Results) -> None:
             abort(404)
         text = patient_summary_html(build_profile(results, patient))
         try:
-            pdf = html_to_pdf(text, footer=f"radiogenomics {rg.__version__}: tumor board "
-                                           f"summary of {results.display_id(patient)}")
+            pdf = html_to_pdf(
+                text,
+                footer=f"radiogenomics {rg.__version__}: tumor board "
+                f"summary of {results.display_id(patient)}",
+            )
         except PdfUnavailable as exc:
             return Response(str(exc), status=503, mimetype="text/plain")
-        return Response(pdf, mimetype="application/pdf", headers={
-            "Content-Disposition": f'inline; filename="summary-{results.display_id(patient)}'
-                                   '.pdf"', "Cache-Control": "no-store"})
+        return Response(
+            pdf,
+            mimetype="application/pdf",
+            headers={
+                "Content-Disposition": f'inline; filename="summary-{results.display_id(patient)}'
+                '.pdf"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     app.server.add_url_rule("/patient/<shown>.pdf", "patient_pdf", patient_pdf)
 
-    @app.callback(Output("patient-summary", "data"), Input("patient-print", "n_clicks"),
-                  State("patient-select", "value"), prevent_initial_call=True)
+    @app.callback(
+        Output("patient-summary", "data"),
+        Input("patient-print", "n_clicks"),
+        State("patient-select", "value"),
+        prevent_initial_call=True,
+    )
     def summary(n_clicks, shown):
         from ..summary import patient_summary_html
 
@@ -526,5 +386,8 @@ def register(app, results: Results) -> None:
         if patient is None or not n_clicks:
             raise PreventUpdate
         html_text = patient_summary_html(build_profile(results, patient))
-        return {"content": html_text, "filename": f"summary-{results.display_id(patient)}.html",
-                "type": "text/html"}
+        return {
+            "content": html_text,
+            "filename": f"summary-{results.display_id(patient)}.html",
+            "type": "text/html",
+        }

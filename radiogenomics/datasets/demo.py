@@ -14,8 +14,14 @@ import pandas as pd
 from .._files import atomic_path
 from .simulate import MODULE_GENES, DemoData, simulate
 
-__all__ = ["DEMO_FILES", "write_demo_files", "load_demo_tables", "demo", "read_truth",
-           "subtype_recovery"]
+__all__ = [
+    "DEMO_FILES",
+    "write_demo_files",
+    "load_demo_tables",
+    "demo",
+    "read_truth",
+    "subtype_recovery",
+]
 
 #: File names written by :func:`write_demo_files`, relative to the demo folder.
 DEMO_FILES = {
@@ -57,8 +63,7 @@ def _gmt(data: DemoData, rng: np.random.Generator) -> str:
     null_pool = list(modules.index[modules == "none"])
     for k in range(1, 11):
         genes = list(rng.choice(null_pool, size=40, replace=False))
-        lines.append("\t".join([f"DEMO_RANDOM_{k:02d}", "random genes, no planted signal",
-                                *genes]))
+        lines.append("\t".join([f"DEMO_RANDOM_{k:02d}", "random genes, no planted signal", *genes]))
     return "\n".join(lines) + "\n"
 
 
@@ -87,8 +92,15 @@ def write_demo_files(
         mask_path = out / "images" / f"{patient}_mask.nii.gz"
         _write_image(image, data.spacing, image_path)
         _write_image(mask, data.spacing, mask_path)
-        rows.append({"patient_id": patient, "image": f"images/{image_path.name}",
-                     "mask": f"images/{mask_path.name}", "label": 1, "lesion_id": "L1"})
+        rows.append(
+            {
+                "patient_id": patient,
+                "image": f"images/{image_path.name}",
+                "mask": f"images/{mask_path.name}",
+                "label": 1,
+                "lesion_id": "L1",
+            }
+        )
     paths = {kind: out / name for kind, name in DEMO_FILES.items()}
     paths["images"] = out / "images"
     _atomic_write_text(paths["manifest"], pd.DataFrame(rows).to_csv(index=False))
@@ -143,8 +155,11 @@ def load_demo_tables(paths: dict[str, Path]) -> dict:
         "protein": io.read_proteomics(paths["protein"], orientation="features_as_rows"),
         "mutation": io.read_mutations(paths["mutations"]),
         "clinical": io.read_clinical(
-            paths["clinical"], time="os_months", event="os_event",
-            ordered={"stage": DEMO_STAGE_ORDER}, categorical=["site"],
+            paths["clinical"],
+            time="os_months",
+            event="os_event",
+            ordered={"stage": DEMO_STAGE_ORDER},
+            categorical=["site"],
         ),
     }
 
@@ -201,9 +216,14 @@ def assemble_demo(paths: dict[str, Path], radiomics, *, join: str = "inner", bui
     build = build or build_cohort
     tables = load_demo_tables(paths)
     mdata = build(
-        {"radiomics": radiomics, "rna": tables["rna"], "protein": tables["protein"],
-         "mutation": tables["mutation"]},
-        clinical=tables["clinical"], join=join,
+        {
+            "radiomics": radiomics,
+            "rna": tables["rna"],
+            "protein": tables["protein"],
+            "mutation": tables["mutation"],
+        },
+        clinical=tables["clinical"],
+        join=join,
         id_rule={"rna": DEMO_ID_RULE, "protein": DEMO_ID_RULE, "mutation": DEMO_ID_RULE},
     )
     root = mdata.uns["radiogenomics"]
@@ -227,11 +247,16 @@ def subtype_recovery(mdata: md.MuData, key: str = "radiomic_subtype") -> float:
     try:
         planted = mdata.uns["radiogenomics"]["truth"]["factors"]["subtype"]
     except KeyError:
-        raise CohortError("the cohort holds no planted truth (only the demo cohort does)",
-                          expected="mdata.uns['radiogenomics']['truth']") from None
+        raise CohortError(
+            "the cohort holds no planted truth (only the demo cohort does)",
+            expected="mdata.uns['radiogenomics']['truth']",
+        ) from None
     if key not in mdata.obs.columns:
-        raise CohortError(f"the cohort has no column {key!r}", column=key,
-                          hint="Run radiogenomics.tl.phenotypes first")
+        raise CohortError(
+            f"the cohort has no column {key!r}",
+            column=key,
+            hint="Run radiogenomics.tl.phenotypes first",
+        )
     found = mdata.obs[key]
     known = found.notna().to_numpy()
     planted = planted.reindex(mdata.obs_names).astype(str)[known]

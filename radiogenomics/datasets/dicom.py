@@ -41,13 +41,19 @@ def write_demo_dicom(manifest: str | os.PathLike, out: str | os.PathLike) -> Pat
         study = out / str(row.patient_id) / "study-1"
         series = study / "CT"
         image = sitk.ReadImage(str(row.image))
-        write_dicom_series(image, series, patient_id=str(row.patient_id), modality="CT",
-                           series_description="demo CT")
+        write_dicom_series(
+            image,
+            series,
+            patient_id=str(row.patient_id),
+            modality="CT",
+            series_description="demo CT",
+        )
         mask = sitk.ReadImage(str(row.mask))
         reference = sitk.ReadImage(str(next(series.glob("*.dcm"))))  # geometry of slice 0
         mask.SetOrigin(reference.GetOrigin())
-        write_rtstruct(mask, series, study / "RTSTRUCT" / "rs.dcm", roi_name="GTV",
-                       label=int(row.label))
+        write_rtstruct(
+            mask, series, study / "RTSTRUCT" / "rs.dcm", roi_name="GTV", label=int(row.label)
+        )
     return out
 
 

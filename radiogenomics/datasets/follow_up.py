@@ -86,8 +86,7 @@ def write_follow_up(
             factor = 1.0
         background = float(np.median(values[~tumour]))
         new = values.copy()
-        new[tumour & ~follow] = background + rng.normal(0, 2.0, size=int((tumour & ~follow)
-                                                                            .sum()))
+        new[tumour & ~follow] = background + rng.normal(0, 2.0, size=int((tumour & ~follow).sum()))
         if not responds:  # grown margin takes the tumour's mean intensity
             new[follow & ~tumour] = values[tumour].mean()
         new[follow] = background + factor * (new[follow] - background)
@@ -103,12 +102,18 @@ def write_follow_up(
             names[kind] = f"images/{target.name}"
         base = case._asdict()
         rows.append({**base, "timepoint": "baseline"})
-        rows.append({**base, "image": names["image"], "mask": names["mask"],
-                     "timepoint": timepoint})
-        truth.append({"patient_id": case.patient_id, "responder": responds,
-                      "margin_mm": -distance if responds else distance,
-                      "intensity_factor": factor,
-                      "volume_ratio": float(follow.sum() / tumour.sum())})
+        rows.append(
+            {**base, "image": names["image"], "mask": names["mask"], "timepoint": timepoint}
+        )
+        truth.append(
+            {
+                "patient_id": case.patient_id,
+                "responder": responds,
+                "margin_mm": -distance if responds else distance,
+                "intensity_factor": factor,
+                "volume_ratio": float(follow.sum() / tumour.sum()),
+            }
+        )
     target = folder / FOLLOW_UP_MANIFEST
     with atomic_path(target, suffix=".csv") as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
@@ -117,4 +122,3 @@ def write_follow_up(
     with atomic_path(truth_dir / "follow_up.csv", suffix=".csv") as tmp:
         pd.DataFrame(truth).to_csv(tmp, index=False)
     return target
-

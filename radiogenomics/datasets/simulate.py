@@ -48,27 +48,114 @@ SITES = {
 
 MODULE_GENES = {
     "proliferation": [
-        "MKI67", "TOP2A", "CCNB1", "CCNB2", "CDK1", "BUB1", "AURKA", "AURKB", "PLK1",
-        "CENPF", "CDC20", "TPX2", "KIF11", "KIF2C", "MCM2", "MCM3", "MCM4", "MCM6", "PCNA",
-        "RRM2", "TYMS", "FOXM1", "E2F1", "BIRC5", "CCNA2", "CCNE1", "MYBL2", "UBE2C",
-        "ZWINT", "NUSAP1",
+        "MKI67",
+        "TOP2A",
+        "CCNB1",
+        "CCNB2",
+        "CDK1",
+        "BUB1",
+        "AURKA",
+        "AURKB",
+        "PLK1",
+        "CENPF",
+        "CDC20",
+        "TPX2",
+        "KIF11",
+        "KIF2C",
+        "MCM2",
+        "MCM3",
+        "MCM4",
+        "MCM6",
+        "PCNA",
+        "RRM2",
+        "TYMS",
+        "FOXM1",
+        "E2F1",
+        "BIRC5",
+        "CCNA2",
+        "CCNE1",
+        "MYBL2",
+        "UBE2C",
+        "ZWINT",
+        "NUSAP1",
     ],
     "hypoxia": [
-        "CA9", "VEGFA", "SLC2A1", "PGK1", "LDHA", "BNIP3", "ADM", "ANGPTL4", "NDRG1",
-        "P4HA1", "ALDOA", "ENO1", "HK2", "PFKFB3", "LOX", "EGLN3", "ERO1A", "MXI1",
-        "ANKRD37", "KDM3A", "DDIT4", "PDK1", "BHLHE40", "FAM162A", "INSIG2",
+        "CA9",
+        "VEGFA",
+        "SLC2A1",
+        "PGK1",
+        "LDHA",
+        "BNIP3",
+        "ADM",
+        "ANGPTL4",
+        "NDRG1",
+        "P4HA1",
+        "ALDOA",
+        "ENO1",
+        "HK2",
+        "PFKFB3",
+        "LOX",
+        "EGLN3",
+        "ERO1A",
+        "MXI1",
+        "ANKRD37",
+        "KDM3A",
+        "DDIT4",
+        "PDK1",
+        "BHLHE40",
+        "FAM162A",
+        "INSIG2",
     ],
     "immune": [
-        "CD8A", "CD8B", "GZMA", "GZMB", "PRF1", "IFNG", "CXCL9", "CXCL10", "CD3E", "CD3D",
-        "CD2", "LCK", "CCL5", "NKG7", "GZMK", "HLA-DRA", "CD274", "PDCD1", "LAG3", "TIGIT",
-        "CTLA4", "IDO1", "STAT1", "IRF1",
+        "CD8A",
+        "CD8B",
+        "GZMA",
+        "GZMB",
+        "PRF1",
+        "IFNG",
+        "CXCL9",
+        "CXCL10",
+        "CD3E",
+        "CD3D",
+        "CD2",
+        "LCK",
+        "CCL5",
+        "NKG7",
+        "GZMK",
+        "HLA-DRA",
+        "CD274",
+        "PDCD1",
+        "LAG3",
+        "TIGIT",
+        "CTLA4",
+        "IDO1",
+        "STAT1",
+        "IRF1",
     ],
     "egfr_pathway": [
-        "EGFR", "ERBB3", "PHLDA1", "EREG", "AREG", "ELF3", "TNS4", "LCN2", "EGR1", "FOSL1",
-        "MYC", "CCND1",
+        "EGFR",
+        "ERBB3",
+        "PHLDA1",
+        "EREG",
+        "AREG",
+        "ELF3",
+        "TNS4",
+        "LCN2",
+        "EGR1",
+        "FOSL1",
+        "MYC",
+        "CCND1",
     ],
     "tp53_targets": [
-        "CDKN1A", "MDM2", "BAX", "FAS", "GADD45A", "SESN1", "RRM2B", "TP53I3", "ZMAT3",
+        "CDKN1A",
+        "MDM2",
+        "BAX",
+        "FAS",
+        "GADD45A",
+        "SESN1",
+        "RRM2B",
+        "TP53I3",
+        "ZMAT3",
         "TNFRSF10B",
     ],
     "kras_targets": ["DUSP6", "ETV4", "ETV5", "SPRY2", "SPRY4", "DUSP4", "ETV1", "SPRY1"],
@@ -81,8 +168,25 @@ DRIVERS = {
     "KRAS": 0.20,
 }
 PASSENGERS = [
-    "TTN", "MUC16", "CSMD3", "RYR2", "LRP1B", "USH2A", "ZFHX4", "SYNE1", "FLG", "PCLO",
-    "XIRP2", "SPTA1", "NAV3", "COL11A1", "FAT4", "PKHD1L1", "DNAH5", "APOB", "CSMD1",
+    "TTN",
+    "MUC16",
+    "CSMD3",
+    "RYR2",
+    "LRP1B",
+    "USH2A",
+    "ZFHX4",
+    "SYNE1",
+    "FLG",
+    "PCLO",
+    "XIRP2",
+    "SPTA1",
+    "NAV3",
+    "COL11A1",
+    "FAT4",
+    "PKHD1L1",
+    "DNAH5",
+    "APOB",
+    "CSMD1",
     "ADGRV1",
 ]
 
@@ -193,8 +297,13 @@ def simulate_image(
     return image.astype(np.float32), tumour.astype(np.uint8)
 
 
-def simulate(n_patients: int = 120, seed: int = 0, n_genes: int = 2000,
-             n_proteins: int = 200, with_images: bool = True) -> DemoData:
+def simulate(
+    n_patients: int = 120,
+    seed: int = 0,
+    n_genes: int = 2000,
+    n_proteins: int = 200,
+    with_images: bool = True,
+) -> DemoData:
     """Simulate a demo cohort in memory. See the module docstring for the model."""
     if n_patients < 12:
         raise ValueError("the demo cohort needs at least 12 patients")
@@ -220,7 +329,9 @@ def simulate(n_patients: int = 120, seed: int = 0, n_genes: int = 2000,
     # clinical
     age = np.clip(rng.normal(63, 10, n_patients), 30, 90).round(0)
     sex = rng.choice(["female", "male"], size=n_patients)
-    stage_num = np.clip(np.round(2.2 + 0.55 * factors[:, 0] + rng.normal(0, 0.75, n_patients)), 1, 4)
+    stage_num = np.clip(
+        np.round(2.2 + 0.55 * factors[:, 0] + rng.normal(0, 0.75, n_patients)), 1, 4
+    )
     stage = np.array(["I", "II", "III", "IV"])[stage_num.astype(int) - 1]
     linear = (
         LOG_HAZARD["proliferation"] * factors[:, 0]
@@ -236,8 +347,9 @@ def simulate(n_patients: int = 120, seed: int = 0, n_genes: int = 2000,
     os_months = np.round(np.minimum(event_time, censor_time), 2)
     os_event = (event_time <= censor_time).astype(int)
     response_logit = -0.3 + 1.2 * factors[:, 2] - 0.4 * (stage_num - 2)
-    response = np.where(rng.random(n_patients) < _sigmoid(response_logit), "responder",
-                        "non-responder")
+    response = np.where(
+        rng.random(n_patients) < _sigmoid(response_logit), "responder", "non-responder"
+    )
 
     # which patients have which assay
     has_rna = rng.random(n_patients) > 0.03
@@ -288,9 +400,15 @@ def simulate(n_patients: int = 120, seed: int = 0, n_genes: int = 2000,
         signs[[g in named_genes for g in gene_names]] = 1.0
         loadings[members, k] = (signs * rng.uniform(0.5, 1.0, n_g))[members]
     mutation_effect = np.zeros((n_g, 3))  # TP53, EGFR, KRAS
-    mutation_effect[modules == "tp53_targets", 0] = -rng.uniform(0.8, 1.4, (modules == "tp53_targets").sum())
-    mutation_effect[modules == "egfr_pathway", 1] = rng.uniform(0.8, 1.5, (modules == "egfr_pathway").sum())
-    mutation_effect[modules == "kras_targets", 2] = rng.uniform(0.8, 1.5, (modules == "kras_targets").sum())
+    mutation_effect[modules == "tp53_targets", 0] = -rng.uniform(
+        0.8, 1.4, (modules == "tp53_targets").sum()
+    )
+    mutation_effect[modules == "egfr_pathway", 1] = rng.uniform(
+        0.8, 1.5, (modules == "egfr_pathway").sum()
+    )
+    mutation_effect[modules == "kras_targets", 2] = rng.uniform(
+        0.8, 1.5, (modules == "kras_targets").sum()
+    )
     is_female = sex == "female"
     sex_effect = np.zeros((n_patients, n_g))
     sex_effect[np.ix_(is_female, modules == "sex_female")] = 4.0
@@ -325,12 +443,18 @@ def simulate(n_patients: int = 120, seed: int = 0, n_genes: int = 2000,
     protein_rate = rng.beta(1.2, 6.0, len(proteins))  # per-protein missingness propensity
     p_missing = _sigmoid(np.log(protein_rate / (1 - protein_rate))[None, :] - 1.5 * z)
     abundance = np.where(rng.random(z.shape) < p_missing, np.nan, abundance)
-    protein_df = pd.DataFrame(abundance.T.round(4), index=proteins, columns=samples).loc[:, has_protein]
+    protein_df = pd.DataFrame(abundance.T.round(4), index=proteins, columns=samples).loc[
+        :, has_protein
+    ]
 
     # MAF
     rows = []
-    maf_classes = ["Missense_Mutation"] * 6 + ["Nonsense_Mutation", "Frame_Shift_Del",
-                                               "Splice_Site", "In_Frame_Del"]
+    maf_classes = ["Missense_Mutation"] * 6 + [
+        "Nonsense_Mutation",
+        "Frame_Shift_Del",
+        "Splice_Site",
+        "In_Frame_Del",
+    ]
     for i, p in enumerate(patients):
         if not sequenced[i]:
             continue
@@ -344,8 +468,9 @@ def simulate(n_patients: int = 120, seed: int = 0, n_genes: int = 2000,
         for _ in range(rng.integers(2, 8)):
             gene = str(rng.choice(PASSENGERS + named[:40]))
             rows.append((gene, barcode, str(rng.choice(["Silent", "Intron", "3'UTR"]))))
-    maf = pd.DataFrame(rows, columns=["Hugo_Symbol", "Tumor_Sample_Barcode",
-                                      "Variant_Classification"])
+    maf = pd.DataFrame(
+        rows, columns=["Hugo_Symbol", "Tumor_Sample_Barcode", "Variant_Classification"]
+    )
     maf.insert(1, "Variant_Type", "SNP")
     maf["NCBI_Build"] = "GRCh38"
     # protein changes and read counts from a generator of their own (the rest of the
@@ -355,12 +480,18 @@ def simulate(n_patients: int = 120, seed: int = 0, n_genes: int = 2000,
     position = variant_rng.integers(10, 900, len(maf))
     before = variant_rng.choice(amino, len(maf))
     after = variant_rng.choice(amino, len(maf))
-    suffix = {"Nonsense_Mutation": "*", "Frame_Shift_Del": "fs", "Splice_Site": "",
-              "In_Frame_Del": "del"}
+    suffix = {
+        "Nonsense_Mutation": "*",
+        "Frame_Shift_Del": "fs",
+        "Splice_Site": "",
+        "In_Frame_Del": "del",
+    }
     maf["HGVSp_Short"] = [
-        "" if c in ("Intron", "3'UTR", "Splice_Site") else
-        f"p.{b}{n}{b if c == 'Silent' else suffix.get(c, a)}"
-        for b, n, a, c in zip(before, position, after, maf["Variant_Classification"])]
+        ""
+        if c in ("Intron", "3'UTR", "Splice_Site")
+        else f"p.{b}{n}{b if c == 'Silent' else suffix.get(c, a)}"
+        for b, n, a, c in zip(before, position, after, maf["Variant_Classification"])
+    ]
     depth = variant_rng.integers(40, 400, len(maf))
     maf["t_alt_count"] = np.maximum(1, np.round(depth * variant_rng.beta(4, 8, len(maf))))
     maf["t_ref_count"] = depth - maf["t_alt_count"]
@@ -375,15 +506,20 @@ def simulate(n_patients: int = 120, seed: int = 0, n_genes: int = 2000,
     truth = {
         "factors": pd.DataFrame(factors, index=patients, columns=list(FACTORS)).assign(
             subtype=pd.Categorical(subtype, categories=subtype_names),
-            tp53_mutant=tp53.astype(int), egfr_mutant=egfr.astype(int),
+            tp53_mutant=tp53.astype(int),
+            egfr_mutant=egfr.astype(int),
             kras_mutant=kras.astype(int),
         ),
         "gene_modules": pd.DataFrame(
-            {"module": modules,
-             "proliferation_loading": loadings[:, 0], "hypoxia_loading": loadings[:, 1],
-             "immune_loading": loadings[:, 2],
-             "tp53_effect": mutation_effect[:, 0], "egfr_effect": mutation_effect[:, 1],
-             "kras_effect": mutation_effect[:, 2]},
+            {
+                "module": modules,
+                "proliferation_loading": loadings[:, 0],
+                "hypoxia_loading": loadings[:, 1],
+                "immune_loading": loadings[:, 2],
+                "tp53_effect": mutation_effect[:, 0],
+                "egfr_effect": mutation_effect[:, 1],
+                "kras_effect": mutation_effect[:, 2],
+            },
             index=gene_names,
         ),
         "marker_features": pd.DataFrame(
@@ -399,6 +535,12 @@ def simulate(n_patients: int = 120, seed: int = 0, n_genes: int = 2000,
         "model": {"subtype_sd": SUBTYPE_SD, "seed": seed, "n_patients": n_patients},
     }
     return DemoData(
-        patients=patients, clinical=clinical, counts=counts_df, protein=protein_df,
-        maf=maf, images=images, spacing=spacing, truth=truth,
+        patients=patients,
+        clinical=clinical,
+        counts=counts_df,
+        protein=protein_df,
+        maf=maf,
+        images=images,
+        spacing=spacing,
+        truth=truth,
     )

@@ -56,8 +56,11 @@ def fingerprint(path: str | os.PathLike, key_by: KeyBy = "stat") -> list:
         files = sorted(f for f in p.iterdir() if f.is_file())
         if key_by == "content":
             return ["folder", [[f.name, _file_digest(f)] for f in files]]
-        return ["folder", str(p.absolute()),
-                [[f.name, (st := f.stat()).st_size, st.st_mtime_ns] for f in files]]
+        return [
+            "folder",
+            str(p.absolute()),
+            [[f.name, (st := f.stat()).st_size, st.st_mtime_ns] for f in files],
+        ]
     if key_by == "content":
         return ["file", _file_digest(p)]
     st = p.stat()
@@ -68,7 +71,10 @@ def _versions() -> dict[str, str]:
     import radiomics
     import SimpleITK as sitk
 
-    return {"pyradiomics": str(radiomics.__version__), "SimpleITK": str(sitk.Version_VersionString())}
+    return {
+        "pyradiomics": str(radiomics.__version__),
+        "SimpleITK": str(sitk.Version_VersionString()),
+    }
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -111,12 +117,14 @@ class CaseCache:
         except OSError as exc:
             from ..errors import InputError
 
-            raise InputError("cannot create the cache folder", file=self.folder,
-                             found=exc.strerror or str(exc)) from None
+            raise InputError(
+                "cannot create the cache folder", file=self.folder, found=exc.strerror or str(exc)
+            ) from None
         settings_file = self.folder / "settings.json"
         if not settings_file.exists():
-            _atomic_write(settings_file, json.dumps(identity, indent=2, sort_keys=True,
-                                                    default=str))
+            _atomic_write(
+                settings_file, json.dumps(identity, indent=2, sort_keys=True, default=str)
+            )
         self._remove_stale_temporaries()
 
     def _remove_stale_temporaries(self) -> None:
@@ -132,8 +140,11 @@ class CaseCache:
         """The cache key of a manifest row (image, mask, label, and roi/series_uid if given)."""
         label = case.get("label")
         label = int(label) if label is not None and label == label else 1
-        parts = [fingerprint(case["image"], self.key_by), fingerprint(case["mask"], self.key_by),
-                 label]
+        parts = [
+            fingerprint(case["image"], self.key_by),
+            fingerprint(case["mask"], self.key_by),
+            label,
+        ]
         for name in ("roi", "series_uid"):  # DICOM rows: the ROI/segment and the series
             if case.get(name) is not None:
                 parts.append([name, str(case[name])])

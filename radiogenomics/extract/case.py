@@ -18,21 +18,42 @@ import numpy as np
 from ..errors import ExtractionError, RadiogenomicsError
 from ..io.imagefiles import check_image_file, header_problem, nifti_nonfinite
 
-__all__ = ["CONVERSION_KEY", "STAGES", "CaseResult", "build_extractor", "check_geometry",
-           "check_values", "extract_case", "read_image", "read_mask"]
+__all__ = [
+    "CONVERSION_KEY",
+    "STAGES",
+    "CaseResult",
+    "build_extractor",
+    "check_geometry",
+    "check_values",
+    "extract_case",
+    "read_image",
+    "read_mask",
+]
 
 _GEOMETRY_TOLERANCE = 1e-3
 #: Key of a case's values holding its DICOM conversion report (taken out of the features).
 CONVERSION_KEY = "radiogenomics_conversion"
 
 #: Stages at which a case can fail, in the order they run.
-STAGES = ("read image", "read mask", "check geometry", "check mask", "check ROI", "extract",
-          "worker")
+STAGES = (
+    "read image",
+    "read mask",
+    "check geometry",
+    "check mask",
+    "check ROI",
+    "extract",
+    "worker",
+)
 
 # pyradiomics' own mask checks (imageoperations.checkMask) raise ValueError with these texts
 _GEOMETRY_MESSAGES = ("geometry mismatch", "size mismatch")
-_ROI_MESSAGES = ("not present in mask", "segmented voxel", "too few dimensions",
-                 "ROI is too small", "bounding box")
+_ROI_MESSAGES = (
+    "not present in mask",
+    "segmented voxel",
+    "too few dimensions",
+    "ROI is too small",
+    "bounding box",
+)
 
 
 @dataclass
@@ -62,8 +83,10 @@ def _quiet_pyradiomics() -> None:
 
 def _sitk_detail(exc: Exception) -> str:
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    detail = next((line for line in lines if "ERROR" in line or "exception" in line.lower()),
-                  lines[0] if lines else type(exc).__name__)
+    detail = next(
+        (line for line in lines if "ERROR" in line or "exception" in line.lower()),
+        lines[0] if lines else type(exc).__name__,
+    )
     return detail[:300]
 
 
@@ -108,15 +131,19 @@ def read_image(path: str | Path, what: str = "image", series_uid: str | None = N
     except Exception as exc:  # SimpleITK raises RuntimeError with a long text
         problem = header_problem(p)
         if problem is not None:
-            raise ExtractionError(f"the {what} file's header is corrupt", file=path,
-                                  found=problem) from None
-        raise ExtractionError(f"cannot read the {what}", file=path,
-                              found=_sitk_detail(exc),
-                              hint="Is it an image file (NIfTI, NRRD, MHA) or a DICOM series "
-                                   "folder?") from None
+            raise ExtractionError(
+                f"the {what} file's header is corrupt", file=path, found=problem
+            ) from None
+        raise ExtractionError(
+            f"cannot read the {what}",
+            file=path,
+            found=_sitk_detail(exc),
+            hint="Is it an image file (NIfTI, NRRD, MHA) or a DICOM series folder?",
+        ) from None
     if image.GetDimension() > 3:
         raise ExtractionError(
-            f"the {what} is {image.GetDimension()}-D (size {image.GetSize()})", file=path,
+            f"the {what} is {image.GetDimension()}-D (size {image.GetSize()})",
+            file=path,
             expected="a 3-D volume or a 2-D slice",
             found=f"{image.GetDimension()} dimensions (a time series or several volumes?)",
             hint="Save one volume of it, e.g. with SimpleITK's Extract",
@@ -147,7 +174,9 @@ def check_values(image, mask, label: int, image_path: str) -> None:
     if n_bad:
         raise ExtractionError(
             f"{n_bad} of the {int(roi.sum())} voxels inside the ROI are not numbers "
-            "(NaN or infinite)", file=image_path, expected="finite intensities inside the ROI",
+            "(NaN or infinite)",
+            file=image_path,
+            expected="finite intensities inside the ROI",
             found=f"{n_bad} non-finite voxel(s)",
             hint="Fill or exclude them (for example shrink the mask) before extraction",
         )
@@ -185,13 +214,25 @@ def read_mask(path: str | Path, image, roi: str | None = None):
     if mask is not None:
         return mask, report
     if roi is not None:
-        raise ExtractionError("a roi is given but the mask is not an RTSTRUCT or SEG",
-                              file=path, expected="no roi for a label image", found=roi)
+        raise ExtractionError(
+            "a roi is given but the mask is not an RTSTRUCT or SEG",
+            file=path,
+            expected="no roi for a label image",
+            found=roi,
+        )
     return read_image(path, "mask"), None
 
 
-def check_geometry(image, mask, label: int, image_path: str, mask_path: str, *,
-                   tolerance: float = _GEOMETRY_TOLERANCE, same_grid: bool = True) -> None:
+def check_geometry(
+    image,
+    mask,
+    label: int,
+    image_path: str,
+    mask_path: str,
+    *,
+    tolerance: float = _GEOMETRY_TOLERANCE,
+    same_grid: bool = True,
+) -> None:
     """Raise when image and mask do not share their grid, or the label is absent.
 
     Parameters
@@ -209,19 +250,30 @@ def check_geometry(image, mask, label: int, image_path: str, mask_path: str, *,
     import SimpleITK as sitk
 
     if image.GetDimension() != mask.GetDimension():
-        raise ExtractionError("image and mask have different dimensions", file=mask_path,
-                              expected=f"{image.GetDimension()}-D", found=f"{mask.GetDimension()}-D")
+        raise ExtractionError(
+            "image and mask have different dimensions",
+            file=mask_path,
+            expected=f"{image.GetDimension()}-D",
+            found=f"{mask.GetDimension()}-D",
+        )
     if same_grid:
         if image.GetSize() != mask.GetSize():
-            raise ExtractionError("image and mask sizes differ", file=mask_path,
-                                  expected=f"size {image.GetSize()}", found=f"size {mask.GetSize()}")
+            raise ExtractionError(
+                "image and mask sizes differ",
+                file=mask_path,
+                expected=f"size {image.GetSize()}",
+                found=f"size {mask.GetSize()}",
+            )
         for name in ("Spacing", "Origin", "Direction"):
             a = np.asarray(getattr(image, f"Get{name}")())
             b = np.asarray(getattr(mask, f"Get{name}")())
             if not np.allclose(a, b, atol=tolerance, rtol=0):
-                raise ExtractionError(f"image and mask {name.lower()} differ", file=mask_path,
-                                      expected=f"{name.lower()} {tuple(np.round(a, 4).tolist())}",
-                                      found=f"{tuple(np.round(b, 4).tolist())}")
+                raise ExtractionError(
+                    f"image and mask {name.lower()} differ",
+                    file=mask_path,
+                    expected=f"{name.lower()} {tuple(np.round(a, 4).tolist())}",
+                    found=f"{tuple(np.round(b, 4).tolist())}",
+                )
     if mask.GetNumberOfComponentsPerPixel() != 1:
         return  # vector label maps: pyradiomics picks the channel (label_channel)
     labels = sitk.GetArrayViewFromImage(mask)
@@ -230,10 +282,12 @@ def check_geometry(image, mask, label: int, image_path: str, mask_path: str, *,
         if fractional.any():
             values = np.unique(labels[fractional])
             shown = ", ".join(f"{v:g}" for v in values[:5].tolist()) + (
-                " ..." if values.size > 5 else "")
+                " ..." if values.size > 5 else ""
+            )
             raise ExtractionError(
                 f"the mask holds non-integer values in {int(fractional.sum())} voxels",
-                file=mask_path, expected="a label map (whole-number labels)",
+                file=mask_path,
+                expected="a label map (whole-number labels)",
                 found=f"values {shown} (a probability or partial-volume map?)",
                 hint="Threshold it into labels first, for example (mask >= 0.5)",
             )
@@ -242,12 +296,17 @@ def check_geometry(image, mask, label: int, image_path: str, mask_path: str, *,
         return
     nonzero = labels[labels != 0]
     if nonzero.size == 0:
-        raise ExtractionError("the mask is empty", file=mask_path, expected="a segmented region",
-                              found="only zeros")
+        raise ExtractionError(
+            "the mask is empty", file=mask_path, expected="a segmented region", found="only zeros"
+        )
     values = np.unique(nonzero)
     shown = ", ".join(str(v) for v in values[:10].tolist()) + (" ..." if values.size > 10 else "")
-    raise ExtractionError(f"label {label} is not in the mask", file=mask_path,
-                          expected=f"voxels with label {label}", found=f"labels {shown}")
+    raise ExtractionError(
+        f"label {label} is not in the mask",
+        file=mask_path,
+        expected=f"voxels with label {label}",
+        found=f"labels {shown}",
+    )
 
 
 def as_single_slice(image, mask, params: dict):
@@ -318,8 +377,9 @@ def build_extractor(params: dict):
         try:
             extractor = featureextractor.RadiomicsFeatureExtractor(json.loads(key))
         except Exception as exc:
-            raise ExtractionError("invalid pyradiomics parameters",
-                                  found=" ".join(str(exc).split())[:300]) from None
+            raise ExtractionError(
+                "invalid pyradiomics parameters", found=" ".join(str(exc).split())[:300]
+            ) from None
         finally:
             logger.setLevel(level)
         if len(_EXTRACTORS) >= 4:
@@ -356,9 +416,15 @@ def extract_case(index: int, case: dict, params: dict) -> CaseResult:
         tolerance = settings.get("geometryTolerance") or _GEOMETRY_TOLERANCE
         same_grid = not settings.get("correctMask", False)
         try:
-            check_geometry(image, mask, label, case["image"], case["mask"],
-                           tolerance=max(float(tolerance), _GEOMETRY_TOLERANCE),
-                           same_grid=same_grid)
+            check_geometry(
+                image,
+                mask,
+                label,
+                case["image"],
+                case["mask"],
+                tolerance=max(float(tolerance), _GEOMETRY_TOLERANCE),
+                same_grid=same_grid,
+            )
         except ExtractionError as exc:
             if "mask" in exc.message and "image and mask" not in exc.message:
                 stage = "check mask"
@@ -382,5 +448,6 @@ def extract_case(index: int, case: dict, params: dict) -> CaseResult:
             values[CONVERSION_KEY] = conversion
         return CaseResult(index=index, values=values, seconds=time.perf_counter() - start)
     except Exception as exc:  # every failure is recorded for this case only
-        return CaseResult(index=index, stage=stage, error=describe(exc),
-                          seconds=time.perf_counter() - start)
+        return CaseResult(
+            index=index, stage=stage, error=describe(exc), seconds=time.perf_counter() - start
+        )

@@ -24,8 +24,10 @@ __all__ = ["run_dask", "run_processes", "run_sequential"]
 
 Task = tuple[int, dict]
 
-WORKER_DIED = ("the worker process extracting this case died (a crash in a compiled library "
-               "or too little memory)")
+WORKER_DIED = (
+    "the worker process extracting this case died (a crash in a compiled library "
+    "or too little memory)"
+)
 
 
 def _work(index: int, case: dict, params: dict) -> CaseResult:
@@ -60,8 +62,9 @@ def run_sequential(tasks: Iterable[Task], params: dict) -> Iterator[CaseResult]:
 
 def _pool(n_workers: int, n_jobs: int) -> ProcessPoolExecutor:
     sitk_threads = max(1, (os.cpu_count() or 1) // max(1, n_jobs))
-    return ProcessPoolExecutor(max_workers=n_workers, initializer=_init_worker,
-                               initargs=(os.getpid(), sitk_threads))
+    return ProcessPoolExecutor(
+        max_workers=n_workers, initializer=_init_worker, initargs=(os.getpid(), sitk_threads)
+    )
 
 
 def _isolated(index: int, case: dict, params: dict, n_jobs: int) -> CaseResult:
@@ -103,8 +106,12 @@ def run_processes(tasks: Iterable[Task], params: dict, n_jobs: int) -> Iterator[
     if not broken:
         return
     for future, index in futures.items():
-        if index in pending and future.done() and not future.cancelled() \
-                and future.exception() is None:
+        if (
+            index in pending
+            and future.done()
+            and not future.cancelled()
+            and future.exception() is None
+        ):
             pending.pop(index)
             yield future.result()
     with ThreadPoolExecutor(max_workers=n_jobs) as threads:

@@ -37,8 +37,16 @@ __all__ = [
     "within_tolerance",
 ]
 
-CHECK_COLUMNS = ["feature", "ibsi_tag", "reference", "tolerance", "value", "passed", "claimed",
-                 "note"]
+CHECK_COLUMNS = [
+    "feature",
+    "ibsi_tag",
+    "reference",
+    "tolerance",
+    "value",
+    "passed",
+    "claimed",
+    "note",
+]
 
 _DATA = "ibsi_data"
 REFERENCE_FILE = "ibsi_1_dig_phantom.csv"
@@ -50,13 +58,30 @@ PHANTOM_MASK = "mask.nii.gz"
 #: levels 1..6 of the phantom, checked by :func:`ibsi_check`), no intensity shift (IBSI
 #: energy has none), a symmetrical GLCM at distance 1, 3-D matrices, every feature class.
 IBSI_PHANTOM_PARAMS: dict[str, Any] = {
-    "setting": {"binWidth": 1, "label": 1, "minimumROIDimensions": 1, "minimumROISize": 1,
-                "voxelArrayShift": 0, "distances": [1], "symmetricalGLCM": True,
-                "force2D": False, "resampledPixelSpacing": None, "resegmentRange": None,
-                "normalize": False, "gldm_a": 0},
+    "setting": {
+        "binWidth": 1,
+        "label": 1,
+        "minimumROIDimensions": 1,
+        "minimumROISize": 1,
+        "voxelArrayShift": 0,
+        "distances": [1],
+        "symmetricalGLCM": True,
+        "force2D": False,
+        "resampledPixelSpacing": None,
+        "resegmentRange": None,
+        "normalize": False,
+        "gldm_a": 0,
+    },
     "imageType": {"Original": {}},
-    "featureClass": {"shape": [], "firstorder": [], "glcm": [], "glrlm": [], "glszm": [],
-                     "gldm": [], "ngtdm": []},
+    "featureClass": {
+        "shape": [],
+        "firstorder": [],
+        "glcm": [],
+        "glrlm": [],
+        "glszm": [],
+        "gldm": [],
+        "ngtdm": [],
+    },
 }
 
 #: The same with pyradiomics' ``force2D`` (slices along the image's third axis): the IBSI
@@ -64,14 +89,21 @@ IBSI_PHANTOM_PARAMS: dict[str, Any] = {
 IBSI_PHANTOM_PARAMS_2D: dict[str, Any] = {
     "setting": {**IBSI_PHANTOM_PARAMS["setting"], "force2D": True, "force2Ddimension": 0},
     "imageType": {"Original": {}},
-    "featureClass": {"firstorder": ["Uniformity"], "glcm": [], "glrlm": [], "glszm": [],
-                     "gldm": [], "ngtdm": []},
+    "featureClass": {
+        "firstorder": ["Uniformity"],
+        "glcm": [],
+        "glrlm": [],
+        "glszm": [],
+        "gldm": [],
+        "ngtdm": [],
+    },
 }
 
 _2D_NOTE = "with pyradiomics' force2D: in-plane matrices merged over the slices (IBSI 2.5-D)"
 
-_GLDM_NOTE = ("IBSI NGLDM with coarseness 0 and Chebyshev distance 1 (pyradiomics' gldm_a 0, "
-              "distance 1)")
+_GLDM_NOTE = (
+    "IBSI NGLDM with coarseness 0 and Chebyshev distance 1 (pyradiomics' gldm_a 0, distance 1)"
+)
 
 
 def _data_path(name: str) -> Path:
@@ -89,17 +121,23 @@ def read_reference(path: str | os.PathLike | None = None) -> pd.DataFrame:
     frame = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False)
     expected = ["reference value", "tolerance", "tag"]
     if list(frame.columns) != expected:
-        raise InputError("unexpected columns in the IBSI reference table", file=path,
-                         expected=expected, found=list(frame.columns))
+        raise InputError(
+            "unexpected columns in the IBSI reference table",
+            file=path,
+            expected=expected,
+            found=list(frame.columns),
+        )
 
     def number(text: str) -> float:
         return float(text) if text.strip() else math.nan
 
-    return pd.DataFrame({
-        "tag": frame["tag"].str.strip(),
-        "reference": [number(v) for v in frame["reference value"]],
-        "tolerance": [number(v) for v in frame["tolerance"]],
-    })
+    return pd.DataFrame(
+        {
+            "tag": frame["tag"].str.strip(),
+            "reference": [number(v) for v in frame["reference value"]],
+            "tolerance": [number(v) for v in frame["tolerance"]],
+        }
+    )
 
 
 def within_tolerance(value: float, reference: float, tolerance: float) -> bool:
@@ -128,8 +166,14 @@ def _convert(value: float, how: str | None) -> float:
     raise InputError("unknown IBSI conversion", expected="None or 'minus 3'", found=how)
 
 
-def _row(entry: IbsiFeature, tag: str, consensus: tuple[float, float], values: dict,
-         discretised: bool, force2d: bool) -> dict[str, Any]:
+def _row(
+    entry: IbsiFeature,
+    tag: str,
+    consensus: tuple[float, float],
+    values: dict,
+    discretised: bool,
+    force2d: bool,
+) -> dict[str, Any]:
     ref, tol = consensus
     name = f"original_{entry.feature_class}_{entry.feature}"
     raw = values.get(name)
@@ -144,9 +188,16 @@ def _row(entry: IbsiFeature, tag: str, consensus: tuple[float, float], values: d
     if not discretised and entry.feature_class != "shape":
         notes.append("the bin edges do not reproduce the phantom's grey levels")
     passed = within_tolerance(value, ref, tol) and (discretised or entry.feature_class == "shape")
-    return {"feature": name, "ibsi_tag": tag, "reference": ref, "tolerance": tol,
-            "value": value, "passed": bool(passed), "claimed": bool(entry.claimed),
-            "note": "; ".join(notes)}
+    return {
+        "feature": name,
+        "ibsi_tag": tag,
+        "reference": ref,
+        "tolerance": tol,
+        "value": value,
+        "passed": bool(passed),
+        "claimed": bool(entry.claimed),
+        "note": "; ".join(notes),
+    }
 
 
 def _discretisation_ok(image: str, mask: str, bin_width: float) -> bool:
@@ -204,17 +255,23 @@ def ibsi_check(
     image = str(image) if image is not None else str(_data_path(PHANTOM_IMAGE))
     mask = str(mask) if mask is not None else str(_data_path(PHANTOM_MASK))
     table = read_reference(reference)
-    consensus = {t: (r, tol) for t, r, tol in zip(table["tag"], table["reference"],
-                                                   table["tolerance"]) if math.isfinite(r)}
+    consensus = {
+        t: (r, tol)
+        for t, r, tol in zip(table["tag"], table["reference"], table["tolerance"])
+        if math.isfinite(r)
+    }
     discretised = _discretisation_ok(image, mask, IBSI_PHANTOM_PARAMS["setting"]["binWidth"])
     rows = []
     for force2d in (False, True):
         params = IBSI_PHANTOM_PARAMS_2D if force2d else IBSI_PHANTOM_PARAMS
         result = extract_case(0, {"image": image, "mask": mask, "label": 1}, params)
         if not result.ok:
-            raise ExtractionError(f"the IBSI phantom could not be extracted at stage "
-                                  f"{result.stage!r}: {result.error}", file=image)
-        for entry in (IBSI_FEATURES if mapping is None else mapping):
+            raise ExtractionError(
+                f"the IBSI phantom could not be extracted at stage "
+                f"{result.stage!r}: {result.error}",
+                file=image,
+            )
+        for entry in IBSI_FEATURES if mapping is None else mapping:
             if force2d and not entry.texture:
                 continue  # shape and intensity features have no 2.5-D variant
             tag = full_tag(entry, force2d)
@@ -232,8 +289,11 @@ def _versions() -> dict[str, str]:
 
     from .. import __version__
 
-    return {"radiogenomics": str(__version__), "pyradiomics": str(radiomics.__version__),
-            "SimpleITK": str(sitk.Version_VersionString())}
+    return {
+        "radiogenomics": str(__version__),
+        "pyradiomics": str(radiomics.__version__),
+        "SimpleITK": str(sitk.Version_VersionString()),
+    }
 
 
 def ibsi_summary(table: pd.DataFrame, *, discretisation_ok: bool = True) -> dict[str, Any]:

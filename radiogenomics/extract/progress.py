@@ -45,8 +45,7 @@ class _Quiet:
         pass
 
 
-def progress_bar(total: int, enabled: bool | None = None, desc: str = "extract",
-                 initial: int = 0):
+def progress_bar(total: int, enabled: bool | None = None, desc: str = "extract", initial: int = 0):
     """A tqdm bar over ``total`` cases (a do-nothing stand-in when not enabled).
 
     Parameters
@@ -72,5 +71,12 @@ def progress_bar(total: int, enabled: bool | None = None, desc: str = "extract",
             pass
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="case", file=sys.stderr, dynamic_ncols=True,
-                smoothing=0.1, initial=initial)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="case",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        smoothing=0.1,
+        initial=initial,
+    )

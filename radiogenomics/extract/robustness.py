@@ -34,14 +34,29 @@ import pandas as pd
 from ..errors import InputError
 from ..stats.icc import intraclass_correlation
 
-__all__ = ["robustness", "perturbed_manifest", "PERTURBATIONS", "ROBUSTNESS_TABLE_COLUMNS",
-           "ICC_CHOICES"]
+__all__ = [
+    "robustness",
+    "perturbed_manifest",
+    "PERTURBATIONS",
+    "ROBUSTNESS_TABLE_COLUMNS",
+    "ICC_CHOICES",
+]
 
 PERTURBATIONS = ("erode", "dilate", "contour")
 #: The ICC that decides robustness: kernel key and the name printed in the table.
 ICC_CHOICES = {"icc_1_1": ("icc1", "ICC(1,1)"), "icc_2_1": ("icc2", "ICC(2,1)")}
-ROBUSTNESS_TABLE_COLUMNS = ["feature", "image_type", "feature_class", "icc", "ci_lower",
-                            "ci_upper", "robust", "icc_kind", "n_subjects", "n_replicates"]
+ROBUSTNESS_TABLE_COLUMNS = [
+    "feature",
+    "image_type",
+    "feature_class",
+    "icc",
+    "ci_lower",
+    "ci_upper",
+    "robust",
+    "icc_kind",
+    "n_subjects",
+    "n_replicates",
+]
 _SEPARATOR = "~"
 
 
@@ -50,9 +65,15 @@ def _file_key(path: str) -> str:
     return f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def _perturb(mask: np.ndarray, spacing_zyx: np.ndarray, kind: str, distance: float,
-             displacement: float, smoothing: float, rng: np.random.Generator | None
-             ) -> np.ndarray:
+def _perturb(
+    mask: np.ndarray,
+    spacing_zyx: np.ndarray,
+    kind: str,
+    distance: float,
+    displacement: float,
+    smoothing: float,
+    rng: np.random.Generator | None,
+) -> np.ndarray:
     from scipy import ndimage
 
     if kind == "erode":
@@ -66,8 +87,7 @@ def _perturb(mask: np.ndarray, spacing_zyx: np.ndarray, kind: str, distance: flo
     inside = ndimage.distance_transform_edt(mask, sampling=spacing_zyx)
     outside = ndimage.distance_transform_edt(~mask, sampling=spacing_zyx)
     # half a voxel puts the contour between the last voxel inside and the first outside
-    signed = np.where(mask, -(inside - 0.5 * spacing_zyx.min()),
-                      outside - 0.5 * spacing_zyx.min())
+    signed = np.where(mask, -(inside - 0.5 * spacing_zyx.min()), outside - 0.5 * spacing_zyx.min())
     field = rng.normal(size=mask.shape)
     field = ndimage.gaussian_filter(field, sigma=smoothing / spacing_zyx, mode="reflect")
     sd = field.std()
@@ -106,16 +126,26 @@ def perturbed_manifest(
 
     unknown = [p for p in perturbations if p not in PERTURBATIONS]
     if unknown or not perturbations:
-        raise InputError("unknown mask perturbation", expected=f"some of {PERTURBATIONS}",
-                         found=list(unknown or perturbations))
+        raise InputError(
+            "unknown mask perturbation",
+            expected=f"some of {PERTURBATIONS}",
+            found=list(unknown or perturbations),
+        )
     if "contour" in perturbations and int(n_perturbations) < 1:
-        raise InputError("n_perturbations is the number of random contours per lesion",
-                         expected="at least 1", found=n_perturbations)
-    for name, value in (("distance", distance), ("displacement", displacement),
-                        ("smoothing", smoothing)):
+        raise InputError(
+            "n_perturbations is the number of random contours per lesion",
+            expected="at least 1",
+            found=n_perturbations,
+        )
+    for name, value in (
+        ("distance", distance),
+        ("displacement", displacement),
+        ("smoothing", smoothing),
+    ):
         if value is not None and not (np.isfinite(value) and value > 0):
-            raise InputError(f"{name} is a length in millimetres", expected="a number above 0",
-                             found=value)
+            raise InputError(
+                f"{name} is a length in millimetres", expected="a number above 0", found=value
+            )
     cases = read_manifest(manifest)
     folder = Path(mask_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -130,15 +160,23 @@ def perturbed_manifest(
         spacing = np.asarray(mask_image.GetSpacing(), dtype=float)[::-1]  # z, y, x
         lesion_mask = sitk.GetArrayFromImage(mask_image) == label
         if not lesion_mask.any():
-            raise InputError(f"label {label} is not in the mask", file=case["mask"],
-                             row=row_number + 1, column="label", expected="a label of the mask",
-                             found=sorted(np.unique(sitk.GetArrayViewFromImage(mask_image)))[:8])
+            raise InputError(
+                f"label {label} is not in the mask",
+                file=case["mask"],
+                row=row_number + 1,
+                column="label",
+                expected="a label of the mask",
+                found=sorted(np.unique(sitk.GetArrayViewFromImage(mask_image)))[:8],
+            )
         d = float(distance) if distance is not None else float(spacing[1:].min())
         shift = float(displacement) if displacement is not None else float(spacing[1:].min())
         smooth = float(smoothing) if smoothing is not None else 4.0 * shift
         plan = [p for p in perturbations if p != "contour"]
-        plan += [f"contour{i + 1}" for i in range(int(n_perturbations))] \
-            if "contour" in perturbations else []
+        plan += (
+            [f"contour{i + 1}" for i in range(int(n_perturbations))]
+            if "contour" in perturbations
+            else []
+        )
         notes = []
         source_key = _file_key(case["mask"])
         perturbed = []
@@ -150,8 +188,12 @@ def perturbed_manifest(
             if not path.exists():
                 rng = None
                 if kind == "contour":
-                    seed = int(hashlib.sha1(repr((random_state, subject, label, replicate))
-                                            .encode()).hexdigest()[:8], 16)
+                    seed = int(
+                        hashlib.sha1(
+                            repr((random_state, subject, label, replicate)).encode()
+                        ).hexdigest()[:8],
+                        16,
+                    )
                     rng = np.random.default_rng(seed)
                 changed = _perturb(lesion_mask, spacing, kind, d, shift, smooth, rng)
                 if not changed.any():
@@ -162,15 +204,40 @@ def perturbed_manifest(
                 tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.nrrd")
                 sitk.WriteImage(out, str(tmp), useCompression=True)
                 os.replace(tmp, path)
-            perturbed.append({**base, "mask": str(path.resolve()), "label": 1,
-                              "lesion_id": f"{lesion}{_SEPARATOR}{replicate}",
-                              "replicate": replicate, "note": ""})
-        rows.append({**base, "mask": case["mask"], "label": label,
-                     "lesion_id": f"{lesion}{_SEPARATOR}original", "replicate": "original",
-                     "note": "; ".join(notes)})
+            perturbed.append(
+                {
+                    **base,
+                    "mask": str(path.resolve()),
+                    "label": 1,
+                    "lesion_id": f"{lesion}{_SEPARATOR}{replicate}",
+                    "replicate": replicate,
+                    "note": "",
+                }
+            )
+        rows.append(
+            {
+                **base,
+                "mask": case["mask"],
+                "label": label,
+                "lesion_id": f"{lesion}{_SEPARATOR}original",
+                "replicate": "original",
+                "note": "; ".join(notes),
+            }
+        )
         rows.extend(perturbed)
-    return pd.DataFrame(rows, columns=["patient_id", "image", "mask", "label", "lesion_id",
-                                       "subject", "replicate", "note"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "patient_id",
+            "image",
+            "mask",
+            "label",
+            "lesion_id",
+            "subject",
+            "replicate",
+            "note",
+        ],
+    )
 
 
 def robustness(
@@ -251,47 +318,69 @@ def robustness(
     from .run import features
 
     if icc not in ICC_CHOICES:
-        raise InputError(f"unknown icc={icc!r}", expected=f"one of {list(ICC_CHOICES)}",
-                         found=icc)
+        raise InputError(f"unknown icc={icc!r}", expected=f"one of {list(ICC_CHOICES)}", found=icc)
     if mask_dir is None:
-        mask_dir = Path(cache_dir) / "perturbed_masks" if cache_dir is not None else \
-            Path(tempfile.mkdtemp(prefix="rg-robustness-"))
-    table = perturbed_manifest(manifest, mask_dir, perturbations=perturbations,
-                               n_perturbations=n_perturbations, distance=distance,
-                               displacement=displacement, smoothing=smoothing,
-                               random_state=random_state)
-    adata = features(table[["patient_id", "image", "mask", "label", "lesion_id"]],
-                     params=params, n_jobs=n_jobs, cache_dir=cache_dir, client=client,
-                     image_types=image_types, progress=progress)
+        mask_dir = (
+            Path(cache_dir) / "perturbed_masks"
+            if cache_dir is not None
+            else Path(tempfile.mkdtemp(prefix="rg-robustness-"))
+        )
+    table = perturbed_manifest(
+        manifest,
+        mask_dir,
+        perturbations=perturbations,
+        n_perturbations=n_perturbations,
+        distance=distance,
+        displacement=displacement,
+        smoothing=smoothing,
+        random_state=random_state,
+    )
+    adata = features(
+        table[["patient_id", "image", "mask", "label", "lesion_id"]],
+        params=params,
+        n_jobs=n_jobs,
+        cache_dir=cache_dir,
+        client=client,
+        image_types=image_types,
+        progress=progress,
+    )
     lesion = adata.obs["lesion_id"].astype(str)
     replicate = lesion.str.rsplit(_SEPARATOR, n=1).str[-1]
     original_lesion = lesion.str.rsplit(_SEPARATOR, n=1).str[0]
     patient = adata.obs["patient_id"].astype(str)
     adata.obs["replicate"] = replicate.to_numpy()
-    adata.obs["subject"] = np.where(original_lesion == "", patient,
-                                    patient + "|" + original_lesion)
+    adata.obs["subject"] = np.where(original_lesion == "", patient, patient + "|" + original_lesion)
     subjects = pd.Index(sorted(set(table["subject"])))
     replicates = pd.Index(list(dict.fromkeys(table["replicate"])))
     values = np.asarray(adata.X, dtype=float)
     cube = np.full((subjects.size, replicates.size, adata.n_vars), np.nan)
-    cube[subjects.get_indexer(adata.obs["subject"]),
-         replicates.get_indexer(adata.obs["replicate"]), :] = values
+    cube[
+        subjects.get_indexer(adata.obs["subject"]),
+        replicates.get_indexer(adata.obs["replicate"]),
+        :,
+    ] = values
     complete = np.isfinite(cube).all(axis=(1, 2))
     left_out = [str(s) for s in subjects[~complete]]
     if complete.sum() < 2:
-        raise InputError("too few lesions with every perturbed mask extracted for an ICC",
-                         expected="at least two lesions", found=int(complete.sum()),
-                         hint="Use a smaller erosion distance, or more lesions")
+        raise InputError(
+            "too few lesions with every perturbed mask extracted for an ICC",
+            expected="at least two lesions",
+            found=int(complete.sum()),
+            hint="Use a smaller erosion distance, or more lesions",
+        )
     kernel, label = ICC_CHOICES[icc]
     fitted = intraclass_correlation(cube[complete], confidence=confidence)
     var = adata.var
-    out = pd.DataFrame({
-        "feature": np.asarray(adata.var_names, dtype=str),
-        "image_type": var["image_type"].to_numpy() if "image_type" in var else "",
-        "feature_class": var["feature_class"].to_numpy() if "feature_class" in var else "",
-        "icc": fitted[kernel], "ci_lower": fitted[f"{kernel}_ci_lower"],
-        "ci_upper": fitted[f"{kernel}_ci_upper"],
-    })
+    out = pd.DataFrame(
+        {
+            "feature": np.asarray(adata.var_names, dtype=str),
+            "image_type": var["image_type"].to_numpy() if "image_type" in var else "",
+            "feature_class": var["feature_class"].to_numpy() if "feature_class" in var else "",
+            "icc": fitted[kernel],
+            "ci_lower": fitted[f"{kernel}_ci_lower"],
+            "ci_upper": fitted[f"{kernel}_ci_upper"],
+        }
+    )
     out["robust"] = out["icc"].to_numpy() >= threshold
     out["icc_kind"] = label
     out["n_subjects"] = int(complete.sum())
@@ -301,9 +390,15 @@ def robustness(
     out.attrs["replicates"] = list(replicates)
     out.attrs["threshold"] = threshold
     adata.uns["radiogenomics"]["perturbation"] = {
-        "perturbations": list(perturbations), "n_perturbations": int(n_perturbations),
-        "distance_mm": distance, "displacement_mm": displacement, "smoothing_mm": smoothing,
-        "random_state": random_state, "mask_dir": str(mask_dir), "left_out": left_out}
+        "perturbations": list(perturbations),
+        "n_perturbations": int(n_perturbations),
+        "distance_mm": distance,
+        "displacement_mm": displacement,
+        "smoothing_mm": smoothing,
+        "random_state": random_state,
+        "mask_dir": str(mask_dir),
+        "left_out": left_out,
+    }
     if return_replicates:
         return out, adata
     return out

@@ -32,8 +32,10 @@ def _versions() -> dict[str, str]:
     import radiomics
     import SimpleITK as sitk
 
-    return {"pyradiomics": str(radiomics.__version__),
-            "SimpleITK": str(sitk.Version_VersionString())}
+    return {
+        "pyradiomics": str(radiomics.__version__),
+        "SimpleITK": str(sitk.Version_VersionString()),
+    }
 
 
 def _lesion(value: Any) -> str | None:
@@ -46,10 +48,16 @@ def _lesion(value: Any) -> str | None:
 def _cases(frame: pd.DataFrame) -> list[dict]:
     """The manifest rows as small plain dicts (what a worker needs, the IDs, the modality)."""
     cases = [
-        {"patient_id": str(p), "lesion_id": _lesion(les), "image": str(img), "mask": str(msk),
-         "label": int(lab)}
-        for p, les, img, msk, lab in zip(frame["patient_id"], frame["lesion_id"],
-                                         frame["image"], frame["mask"], frame["label"])
+        {
+            "patient_id": str(p),
+            "lesion_id": _lesion(les),
+            "image": str(img),
+            "mask": str(msk),
+            "label": int(lab),
+        }
+        for p, les, img, msk, lab in zip(
+            frame["patient_id"], frame["lesion_id"], frame["image"], frame["mask"], frame["label"]
+        )
     ]
     for column in ("roi", "series_uid"):  # DICOM: RTSTRUCT ROI or SEG segment, series
         if column in frame:
@@ -75,10 +83,12 @@ def failures_table(cases: list[dict], results: Iterable[CaseResult]) -> pd.DataF
         columns["mask"].append(str(case.get("mask", "")))
         columns["stage"].append(str(r.stage))
         columns["error"].append(str(r.error))
-    return pd.DataFrame({
-        name: pd.Series(values, dtype="int64" if name == "label" else object)
-        for name, values in columns.items()
-    })
+    return pd.DataFrame(
+        {
+            name: pd.Series(values, dtype="int64" if name == "label" else object)
+            for name, values in columns.items()
+        }
+    )
 
 
 def _n_jobs(n_jobs: int | None) -> int:
@@ -93,14 +103,18 @@ def _connect(address: str):
     try:
         from distributed import Client
     except ImportError:  # pragma: no cover - dask[distributed] is a dependency
-        raise InputError("a Dask scheduler needs the distributed package",
-                         expected="pip install 'dask[distributed]'") from None
+        raise InputError(
+            "a Dask scheduler needs the distributed package",
+            expected="pip install 'dask[distributed]'",
+        ) from None
     try:
         return Client(address, timeout="20s")
     except Exception as exc:
-        raise InputError("cannot connect to the Dask scheduler", found=f"{address}: {exc}",
-                         hint="Start one with 'dask scheduler' and 'dask worker ADDRESS'"
-                         ) from None
+        raise InputError(
+            "cannot connect to the Dask scheduler",
+            found=f"{address}: {exc}",
+            hint="Start one with 'dask scheduler' and 'dask worker ADDRESS'",
+        ) from None
 
 
 def _describe_client(client) -> str:
@@ -226,8 +240,9 @@ def features(
             results[result.index] = result
             if result.ok:
                 if cache is not None:
-                    cache.store(keys[result.index], cases[result.index], result.values,
-                                result.seconds)
+                    cache.store(
+                        keys[result.index], cases[result.index], result.values, result.seconds
+                    )
             else:
                 n_failed += 1
             bar.update(1)
@@ -259,8 +274,12 @@ def features(
         if CONVERSION_KEY in r.values:
             r.values = dict(r.values)
             conversions.append((case, r.values.pop(CONVERSION_KEY)))
-        row = {"patient_id": case["patient_id"], "image": case["image"], "mask": case["mask"],
-               "label": case["label"]}
+        row = {
+            "patient_id": case["patient_id"],
+            "image": case["image"],
+            "mask": case["mask"],
+            "label": case["label"],
+        }
         if with_lesion:
             row["lesion_id"] = case["lesion_id"] or ""
         if "modality" in case:

@@ -38,14 +38,19 @@ def _box_slices(box, shape_zyx: tuple[int, ...]) -> tuple[slice, ...]:
         return tuple(slice(0, n) for n in shape_zyx)
     bounds = np.asarray(box, dtype=int)
     if bounds.shape != (len(shape_zyx), 2):
-        raise InputError("box is the voxel index range on each axis",
-                         expected=f"(({len(shape_zyx)}) pairs) ((x0, x1), (y0, y1), (z0, z1))",
-                         found=np.asarray(box).tolist())
+        raise InputError(
+            "box is the voxel index range on each axis",
+            expected=f"(({len(shape_zyx)}) pairs) ((x0, x1), (y0, y1), (z0, z1))",
+            found=np.asarray(box).tolist(),
+        )
     slices = []
     for (lo, hi), n in zip(bounds[::-1], shape_zyx):
         if lo > hi or lo < 0 or hi >= n:
-            raise InputError("box is outside the image", expected=f"indices within 0..{n - 1}",
-                             found=[int(lo), int(hi)])
+            raise InputError(
+                "box is outside the image",
+                expected=f"indices within 0..{n - 1}",
+                found=[int(lo), int(hi)],
+            )
         slices.append(slice(int(lo), int(hi) + 1))
     return tuple(slices)
 
@@ -114,8 +119,11 @@ def segment(
     from .case import read_image
 
     if method not in SEGMENT_METHODS:
-        raise InputError(f"unknown segmentation method {method!r}",
-                         expected=f"one of {SEGMENT_METHODS}", found=method)
+        raise InputError(
+            f"unknown segmentation method {method!r}",
+            expected=f"one of {SEGMENT_METHODS}",
+            found=method,
+        )
     if not isinstance(image, sitk.Image):
         image = read_image(image, "image")
     array = sitk.GetArrayFromImage(image).astype(np.float64)
@@ -126,16 +134,22 @@ def segment(
     if seed is not None:
         index = [int(v) for v in seed]
         if len(index) != 3 or any(not 0 <= v < n for v, n in zip(index[::-1], array.shape)):
-            raise InputError("seed is a voxel index (x, y, z) inside the image",
-                             expected=f"indices below {list(image.GetSize())}", found=index)
+            raise InputError(
+                "seed is a voxel index (x, y, z) inside the image",
+                expected=f"indices below {list(image.GetSize())}",
+                found=index,
+            )
         seed_zyx = tuple(index[::-1])
     inside = np.zeros(array.shape, dtype=bool)
     inside[region] = True
     if method in ("suv", "suv_fraction"):
         if method == "suv_fraction":
             if not 0 < fraction < 1:
-                raise InputError("fraction is a fraction of SUVmax",
-                                 expected="a number between 0 and 1", found=fraction)
+                raise InputError(
+                    "fraction is a fraction of SUVmax",
+                    expected="a number between 0 and 1",
+                    found=fraction,
+                )
             cut = fraction * float(array[region].max())
         else:
             cut = float(threshold)
@@ -145,25 +159,32 @@ def segment(
         info = {"threshold_suv": cut}
     else:
         if seed_zyx is None:
-            raise InputError("region growing starts from a seed", expected="seed=(x, y, z)",
-                             found=None)
+            raise InputError(
+                "region growing starts from a seed", expected="seed=(x, y, z)", found=None
+            )
         value = float(array[seed_zyx])
         spread = tolerance if tolerance is not None else float(array[region].std())
         lo = value - spread if lower is None else float(lower)
         hi = value + spread if upper is None else float(upper)
         if not lo <= value <= hi:
-            raise InputError("the seed's value is outside the growing range",
-                             expected=f"{lo} <= value <= {hi}", found=value)
-        grown = sitk.ConnectedThreshold(sitk.Cast(image, sitk.sitkFloat64),
-                                        seedList=[tuple(int(v) for v in seed)], lower=lo,
-                                        upper=hi, replaceValue=1)
+            raise InputError(
+                "the seed's value is outside the growing range",
+                expected=f"{lo} <= value <= {hi}",
+                found=value,
+            )
+        grown = sitk.ConnectedThreshold(
+            sitk.Cast(image, sitk.sitkFloat64),
+            seedList=[tuple(int(v) for v in seed)],
+            lower=lo,
+            upper=hi,
+            replaceValue=1,
+        )
         mask = (sitk.GetArrayFromImage(grown) > 0) & inside
         if box is not None:
             mask = _largest(mask, seed_zyx)
         info = {"lower": lo, "upper": hi}
     if not mask.any():
-        raise InputError("the segmentation is empty", expected="at least one voxel",
-                         found=info)
+        raise InputError("the segmentation is empty", expected="at least one voxel", found=info)
     result = sitk.GetImageFromArray(mask.astype(np.uint8))
     result.CopyInformation(image)
     for key, v in info.items():

@@ -22,7 +22,13 @@ __all__ = [
 ]
 
 _ALL_CLASSES = {
-    "shape": [], "firstorder": [], "glcm": [], "glrlm": [], "glszm": [], "gldm": [], "ngtdm": [],
+    "shape": [],
+    "firstorder": [],
+    "glcm": [],
+    "glrlm": [],
+    "glszm": [],
+    "gldm": [],
+    "ngtdm": [],
 }
 
 #: pyradiomics image types (filters), by the lower-case names accepted in ``image_types``.
@@ -53,23 +59,33 @@ PRESETS: dict[str, dict[str, Any]] = {
         "featureClass": _ALL_CLASSES,
     },
     "demo": {
-        "setting": {"binWidth": 25, "label": 1, "minimumROIDimensions": 2,
-                    "minimumROISize": 50},
+        "setting": {"binWidth": 25, "label": 1, "minimumROIDimensions": 2, "minimumROISize": 50},
         "imageType": {"Original": {}},
         "featureClass": _ALL_CLASSES,
     },
     "ct": {
-        "setting": {"binWidth": 25, "label": 1, "interpolator": "sitkBSpline",
-                    "resampledPixelSpacing": [1, 1, 1], "padDistance": 10,
-                    "voxelArrayShift": 1000},
-        "imageType": {"Original": {}, "LoG": {"sigma": [1.0, 2.0, 3.0, 4.0, 5.0]},
-                      "Wavelet": {}},
+        "setting": {
+            "binWidth": 25,
+            "label": 1,
+            "interpolator": "sitkBSpline",
+            "resampledPixelSpacing": [1, 1, 1],
+            "padDistance": 10,
+            "voxelArrayShift": 1000,
+        },
+        "imageType": {"Original": {}, "LoG": {"sigma": [1.0, 2.0, 3.0, 4.0, 5.0]}, "Wavelet": {}},
         "featureClass": _ALL_CLASSES,
     },
     "mr": {
-        "setting": {"binWidth": 5, "label": 1, "normalize": True, "normalizeScale": 100,
-                    "interpolator": "sitkBSpline", "resampledPixelSpacing": [2, 2, 2],
-                    "padDistance": 10, "voxelArrayShift": 300},
+        "setting": {
+            "binWidth": 5,
+            "label": 1,
+            "normalize": True,
+            "normalizeScale": 100,
+            "interpolator": "sitkBSpline",
+            "resampledPixelSpacing": [2, 2, 2],
+            "padDistance": 10,
+            "voxelArrayShift": 300,
+        },
         "imageType": {"Original": {}, "LoG": {"sigma": [2.0, 3.0, 4.0, 5.0]}, "Wavelet": {}},
         "featureClass": _ALL_CLASSES,
     },
@@ -78,12 +94,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 #: One line per preset, for the README and ``radiogenomics extract --help``.
 PRESET_DESCRIPTIONS: dict[str, str] = {
     "default": "pyradiomics defaults: original image, bin width 25, no resampling, "
-               "all 3-D feature classes",
+    "all 3-D feature classes",
     "demo": "as default, with ROIs of at least 50 voxels in 2 dimensions (the demo images)",
     "ct": "CT: resampled to 1 mm isotropic (B-spline), bin width 25 HU, intensity shift "
-          "1000, original + LoG (sigma 1-5 mm) + wavelet",
+    "1000, original + LoG (sigma 1-5 mm) + wavelet",
     "mr": "MR: intensities normalised (scale 100), resampled to 2 mm isotropic, bin width "
-          "5, intensity shift 300, original + LoG (sigma 2-5 mm) + wavelet",
+    "5, intensity shift 300, original + LoG (sigma 2-5 mm) + wavelet",
 }
 
 
@@ -91,8 +107,9 @@ def _load_file(path: Path) -> dict:
     if not path.exists():
         raise InputError("the parameter file does not exist", file=path)
     if path.is_dir():
-        raise InputError("the parameter file is a folder", file=path,
-                         expected="a YAML or JSON file")
+        raise InputError(
+            "the parameter file is a folder", file=path, expected="a YAML or JSON file"
+        )
     text = path.read_text(encoding="utf-8")
     try:
         if path.suffix.lower() == ".json":
@@ -102,17 +119,25 @@ def _load_file(path: Path) -> dict:
 
             data = yaml.safe_load(text)
     except Exception as exc:
-        raise InputError("cannot parse the parameter file", file=path,
-                         expected="pyradiomics parameters in YAML or JSON",
-                         found=str(exc).splitlines()[0]) from None
+        raise InputError(
+            "cannot parse the parameter file",
+            file=path,
+            expected="pyradiomics parameters in YAML or JSON",
+            found=str(exc).splitlines()[0],
+        ) from None
     if not isinstance(data, dict):
-        raise InputError("the parameter file holds no mapping", file=path,
-                         expected="keys setting, imageType, featureClass", found=type(data).__name__)
+        raise InputError(
+            "the parameter file holds no mapping",
+            file=path,
+            expected="keys setting, imageType, featureClass",
+            found=type(data).__name__,
+        )
     return data
 
 
-def _image_types(selection: Iterable[str] | Mapping[str, Any], current: Mapping[str, Any]
-                 ) -> dict[str, Any]:
+def _image_types(
+    selection: Iterable[str] | Mapping[str, Any], current: Mapping[str, Any]
+) -> dict[str, Any]:
     """pyradiomics ``imageType`` mapping for a selection of filter names."""
     if isinstance(selection, str):
         selection = [s for s in selection.replace(";", ",").split(",") if s.strip()]
@@ -121,8 +146,9 @@ def _image_types(selection: Iterable[str] | Mapping[str, Any], current: Mapping[
     for name, arguments in items:
         key = str(name).strip().lower().replace("-", "").replace("_", "")
         if key not in IMAGE_TYPES:
-            raise InputError("unknown image type", expected=f"one of {sorted(IMAGE_TYPES)}",
-                             found=name)
+            raise InputError(
+                "unknown image type", expected=f"one of {sorted(IMAGE_TYPES)}", found=name
+            )
         pyradiomics_name = IMAGE_TYPES[key]
         if arguments is None:
             arguments = copy.deepcopy(current.get(pyradiomics_name, {}))
@@ -164,15 +190,20 @@ def resolve_params(
     elif isinstance(params, (str, os.PathLike)):
         path = Path(params)
         if not path.exists() and isinstance(params, str) and path.suffix == "":
-            raise InputError("unknown extraction preset", expected=f"one of {sorted(PRESETS)} "
-                             "or a parameter file", found=params)
+            raise InputError(
+                "unknown extraction preset",
+                expected=f"one of {sorted(PRESETS)} or a parameter file",
+                found=params,
+            )
         data = _load_file(path)
     elif isinstance(params, Mapping):
         data = copy.deepcopy(dict(params))
     else:
-        raise InputError("cannot use these extraction parameters",
-                         expected="a preset name, a parameter file or a dict",
-                         found=type(params).__name__)
+        raise InputError(
+            "cannot use these extraction parameters",
+            expected="a preset name, a parameter file or a dict",
+            found=type(params).__name__,
+        )
     structured = {"setting", "imageType", "featureClass", "voxelSetting"}
     if not set(data) & structured:
         merged = copy.deepcopy(PRESETS["default"])
@@ -201,11 +232,14 @@ def validate_params(params: dict, source: str | os.PathLike | None = None) -> No
     try:
         build_extractor(params)
     except ExtractionError as exc:
-        raise InputError("invalid pyradiomics parameters",
-                         file=source if isinstance(source, (str, os.PathLike))
-                         and Path(source).exists() else None,
-                         expected="settings, image types and feature classes pyradiomics "
-                                  "accepts", found=exc.found) from None
+        raise InputError(
+            "invalid pyradiomics parameters",
+            file=source
+            if isinstance(source, (str, os.PathLike)) and Path(source).exists()
+            else None,
+            expected="settings, image types and feature classes pyradiomics accepts",
+            found=exc.found,
+        ) from None
 
 
 def params_hash(params: dict) -> str:

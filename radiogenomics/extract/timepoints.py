@@ -42,21 +42,35 @@ def features_by_timepoint(
     frame = read_manifest(manifest)
     where = None if isinstance(manifest, pd.DataFrame) else str(manifest)
     if "timepoint" not in frame.columns:
-        raise SchemaError("the manifest has no timepoint column", file=where,
-                          column="timepoint", expected="the time point of each image "
-                          "(baseline, week6, ...)", found=list(frame.columns))
+        raise SchemaError(
+            "the manifest has no timepoint column",
+            file=where,
+            column="timepoint",
+            expected="the time point of each image (baseline, week6, ...)",
+            found=list(frame.columns),
+        )
     missing = frame["timepoint"].isna().to_numpy()
     if missing.any():
         row = int(missing.argmax())
-        raise SchemaError("an image has no time point", file=where, row=row + 2,
-                          column="timepoint", expected="a time point for every image",
-                          found="empty")
+        raise SchemaError(
+            "an image has no time point",
+            file=where,
+            row=row + 2,
+            column="timepoint",
+            expected="a time point for every image",
+            found="empty",
+        )
     bad = frame["timepoint"].astype(str).str.contains(r"[@|~]", regex=True).to_numpy()
     if bad.any():
         row = int(bad.argmax())
-        raise SchemaError("a time point contains '@', '|' or '~'", file=where, row=row + 2,
-                          column="timepoint", expected="a plain name such as week6",
-                          found=str(frame["timepoint"].iloc[row]))
+        raise SchemaError(
+            "a time point contains '@', '|' or '~'",
+            file=where,
+            row=row + 2,
+            column="timepoint",
+            expected="a plain name such as week6",
+            found=str(frame["timepoint"].iloc[row]),
+        )
     lesion = frame["lesion_id"].astype(object).where(frame["lesion_id"].notna(), "")
     cases = frame[["patient_id", "image", "mask", "label"]].copy()
     cases["lesion_id"] = lesion.astype(str) + _SEPARATOR + frame["timepoint"].astype(str)

@@ -83,77 +83,129 @@ def _f(cls: str, names: str) -> list[IbsiFeature]:
     return out
 
 
-_AXIS_NOTE = ("pyradiomics normalises the covariance of the voxel positions by N, IBSI by "
-              "N - 1: the axis lengths differ by sqrt(N / (N - 1)); not claimed")
+_AXIS_NOTE = (
+    "pyradiomics normalises the covariance of the voxel positions by N, IBSI by "
+    "N - 1: the axis lengths differ by sqrt(N / (N - 1)); not claimed"
+)
 
 #: pyradiomics features and their IBSI counterparts (IBSI 1 reference manual tags).
 IBSI_FEATURES: tuple[IbsiFeature, ...] = tuple(
-    _f("shape", "MeshVolume=morph_volume VoxelVolume=morph_vol_approx "
-                "SurfaceArea=morph_area_mesh SurfaceVolumeRatio=morph_av "
-                "Sphericity=morph_sphericity Maximum3DDiameter=morph_diam "
-                "Elongation=morph_pca_elongation Flatness=morph_pca_flatness")
-    + [IbsiFeature("shape", name, tag, claimed=False, primary=False, note=_AXIS_NOTE)
-       for name, tag in (("MajorAxisLength", "morph_pca_maj_axis"),
-                         ("MinorAxisLength", "morph_pca_min_axis"),
-                         ("LeastAxisLength", "morph_pca_least_axis"))]
-    + _f("firstorder", "Mean=stat_mean Variance=stat_var Skewness=stat_skew "
-                       "Median=stat_median Minimum=stat_min 10Percentile=stat_p10 "
-                       "90Percentile=stat_p90 Maximum=stat_max InterquartileRange=stat_iqr "
-                       "Range=stat_range MeanAbsoluteDeviation=stat_mad "
-                       "RobustMeanAbsoluteDeviation=stat_rmad Energy=stat_energy "
-                       "RootMeanSquared=stat_rms Entropy=ih_entropy Uniformity=ih_uniformity")
-    + [IbsiFeature("firstorder", "Kurtosis", "stat_kurt", convert="minus 3", primary=False,
-                   note="IBSI kurtosis is excess kurtosis: pyradiomics' Kurtosis minus 3 "
-                        "(var carries no IBSI tag for the unconverted value)"),
-       IbsiFeature("firstorder", "Uniformity", "ngl_glnu_norm", primary=False, matrix="gldm",
-                   note="IBSI NGLDM grey level non-uniformity (normalised) equals first-order "
-                        "uniformity when, as in pyradiomics, every voxel has a dependence zone")]
-    + _f("glcm", "MaximumProbability=cm_joint_max JointAverage=cm_joint_avg "
-                 "SumSquares=cm_joint_var JointEntropy=cm_joint_entr "
-                 "DifferenceAverage=cm_diff_avg DifferenceVariance=cm_diff_var "
-                 "DifferenceEntropy=cm_diff_entr SumAverage=cm_sum_avg SumEntropy=cm_sum_entr "
-                 "JointEnergy=cm_energy Contrast=cm_contrast Id=cm_inv_diff Idn=cm_inv_diff_norm "
-                 "Idm=cm_inv_diff_mom Idmn=cm_inv_diff_mom_norm InverseVariance=cm_inv_var "
-                 "Correlation=cm_corr Autocorrelation=cm_auto_corr "
-                 "ClusterTendency=cm_clust_tend ClusterShade=cm_clust_shade "
-                 "ClusterProminence=cm_clust_prom Imc1=cm_info_corr1 Imc2=cm_info_corr2")
-    + [IbsiFeature("glcm", "DifferenceAverage", "cm_dissimilarity", primary=False,
-                   note="IBSI dissimilarity is by definition the difference average"),
-       IbsiFeature("glcm", "ClusterTendency", "cm_sum_var", primary=False,
-                   note="IBSI sum variance is by definition the cluster tendency")]
-    + _f("glrlm", "ShortRunEmphasis=rlm_sre LongRunEmphasis=rlm_lre "
-                  "LowGrayLevelRunEmphasis=rlm_lgre HighGrayLevelRunEmphasis=rlm_hgre "
-                  "ShortRunLowGrayLevelEmphasis=rlm_srlge "
-                  "ShortRunHighGrayLevelEmphasis=rlm_srhge "
-                  "LongRunLowGrayLevelEmphasis=rlm_lrlge "
-                  "LongRunHighGrayLevelEmphasis=rlm_lrhge GrayLevelNonUniformity=rlm_glnu "
-                  "GrayLevelNonUniformityNormalized=rlm_glnu_norm "
-                  "RunLengthNonUniformity=rlm_rlnu "
-                  "RunLengthNonUniformityNormalized=rlm_rlnu_norm RunPercentage=rlm_r_perc "
-                  "GrayLevelVariance=rlm_gl_var RunVariance=rlm_rl_var RunEntropy=rlm_rl_entr")
-    + _f("glszm", "SmallAreaEmphasis=szm_sze LargeAreaEmphasis=szm_lze "
-                  "LowGrayLevelZoneEmphasis=szm_lgze HighGrayLevelZoneEmphasis=szm_hgze "
-                  "SmallAreaLowGrayLevelEmphasis=szm_szlge "
-                  "SmallAreaHighGrayLevelEmphasis=szm_szhge "
-                  "LargeAreaLowGrayLevelEmphasis=szm_lzlge "
-                  "LargeAreaHighGrayLevelEmphasis=szm_lzhge GrayLevelNonUniformity=szm_glnu "
-                  "GrayLevelNonUniformityNormalized=szm_glnu_norm "
-                  "SizeZoneNonUniformity=szm_zsnu SizeZoneNonUniformityNormalized=szm_zsnu_norm "
-                  "ZonePercentage=szm_z_perc GrayLevelVariance=szm_gl_var "
-                  "ZoneVariance=szm_zs_var ZoneEntropy=szm_zs_entr")
-    + _f("gldm", "SmallDependenceEmphasis=ngl_lde LargeDependenceEmphasis=ngl_hde "
-                 "LowGrayLevelEmphasis=ngl_lgce HighGrayLevelEmphasis=ngl_hgce "
-                 "SmallDependenceLowGrayLevelEmphasis=ngl_ldlge "
-                 "SmallDependenceHighGrayLevelEmphasis=ngl_ldhge "
-                 "LargeDependenceLowGrayLevelEmphasis=ngl_hdlge "
-                 "LargeDependenceHighGrayLevelEmphasis=ngl_hdhge "
-                 "GrayLevelNonUniformity=ngl_glnu DependenceNonUniformity=ngl_dcnu "
-                 "DependenceNonUniformityNormalized=ngl_dcnu_norm GrayLevelVariance=ngl_gl_var "
-                 "DependenceVariance=ngl_dc_var DependenceEntropy=ngl_dc_entr")
-    + _f("ngtdm", "Coarseness=ngt_coarseness Contrast=ngt_contrast Busyness=ngt_busyness "
-                  "Complexity=ngt_complexity Strength=ngt_strength")
+    _f(
+        "shape",
+        "MeshVolume=morph_volume VoxelVolume=morph_vol_approx "
+        "SurfaceArea=morph_area_mesh SurfaceVolumeRatio=morph_av "
+        "Sphericity=morph_sphericity Maximum3DDiameter=morph_diam "
+        "Elongation=morph_pca_elongation Flatness=morph_pca_flatness",
+    )
+    + [
+        IbsiFeature("shape", name, tag, claimed=False, primary=False, note=_AXIS_NOTE)
+        for name, tag in (
+            ("MajorAxisLength", "morph_pca_maj_axis"),
+            ("MinorAxisLength", "morph_pca_min_axis"),
+            ("LeastAxisLength", "morph_pca_least_axis"),
+        )
+    ]
+    + _f(
+        "firstorder",
+        "Mean=stat_mean Variance=stat_var Skewness=stat_skew "
+        "Median=stat_median Minimum=stat_min 10Percentile=stat_p10 "
+        "90Percentile=stat_p90 Maximum=stat_max InterquartileRange=stat_iqr "
+        "Range=stat_range MeanAbsoluteDeviation=stat_mad "
+        "RobustMeanAbsoluteDeviation=stat_rmad Energy=stat_energy "
+        "RootMeanSquared=stat_rms Entropy=ih_entropy Uniformity=ih_uniformity",
+    )
+    + [
+        IbsiFeature(
+            "firstorder",
+            "Kurtosis",
+            "stat_kurt",
+            convert="minus 3",
+            primary=False,
+            note="IBSI kurtosis is excess kurtosis: pyradiomics' Kurtosis minus 3 "
+            "(var carries no IBSI tag for the unconverted value)",
+        ),
+        IbsiFeature(
+            "firstorder",
+            "Uniformity",
+            "ngl_glnu_norm",
+            primary=False,
+            matrix="gldm",
+            note="IBSI NGLDM grey level non-uniformity (normalised) equals first-order "
+            "uniformity when, as in pyradiomics, every voxel has a dependence zone",
+        ),
+    ]
+    + _f(
+        "glcm",
+        "MaximumProbability=cm_joint_max JointAverage=cm_joint_avg "
+        "SumSquares=cm_joint_var JointEntropy=cm_joint_entr "
+        "DifferenceAverage=cm_diff_avg DifferenceVariance=cm_diff_var "
+        "DifferenceEntropy=cm_diff_entr SumAverage=cm_sum_avg SumEntropy=cm_sum_entr "
+        "JointEnergy=cm_energy Contrast=cm_contrast Id=cm_inv_diff Idn=cm_inv_diff_norm "
+        "Idm=cm_inv_diff_mom Idmn=cm_inv_diff_mom_norm InverseVariance=cm_inv_var "
+        "Correlation=cm_corr Autocorrelation=cm_auto_corr "
+        "ClusterTendency=cm_clust_tend ClusterShade=cm_clust_shade "
+        "ClusterProminence=cm_clust_prom Imc1=cm_info_corr1 Imc2=cm_info_corr2",
+    )
+    + [
+        IbsiFeature(
+            "glcm",
+            "DifferenceAverage",
+            "cm_dissimilarity",
+            primary=False,
+            note="IBSI dissimilarity is by definition the difference average",
+        ),
+        IbsiFeature(
+            "glcm",
+            "ClusterTendency",
+            "cm_sum_var",
+            primary=False,
+            note="IBSI sum variance is by definition the cluster tendency",
+        ),
+    ]
+    + _f(
+        "glrlm",
+        "ShortRunEmphasis=rlm_sre LongRunEmphasis=rlm_lre "
+        "LowGrayLevelRunEmphasis=rlm_lgre HighGrayLevelRunEmphasis=rlm_hgre "
+        "ShortRunLowGrayLevelEmphasis=rlm_srlge "
+        "ShortRunHighGrayLevelEmphasis=rlm_srhge "
+        "LongRunLowGrayLevelEmphasis=rlm_lrlge "
+        "LongRunHighGrayLevelEmphasis=rlm_lrhge GrayLevelNonUniformity=rlm_glnu "
+        "GrayLevelNonUniformityNormalized=rlm_glnu_norm "
+        "RunLengthNonUniformity=rlm_rlnu "
+        "RunLengthNonUniformityNormalized=rlm_rlnu_norm RunPercentage=rlm_r_perc "
+        "GrayLevelVariance=rlm_gl_var RunVariance=rlm_rl_var RunEntropy=rlm_rl_entr",
+    )
+    + _f(
+        "glszm",
+        "SmallAreaEmphasis=szm_sze LargeAreaEmphasis=szm_lze "
+        "LowGrayLevelZoneEmphasis=szm_lgze HighGrayLevelZoneEmphasis=szm_hgze "
+        "SmallAreaLowGrayLevelEmphasis=szm_szlge "
+        "SmallAreaHighGrayLevelEmphasis=szm_szhge "
+        "LargeAreaLowGrayLevelEmphasis=szm_lzlge "
+        "LargeAreaHighGrayLevelEmphasis=szm_lzhge GrayLevelNonUniformity=szm_glnu "
+        "GrayLevelNonUniformityNormalized=szm_glnu_norm "
+        "SizeZoneNonUniformity=szm_zsnu SizeZoneNonUniformityNormalized=szm_zsnu_norm "
+        "ZonePercentage=szm_z_perc GrayLevelVariance=szm_gl_var "
+        "ZoneVariance=szm_zs_var ZoneEntropy=szm_zs_entr",
+    )
+    + _f(
+        "gldm",
+        "SmallDependenceEmphasis=ngl_lde LargeDependenceEmphasis=ngl_hde "
+        "LowGrayLevelEmphasis=ngl_lgce HighGrayLevelEmphasis=ngl_hgce "
+        "SmallDependenceLowGrayLevelEmphasis=ngl_ldlge "
+        "SmallDependenceHighGrayLevelEmphasis=ngl_ldhge "
+        "LargeDependenceLowGrayLevelEmphasis=ngl_hdlge "
+        "LargeDependenceHighGrayLevelEmphasis=ngl_hdhge "
+        "GrayLevelNonUniformity=ngl_glnu DependenceNonUniformity=ngl_dcnu "
+        "DependenceNonUniformityNormalized=ngl_dcnu_norm GrayLevelVariance=ngl_gl_var "
+        "DependenceVariance=ngl_dc_var DependenceEntropy=ngl_dc_entr",
+    )
+    + _f(
+        "ngtdm",
+        "Coarseness=ngt_coarseness Contrast=ngt_contrast Busyness=ngt_busyness "
+        "Complexity=ngt_complexity Strength=ngt_strength",
+    )
 )
-
 
 
 def _suffix(feature_class: str, force2d: bool) -> str:
@@ -168,12 +220,16 @@ def full_tag(entry: IbsiFeature, force2d: bool = False) -> str:
     return entry.tag + _suffix(entry.matrix or entry.feature_class, force2d)
 
 
-_PRIMARY = {(e.feature_class, e.feature): e for e in IBSI_FEATURES
-            if e.primary and e.claimed and e.convert is None}
+_PRIMARY = {
+    (e.feature_class, e.feature): e
+    for e in IBSI_FEATURES
+    if e.primary and e.claimed and e.convert is None
+}
 
 
-def ibsi_tag(feature_class: str, feature: str, *, image_type: str = "original",
-             force2d: bool = False) -> str:
+def ibsi_tag(
+    feature_class: str, feature: str, *, image_type: str = "original", force2d: bool = False
+) -> str:
     """The IBSI tag of a pyradiomics feature, or ``""`` where IBSI has no counterpart.
 
     Only features of the original image whose value is the IBSI feature carry a tag
@@ -197,32 +253,63 @@ def ibsi_tag(feature_class: str, feature: str, *, image_type: str = "original",
 
 def ibsi_tags(var: pd.DataFrame, *, force2d: bool = False) -> list[str]:
     """``ibsi_tag`` for every row of a radiomics ``var`` (image_type, feature_class, feature)."""
-    return [ibsi_tag(c, f, image_type=t, force2d=force2d)
-            for t, c, f in zip(var["image_type"].astype(str), var["feature_class"].astype(str),
-                               var["feature"].astype(str))]
-
-
+    return [
+        ibsi_tag(c, f, image_type=t, force2d=force2d)
+        for t, c, f in zip(
+            var["image_type"].astype(str),
+            var["feature_class"].astype(str),
+            var["feature"].astype(str),
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- units
 
 #: The unit of image intensities by imaging modality (DICOM Modality codes and names).
-MODALITY_UNITS: dict[str, str] = {"CT": "HU", "PT": "SUV", "PET": "SUV", "MR": "a.u.",
-                                  "MRI": "a.u.", "US": "a.u."}
+MODALITY_UNITS: dict[str, str] = {
+    "CT": "HU",
+    "PT": "SUV",
+    "PET": "SUV",
+    "MR": "a.u.",
+    "MRI": "a.u.",
+    "US": "a.u.",
+}
 
 #: Unit of intensity when the modality is not known.
 UNKNOWN_INTENSITY = "intensity units"
 
 _SHAPE_UNITS = {
-    "MeshVolume": "mm³", "VoxelVolume": "mm³", "SurfaceArea": "mm²", "MeshSurface": "mm²",
-    "PixelSurface": "mm²", "SurfaceVolumeRatio": "mm⁻¹", "PerimeterSurfaceRatio": "mm⁻¹",
-    "Perimeter": "mm", "Maximum3DDiameter": "mm", "Maximum2DDiameterSlice": "mm",
-    "Maximum2DDiameterColumn": "mm", "Maximum2DDiameterRow": "mm", "MaximumDiameter": "mm",
-    "MajorAxisLength": "mm", "MinorAxisLength": "mm", "LeastAxisLength": "mm",
+    "MeshVolume": "mm³",
+    "VoxelVolume": "mm³",
+    "SurfaceArea": "mm²",
+    "MeshSurface": "mm²",
+    "PixelSurface": "mm²",
+    "SurfaceVolumeRatio": "mm⁻¹",
+    "PerimeterSurfaceRatio": "mm⁻¹",
+    "Perimeter": "mm",
+    "Maximum3DDiameter": "mm",
+    "Maximum2DDiameterSlice": "mm",
+    "Maximum2DDiameterColumn": "mm",
+    "Maximum2DDiameterRow": "mm",
+    "MaximumDiameter": "mm",
+    "MajorAxisLength": "mm",
+    "MinorAxisLength": "mm",
+    "LeastAxisLength": "mm",
 }
-_INTENSITY = {"Mean", "Median", "Minimum", "Maximum", "10Percentile", "90Percentile",
-              "InterquartileRange", "Range", "MeanAbsoluteDeviation",
-              "RobustMeanAbsoluteDeviation", "RootMeanSquared", "StandardDeviation"}
+_INTENSITY = {
+    "Mean",
+    "Median",
+    "Minimum",
+    "Maximum",
+    "10Percentile",
+    "90Percentile",
+    "InterquartileRange",
+    "Range",
+    "MeanAbsoluteDeviation",
+    "RobustMeanAbsoluteDeviation",
+    "RootMeanSquared",
+    "StandardDeviation",
+}
 _SQUARED = {"Variance", "Energy"}
 
 
@@ -237,8 +324,14 @@ def _squared(unit: str) -> str:
     return f"{unit}²" if " " not in unit else f"({unit})²"
 
 
-def feature_unit(image_type: str, feature_class: str, feature: str, *,
-                 intensity: str = UNKNOWN_INTENSITY, normalized: bool = False) -> str:
+def feature_unit(
+    image_type: str,
+    feature_class: str,
+    feature: str,
+    *,
+    intensity: str = UNKNOWN_INTENSITY,
+    normalized: bool = False,
+) -> str:
     """The unit of one radiomic feature (``""``: dimensionless; ``"unknown"``: not known).
 
     Parameters
@@ -270,8 +363,13 @@ def feature_unit(image_type: str, feature_class: str, feature: str, *,
     return "unknown"
 
 
-def annotate_radiomics_var(var: pd.DataFrame, *, modality: str | None = None,
-                           force2d: bool = False, normalized: bool = False) -> pd.DataFrame:
+def annotate_radiomics_var(
+    var: pd.DataFrame,
+    *,
+    modality: str | None = None,
+    force2d: bool = False,
+    normalized: bool = False,
+) -> pd.DataFrame:
     """Add ``ibsi_tag`` and ``unit`` to a radiomics ``var`` (in place; also returned).
 
     Parameters
@@ -290,10 +388,14 @@ def annotate_radiomics_var(var: pd.DataFrame, *, modality: str | None = None,
     units = sorted({intensity_unit(m) for m in modalities}) or [UNKNOWN_INTENSITY]
     intensity = " | ".join(units)
     var["ibsi_tag"] = ibsi_tags(var, force2d=force2d)
-    var["unit"] = [feature_unit(t, c, f, intensity=intensity, normalized=normalized)
-                   for t, c, f in zip(var["image_type"].astype(str),
-                                      var["feature_class"].astype(str),
-                                      var["feature"].astype(str))]
+    var["unit"] = [
+        feature_unit(t, c, f, intensity=intensity, normalized=normalized)
+        for t, c, f in zip(
+            var["image_type"].astype(str),
+            var["feature_class"].astype(str),
+            var["feature"].astype(str),
+        )
+    ]
     return var
 
 
@@ -311,5 +413,7 @@ def extraction_flags(settings: str | dict | None) -> dict[str, bool]:
         return {"force2d": False, "normalized": False}
     inner = settings.get("setting", settings)
     inner = inner if isinstance(inner, dict) else {}
-    return {"force2d": bool(inner.get("force2D", False)),
-            "normalized": bool(inner.get("normalize", False))}
+    return {
+        "force2d": bool(inner.get("force2D", False)),
+        "normalized": bool(inner.get("normalize", False)),
+    }

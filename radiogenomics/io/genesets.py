@@ -50,24 +50,44 @@ def read_gmt(
         if len(fields) < 3:
             raise InputError(
                 "a GMT line must hold a set name, a description and genes, separated by tabs",
-                file=path, row=number, expected="at least 3 tab-separated fields",
+                file=path,
+                row=number,
+                expected="at least 3 tab-separated fields",
                 found=f"{len(fields)} field(s)",
             )
         name = fields[0].strip()
         if not name:
-            raise InputError("a gene set without a name", file=path, row=number,
-                             expected="a set name in the first field", found="an empty name")
+            raise InputError(
+                "a gene set without a name",
+                file=path,
+                row=number,
+                expected="a set name in the first field",
+                found="an empty name",
+            )
         if name in sets:
-            raise InputError(f"the gene set {name!r} appears twice", file=path, row=number,
-                             expected="unique set names", found=name)
+            raise InputError(
+                f"the gene set {name!r} appears twice",
+                file=path,
+                row=number,
+                expected="unique set names",
+                found=name,
+            )
         genes = list(dict.fromkeys(g.strip() for g in fields[2:] if g.strip()))
         if not genes:
-            raise InputError(f"the gene set {name!r} lists no gene", file=path, row=number,
-                             expected="at least one gene after the description",
-                             found="empty fields")
+            raise InputError(
+                f"the gene set {name!r} lists no gene",
+                file=path,
+                row=number,
+                expected="at least one gene after the description",
+                found="empty fields",
+            )
         sets[name] = genes
         notes[name] = fields[1].strip()
     if not sets:
-        raise InputError("the gene set file holds no gene set", file=path,
-                         expected="lines 'name<TAB>description<TAB>gene...'", found="none")
+        raise InputError(
+            "the gene set file holds no gene set",
+            file=path,
+            expected="lines 'name<TAB>description<TAB>gene...'",
+            found="none",
+        )
     return (sets, notes) if descriptions else sets

@@ -23,8 +23,25 @@ __all__ = ["check_image_file", "header_problem", "nifti_header", "nifti_nonfinit
 _CHUNK = 1 << 22  # 4 MiB
 
 # NIfTI data types: code -> bits per voxel
-_NIFTI_BITS = {1: 1, 2: 8, 4: 16, 8: 32, 16: 32, 32: 64, 64: 64, 128: 24, 256: 8, 512: 16,
-               768: 32, 1024: 64, 1280: 64, 1536: 128, 1792: 128, 2048: 256, 2304: 32}
+_NIFTI_BITS = {
+    1: 1,
+    2: 8,
+    4: 16,
+    8: 32,
+    16: 32,
+    32: 64,
+    64: 64,
+    128: 24,
+    256: 8,
+    512: 16,
+    768: 32,
+    1024: 64,
+    1280: 64,
+    1536: 128,
+    1792: 128,
+    2048: 256,
+    2304: 32,
+}
 
 
 def _is_nifti(path: Path) -> bool:
@@ -56,19 +73,28 @@ def nifti_header(head: bytes) -> dict | None:
         return {"problem": "the header size field is neither 348 (NIfTI-1) nor 540 (NIfTI-2)"}
     n_dims = int(dims[0])
     if not 1 <= n_dims <= 7:
-        return {"problem": f"the header's number of dimensions dim[0] is {n_dims} "
-                           "(expected 1 to 7)"}
-    shape = [int(d) for d in dims[1:1 + n_dims]]
+        return {
+            "problem": f"the header's number of dimensions dim[0] is {n_dims} (expected 1 to 7)"
+        }
+    shape = [int(d) for d in dims[1 : 1 + n_dims]]
     if any(d < 1 for d in shape):
         return {"problem": f"the header gives a dimension below 1: {shape}"}
     bits = _NIFTI_BITS.get(int(datatype))
     if bits is None or (bitpix and bits != int(bitpix)):
-        return {"problem": f"unknown data type {int(datatype)} (bitpix {int(bitpix)}) in the header"}
+        return {
+            "problem": f"unknown data type {int(datatype)} (bitpix {int(bitpix)}) in the header"
+        }
     n_voxels = 1
     for d in shape:
         n_voxels *= d
-    return {"shape": shape, "bits": bits, "offset": int(offset), "datatype": int(datatype),
-            "byteorder": order, "n_bytes": int(offset) + (n_voxels * bits + 7) // 8}
+    return {
+        "shape": shape,
+        "bits": bits,
+        "offset": int(offset),
+        "datatype": int(datatype),
+        "byteorder": order,
+        "n_bytes": int(offset) + (n_voxels * bits + 7) // 8,
+    }
 
 
 def _gzip_size(path: Path) -> tuple[int, bytes]:
@@ -115,8 +141,10 @@ def check_image_file(path: str | os.PathLike, what: str = "image") -> None:
             size, head = _gzip_size(path)
         except (EOFError, zlib.error, OSError) as exc:
             raise ExtractionError(
-                f"the {what} file is truncated or its compressed data are corrupt", file=path,
-                expected="a complete gzip stream", found=str(exc) or type(exc).__name__,
+                f"the {what} file is truncated or its compressed data are corrupt",
+                file=path,
+                expected="a complete gzip stream",
+                found=str(exc) or type(exc).__name__,
                 hint="Copy or convert the image again",
             ) from None
     elif _is_nifti(path):
@@ -132,9 +160,10 @@ def check_image_file(path: str | os.PathLike, what: str = "image") -> None:
         return  # SimpleITK refuses it; header_problem() says why
     if size < header["n_bytes"]:
         raise ExtractionError(
-            f"the {what} file is truncated", file=path,
+            f"the {what} file is truncated",
+            file=path,
             expected=f"{header['n_bytes']} bytes for {'x'.join(map(str, header['shape']))} "
-                     f"voxels of {header['bits']} bits",
+            f"voxels of {header['bits']} bits",
             found=f"{size} bytes" + (" after decompression" if compressed else ""),
             hint="Copy or convert the image again",
         )
@@ -153,8 +182,11 @@ def nifti_nonfinite(path: str | os.PathLike) -> np.ndarray | None:
     compressed = path.name.lower().endswith(".gz")
     try:
         with open(path, "rb") as handle:
-            head = (zlib.decompressobj(wbits=31).decompress(handle.read(1 << 16)) if compressed
-                    else handle.read(540))
+            head = (
+                zlib.decompressobj(wbits=31).decompress(handle.read(1 << 16))
+                if compressed
+                else handle.read(540)
+            )
         header = nifti_header(head)
         if header is None or "problem" in header or header["datatype"] not in (16, 64):
             return None

@@ -104,13 +104,25 @@ def _file_of(table: Table | None) -> str | None:
     return None if table is None else str(table.path)
 
 
-def _refuse_first(bad: np.ndarray, message: str, values: pd.Series, table: Table | None,
-                  column: str, expected: str) -> None:
+def _refuse_first(
+    bad: np.ndarray,
+    message: str,
+    values: pd.Series,
+    table: Table | None,
+    column: str,
+    expected: str,
+) -> None:
     """Raise :class:`SchemaError` at the first cell where ``bad`` holds, if any."""
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
-        raise SchemaError(message, file=_file_of(table), row=_location_of(table, pos),
-                          column=column, expected=expected, found=values.iloc[pos])
+        raise SchemaError(
+            message,
+            file=_file_of(table),
+            row=_location_of(table, pos),
+            column=column,
+            expected=expected,
+            found=values.iloc[pos],
+        )
 
 
 def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = None) -> pd.DataFrame:
@@ -170,20 +182,38 @@ def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = Non
             matched = values.astype(str).str.fullmatch(pattern).to_numpy(dtype=bool)
             bad = present & ~matched
             message = f.get("x-patternMessage", "does not match the expected pattern")
-            _refuse_first(bad, f"the value {message}", values, table, name,
-                          f"a value matching {constraints['pattern']}")
+            _refuse_first(
+                bad,
+                f"the value {message}",
+                values,
+                table,
+                name,
+                f"a value matching {constraints['pattern']}",
+            )
         if "enum" in constraints:
             allowed = set(constraints["enum"])
             bad = present & ~values.isin(allowed).to_numpy()
-            _refuse_first(bad, "value not allowed", values, table, name,
-                          f"one of {sorted(map(str, allowed))[:12]}")
+            _refuse_first(
+                bad,
+                "value not allowed",
+                values,
+                table,
+                name,
+                f"one of {sorted(map(str, allowed))[:12]}",
+            )
         for key, op, word in (("minimum", np.less, "at least"), ("maximum", np.greater, "at most")):
             if key in constraints:
                 arr = values.to_numpy(dtype=float, na_value=np.nan)
                 with np.errstate(invalid="ignore"):
                     bad = op(arr, constraints[key]) & present
-                _refuse_first(bad, "value out of range", values, table, name,
-                              f"a number {word} {constraints[key]}")
+                _refuse_first(
+                    bad,
+                    "value out of range",
+                    values,
+                    table,
+                    name,
+                    f"a number {word} {constraints[key]}",
+                )
     unique_together = schema.get("x-radiogenomics", {}).get("uniqueTogether")
     if unique_together:
         cols = [c for c in unique_together if c in frame.columns]
@@ -192,9 +222,7 @@ def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = Non
         if dup.any():
             positions = np.flatnonzero(dup)
             key = tuple(frame.iloc[positions[0]][cols])
-            same = [
-                p for p in positions if tuple(frame.iloc[p][cols]) == key
-            ]
+            same = [p for p in positions if tuple(frame.iloc[p][cols]) == key]
             where = ", ".join(str(_location_of(table, p)) for p in same[:5])
             label = key[0] if len(key) == 1 else key
             raise SchemaError(
@@ -204,9 +232,13 @@ def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = Non
                 column=cols[0] if len(cols) == 1 else None,
                 expected=f"one row per {' and '.join(cols)}",
                 found=f"{len(same)} rows for {label!r}",
-                hint=(f"Add a {absent[0]} column"
-                      + (f" (or {' or '.join(absent[1:])})" if len(absent) > 1 else "")
-                      + " to tell the rows apart" if absent else None),
+                hint=(
+                    f"Add a {absent[0]} column"
+                    + (f" (or {' or '.join(absent[1:])})" if len(absent) > 1 else "")
+                    + " to tell the rows apart"
+                    if absent
+                    else None
+                ),
             )
     return frame
 
@@ -224,29 +256,35 @@ def _convert(values: pd.Series, f: dict, file: str | None, table: Table | None) 
     if kind in ("number", "integer"):
         numeric = pd.to_numeric(values, errors="coerce")
         bad = numeric.isna().to_numpy() & values.notna().to_numpy()
-        _refuse_first(bad, "value is not a number", values, table, f["name"],
-                      f"{'an integer' if kind == 'integer' else 'a number'}")
+        _refuse_first(
+            bad,
+            "value is not a number",
+            values,
+            table,
+            f["name"],
+            f"{'an integer' if kind == 'integer' else 'a number'}",
+        )
         if kind == "integer":
             arr = numeric.to_numpy(dtype=float, na_value=np.nan)
             huge = np.isinf(arr) | (np.abs(np.nan_to_num(arr)) > 2.0**53)
-            _refuse_first(huge, "value out of range", values, table, f["name"],
-                          "a finite integer")
+            _refuse_first(huge, "value out of range", values, table, f["name"], "a finite integer")
             frac = ~np.isnan(arr) & (arr != np.round(arr))
-            _refuse_first(frac, "value is not a whole number", values, table, f["name"],
-                          "an integer")
+            _refuse_first(
+                frac, "value is not a whole number", values, table, f["name"], "an integer"
+            )
             return numeric.astype("Int64")
         numeric = numeric.astype(float)
         infinite = np.isinf(numeric.to_numpy())
         if not f.get("x-allowInfinite", False):
-            _refuse_first(infinite, "an infinite value", values, table, f["name"],
-                          "a finite number")
+            _refuse_first(
+                infinite, "an infinite value", values, table, f["name"], "a finite number"
+            )
         return numeric
     if kind == "boolean":
         mapping = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
         out = values.map(lambda v: v if pd.isna(v) else mapping.get(str(v).strip().lower()))
         bad = out.isna().to_numpy() & values.notna().to_numpy()
-        _refuse_first(bad, "value is not a boolean", values, table, f["name"],
-                      "true/false or 1/0")
+        _refuse_first(bad, "value is not a boolean", values, table, f["name"], "true/false or 1/0")
         return out.astype("boolean")
     return values
 
@@ -288,8 +326,9 @@ def validate_numeric_block(
             return str(block.index[i])
         return table.line(i)
 
-    object_cols = [c for c, dtype in block.dtypes.items()
-                   if not pd.api.types.is_numeric_dtype(dtype)]
+    object_cols = [
+        c for c, dtype in block.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)
+    ]
     if object_cols:
         converted = block[object_cols].apply(pd.to_numeric, errors="coerce")
         bad = converted.isna().to_numpy() & block[object_cols].notna().to_numpy()
@@ -312,27 +351,44 @@ def validate_numeric_block(
         block = block.copy()
         block[object_cols] = converted
     values = block.to_numpy(dtype=np.float64, na_value=np.nan)
+
     def refuse(bad: np.ndarray, message: str, expected: str, found=None, hint=None) -> None:
         """Raise at the first cell where ``bad`` holds, if any."""
         if bad.any():
             i, j = np.argwhere(bad)[0]
-            raise SchemaError(message, file=file, row=where(i), column=str(block.columns[j]),
-                              expected=expected, found=values[i, j] if found is None else found,
-                              hint=hint)
+            raise SchemaError(
+                message,
+                file=file,
+                row=where(i),
+                column=str(block.columns[j]),
+                expected=expected,
+                found=values[i, j] if found is None else found,
+                hint=hint,
+            )
 
     if not rules.get("allowInfinite", False):
         refuse(np.isinf(values), "an infinite value", "a finite number")
     if not rules.get("allowMissing", True):
-        refuse(np.isnan(values), "a missing value",
-               "a number (missing values are not allowed in this matrix)", found="an empty cell")
+        refuse(
+            np.isnan(values),
+            "a missing value",
+            "a number (missing values are not allowed in this matrix)",
+            found="an empty cell",
+        )
     with np.errstate(invalid="ignore"):
         if rules.get("integer", False):
-            refuse(np.isfinite(values) & (values != np.round(values)),
-                   "value is not a whole number", "whole numbers (raw counts)",
-                   hint=rules.get("integerHint"))
+            refuse(
+                np.isfinite(values) & (values != np.round(values)),
+                "value is not a whole number",
+                "whole numbers (raw counts)",
+                hint=rules.get("integerHint"),
+            )
         if "minimum" in rules:
-            refuse(values < rules["minimum"], "value out of range",
-                   f"a number at least {rules['minimum']}")
+            refuse(
+                values < rules["minimum"],
+                "value out of range",
+                f"a number at least {rules['minimum']}",
+            )
     return values
 
 

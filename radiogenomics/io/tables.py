@@ -95,8 +95,10 @@ def _decompress(path: Path, data: bytes, kind: str) -> bytes:
             data = engine.unused_data.lstrip(b"\x00")
     except (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as exc:
         raise InputError(
-            f"the {kind} file is truncated or corrupt", file=path,
-            expected=f"a complete {kind} stream", found=str(exc) or type(exc).__name__,
+            f"the {kind} file is truncated or corrupt",
+            file=path,
+            expected=f"a complete {kind} stream",
+            found=str(exc) or type(exc).__name__,
             hint="Copy or download the file again",
         ) from None
     return b"".join(out)
@@ -107,7 +109,9 @@ def _read_bytes(path: Path) -> bytes:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise InputError("cannot read the file", file=path, found=exc.strerror or str(exc)) from None
+        raise InputError(
+            "cannot read the file", file=path, found=exc.strerror or str(exc)
+        ) from None
     for suffix, kind in ((".gz", "gz"), (".bz2", "bz2"), (".xz", "xz")):
         if name.endswith(suffix):
             return _decompress(path, raw, kind)
@@ -119,14 +123,20 @@ _WIDE = 500  # columns: above this, string columns are parsed apart (see read_ta
 
 # first bytes of file kinds that are often saved under a table's name by mistake
 _SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
-    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive",
-     "Rename it to .xlsx to read its first sheet, or export the sheet as CSV"),
+    (
+        b"PK\x03\x04",
+        "an Excel workbook (.xlsx) or another zip archive",
+        "Rename it to .xlsx to read its first sheet, or export the sheet as CSV",
+    ),
     (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)", "Rename it to .xls, or save it as CSV"),
     (b"\x1f\x8b", "gzip-compressed data", "Add .gz to its name (for example table.csv.gz)"),
     (b"\xfd7zXZ", "xz-compressed data", "Add .xz to its name"),
     (b"%PDF", "a PDF document", "Export the table itself as CSV"),
-    (b"\x89HDF", "an HDF5 file (perhaps a .h5ad or .h5mu)",
-     "Read a cohort with rg.read_cohort, features with anndata.read_h5ad"),
+    (
+        b"\x89HDF",
+        "an HDF5 file (perhaps a .h5ad or .h5mu)",
+        "Read a cohort with rg.read_cohort, features with anndata.read_h5ad",
+    ),
 )
 
 
@@ -134,28 +144,48 @@ def _sniff_text(raw: bytes, path: Path) -> None:
     """Refuse files that are not text tables, whatever their name says."""
     head = raw[:2048]
     if head.startswith(b"PAR1") and raw.endswith(b"PAR1"):  # text may start with "PAR1"
-        raise InputError("the file is a Parquet file, not a text table", file=path,
-                         expected="CSV or TSV text", found="a Parquet file",
-                         hint="Rename it to .parquet")
+        raise InputError(
+            "the file is a Parquet file, not a text table",
+            file=path,
+            expected="CSV or TSV text",
+            found="a Parquet file",
+            hint="Rename it to .parquet",
+        )
     if head.startswith(b"BZh") and head[4:10] == b"1AY&SY":
-        raise InputError("the file is bzip2-compressed data, not a text table", file=path,
-                         expected="CSV or TSV text", found="bzip2-compressed data",
-                         hint="Add .bz2 to its name")
+        raise InputError(
+            "the file is bzip2-compressed data, not a text table",
+            file=path,
+            expected="CSV or TSV text",
+            found="bzip2-compressed data",
+            hint="Add .bz2 to its name",
+        )
     for magic, what, hint in _SIGNATURES:
         if head.startswith(magic):
-            raise InputError(f"the file is {what}, not a text table", file=path,
-                             expected="CSV or TSV text", found=what, hint=hint)
+            raise InputError(
+                f"the file is {what}, not a text table",
+                file=path,
+                expected="CSV or TSV text",
+                found=what,
+                hint=hint,
+            )
     start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if start.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
         raise InputError(
-            "the file is an HTML or XML page, not a table", file=path, row=1,
-            expected="CSV or TSV text", found=start[:30].decode("utf-8", "replace").strip(),
+            "the file is an HTML or XML page, not a table",
+            file=path,
+            row=1,
+            expected="CSV or TSV text",
+            found=start[:30].decode("utf-8", "replace").strip(),
             hint="A download probably saved a web page (an error or login page): "
-                 "download the file itself",
+            "download the file itself",
         )
     if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputError("the file holds binary data, not text", file=path,
-                         expected="CSV or TSV text", found="NUL bytes")
+        raise InputError(
+            "the file holds binary data, not text",
+            file=path,
+            expected="CSV or TSV text",
+            found="NUL bytes",
+        )
 
 
 def _decode(raw: bytes, path: Path, encoding: str | None) -> str:
@@ -316,9 +346,7 @@ def read_table(
         while skipped < len(lines) and not lines[skipped].strip():
             skipped += 1
         if skipped >= len(lines):
-            raise InputError(
-                "the file is empty", file=path, expected="a header line and data rows"
-            )
+            raise InputError("the file is empty", file=path, expected="a header line and data rows")
         header = next(csv.reader([lines[skipped]], delimiter=delimiter))
         header = [h.strip() for h in header]
         header_line = skipped + 1
@@ -338,8 +366,13 @@ def read_table(
         if first_column_string and header:
             dtype[header[0]] = str
         body = "".join(lines[skipped:])
-        options = dict(sep=delimiter, na_values=na_values, keep_default_na=False,
-                       skip_blank_lines=False, low_memory=False)
+        options = dict(
+            sep=delimiter,
+            na_values=na_values,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            low_memory=False,
+        )
         try:
             if dtype and len(header) > _WIDE:
                 # pandas' per-column dtypes cost far more than parsing on very wide tables:
@@ -347,14 +380,17 @@ def read_table(
                 data = pd.read_csv(io.StringIO(body), **options)
                 positions = [i for i, name in enumerate(header) if name in dtype]
                 if data.shape[1] == len(header):
-                    strings = pd.read_csv(io.StringIO(body), usecols=positions, dtype=str,
-                                          **options)
+                    strings = pd.read_csv(
+                        io.StringIO(body), usecols=positions, dtype=str, **options
+                    )
                     for i, column in zip(positions, strings.columns):
                         data.isetitem(i, strings[column])
             else:
                 data = pd.read_csv(io.StringIO(body), dtype=dtype or None, **options)
         except pd.errors.ParserError as exc:
-            raise InputError("the file is not a well-formed table", file=path, found=str(exc)) from None
+            raise InputError(
+                "the file is not a well-formed table", file=path, found=str(exc)
+            ) from None
         data.columns = header if len(header) == data.shape[1] else data.columns
         # drop entirely blank lines (for example a trailing empty line)
         blank = data.isna().all(axis=1).to_numpy()

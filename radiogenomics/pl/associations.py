@@ -21,8 +21,12 @@ _SIGNIFICANT = "#c0392b"
 _OTHER = "#95a5a6"
 
 
-def _table(data: md.MuData | pd.DataFrame, key: str | None,
-           columns: Sequence[str] | None = None, filters=None) -> pd.DataFrame:
+def _table(
+    data: md.MuData | pd.DataFrame,
+    key: str | None,
+    columns: Sequence[str] | None = None,
+    filters=None,
+) -> pd.DataFrame:
     """The association table to draw. A table streamed to Parquet (the cohort holds its
     summary and its path) is read from its file: only ``columns`` (and the rows that
     pass ``filters``, pyarrow's filter expressions)."""
@@ -41,15 +45,19 @@ def _table(data: md.MuData | pd.DataFrame, key: str | None,
             wanted = None if columns is None else list(dict.fromkeys(columns))
             return pq.read_table(path, columns=wanted, filters=filters).to_pandas()
         return table
-    raise InputError("expected an association table (DataFrame) or a cohort (MuData)",
-                     found=type(data).__name__)
+    raise InputError(
+        "expected an association table (DataFrame) or a cohort (MuData)", found=type(data).__name__
+    )
 
 
 def _require(table: pd.DataFrame, columns: Sequence[str]) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise InputError("the table lacks columns the figure needs",
-                         expected=f"columns {list(columns)}", found=f"missing {missing}")
+        raise InputError(
+            "the table lacks columns the figure needs",
+            expected=f"columns {list(columns)}",
+            found=f"missing {missing}",
+        )
 
 
 def volcano(
@@ -99,35 +107,55 @@ def volcano(
             note = f" ({max_points} most significant pairs shown)"
     floor = np.nextafter(0, 1)
     figure = go.Figure()
-    for rows, name, colour in ((other, f"q ≥ {q_threshold}", _OTHER),
-                               (significant, f"q < {q_threshold}", _SIGNIFICANT)):
+    for rows, name, colour in (
+        (other, f"q ≥ {q_threshold}", _OTHER),
+        (significant, f"q < {q_threshold}", _SIGNIFICANT),
+    ):
         part = table.iloc[rows]
-        figure.add_trace(go.Scattergl(
-            x=part[effect].to_numpy(dtype=float),
-            y=-np.log10(np.maximum(part["p_value"].to_numpy(dtype=float), floor)),
-            mode="markers", name=name,
-            marker={"color": colour, "size": 5, "opacity": 0.7},
-            customdata=np.column_stack([part["x"].astype(str), part["y"].astype(str),
-                                        part["q_value"].to_numpy(dtype=float)]),
-            hovertemplate=("%{customdata[0]} ~ %{customdata[1]}<br>" + effect
-                           + " %{x:.3g}<br>-log10 p %{y:.2f}<br>q %{customdata[2]:.3g}"
-                           "<extra></extra>"),
-        ))
+        figure.add_trace(
+            go.Scattergl(
+                x=part[effect].to_numpy(dtype=float),
+                y=-np.log10(np.maximum(part["p_value"].to_numpy(dtype=float), floor)),
+                mode="markers",
+                name=name,
+                marker={"color": colour, "size": 5, "opacity": 0.7},
+                customdata=np.column_stack(
+                    [
+                        part["x"].astype(str),
+                        part["y"].astype(str),
+                        part["q_value"].to_numpy(dtype=float),
+                    ]
+                ),
+                hovertemplate=(
+                    "%{customdata[0]} ~ %{customdata[1]}<br>"
+                    + effect
+                    + " %{x:.3g}<br>-log10 p %{y:.2f}<br>q %{customdata[2]:.3g}"
+                    "<extra></extra>"
+                ),
+            )
+        )
     if label_top and significant.size:
         best = significant[np.argsort(p[significant], kind="stable")[:label_top]]
         part = table.iloc[best]
-        figure.add_trace(go.Scatter(
-            x=part[effect].to_numpy(dtype=float),
-            y=-np.log10(np.maximum(part["p_value"].to_numpy(dtype=float), floor)),
-            mode="text", text=[f"{a} ~ {b}" for a, b in zip(part["x"], part["y"])],
-            textposition="top center", textfont={"size": 9}, showlegend=False,
-            hoverinfo="skip",
-        ))
+        figure.add_trace(
+            go.Scatter(
+                x=part[effect].to_numpy(dtype=float),
+                y=-np.log10(np.maximum(part["p_value"].to_numpy(dtype=float), floor)),
+                mode="text",
+                text=[f"{a} ~ {b}" for a, b in zip(part["x"], part["y"])],
+                textposition="top center",
+                textfont={"size": 9},
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
     method = _single(table, "method")
     figure.update_layout(
         title=(title or f"Associations ({method})" if method else "Associations") + note,
-        xaxis_title=effect.replace("_", " "), yaxis_title="-log10 p-value",
-        template="plotly_white", legend={"orientation": "h", "y": -0.15},
+        xaxis_title=effect.replace("_", " "),
+        yaxis_title="-log10 p-value",
+        template="plotly_white",
+        legend={"orientation": "h", "y": -0.15},
     )
     return figure
 
@@ -177,22 +205,35 @@ def heatmap(
     xs = [str(v) for v in x_names] if x_names is not None else _top(table, "x", n_x, q_threshold)
     ys = [str(v) for v in y_names] if y_names is not None else _top(table, "y", n_y, q_threshold)
     if not xs or not ys:
-        raise InputError("nothing to show in the heatmap", expected="tested pairs",
-                         found="an empty selection")
-    x_text = table["x"].astype(str) if not isinstance(table["x"].dtype, pd.CategoricalDtype) \
+        raise InputError(
+            "nothing to show in the heatmap", expected="tested pairs", found="an empty selection"
+        )
+    x_text = (
+        table["x"].astype(str)
+        if not isinstance(table["x"].dtype, pd.CategoricalDtype)
         else table["x"]
-    y_text = table["y"].astype(str) if not isinstance(table["y"].dtype, pd.CategoricalDtype) \
+    )
+    y_text = (
+        table["y"].astype(str)
+        if not isinstance(table["y"].dtype, pd.CategoricalDtype)
         else table["y"]
+    )
     rows = np.flatnonzero(x_text.isin(xs).to_numpy() & y_text.isin(ys).to_numpy())
     part = table.iloc[rows]
-    grid = pd.DataFrame({"x": part["x"].astype(str).to_numpy(),
-                         "y": part["y"].astype(str).to_numpy(),
-                         "v": part[value].to_numpy(dtype=float),
-                         "q": part["q_value"].to_numpy(dtype=float)})
-    matrix = grid.pivot_table(index="x", columns="y", values="v", aggfunc="first") \
-        .reindex(index=xs, columns=ys)
-    qmatrix = grid.pivot_table(index="x", columns="y", values="q", aggfunc="first") \
-        .reindex(index=xs, columns=ys)
+    grid = pd.DataFrame(
+        {
+            "x": part["x"].astype(str).to_numpy(),
+            "y": part["y"].astype(str).to_numpy(),
+            "v": part[value].to_numpy(dtype=float),
+            "q": part["q_value"].to_numpy(dtype=float),
+        }
+    )
+    matrix = grid.pivot_table(index="x", columns="y", values="v", aggfunc="first").reindex(
+        index=xs, columns=ys
+    )
+    qmatrix = grid.pivot_table(index="x", columns="y", values="q", aggfunc="first").reindex(
+        index=xs, columns=ys
+    )
     if cluster:
         row_order = _leaf_order(matrix.to_numpy())
         col_order = _leaf_order(matrix.to_numpy().T)
@@ -201,25 +242,39 @@ def heatmap(
     values = matrix.to_numpy()
     bound = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
     marks = np.where(qmatrix.to_numpy() < q_threshold, "significant", "")
-    figure = go.Figure(go.Heatmap(
-        z=values, x=list(matrix.columns), y=list(matrix.index),
-        colorscale="RdBu_r", zmid=0, zmin=-bound, zmax=bound,
-        colorbar={"title": value.replace("_", " ")},
-        customdata=np.dstack([qmatrix.to_numpy(), marks]),
-        hovertemplate=("%{y} ~ %{x}<br>" + value + " %{z:.3g}<br>q %{customdata[0]:.3g} "
-                       "%{customdata[1]}<extra></extra>"),
-    ))
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=list(matrix.columns),
+            y=list(matrix.index),
+            colorscale="RdBu_r",
+            zmid=0,
+            zmin=-bound,
+            zmax=bound,
+            colorbar={"title": value.replace("_", " ")},
+            customdata=np.dstack([qmatrix.to_numpy(), marks]),
+            hovertemplate=(
+                "%{y} ~ %{x}<br>" + value + " %{z:.3g}<br>q %{customdata[0]:.3g} "
+                "%{customdata[1]}<extra></extra>"
+            ),
+        )
+    )
     significant = np.argwhere(qmatrix.to_numpy() < q_threshold)
     if significant.size:
-        figure.add_trace(go.Scatter(
-            x=[matrix.columns[j] for _, j in significant],
-            y=[matrix.index[i] for i, _ in significant],
-            mode="markers", marker={"symbol": "circle", "size": 4, "color": "black"},
-            name=f"q < {q_threshold}", hoverinfo="skip",
-        ))
+        figure.add_trace(
+            go.Scatter(
+                x=[matrix.columns[j] for _, j in significant],
+                y=[matrix.index[i] for i, _ in significant],
+                mode="markers",
+                marker={"symbol": "circle", "size": 4, "color": "black"},
+                name=f"q < {q_threshold}",
+                hoverinfo="skip",
+            )
+        )
     figure.update_layout(
         title=title or f"{value.replace('_', ' ')} of the top x and y features",
-        template="plotly_white", xaxis={"tickangle": 45, "tickfont": {"size": 9}},
+        template="plotly_white",
+        xaxis={"tickangle": 45, "tickfont": {"size": 9}},
         yaxis={"tickfont": {"size": 9}, "autorange": "reversed"},
         height=max(400, 16 * len(matrix.index) + 200),
         width=max(600, 14 * len(matrix.columns) + 300),
@@ -230,13 +285,17 @@ def heatmap(
 
 def _top(table: pd.DataFrame, column: str, count: int, q_threshold: float) -> list[str]:
     names = table[column]
-    codes, labels = (names.cat.codes.to_numpy(), names.cat.categories) \
-        if isinstance(names.dtype, pd.CategoricalDtype) else pd.factorize(names)
+    codes, labels = (
+        (names.cat.codes.to_numpy(), names.cat.categories)
+        if isinstance(names.dtype, pd.CategoricalDtype)
+        else pd.factorize(names)
+    )
     p = table["p_value"].to_numpy(dtype=float, na_value=np.nan)
     q = table["q_value"].to_numpy(dtype=float, na_value=np.nan)
     valid = (codes >= 0) & ~np.isnan(p)
-    hits = np.bincount(codes[valid], weights=(q[valid] < q_threshold).astype(float),
-                       minlength=len(labels))
+    hits = np.bincount(
+        codes[valid], weights=(q[valid] < q_threshold).astype(float), minlength=len(labels)
+    )
     best = np.full(len(labels), np.inf)
     np.minimum.at(best, codes[valid], p[valid])
     order = np.lexsort((best, -hits))
@@ -307,8 +366,9 @@ def pair(
         hit = table[(table["x"].astype(str) == x_feature) & (table["y"].astype(str) == y_feature)]
         if len(hit):
             stored = hit.iloc[0]
-    data = pair_data(mdata, x_feature, y_feature, x=x, y=y, covariates=covariates,
-                     method=method, stored=stored)
+    data = pair_data(
+        mdata, x_feature, y_feature, x=x, y=y, covariates=covariates, method=method, stored=stored
+    )
     return _pair_figure(data)
 
 
@@ -316,11 +376,14 @@ def _pair_figure(data: PairData) -> go.Figure:
     stats, method, covariate_names = data.statistics, data.method, data.covariates
     x_feature, y_feature = data.x_feature, data.y_feature
     patients, xk, yk = data.patients, data.x, data.y
-    lines = [f"{method}, n = {stats['n']}",
-             f"estimate {stats['estimate']:.3g} [{stats['ci_lower']:.3g}, {stats['ci_upper']:.3g}]"
-             if np.isfinite(stats["ci_lower"]) else f"estimate {stats['estimate']:.3g}",
-             f"p = {stats['p_value']:.3g}" + (f", q = {stats['q_value']:.3g}"
-                                               if np.isfinite(stats["q_value"]) else "")]
+    lines = [
+        f"{method}, n = {stats['n']}",
+        f"estimate {stats['estimate']:.3g} [{stats['ci_lower']:.3g}, {stats['ci_upper']:.3g}]"
+        if np.isfinite(stats["ci_lower"])
+        else f"estimate {stats['estimate']:.3g}",
+        f"p = {stats['p_value']:.3g}"
+        + (f", q = {stats['q_value']:.3g}" if np.isfinite(stats["q_value"]) else ""),
+    ]
     if covariate_names:
         lines.append("adjusted for " + ", ".join(covariate_names))
     text = "<br>".join(lines)
@@ -328,13 +391,20 @@ def _pair_figure(data: PairData) -> go.Figure:
     if data.binary and method in ("mannwhitney", "welch", "logistic"):
         for group, colour in ((0.0, _OTHER), (1.0, _SIGNIFICANT)):
             members = yk == group
-            figure.add_trace(go.Box(
-                y=xk[members], x=[f"{y_feature} = {int(group)}"] * int(members.sum()),
-                name=f"{y_feature} = {int(group)} (n = {int(members.sum())})",
-                boxpoints="all", jitter=0.4, pointpos=0, marker={"color": colour, "size": 5},
-                line={"color": colour}, text=patients[members],
-                hovertemplate="%{text}: %{y:.4g}<extra></extra>",
-            ))
+            figure.add_trace(
+                go.Box(
+                    y=xk[members],
+                    x=[f"{y_feature} = {int(group)}"] * int(members.sum()),
+                    name=f"{y_feature} = {int(group)} (n = {int(members.sum())})",
+                    boxpoints="all",
+                    jitter=0.4,
+                    pointpos=0,
+                    marker={"color": colour, "size": 5},
+                    line={"color": colour},
+                    text=patients[members],
+                    hovertemplate="%{text}: %{y:.4g}<extra></extra>",
+                )
+            )
         figure.update_layout(yaxis_title=x_feature, xaxis_title=y_feature)
     else:
         xs, ys = xk, yk
@@ -343,21 +413,44 @@ def _pair_figure(data: PairData) -> go.Figure:
             xs, ys = data.x_adjusted, data.y_adjusted
             x_label = f"{x_feature} (adjusted)"
             y_label = f"{y_feature} (adjusted)"
-        figure.add_trace(go.Scatter(
-            x=xs, y=ys, mode="markers", text=patients, name="patients",
-            marker={"color": "#2c3e50", "size": 6, "opacity": 0.75},
-            hovertemplate="%{text}<br>x %{x:.4g}<br>y %{y:.4g}<extra></extra>",
-        ))
+        figure.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="markers",
+                text=patients,
+                name="patients",
+                marker={"color": "#2c3e50", "size": 6, "opacity": 0.75},
+                hovertemplate="%{text}<br>x %{x:.4g}<br>y %{y:.4g}<extra></extra>",
+            )
+        )
         if xs.size >= 2 and np.ptp(xs) > 0:
             slope, intercept = np.polyfit(xs, ys, 1)
             grid = np.linspace(xs.min(), xs.max(), 50)
-            figure.add_trace(go.Scatter(x=grid, y=intercept + slope * grid, mode="lines",
-                                        name="least-squares fit",
-                                        line={"color": _SIGNIFICANT, "width": 2}))
+            figure.add_trace(
+                go.Scatter(
+                    x=grid,
+                    y=intercept + slope * grid,
+                    mode="lines",
+                    name="least-squares fit",
+                    line={"color": _SIGNIFICANT, "width": 2},
+                )
+            )
         figure.update_layout(xaxis_title=x_label, yaxis_title=y_label)
-    figure.add_annotation(text=text, xref="paper", yref="paper", x=0.01, y=0.99,
-                          showarrow=False, align="left", xanchor="left", yanchor="top",
-                          bgcolor="rgba(255,255,255,0.8)", font={"size": 11})
-    figure.update_layout(title=f"{x_feature} ~ {y_feature}", template="plotly_white",
-                         showlegend=True)
+    figure.add_annotation(
+        text=text,
+        xref="paper",
+        yref="paper",
+        x=0.01,
+        y=0.99,
+        showarrow=False,
+        align="left",
+        xanchor="left",
+        yanchor="top",
+        bgcolor="rgba(255,255,255,0.8)",
+        font={"size": 11},
+    )
+    figure.update_layout(
+        title=f"{x_feature} ~ {y_feature}", template="plotly_white", showlegend=True
+    )
     return figure

@@ -16,11 +16,20 @@ from plotly.subplots import make_subplots
 from ..cohort import get_result
 from ..errors import CohortError
 
-__all__ = ["correlation_clustermap", "batch_before_after", "embedding",
-           "differential_dotplot"]
+__all__ = ["correlation_clustermap", "batch_before_after", "embedding", "differential_dotplot"]
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf"]
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 
 
 def _modality(data, mod: str) -> AnnData:
@@ -61,11 +70,15 @@ def correlation_clustermap(
     r = corr.to_numpy()
     names = list(corr.index)
     adata = _modality(mdata, mod)
-    classes = (adata.var["feature_class"].reindex(names).astype(str).to_numpy()
-               if "feature_class" in adata.var.columns else np.full(len(names), ""))
+    classes = (
+        adata.var["feature_class"].reindex(names).astype(str).to_numpy()
+        if "feature_class" in adata.var.columns
+        else np.full(len(names), "")
+    )
     order = np.arange(len(names))
-    fig = make_subplots(rows=2, cols=1, row_heights=[0.18, 0.82], shared_xaxes=True,
-                        vertical_spacing=0.01)
+    fig = make_subplots(
+        rows=2, cols=1, row_heights=[0.18, 0.82], shared_xaxes=True, vertical_spacing=0.01
+    )
     if len(names) > 2:
         distance = 1.0 - np.abs(np.nan_to_num(r, nan=0.0))
         distance = np.clip((distance + distance.T) / 2, 0.0, None)
@@ -74,24 +87,51 @@ def correlation_clustermap(
         dendro = hierarchy.dendrogram(tree, no_plot=True)
         order = np.asarray(dendro["leaves"])
         for xs, ys in zip(dendro["icoord"], dendro["dcoord"]):
-            fig.add_trace(go.Scatter(x=(np.asarray(xs) - 5) / 10, y=ys, mode="lines",
-                                     line={"color": "#555", "width": 1}, hoverinfo="skip",
-                                     showlegend=False), row=1, col=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=(np.asarray(xs) - 5) / 10,
+                    y=ys,
+                    mode="lines",
+                    line={"color": "#555", "width": 1},
+                    hoverinfo="skip",
+                    showlegend=False,
+                ),
+                row=1,
+                col=1,
+            )
     shown = np.abs(r) if absolute else r
     shown = shown[np.ix_(order, order)]
     ordered = [names[i] for i in order]
-    hover = np.array([[f"{ordered[j]} ({classes[order[j]]})<br>{ordered[i]} "
-                       f"({classes[order[i]]})" for j in range(len(order))]
-                      for i in range(len(order))])
-    fig.add_trace(go.Heatmap(
-        z=shown, x=np.arange(len(order)), y=np.arange(len(order)),
-        zmin=0 if absolute else -1, zmax=1,
-        colorscale="Viridis" if absolute else "RdBu_r", customdata=hover,
-        hovertemplate="%{customdata}<br>r = %{z:.2f}<extra></extra>",
-        colorbar={"title": "|r|" if absolute else "r", "len": 0.8, "y": 0.41},
-    ), row=2, col=1)
-    tick = {"tickmode": "array", "tickvals": np.arange(len(order)), "ticktext": ordered,
-            "tickfont": {"size": 7 if len(order) > 40 else 9}}
+    hover = np.array(
+        [
+            [
+                f"{ordered[j]} ({classes[order[j]]})<br>{ordered[i]} ({classes[order[i]]})"
+                for j in range(len(order))
+            ]
+            for i in range(len(order))
+        ]
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=shown,
+            x=np.arange(len(order)),
+            y=np.arange(len(order)),
+            zmin=0 if absolute else -1,
+            zmax=1,
+            colorscale="Viridis" if absolute else "RdBu_r",
+            customdata=hover,
+            hovertemplate="%{customdata}<br>r = %{z:.2f}<extra></extra>",
+            colorbar={"title": "|r|" if absolute else "r", "len": 0.8, "y": 0.41},
+        ),
+        row=2,
+        col=1,
+    )
+    tick = {
+        "tickmode": "array",
+        "tickvals": np.arange(len(order)),
+        "ticktext": ordered,
+        "tickfont": {"size": 7 if len(order) > 40 else 9},
+    }
     fig.update_xaxes(**tick, row=2, col=1)
     fig.update_yaxes(**tick, autorange="reversed", row=2, col=1)
     fig.update_xaxes(showticklabels=False, row=1, col=1)
@@ -99,7 +139,9 @@ def correlation_clustermap(
     size = max(500, min(1400, 14 * len(order) + 250))
     fig.update_layout(
         title=title or f"{method.capitalize()} correlation of {len(order)} {mod} features",
-        width=size + 100, height=size, template="plotly_white",
+        width=size + 100,
+        height=size,
+        template="plotly_white",
         margin={"l": 220, "b": 220, "t": 60},
     )
     return fig
@@ -120,8 +162,11 @@ def batch_before_after(
     adata = _modality(mdata, mod)
     for name in ("X_pca_unharmonized", "X_pca_harmonized"):
         if name not in adata.obsm:
-            raise CohortError(f"modality {mod!r} has not been harmonised",
-                              expected=f"obsm[{name!r}]", hint="Run rg.pp.harmonize first")
+            raise CohortError(
+                f"modality {mod!r} has not been harmonised",
+                expected=f"obsm[{name!r}]",
+                hint="Run rg.pp.harmonize first",
+            )
     from ..pp._modality import steps
 
     entry = [e for e in steps(adata).values() if e.get("step") == "harmonize"][-1]
@@ -138,8 +183,10 @@ def batch_before_after(
         if scores is None:
             return when
         s = scores[when.lower()]
-        return (f"{when}: silhouette {s['silhouette']:.2f}, kBET rejection "
-                f"{s['kbet_rejection_rate']:.2f}, batch R² {s['batch_r2_mean']:.2f}")
+        return (
+            f"{when}: silhouette {s['silhouette']:.2f}, kBET rejection "
+            f"{s['kbet_rejection_rate']:.2f}, batch R² {s['batch_r2_mean']:.2f}"
+        )
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=[subtitle("Before"), subtitle("After")])
     levels = list(dict.fromkeys(sorted(labels)))
@@ -148,17 +195,30 @@ def batch_before_after(
         pcs = np.asarray(adata.obsm[name])
         for k, level in enumerate(levels):
             rows = labels == level
-            fig.add_trace(go.Scatter(
-                x=pcs[rows, a], y=pcs[rows, b], mode="markers", name=str(level),
-                legendgroup=str(level), showlegend=col == 1,
-                marker={"color": PALETTE[k % len(PALETTE)], "size": 7, "opacity": 0.8},
-                text=list(adata.obs_names[rows]),
-                hovertemplate="%{text}<br>" + f"{batch_key}: {level}<extra></extra>",
-            ), row=1, col=col)
+            fig.add_trace(
+                go.Scatter(
+                    x=pcs[rows, a],
+                    y=pcs[rows, b],
+                    mode="markers",
+                    name=str(level),
+                    legendgroup=str(level),
+                    showlegend=col == 1,
+                    marker={"color": PALETTE[k % len(PALETTE)], "size": 7, "opacity": 0.8},
+                    text=list(adata.obs_names[rows]),
+                    hovertemplate="%{text}<br>" + f"{batch_key}: {level}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
         fig.update_xaxes(title=f"PC{a + 1}", row=1, col=col)
         fig.update_yaxes(title=f"PC{b + 1}", row=1, col=col)
-    fig.update_layout(title=f"{mod} features by {batch_key}, before and after ComBat",
-                      legend_title=batch_key, template="plotly_white", width=1050, height=480)
+    fig.update_layout(
+        title=f"{mod} features by {batch_key}, before and after ComBat",
+        legend_title=batch_key,
+        template="plotly_white",
+        width=1050,
+        height=480,
+    )
     fig.update_annotations(font_size=12)
     return fig
 
@@ -182,9 +242,13 @@ def _colour_values(mdata, adata: AnnData, mod: str, color: str) -> tuple[pd.Seri
             block = block.toarray() if hasattr(block, "toarray") else np.asarray(block)
             series = pd.Series(block.ravel().astype(float), index=mdata.mod[other].obs_names)
             return series.reindex(patients), f"{feature} ({other})"
-    raise CohortError(f"nothing named {color!r} to colour by", column=color,
-                      expected="a clinical column, an obs column of the modality, one of its "
-                      "features, or '<modality>:<feature>'", found=color)
+    raise CohortError(
+        f"nothing named {color!r} to colour by",
+        column=color,
+        expected="a clinical column, an obs column of the modality, one of its "
+        "features, or '<modality>:<feature>'",
+        found=color,
+    )
 
 
 def embedding(
@@ -201,9 +265,11 @@ def embedding(
     adata = _modality(mdata, mod)
     key = basis if basis in adata.obsm else f"X_{basis}"
     if key not in adata.obsm:
-        raise CohortError(f"modality {mod!r} has no {basis!r} embedding",
-                          expected=f"one of {list(adata.obsm)}",
-                          hint="Run rg.tl.phenotypes first")
+        raise CohortError(
+            f"modality {mod!r} has no {basis!r} embedding",
+            expected=f"one of {list(adata.obsm)}",
+            hint="Run rg.tl.phenotypes first",
+        )
     coords = np.asarray(adata.obsm[key])
     a, b = components
     label = basis.upper() if basis.lower() in ("umap", "pca") else basis
@@ -211,23 +277,44 @@ def embedding(
     fig = go.Figure()
     patients = np.asarray(adata.obs_names)
     if color is None:
-        fig.add_trace(go.Scatter(x=coords[:, a], y=coords[:, b], mode="markers",
-                                 text=patients, marker={"size": 7},
-                                 hovertemplate="%{text}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=coords[:, a],
+                y=coords[:, b],
+                mode="markers",
+                text=patients,
+                marker={"size": 7},
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
         name = ""
     else:
         series, name = _colour_values(mdata, adata, mod, color)
-        numeric = pd.api.types.is_numeric_dtype(series.dtype) and not isinstance(
-            series.dtype, pd.CategoricalDtype) and not pd.api.types.is_bool_dtype(series.dtype)
+        numeric = (
+            pd.api.types.is_numeric_dtype(series.dtype)
+            and not isinstance(series.dtype, pd.CategoricalDtype)
+            and not pd.api.types.is_bool_dtype(series.dtype)
+        )
         if numeric:
             values = series.to_numpy(dtype=float)
-            fig.add_trace(go.Scatter(
-                x=coords[:, a], y=coords[:, b], mode="markers", text=patients,
-                marker={"size": 7, "color": values, "colorscale": "Viridis",
-                        "colorbar": {"title": name}, "showscale": True},
-                customdata=values,
-                hovertemplate="%{text}<br>" + name + ": %{customdata:.3g}<extra></extra>",
-                showlegend=False))
+            fig.add_trace(
+                go.Scatter(
+                    x=coords[:, a],
+                    y=coords[:, b],
+                    mode="markers",
+                    text=patients,
+                    marker={
+                        "size": 7,
+                        "color": values,
+                        "colorscale": "Viridis",
+                        "colorbar": {"title": name},
+                        "showscale": True,
+                    },
+                    customdata=values,
+                    hovertemplate="%{text}<br>" + name + ": %{customdata:.3g}<extra></extra>",
+                    showlegend=False,
+                )
+            )
         else:
             if isinstance(series.dtype, pd.CategoricalDtype):
                 levels = [str(c) for c in series.cat.categories]
@@ -242,14 +329,26 @@ def embedding(
                 if not rows.any():
                     continue
                 colour = "#cccccc" if level == "missing" else PALETTE[k % len(PALETTE)]
-                fig.add_trace(go.Scatter(
-                    x=coords[rows, a], y=coords[rows, b], mode="markers", name=level,
-                    text=patients[rows], marker={"size": 7, "color": colour},
-                    hovertemplate="%{text}<br>" + f"{name}: {level}<extra></extra>"))
+                fig.add_trace(
+                    go.Scatter(
+                        x=coords[rows, a],
+                        y=coords[rows, b],
+                        mode="markers",
+                        name=level,
+                        text=patients[rows],
+                        marker={"size": 7, "color": colour},
+                        hovertemplate="%{text}<br>" + f"{name}: {level}<extra></extra>",
+                    )
+                )
     fig.update_layout(
         title=title or f"{mod} patients ({label})" + (f", coloured by {name}" if name else ""),
-        xaxis_title=f"{axis}{a + 1}", yaxis_title=f"{axis}{b + 1}", legend_title=name,
-        template="plotly_white", width=720, height=560)
+        xaxis_title=f"{axis}{a + 1}",
+        yaxis_title=f"{axis}{b + 1}",
+        legend_title=name,
+        template="plotly_white",
+        width=720,
+        height=560,
+    )
     return fig
 
 
@@ -301,25 +400,45 @@ def differential_dotplot(
     limit = float(np.nanmax(np.abs(difference))) or 1.0
     significant = grid["q_value"].to_numpy(dtype=float) < q_threshold
     groupby = str(table["groupby"].iloc[0]) if "groupby" in table else "group"
-    fig = go.Figure(go.Scatter(
-        x=x, y=y, mode="markers",
-        marker={"size": size, "color": difference, "colorscale": "RdBu_r", "cmin": -limit,
-                "cmax": limit, "colorbar": {"title": "difference"},
+    fig = go.Figure(
+        go.Scatter(
+            x=x,
+            y=y,
+            mode="markers",
+            marker={
+                "size": size,
+                "color": difference,
+                "colorscale": "RdBu_r",
+                "cmin": -limit,
+                "cmax": limit,
+                "colorbar": {"title": "difference"},
                 "symbol": np.where(significant, "circle", "circle-open"),
-                "line": {"width": 0.5, "color": "#333"}},
-        customdata=np.column_stack([grid["feature"], grid["group"], grid["q_value"]]),
-        hovertemplate="%{customdata[0]}<br>" + groupby + " %{customdata[1]}<br>"
-                      "difference %{marker.color:.2f}<br>q = %{customdata[2]:.2g}"
-                      "<extra></extra>",
-    ))
+                "line": {"width": 0.5, "color": "#333"},
+            },
+            customdata=np.column_stack([grid["feature"], grid["group"], grid["q_value"]]),
+            hovertemplate="%{customdata[0]}<br>" + groupby + " %{customdata[1]}<br>"
+            "difference %{marker.color:.2f}<br>q = %{customdata[2]:.2g}"
+            "<extra></extra>",
+        )
+    )
     modality = str(table["modality"].iloc[0]) if "modality" in table else ""
     fig.update_layout(
         title=title or f"Top {modality} features per {groupby}",
-        xaxis={"tickmode": "array", "tickvals": list(range(len(chosen))), "ticktext": chosen,
-               "tickangle": -60, "title": modality},
-        yaxis={"tickmode": "array", "tickvals": list(range(len(order))), "ticktext": order,
-               "title": groupby},
-        template="plotly_white", width=max(600, 28 * len(chosen) + 250),
+        xaxis={
+            "tickmode": "array",
+            "tickvals": list(range(len(chosen))),
+            "ticktext": chosen,
+            "tickangle": -60,
+            "title": modality,
+        },
+        yaxis={
+            "tickmode": "array",
+            "tickvals": list(range(len(order))),
+            "ticktext": order,
+            "title": groupby,
+        },
+        template="plotly_white",
+        width=max(600, 28 * len(chosen) + 250),
         height=max(320, 60 * len(order) + 200),
     )
     return fig

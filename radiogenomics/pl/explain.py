@@ -22,8 +22,11 @@ def _explanation(explanation, key: str | None):
     tables = root.get(EXPLANATION_KIND, {})
     if key is None:
         if len(tables) != 1:
-            raise CohortError("name the explanation (key=)", expected=f"one of {sorted(tables)}",
-                              found=len(tables))
+            raise CohortError(
+                "name the explanation (key=)",
+                expected=f"one of {sorted(tables)}",
+                found=len(tables),
+            )
         key = next(iter(tables))
     if key not in tables:
         raise CohortError(f"no explanation named {key!r}", expected=f"one of {sorted(tables)}")
@@ -58,28 +61,49 @@ def shap_summary(explanation, key: str | None = None, top: int = 15) -> go.Figur
         name = e.feature_names[j]
         data = e.data[name].to_numpy(dtype=float)
         colour = pd.Series(data).rank(pct=True).to_numpy()
-        fig.add_trace(go.Scatter(
-            x=values[:, j], y=rank + rng.uniform(-0.25, 0.25, size=values.shape[0]),
-            mode="markers", name=_short(name), showlegend=False,
-            marker={"color": colour, "colorscale": "RdBu_r", "cmin": 0, "cmax": 1, "size": 6,
-                    "showscale": rank == 0, "colorbar": {"title": "feature value<br>(rank)",
-                                                          "tickvals": [0, 1],
-                                                          "ticktext": ["low", "high"]}},
-            customdata=np.c_[np.asarray(e.patients, dtype=object), data],
-            hovertemplate="%{customdata[0]}<br>" + _short(name)
-                          + " = %{customdata[1]:.4g}<br>SHAP %{x:.3f}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=values[:, j],
+                y=rank + rng.uniform(-0.25, 0.25, size=values.shape[0]),
+                mode="markers",
+                name=_short(name),
+                showlegend=False,
+                marker={
+                    "color": colour,
+                    "colorscale": "RdBu_r",
+                    "cmin": 0,
+                    "cmax": 1,
+                    "size": 6,
+                    "showscale": rank == 0,
+                    "colorbar": {
+                        "title": "feature value<br>(rank)",
+                        "tickvals": [0, 1],
+                        "ticktext": ["low", "high"],
+                    },
+                },
+                customdata=np.c_[np.asarray(e.patients, dtype=object), data],
+                hovertemplate="%{customdata[0]}<br>"
+                + _short(name)
+                + " = %{customdata[1]:.4g}<br>SHAP %{x:.3f}<extra></extra>",
+            )
+        )
     fig.add_vline(x=0, line={"color": "grey", "width": 1})
     fig.update_layout(
-        title=f"SHAP values of {e.model}", template="plotly_white",
+        title=f"SHAP values of {e.model}",
+        template="plotly_white",
         xaxis_title=f"SHAP value (effect on {e.output_name})",
-        yaxis={"tickvals": list(range(len(order))),
-               "ticktext": [_short(e.feature_names[j]) for j in order[::-1]]},
-        height=max(300, 28 * len(order) + 140))
+        yaxis={
+            "tickvals": list(range(len(order))),
+            "ticktext": [_short(e.feature_names[j]) for j in order[::-1]],
+        },
+        height=max(300, 28 * len(order) + 140),
+    )
     return fig
 
 
-def shap_waterfall(explanation, patient: str | None = None, key: str | None = None,
-                   top: int = 10) -> go.Figure:
+def shap_waterfall(
+    explanation, patient: str | None = None, key: str | None = None, top: int = 10
+) -> go.Figure:
     """One patient's explanation: from the base value (the cohort's expected output),
     each feature's contribution (with the patient's value in its unit) to the patient's
     output; features beyond ``top`` are grouped.
@@ -99,9 +123,11 @@ def shap_waterfall(explanation, patient: str | None = None, key: str | None = No
     if patient is None:
         patient = e.patients[0]
     if str(patient) not in e.patients:
-        raise InputError(f"patient {patient!r} is not in the explanation",
-                         expected=f"one of {len(e.patients)} explained patients",
-                         found=str(patient))
+        raise InputError(
+            f"patient {patient!r} is not in the explanation",
+            expected=f"one of {len(e.patients)} explained patients",
+            found=str(patient),
+        )
     row = e.patients.index(str(patient))
     values = np.asarray(e.values[row], dtype=float)
     order = np.argsort(-np.abs(values), kind="stable")
@@ -113,15 +139,22 @@ def shap_waterfall(explanation, patient: str | None = None, key: str | None = No
         labels.append(f"{rest.size} other features")
         measures.append("relative")
         contributions.append(float(values[rest].sum()))
-    fig = go.Figure(go.Waterfall(
-        orientation="h", measure=["absolute", *measures, "total"],
-        y=["base value", *labels, "output"][::1],
-        x=[e.base_value, *contributions, float(e.output[row])],
-        increasing={"marker": {"color": "#d62728"}}, decreasing={"marker": {"color": "#1f77b4"}},
-        totals={"marker": {"color": "#7f7f7f"}}))
-    fig.update_layout(title=f"{patient}: {e.output_name} {float(e.output[row]):.3f} "
-                            f"(base {e.base_value:.3f})",
-                      template="plotly_white", xaxis_title=e.output_name,
-                      yaxis={"autorange": "reversed"},
-                      height=max(300, 30 * (len(labels) + 2) + 120))
+    fig = go.Figure(
+        go.Waterfall(
+            orientation="h",
+            measure=["absolute", *measures, "total"],
+            y=["base value", *labels, "output"][::1],
+            x=[e.base_value, *contributions, float(e.output[row])],
+            increasing={"marker": {"color": "#d62728"}},
+            decreasing={"marker": {"color": "#1f77b4"}},
+            totals={"marker": {"color": "#7f7f7f"}},
+        )
+    )
+    fig.update_layout(
+        title=f"{patient}: {e.output_name} {float(e.output[row]):.3f} (base {e.base_value:.3f})",
+        template="plotly_white",
+        xaxis_title=e.output_name,
+        yaxis={"autorange": "reversed"},
+        height=max(300, 30 * (len(labels) + 2) + 120),
+    )
     return fig

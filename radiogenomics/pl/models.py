@@ -20,8 +20,15 @@ from ..errors import CohortError
 from ..tl.models.api import MODEL_KINDS
 from ..tl.models.fitted import register_figure_writer
 
-__all__ = ["roc", "calibration", "decision_curve", "time_dependent_auc", "importance",
-           "model_comparison", "write_model_figures"]
+__all__ = [
+    "roc",
+    "calibration",
+    "decision_curve",
+    "time_dependent_auc",
+    "importance",
+    "model_comparison",
+    "write_model_figures",
+]
 
 _SET_COLOURS = {"cross-validation": "#1f77b4", "external": "#d62728", "new": "#2ca02c"}
 _SOURCE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"]
@@ -32,9 +39,14 @@ def _tables(model, key: str | None) -> dict:
     if hasattr(model, "figure_tables"):  # an external validation (rg.tl.validate_model)
         return model.figure_tables()
     if hasattr(model, "metrics") and hasattr(model, "curves"):
-        return {"metrics": model.metrics, "curves": model.curves,
-                "importance": model.importance, "predictions": model.predictions,
-                "card": model.card, "name": model.name}
+        return {
+            "metrics": model.metrics,
+            "curves": model.curves,
+            "importance": model.importance,
+            "predictions": model.predictions,
+            "card": model.card,
+            "name": model.name,
+        }
     from ..cohort import get_result
     from ..tl.models.api import MODEL_KINDS
 
@@ -66,19 +78,42 @@ def _metric(metrics: pd.DataFrame, where: str, name: str) -> str:
 
 def _rgba(colour: str, alpha: float) -> str:
     colour = colour.lstrip("#")
-    r, g, b = (int(colour[i:i + 2], 16) for i in (0, 2, 4))
+    r, g, b = (int(colour[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _band(fig: go.Figure, frame: pd.DataFrame, colour: str, name: str, legend: str,
-          mode: str = "lines", show_band: bool = True) -> None:
+def _band(
+    fig: go.Figure,
+    frame: pd.DataFrame,
+    colour: str,
+    name: str,
+    legend: str,
+    mode: str = "lines",
+    show_band: bool = True,
+) -> None:
     if show_band and frame["lower"].notna().any():
-        fig.add_trace(go.Scatter(
-            x=np.r_[frame["x"], frame["x"][::-1]], y=np.r_[frame["upper"], frame["lower"][::-1]],
-            fill="toself", fillcolor=_rgba(colour, 0.18), line={"width": 0},
-            hoverinfo="skip", showlegend=False, legendgroup=legend))
-    fig.add_trace(go.Scatter(x=frame["x"], y=frame["y"], mode=mode, name=name,
-                             line={"color": colour, "width": 2}, legendgroup=legend))
+        fig.add_trace(
+            go.Scatter(
+                x=np.r_[frame["x"], frame["x"][::-1]],
+                y=np.r_[frame["upper"], frame["lower"][::-1]],
+                fill="toself",
+                fillcolor=_rgba(colour, 0.18),
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=legend,
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=frame["x"],
+            y=frame["y"],
+            mode=mode,
+            name=name,
+            line={"color": colour, "width": 2},
+            legendgroup=legend,
+        )
+    )
 
 
 def _title(tables: dict, what: str) -> str:
@@ -93,17 +128,25 @@ def roc(model, key: str | None = None) -> go.Figure:
     tables = _tables(model, key)
     curves = tables["curves"]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
-                             line={"color": "grey", "dash": "dash"}))
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"color": "grey", "dash": "dash"}
+        )
+    )
     for where, frame in curves[curves["curve"] == "roc"].groupby("set", sort=False):
         auc = _metric(tables["metrics"], where, "auc")
         _band(fig, frame, _SET_COLOURS.get(where, "#444444"), f"{where}: AUC {auc}", where)
     if len(fig.data) == 1:
         raise CohortError("the model has no ROC curve", expected="a classification model")
-    fig.update_layout(title=_title(tables, "ROC"), xaxis_title="1 - specificity",
-                      yaxis_title="sensitivity", template="plotly_white",
-                      xaxis={"range": [0, 1]}, yaxis={"range": [0, 1.02]},
-                      legend={"x": 0.45, "y": 0.05})
+    fig.update_layout(
+        title=_title(tables, "ROC"),
+        xaxis_title="1 - specificity",
+        yaxis_title="sensitivity",
+        template="plotly_white",
+        xaxis={"range": [0, 1]},
+        yaxis={"range": [0, 1.02]},
+        legend={"x": 0.45, "y": 0.05},
+    )
     return fig
 
 
@@ -113,21 +156,38 @@ def calibration(model, key: str | None = None) -> go.Figure:
     tables = _tables(model, key)
     curves = tables["curves"]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
-                             line={"color": "grey", "dash": "dash"}))
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="perfect calibration",
+            line={"color": "grey", "dash": "dash"},
+        )
+    )
     for where, frame in curves[curves["curve"] == "calibration"].groupby("set", sort=False):
         colour = _SET_COLOURS.get(where, "#444444")
         slope = _metric(tables["metrics"], where, "calibration_slope")
         intercept = _metric(tables["metrics"], where, "calibration_intercept")
-        _band(fig, frame, colour, f"{where}: slope {slope}, intercept {intercept}", where,
-              mode="lines+markers")
+        _band(
+            fig,
+            frame,
+            colour,
+            f"{where}: slope {slope}, intercept {intercept}",
+            where,
+            mode="lines+markers",
+        )
     if len(fig.data) == 1:
-        raise CohortError("the model has no calibration curve", expected="a classification "
-                          "model")
-    fig.update_layout(title=_title(tables, "Calibration"), xaxis_title="predicted probability",
-                      yaxis_title="observed fraction", template="plotly_white",
-                      xaxis={"range": [0, 1]}, yaxis={"range": [-0.02, 1.02]},
-                      legend={"x": 0.02, "y": 0.98})
+        raise CohortError("the model has no calibration curve", expected="a classification model")
+    fig.update_layout(
+        title=_title(tables, "Calibration"),
+        xaxis_title="predicted probability",
+        yaxis_title="observed fraction",
+        template="plotly_white",
+        xaxis={"range": [0, 1]},
+        yaxis={"range": [-0.02, 1.02]},
+        legend={"x": 0.02, "y": 0.98},
+    )
     return fig
 
 
@@ -143,15 +203,32 @@ def decision_curve(model, key: str | None = None, where: str = "cross-validation
     fig = go.Figure()
     _band(fig, model_curve, _SET_COLOURS.get(where, "#1f77b4"), "model", "model")
     treat_all = curves[curves["curve"] == "treat_all"]
-    fig.add_trace(go.Scatter(x=treat_all["x"], y=treat_all["y"], mode="lines",
-                             name="treat all", line={"color": "#7f7f7f"}))
-    fig.add_trace(go.Scatter(x=treat_all["x"], y=np.zeros(len(treat_all)), mode="lines",
-                             name="treat none", line={"color": "black", "dash": "dot"}))
+    fig.add_trace(
+        go.Scatter(
+            x=treat_all["x"],
+            y=treat_all["y"],
+            mode="lines",
+            name="treat all",
+            line={"color": "#7f7f7f"},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=treat_all["x"],
+            y=np.zeros(len(treat_all)),
+            mode="lines",
+            name="treat none",
+            line={"color": "black", "dash": "dot"},
+        )
+    )
     top = float(np.nanmax(model_curve["upper"].fillna(model_curve["y"])))
-    fig.update_layout(title=_title(tables, f"Decision curve ({where})"),
-                      xaxis_title="threshold probability", yaxis_title="net benefit",
-                      template="plotly_white",
-                      yaxis={"range": [-0.05, max(top, float(treat_all["y"].max())) * 1.1]})
+    fig.update_layout(
+        title=_title(tables, f"Decision curve ({where})"),
+        xaxis_title="threshold probability",
+        yaxis_title="net benefit",
+        template="plotly_white",
+        yaxis={"range": [-0.05, max(top, float(treat_all["y"].max())) * 1.1]},
+    )
     return fig
 
 
@@ -160,17 +237,26 @@ def time_dependent_auc(model, key: str | None = None) -> go.Figure:
     tables = _tables(model, key)
     curves = tables["curves"]
     fig = go.Figure()
-    for where, frame in curves[curves["curve"] == "time_dependent_auc"].groupby("set",
-                                                                               sort=False):
+    for where, frame in curves[curves["curve"] == "time_dependent_auc"].groupby("set", sort=False):
         c_index = _metric(tables["metrics"], where, "concordance")
-        _band(fig, frame, _SET_COLOURS.get(where, "#444444"),
-              f"{where}: C-index {c_index}", where, mode="lines+markers")
+        _band(
+            fig,
+            frame,
+            _SET_COLOURS.get(where, "#444444"),
+            f"{where}: C-index {c_index}",
+            where,
+            mode="lines+markers",
+        )
     if not fig.data:
         raise CohortError("the model has no time-dependent AUC", expected="a survival model")
     fig.add_hline(y=0.5, line_dash="dash", line_color="grey")
-    fig.update_layout(title=_title(tables, "Time-dependent AUC"), xaxis_title="time",
-                      yaxis_title="AUC(t)", template="plotly_white",
-                      yaxis={"range": [0.3, 1.02]})
+    fig.update_layout(
+        title=_title(tables, "Time-dependent AUC"),
+        xaxis_title="time",
+        yaxis_title="AUC(t)",
+        template="plotly_white",
+        yaxis={"range": [0.3, 1.02]},
+    )
     return fig
 
 
@@ -181,8 +267,9 @@ def importance(model, key: str | None = None, top: int = 20) -> go.Figure:
     table = tables["importance"].head(top).iloc[::-1]
     if table.empty:
         raise CohortError("the model has no feature importance")
-    use_permutation = "permutation_importance" in table and \
-        table["permutation_importance"].notna().any()
+    use_permutation = (
+        "permutation_importance" in table and table["permutation_importance"].notna().any()
+    )
     value = table["permutation_importance"] if use_permutation else table["selection_frequency"]
     error = table.get("permutation_importance_sd") if use_permutation else None
     sources = list(dict.fromkeys(tables["importance"]["source"]))
@@ -191,25 +278,37 @@ def importance(model, key: str | None = None, top: int = 20) -> go.Figure:
         part = table["source"] == source
         if not part.any():
             continue
-        fig.add_trace(go.Bar(
-            y=table.loc[part, "feature"], x=value[part], orientation="h", name=source,
-            marker_color=_SOURCE_COLOURS[i % len(_SOURCE_COLOURS)],
-            error_x=None if error is None else {"type": "data", "array": error[part].fillna(0)},
-            text=[f"selected {f:.0%}" for f in table.loc[part, "selection_frequency"]],
-            textposition="outside" if not use_permutation else "auto",
-            hovertemplate="%{y}: %{x:.3f}<br>%{text}<extra></extra>"))
+        fig.add_trace(
+            go.Bar(
+                y=table.loc[part, "feature"],
+                x=value[part],
+                orientation="h",
+                name=source,
+                marker_color=_SOURCE_COLOURS[i % len(_SOURCE_COLOURS)],
+                error_x=None if error is None else {"type": "data", "array": error[part].fillna(0)},
+                text=[f"selected {f:.0%}" for f in table.loc[part, "selection_frequency"]],
+                textposition="outside" if not use_permutation else "auto",
+                hovertemplate="%{y}: %{x:.3f}<br>%{text}<extra></extra>",
+            )
+        )
     metric = tables["card"].get("validation", {}).get("permutation_test", {}) or {}
-    label = ("drop in " + (metric.get("metric") or "performance") + " when permuted"
-             if use_permutation else "selection frequency across folds")
-    fig.update_layout(title=_title(tables, "Feature importance"), xaxis_title=label,
-                      template="plotly_white", barmode="overlay",
-                      height=max(350, 24 * len(table) + 120),
-                      yaxis={"categoryorder": "array", "categoryarray": list(table["feature"])})
+    label = (
+        "drop in " + (metric.get("metric") or "performance") + " when permuted"
+        if use_permutation
+        else "selection frequency across folds"
+    )
+    fig.update_layout(
+        title=_title(tables, "Feature importance"),
+        xaxis_title=label,
+        template="plotly_white",
+        barmode="overlay",
+        height=max(350, 24 * len(table) + 120),
+        yaxis={"categoryorder": "array", "categoryarray": list(table["feature"])},
+    )
     return fig
 
 
-def model_comparison(comparison, key: str | None = None, metric: str | None = None
-                     ) -> go.Figure:
+def model_comparison(comparison, key: str | None = None, metric: str | None = None) -> go.Figure:
     """Forest plot of candidates' performance with 95% intervals (``rg.tl.compare_models``)."""
     if hasattr(comparison, "metrics") and hasattr(comparison, "tests"):
         metrics = comparison.metrics
@@ -218,18 +317,30 @@ def model_comparison(comparison, key: str | None = None, metric: str | None = No
     if metric is None:
         metric = next(m for m in ("auc", "concordance", "r2") if m in set(metrics["metric"]))
     rows = metrics[metrics["metric"] == metric].iloc[::-1]
-    fig = go.Figure(go.Scatter(
-        x=rows["estimate"], y=rows["candidate"], mode="markers",
-        marker={"size": 11, "color": "#1f77b4"},
-        error_x={"type": "data", "symmetric": False,
-                 "array": rows["ci_upper"] - rows["estimate"],
-                 "arrayminus": rows["estimate"] - rows["ci_lower"]},
-        text=rows["features"], hovertemplate="%{y} (%{text}): %{x:.3f}<extra></extra>"))
+    fig = go.Figure(
+        go.Scatter(
+            x=rows["estimate"],
+            y=rows["candidate"],
+            mode="markers",
+            marker={"size": 11, "color": "#1f77b4"},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": rows["ci_upper"] - rows["estimate"],
+                "arrayminus": rows["estimate"] - rows["ci_lower"],
+            },
+            text=rows["features"],
+            hovertemplate="%{y} (%{text}): %{x:.3f}<extra></extra>",
+        )
+    )
     if metric in ("auc", "concordance"):
         fig.add_vline(x=0.5, line_dash="dash", line_color="grey")
-    fig.update_layout(title=f"Cross-validated {metric} by candidate (95% bootstrap CI)",
-                      xaxis_title=metric, template="plotly_white",
-                      height=max(300, 60 * len(rows) + 120))
+    fig.update_layout(
+        title=f"Cross-validated {metric} by candidate (95% bootstrap CI)",
+        xaxis_title=metric,
+        template="plotly_white",
+        height=max(300, 60 * len(rows) + 120),
+    )
     return fig
 
 

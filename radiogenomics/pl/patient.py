@@ -10,9 +10,17 @@ import plotly.graph_objects as go
 
 from ..errors import InputError
 
-__all__ = ["patient_percentiles", "lesion_slice", "lesion_slice_png", "read_lesion_slice",
-           "modality_overlap", "read_lesion_volume", "lesion_slice_view", "window_range",
-           "WINDOWS"]
+__all__ = [
+    "patient_percentiles",
+    "lesion_slice",
+    "lesion_slice_png",
+    "read_lesion_slice",
+    "modality_overlap",
+    "read_lesion_volume",
+    "lesion_slice_view",
+    "window_range",
+    "WINDOWS",
+]
 
 
 def patient_percentiles(table: pd.DataFrame, title: str | None = None) -> go.Figure:
@@ -26,15 +34,22 @@ def patient_percentiles(table: pd.DataFrame, title: str | None = None) -> go.Fig
     fig.add_vline(x=50, line_color="#9aa7b8", line_dash="dot")
     colors = np.where(table["percentile"] >= 50, "#c0392b", "#2c6fbb")
     fig.add_bar(
-        x=table["percentile"], y=table["feature"], orientation="h", marker_color=colors,
+        x=table["percentile"],
+        y=table["feature"],
+        orientation="h",
+        marker_color=colors,
         customdata=np.c_[table["value"], table["cohort_median"]],
         hovertemplate="%{y}<br>percentile %{x:.0f}<br>value %{customdata[0]:.4g}"
-                      "<br>cohort median %{customdata[1]:.4g}<extra></extra>",
+        "<br>cohort median %{customdata[1]:.4g}<extra></extra>",
     )
     fig.update_layout(
-        title=title, xaxis=dict(range=[0, 100], title="percentile in the cohort"),
-        yaxis=dict(automargin=True), margin=dict(l=10, r=10, t=40 if title else 10, b=40),
-        height=max(220, 26 * len(table) + 80), showlegend=False, template="plotly_white",
+        title=title,
+        xaxis=dict(range=[0, 100], title="percentile in the cohort"),
+        yaxis=dict(automargin=True),
+        margin=dict(l=10, r=10, t=40 if title else 10, b=40),
+        height=max(220, 26 * len(table) + 80),
+        showlegend=False,
+        template="plotly_white",
     )
     return fig
 
@@ -55,13 +70,20 @@ def read_lesion_slice(
         image_itk = sitk.ReadImage(str(image))
         mask_itk = sitk.ReadImage(str(mask))
     except RuntimeError as exc:
-        raise InputError("cannot read the image or mask", file=image,
-                         found=str(exc).splitlines()[0] if str(exc) else "unreadable") from None
+        raise InputError(
+            "cannot read the image or mask",
+            file=image,
+            found=str(exc).splitlines()[0] if str(exc) else "unreadable",
+        ) from None
     volume = sitk.GetArrayFromImage(image_itk)
     labels = sitk.GetArrayFromImage(mask_itk)
     if volume.shape != labels.shape:
-        raise InputError("image and mask differ in shape", file=mask,
-                         expected=str(volume.shape), found=str(labels.shape))
+        raise InputError(
+            "image and mask differ in shape",
+            file=mask,
+            expected=str(volume.shape),
+            found=str(labels.shape),
+        )
     lesion = labels == label
     if volume.ndim == 2:
         volume, lesion = volume[None], lesion[None]
@@ -74,7 +96,9 @@ def read_lesion_slice(
 
 
 def lesion_slice(
-    image: str | os.PathLike, mask: str | os.PathLike, label: int = 1,
+    image: str | os.PathLike,
+    mask: str | os.PathLike,
+    label: int = 1,
     title: str | None = None,
 ) -> go.Figure:
     """The image slice through the largest cross-section of the lesion, with the mask
@@ -85,16 +109,31 @@ def lesion_slice(
     x = np.arange(cols) * spacing[1]
     low, high = np.percentile(pixels, [1, 99])
     fig = go.Figure()
-    fig.add_heatmap(z=pixels, x=x, y=y, colorscale="Gray", zmin=low, zmax=high,
-                    showscale=False, hovertemplate="%{z:.0f}<extra></extra>")
-    fig.add_contour(z=lesion.astype(float), x=x, y=y, showscale=False,
-                    contours=dict(start=0.5, end=0.5, size=1, coloring="lines"),
-                    line=dict(color="#ff4136", width=2), colorscale=[[0, "#ff4136"],
-                                                                      [1, "#ff4136"]],
-                    hoverinfo="skip", name="lesion")
+    fig.add_heatmap(
+        z=pixels,
+        x=x,
+        y=y,
+        colorscale="Gray",
+        zmin=low,
+        zmax=high,
+        showscale=False,
+        hovertemplate="%{z:.0f}<extra></extra>",
+    )
+    fig.add_contour(
+        z=lesion.astype(float),
+        x=x,
+        y=y,
+        showscale=False,
+        contours=dict(start=0.5, end=0.5, size=1, coloring="lines"),
+        line=dict(color="#ff4136", width=2),
+        colorscale=[[0, "#ff4136"], [1, "#ff4136"]],
+        hoverinfo="skip",
+        name="lesion",
+    )
     fig.update_layout(
-        title=title, template="plotly_white", margin=dict(l=10, r=10, t=40 if title else 10,
-                                                          b=10),
+        title=title,
+        template="plotly_white",
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
         xaxis=dict(visible=False, constrain="domain"),
         yaxis=dict(visible=False, scaleanchor="x", autorange="reversed"),
         height=360,
@@ -121,8 +160,9 @@ def lesion_slice_png(
     picture = Image.fromarray(rgb)
     height_mm, width_mm = pixels.shape[0] * spacing[0], pixels.shape[1] * spacing[1]
     scale = size / max(height_mm, width_mm)
-    picture = picture.resize((max(1, round(width_mm * scale)), max(1, round(height_mm * scale))),
-                             Image.NEAREST)
+    picture = picture.resize(
+        (max(1, round(width_mm * scale)), max(1, round(height_mm * scale))), Image.NEAREST
+    )
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -131,27 +171,43 @@ def lesion_slice_png(
 def modality_overlap(table: pd.DataFrame, title: str | None = None) -> go.Figure:
     """Bars of patients per combination of modalities (from ``rg.tl.modality_overlap``)."""
     modalities = [c for c in table.columns if c != "n_patients"]
-    labels = [" + ".join(m for m in modalities if row[m]) or "none"
-              for _, row in table.iterrows()]
-    fig = go.Figure(go.Bar(x=table["n_patients"], y=labels, orientation="h",
-                           marker_color="#2c6fbb", text=table["n_patients"],
-                           textposition="auto"))
-    fig.update_layout(title=title, template="plotly_white", yaxis=dict(autorange="reversed",
-                                                                       automargin=True),
-                      xaxis_title="patients", height=max(200, 40 * len(table) + 80),
-                      margin=dict(l=10, r=10, t=40 if title else 10, b=40))
+    labels = [" + ".join(m for m in modalities if row[m]) or "none" for _, row in table.iterrows()]
+    fig = go.Figure(
+        go.Bar(
+            x=table["n_patients"],
+            y=labels,
+            orientation="h",
+            marker_color="#2c6fbb",
+            text=table["n_patients"],
+            textposition="auto",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        template="plotly_white",
+        yaxis=dict(autorange="reversed", automargin=True),
+        xaxis_title="patients",
+        height=max(200, 40 * len(table) + 80),
+        margin=dict(l=10, r=10, t=40 if title else 10, b=40),
+    )
     return fig
 
 
 #: Window/level presets (centre, width) of the slice viewer; ``None``: from the image.
 WINDOWS = {
-    "ct-soft": (40.0, 400.0), "ct-lung": (-600.0, 1500.0), "ct-bone": (300.0, 2000.0),
-    "mr": None, "pet": None, "auto": None,
+    "ct-soft": (40.0, 400.0),
+    "ct-lung": (-600.0, 1500.0),
+    "ct-bone": (300.0, 2000.0),
+    "mr": None,
+    "pet": None,
+    "auto": None,
 }
 
 
 def read_lesion_volume(
-    image: str | os.PathLike, mask: str | os.PathLike, label: int = 1,
+    image: str | os.PathLike,
+    mask: str | os.PathLike,
+    label: int = 1,
     margin_mm: float = 15.0,
 ) -> dict:
     """The image around a lesion, every axial slice that holds it (and one either side),
@@ -170,13 +226,20 @@ def read_lesion_volume(
         image_itk = sitk.ReadImage(str(image))
         mask_itk = sitk.ReadImage(str(mask))
     except RuntimeError as exc:
-        raise InputError("cannot read the image or mask", file=image,
-                         found=str(exc).splitlines()[0] if str(exc) else "unreadable") from None
+        raise InputError(
+            "cannot read the image or mask",
+            file=image,
+            found=str(exc).splitlines()[0] if str(exc) else "unreadable",
+        ) from None
     volume = sitk.GetArrayFromImage(image_itk)
     lesion = sitk.GetArrayFromImage(mask_itk) == label
     if volume.shape != lesion.shape:
-        raise InputError("image and mask differ in shape", file=mask,
-                         expected=str(volume.shape), found=str(lesion.shape))
+        raise InputError(
+            "image and mask differ in shape",
+            file=mask,
+            expected=str(volume.shape),
+            found=str(lesion.shape),
+        )
     if volume.ndim == 2:
         volume, lesion = volume[None], lesion[None]
     if not lesion.any():
@@ -192,8 +255,13 @@ def read_lesion_volume(
     pixels = volume[k0:k1, r0:r1, c0:c1].astype(np.float32)
     crop = lesion[k0:k1, r0:r1, c0:c1]
     area = crop.reshape(crop.shape[0], -1).sum(axis=1)
-    return {"pixels": pixels, "lesion": crop, "spacing": (row_mm, col_mm, slice_mm),
-            "largest": int(np.argmax(area)), "slices": list(range(int(k0), int(k1)))}
+    return {
+        "pixels": pixels,
+        "lesion": crop,
+        "spacing": (row_mm, col_mm, slice_mm),
+        "largest": int(np.argmax(area)),
+        "slices": list(range(int(k0), int(k1))),
+    }
 
 
 def window_range(pixels: np.ndarray, preset: str = "auto") -> tuple[float, float]:
@@ -214,7 +282,10 @@ def window_range(pixels: np.ndarray, preset: str = "auto") -> tuple[float, float
 
 
 def lesion_slice_view(
-    view: dict, index: int | None = None, preset: str = "auto", title: str | None = None,
+    view: dict,
+    index: int | None = None,
+    preset: str = "auto",
+    title: str | None = None,
     scale_mm: float | None = None,
 ) -> go.Figure:
     """One slice of :func:`read_lesion_volume` with the lesion's outline, in the grey levels
@@ -227,26 +298,47 @@ def lesion_slice_view(
     x = np.arange(cols) * col_mm
     low, high = window_range(pixels, preset)
     fig = go.Figure()
-    fig.add_heatmap(z=pixels[k], x=x, y=y, colorscale="Gray", zmin=low, zmax=high,
-                    showscale=False, hovertemplate="%{z:.4g}<extra></extra>")
+    fig.add_heatmap(
+        z=pixels[k],
+        x=x,
+        y=y,
+        colorscale="Gray",
+        zmin=low,
+        zmax=high,
+        showscale=False,
+        hovertemplate="%{z:.4g}<extra></extra>",
+    )
     if lesion[k].any():
-        fig.add_contour(z=lesion[k].astype(float), x=x, y=y, showscale=False,
-                        contours=dict(start=0.5, end=0.5, size=1, coloring="lines"),
-                        line=dict(color="#ff4136", width=2),
-                        colorscale=[[0, "#ff4136"], [1, "#ff4136"]], hoverinfo="skip",
-                        name="lesion")
+        fig.add_contour(
+            z=lesion[k].astype(float),
+            x=x,
+            y=y,
+            showscale=False,
+            contours=dict(start=0.5, end=0.5, size=1, coloring="lines"),
+            line=dict(color="#ff4136", width=2),
+            colorscale=[[0, "#ff4136"], [1, "#ff4136"]],
+            hoverinfo="skip",
+            name="lesion",
+        )
     width_mm = cols * col_mm
     bar = scale_mm or (10.0 if width_mm >= 25 else 5.0)
     x0, y0 = 0.06 * width_mm, (rows - 1) * row_mm * 0.93
-    fig.add_shape(type="line", x0=x0, x1=x0 + bar, y0=y0, y1=y0,
-                  line=dict(color="white", width=4))
-    fig.add_annotation(x=x0 + bar / 2, y=y0, text=f"{bar:g} mm", showarrow=False,
-                       yshift=12, font=dict(color="white", size=12))
+    fig.add_shape(type="line", x0=x0, x1=x0 + bar, y0=y0, y1=y0, line=dict(color="white", width=4))
+    fig.add_annotation(
+        x=x0 + bar / 2,
+        y=y0,
+        text=f"{bar:g} mm",
+        showarrow=False,
+        yshift=12,
+        font=dict(color="white", size=12),
+    )
     fig.update_layout(
-        title=title, template="plotly_white", margin=dict(l=10, r=10, t=40 if title else 10,
-                                                          b=10),
+        title=title,
+        template="plotly_white",
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
         xaxis=dict(visible=False, constrain="domain"),
         yaxis=dict(visible=False, scaleanchor="x", autorange="reversed"),
-        height=380, uirevision="slice",
+        height=380,
+        uirevision="slice",
     )
     return fig

@@ -22,13 +22,23 @@ from ..errors import CohortError, InputError
 
 __all__ = ["km", "forest", "survival_volcano"]
 
-_PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
-            "#7f7f7f", "#bcbd22", "#17becf"]
+_PALETTE = [
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
     h = hex_color.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
 
 
@@ -64,7 +74,9 @@ def _deprecated_compute(mdata, time, event, groupby, event_map):
         "rg.pl.km(mdata, time, event, groupby) is deprecated and will be removed in the "
         "next release: run rg.tl.kaplan_meier (and rg.tl.logrank) first and pass key=; "
         "the curves computed here are no longer stored in the cohort",
-        FutureWarning, stacklevel=3)
+        FutureWarning,
+        stacklevel=3,
+    )
     work = working_copy(mdata)
     curves = tl.kaplan_meier(work, time, event, groupby, event_map=event_map)
     logrank_table = None
@@ -134,69 +146,135 @@ def km(
                 logrank_table = None
         else:
             if time is None or event is None:
-                raise InputError("km needs key= of curves stored by rg.tl.kaplan_meier "
-                                 "(or a curves table)")
-            curves, logrank_table = _deprecated_compute(mdata, time, event, groupby,
-                                                        event_map)
+                raise InputError(
+                    "km needs key= of curves stored by rg.tl.kaplan_meier (or a curves table)"
+                )
+            curves, logrank_table = _deprecated_compute(mdata, time, event, groupby, event_map)
     groups = [str(g) for g in pd.unique(curves["group"].astype(str))]
     colors = dict(colors or {})
     for i, g in enumerate(groups):
         colors.setdefault(g, _PALETTE[i % len(_PALETTE)])
     rows = 2 if show_at_risk else 1
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                        row_heights=[0.75, 0.25] if show_at_risk else [1.0])
+    fig = make_subplots(
+        rows=rows,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.06,
+        row_heights=[0.75, 0.25] if show_at_risk else [1.0],
+    )
     t_max = float(curves["time"].max())
-    ticks = np.asarray(at_risk_times if at_risk_times is not None else _nice_ticks(t_max),
-                       dtype=float)
+    ticks = np.asarray(
+        at_risk_times if at_risk_times is not None else _nice_ticks(t_max), dtype=float
+    )
     for g in groups:
         c = curves[curves["group"].astype(str) == g].sort_values("time")
         color = colors[g]
         if show_ci:
-            fig.add_trace(go.Scatter(x=c["time"], y=c["ci_upper"], mode="lines",
-                                     line=dict(width=0, shape="hv"), hoverinfo="skip",
-                                     showlegend=False, legendgroup=g), row=1, col=1)
-            fig.add_trace(go.Scatter(x=c["time"], y=c["ci_lower"], mode="lines",
-                                     line=dict(width=0, shape="hv"), fill="tonexty",
-                                     fillcolor=_rgba(color, 0.15), hoverinfo="skip",
-                                     showlegend=False, legendgroup=g), row=1, col=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=c["time"],
+                    y=c["ci_upper"],
+                    mode="lines",
+                    line=dict(width=0, shape="hv"),
+                    hoverinfo="skip",
+                    showlegend=False,
+                    legendgroup=g,
+                ),
+                row=1,
+                col=1,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=c["time"],
+                    y=c["ci_lower"],
+                    mode="lines",
+                    line=dict(width=0, shape="hv"),
+                    fill="tonexty",
+                    fillcolor=_rgba(color, 0.15),
+                    hoverinfo="skip",
+                    showlegend=False,
+                    legendgroup=g,
+                ),
+                row=1,
+                col=1,
+            )
         n = int(c["n_at_risk"].iloc[0])
-        fig.add_trace(go.Scatter(
-            x=c["time"], y=c["survival"], mode="lines", name=f"{g} (n={n})",
-            line=dict(color=color, shape="hv", width=2), legendgroup=g,
-            customdata=np.stack([c["n_at_risk"], c["n_events"]], axis=1),
-            hovertemplate=(f"{g}<br>time %{{x}}<br>survival %{{y:.3f}}<br>at risk "
-                           "%{customdata[0]}<br>events %{customdata[1]}<extra></extra>"),
-        ), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(
+                x=c["time"],
+                y=c["survival"],
+                mode="lines",
+                name=f"{g} (n={n})",
+                line=dict(color=color, shape="hv", width=2),
+                legendgroup=g,
+                customdata=np.stack([c["n_at_risk"], c["n_events"]], axis=1),
+                hovertemplate=(
+                    f"{g}<br>time %{{x}}<br>survival %{{y:.3f}}<br>at risk "
+                    "%{customdata[0]}<br>events %{customdata[1]}<extra></extra>"
+                ),
+            ),
+            row=1,
+            col=1,
+        )
         if show_censored:
             cens = c[c["n_censored"] > 0]
             if len(cens):
-                fig.add_trace(go.Scatter(
-                    x=cens["time"], y=cens["survival"], mode="markers",
-                    marker=dict(symbol="line-ns-open", size=8, color=color),
-                    showlegend=False, legendgroup=g, hoverinfo="skip"), row=1, col=1)
+                fig.add_trace(
+                    go.Scatter(
+                        x=cens["time"],
+                        y=cens["survival"],
+                        mode="markers",
+                        marker=dict(symbol="line-ns-open", size=8, color=color),
+                        showlegend=False,
+                        legendgroup=g,
+                        hoverinfo="skip",
+                    ),
+                    row=1,
+                    col=1,
+                )
         if show_at_risk:
-            fig.add_trace(go.Scatter(
-                x=ticks, y=[g] * len(ticks), mode="text", text=_at_risk(c, ticks),
-                textfont=dict(color=color), showlegend=False, hoverinfo="skip",
-                cliponaxis=False), row=2, col=1)
+            fig.add_trace(
+                go.Scatter(
+                    x=ticks,
+                    y=[g] * len(ticks),
+                    mode="text",
+                    text=_at_risk(c, ticks),
+                    textfont=dict(color=color),
+                    showlegend=False,
+                    hoverinfo="skip",
+                    cliponaxis=False,
+                ),
+                row=2,
+                col=1,
+            )
     if logrank_table is not None and len(logrank_table):
         row = logrank_table.iloc[0]
         label = "log-rank trend" if row.get("test") == "trend" else "log-rank"
         if row.get("strata"):
             label += f" (stratified by {row['strata']})"
-        fig.add_annotation(text=f"{label} p = {_format_p(float(row['p_value']))}",
-                           xref="x domain", yref="y domain", x=0.02, y=0.04,
-                           showarrow=False, xanchor="left", font=dict(size=13))
+        fig.add_annotation(
+            text=f"{label} p = {_format_p(float(row['p_value']))}",
+            xref="x domain",
+            yref="y domain",
+            x=0.02,
+            y=0.04,
+            showarrow=False,
+            xanchor="left",
+            font=dict(size=13),
+        )
     fig.update_yaxes(title_text="survival probability", range=[0, 1.03], row=1, col=1)
     if show_at_risk:
-        fig.update_yaxes(title_text="at risk", autorange="reversed", showgrid=False,
-                         row=2, col=1)
+        fig.update_yaxes(title_text="at risk", autorange="reversed", showgrid=False, row=2, col=1)
         fig.update_xaxes(title_text=time_label or "time", tickvals=ticks, row=2, col=1)
     else:
         fig.update_xaxes(title_text=time_label or "time", row=1, col=1)
     fig.update_xaxes(range=[-0.03 * t_max, t_max * 1.03])
-    fig.update_layout(template="plotly_white", title=title, legend=dict(title="group"),
-                      margin=dict(l=70, r=20, t=60 if title else 30, b=50))
+    fig.update_layout(
+        template="plotly_white",
+        title=title,
+        legend=dict(title="group"),
+        margin=dict(l=70, r=20, t=60 if title else 30, b=50),
+    )
     return fig
 
 
@@ -225,8 +303,11 @@ def forest(
     table = get_result(data, kind, key) if isinstance(data, md.MuData) else data
     needed = {"hazard_ratio", "hr_ci_lower", "hr_ci_upper"}
     if not needed <= set(table.columns):
-        raise InputError("forest needs hazard ratios with confidence intervals",
-                         expected=sorted(needed), found=list(table.columns)[:10])
+        raise InputError(
+            "forest needs hazard ratios with confidence intervals",
+            expected=sorted(needed),
+            found=list(table.columns)[:10],
+        )
     table = table[np.isfinite(table["hazard_ratio"])]
     if top is not None and "p_value" in table.columns:
         table = table.nsmallest(top, "p_value")
@@ -236,17 +317,35 @@ def forest(
     hr = table["hazard_ratio"].to_numpy()
     lo, hi = table["hr_ci_lower"].to_numpy(), table["hr_ci_upper"].to_numpy()
     text = [f"{h:.2f} ({a:.2f}-{b:.2f}), p = {_format_p(q)}" for h, a, b, q in zip(hr, lo, hi, p)]
-    fig = go.Figure(go.Scatter(
-        x=hr, y=names, mode="markers",
-        marker=dict(symbol="square", size=10, color=np.where(hr >= 1, "#d62728", "#1f77b4")),
-        error_x=dict(type="data", symmetric=False, array=hi - hr, arrayminus=hr - lo,
-                     thickness=1.5, width=4, color="#444"),
-        text=text, hovertemplate="%{y}: HR %{text}<extra></extra>", showlegend=False))
+    fig = go.Figure(
+        go.Scatter(
+            x=hr,
+            y=names,
+            mode="markers",
+            marker=dict(symbol="square", size=10, color=np.where(hr >= 1, "#d62728", "#1f77b4")),
+            error_x=dict(
+                type="data",
+                symmetric=False,
+                array=hi - hr,
+                arrayminus=hr - lo,
+                thickness=1.5,
+                width=4,
+                color="#444",
+            ),
+            text=text,
+            hovertemplate="%{y}: HR %{text}<extra></extra>",
+            showlegend=False,
+        )
+    )
     fig.add_vline(x=1.0, line=dict(color="#888", dash="dash"))
     fig.update_xaxes(type="log", title_text="hazard ratio (95% CI)")
     fig.update_yaxes(autorange="reversed")
-    fig.update_layout(template="plotly_white", title=title, height=max(250, 40 * len(names) + 120),
-                      margin=dict(l=10, r=20, t=60 if title else 30, b=50))
+    fig.update_layout(
+        template="plotly_white",
+        title=title,
+        height=max(250, 40 * len(names) + 120),
+        margin=dict(l=10, r=20, t=60 if title else 30, b=50),
+    )
     return fig
 
 
@@ -276,8 +375,9 @@ def survival_volcano(
     """
     table = get_result(data, "survival_screen", key) if isinstance(data, md.MuData) else data
     if effect not in table.columns:
-        raise InputError("unknown effect column", expected="hazard_ratio_per_sd or "
-                         "hazard_ratio", found=effect)
+        raise InputError(
+            "unknown effect column", expected="hazard_ratio_per_sd or hazard_ratio", found=effect
+        )
     ok = table["status"] == "ok" if "status" in table.columns else np.isfinite(table["p_value"])
     shown = table[ok & np.isfinite(table[effect]) & (table[effect] > 0)]
     flagged = int((~ok).sum())
@@ -288,24 +388,35 @@ def survival_volcano(
     if "modality" in shown.columns and shown["modality"].nunique() > 1:
         label = shown["modality"].astype(str) + ":" + label
     fig = go.Figure()
-    for flag, color, name in ((False, "#b0b0b0", f"q >= {q_threshold}"),
-                              (True, "#d62728", f"q < {q_threshold}")):
+    for flag, color, name in (
+        (False, "#b0b0b0", f"q >= {q_threshold}"),
+        (True, "#d62728", f"q < {q_threshold}"),
+    ):
         sel = significant == flag
-        fig.add_trace(go.Scatter(
-            x=x[sel], y=y[sel], mode="markers", name=name,
-            marker=dict(color=color, size=7, opacity=0.8),
-            text=label[sel], customdata=shown["q_value"].to_numpy()[sel],
-            hovertemplate="%{text}<br>log2 HR %{x:.2f}<br>-log10 p %{y:.2f}<br>"
-                          "q %{customdata:.3g}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=x[sel],
+                y=y[sel],
+                mode="markers",
+                name=name,
+                marker=dict(color=color, size=7, opacity=0.8),
+                text=label[sel],
+                customdata=shown["q_value"].to_numpy()[sel],
+                hovertemplate="%{text}<br>log2 HR %{x:.2f}<br>-log10 p %{y:.2f}<br>"
+                "q %{customdata:.3g}<extra></extra>",
+            )
+        )
     top = np.argsort(-y)[:label_top]
     for i in top:
-        fig.add_annotation(x=x[i], y=y[i], text=str(label.iloc[i]), showarrow=False,
-                           yshift=10, font=dict(size=10))
+        fig.add_annotation(
+            x=x[i], y=y[i], text=str(label.iloc[i]), showarrow=False, yshift=10, font=dict(size=10)
+        )
     fig.add_vline(x=0, line=dict(color="#888", dash="dash"))
     axis = "per SD" if effect == "hazard_ratio_per_sd" else "per unit"
     fig.update_xaxes(title_text=f"log2 hazard ratio ({axis})")
     fig.update_yaxes(title_text="-log10 p-value")
     subtitle = f"{flagged} feature(s) without an estimate not shown" if flagged else None
-    fig.update_layout(template="plotly_white", title=title or subtitle,
-                      margin=dict(l=60, r=20, t=60, b=50))
+    fig.update_layout(
+        template="plotly_white", title=title or subtitle, margin=dict(l=60, r=20, t=60, b=50)
+    )
     return fig

@@ -23,11 +23,13 @@ def get_modality(data: md.MuData | AnnData, mod: str) -> AnnData:
     if isinstance(data, AnnData):
         return data
     if not isinstance(data, md.MuData):
-        raise CohortError("expected a cohort (MuData) or a modality (AnnData)",
-                          found=type(data).__name__)
+        raise CohortError(
+            "expected a cohort (MuData) or a modality (AnnData)", found=type(data).__name__
+        )
     if mod not in data.mod:
-        raise CohortError(f"the cohort has no modality {mod!r}",
-                          expected=f"one of {list(data.mod)}", found=mod)
+        raise CohortError(
+            f"the cohort has no modality {mod!r}", expected=f"one of {list(data.mod)}", found=mod
+        )
     return data.mod[mod]
 
 
@@ -55,8 +57,11 @@ def values(adata: AnnData, layer: str | None = None) -> np.ndarray:
     if layer is None:
         return dense(adata.X)
     if layer not in adata.layers:
-        raise CohortError(f"the modality has no layer {layer!r}",
-                          expected=f"one of {list(adata.layers)}", found=layer)
+        raise CohortError(
+            f"the modality has no layer {layer!r}",
+            expected=f"one of {list(adata.layers)}",
+            found=layer,
+        )
     return dense(adata.layers[layer])
 
 
@@ -73,9 +78,12 @@ def obs_for(data: md.MuData | AnnData, adata: AnnData, columns: Sequence[str]) -
         else:
             known = list(map(str, data.obs.columns)) if isinstance(data, md.MuData) else []
             known += [c for c in map(str, adata.obs.columns) if c not in known]
-            raise CohortError(f"no column {column!r} in the cohort's clinical data or the "
-                              "modality's obs", column=column,
-                              expected=f"one of {known[:15]}", found="no such column")
+            raise CohortError(
+                f"no column {column!r} in the cohort's clinical data or the modality's obs",
+                column=column,
+                expected=f"one of {known[:15]}",
+                found="no such column",
+            )
     return frame
 
 
@@ -88,7 +96,8 @@ def check_finite(x: np.ndarray, adata: AnnData, what: str) -> None:
         raise CohortError(
             f"{what} needs complete values; {columns.size} feature(s) have missing or "
             f"infinite values, e.g. {names}",
-            expected="finite values for every patient", found=f"{int(bad.sum())} missing",
+            expected="finite values for every patient",
+            found=f"{int(bad.sum())} missing",
             hint="Drop them with rg.pp.filter_features(max_missing=0) or impute them first",
         )
 
@@ -106,8 +115,9 @@ def steps(adata: AnnData) -> dict[str, dict]:
     return {k: dict(recorded[k]) for k in sorted(recorded)}
 
 
-def record_step(adata: AnnData, step: str, params: Mapping[str, Any],
-                per_feature: pd.DataFrame | None = None) -> str:
+def record_step(
+    adata: AnnData, step: str, params: Mapping[str, Any], per_feature: pd.DataFrame | None = None
+) -> str:
     """Append a fitted step to the modality's record; per-feature parameters go to
     ``varm["pp_<NN>_<step>"]`` so that they follow any later subset of features."""
     info = adata.uns.setdefault("radiogenomics", {})
@@ -136,19 +146,29 @@ def select_features(adata: AnnData, features) -> np.ndarray:
         if features in adata.var.columns:
             column = adata.var[features]
             if not pd.api.types.is_bool_dtype(column.dtype):
-                raise CohortError(f"var column {features!r} is not boolean", column=features,
-                                  expected="True/False per feature", found=str(column.dtype))
+                raise CohortError(
+                    f"var column {features!r} is not boolean",
+                    column=features,
+                    expected="True/False per feature",
+                    found=str(column.dtype),
+                )
             return column.to_numpy(dtype=bool)
         features = [features]
     array = np.asarray(features)
     if array.dtype == bool:
         if array.shape != (adata.n_vars,):
-            raise CohortError("a boolean feature mask must have one value per feature",
-                              expected=str(adata.n_vars), found=str(array.shape))
+            raise CohortError(
+                "a boolean feature mask must have one value per feature",
+                expected=str(adata.n_vars),
+                found=str(array.shape),
+            )
         return array
     names = [str(f) for f in features]
     missing = [f for f in names if f not in adata.var_names]
     if missing:
-        raise CohortError(f"{len(missing)} feature(s) are not in the modality",
-                          expected="names from var_names", found=missing[:5])
+        raise CohortError(
+            f"{len(missing)} feature(s) are not in the modality",
+            expected="names from var_names",
+            found=missing[:5],
+        )
     return adata.var_names.isin(names)

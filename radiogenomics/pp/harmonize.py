@@ -30,15 +30,15 @@ __all__ = ["harmonize", "batch_separation", "separation_scores", "SCORE_DESCRIPT
 #: What each batch separation score measures (lower is better mixed for all of them).
 SCORE_DESCRIPTIONS = {
     "silhouette": "mean silhouette width of the batch labels on the leading principal "
-                  "components (about 0 or below: batches mixed; towards 1: separated)",
+    "components (about 0 or below: batches mixed; towards 1: separated)",
     "kbet_rejection_rate": "fraction of patients whose nearest neighbours' batch mix differs "
-                           "from the cohort's (chi-square test at 5%, kBET-like; about 0.05 "
-                           "when mixed)",
+    "from the cohort's (chi-square test at 5%, kBET-like; about 0.05 "
+    "when mixed)",
     "pc_regression_r2": "variance of the leading principal components explained by batch, "
-                        "weighted by their share of variance",
+    "weighted by their share of variance",
     "batch_r2_mean": "mean over features of the variance explained by batch (one-way ANOVA)",
     "fraction_features_batch_q05": "fraction of features whose batch means differ "
-                                   "(one-way ANOVA, Benjamini-Hochberg q < 0.05)",
+    "(one-way ANOVA, Benjamini-Hochberg q < 0.05)",
 }
 
 
@@ -123,9 +123,12 @@ def _labels(mdata, adata, batch_key: str) -> np.ndarray:
     batch = obs_for(mdata, adata, [batch_key])[batch_key]
     if batch.isna().any():
         who = list(batch.index[batch.isna()][:5])
-        raise CohortError(f"{int(batch.isna().sum())} patient(s) have no {batch_key!r}",
-                          column=batch_key, expected="a batch for every patient of the "
-                          "modality", found=who)
+        raise CohortError(
+            f"{int(batch.isna().sum())} patient(s) have no {batch_key!r}",
+            column=batch_key,
+            expected="a batch for every patient of the modality",
+            found=who,
+        )
     return batch.astype(str).to_numpy()
 
 
@@ -136,14 +139,19 @@ def _covariate_blocks(frame: pd.DataFrame, covariates: Sequence[str]):
     design, names = design_matrix(frame, covariates, where="the cohort's clinical columns")
     if np.isnan(design).any():
         row, column = map(int, np.argwhere(np.isnan(design))[0])
-        raise CohortError("a covariate of the harmonisation is missing for a patient",
-                          row=str(frame.index[row]), column=names[column],
-                          expected="a value for every patient",
-                          found="missing", hint="Fill it in or leave the covariate out")
+        raise CohortError(
+            "a covariate of the harmonisation is missing for a patient",
+            row=str(frame.index[row]),
+            column=names[column],
+            expected="a value for every patient",
+            found="missing",
+            hint="Fill it in or leave the covariate out",
+        )
     blocks = {}
     for covariate in covariates:
-        blocks[covariate] = design[:, [i for i, n in enumerate(names)
-                                       if n == covariate or n.startswith(f"{covariate}[T.")]]
+        blocks[covariate] = design[
+            :, [i for i, n in enumerate(names) if n == covariate or n.startswith(f"{covariate}[T.")]
+        ]
     return design, names, blocks
 
 
@@ -171,14 +179,21 @@ def batch_separation(
     covariates = as_list(covariates)
     frame = obs_for(mdata, adata, covariates)
     _, _, blocks = _covariate_blocks(frame, covariates)
-    scores = separation_scores(x, _labels(mdata, adata, batch_key), n_pcs=n_pcs,
-                               n_neighbors=n_neighbors, covariates=blocks)
-    return pd.DataFrame({
-        "metric": list(scores), "value": list(scores.values()),
-        "description": [SCORE_DESCRIPTIONS.get(m.split("[")[0], "mean variance of the "
-                                               "features explained by the covariate")
-                        for m in scores],
-    })
+    scores = separation_scores(
+        x, _labels(mdata, adata, batch_key), n_pcs=n_pcs, n_neighbors=n_neighbors, covariates=blocks
+    )
+    return pd.DataFrame(
+        {
+            "metric": list(scores),
+            "value": list(scores.values()),
+            "description": [
+                SCORE_DESCRIPTIONS.get(
+                    m.split("[")[0], "mean variance of the features explained by the covariate"
+                )
+                for m in scores
+            ],
+        }
+    )
 
 
 def harmonize(
@@ -241,8 +256,12 @@ def harmonize(
         ``obsm["X_pca_harmonized"]`` (for ``rg.pl.batch_before_after``).
     """
     if convention not in CONVENTIONS:
-        raise InputError("unknown ComBat convention", column="convention",
-                         expected=f"one of {list(CONVENTIONS)}", found=convention)
+        raise InputError(
+            "unknown ComBat convention",
+            column="convention",
+            expected=f"one of {list(CONVENTIONS)}",
+            found=convention,
+        )
     adata = get_modality(mdata, mod)
     x = values(adata)
     check_finite(x, adata, "ComBat harmonisation")
@@ -252,42 +271,64 @@ def harmonize(
     labels = _labels(mdata, adata, batch_key)
     levels, codes = np.unique(labels, return_inverse=True)
     if levels.size < 2:
-        raise CohortError(f"harmonisation needs at least two batches in {batch_key!r}",
-                          column=batch_key, expected="two or more batches",
-                          found=list(levels))
+        raise CohortError(
+            f"harmonisation needs at least two batches in {batch_key!r}",
+            column=batch_key,
+            expected="two or more batches",
+            found=list(levels),
+        )
     sizes = np.bincount(codes)
     if (sizes < 2).any():
-        raise CohortError("every batch needs at least two patients", column=batch_key,
-                          expected="two or more patients per batch",
-                          found=dict(zip(levels.tolist(), sizes.tolist())))
+        raise CohortError(
+            "every batch needs at least two patients",
+            column=batch_key,
+            expected="two or more patients per batch",
+            found=dict(zip(levels.tolist(), sizes.tolist())),
+        )
     frame = obs_for(mdata, adata, covariates)
     design, names, blocks = _covariate_blocks(frame, covariates)
     try:
-        model = combat_fit(x, codes, design, mean_only=mean_only, parametric=parametric,
-                           convention=convention)
+        model = combat_fit(
+            x, codes, design, mean_only=mean_only, parametric=parametric, convention=convention
+        )
     except ValueError as exc:
-        raise CohortError(f"ComBat cannot be fitted: {exc}", column=batch_key,
-                          hint="Check that no covariate is confounded with the batch") from None
+        raise CohortError(
+            f"ComBat cannot be fitted: {exc}",
+            column=batch_key,
+            hint="Check that no covariate is confounded with the batch",
+        ) from None
     corrected = combat_apply(x, codes, model, design)
 
     z_before, z_after = _standardise(x), _standardise(corrected)
     pcs_before, _ = _pca(z_before, n_pcs)
     pcs_after, _ = _pca(z_after, n_pcs)
-    before = separation_scores(x, labels, pcs=pcs_before, n_neighbors=n_neighbors,
-                               covariates=blocks)
-    after = separation_scores(corrected, labels, pcs=pcs_after, n_neighbors=n_neighbors,
-                              covariates=blocks)
-    table = pd.DataFrame({
-        "metric": list(before), "before": list(before.values()),
-        "after": [after[m] for m in before],
-        "description": [SCORE_DESCRIPTIONS.get(m.split("[")[0], "mean variance of the "
-                                               "features explained by the covariate (kept)")
-                        for m in before],
-    })
+    before = separation_scores(
+        x, labels, pcs=pcs_before, n_neighbors=n_neighbors, covariates=blocks
+    )
+    after = separation_scores(
+        corrected, labels, pcs=pcs_after, n_neighbors=n_neighbors, covariates=blocks
+    )
+    table = pd.DataFrame(
+        {
+            "metric": list(before),
+            "before": list(before.values()),
+            "after": [after[m] for m in before],
+            "description": [
+                SCORE_DESCRIPTIONS.get(
+                    m.split("[")[0],
+                    "mean variance of the features explained by the covariate (kept)",
+                )
+                for m in before
+            ],
+        }
+    )
 
     per_feature = pd.DataFrame(
-        {"grand_mean": model.grand_mean, "var_pooled": model.var_pooled,
-         "adjusted": model.adjusted},
+        {
+            "grand_mean": model.grand_mean,
+            "var_pooled": model.var_pooled,
+            "adjusted": model.adjusted,
+        },
         index=adata.var_names,
     )
     for i, name in enumerate(names):
@@ -301,41 +342,60 @@ def harmonize(
     adata.obsm["X_pca_harmonized"] = pcs_after
     adata.obs[f"harmonize_{batch_key}"] = pd.Categorical(labels, categories=list(levels))
     adata.var["combat_adjusted"] = model.adjusted
-    params = {"mod": mod, "batch_key": batch_key, "batch_levels": [str(v) for v in levels],
-              "batch_sizes": [int(v) for v in sizes], "covariates": covariates,
-              "covariate_columns": names, "mean_only": bool(mean_only),
-              "parametric": bool(parametric), "convention": convention, "n_pcs": n_pcs,
-              "n_features_adjusted": int(model.adjusted.sum())}
+    params = {
+        "mod": mod,
+        "batch_key": batch_key,
+        "batch_levels": [str(v) for v in levels],
+        "batch_sizes": [int(v) for v in sizes],
+        "covariates": covariates,
+        "covariate_columns": names,
+        "mean_only": bool(mean_only),
+        "parametric": bool(parametric),
+        "convention": convention,
+        "n_pcs": n_pcs,
+        "n_features_adjusted": int(model.adjusted.sum()),
+    }
     record_step(adata, "harmonize", params, per_feature)
     if isinstance(mdata, md.MuData):
         store_result(mdata, "harmonization", key_added or mod, table, params)
     return table
 
 
-def _apply_combat_step(x: np.ndarray, entry: dict, params: pd.DataFrame,
-                       obs: pd.DataFrame, patients: list[str]) -> np.ndarray:
+def _apply_combat_step(
+    x: np.ndarray, entry: dict, params: pd.DataFrame, obs: pd.DataFrame, patients: list[str]
+) -> np.ndarray:
     """Repeat a stored ComBat step on new patients (see ``apply_preprocessing``)."""
     batch_key = entry["batch_key"]
     levels = [str(v) for v in entry["batch_levels"]]
     if batch_key not in obs.columns:
-        raise InputError(f"the new patients have no {batch_key!r} column", column=batch_key,
-                         expected=f"their batch, one of {levels}",
-                         hint="Pass obs= with the batch of each new patient")
+        raise InputError(
+            f"the new patients have no {batch_key!r} column",
+            column=batch_key,
+            expected=f"their batch, one of {levels}",
+            hint="Pass obs= with the batch of each new patient",
+        )
     batch = obs[batch_key].astype(object).where(obs[batch_key].notna(), None)
     codes = np.empty(len(patients), dtype=np.int64)
     for i, value in enumerate(batch):
         if value is None or str(value) not in levels:
-            raise InputError("a new patient's batch was not part of the harmonisation",
-                             row=patients[i], column=batch_key,
-                             expected=f"one of {levels}", found=value)
+            raise InputError(
+                "a new patient's batch was not part of the harmonisation",
+                row=patients[i],
+                column=batch_key,
+                expected=f"one of {levels}",
+                found=value,
+            )
         codes[i] = levels.index(str(value))
     columns = [str(c) for c in entry.get("covariate_columns", [])]
     design = np.empty((len(patients), len(columns)))
     for j, name in enumerate(columns):
         covariate, _, level = name.partition("[T.")
         if covariate not in obs.columns:
-            raise InputError(f"the new patients have no covariate {covariate!r}",
-                             column=covariate, expected="the covariates of the harmonisation")
+            raise InputError(
+                f"the new patients have no covariate {covariate!r}",
+                column=covariate,
+                expected="the covariates of the harmonisation",
+            )
         column = obs[covariate]
         if level:
             level = level[:-1]
@@ -345,19 +405,29 @@ def _apply_combat_step(x: np.ndarray, entry: dict, params: pd.DataFrame,
             design[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
     if np.isnan(design).any():
         i, j = map(int, np.argwhere(np.isnan(design))[0])
-        raise InputError("a new patient lacks a covariate of the harmonisation",
-                         row=patients[i], column=columns[j], expected="a value",
-                         found="missing")
+        raise InputError(
+            "a new patient lacks a covariate of the harmonisation",
+            row=patients[i],
+            column=columns[j],
+            expected="a value",
+            found="missing",
+        )
     p = x.shape[1]
     model = CombatModel(
         grand_mean=params["grand_mean"].to_numpy(float),
         var_pooled=params["var_pooled"].to_numpy(float),
         covariate_coef=np.vstack([params[f"coef[{c}]"].to_numpy(float) for c in columns])
-        if columns else np.empty((0, p)),
+        if columns
+        else np.empty((0, p)),
         gamma_star=np.vstack([params[f"gamma[{lv}]"].to_numpy(float) for lv in levels]),
         delta_star=np.vstack([params[f"delta[{lv}]"].to_numpy(float) for lv in levels]),
-        gamma_hat=np.empty((0, p)), delta_hat=np.empty((0, p)), gamma_bar=np.empty(0),
-        tau2=np.empty(0), a_prior=np.empty(0), b_prior=np.empty(0),
-        adjusted=params["adjusted"].to_numpy(bool), n_per_batch=np.empty(0),
+        gamma_hat=np.empty((0, p)),
+        delta_hat=np.empty((0, p)),
+        gamma_bar=np.empty(0),
+        tau2=np.empty(0),
+        a_prior=np.empty(0),
+        b_prior=np.empty(0),
+        adjusted=params["adjusted"].to_numpy(bool),
+        n_per_batch=np.empty(0),
     )
     return combat_apply(x, codes, model, design)

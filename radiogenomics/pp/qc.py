@@ -13,8 +13,16 @@ from ._modality import get_modality, subset_features, values
 
 __all__ = ["filter_features"]
 
-QC_COLUMNS = ["feature", "fraction_missing", "n_distinct", "variance", "frequency_ratio",
-              "percent_distinct", "dropped", "reason"]
+QC_COLUMNS = [
+    "feature",
+    "fraction_missing",
+    "n_distinct",
+    "variance",
+    "frequency_ratio",
+    "percent_distinct",
+    "dropped",
+    "reason",
+]
 
 
 def _feature_summary(x: np.ndarray) -> dict[str, np.ndarray]:
@@ -41,9 +49,13 @@ def _feature_summary(x: np.ndarray) -> dict[str, np.ndarray]:
         mean = np.nanmean(np.where(missing, np.nan, x), axis=0) if n else np.full(p, np.nan)
         variance = np.nansum((np.where(missing, mean, x) - mean) ** 2, axis=0) / (n_valid - 1)
         percent_distinct = 100.0 * n_distinct / n_valid
-    return {"fraction_missing": fraction_missing, "n_distinct": n_distinct,
-            "variance": variance, "frequency_ratio": frequency_ratio,
-            "percent_distinct": percent_distinct}
+    return {
+        "fraction_missing": fraction_missing,
+        "n_distinct": n_distinct,
+        "variance": variance,
+        "frequency_ratio": frequency_ratio,
+        "percent_distinct": percent_distinct,
+    }
 
 
 def filter_features(
@@ -92,8 +104,9 @@ def filter_features(
         subsetting).
     """
     if not 0 <= max_missing <= 1:
-        raise CohortError("max_missing is a fraction", expected="a number in [0, 1]",
-                          found=max_missing)
+        raise CohortError(
+            "max_missing is a fraction", expected="a number in [0, 1]", found=max_missing
+        )
     adata = get_modality(mdata, mod)
     x = values(adata, layer)
     summary = _feature_summary(x)
@@ -104,13 +117,24 @@ def filter_features(
         ("few_distinct", summary["n_distinct"] < min_distinct),
     ]
     if frequency_ratio is not None:
-        rules.append(("near_zero_variance", (summary["frequency_ratio"] > frequency_ratio)
-                      & (summary["percent_distinct"] < percent_distinct)))
+        rules.append(
+            (
+                "near_zero_variance",
+                (summary["frequency_ratio"] > frequency_ratio)
+                & (summary["percent_distinct"] < percent_distinct),
+            )
+        )
     for name, flagged in rules:
         reason[(reason == "") & flagged] = name
     dropped = reason != ""
-    table = pd.DataFrame({"feature": adata.var_names.astype(str), **summary,
-                          "dropped": dropped, "reason": reason.astype(str)})[QC_COLUMNS]
+    table = pd.DataFrame(
+        {
+            "feature": adata.var_names.astype(str),
+            **summary,
+            "dropped": dropped,
+            "reason": reason.astype(str),
+        }
+    )[QC_COLUMNS]
     table = table.reset_index(drop=True)
     if dropped.all():
         raise CohortError(
@@ -120,10 +144,18 @@ def filter_features(
         )
     adata.var["qc_dropped"] = dropped
     adata.var["qc_reason"] = reason.astype(str)
-    params = {"mod": mod, "max_missing": max_missing, "min_distinct": min_distinct,
-              "frequency_ratio": frequency_ratio, "percent_distinct": percent_distinct,
-              "min_variance": min_variance, "subset": subset, "layer": layer,
-              "n_features": int(adata.n_vars), "n_dropped": int(dropped.sum())}
+    params = {
+        "mod": mod,
+        "max_missing": max_missing,
+        "min_distinct": min_distinct,
+        "frequency_ratio": frequency_ratio,
+        "percent_distinct": percent_distinct,
+        "min_variance": min_variance,
+        "subset": subset,
+        "layer": layer,
+        "n_features": int(adata.n_vars),
+        "n_dropped": int(dropped.sum()),
+    }
     info = adata.uns.setdefault("radiogenomics", {})
     info["dropped_features"] = table.loc[dropped].reset_index(drop=True)
     info["feature_qc"] = params

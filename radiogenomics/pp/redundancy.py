@@ -18,14 +18,21 @@ from ._modality import get_modality, subset_features, values
 
 __all__ = ["feature_correlation", "remove_redundant", "REDUNDANCY_COLUMNS"]
 
-REDUNDANCY_COLUMNS = ["feature", "cluster", "cluster_size", "representative", "kept",
-                      "mean_abs_correlation", "max_abs_correlation_to_kept", "score"]
+REDUNDANCY_COLUMNS = [
+    "feature",
+    "cluster",
+    "cluster_size",
+    "representative",
+    "kept",
+    "mean_abs_correlation",
+    "max_abs_correlation_to_kept",
+    "score",
+]
 
 
 def _correlation(x: np.ndarray, method: str) -> np.ndarray:
     if method not in ("spearman", "pearson"):
-        raise CohortError("unknown correlation", expected="'spearman' or 'pearson'",
-                          found=method)
+        raise CohortError("unknown correlation", expected="'spearman' or 'pearson'", found=method)
     if np.isnan(x).any():
         frame = pd.DataFrame(x)
         return frame.corr(method=method, min_periods=3).to_numpy()
@@ -100,11 +107,15 @@ def remove_redundant(
         ``redundancy_cluster``, ``redundancy_representative`` and ``redundancy_kept``.
     """
     if not 0 < threshold <= 1:
-        raise CohortError("the redundancy threshold is an absolute correlation",
-                          expected="a number in (0, 1]", found=threshold)
+        raise CohortError(
+            "the redundancy threshold is an absolute correlation",
+            expected="a number in (0, 1]",
+            found=threshold,
+        )
     if keep not in ("medoid", "robust", "variance"):
-        raise CohortError("unknown representative rule",
-                          expected="'medoid', 'robust' or 'variance'", found=keep)
+        raise CohortError(
+            "unknown representative rule", expected="'medoid', 'robust' or 'variance'", found=keep
+        )
     adata = get_modality(mdata, mod)
     names = [str(v) for v in adata.var_names]
     x = values(adata, layer)
@@ -126,17 +137,19 @@ def remove_redundant(
     clusters = np.array([order[label] for label in labels])
 
     sizes = np.bincount(clusters)[clusters]
-    mean_abs = np.array([
-        (r[j, clusters == clusters[j]].sum() - 1.0) / max(sizes[j] - 1, 1) for j in range(p)
-    ])
+    mean_abs = np.array(
+        [(r[j, clusters == clusters[j]].sum() - 1.0) / max(sizes[j] - 1, 1) for j in range(p)]
+    )
     mean_abs[sizes == 1] = np.nan
     if keep == "medoid":
         score = np.nan_to_num(mean_abs, nan=1.0)
     elif keep == "robust":
         if icc_column not in adata.var.columns:
-            raise CohortError(f"keep='robust' needs the column {icc_column!r} in var",
-                              column=icc_column,
-                              hint="Run rg.pp.robust_features first")
+            raise CohortError(
+                f"keep='robust' needs the column {icc_column!r} in var",
+                column=icc_column,
+                hint="Run rg.pp.robust_features first",
+            )
         score = adata.var[icc_column].to_numpy(dtype=float)
         score = np.nan_to_num(score, nan=-np.inf) + 1e-9 * np.nan_to_num(mean_abs, nan=1.0)
     else:
@@ -155,17 +168,31 @@ def remove_redundant(
     to_kept[kept_index, np.arange(kept_index.size)] = np.nan
     with np.errstate(all="ignore"):
         max_to_kept = np.nanmax(to_kept, axis=1) if kept_index.size > 1 else np.full(p, np.nan)
-    table = pd.DataFrame({
-        "feature": names, "cluster": clusters, "cluster_size": sizes,
-        "representative": [names[i] for i in representative_index], "kept": kept,
-        "mean_abs_correlation": mean_abs, "max_abs_correlation_to_kept": max_to_kept,
-        "score": score,
-    })[REDUNDANCY_COLUMNS]
+    table = pd.DataFrame(
+        {
+            "feature": names,
+            "cluster": clusters,
+            "cluster_size": sizes,
+            "representative": [names[i] for i in representative_index],
+            "kept": kept,
+            "mean_abs_correlation": mean_abs,
+            "max_abs_correlation_to_kept": max_to_kept,
+            "score": score,
+        }
+    )[REDUNDANCY_COLUMNS]
     adata.var["redundancy_cluster"] = clusters
     adata.var["redundancy_representative"] = table["representative"].to_numpy()
     adata.var["redundancy_kept"] = kept
-    params = {"mod": mod, "threshold": threshold, "method": method, "linkage": linkage,
-              "keep": keep, "n_features": p, "n_clusters": int(kept.sum()), "subset": subset}
+    params = {
+        "mod": mod,
+        "threshold": threshold,
+        "method": method,
+        "linkage": linkage,
+        "keep": keep,
+        "n_features": p,
+        "n_clusters": int(kept.sum()),
+        "subset": subset,
+    }
     adata.uns.setdefault("radiogenomics", {})["redundancy"] = params
     if subset:
         subset_features(mdata, mod, kept)

@@ -21,16 +21,30 @@ from ..stats.icc import intraclass_correlation
 from ._modality import get_modality, subset_features, values
 
 __all__ = [
-    "ICC_KINDS", "ROBUSTNESS_COLUMNS", "perturb_masks", "perturbation_features", "robust_features",
+    "ICC_KINDS",
+    "ROBUSTNESS_COLUMNS",
+    "perturb_masks",
+    "perturbation_features",
+    "robust_features",
 ]
 
 #: ICC kinds accepted by :func:`robust_features` and the kernel's name for each.
 ICC_KINDS = {"icc_1_1": "icc1", "icc_2_1": "icc2", "icc_3_1": "icc3"}
 
 ROBUSTNESS_COLUMNS = [
-    "feature", "n_subjects", "n_replicates", "icc_1_1", "icc_2_1", "icc_2_1_ci_lower",
-    "icc_2_1_ci_upper", "icc_3_1", "icc_3_1_ci_lower", "icc_3_1_ci_upper", "f_statistic",
-    "p_value", "robust",
+    "feature",
+    "n_subjects",
+    "n_replicates",
+    "icc_1_1",
+    "icc_2_1",
+    "icc_2_1_ci_lower",
+    "icc_2_1_ci_upper",
+    "icc_3_1",
+    "icc_3_1_ci_lower",
+    "icc_3_1_ci_upper",
+    "f_statistic",
+    "p_value",
+    "robust",
 ]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -81,12 +95,14 @@ def perturb_masks(
     from ..io import read_manifest
 
     if radius < 1:
-        raise InputError("the perturbation radius is a number of voxels",
-                         expected="an integer of at least 1", found=radius)
+        raise InputError(
+            "the perturbation radius is a number of voxels",
+            expected="an integer of at least 1",
+            found=radius,
+        )
     unknown = [op for op in operations if op not in ("erode", "dilate")]
     if unknown:
-        raise InputError("unknown mask perturbation", expected="'erode' or 'dilate'",
-                         found=unknown)
+        raise InputError("unknown mask perturbation", expected="'erode' or 'dilate'", found=unknown)
     cases = read_manifest(manifest)
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,8 +110,12 @@ def perturb_masks(
     for _, case in cases.iterrows():
         lesion = "" if pd.isna(case.get("lesion_id")) else str(case["lesion_id"])
         subject = f"{case['patient_id']}|{lesion}" if lesion else str(case["patient_id"])
-        base = {"patient_id": case["patient_id"], "image": case["image"],
-                "label": int(case["label"]), "subject": subject}
+        base = {
+            "patient_id": case["patient_id"],
+            "image": case["image"],
+            "label": int(case["label"]),
+            "subject": subject,
+        }
         notes = []
         perturbed = []
         mask = read_image(case["mask"], "mask")
@@ -103,11 +123,13 @@ def perturb_masks(
         for op in operations:
             name = f"{op}{radius}"
             if op == "erode":
-                changed = sitk.BinaryErode(lesion_mask, [radius] * mask.GetDimension(),
-                                           sitk.sitkBall, 0, 1)
+                changed = sitk.BinaryErode(
+                    lesion_mask, [radius] * mask.GetDimension(), sitk.sitkBall, 0, 1
+                )
             else:
-                changed = sitk.BinaryDilate(lesion_mask, [radius] * mask.GetDimension(),
-                                            sitk.sitkBall, 0, 1)
+                changed = sitk.BinaryDilate(
+                    lesion_mask, [radius] * mask.GetDimension(), sitk.sitkBall, 0, 1
+                )
             array = sitk.GetArrayViewFromImage(changed)
             if not array.any():
                 notes.append(f"{name}: empty after perturbation")
@@ -118,14 +140,27 @@ def perturb_masks(
             tmp = path.with_name(f".{path.name}.tmp.nii.gz")
             sitk.WriteImage(labelled, str(tmp), useCompression=True)
             os.replace(tmp, path)
-            perturbed.append({**base, "mask": str(path.resolve()),
-                              "lesion_id": f"{lesion}~{name}", "replicate": name, "note": ""})
+            perturbed.append(
+                {
+                    **base,
+                    "mask": str(path.resolve()),
+                    "lesion_id": f"{lesion}~{name}",
+                    "replicate": name,
+                    "note": "",
+                }
+            )
         if include_original:
-            rows.append({**base, "mask": case["mask"], "lesion_id": f"{lesion}~original",
-                         "replicate": "original", "note": "; ".join(notes)})
+            rows.append(
+                {
+                    **base,
+                    "mask": case["mask"],
+                    "lesion_id": f"{lesion}~original",
+                    "replicate": "original",
+                    "note": "; ".join(notes),
+                }
+            )
         rows.extend(perturbed)
-    columns = ["patient_id", "image", "mask", "label", "lesion_id", "subject", "replicate",
-               "note"]
+    columns = ["patient_id", "image", "mask", "label", "lesion_id", "subject", "replicate", "note"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -151,41 +186,55 @@ def perturbation_features(
 
     folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="rg-perturb-"))
     table = perturb_masks(manifest, folder, radius=radius, operations=operations)
-    adata = features(table.drop(columns=["subject", "replicate", "note"]), params=params,
-                     n_jobs=n_jobs)
+    adata = features(
+        table.drop(columns=["subject", "replicate", "note"]), params=params, n_jobs=n_jobs
+    )
     lookup = table.set_index("mask")
     adata.obs["subject"] = lookup.loc[adata.obs["mask"].astype(str), "subject"].to_numpy()
     adata.obs["replicate"] = lookup.loc[adata.obs["mask"].astype(str), "replicate"].to_numpy()
-    adata.uns["radiogenomics"]["perturbation"] = {"radius": radius,
-                                                  "operations": list(operations),
-                                                  "folder": str(folder)}
+    adata.uns["radiogenomics"]["perturbation"] = {
+        "radius": radius,
+        "operations": list(operations),
+        "folder": str(folder),
+    }
     return adata
 
 
 def _ratings(replicates: AnnData, names: list[str], subject_key: str, replicate_key: str):
     for key in (subject_key, replicate_key):
         if key not in replicates.obs.columns:
-            raise CohortError(f"the replicate table has no obs column {key!r}", column=key,
-                              expected="the subject (patient or lesion) and the replicate "
-                              "(scan, segmentation or perturbation) of each row")
+            raise CohortError(
+                f"the replicate table has no obs column {key!r}",
+                column=key,
+                expected="the subject (patient or lesion) and the replicate "
+                "(scan, segmentation or perturbation) of each row",
+            )
     obs = replicates.obs[[subject_key, replicate_key]].astype(str)
     duplicated = obs.duplicated()
     if duplicated.any():
         row = obs[duplicated].iloc[0]
-        raise CohortError("a subject has the same replicate twice",
-                          row=str(obs.index[duplicated][0]),
-                          found=f"{row[subject_key]} / {row[replicate_key]}",
-                          expected="one row per subject and replicate")
+        raise CohortError(
+            "a subject has the same replicate twice",
+            row=str(obs.index[duplicated][0]),
+            found=f"{row[subject_key]} / {row[replicate_key]}",
+            expected="one row per subject and replicate",
+        )
     missing = [f for f in names if f not in replicates.var_names]
     if missing:
-        raise CohortError(f"{len(missing)} feature(s) of the modality are not in the "
-                          "replicates", expected="the same features", found=missing[:5])
+        raise CohortError(
+            f"{len(missing)} feature(s) of the modality are not in the replicates",
+            expected="the same features",
+            found=missing[:5],
+        )
     x = pd.DataFrame(values(replicates[:, names]), index=replicates.obs_names, columns=names)
     subjects = pd.Index(sorted(obs[subject_key].unique()))
     reps = pd.Index(sorted(obs[replicate_key].unique()))
     if reps.size < 2:
-        raise CohortError("robustness needs at least two replicates per subject",
-                          column=replicate_key, found=list(reps))
+        raise CohortError(
+            "robustness needs at least two replicates per subject",
+            column=replicate_key,
+            found=list(reps),
+        )
     cube = np.full((subjects.size, reps.size, len(names)), np.nan)
     i = subjects.get_indexer(obs[subject_key])
     j = reps.get_indexer(obs[replicate_key])
@@ -257,24 +306,40 @@ def robust_features(
             root = mdata.uns.get("radiogenomics", {}) if isinstance(mdata, md.MuData) else {}
             manifest = root.get("manifest")
             if manifest is None:
-                raise CohortError("no replicates given and the cohort has no image manifest",
-                                  expected="replicates= or manifest=")
+                raise CohortError(
+                    "no replicates given and the cohort has no image manifest",
+                    expected="replicates= or manifest=",
+                )
         if params is None:
             stored = adata.uns.get("radiogenomics", {}).get("params")
             if stored is None:
-                raise CohortError("the extraction settings of the modality are unknown",
-                                  expected="params= (as given to rg.extract.features)")
+                raise CohortError(
+                    "the extraction settings of the modality are unknown",
+                    expected="params= (as given to rg.extract.features)",
+                )
             import json
 
             params = json.loads(stored) if isinstance(stored, str) else dict(stored)
-        replicates = perturbation_features(manifest, params, out=out, radius=radius,
-                                           n_jobs=n_jobs)
+        replicates = perturbation_features(manifest, params, out=out, radius=radius, n_jobs=n_jobs)
         subject_key, replicate_key = "subject", "replicate"
     cube, subjects, reps = _ratings(replicates, names, subject_key, replicate_key)
 
-    results = {key: np.full(len(names), np.nan) for key in (
-        "icc1", "icc2", "icc3", "icc2_ci_lower", "icc2_ci_upper", "icc3_ci_lower",
-        "icc3_ci_upper", "f1", "f2", "p1", "p2")}
+    results = {
+        key: np.full(len(names), np.nan)
+        for key in (
+            "icc1",
+            "icc2",
+            "icc3",
+            "icc2_ci_lower",
+            "icc2_ci_upper",
+            "icc3_ci_lower",
+            "icc3_ci_upper",
+            "f1",
+            "f2",
+            "p1",
+            "p2",
+        )
+    }
     n_subjects = np.zeros(len(names), dtype=np.int64)
     complete = np.isfinite(cube).all(axis=1)  # subjects x features
     patterns, inverse = np.unique(complete.T, axis=0, return_inverse=True)
@@ -290,32 +355,47 @@ def robust_features(
     kernel = ICC_KINDS[icc]
     chosen = results[kernel]
     robust = chosen >= threshold
-    table = pd.DataFrame({
-        "feature": names, "n_subjects": n_subjects, "n_replicates": reps.size,
-        "icc_1_1": results["icc1"], "icc_2_1": results["icc2"],
-        "icc_2_1_ci_lower": results["icc2_ci_lower"], "icc_2_1_ci_upper": results["icc2_ci_upper"],
-        "icc_3_1": results["icc3"], "icc_3_1_ci_lower": results["icc3_ci_lower"],
-        "icc_3_1_ci_upper": results["icc3_ci_upper"],
-        "f_statistic": results["f1"] if kernel == "icc1" else results["f2"],
-        "p_value": results["p1"] if kernel == "icc1" else results["p2"],
-        "robust": robust,
-    })[ROBUSTNESS_COLUMNS]
+    table = pd.DataFrame(
+        {
+            "feature": names,
+            "n_subjects": n_subjects,
+            "n_replicates": reps.size,
+            "icc_1_1": results["icc1"],
+            "icc_2_1": results["icc2"],
+            "icc_2_1_ci_lower": results["icc2_ci_lower"],
+            "icc_2_1_ci_upper": results["icc2_ci_upper"],
+            "icc_3_1": results["icc3"],
+            "icc_3_1_ci_lower": results["icc3_ci_lower"],
+            "icc_3_1_ci_upper": results["icc3_ci_upper"],
+            "f_statistic": results["f1"] if kernel == "icc1" else results["f2"],
+            "p_value": results["p1"] if kernel == "icc1" else results["p2"],
+            "robust": robust,
+        }
+    )[ROBUSTNESS_COLUMNS]
     adata.var["icc_2_1"] = results["icc2"]
     adata.var["icc_3_1"] = results["icc3"]
     adata.var["robust"] = robust
-    params_out = {"mod": mod, "icc": icc, "threshold": threshold, "source": source,
-                  "replicates": [str(r) for r in reps], "n_subjects": int(subjects.size),
-                  "n_robust": int(robust.sum()), "subset": subset}
+    params_out = {
+        "mod": mod,
+        "icc": icc,
+        "threshold": threshold,
+        "source": source,
+        "replicates": [str(r) for r in reps],
+        "n_subjects": int(subjects.size),
+        "n_robust": int(robust.sum()),
+        "subset": subset,
+    }
     if source == "mask perturbation":
         params_out["radius"] = radius
     adata.uns.setdefault("radiogenomics", {})["robustness"] = params_out
     if subset:
         if not robust.any():
-            raise CohortError("no feature reaches the robustness threshold",
-                              expected=f"{icc} >= {threshold}",
-                              found=f"highest {np.nanmax(chosen):.3f}")
+            raise CohortError(
+                "no feature reaches the robustness threshold",
+                expected=f"{icc} >= {threshold}",
+                found=f"highest {np.nanmax(chosen):.3f}",
+            )
         subset_features(mdata, mod, robust)
     if isinstance(mdata, md.MuData):
         store_result(mdata, "robustness", mod, table, params_out)
     return table
-

@@ -34,9 +34,16 @@ def _yeo_johnson_lambda(column: np.ndarray) -> float:
         return float(stats.yeojohnson_normmax(column))
 
 
-def _forward(x: np.ndarray, method: np.ndarray, lmbda: np.ndarray, shift: np.ndarray,
-             names: Sequence[str], patients: Sequence[str],
-             center: np.ndarray | None = None, spread: np.ndarray | None = None) -> np.ndarray:
+def _forward(
+    x: np.ndarray,
+    method: np.ndarray,
+    lmbda: np.ndarray,
+    shift: np.ndarray,
+    names: Sequence[str],
+    patients: Sequence[str],
+    center: np.ndarray | None = None,
+    spread: np.ndarray | None = None,
+) -> np.ndarray:
     out = x.copy()
     center = np.zeros(x.shape[1]) if center is None else center
     spread = np.ones(x.shape[1]) if spread is None else spread
@@ -52,8 +59,10 @@ def _forward(x: np.ndarray, method: np.ndarray, lmbda: np.ndarray, shift: np.nda
             i = int(np.flatnonzero(bad)[0])
             raise InputError(
                 f"feature {names[j]!r} cannot be log-transformed with the fitted shift",
-                row=str(patients[i]), column=str(names[j]),
-                expected=f"values above {-shift[j]:g}", found=float(x[i, j]),
+                row=str(patients[i]),
+                column=str(names[j]),
+                expected=f"values above {-shift[j]:g}",
+                found=float(x[i, j]),
                 hint="Use method='yeo-johnson', which accepts any real value",
             )
         out[:, j] = np.log(shifted)
@@ -134,17 +143,32 @@ def transform(
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         skew_after = np.asarray(stats.skew(out, axis=0, nan_policy="omit"), dtype=float)
-    table = pd.DataFrame({
-        "feature": names, "method": kinds.astype(str), "center": center, "scale": spread,
-        "lambda": lmbda, "shift": shift, "skewness_before": skew_before,
-        "skewness_after": skew_after,
-    })
+    table = pd.DataFrame(
+        {
+            "feature": names,
+            "method": kinds.astype(str),
+            "center": center,
+            "scale": spread,
+            "lambda": lmbda,
+            "shift": shift,
+            "skewness_before": skew_before,
+            "skewness_after": skew_after,
+        }
+    )
     keep_raw(adata)
     adata.X = out
     per_feature = table.set_index("feature")[["method", "center", "scale", "lambda", "shift"]]
-    record_step(adata, "transform", {"method": method, "min_skewness": min_skewness,
-                                     "standardize": bool(standardize),
-                                     "n_transformed": int(chosen.sum())}, per_feature)
+    record_step(
+        adata,
+        "transform",
+        {
+            "method": method,
+            "min_skewness": min_skewness,
+            "standardize": bool(standardize),
+            "n_transformed": int(chosen.sum()),
+        },
+        per_feature,
+    )
     return table
 
 
@@ -186,12 +210,14 @@ def scale(
             spread = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
     spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
     center = np.where(np.isfinite(center), center, 0.0)
-    table = pd.DataFrame({"feature": [str(v) for v in adata.var_names], "center": center,
-                          "scale": spread})
+    table = pd.DataFrame(
+        {"feature": [str(v) for v in adata.var_names], "center": center, "scale": spread}
+    )
     keep_raw(adata)
     adata.X = _scale_forward(x, center, spread, max_value)
-    record_step(adata, "scale", {"method": method, "max_value": max_value},
-                table.set_index("feature"))
+    record_step(
+        adata, "scale", {"method": method, "max_value": max_value}, table.set_index("feature")
+    )
     return table
 
 
@@ -251,15 +277,15 @@ def apply_preprocessing(
         frame = pd.DataFrame(values(new), index=new.obs_names, columns=new.var_names)
         new_obs = new.obs.copy()
     else:
-        raise InputError("new patients must be an AnnData or a DataFrame",
-                         found=type(new).__name__)
+        raise InputError("new patients must be an AnnData or a DataFrame", found=type(new).__name__)
     if obs is not None:
         new_obs = obs.reindex(frame.index.astype(str))
     missing = [f for f in ref.var_names if f not in frame.columns]
     if missing:
         raise InputError(
             f"the new patients lack {len(missing)} feature(s) the cohort uses",
-            expected="every feature of the curated modality", found=missing[:5],
+            expected="every feature of the curated modality",
+            found=missing[:5],
             hint="Extract them with the same settings as the cohort",
         )
     x = frame.loc[:, list(ref.var_names)].to_numpy(dtype=np.float64)
@@ -270,20 +296,34 @@ def apply_preprocessing(
         params = ref.varm[entry["varm"]] if "varm" in entry else None
         kind = entry["step"]
         if kind == "transform":
-            x = _forward(x, params["method"].to_numpy(dtype=object),
-                         params["lambda"].to_numpy(dtype=float),
-                         params["shift"].to_numpy(dtype=float), names, patients,
-                         params["center"].to_numpy(dtype=float),
-                         params["scale"].to_numpy(dtype=float))
+            x = _forward(
+                x,
+                params["method"].to_numpy(dtype=object),
+                params["lambda"].to_numpy(dtype=float),
+                params["shift"].to_numpy(dtype=float),
+                names,
+                patients,
+                params["center"].to_numpy(dtype=float),
+                params["scale"].to_numpy(dtype=float),
+            )
         elif kind == "scale":
-            x = _scale_forward(x, params["center"].to_numpy(float),
-                               params["scale"].to_numpy(float), entry.get("max_value"))
+            x = _scale_forward(
+                x,
+                params["center"].to_numpy(float),
+                params["scale"].to_numpy(float),
+                entry.get("max_value"),
+            )
         elif kind == "harmonize":
             bad = ~np.isfinite(x)
             if bad.any():
                 i, j = map(int, np.argwhere(bad)[0])
-                raise InputError("harmonisation needs complete values", row=patients[i],
-                                 column=names[j], expected="a number", found="missing")
+                raise InputError(
+                    "harmonisation needs complete values",
+                    row=patients[i],
+                    column=names[j],
+                    expected="a number",
+                    found="missing",
+                )
             x = _apply_combat_step(x, entry, params, new_obs, patients)
         else:
             raise CohortError(f"unknown preprocessing step {name!r}", found=kind)

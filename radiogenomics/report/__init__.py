@@ -10,5 +10,12 @@ from .checklist import checklist_rows
 from .render import find_chromium, html_to_pdf, render_figures
 from .study import SECTIONS, collect, study
 
-__all__ = ["SECTIONS", "checklist_rows", "collect", "find_chromium", "html_to_pdf",
-           "render_figures", "study"]
+__all__ = [
+    "SECTIONS",
+    "checklist_rows",
+    "collect",
+    "find_chromium",
+    "html_to_pdf",
+    "render_figures",
+    "study",
+]

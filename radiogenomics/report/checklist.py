@@ -54,57 +54,86 @@ def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
 
     def add(guideline: str, item: str, content: str | None, partly: bool = False) -> None:
         status = AUTHORS if not content else (PARTLY if partly else FILLED)
-        rows.append({"guideline": guideline, "item": item, "status": status,
-                     "content": content or ""})
+        rows.append(
+            {"guideline": guideline, "item": item, "status": status, "content": content or ""}
+        )
 
     # ------------------------------------------------------------ knowledge of the run
-    software = ", ".join(filter(None, [
-        f"radiogenomics {info.get('ibsi', {}).get('versions', {}).get('radiogenomics', '')}"
-        if isinstance(info.get("ibsi"), dict) else "",
-        f"pyradiomics {info.get('pyradiomics_version', '')}" if info.get("pyradiomics_version")
-        else "",
-    ])) or None
+    software = (
+        ", ".join(
+            filter(
+                None,
+                [
+                    f"radiogenomics {info.get('ibsi', {}).get('versions', {}).get('radiogenomics', '')}"
+                    if isinstance(info.get("ibsi"), dict)
+                    else "",
+                    f"pyradiomics {info.get('pyradiomics_version', '')}"
+                    if info.get("pyradiomics_version")
+                    else "",
+                ],
+            )
+        )
+        or None
+    )
     preprocessing = None
     if setting:
         preprocessing = "; ".join(
-            f"{k} = {setting[k]}" for k in ("resampledPixelSpacing", "interpolator", "normalize",
-                                            "binWidth", "binCount", "resegmentRange",
-                                            "voxelArrayShift", "force2D") if k in setting)
+            f"{k} = {setting[k]}"
+            for k in (
+                "resampledPixelSpacing",
+                "interpolator",
+                "normalize",
+                "binWidth",
+                "binCount",
+                "resegmentRange",
+                "voxelArrayShift",
+                "force2D",
+            )
+            if k in setting
+        )
     image_types = ", ".join(params.get("imageType", {})) if params.get("imageType") else None
     segmentation = None
     rad = mdata.mod.get("radiomics")
     if rad is not None and "mask" in rad.obs:
-        segmentation = (f"masks from the image manifest ({int(rad.obs['mask'].notna().sum())} "
-                        "cases); who drew them, how and with which tool: to be completed")
+        segmentation = (
+            f"masks from the image manifest ({int(rad.obs['mask'].notna().sum())} "
+            "cases); who drew them, how and with which tool: to be completed"
+        )
     n_patients = numbers.get("n_patients")
     survival = numbers.get("survival") or {}
-    events = ", ".join(f"{k}: {v['n']} patients, {v['n_events']} events"
-                       for k, v in survival.items())
+    events = ", ".join(
+        f"{k}: {v['n']} patients, {v['n_events']} events" for k, v in survival.items()
+    )
     sample = f"{n_patients} patients in the cohort" + (f"; survival {events}" if events else "")
     missing = f"{numbers.get('n_dropped', 0)} patient(s) dropped by the join (join report)"
     for key, card in cards.items():
-        dropped = card.get("data", {}).get("dropped") if isinstance(card.get("data"), dict) \
-            else None
+        dropped = (
+            card.get("data", {}).get("dropped") if isinstance(card.get("data"), dict) else None
+        )
         if dropped:
             missing += f"; model {key}: " + ", ".join(
-                f"{len(v)} {reason}" for reason, v in dict(dropped).items())
+                f"{len(v)} {reason}" for reason, v in dict(dropped).items()
+            )
     associations = numbers.get("associations") or {}
     multiple = None
     if associations or survival:
-        multiple = ("Benjamini-Hochberg q-values over every tested pair of each table: "
-                    + ", ".join(f"{k} {v['q_below_0.05']} of {v['pairs']} at q < 0.05"
-                                for k, v in associations.items()))
+        multiple = "Benjamini-Hochberg q-values over every tested pair of each table: " + ", ".join(
+            f"{k} {v['q_below_0.05']} of {v['pairs']} at q < 0.05" for k, v in associations.items()
+        )
         if survival:
             multiple += "; survival screens: " + ", ".join(
-                f"{k} {v['q_below_0.05']} of {v['features']}" for k, v in survival.items())
+                f"{k} {v['q_below_0.05']} of {v['features']}" for k, v in survival.items()
+            )
     validation = discrimination = calibration = utility = None
     if cards:
         parts = []
         for key, card in cards.items():
             v = card.get("validation", {})
-            parts.append(f"{key}: {v.get('scheme', 'nested cross-validation')}, "
-                         f"{v.get('outer_folds')} outer folds x {v.get('n_repeats')} repeats, "
-                         f"{v.get('inner_folds')} inner folds")
+            parts.append(
+                f"{key}: {v.get('scheme', 'nested cross-validation')}, "
+                f"{v.get('outer_folds')} outer folds x {v.get('n_repeats')} repeats, "
+                f"{v.get('inner_folds')} inner folds"
+            )
         validation = "; ".join(parts) + " (internal validation only)"
         metrics = root.get("models", {})
         d, c, u = [], [], []
@@ -113,7 +142,9 @@ def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
                 continue
             cv = table[table["validation"] == "cross-validation"]
             for row in cv.itertuples():
-                text = f"{key} {row.metric} {row.estimate:.3f} ({row.ci_lower:.3f}-{row.ci_upper:.3f})"
+                text = (
+                    f"{key} {row.metric} {row.estimate:.3f} ({row.ci_lower:.3f}-{row.ci_upper:.3f})"
+                )
                 if row.metric in ("auc", "concordance", "balanced_accuracy", "td_auc"):
                     d.append(text)
                 if row.metric.startswith("calibration") or row.metric == "brier":
@@ -127,35 +158,59 @@ def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
     harmonisation = None
     if root.get("harmonization"):
         p = root.get("params", {}).get("harmonization", {})
-        harmonisation = "; ".join(f"ComBat on {k} across {v.get('batch_key')}" for k, v in p.items())
+        harmonisation = "; ".join(
+            f"ComBat on {k} across {v.get('batch_key')}" for k, v in p.items()
+        )
     robustness = f"{numbers['n_robust']} robust features (ICC)" if "n_robust" in numbers else None
     ibsi_text = None
     if ibsi.get("n_compared"):
-        ibsi_text = (f"IBSI 1 digital phantom: {ibsi['n_claimed_passed']} of {ibsi['n_claimed']} "
-                     f"features claimed compliant pass ({ibsi['n_compared']} compared)")
+        ibsi_text = (
+            f"IBSI 1 digital phantom: {ibsi['n_claimed_passed']} of {ibsi['n_claimed']} "
+            f"features claimed compliant pass ({ibsi['n_compared']} compared)"
+        )
     selection = None
     if root.get("redundancy") or cards:
-        selection = "; ".join(filter(None, [
-            "redundancy flags (correlation clusters)" if root.get("redundancy") else "",
-            *[f"{k}: {c.get('pipeline', {}).get('selection')} inside the cross-validation"
-              for k, c in cards.items()]]))
-    code = ("radiogenomics (BSD-3-Clause), settings and versions in this report and the "
-            "sidecars; the analysis scripts: to be completed")
+        selection = "; ".join(
+            filter(
+                None,
+                [
+                    "redundancy flags (correlation clusters)" if root.get("redundancy") else "",
+                    *[
+                        f"{k}: {c.get('pipeline', {}).get('selection')} inside the cross-validation"
+                        for k, c in cards.items()
+                    ],
+                ],
+            )
+        )
+    code = (
+        "radiogenomics (BSD-3-Clause), settings and versions in this report and the "
+        "sidecars; the analysis scripts: to be completed"
+    )
 
     # ------------------------------------------------------------ CLEAR
     add("CLEAR", "Study design, data source, eligibility, reference standard", None)
     known = [a for a in numbers.get("acquisition", []) if a != "site"]
-    add("CLEAR", "Imaging protocol (scanner, acquisition, reconstruction)",
-        ("from the DICOM headers: " + ", ".join(known) + " (see 'Acquisition and extraction "
-         "settings'); the rest of the protocol: to be completed") if known else None,
-        partly=True)
+    add(
+        "CLEAR",
+        "Imaging protocol (scanner, acquisition, reconstruction)",
+        (
+            "from the DICOM headers: " + ", ".join(known) + " (see 'Acquisition and extraction "
+            "settings'); the rest of the protocol: to be completed"
+        )
+        if known
+        else None,
+        partly=True,
+    )
     add("CLEAR", "Segmentation method and source", segmentation, partly=True)
-    add("CLEAR", "Image preprocessing (resampling, discretisation, normalisation)",
-        preprocessing)
+    add("CLEAR", "Image preprocessing (resampling, discretisation, normalisation)", preprocessing)
     add("CLEAR", "Radiomics software and version", software)
-    add("CLEAR", "Feature extraction settings and image types",
+    add(
+        "CLEAR",
+        "Feature extraction settings and image types",
         f"image types {image_types}; all settings in the extraction provenance"
-        if image_types else None)
+        if image_types
+        else None,
+    )
     add("CLEAR", "Compliance with IBSI feature definitions", ibsi_text)
     add("CLEAR", "Harmonisation of batch / scanner effects", harmonisation)
     add("CLEAR", "Feature robustness and reproducibility", robustness)
@@ -172,13 +227,26 @@ def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
     # ------------------------------------------------------------ TRIPOD+AI
     add("TRIPOD+AI", "Title, abstract, background and objectives", None)
     add("TRIPOD+AI", "Source of data, setting, dates, participants and eligibility", None)
-    add("TRIPOD+AI", "Outcome definition and how it was assessed",
-        "; ".join(f"{k}: target column {c.get('target', {}).get('column')}"
-                  for k, c in cards.items() if isinstance(c.get("target"), dict)) or None,
-        partly=True)
-    add("TRIPOD+AI", "Predictors (features used by the final models)",
-        "; ".join(f"{k}: {len(c.get('features', {}).get('used_by_final_model', []) or [])} "
-                  "features" for k, c in cards.items()) or None)
+    add(
+        "TRIPOD+AI",
+        "Outcome definition and how it was assessed",
+        "; ".join(
+            f"{k}: target column {c.get('target', {}).get('column')}"
+            for k, c in cards.items()
+            if isinstance(c.get("target"), dict)
+        )
+        or None,
+        partly=True,
+    )
+    add(
+        "TRIPOD+AI",
+        "Predictors (features used by the final models)",
+        "; ".join(
+            f"{k}: {len(c.get('features', {}).get('used_by_final_model', []) or [])} features"
+            for k, c in cards.items()
+        )
+        or None,
+    )
     add("TRIPOD+AI", "Sample size (participants and events)", sample)
     add("TRIPOD+AI", "Missing data", missing)
     add("TRIPOD+AI", "Analytical methods (model, tuning, internal validation)", validation)
@@ -192,19 +260,42 @@ def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
     # ------------------------------------------------------------ RQS
     add("RQS", "Image protocol quality", None)
     add("RQS", "Multiple segmentations / robustness to segmentation", robustness)
-    add("RQS", "Phantom study", (ibsi_text + " (software phantom; a scanner phantom study: to "
-                                 "be completed)") if ibsi_text else None, partly=True)
+    add(
+        "RQS",
+        "Phantom study",
+        (ibsi_text + " (software phantom; a scanner phantom study: to be completed)")
+        if ibsi_text
+        else None,
+        partly=True,
+    )
     add("RQS", "Imaging at multiple time points", None)
-    add("RQS", "Feature reduction or adjustment for multiple testing",
-        "; ".join(filter(None, [selection, multiple])) or None)
-    add("RQS", "Multivariable analysis with non-radiomic features",
-        "; ".join(f"{k}: {c.get('features', {}).get('label')}" for k, c in cards.items()
-                  if "clinical" in str(c.get("features", {}).get("label", ""))) or None)
-    add("RQS", "Detect and discuss biological correlates",
-        ", ".join(f"{k} ({v['q_below_0.05']} pairs at q < 0.05)"
-                  for k, v in associations.items()) or None, partly=True)
-    add("RQS", "Cut-off analyses", "maximally selected rank statistics stored"
-        if root.get("maxstat") else None)
+    add(
+        "RQS",
+        "Feature reduction or adjustment for multiple testing",
+        "; ".join(filter(None, [selection, multiple])) or None,
+    )
+    add(
+        "RQS",
+        "Multivariable analysis with non-radiomic features",
+        "; ".join(
+            f"{k}: {c.get('features', {}).get('label')}"
+            for k, c in cards.items()
+            if "clinical" in str(c.get("features", {}).get("label", ""))
+        )
+        or None,
+    )
+    add(
+        "RQS",
+        "Detect and discuss biological correlates",
+        ", ".join(f"{k} ({v['q_below_0.05']} pairs at q < 0.05)" for k, v in associations.items())
+        or None,
+        partly=True,
+    )
+    add(
+        "RQS",
+        "Cut-off analyses",
+        "maximally selected rank statistics stored" if root.get("maxstat") else None,
+    )
     add("RQS", "Discrimination statistics", discrimination)
     add("RQS", "Calibration statistics", calibration)
     add("RQS", "Prospective study", None)

@@ -30,8 +30,9 @@ def find_chromium() -> str | None:
     return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
 
 
-def render_figures(figures: Mapping[str, object], *, width: int = 860, height: int = 440,
-                   scale: float = 2.0) -> tuple[dict[str, str], str | None]:
+def render_figures(
+    figures: Mapping[str, object], *, width: int = 860, height: int = 440, scale: float = 2.0
+) -> tuple[dict[str, str], str | None]:
     """Each plotly figure as a PNG ``data:`` URI (at ``scale`` times the pixel size, sharp in
     print; smaller than SVG for the scatter plots of many features), all in one Chromium
     session.
@@ -80,28 +81,39 @@ def html_to_pdf(html: Path, pdf: Path, *, timeout: float = 180) -> Path:
     tmp = pdf.with_name(f".{pdf.name}.tmp")
     if browser is not None:
         with tempfile.TemporaryDirectory(prefix="radiogenomics-pdf-") as profile:
-            command = [browser, "--headless", "--no-sandbox", "--disable-gpu",
-                       "--disable-extensions", "--disable-background-networking",
-                       "--no-pdf-header-footer", f"--user-data-dir={profile}",
-                       f"--print-to-pdf={tmp}", Path(html).resolve().as_uri()]
+            command = [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-extensions",
+                "--disable-background-networking",
+                "--no-pdf-header-footer",
+                f"--user-data-dir={profile}",
+                f"--print-to-pdf={tmp}",
+                Path(html).resolve().as_uri(),
+            ]
             try:
-                done = subprocess.run(command, capture_output=True, text=True,
-                                      timeout=timeout)
+                done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired:
-                raise RadiogenomicsError("Chromium did not print the report in time",
-                                         file=html, found=f"{timeout} s") from None
+                raise RadiogenomicsError(
+                    "Chromium did not print the report in time", file=html, found=f"{timeout} s"
+                ) from None
         if not tmp.exists() or tmp.stat().st_size == 0:
             detail = (done.stderr or "").strip().splitlines()[-1:] or ["no output"]
-            raise RadiogenomicsError("Chromium could not print the report to PDF", file=html,
-                                     found=detail[0][:200])
+            raise RadiogenomicsError(
+                "Chromium could not print the report to PDF", file=html, found=detail[0][:200]
+            )
         os.replace(tmp, pdf)
         return pdf
     try:
         import weasyprint
     except ImportError:
-        raise RadiogenomicsError("no way to write the PDF", file=pdf,
-                                 expected="Chromium (apt install chromium) or WeasyPrint "
-                                          "(pip install weasyprint)") from None
+        raise RadiogenomicsError(
+            "no way to write the PDF",
+            file=pdf,
+            expected="Chromium (apt install chromium) or WeasyPrint (pip install weasyprint)",
+        ) from None
     weasyprint.HTML(filename=str(html)).write_pdf(str(tmp))
     os.replace(tmp, pdf)
     return pdf

@@ -123,8 +123,7 @@ def delong_test(y, score_a, score_b, confidence: float = 0.95) -> dict[str, floa
         ``auc_a``, ``auc_b``, ``difference`` (a - b), ``std_error``, ``z``,
         ``p_value`` (two-sided) and the ``ci_lower``/``ci_upper`` of the difference.
     """
-    auc, cov = delong(y, np.column_stack([np.asarray(score_a, float),
-                                          np.asarray(score_b, float)]))
+    auc, cov = delong(y, np.column_stack([np.asarray(score_a, float), np.asarray(score_b, float)]))
     difference = auc[0] - auc[1]
     variance = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
     se = float(np.sqrt(max(variance, 0.0)))
@@ -136,8 +135,12 @@ def delong_test(y, score_a, score_b, confidence: float = 0.95) -> dict[str, floa
         z = 0.0 if difference == 0 else np.sign(difference) * np.inf
         p = 1.0 if difference == 0 else 0.0
     return {
-        "auc_a": float(auc[0]), "auc_b": float(auc[1]), "difference": float(difference),
-        "std_error": se, "z": float(z), "p_value": float(p),
+        "auc_a": float(auc[0]),
+        "auc_b": float(auc[1]),
+        "difference": float(difference),
+        "std_error": se,
+        "z": float(z),
+        "p_value": float(p),
         "ci_lower": float(difference - quantile * se),
         "ci_upper": float(difference + quantile * se),
     }
@@ -305,8 +308,13 @@ def calibration_bins(
     counts = np.array([g.size for g in groups])
     events = np.array([positive[g].sum() for g in groups])
     lower, upper = wilson_interval(events, counts, confidence)
-    return {"predicted": predicted, "observed": events / counts, "n": counts,
-            "lower": lower, "upper": upper}
+    return {
+        "predicted": predicted,
+        "observed": events / counts,
+        "n": counts,
+        "lower": lower,
+        "upper": upper,
+    }
 
 
 def net_benefit(y, probability, thresholds) -> np.ndarray:

@@ -167,8 +167,10 @@ def combat_fit(
     onehot[np.arange(n), batch] = 1.0
     design = np.hstack([onehot, cov])
     if np.linalg.matrix_rank(design) < design.shape[1]:
-        raise ValueError("the covariates are collinear with the batches (a covariate is "
-                         "constant within batches or duplicates another)")
+        raise ValueError(
+            "the covariates are collinear with the batches (a covariate is "
+            "constant within batches or duplicates another)"
+        )
 
     # location/scale model: y = batch effect + covariates + error
     coef = np.linalg.solve(design.T @ design, design.T @ y)
@@ -215,16 +217,37 @@ def combat_fit(
                 # sva::ComBat(mean.only=TRUE): postmean(gamma.hat, gamma.bar, 1, 1, t2)
                 gamma_star[b, use] = (tau2[b] * g_hat[b] + gamma_bar[b]) / (tau2[b] + 1.0)
                 continue
-            g, d, k = _posterior(sb, g_hat[b], d_hat[b], gamma_bar[b], tau2[b], a_prior[b],
-                                 b_prior[b], tolerance, max_iterations)
+            g, d, k = _posterior(
+                sb,
+                g_hat[b],
+                d_hat[b],
+                gamma_bar[b],
+                tau2[b],
+                a_prior[b],
+                b_prior[b],
+                tolerance,
+                max_iterations,
+            )
             gamma_star[b, use], delta_star[b, use] = g, d
             iterations[b] = k
     return CombatModel(
-        grand_mean=grand_mean, var_pooled=var_pooled, covariate_coef=coef[n_batches:],
-        gamma_star=gamma_star, delta_star=delta_star, gamma_hat=gamma_hat, delta_hat=delta_hat,
-        gamma_bar=gamma_bar, tau2=tau2, a_prior=a_prior, b_prior=b_prior, adjusted=adjusted,
-        n_per_batch=counts, n_iterations=iterations, mean_only=bool(mean_only),
-        convention=convention, parametric=bool(parametric),
+        grand_mean=grand_mean,
+        var_pooled=var_pooled,
+        covariate_coef=coef[n_batches:],
+        gamma_star=gamma_star,
+        delta_star=delta_star,
+        gamma_hat=gamma_hat,
+        delta_hat=delta_hat,
+        gamma_bar=gamma_bar,
+        tau2=tau2,
+        a_prior=a_prior,
+        b_prior=b_prior,
+        adjusted=adjusted,
+        n_per_batch=counts,
+        n_iterations=iterations,
+        mean_only=bool(mean_only),
+        convention=convention,
+        parametric=bool(parametric),
     )
 
 
@@ -296,13 +319,16 @@ def combat_apply(
     y, batch, cov = _check(values, batch, covariates)
     if y.shape[1] != model.grand_mean.shape[0]:
         raise ValueError(
-            f"values have {y.shape[1]} features, the model {model.grand_mean.shape[0]}")
+            f"values have {y.shape[1]} features, the model {model.grand_mean.shape[0]}"
+        )
     if cov.shape[1] != model.covariate_coef.shape[0]:
-        raise ValueError(f"covariates have {cov.shape[1]} columns, the model "
-                         f"{model.covariate_coef.shape[0]}")
+        raise ValueError(
+            f"covariates have {cov.shape[1]} columns, the model {model.covariate_coef.shape[0]}"
+        )
     if batch.size and batch.max() >= model.n_batches:
-        raise ValueError(f"batch code {int(batch.max())} is not in the model "
-                         f"({model.n_batches} batches)")
+        raise ValueError(
+            f"batch code {int(batch.max())} is not in the model ({model.n_batches} batches)"
+        )
     stand_mean = model.grand_mean[None, :] + cov @ model.covariate_coef
     sd = np.sqrt(np.where(model.adjusted, model.var_pooled, 1.0))
     s = (y - stand_mean) / sd

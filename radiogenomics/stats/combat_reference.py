@@ -51,15 +51,15 @@ def combat_add_batch(
     """
     y = np.asarray(values, dtype=np.float64)
     if y.ndim != 2 or y.shape[1] != model.grand_mean.shape[0]:
-        raise ValueError(f"values must be samples x {model.grand_mean.shape[0]} features, "
-                         f"found shape {y.shape}")
+        raise ValueError(
+            f"values must be samples x {model.grand_mean.shape[0]} features, found shape {y.shape}"
+        )
     if y.shape[0] < 2:
         raise ValueError("a new batch needs at least two samples")
     if not np.isfinite(y).all():
         raise ValueError("values must be finite (no NaN or infinity)")
     if model.covariate_coef.shape[0]:
-        raise ValueError("the model protects covariates; a new batch cannot be added without "
-                         "them")
+        raise ValueError("the model protects covariates; a new batch cannot be added without them")
     mean_only = model.mean_only if mean_only is None else bool(mean_only)
     n, p = y.shape
     adjusted = model.adjusted.copy()
@@ -77,8 +77,7 @@ def combat_add_batch(
     if use.size:
         gamma_bar = float(g_hat[use].mean())
         # the prior variance as the model defines it (sva: sample variance, scanpy: population)
-        tau2 = float(g_hat[use].var(ddof=1 if model.convention == "sva" and use.size > 1
-                                    else 0))
+        tau2 = float(g_hat[use].var(ddof=1 if model.convention == "sva" and use.size > 1 else 0))
         d_mean = float(d_hat[use].mean())
         d_var = float(d_hat[use].var(ddof=1)) if use.size > 1 else 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -91,11 +90,23 @@ def combat_add_batch(
             gamma_star[use] = g
             delta_star[use] = 1.0 if mean_only else d
         elif mean_only or not scalable.all() or not np.isfinite(a_prior):
-            gamma_star[use] = (tau2 * g_hat[use] + gamma_bar) / (tau2 + 1.0) if mean_only \
+            gamma_star[use] = (
+                (tau2 * g_hat[use] + gamma_bar) / (tau2 + 1.0)
+                if mean_only
                 else (tau2 * n * g_hat[use] + gamma_bar) / (tau2 * n + 1.0)
+            )
         else:
-            g, d, iterations = _posterior(s[:, use], g_hat[use], d_hat[use], gamma_bar, tau2,
-                                          a_prior, b_prior, tolerance, max_iterations)
+            g, d, iterations = _posterior(
+                s[:, use],
+                g_hat[use],
+                d_hat[use],
+                gamma_bar,
+                tau2,
+                a_prior,
+                b_prior,
+                tolerance,
+                max_iterations,
+            )
             gamma_star[use], delta_star[use] = g, d
     return replace(
         model,
@@ -103,9 +114,12 @@ def combat_add_batch(
         delta_star=np.vstack([model.delta_star, delta_star]),
         gamma_hat=np.vstack([model.gamma_hat, g_hat]),
         delta_hat=np.vstack([model.delta_hat, d_hat]),
-        gamma_bar=np.r_[model.gamma_bar, gamma_bar], tau2=np.r_[model.tau2, tau2],
-        a_prior=np.r_[model.a_prior, a_prior], b_prior=np.r_[model.b_prior, b_prior],
+        gamma_bar=np.r_[model.gamma_bar, gamma_bar],
+        tau2=np.r_[model.tau2, tau2],
+        a_prior=np.r_[model.a_prior, a_prior],
+        b_prior=np.r_[model.b_prior, b_prior],
         n_per_batch=np.r_[model.n_per_batch, n],
-        n_iterations=np.r_[model.n_iterations, iterations] if model.n_iterations.size
+        n_iterations=np.r_[model.n_iterations, iterations]
+        if model.n_iterations.size
         else model.n_iterations,
     )

@@ -19,14 +19,19 @@ from ._parallel import run as _run
 from .kaplan_meier import checked_survival as _survival
 from .td_auc import censoring_survival, cumulative_dynamic_auc
 
-__all__ = ["concordance_counts", "concordance_index", "censoring_survival",
-           "cumulative_dynamic_auc"]
+__all__ = [
+    "concordance_counts",
+    "concordance_index",
+    "censoring_survival",
+    "cumulative_dynamic_auc",
+]
 
 _CHUNK = 1024
 
 
-def concordance_counts(time, event, risk, tied_tol: float = 0.0, *,
-                       strata=None) -> dict[str, float]:
+def concordance_counts(
+    time, event, risk, tied_tol: float = 0.0, *, strata=None
+) -> dict[str, float]:
     """Harrell's concordance index of one risk score, with its pair counts.
 
     Pairs are compared as whole blocks (fast for one score; for many scores at once use
@@ -55,7 +60,7 @@ def concordance_counts(time, event, risk, tied_tol: float = 0.0, *,
     concordant = discordant = tied = comparable = 0
     cases = np.flatnonzero(event)
     for start in range(0, cases.size, _CHUNK):
-        i = cases[start:start + _CHUNK]
+        i = cases[start : start + _CHUNK]
         ti, ri = time[i][:, None], risk[i][:, None]
         pair = (time[None, :] > ti) | ((time[None, :] == ti) & ~event[None, :])
         if strata is not None:
@@ -67,8 +72,13 @@ def concordance_counts(time, event, risk, tied_tol: float = 0.0, *,
         concordant += int((pair & ~tie & (difference > 0)).sum())
         discordant += int((pair & ~tie & (difference < 0)).sum())
     c = (concordant + 0.5 * tied) / comparable if comparable else np.nan
-    return {"concordance": float(c), "concordant": concordant, "discordant": discordant,
-            "tied_risk": tied, "comparable": comparable}
+    return {
+        "concordance": float(c),
+        "concordant": concordant,
+        "discordant": discordant,
+        "tied_risk": tied,
+        "comparable": comparable,
+    }
 
 
 @renamed(n_threads="n_jobs")
@@ -143,8 +153,13 @@ def concordance_index(
     pairs = np.zeros(p)
     for rows in groups:
         whole = rows.size == n
-        part = _concordance_parts(time if whole else time[rows], event if whole else event[rows],
-                                  risk if whole else risk[rows], chunk_size, n_jobs)
+        part = _concordance_parts(
+            time if whole else time[rows],
+            event if whole else event[rows],
+            risk if whole else risk[rows],
+            chunk_size,
+            n_jobs,
+        )
         numerator += part[0]
         pairs += part[1]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -161,8 +176,10 @@ def _concordance_parts(time, event, risk, chunk_size, n_jobs) -> tuple[np.ndarra
     if p == 1 and not np.isnan(risk).any():
         # one complete score: comparing blocks of pairs is faster than the bit-set sweep
         counts = concordance_counts(time, event, risk[:, 0])
-        return (np.array([counts["concordant"] + 0.5 * counts["tied_risk"]], dtype=float),
-                np.array([counts["comparable"]], dtype=float))
+        return (
+            np.array([counts["concordant"] + 0.5 * counts["tied_risk"]], dtype=float),
+            np.array([counts["comparable"]], dtype=float),
+        )
     # comparable pair (i event, j)  <=>  key_j > key_i
     _, time_rank = np.unique(time, return_inverse=True)
     key = 2 * time_rank + (~event).astype(np.int64)
@@ -177,20 +194,21 @@ def _concordance_parts(time, event, risk, chunk_size, n_jobs) -> tuple[np.ndarra
     bits = np.zeros((n + 1, words), dtype=np.uint64)
     ranks = np.arange(n)
     bits[ranks, ranks // 64] = np.left_shift(np.uint64(1), (ranks % 64).astype(np.uint64))
-    below[1:n + 1] = np.bitwise_or.accumulate(bits[:n], axis=0)
+    below[1 : n + 1] = np.bitwise_or.accumulate(bits[:n], axis=0)
     below[n + 1] = below[n]
     sweep = (order, ev, run_start, run_stop, bits, below)
     numerator = np.empty(p)
     pairs = np.empty(p)
 
     def task(start: int, stop: int) -> None:
-        numerator[start:stop], pairs[start:stop] = _concordance_scores(risk[:, start:stop],
-                                                                       sweep)
+        numerator[start:stop], pairs[start:stop] = _concordance_scores(risk[:, start:stop], sweep)
 
     n_jobs = max(1, int(n_jobs or os.cpu_count() or 1))
     chunk_size = int(min(chunk_size, max(64, -(-p // n_jobs))))
-    _run([lambda a=start: task(a, min(a + chunk_size, p)) for start in range(0, p, chunk_size)],
-         n_jobs)
+    _run(
+        [lambda a=start: task(a, min(a + chunk_size, p)) for start in range(0, p, chunk_size)],
+        n_jobs,
+    )
     return numerator, pairs
 
 
@@ -226,11 +244,11 @@ def _concordance_scores(risk: np.ndarray, sweep) -> np.ndarray:
     for first in range(0, c, _SLAB):
         # scores x patients, copied a few patients at a time (reading whole rows)
         width_slab = min(_SLAB, c - first)
-        source = risk[:, first:first + width_slab]
+        source = risk[:, first : first + width_slab]
         for row in range(0, n, 8):
-            slab[:width_slab, row:row + 8] = source[row:row + 8].T
+            slab[:width_slab, row : row + 8] = source[row : row + 8].T
         for begin in range(0, width_slab, _RANK_BLOCK):
-            keys = slab[begin:min(begin + _RANK_BLOCK, width_slab)]
+            keys = slab[begin : min(begin + _RANK_BLOCK, width_slab)]
             width = keys.shape[0]
             at = slice(first + begin, first + begin + width)
             plain[at] = ~np.isnan(keys.sum(1))
@@ -243,7 +261,9 @@ def _concordance_scores(risk: np.ndarray, sweep) -> np.ndarray:
             keys |= position
             keys.sort(axis=1)
             flip = keys[:, 1:] ^ keys[:, :-1]  # neighbours that share their high bits
-            plain[at] &= ~(flip.view(np.uint64) <= np.uint64(low)).any(1)  # as unsigned: across zero the sign bit differs
+            plain[at] &= ~(flip.view(np.uint64) <= np.uint64(low)).any(
+                1
+            )  # as unsigned: across zero the sign bit differs
             keys &= low  # sweep positions by increasing risk
             keys *= width
             keys += np.arange(width)[:, None]
@@ -256,11 +276,13 @@ def _concordance_scores(risk: np.ndarray, sweep) -> np.ndarray:
         return _concordance_plain(rank, ev, run_start, below)
     if plain.any():
         numerator[plain], pairs[plain] = _concordance_plain(
-            np.ascontiguousarray(rank[:, plain]), ev, run_start, below)
+            np.ascontiguousarray(rank[:, plain]), ev, run_start, below
+        )
     other = ~plain
     values = np.ascontiguousarray(risk[order][:, other].T)
-    numerator[other], pairs[other] = _concordance_chunk(values, ev, run_start, run_stop, bits,
-                                                        below)
+    numerator[other], pairs[other] = _concordance_chunk(
+        values, ev, run_start, run_stop, bits, below
+    )
     return numerator, pairs
 
 

@@ -53,17 +53,21 @@ def _chunked(block_function, values, codes, reference, chunk_size, **options):
         raise ValueError(f"reference {reference} is not a group code")
     out: dict[str, np.ndarray] = {}
     for start in range(0, x.shape[1], max(int(chunk_size), 1)):
-        part = block_function(x[:, start:start + chunk_size], codes, n_groups, reference,
-                              **options)
+        part = block_function(
+            x[:, start : start + chunk_size], codes, n_groups, reference, **options
+        )
         for key, value in part.items():
             if key not in out:
                 out[key] = np.full((n_groups, x.shape[1]), np.nan)
-            out[key][:, start:start + value.shape[1]] = value
+            out[key][:, start : start + value.shape[1]] = value
     return out
 
 
 def welch_one_vs_rest(
-    values: np.ndarray, codes: np.ndarray, *, reference: int | None = None,
+    values: np.ndarray,
+    codes: np.ndarray,
+    *,
+    reference: int | None = None,
     chunk_size: int = 1024,
 ) -> dict[str, np.ndarray]:
     """Welch's t test of each group against the rest (or against one reference group).
@@ -93,8 +97,17 @@ def welch_one_vs_rest(
 
 def _welch_block(x, codes, n_groups, reference):
     valid = ~np.isnan(x)
-    keys = ("n_group", "n_reference", "mean_group", "mean_reference", "difference",
-            "effect_size", "statistic", "df", "p_value")
+    keys = (
+        "n_group",
+        "n_reference",
+        "mean_group",
+        "mean_reference",
+        "difference",
+        "effect_size",
+        "statistic",
+        "df",
+        "p_value",
+    )
     out = {key: np.full((n_groups, x.shape[1]), np.nan) for key in keys}
     for g in range(n_groups):
         if g == reference:
@@ -139,8 +152,13 @@ def _ranks_and_ties(x: np.ndarray, valid: np.ndarray):
 
 
 def mann_whitney_one_vs_rest(
-    values: np.ndarray, codes: np.ndarray, *, reference: int | None = None,
-    continuity: bool = True, chunk_size: int = 1024, method: str = "auto",
+    values: np.ndarray,
+    codes: np.ndarray,
+    *,
+    reference: int | None = None,
+    continuity: bool = True,
+    chunk_size: int = 1024,
+    method: str = "auto",
 ) -> dict[str, np.ndarray]:
     """Mann-Whitney U test of each group against the rest (or one reference group).
 
@@ -161,8 +179,15 @@ def mann_whitney_one_vs_rest(
         ``p_value`` (two-sided) and ``exact`` (1 where the p-value is exact, else 0).
     """
     exact_applies(0, 0, 0, method)  # an unknown method fails before any work
-    return _chunked(_mann_whitney_block, values, codes, reference, chunk_size,
-                    continuity=continuity, method=method)
+    return _chunked(
+        _mann_whitney_block,
+        values,
+        codes,
+        reference,
+        chunk_size,
+        continuity=continuity,
+        method=method,
+    )
 
 
 def _mann_whitney_block(x, codes, n_groups, reference, continuity, method):
@@ -191,8 +216,7 @@ def _mann_whitney_block(x, codes, n_groups, reference, continuity, method):
         u1, p, exact = test["u1"], test["p_value"], test["exact"]
         with np.errstate(divide="ignore", invalid="ignore"):
             signed = np.sign(u1 - n1 * n2 / 2.0) * test["z"]
-        for key, value in zip(keys, (n1, n2, u1, u1 / (n1 * n2), signed, p,
-                                     exact.astype(float))):
+        for key, value in zip(keys, (n1, n2, u1, u1 / (n1 * n2), signed, p, exact.astype(float))):
             out[key][g] = value
     return out
 

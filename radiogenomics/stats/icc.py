@@ -21,8 +21,12 @@ __all__ = ["ICC_TYPES", "intraclass_correlation"]
 
 #: The coefficients returned, with the names used by pingouin.
 ICC_TYPES = {
-    "icc1": "ICC(1,1)", "icc2": "ICC(A,1)", "icc3": "ICC(C,1)",
-    "icc1k": "ICC(1,k)", "icc2k": "ICC(A,k)", "icc3k": "ICC(C,k)",
+    "icc1": "ICC(1,1)",
+    "icc2": "ICC(A,1)",
+    "icc3": "ICC(C,1)",
+    "icc1k": "ICC(1,k)",
+    "icc2k": "ICC(A,k)",
+    "icc3k": "ICC(C,k)",
 }
 
 
@@ -63,7 +67,7 @@ def intraclass_correlation(
 
     ms = {name: np.empty(p) for name in ("ms_targets", "ms_raters", "ms_error", "ms_within")}
     for start in range(0, p, chunk_size):
-        block = x[:, :, start:start + chunk_size]
+        block = x[:, :, start : start + chunk_size]
         grand = block.mean(axis=(0, 1))
         target_means = block.mean(axis=1)  # n x p
         rater_means = block.mean(axis=0)  # k x p
@@ -87,12 +91,19 @@ def _coefficients(ms: dict[str, np.ndarray], n: int, k: int, confidence: float) 
         icc1 = (msb - msw) / (msb + (k - 1) * msw)
         icc2 = (msb - mse) / (msb + (k - 1) * mse + k * (msj - mse) / n)
         icc3 = (msb - mse) / (msb + (k - 1) * mse)
-        out.update(icc1=icc1, icc2=icc2, icc3=icc3, icc1k=(msb - msw) / msb,
-                   icc2k=(msb - mse) / (msb + (msj - mse) / n), icc3k=(msb - mse) / msb)
+        out.update(
+            icc1=icc1,
+            icc2=icc2,
+            icc3=icc3,
+            icc1k=(msb - msw) / msb,
+            icc2k=(msb - mse) / (msb + (msj - mse) / n),
+            icc3k=(msb - mse) / msb,
+        )
         f1 = msb / msw
         f2 = msb / mse
-        out.update(f1=f1, f2=f2, p1=stats.f.sf(f1, df1, df_within),
-                   p2=stats.f.sf(f2, df1, df_error))
+        out.update(
+            f1=f1, f2=f2, p1=stats.f.sf(f1, df1, df_within), p2=stats.f.sf(f2, df1, df_error)
+        )
 
         alpha = 1.0 - confidence
         q = 1 - alpha / 2

@@ -181,13 +181,22 @@ def kaplan_meier(
             lower = np.clip(survival - z * std_error, 0.0, 1.0)
             upper = np.clip(survival + z * std_error, 0.0, 1.0)
         else:
-            raise ValueError(f"unknown ci_method {ci_method!r}; expected 'log-log', 'log' or 'plain'")
+            raise ValueError(
+                f"unknown ci_method {ci_method!r}; expected 'log-log', 'log' or 'plain'"
+            )
     at_one = survival >= 1.0
     at_zero = survival <= 0.0
     lower[at_one], upper[at_one] = 1.0, 1.0
     lower[at_zero], upper[at_zero] = 0.0, 0.0
     return KaplanMeier(
-        time=unique, n_at_risk=n_at_risk, n_events=n_events, n_censored=n_censored,
-        survival=survival, std_error=std_error, ci_lower=lower, ci_upper=upper,
-        alpha=float(alpha), ci_method=ci_method,
+        time=unique,
+        n_at_risk=n_at_risk,
+        n_events=n_events,
+        n_censored=n_censored,
+        survival=survival,
+        std_error=std_error,
+        ci_lower=lower,
+        ci_upper=upper,
+        alpha=float(alpha),
+        ci_method=ci_method,
     )

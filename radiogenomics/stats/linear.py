@@ -105,7 +105,7 @@ class MomentFit:
         self.products = np.column_stack([self.z[:, i] * self.z[:, j] for i, j in self.index])
         self.a_t = np.ascontiguousarray(a.T)
         self.squares_t = np.ascontiguousarray((a * a).T)
-        self.za_t = [np.ascontiguousarray((self.z[:, d:d + 1] * a).T) for d in range(k)]
+        self.za_t = [np.ascontiguousarray((self.z[:, d : d + 1] * a).T) for d in range(k)]
 
     def pairs(self, partial: np.ndarray) -> dict[str, np.ndarray]:
         """Residual cross-products of every (complete column, ``partial`` column) pair on
@@ -152,8 +152,15 @@ class MomentFit:
             s_aa -= term
             np.multiply(u_c, v[c][None, :], out=term)
             s_ab -= term
-        return {"s_aa": s_aa, "s_ab": s_ab, "s_bb": s_bb, "n": count, "rank": rank,
-                "size_a": size_a, "size_b": size_b}
+        return {
+            "s_aa": s_aa,
+            "s_ab": s_ab,
+            "s_bb": s_bb,
+            "n": count,
+            "rank": rank,
+            "size_a": size_a,
+            "size_b": size_b,
+        }
 
 
 def moment_statistics(

@@ -138,8 +138,10 @@ def _wald(beta, converged, design_z, xs, weights, x_scale, alpha) -> dict[str, n
     kz = design_z.shape[1]
     # covariance at the estimate
     cols = np.flatnonzero(converged)
-    result = {name: np.full(p, np.nan) for name in
-              ("estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper")}
+    result = {
+        name: np.full(p, np.nan)
+        for name in ("estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_upper")
+    }
     if cols.size:
         b = beta[cols]
         eta = design_z @ b[:, :kz].T + xs[:, cols] * b[:, kz]

@@ -131,8 +131,9 @@ def logrank_test(
         strata = np.asarray(strata)
         for s in np.unique(strata):
             inside = strata == s
-            o, e, v = _observed_expected(time[inside], event[inside], codes[inside], k,
-                                         weighting, p, q)
+            o, e, v = _observed_expected(
+                time[inside], event[inside], codes[inside], k, weighting, p, q
+            )
             observed += o
             expected += e
             variance += v
@@ -150,9 +151,19 @@ def logrank_test(
         statistic = float(diff[sub] @ np.linalg.pinv(variance[np.ix_(sub, sub)]) @ diff[sub])
         df = k - 1
         test = "k-sample"
-    p_value = float(stats.chi2.sf(statistic, df)) if df > 0 and np.isfinite(statistic) else float("nan")
+    p_value = (
+        float(stats.chi2.sf(statistic, df)) if df > 0 and np.isfinite(statistic) else float("nan")
+    )
     n = np.bincount(codes, minlength=k)
     return LogrankResult(
-        groups=np.arange(k), n=n, observed=observed, expected=expected, variance=variance,
-        statistic=float(statistic), df=df, p_value=p_value, test=test, scores=scores,
+        groups=np.arange(k),
+        n=n,
+        observed=observed,
+        expected=expected,
+        variance=variance,
+        statistic=float(statistic),
+        df=df,
+        p_value=p_value,
+        test=test,
+        scores=scores,
     )

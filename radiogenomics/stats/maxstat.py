@@ -113,7 +113,9 @@ def p_lausen92(b: float, minprop: float = 0.1, maxprop: float = 0.9) -> float:
     if b < 1:
         return 1.0
     db = stats.norm.pdf(b)
-    p = 4 * db / b + db * (b - 1 / b) * math.log(maxprop * (1 - minprop) / ((1 - maxprop) * minprop))
+    p = 4 * db / b + db * (b - 1 / b) * math.log(
+        maxprop * (1 - minprop) / ((1 - maxprop) * minprop)
+    )
     return float(min(max(p, 0.0), 1.0))
 
 
@@ -238,7 +240,9 @@ def maxstat(
     m = _cuts(xs, minprop, maxprop)
     test = _standardised(ys, m)
     if not np.isfinite(test).any():
-        raise ValueError("the log-rank scores are constant (no events, or every patient an event at one time)")
+        raise ValueError(
+            "the log-rank scores are constant (no events, or every patient an event at one time)"
+        )
     best = int(np.nanargmax(test))
     statistic = float(test[best])
     if pmethod == "exactGauss":
@@ -250,7 +254,14 @@ def maxstat(
     else:
         p = p_permutation(ys, m, statistic, n_permutations, random_state)
     return MaxstatResult(
-        statistic=statistic, cutpoint=float(xs[m[best] - 1]), p_value=float(p), pmethod=pmethod,
-        cutpoints=xs[m - 1], statistics=test, group_sizes=m, n=n, minprop=minprop,
+        statistic=statistic,
+        cutpoint=float(xs[m[best] - 1]),
+        p_value=float(p),
+        pmethod=pmethod,
+        cutpoints=xs[m - 1],
+        statistics=test,
+        group_sizes=m,
+        n=n,
+        minprop=minprop,
         maxprop=maxprop,
     )

@@ -20,16 +20,27 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["METHODS", "FAMILIES", "adjust_pvalues", "adjust_smallest", "empirical_fdr",
-           "storey_pi0"]
+__all__ = [
+    "METHODS",
+    "FAMILIES",
+    "adjust_pvalues",
+    "adjust_smallest",
+    "empirical_fdr",
+    "storey_pi0",
+]
 
 #: Accepted method names and their canonical form.
 METHODS = {
-    "bh": "bh", "fdr_bh": "bh", "benjamini-hochberg": "bh",
-    "by": "by", "fdr_by": "by", "benjamini-yekutieli": "by",
+    "bh": "bh",
+    "fdr_bh": "bh",
+    "benjamini-hochberg": "bh",
+    "by": "by",
+    "fdr_by": "by",
+    "benjamini-yekutieli": "by",
     "bonferroni": "bonferroni",
     "holm": "holm",
-    "storey": "storey", "qvalue": "storey",
+    "storey": "storey",
+    "qvalue": "storey",
 }
 
 #: Named families accepted by :func:`adjust_pvalues` besides integer codes.
@@ -92,8 +103,9 @@ def _smoother_matrix(x: tuple, df: float) -> np.ndarray:
     eye = np.eye(x.size)
 
     def hat(lam: float) -> np.ndarray:
-        return np.column_stack([make_smoothing_spline(x, eye[i], lam=lam)(x)
-                                for i in range(x.size)])
+        return np.column_stack(
+            [make_smoothing_spline(x, eye[i], lam=lam)(x) for i in range(x.size)]
+        )
 
     lo, hi = -12.0, 6.0  # search log10(lam) so that the smoother's trace equals df
     for _ in range(60):
@@ -103,7 +115,6 @@ def _smoother_matrix(x: tuple, df: float) -> np.ndarray:
         else:
             hi = mid
     return hat(10.0 ** (0.5 * (lo + hi)))
-
 
 
 def _canonical(method: str) -> str:
@@ -204,8 +215,9 @@ _MAGIC = 1.5 * 2.0**52
 _MAGIC_BITS = np.float64(_MAGIC).view(np.int64)
 
 
-def _adjust_all(p: np.ndarray, kind: str, pi0: float | None, out: np.ndarray,
-                any_missing: bool = True) -> None:
+def _adjust_all(
+    p: np.ndarray, kind: str, pi0: float | None, out: np.ndarray, any_missing: bool = True
+) -> None:
     """One family; ``p`` and ``out`` are 1-D."""
     if any_missing:
         missing = np.isnan(p)
@@ -299,13 +311,13 @@ def _stepup_all(pv: np.ndarray, kind: str, result: np.ndarray) -> np.ndarray:
     chunk = 1 << 20
 
     def lookup(start: int) -> np.ndarray:
-        piece = pv[start:start + chunk]
+        piece = pv[start : start + chunk]
         y = np.multiply(piece, float(cells))
         np.subtract(y, 0.5, out=y)
         np.add(y, _MAGIC, out=y)  # round(p * B - 1/2): the cell (or its left neighbour)
         index = y.view(np.int64)
         np.subtract(index, _MAGIC_BITS, out=index)
-        target = result[start:start + piece.size]
+        target = result[start : start + piece.size]
         np.take(table, index, out=target, mode="clip")
         return np.flatnonzero(np.isnan(target)) + start
 
@@ -369,8 +381,9 @@ def _stepup_by_order(pv: np.ndarray, kind: str, result: np.ndarray) -> np.ndarra
         tied = np.empty(max(m - 1, 0), dtype=bool)  # neighbours whose kept bits tie
 
         def find_ties(begin: int, end: int) -> None:
-            np.equal(keys[begin:end] >> shift, keys[begin + 1:end + 1] >> shift,
-                     out=tied[begin:end])
+            np.equal(
+                keys[begin:end] >> shift, keys[begin + 1 : end + 1] >> shift, out=tied[begin:end]
+            )
 
         _chunked(find_ties, m - 1)
         keys &= np.uint64((1 << bits) - 1)
@@ -389,8 +402,9 @@ def _stepup_by_order(pv: np.ndarray, kind: str, result: np.ndarray) -> np.ndarra
             positions = positions[np.concatenate(([True], positions[1:] != positions[:-1]))]
             # a run starts where the element is not tied to the one before it
             before = np.searchsorted(first, positions - 1)
-            tied_before = (before < first.size) & (first[np.minimum(before, first.size - 1)]
-                                                   == positions - 1)
+            tied_before = (before < first.size) & (
+                first[np.minimum(before, first.size - 1)] == positions - 1
+            )
             run = np.cumsum(~tied_before)
             exact = np.lexsort((order[positions], sorted_p[positions], run))
             order[positions] = order[positions][exact]
@@ -427,6 +441,7 @@ def _stepup_sorted(sorted_p: np.ndarray, kind: str) -> None:
 
 # --- one family per row ---------------------------------------------------------------
 
+
 def _adjust_rows(p: np.ndarray, kind: str, pi0: float | None, out: np.ndarray) -> None:
     n_rows, n_cols = p.shape
     if n_cols == 0:
@@ -440,11 +455,11 @@ def _adjust_rows(p: np.ndarray, kind: str, pi0: float | None, out: np.ndarray) -
     columns = np.arange(n_cols, dtype=np.uint64)
     rank = np.arange(1, n_cols + 1, dtype=float)
     for r0 in range(0, n_rows, block):
-        rows = p[r0:r0 + block]
+        rows = p[r0 : r0 + block]
         missing = np.isnan(rows)
         m = n_cols - missing.sum(axis=1)
         if kind == "bonferroni":
-            out[r0:r0 + block] = np.minimum(rows * m[:, None], 1.0)
+            out[r0 : r0 + block] = np.minimum(rows * m[:, None], 1.0)
             continue
         if bits <= 20:
             # sort (p bits with the column in the low bits); fix rows where the dropped
@@ -475,16 +490,20 @@ def _adjust_rows(p: np.ndarray, kind: str, pi0: float | None, out: np.ndarray) -
         np.minimum.accumulate(levels, axis=1, out=levels)
         np.minimum(ratio, 1.0, out=ratio)
         if kind == "storey":
-            factors = np.array([storey_pi0(sorted_p[i, :m[i]]) for i in range(rows.shape[0])]) \
-                if pi0 is None else np.full(rows.shape[0], float(pi0))
+            factors = (
+                np.array([storey_pi0(sorted_p[i, : m[i]]) for i in range(rows.shape[0])])
+                if pi0 is None
+                else np.full(rows.shape[0], float(pi0))
+            )
             ratio *= factors[:, None]
         target = np.empty(rows.shape)
         np.put_along_axis(target, order, ratio, axis=1)
         target[missing] = np.nan
-        out[r0:r0 + block] = target
+        out[r0 : r0 + block] = target
 
 
 # --- any families -----------------------------------------------------------------------
+
 
 def _adjust_codes(p: np.ndarray, kind: str, families, pi0: float | None) -> np.ndarray:
     """Families given by codes (and Holm): each family adjusted on its own slice."""
@@ -533,6 +552,7 @@ def _adjust_one(pv: np.ndarray, kind: str, pi0: float | None) -> np.ndarray:
 
 
 # --- the smallest p-values of a family ---------------------------------------------------
+
 
 def adjust_smallest(
     p: np.ndarray,
@@ -596,8 +616,10 @@ def adjust_smallest(
     """
     kind = _canonical(method)
     if kind == "storey":
-        raise ValueError("Storey's q-values need every p-value (pi0); they cannot be "
-                         "computed from the smallest p-values alone")
+        raise ValueError(
+            "Storey's q-values need every p-value (pi0); they cannot be "
+            "computed from the smallest p-values alone"
+        )
     p = np.asarray(p, dtype=float).reshape(-1)
     others = np.empty(0) if others is None else np.asarray(others, dtype=float).reshape(-1)
     if np.isnan(p).any() or np.isnan(others).any():
@@ -627,7 +649,7 @@ def adjust_smallest(
         if kind == "by":
             ecdf /= _harmonic(n_tests)
         np.divide(known, ecdf, out=ecdf)
-        running = np.minimum.accumulate(ecdf[::-1])[::-1][:p.size]
+        running = np.minimum.accumulate(ecdf[::-1])[::-1][: p.size]
         largest = float(running.max())
         needed = bound if (largest <= bound or bound >= 1.0) else min(largest, 1.0)
         adjusted = np.minimum(running, 1.0)
@@ -637,6 +659,7 @@ def adjust_smallest(
 
 
 # --- empirical FDR from permutations ----------------------------------------------------
+
 
 def empirical_fdr(p: np.ndarray, null_pvalues) -> tuple[np.ndarray, int]:
     """Permutation (empirical) FDR of every p-value: at threshold ``t = p_i``, the mean

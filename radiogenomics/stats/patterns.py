@@ -47,13 +47,14 @@ def missing_patterns(observed: np.ndarray) -> list[Pattern]:
         return [Pattern(np.ones(n_rows, dtype=bool), np.arange(n_cols))]
     packed = np.ascontiguousarray(np.packbits(observed, axis=0).T)  # one byte string per column
     keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
-    _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True,
-                                          return_counts=True)
+    _, first, inverse, counts = np.unique(
+        keys, return_index=True, return_inverse=True, return_counts=True
+    )
     order = np.lexsort((first, -counts))
     by_pattern = np.argsort(inverse, kind="stable")
     bounds = np.concatenate(([0], np.cumsum(np.bincount(inverse))))
     patterns = []
     for k in order:
-        columns = by_pattern[bounds[k]:bounds[k + 1]]
+        columns = by_pattern[bounds[k] : bounds[k + 1]]
         patterns.append(Pattern(observed[:, columns[0]].copy(), columns))
     return patterns

@@ -9,18 +9,27 @@ import numpy as np
 from scipy import special
 from scipy.stats import rankdata
 
-__all__ = ["column_ranks", "tie_terms", "mannwhitney_from_ranks", "mannwhitney_statistics",
-           "mannwhitney_exact_sf",
-           "exact_applies", "EXACT_RULE", "EXACT_BELOW"]
+__all__ = [
+    "column_ranks",
+    "tie_terms",
+    "mannwhitney_from_ranks",
+    "mannwhitney_statistics",
+    "mannwhitney_exact_sf",
+    "exact_applies",
+    "EXACT_RULE",
+    "EXACT_BELOW",
+]
 
 #: ``method="auto"`` uses the exact null distribution of U when both groups have fewer
 #: values than this and there are no ties: the rule of R's ``wilcox.test`` (scipy's
 #: ``mannwhitneyu`` instead switches at 8).
 EXACT_BELOW = 50
 #: The rule of ``method="auto"``, in words (recorded in the provenance of the results).
-EXACT_RULE = (f"exact when both groups have fewer than {EXACT_BELOW} values and there are "
-              "no ties (as R wilcox.test), otherwise the normal approximation with tie and "
-              "continuity corrections")
+EXACT_RULE = (
+    f"exact when both groups have fewer than {EXACT_BELOW} values and there are "
+    "no ties (as R wilcox.test), otherwise the normal approximation with tie and "
+    "continuity corrections"
+)
 
 
 def exact_applies(n1, n0, ties, method: str = "auto") -> np.ndarray:
@@ -35,8 +44,9 @@ def exact_applies(n1, n0, ties, method: str = "auto") -> np.ndarray:
     >>> exact_applies([10, 60], [10, 10], [0, 0]).tolist()
     [True, False]
     """
-    n1, n0, ties = np.broadcast_arrays(np.asarray(n1, float), np.asarray(n0, float),
-                                       np.asarray(ties, float))
+    n1, n0, ties = np.broadcast_arrays(
+        np.asarray(n1, float), np.asarray(n0, float), np.asarray(ties, float)
+    )
     if method == "asymptotic":
         exact = np.zeros(n1.shape, dtype=bool)
     elif method == "exact":
@@ -123,7 +133,7 @@ def _sweep_pmfs(wanted: set[tuple[int, int]]) -> None:
         for m in range(1, top_small + 1):
             row = current[m]
             row[:j] = 0.0
-            row[j:] = current[m - 1, :size - j]
+            row[j:] = current[m - 1, : size - j]
             row *= m
             row += j * previous[m]
             row /= m + j
@@ -189,8 +199,11 @@ def mannwhitney_statistics(
     (0.0, 0.00794, True)
     """
     rank_sum_1, n1, n0, ties = np.broadcast_arrays(
-        np.asarray(rank_sum_1, float), np.asarray(n1, float), np.asarray(n0, float),
-        np.asarray(ties, float))
+        np.asarray(rank_sum_1, float),
+        np.asarray(n1, float),
+        np.asarray(n0, float),
+        np.asarray(ties, float),
+    )
     u1 = rank_sum_1 - n1 * (n1 + 1) / 2
     u = np.maximum(u1, n1 * n0 - u1)  # two-sided: the larger of U1 and U2, as scipy
     n = n1 + n0

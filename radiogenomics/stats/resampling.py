@@ -31,8 +31,9 @@ def bootstrap_indices(
     start = 0
     for label in np.unique(strata):
         members = np.flatnonzero(strata == label)
-        out[:, start:start + members.size] = members[
-            rng.integers(0, members.size, size=(n_bootstraps, members.size))]
+        out[:, start : start + members.size] = members[
+            rng.integers(0, members.size, size=(n_bootstraps, members.size))
+        ]
         start += members.size
     return out
 
@@ -50,10 +51,16 @@ def percentile_interval(values, confidence: float = 0.95, axis: int = 0):
         lower = np.nanquantile(values, alpha, axis=axis, method="linear")
         upper = np.nanquantile(values, 1 - alpha, axis=axis, method="linear")
         if np.isinf(values).any():  # interpolating next to an infinity gives NaN
-            lower = np.where(np.isnan(lower), np.nanquantile(
-                values, alpha, axis=axis, method="inverted_cdf"), lower)
-            upper = np.where(np.isnan(upper), np.nanquantile(
-                values, 1 - alpha, axis=axis, method="inverted_cdf"), upper)
+            lower = np.where(
+                np.isnan(lower),
+                np.nanquantile(values, alpha, axis=axis, method="inverted_cdf"),
+                lower,
+            )
+            upper = np.where(
+                np.isnan(upper),
+                np.nanquantile(values, 1 - alpha, axis=axis, method="inverted_cdf"),
+                upper,
+            )
     return lower, upper
 
 
@@ -72,6 +79,3 @@ def permutation_p_value(observed: float, null, alternative: str = "greater") -> 
     else:
         raise ValueError(f"unknown alternative {alternative!r}")
     return float((1 + extreme) / (1 + null.size))
-
-
-

@@ -58,19 +58,24 @@ def cox_score_test(time, event, X) -> dict[str, np.ndarray]:
     score = np.empty(p)
     information = np.empty(p)
     for start in range(0, p, _CHUNK):
-        block = X[order, start:start + _CHUNK]
+        block = X[order, start : start + _CHUNK]
         s1 = np.cumsum(block, axis=0)[ends]
         s2 = np.cumsum(block**2, axis=0)[ends]
         mean = s1 / n_risk[:, None]
         variance = s2 / n_risk[:, None] - mean**2
         observed = block[e].sum(axis=0)
-        score[start:start + _CHUNK] = observed - (d[:, None] * mean).sum(axis=0)
-        information[start:start + _CHUNK] = (d[:, None] * np.maximum(variance, 0)).sum(axis=0)
+        score[start : start + _CHUNK] = observed - (d[:, None] * mean).sum(axis=0)
+        information[start : start + _CHUNK] = (d[:, None] * np.maximum(variance, 0)).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         statistic = np.where(information > 0, score**2 / information, 0.0)
         z = np.where(information > 0, score / np.sqrt(information), 0.0)
-    return {"score": score, "information": information, "statistic": statistic,
-            "p_value": stats.chi2.sf(statistic, 1), "z": z}
+    return {
+        "score": score,
+        "information": information,
+        "statistic": statistic,
+        "p_value": stats.chi2.sf(statistic, 1),
+        "z": z,
+    }
 
 
 def standardize_columns(X) -> np.ndarray:
@@ -88,9 +93,7 @@ def relevance_correlation(statistic, n: int) -> np.ndarray:
     return np.sqrt(statistic / (statistic + max(n - 2, 1)))
 
 
-def mrmr_order(
-    X, relevance, k: int, scheme: str = "difference", eps: float = 1e-3
-) -> np.ndarray:
+def mrmr_order(X, relevance, k: int, scheme: str = "difference", eps: float = 1e-3) -> np.ndarray:
     """Greedy minimum-redundancy maximum-relevance ordering (Ding and Peng 2005).
 
     The first feature is the most relevant; each next one maximises relevance minus the

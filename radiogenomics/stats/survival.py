@@ -29,5 +29,12 @@ __all__ = [
     "concordance_index",
 ]
 
-_PRIVATE = (_concordance_chunk, _concordance_parts, _concordance_plain, _concordance_scores,
-            _observed_expected, _table, _weights)
+_PRIVATE = (
+    _concordance_chunk,
+    _concordance_parts,
+    _concordance_plain,
+    _concordance_scores,
+    _observed_expected,
+    _table,
+    _weights,
+)

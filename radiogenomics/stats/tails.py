@@ -60,8 +60,7 @@ def _logp_exact(a: np.ndarray, df: float) -> np.ndarray:
 
 def _dlogp_exact(a: np.ndarray, logp: np.ndarray, df: float) -> np.ndarray:
     """d log p / d|r|: -2 pdf_t(t) dt/da / p, with the pdf written in |r|."""
-    const = (special.gammaln((df + 1) / 2) - special.gammaln(df / 2)
-             - 0.5 * np.log(df * np.pi))
+    const = special.gammaln((df + 1) / 2) - special.gammaln(df / 2) - 0.5 * np.log(df * np.pi)
     one_minus = (1.0 - a) * (1.0 + a)
     return -2.0 * np.sqrt(df) * np.exp(const + (df - 2.0) / 2.0 * np.log(one_minus) - logp)
 
@@ -126,8 +125,9 @@ class RTable:
             worst = max(worst, float(np.max(np.abs(approx - _logp_exact(points, self.df)))))
         return worst, (c0, c1, c2, c3)
 
-    def __call__(self, a: np.ndarray, out: np.ndarray | None = None,
-                 work: dict | None = None) -> np.ndarray:
+    def __call__(
+        self, a: np.ndarray, out: np.ndarray | None = None, work: dict | None = None
+    ) -> np.ndarray:
         """Two-sided p-values for ``a = |r|`` (any shape; NaN stays NaN)."""
         a = np.asarray(a, dtype=float)
         if out is None:
@@ -205,9 +205,13 @@ def r_table(df: float) -> RTable:
 TABLE_MIN_COUNT = 1_000_000
 
 
-def t_two_sided_from_r(a: np.ndarray, df: np.ndarray | float,
-                       out: np.ndarray | None = None, work: dict | None = None,
-                       exact: bool = False) -> np.ndarray:
+def t_two_sided_from_r(
+    a: np.ndarray,
+    df: np.ndarray | float,
+    out: np.ndarray | None = None,
+    work: dict | None = None,
+    exact: bool = False,
+) -> np.ndarray:
     """Two-sided p-values of correlations (or partial correlations) ``a`` with ``df``.
 
     Equal to ``2 * stdtr(df, -|t|)`` with ``t = r sqrt(df / (1 - r^2))``. A df shared by

@@ -23,8 +23,9 @@ def censoring_survival(train_time, train_event, at) -> np.ndarray:
     """``G(t)``, the Kaplan-Meier probability of remaining uncensored, at times ``at``
     (a step function; 1 before the first time). Times past the last training time raise
     ``ValueError`` unless ``G`` has fallen to zero there."""
-    times, at_risk, events, _ = kaplan_meier_counts(*checked_survival(train_time, train_event),
-                                                    reverse=True)
+    times, at_risk, events, _ = kaplan_meier_counts(
+        *checked_survival(train_time, train_event), reverse=True
+    )
     probability = _product_limit(at_risk, events)
     at = np.asarray(at, dtype=float)
     if np.all(np.asarray(train_event, bool)):
@@ -57,7 +58,8 @@ def cumulative_dynamic_auc(
         raise ValueError("risk must have one value per patient")
     if (times >= time.max()).any() or (times < time.min()).any():
         raise ValueError(
-            f"times must lie within the follow-up [{time.min()}, {time.max()}) of the test data")
+            f"times must lie within the follow-up [{time.min()}, {time.max()}) of the test data"
+        )
     weight = np.zeros_like(time)
     weight[event] = 1.0 / censoring_survival(train_time, train_event, time[event])
     auc = np.empty(times.size)

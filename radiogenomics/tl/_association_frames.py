@@ -42,16 +42,18 @@ def association_frame(
     x_codes = np.repeat(np.arange(x_offset, x_offset + n_x, dtype=x_type), n_y)
     y_codes = np.tile(np.arange(n_y, dtype=_code_type(n_y)), n_x)
     # three frames joined without copying (DataFrame.insert would copy every column)
-    labels = pd.DataFrame({
-        "x_modality": constant(x_modality),
-        "x": pd.Categorical.from_codes(x_codes, categories=pd.Index(x_names)),
-        "y_modality": constant(y_modality),
-        "y": pd.Categorical.from_codes(y_codes, categories=pd.Index(y_names)),
-        "method": constant(method),
-        "n": n.reshape(total),
-    }, copy=False)
-    numbers = pd.DataFrame(values.reshape(len(FIELDS), total).T, columns=list(FIELDS),
-                           copy=False)
+    labels = pd.DataFrame(
+        {
+            "x_modality": constant(x_modality),
+            "x": pd.Categorical.from_codes(x_codes, categories=pd.Index(x_names)),
+            "y_modality": constant(y_modality),
+            "y": pd.Categorical.from_codes(y_codes, categories=pd.Index(y_names)),
+            "method": constant(method),
+            "n": n.reshape(total),
+        },
+        copy=False,
+    )
+    numbers = pd.DataFrame(values.reshape(len(FIELDS), total).T, columns=list(FIELDS), copy=False)
     tail = pd.DataFrame({"covariates": constant(covariates)}, copy=False)
     return pd.concat([labels, numbers, tail], axis=1, copy=False)
 
@@ -73,16 +75,21 @@ def kept_frame(
     def constant(text: str) -> pd.Categorical:
         return pd.Categorical.from_codes(np.zeros(total, dtype=np.int8), categories=[text])
 
-    labels = pd.DataFrame({
-        "x_modality": constant(x_modality),
-        "x": pd.Categorical.from_codes(kept.x_index.astype(_code_type(len(x_names))),
-                                       categories=pd.Index(x_names)),
-        "y_modality": constant(y_modality),
-        "y": pd.Categorical.from_codes(kept.y_index.astype(_code_type(len(y_names))),
-                                       categories=pd.Index(y_names)),
-        "method": constant(method),
-        "n": kept.n,
-    }, copy=False)
+    labels = pd.DataFrame(
+        {
+            "x_modality": constant(x_modality),
+            "x": pd.Categorical.from_codes(
+                kept.x_index.astype(_code_type(len(x_names))), categories=pd.Index(x_names)
+            ),
+            "y_modality": constant(y_modality),
+            "y": pd.Categorical.from_codes(
+                kept.y_index.astype(_code_type(len(y_names))), categories=pd.Index(y_names)
+            ),
+            "method": constant(method),
+            "n": kept.n,
+        },
+        copy=False,
+    )
     numbers = pd.DataFrame(kept.values.T, columns=list(FIELDS), copy=False)
     tail = pd.DataFrame({"covariates": constant(covariates)}, copy=False)
     return pd.concat([labels, numbers, tail], axis=1, copy=False)

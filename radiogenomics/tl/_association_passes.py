@@ -37,15 +37,28 @@ def _threshold_run(x, y, z, method, alpha, n_jobs, client, threshold, multitest)
     """Threshold mode: the kept pairs with exact q-values over all tests (one pass, or
     two when the step-up q-values need p-values above the first pass's bound)."""
     kind = MULTITEST_METHODS[multitest.lower()]
-    bound = threshold if kind in ("bonferroni", "holm") else \
-        min(1.0, max(TAIL_BOUND, 100.0 * threshold))
+    bound = (
+        threshold
+        if kind in ("bonferroni", "holm")
+        else min(1.0, max(TAIL_BOUND, 100.0 * threshold))
+    )
     passes = 0
     while True:
         passes += 1
-        kept = run_kernel(x, y, z, method, alpha=alpha, n_jobs=n_jobs, client=client,
-                          p_threshold=threshold, p_bound=bound)
-        q, needed = adjust_smallest(kept["p_value"], kept.n_tests, kind, others=kept.tail,
-                                    bound=kept.bound)
+        kept = run_kernel(
+            x,
+            y,
+            z,
+            method,
+            alpha=alpha,
+            n_jobs=n_jobs,
+            client=client,
+            p_threshold=threshold,
+            p_bound=bound,
+        )
+        q, needed = adjust_smallest(
+            kept["p_value"], kept.n_tests, kind, others=kept.tail, bound=kept.bound
+        )
         if needed <= kept.bound or passes > 1:
             break
         bound = needed
@@ -63,8 +76,9 @@ def _permutation_fdr(p, x, y, z, method, alpha, n_jobs, client, n_permutations, 
     def null_tables():
         for _ in range(n_permutations):
             rows = rng.permutation(y.shape[0])
-            yield run_kernel(x, y[rows], z, method, alpha=alpha, n_jobs=n_jobs,
-                             client=client)["p_value"]
+            yield run_kernel(x, y[rows], z, method, alpha=alpha, n_jobs=n_jobs, client=client)[
+                "p_value"
+            ]
 
     q, _ = empirical_fdr(p, null_tables())
     return q
@@ -76,8 +90,22 @@ SUMMARY_Q = 0.05
 SUMMARY_ROWS = 100_000
 
 
-def _stream(bx: Block, by: Block, z, method, alpha, n_jobs, client, multitest, family,
-            out: Path, labels: dict, x_names, y_names, pairs: int):
+def _stream(
+    bx: Block,
+    by: Block,
+    z,
+    method,
+    alpha,
+    n_jobs,
+    client,
+    multitest,
+    family,
+    out: Path,
+    labels: dict,
+    x_names,
+    y_names,
+    pairs: int,
+):
     """Write the full table to Parquet ``out`` chunk by chunk (x-major row groups), never
     holding it whole, by chunks of about ``pairs`` pairs.
 
@@ -132,8 +160,9 @@ def _stream(bx: Block, by: Block, z, method, alpha, n_jobs, client, multitest, f
             for start in starts:
                 xs, part = chunk(start)
                 part.values[FIELDS.index("q_value")] = q[xs]
-                frame = association_frame(part.values, part.n, x_names, y_names, **labels,
-                                          x_offset=xs.start)
+                frame = association_frame(
+                    part.values, part.n, x_names, y_names, **labels, x_offset=xs.start
+                )
                 n_chunk = part.info.get("n")
                 n_constant = n_chunk if n_constant in (None, n_chunk) else -1
                 table = pa.Table.from_pandas(frame, preserve_index=False)
@@ -162,8 +191,13 @@ def _stream(bx: Block, by: Block, z, method, alpha, n_jobs, client, multitest, f
     if summary:
         head = _smallest(pd.concat(summary), SUMMARY_ROWS)
     else:
-        head = association_frame(np.empty((len(FIELDS), 0, n_y)),
-                                 np.zeros((0, n_y), np.int32), x_names, y_names, **labels)
+        head = association_frame(
+            np.empty((len(FIELDS), 0, n_y)),
+            np.zeros((0, n_y), np.int32),
+            x_names,
+            y_names,
+            **labels,
+        )
     if n_constant not in (None, -1):
         info["n"] = n_constant
     return head.reset_index(drop=True), n_tests, info
@@ -171,13 +205,21 @@ def _stream(bx: Block, by: Block, z, method, alpha, n_jobs, client, multitest, f
 
 def _write_sidecar(out: Path, params: dict, rows: int) -> None:
     """``<out>.meta.json``: what the streamed table holds and how it was computed."""
-    meta = {"file": out.name, "format": "parquet", "schema": "association_table",
-            "rows": rows, "rows_total": rows, "filter": None,
-            "note": "Rows in the order of the table (x-major), written as computed.",
-            "method": params.get("method"), "covariates": params.get("covariates"),
-            "multiple_testing": params.get("multitest"),
-            "n_patients": params.get("n_patients"), "input_hash": params.get("input_hash"),
-            "parameters": params}
+    meta = {
+        "file": out.name,
+        "format": "parquet",
+        "schema": "association_table",
+        "rows": rows,
+        "rows_total": rows,
+        "filter": None,
+        "note": "Rows in the order of the table (x-major), written as computed.",
+        "method": params.get("method"),
+        "covariates": params.get("covariates"),
+        "multiple_testing": params.get("multitest"),
+        "n_patients": params.get("n_patients"),
+        "input_hash": params.get("input_hash"),
+        "parameters": params,
+    }
     atomic_write(out.with_name(out.name + ".meta.json"), json.dumps(meta, indent=2, default=str))
 
 

@@ -75,36 +75,50 @@ def outcome(
     """
     missing = legacy_value("missing", missing, {"raise": "error"}, "outcome")
     if missing not in MISSING:
-        raise InputError("unknown missing-value rule", expected=f"one of {MISSING}",
-                         found=missing)
+        raise InputError("unknown missing-value rule", expected=f"one of {MISSING}", found=missing)
     obs = mdata.obs
     patients = pd.Index(mdata.obs_names)
     for column, role in ((time, "time"), (event, "event")):
         if not isinstance(column, str) or column not in obs.columns:
             raise CohortError(
-                f"the {role} column is not a clinical column of the cohort", column=str(column),
-                expected=f"one of {list(map(str, obs.columns))[:15]}", found="no such column",
+                f"the {role} column is not a clinical column of the cohort",
+                column=str(column),
+                expected=f"one of {list(map(str, obs.columns))[:15]}",
+                found="no such column",
             )
     t_series = obs[time]
-    if isinstance(t_series.dtype, pd.CategoricalDtype) or not (
-        pd.api.types.is_numeric_dtype(t_series.dtype)
-    ) or pd.api.types.is_bool_dtype(t_series.dtype):
-        raise CohortError("survival times must be numbers", column=time,
-                          expected="a numeric column of follow-up times",
-                          found=str(t_series.dtype))
+    if (
+        isinstance(t_series.dtype, pd.CategoricalDtype)
+        or not (pd.api.types.is_numeric_dtype(t_series.dtype))
+        or pd.api.types.is_bool_dtype(t_series.dtype)
+    ):
+        raise CohortError(
+            "survival times must be numbers",
+            column=time,
+            expected="a numeric column of follow-up times",
+            found=str(t_series.dtype),
+        )
     t = pd.to_numeric(t_series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = np.isinf(t)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise CohortError("infinite survival time", column=time, row=str(patients[first]),
-                          expected="a finite time >= 0", found=t[first])
+        raise CohortError(
+            "infinite survival time",
+            column=time,
+            row=str(patients[first]),
+            expected="a finite time >= 0",
+            found=t[first],
+        )
     negative = t < 0
     if negative.any():
         first = int(np.flatnonzero(negative)[0])
         raise CohortError(
             f"negative survival time for {int(negative.sum())} patient(s): "
             f"{_examples(patients, negative)}",
-            column=time, row=str(patients[first]), expected="a time >= 0", found=t[first],
+            column=time,
+            row=str(patients[first]),
+            expected="a time >= 0",
+            found=t[first],
         )
     e = _event_values(obs[event], event, event_map, patients)
     unknown = np.isnan(t) | np.isnan(e)
@@ -114,23 +128,32 @@ def outcome(
             which.append(f"time ({time!r})")
         if np.isnan(e).any():
             which.append(f"event ({event!r})")
-        message = (f"{int(unknown.sum())} patient(s) have no {' or '.join(which)}: "
-                   f"{_examples(patients, unknown)}")
+        message = (
+            f"{int(unknown.sum())} patient(s) have no {' or '.join(which)}: "
+            f"{_examples(patients, unknown)}"
+        )
         if missing == "error":
             first = int(np.flatnonzero(unknown)[0])
             raise CohortError(
-                message, column=time if np.isnan(t[first]) else event,
-                row=str(patients[first]), expected="a follow-up time and an event for everyone",
+                message,
+                column=time if np.isnan(t[first]) else event,
+                row=str(patients[first]),
+                expected="a follow-up time and an event for everyone",
                 found="missing",
                 hint="Pass missing='drop' to leave them out, or subset the cohort",
             )
-        warnings.warn(f"{message}; they are left out (missing='drop')", UserWarning,
-                      stacklevel=3)
+        warnings.warn(f"{message}; they are left out (missing='drop')", UserWarning, stacklevel=3)
     usable = ~unknown
     if usable.sum() == 0:
         raise CohortError("no patient has both a follow-up time and an event", column=time)
-    return Outcome(time=np.where(usable, t, 0.0), event=np.where(usable, e, 0.0),
-                   usable=usable, patients=patients, time_column=time, event_column=event)
+    return Outcome(
+        time=np.where(usable, t, 0.0),
+        event=np.where(usable, e, 0.0),
+        usable=usable,
+        patients=patients,
+        time_column=time,
+        event_column=event,
+    )
 
 
 def _event_values(series: pd.Series, column: str, event_map, patients: pd.Index) -> np.ndarray:
@@ -140,8 +163,9 @@ def _event_values(series: pd.Series, column: str, event_map, patients: pd.Index)
         mapping = {}
         for key, value in dict(event_map).items():
             if value not in (0, 1, True, False):
-                raise CohortError("event_map must map codes to 0 or 1", column=column,
-                                  found={key: value})
+                raise CohortError(
+                    "event_map must map codes to 0 or 1", column=column, found={key: value}
+                )
             mapping[_event_key(key)] = float(value)
         expected = f"one of {sorted(mapping)} (the event_map)"
     else:
@@ -153,8 +177,13 @@ def _event_values(series: pd.Series, column: str, event_map, patients: pd.Index)
         key = _event_key(value)
         code = mapping.get(key if event_map is not None else key.lower())
         if code is None:
-            raise CohortError("event value outside the stated coding", column=column,
-                              row=str(patients[i]), expected=expected, found=value)
+            raise CohortError(
+                "event value outside the stated coding",
+                column=column,
+                row=str(patients[i]),
+                expected=expected,
+                found=value,
+            )
         out[i] = code
     return out
 
@@ -179,8 +208,9 @@ class Variable:
     values: pd.Series  # indexed by patient
 
 
-def resolve_variable(mdata: md.MuData, name: str, mod: str | None = None,
-                     layer: str | None = None) -> Variable:
+def resolve_variable(
+    mdata: md.MuData, name: str, mod: str | None = None, layer: str | None = None
+) -> Variable:
     """A clinical column or a modality feature, by name.
 
     ``name`` may be an ``obs`` column, ``"modality:feature"``, or a feature name; with
@@ -204,7 +234,8 @@ def resolve_variable(mdata: md.MuData, name: str, mod: str | None = None,
         return Variable(name, name, found[0], pd.Series(block.values[:, 0], index=patients))
     if len(found) > 1:
         raise CohortError(
-            f"{name!r} is a feature of several modalities", found=found,
+            f"{name!r} is a feature of several modalities",
+            found=found,
             expected="a qualified name such as " + repr(f"{found[0]}:{name}"),
         )
     raise CohortError(
@@ -222,8 +253,10 @@ def numeric_values(variable: Variable) -> np.ndarray:
         pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype)
     ):
         raise CohortError(
-            f"{variable.name!r} is not numeric", column=variable.label,
-            expected="numbers (a continuous marker)", found=str(series.dtype),
+            f"{variable.name!r} is not numeric",
+            column=variable.label,
+            expected="numbers (a continuous marker)",
+            found=str(series.dtype),
         )
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
@@ -237,11 +270,15 @@ def group_codes(series: pd.Series, column: str) -> tuple[np.ndarray, list[str], 
     if isinstance(series.dtype, pd.CategoricalDtype):
         used = [c for c in series.cat.categories if (series == c).any()]
         cat = pd.Categorical(series, categories=used, ordered=series.cat.ordered)
-        return np.asarray(cat.codes, dtype=np.int64), [str(c) for c in used], bool(
-            series.cat.ordered)
+        return (
+            np.asarray(cat.codes, dtype=np.int64),
+            [str(c) for c in used],
+            bool(series.cat.ordered),
+        )
     numeric = pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(
-        series.dtype)
-    levels = sorted(series.dropna().unique(), key=lambda v: (v if numeric else str(v)))
+        series.dtype
+    )
+    levels = sorted(series.dropna().unique(), key=lambda v: v if numeric else str(v))
     if not numeric:
         levels = sorted({str(v) for v in series.dropna()})
         keys = series.map(lambda v: v if pd.isna(v) else str(v))
@@ -258,6 +295,9 @@ def covariate_frame(mdata: md.MuData, covariates: Sequence[str]) -> pd.DataFrame
     frame = pd.DataFrame(index=pd.Index(mdata.obs_names))
     for name in as_list(covariates):
         variable = resolve_variable(mdata, name)
-        frame[name] = variable.values.to_numpy() if not isinstance(
-            variable.values.dtype, pd.CategoricalDtype) else variable.values.values
+        frame[name] = (
+            variable.values.to_numpy()
+            if not isinstance(variable.values.dtype, pd.CategoricalDtype)
+            else variable.values.values
+        )
     return frame

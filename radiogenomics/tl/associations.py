@@ -52,13 +52,35 @@ from ._association_passes import (
     run_kernel,
 )
 
-__all__ = ["associate", "ASSOCIATION_COLUMNS", "FAMILIES", "association_frame", "kept_frame",
-           "STREAM_PAIRS", "SUMMARY_Q", "SUMMARY_ROWS", "TAIL_BOUND"]
+__all__ = [
+    "associate",
+    "ASSOCIATION_COLUMNS",
+    "FAMILIES",
+    "association_frame",
+    "kept_frame",
+    "STREAM_PAIRS",
+    "SUMMARY_Q",
+    "SUMMARY_ROWS",
+    "TAIL_BOUND",
+]
 
 #: Columns of the association table (data_schemas/association_table.json), in order.
-ASSOCIATION_COLUMNS = ["x_modality", "x", "y_modality", "y", "method", "n", "estimate",
-                       "std_error", "statistic", "p_value", "q_value", "ci_lower", "ci_upper",
-                       "covariates"]
+ASSOCIATION_COLUMNS = [
+    "x_modality",
+    "x",
+    "y_modality",
+    "y",
+    "method",
+    "n",
+    "estimate",
+    "std_error",
+    "statistic",
+    "p_value",
+    "q_value",
+    "ci_lower",
+    "ci_upper",
+    "covariates",
+]
 
 #: Multiple-testing families: all tests together, one per x feature, one per y feature.
 FAMILIES = ("all", "x", "y")
@@ -70,8 +92,11 @@ def _block(mdata: md.MuData, spec, features, layer, side: str) -> Block:
     if isinstance(spec, str) and spec in mdata.mod:
         return modality_block(mdata, spec, features=features, layer=layer)
     if features is not None:
-        raise InputError(f"{side}_features only applies to a modality",
-                         expected=f"{side} naming a modality", found=spec)
+        raise InputError(
+            f"{side}_features only applies to a modality",
+            expected=f"{side} naming a modality",
+            found=spec,
+        )
     return variables(mdata, spec)
 
 
@@ -218,8 +243,9 @@ def associate(
     """
     started = time.perf_counter()
     covariate_names = as_list(covariates)
-    permutation = _check_request(method, multitest, family, alpha, p_threshold, out,
-                                 n_permutations, covariate_names)
+    permutation = _check_request(
+        method, multitest, family, alpha, p_threshold, out, n_permutations, covariate_names
+    )
     bx = _block(mdata, x, x_features, x_layer, "x")
     by = _block(mdata, y, y_features, y_layer, "y")
     z, z_names = design_matrix(mdata.obs, covariate_names)
@@ -227,42 +253,99 @@ def associate(
         _check_binary(by, method)
     _check_numbers(bx, "x")
     _check_numbers(by, "y")
-    labels = dict(x_modality=bx.source, y_modality=by.source, method=method,
-                  covariates=",".join(covariate_names))
+    labels = dict(
+        x_modality=bx.source,
+        y_modality=by.source,
+        method=method,
+        covariates=",".join(covariate_names),
+    )
     if out is not None:
         out = Path(out)
         if out.suffix.lower() != ".parquet":
-            raise InputError("a streamed association table is written as Parquet", file=out,
-                             expected="a path ending in .parquet", found=out.suffix or "none")
+            raise InputError(
+                "a streamed association table is written as Parquet",
+                file=out,
+                expected="a path ending in .parquet",
+                found=out.suffix or "none",
+            )
     streamed = out is not None and p_threshold is None
     run = dict(method=method, alpha=alpha, n_jobs=n_jobs, client=client)
     if streamed:
-        frame, n_tests, info = _stream(bx, by, z, method, alpha, n_jobs, client, multitest,
-                                       family, out, labels, bx.names, by.names, STREAM_PAIRS)
+        frame, n_tests, info = _stream(
+            bx,
+            by,
+            z,
+            method,
+            alpha,
+            n_jobs,
+            client,
+            multitest,
+            family,
+            out,
+            labels,
+            bx.names,
+            by.names,
+            STREAM_PAIRS,
+        )
         n_pairs = len(bx.names) * len(by.names)
         n_untestable = n_pairs - n_tests
-        result = AssociationArrays(values=np.empty((len(FIELDS), 0, 0)),
-                                   n=np.empty((0, 0), np.int32), method=method, info=info)
+        result = AssociationArrays(
+            values=np.empty((len(FIELDS), 0, 0)),
+            n=np.empty((0, 0), np.int32),
+            method=method,
+            info=info,
+        )
     elif p_threshold is not None:
-        result = _threshold_run(bx.values, by.values, z, method, alpha, n_jobs, client,
-                                p_threshold, multitest)
+        result = _threshold_run(
+            bx.values, by.values, z, method, alpha, n_jobs, client, p_threshold, multitest
+        )
         frame = kept_frame(result, bx.names, by.names, **labels)
         n_pairs = len(bx.names) * len(by.names)
         n_untestable = n_pairs - result.n_tests
     else:
-        result = _in_memory(bx, by, z, run, multitest, family,
-                            int(n_permutations) if permutation else 0, random_state)
+        result = _in_memory(
+            bx,
+            by,
+            z,
+            run,
+            multitest,
+            family,
+            int(n_permutations) if permutation else 0,
+            random_state,
+        )
         frame = association_frame(result.values, result.n, bx.names, by.names, **labels)
         n_pairs = result["p_value"].size
         n_untestable = int(np.isnan(result["p_value"]).sum())
-    params = _parameters(mdata, x, y, bx, by, z, z_names, covariate_names, method=method,
-                         multitest=multitest, family=family, alpha=alpha,
-                         n_tests=n_pairs - n_untestable, n_untestable=n_untestable)
+    params = _parameters(
+        mdata,
+        x,
+        y,
+        bx,
+        by,
+        z,
+        z_names,
+        covariate_names,
+        method=method,
+        multitest=multitest,
+        family=family,
+        alpha=alpha,
+        n_tests=n_pairs - n_untestable,
+        n_untestable=n_untestable,
+    )
     params["seconds"] = round(time.perf_counter() - started, 3)
-    _mode_parameters(params, result, frame, permutation=permutation,
-                     n_permutations=n_permutations, random_state=random_state,
-                     p_threshold=p_threshold, out=out, streamed=streamed, n_pairs=n_pairs,
-                     layers=(x_layer, y_layer))
+    _mode_parameters(
+        params,
+        result,
+        frame,
+        permutation=permutation,
+        n_permutations=n_permutations,
+        random_state=random_state,
+        p_threshold=p_threshold,
+        out=out,
+        streamed=streamed,
+        n_pairs=n_pairs,
+        layers=(x_layer, y_layer),
+    )
     if n_untestable:
         warnings.warn(
             f"{n_untestable} of {n_pairs} pairs could not be tested (a constant feature, a "
@@ -281,29 +364,45 @@ def associate(
     return frame
 
 
-def _check_request(method: str, multitest: str, family: str, alpha: float,
-                   p_threshold: float | None, out, n_permutations: int,
-                   covariate_names: list[str]) -> bool:
+def _check_request(
+    method: str,
+    multitest: str,
+    family: str,
+    alpha: float,
+    p_threshold: float | None,
+    out,
+    n_permutations: int,
+    covariate_names: list[str],
+) -> bool:
     """Refuse inconsistent options; whether the q-values are a permutation FDR."""
     if method not in METHODS:
-        raise InputError("unknown association method", expected=f"one of {list(METHODS)}",
-                         found=method)
+        raise InputError(
+            "unknown association method", expected=f"one of {list(METHODS)}", found=method
+        )
     permutation = multitest.lower() == "permutation"
     if multitest.lower() not in MULTITEST_METHODS and not permutation:
-        raise InputError("unknown multiple-testing method",
-                         expected=f"one of {sorted(set(MULTITEST_METHODS)) + ['permutation']}",
-                         found=multitest)
+        raise InputError(
+            "unknown multiple-testing method",
+            expected=f"one of {sorted(set(MULTITEST_METHODS)) + ['permutation']}",
+            found=multitest,
+        )
     if permutation:
         if family != "all" or p_threshold is not None or out is not None:
-            raise InputError("permutation FDR is computed over all tests of an in-memory "
-                             "table", expected="family 'all', no p_threshold, no out",
-                             found={"family": family, "p_threshold": p_threshold,
-                                    "out": None if out is None else str(out)})
+            raise InputError(
+                "permutation FDR is computed over all tests of an in-memory table",
+                expected="family 'all', no p_threshold, no out",
+                found={
+                    "family": family,
+                    "p_threshold": p_threshold,
+                    "out": None if out is None else str(out),
+                },
+            )
         if int(n_permutations) < 1:
             raise InputError("n_permutations must be at least 1", found=n_permutations)
     if family not in FAMILIES:
-        raise InputError("unknown multiple-testing family", expected=f"one of {FAMILIES}",
-                         found=family)
+        raise InputError(
+            "unknown multiple-testing family", expected=f"one of {FAMILIES}", found=family
+        )
     if not 0 < alpha < 1:
         raise InputError("alpha must lie between 0 and 1", found=alpha)
     if p_threshold is not None:
@@ -311,32 +410,61 @@ def _check_request(method: str, multitest: str, family: str, alpha: float,
             raise InputError("p_threshold must lie between 0 and 1", found=p_threshold)
         if MULTITEST_METHODS[multitest.lower()] == "storey":
             raise InputError(
-                "Storey q-values need every p-value (pi0) and cannot be computed in "
-                "threshold mode", expected="multitest 'bh', 'by', 'bonferroni' or 'holm'",
-                found=multitest, hint="Leave out p_threshold for Storey q-values")
+                "Storey q-values need every p-value (pi0) and cannot be computed in threshold mode",
+                expected="multitest 'bh', 'by', 'bonferroni' or 'holm'",
+                found=multitest,
+                hint="Leave out p_threshold for Storey q-values",
+            )
         if family != "all":
-            raise InputError("threshold mode corrects over all tests only",
-                             expected="family 'all'", found=family)
+            raise InputError(
+                "threshold mode corrects over all tests only", expected="family 'all'", found=family
+            )
     if method in UNADJUSTED_METHODS and covariate_names:
         raise InputError(
             f"method {method!r} compares two groups and cannot adjust for covariates",
-            expected="no covariates", found=covariate_names,
+            expected="no covariates",
+            found=covariate_names,
             hint="Use method='logistic' (binary y) or 'linear' to adjust for covariates",
         )
     return permutation
 
 
-def _in_memory(bx: Block, by: Block, z: np.ndarray, run: dict, multitest: str, family: str,
-               n_permutations: int, random_state) -> AssociationArrays:
+def _in_memory(
+    bx: Block,
+    by: Block,
+    z: np.ndarray,
+    run: dict,
+    multitest: str,
+    family: str,
+    n_permutations: int,
+    random_state,
+) -> AssociationArrays:
     """The whole table in memory, with its q-values (``n_permutations > 0``: the
     permutation FDR)."""
-    result = run_kernel(bx.values, by.values, z, run["method"], alpha=run["alpha"],
-                        n_jobs=run["n_jobs"], client=run["client"])
+    result = run_kernel(
+        bx.values,
+        by.values,
+        z,
+        run["method"],
+        alpha=run["alpha"],
+        n_jobs=run["n_jobs"],
+        client=run["client"],
+    )
     p = result["p_value"]
     q = result["q_value"]
     if n_permutations:
-        q[...] = _permutation_fdr(p, bx.values, by.values, z, run["method"], run["alpha"],
-                                  run["n_jobs"], run["client"], n_permutations, random_state)
+        q[...] = _permutation_fdr(
+            p,
+            bx.values,
+            by.values,
+            z,
+            run["method"],
+            run["alpha"],
+            run["n_jobs"],
+            run["client"],
+            n_permutations,
+            random_state,
+        )
     elif family == "all":
         adjust_pvalues(p, multitest, out=q)
     elif family == "x":
@@ -346,10 +474,23 @@ def _in_memory(bx: Block, by: Block, z: np.ndarray, run: dict, multitest: str, f
     return result
 
 
-def _parameters(mdata: md.MuData, x, y, bx: Block, by: Block, z: np.ndarray,
-                z_names: list[str], covariate_names: list[str], *, method: str,
-                multitest: str, family: str, alpha: float, n_tests: int,
-                n_untestable: int) -> dict:
+def _parameters(
+    mdata: md.MuData,
+    x,
+    y,
+    bx: Block,
+    by: Block,
+    z: np.ndarray,
+    z_names: list[str],
+    covariate_names: list[str],
+    *,
+    method: str,
+    multitest: str,
+    family: str,
+    alpha: float,
+    n_tests: int,
+    n_untestable: int,
+) -> dict:
     """How the table was computed, stored with it."""
     complete = ~np.isnan(z).any(axis=1) if z.shape[1] else np.ones(len(bx.patients), bool)
     in_both = (~np.isnan(bx.values)).any(axis=1) & (~np.isnan(by.values)).any(axis=1)
@@ -369,14 +510,24 @@ def _parameters(mdata: md.MuData, x, y, bx: Block, by: Block, z: np.ndarray,
         "n_untestable": n_untestable,
         "n_patients": int((complete & in_both).sum()),
         "n_patients_cohort": int(mdata.n_obs),
-        "input_hash": _hash_inputs(bx.values, by.values, z,
-                                   names=[*bx.names, *by.names, *z_names]),
+        "input_hash": _hash_inputs(bx.values, by.values, z, names=[*bx.names, *by.names, *z_names]),
     }
 
 
-def _mode_parameters(params: dict, result, frame: pd.DataFrame, *, permutation: bool,
-                     n_permutations: int, random_state, p_threshold: float | None,
-                     out: Path | None, streamed: bool, n_pairs: int, layers) -> None:
+def _mode_parameters(
+    params: dict,
+    result,
+    frame: pd.DataFrame,
+    *,
+    permutation: bool,
+    n_permutations: int,
+    random_state,
+    p_threshold: float | None,
+    out: Path | None,
+    streamed: bool,
+    n_pairs: int,
+    layers,
+) -> None:
     """Add what the mode of computation (permutation FDR, threshold, streaming) and the
     kernel's notes tell to ``params``."""
     if params["method"] == "mannwhitney":
@@ -393,8 +544,10 @@ def _mode_parameters(params: dict, result, frame: pd.DataFrame, *, permutation: 
         params["path"] = str(out.resolve())
         params["rows_written"] = n_pairs if streamed else len(frame)
         if streamed:
-            params["summary"] = (f"rows with q_value <= {SUMMARY_Q} (at most {SUMMARY_ROWS} "
-                                 f"of the smallest p-values); the whole table is in path")
+            params["summary"] = (
+                f"rows with q_value <= {SUMMARY_Q} (at most {SUMMARY_ROWS} "
+                f"of the smallest p-values); the whole table is in path"
+            )
             params["chunks"] = result.info["chunks"]
     if any(layers):
         params["layers"] = {"x": layers[0], "y": layers[1]}
@@ -419,7 +572,8 @@ def _check_binary(block: Block, method: str) -> None:
         row, column = np.argwhere(bad)[0]
         raise CohortError(
             f"method {method!r} needs a binary y (0/1)",
-            row=str(block.patients[row]), column=block.names[column],
+            row=str(block.patients[row]),
+            column=block.names[column],
             expected=f"0 or 1 in every y column of {block.source!r}",
             found=values[row, column],
             hint="Swap x and y if x is the binary variable",
@@ -432,6 +586,8 @@ def _check_numbers(block: Block, side: str) -> None:
         row, column = np.argwhere(infinite)[0]
         raise CohortError(
             f"an infinite value in {side} ({block.source!r})",
-            row=str(block.patients[row]), column=block.names[column],
-            expected="finite numbers (or missing values)", found=block.values[row, column],
+            row=str(block.patients[row]),
+            column=block.names[column],
+            expected="finite numbers (or missing values)",
+            found=block.values[row, column],
         )

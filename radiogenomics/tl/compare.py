@@ -58,8 +58,9 @@ def group_mask(mdata: md.MuData, spec: str, other: np.ndarray | None = None) -> 
         raise InputError("a group needs a definition", expected="e.g. stage:III", found="")
     if spec == "rest":
         if other is None:
-            raise InputError("'rest' is the patients outside the other group; name that "
-                             "group first", found=spec)
+            raise InputError(
+                "'rest' is the patients outside the other group; name that group first", found=spec
+            )
         return ~other
     match = _THRESHOLD.match(spec)
     if match:
@@ -75,11 +76,16 @@ def group_mask(mdata: md.MuData, spec: str, other: np.ndarray | None = None) -> 
         gene, _, status = level.partition("=")
         adata = mdata["mutation"]
         if gene not in adata.var_names:
-            raise CohortError(f"no gene {gene!r} in the mutation data", column=gene,
-                              expected="a gene of mdata['mutation'].var_names", found=gene)
+            raise CohortError(
+                f"no gene {gene!r} in the mutation data",
+                column=gene,
+                expected="a gene of mdata['mutation'].var_names",
+                found=gene,
+            )
         column = adata[:, gene].X
-        values = np.asarray(column.toarray() if hasattr(column, "toarray") else column,
-                            dtype=float).ravel()
+        values = np.asarray(
+            column.toarray() if hasattr(column, "toarray") else column, dtype=float
+        ).ravel()
         mutated = pd.Series(values > 0, index=adata.obs_names).reindex(mdata.obs_names)
         sequenced = mutated.notna().to_numpy()
         flag = mutated.fillna(False).to_numpy(dtype=bool)
@@ -87,10 +93,12 @@ def group_mask(mdata: md.MuData, spec: str, other: np.ndarray | None = None) -> 
     if sep and source in mdata.obs.columns:
         series = mdata.obs[source]
         return (series.astype(str) == level).to_numpy() & series.notna().to_numpy()
-    raise InputError("cannot read the group", found=spec,
-                     expected="column:value, mutation:GENE, feature>value or rest",
-                     hint="e.g. stage:III, mutation:TP53, radiomics:original_shape_VoxelVolume>"
-                          "2000")
+    raise InputError(
+        "cannot read the group",
+        found=spec,
+        expected="column:value, mutation:GENE, feature>value or rest",
+        hint="e.g. stage:III, mutation:TP53, radiomics:original_shape_VoxelVolume>2000",
+    )
 
 
 def compare_groups(
@@ -149,8 +157,9 @@ def compare_groups(
     both = in_a & in_b
     in_a, in_b = in_a & ~both, in_b & ~both
     if in_a.sum() < 2 or in_b.sum() < 2:
-        raise CohortError("each group needs at least two patients",
-                          found={a: int(in_a.sum()), b: int(in_b.sum())})
+        raise CohortError(
+            "each group needs at least two patients", found={a: int(in_a.sum()), b: int(in_b.sum())}
+        )
     labels = np.where(in_a, a, np.where(in_b, b, None))
     mdata.obs[key_added] = pd.Categorical(labels, categories=[a, b])
     sizes = pd.DataFrame({"group": [a, b], "patients": [int(in_a.sum()), int(in_b.sum())]})
@@ -167,19 +176,52 @@ def compare_groups(
             continue
         # values in their physical units when the modality keeps them before preprocessing
         layer = "raw" if "raw" in mdata[mod].layers else None
-        found = differential(mdata, key_added, mod, method=method, groups=[a],
-                             reference=b, min_patients=2, layer=layer)
+        found = differential(
+            mdata,
+            key_added,
+            mod,
+            method=method,
+            groups=[a],
+            reference=b,
+            min_patients=2,
+            layer=layer,
+        )
         frames.append(found)
     features = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(features):
-        features = features[["modality", "feature", "n_group", "n_reference", "mean_group",
-                             "mean_reference", "difference", "p_value", "q_value"]].rename(
-            columns={"n_group": "n_a", "n_reference": "n_b", "mean_group": "mean_a",
-                     "mean_reference": "mean_b"}).sort_values("p_value", kind="stable")
+        features = (
+            features[
+                [
+                    "modality",
+                    "feature",
+                    "n_group",
+                    "n_reference",
+                    "mean_group",
+                    "mean_reference",
+                    "difference",
+                    "p_value",
+                    "q_value",
+                ]
+            ]
+            .rename(
+                columns={
+                    "n_group": "n_a",
+                    "n_reference": "n_b",
+                    "mean_group": "mean_a",
+                    "mean_reference": "mean_b",
+                }
+            )
+            .sort_values("p_value", kind="stable")
+        )
     out["features"] = features.reset_index(drop=True)
     out["mutations"] = _mutation_frequencies(mdata, in_a, in_b)
-    store_result(mdata, "comparison", key_added, out["features"],
-                 {"a": a, "b": b, "time": time, "event": event, "method": method})
+    store_result(
+        mdata,
+        "comparison",
+        key_added,
+        out["features"],
+        {"a": a, "b": b, "time": time, "event": event, "method": method},
+    )
     return out
 
 
@@ -189,19 +231,30 @@ def _mutation_frequencies(mdata, in_a, in_b) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     adata = mdata["mutation"]
     x = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
-    frame = pd.DataFrame(np.asarray(x, dtype=float) > 0, index=adata.obs_names,
-                         columns=adata.var_names)
+    frame = pd.DataFrame(
+        np.asarray(x, dtype=float) > 0, index=adata.obs_names, columns=adata.var_names
+    )
     frame = frame.reindex(mdata.obs_names)
     sequenced = frame.notna().all(axis=1).to_numpy()
     mutated = frame.fillna(False).to_numpy(dtype=bool)
     a, b = in_a & sequenced, in_b & sequenced
     ka, kb = mutated[a].sum(0), mutated[b].sum(0)
     na, nb = int(a.sum()), int(b.sum())
-    p = np.array([stats.fisher_exact([[x1, na - x1], [x2, nb - x2]])[1]
-                  for x1, x2 in zip(ka, kb)]) if na and nb else np.full(len(ka), np.nan)
-    table = pd.DataFrame({"gene": [str(g) for g in adata.var_names], "mutated_a": ka,
-                          "share_a": ka / max(na, 1), "mutated_b": kb,
-                          "share_b": kb / max(nb, 1), "p_value": p})
+    p = (
+        np.array([stats.fisher_exact([[x1, na - x1], [x2, nb - x2]])[1] for x1, x2 in zip(ka, kb)])
+        if na and nb
+        else np.full(len(ka), np.nan)
+    )
+    table = pd.DataFrame(
+        {
+            "gene": [str(g) for g in adata.var_names],
+            "mutated_a": ka,
+            "share_a": ka / max(na, 1),
+            "mutated_b": kb,
+            "share_b": kb / max(nb, 1),
+            "p_value": p,
+        }
+    )
     table["q_value"] = adjust_pvalues(table["p_value"].to_numpy())
     return table.sort_values("p_value", kind="stable").reset_index(drop=True)[columns]
 

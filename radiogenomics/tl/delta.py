@@ -28,15 +28,17 @@ DELTA_KINDS = {
 DELTA_SEPARATOR = "@"
 
 
-def _long_modality(data, mod: str, timepoint: str, baseline: str, follow_up: str
-                   ) -> tuple[AnnData | None, AnnData | None, AnnData | None]:
+def _long_modality(
+    data, mod: str, timepoint: str, baseline: str, follow_up: str
+) -> tuple[AnnData | None, AnnData | None, AnnData | None]:
     """(long modality, baseline modality, follow-up modality): either the first or the
     other two are given."""
     if isinstance(data, AnnData):
         return data, None, None
     if not isinstance(data, md.MuData):
-        raise InputError("expected a cohort (MuData) or a modality (AnnData)",
-                         found=type(data).__name__)
+        raise InputError(
+            "expected a cohort (MuData) or a modality (AnnData)", found=type(data).__name__
+        )
     if mod in data.mod and timepoint in data.mod[mod].obs.columns:
         return data.mod[mod], None, None
     names = (f"{mod}_{baseline}", f"{mod}_{follow_up}")
@@ -45,8 +47,9 @@ def _long_modality(data, mod: str, timepoint: str, baseline: str, follow_up: str
     raise CohortError(
         f"the cohort holds no time points of modality {mod!r}",
         expected=f"modality {mod!r} with an obs column {timepoint!r} (one row per image), or "
-                 f"modalities {names[0]!r} and {names[1]!r}",
-        found=sorted(data.mod))
+        f"modalities {names[0]!r} and {names[1]!r}",
+        found=sorted(data.mod),
+    )
 
 
 def _matrix(adata: AnnData, layer: str | None) -> np.ndarray:
@@ -54,8 +57,11 @@ def _matrix(adata: AnnData, layer: str | None) -> np.ndarray:
         layer = "raw" if "raw" in adata.layers else None
     source = adata.X if layer is None else adata.layers.get(layer)
     if source is None:
-        raise CohortError(f"the modality has no layer {layer!r}",
-                          expected=f"one of {list(adata.layers)}", found=layer)
+        raise CohortError(
+            f"the modality has no layer {layer!r}",
+            expected=f"one of {list(adata.layers)}",
+            found=layer,
+        )
     if hasattr(source, "toarray"):
         source = source.toarray()
     return np.asarray(source, dtype=np.float64)
@@ -71,27 +77,43 @@ def _keys(obs: pd.DataFrame, obs_names, patient_key: str) -> pd.Series:
         lesion = obs["lesion_id"].astype(object).where(obs["lesion_id"].notna(), "")
         lesion = lesion.astype(str).to_numpy()
         if (lesion != "").any():
-            patient = np.array([p if not les else f"{p}|{les}" for p, les in
-                                zip(patient, lesion)], dtype=object)
+            patient = np.array(
+                [p if not les else f"{p}|{les}" for p, les in zip(patient, lesion)], dtype=object
+            )
     return pd.Series(patient, index=obs_names)
 
 
-def _split(adata: AnnData, timepoint: str, baseline: str, follow_up: str, patient_key: str,
-           layer: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split(
+    adata: AnnData,
+    timepoint: str,
+    baseline: str,
+    follow_up: str,
+    patient_key: str,
+    layer: str | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     if timepoint not in adata.obs.columns:
-        raise CohortError(f"the modality has no time point column {timepoint!r}",
-                          column=timepoint, expected="an obs column naming each image's "
-                          "time point (the manifest's 'timepoint')",
-                          found=list(adata.obs.columns)[:10])
-    values = pd.DataFrame(_matrix(adata, layer), index=np.asarray(adata.obs_names),
-                          columns=np.asarray(adata.var_names))
+        raise CohortError(
+            f"the modality has no time point column {timepoint!r}",
+            column=timepoint,
+            expected="an obs column naming each image's time point (the manifest's 'timepoint')",
+            found=list(adata.obs.columns)[:10],
+        )
+    values = pd.DataFrame(
+        _matrix(adata, layer),
+        index=np.asarray(adata.obs_names),
+        columns=np.asarray(adata.var_names),
+    )
     keys = _keys(adata.obs, adata.obs_names, patient_key)
     points = adata.obs[timepoint].astype(str).to_numpy()
     present = sorted(set(points))
     for wanted in (baseline, follow_up):
         if wanted not in present:
-            raise CohortError(f"no image at time point {wanted!r}", column=timepoint,
-                              expected=f"{baseline!r} and {follow_up!r}", found=present)
+            raise CohortError(
+                f"no image at time point {wanted!r}",
+                column=timepoint,
+                expected=f"{baseline!r} and {follow_up!r}",
+                found=present,
+            )
     out = []
     for wanted in (baseline, follow_up):
         rows = points == wanted
@@ -101,23 +123,30 @@ def _split(adata: AnnData, timepoint: str, baseline: str, follow_up: str, patien
         if len(duplicated):
             raise CohortError(
                 f"{len(set(duplicated))} patient(s) have several images at time point "
-                f"{wanted!r}, e.g. {duplicated[0]!r}", row=str(duplicated[0]), column=timepoint,
+                f"{wanted!r}, e.g. {duplicated[0]!r}",
+                row=str(duplicated[0]),
+                column=timepoint,
                 expected="one image per patient (and lesion) and time point",
                 found=f"{int((frame.index == duplicated[0]).sum())} images",
-                hint="Tell lesions apart with a lesion_id column")
+                hint="Tell lesions apart with a lesion_id column",
+            )
         out.append(frame)
     return out[0], out[1]
 
 
 def _pair(adata: AnnData, patient_key: str, layer: str | None) -> pd.DataFrame:
-    frame = pd.DataFrame(_matrix(adata, layer), index=np.asarray(adata.obs_names),
-                         columns=np.asarray(adata.var_names))
+    frame = pd.DataFrame(
+        _matrix(adata, layer),
+        index=np.asarray(adata.obs_names),
+        columns=np.asarray(adata.var_names),
+    )
     frame.index = _keys(adata.obs, adata.obs_names, patient_key).to_numpy()
     return frame
 
 
-def _change(base: np.ndarray, follow: np.ndarray, kind: str
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _change(
+    base: np.ndarray, follow: np.ndarray, kind: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The change and the cells where it is undefined, with their reason codes."""
     with np.errstate(divide="ignore", invalid="ignore"):
         if kind == "absolute":
@@ -135,10 +164,15 @@ def _change(base: np.ndarray, follow: np.ndarray, kind: str
             nonpositive = ~zero & (ratio <= 0)
             change = np.log(ratio)
             undefined = zero | nonpositive
-            reason = np.where(zero, "zero baseline",
-                              np.where(follow == 0, "zero follow-up",
-                                       np.where(nonpositive, "baseline and follow-up of "
-                                                "opposite signs", "")))
+            reason = np.where(
+                zero,
+                "zero baseline",
+                np.where(
+                    follow == 0,
+                    "zero follow-up",
+                    np.where(nonpositive, "baseline and follow-up of opposite signs", ""),
+                ),
+            )
     missing = np.isnan(base) | np.isnan(follow)
     reason = np.where(missing & ~undefined, "missing value", reason)
     change = np.where(undefined | missing, np.nan, change)
@@ -217,11 +251,13 @@ def delta(
     (['P1', 'P2'], [-0.2, 0.25])
     """
     if kind not in DELTA_KINDS:
-        raise InputError(f"unknown kind={kind!r}", expected=f"one of {list(DELTA_KINDS)}",
-                         found=kind)
+        raise InputError(
+            f"unknown kind={kind!r}", expected=f"one of {list(DELTA_KINDS)}", found=kind
+        )
     if missing not in ("error", "drop"):
-        raise InputError(f"unknown missing={missing!r}", expected="'error' or 'drop'",
-                         found=missing)
+        raise InputError(
+            f"unknown missing={missing!r}", expected="'error' or 'drop'", found=missing
+        )
     if baseline == follow_up:
         raise InputError("baseline and follow-up are the same time point", found=baseline)
     long, base_mod, follow_mod = _long_modality(data, mod, timepoint, baseline, follow_up)
@@ -234,71 +270,114 @@ def delta(
         if list(base.columns) != list(follow.columns):
             shared = base.columns.intersection(follow.columns, sort=False)
             if len(shared) == 0:
-                raise CohortError("the two time points share no feature",
-                                  found=[list(base.columns[:3]), list(follow.columns[:3])])
+                raise CohortError(
+                    "the two time points share no feature",
+                    found=[list(base.columns[:3]), list(follow.columns[:3])],
+                )
             base, follow = base[shared], follow[shared]
     only_base = [p for p in base.index if p not in set(follow.index)]
     only_follow = [p for p in follow.index if p not in set(base.index)]
     if (only_base or only_follow) and missing == "error":
-        lacking = [*(f"{p} (no {follow_up!r})" for p in only_base),
-                   *(f"{p} (no {baseline!r})" for p in only_follow)]
+        lacking = [
+            *(f"{p} (no {follow_up!r})" for p in only_base),
+            *(f"{p} (no {baseline!r})" for p in only_follow),
+        ]
         raise CohortError(
             f"{len(lacking)} patient(s) lack one of the two time points: "
-            + ", ".join(lacking[:20]) + (" ..." if len(lacking) > 20 else ""),
-            column=timepoint, expected=f"an image at {baseline!r} and at {follow_up!r} for "
-            "every patient", found=lacking,
-            hint="Pass missing='drop' to leave them out (they are listed in the result)")
+            + ", ".join(lacking[:20])
+            + (" ..." if len(lacking) > 20 else ""),
+            column=timepoint,
+            expected=f"an image at {baseline!r} and at {follow_up!r} for every patient",
+            found=lacking,
+            hint="Pass missing='drop' to leave them out (they are listed in the result)",
+        )
     patients = [p for p in base.index if p in set(follow.index)]
     if not patients:
-        raise CohortError("no patient has both time points", expected=f"{baseline!r} and "
-                          f"{follow_up!r}", found={"baseline": len(base), "follow_up": len(follow)})
+        raise CohortError(
+            "no patient has both time points",
+            expected=f"{baseline!r} and {follow_up!r}",
+            found={"baseline": len(base), "follow_up": len(follow)},
+        )
     b = base.loc[patients].to_numpy()
     f = follow.loc[patients, base.columns].to_numpy()
     change, undefined, reason = _change(b, f, kind)
     rows, cols = np.nonzero(reason != "")
-    undefined_table = pd.DataFrame({
-        "patient": np.asarray(patients, dtype=object)[rows],
-        "feature": np.asarray(base.columns, dtype=object)[cols],
-        "reason": reason[rows, cols].astype(str),
-        "baseline": b[rows, cols], "follow_up": f[rows, cols]})
+    undefined_table = pd.DataFrame(
+        {
+            "patient": np.asarray(patients, dtype=object)[rows],
+            "feature": np.asarray(base.columns, dtype=object)[cols],
+            "reason": reason[rows, cols].astype(str),
+            "baseline": b[rows, cols],
+            "follow_up": f[rows, cols],
+        }
+    )
 
     result = _change_modality(source, base.columns, patients, change, b, f, undefined, kind)
-    dropped = pd.DataFrame({
-        "patient": [*only_base, *only_follow],
-        "reason": [*(f"no image at {follow_up!r}" for _ in only_base),
-                   *(f"no image at {baseline!r}" for _ in only_follow)]})
+    dropped = pd.DataFrame(
+        {
+            "patient": [*only_base, *only_follow],
+            "reason": [
+                *(f"no image at {follow_up!r}" for _ in only_base),
+                *(f"no image at {baseline!r}" for _ in only_follow),
+            ],
+        }
+    )
     result.uns["radiogenomics"] = {
         "source": f"delta radiomics of modality {mod!r}",
-        "delta": {"kind": kind, "definition": DELTA_KINDS[kind], "baseline": baseline,
-                  "follow_up": follow_up, "timepoint_column": timepoint,
-                  "n_patients": len(patients), "undefined": undefined_table,
-                  "dropped": dropped},
+        "delta": {
+            "kind": kind,
+            "definition": DELTA_KINDS[kind],
+            "baseline": baseline,
+            "follow_up": follow_up,
+            "timepoint_column": timepoint,
+            "n_patients": len(patients),
+            "undefined": undefined_table,
+            "dropped": dropped,
+        },
     }
     if isinstance(data, md.MuData):
         name = key_added or f"{mod}_delta"
         if any("|" in str(p) for p in patients):
             raise CohortError(
-                "a cohort modality has one row per patient, and some patients have several "
-                "lesions", expected="one lesion per patient", found=[p for p in patients
-                                                                     if "|" in str(p)][:5],
+                "a cohort modality has one row per patient, and some patients have several lesions",
+                expected="one lesion per patient",
+                found=[p for p in patients if "|" in str(p)][:5],
                 hint="Compute the change on the modality (AnnData) and summarise lesions "
-                     "per patient first")
+                "per patient first",
+            )
         add_modality(data, name, result)
         root = data.uns.setdefault("radiogenomics", {})
-        root.setdefault("delta", {})[name] = _clean_uns({
-            "kind": kind, "baseline": baseline, "follow_up": follow_up, "modality": mod,
-            "n_patients": len(patients), "n_undefined": int(len(undefined_table)),
-            "dropped": [str(p) for p in dropped["patient"]]})
+        root.setdefault("delta", {})[name] = _clean_uns(
+            {
+                "kind": kind,
+                "baseline": baseline,
+                "follow_up": follow_up,
+                "modality": mod,
+                "n_patients": len(patients),
+                "n_undefined": int(len(undefined_table)),
+                "dropped": [str(p) for p in dropped["patient"]],
+            }
+        )
     return result
 
 
-def _change_modality(source: AnnData, columns: pd.Index, patients: list, change: np.ndarray,
-                     b: np.ndarray, f: np.ndarray, undefined: np.ndarray, kind: str
-                     ) -> AnnData:
+def _change_modality(
+    source: AnnData,
+    columns: pd.Index,
+    patients: list,
+    change: np.ndarray,
+    b: np.ndarray,
+    f: np.ndarray,
+    undefined: np.ndarray,
+    kind: str,
+) -> AnnData:
     """Patients x features of the change, ``var`` from the source with ``delta_kind``,
     ``unit`` and ``n_undefined``; the paired values as layers."""
-    var_source = source.var.loc[list(columns)] if set(columns) <= set(
-        source.var_names) else pd.DataFrame(index=columns)
+    var_source = (
+        source.var.loc[list(columns)]
+        if set(columns) <= set(source.var_names)
+        else pd.DataFrame(index=columns)
+    )
     var = var_source.copy()
     var["delta_kind"] = kind
     if kind != "absolute":

@@ -21,9 +21,23 @@ from .enrichment import enrichment
 __all__ = ["differential", "DIFFERENTIAL_COLUMNS"]
 
 DIFFERENTIAL_COLUMNS = [
-    "groupby", "group", "reference", "modality", "feature", "method", "n_group",
-    "n_reference", "mean_group", "mean_reference", "difference", "cohens_d", "auc",
-    "statistic", "p_value", "q_value", "rank",
+    "groupby",
+    "group",
+    "reference",
+    "modality",
+    "feature",
+    "method",
+    "n_group",
+    "n_reference",
+    "mean_group",
+    "mean_reference",
+    "difference",
+    "cohens_d",
+    "auc",
+    "statistic",
+    "p_value",
+    "q_value",
+    "rank",
 ]
 
 
@@ -33,10 +47,13 @@ def _groups(mdata: md.MuData, mod: str, groupby: str) -> pd.Series:
     adata = mdata.mod[mod]
     if groupby in adata.obs.columns:
         return adata.obs[groupby].reindex(mdata.obs_names)
-    raise CohortError(f"no grouping column {groupby!r}", column=groupby,
-                      expected=f"a column of mdata.obs: {list(map(str, mdata.obs.columns))[:15]}",
-                      found="no such column",
-                      hint="Find radiomic subtypes first with rg.tl.phenotypes")
+    raise CohortError(
+        f"no grouping column {groupby!r}",
+        column=groupby,
+        expected=f"a column of mdata.obs: {list(map(str, mdata.obs.columns))[:15]}",
+        found="no such column",
+        hint="Find radiomic subtypes first with rg.tl.phenotypes",
+    )
 
 
 def differential(
@@ -123,15 +140,21 @@ def differential(
     text = labels.astype(object).where(labels.notna(), None)
     codes = np.array([levels.index(str(v)) if v is not None else -1 for v in text])
     if len(levels) < 2:
-        raise CohortError(f"{groupby!r} has fewer than two groups among the patients of "
-                          f"{mod!r}", column=groupby, expected="two or more groups",
-                          found=levels)
+        raise CohortError(
+            f"{groupby!r} has fewer than two groups among the patients of {mod!r}",
+            column=groupby,
+            expected="two or more groups",
+            found=levels,
+        )
     ref_code = None
     if reference != "rest":
         if str(reference) not in levels:
-            raise CohortError("the reference group is not a group of the column",
-                              column=groupby, expected=f"'rest' or one of {levels}",
-                              found=reference)
+            raise CohortError(
+                "the reference group is not a group of the column",
+                column=groupby,
+                expected=f"'rest' or one of {levels}",
+                found=reference,
+            )
         ref_code = levels.index(str(reference))
     x = block.values
     moments = welch_one_vs_rest(x, codes, reference=ref_code)
@@ -147,19 +170,27 @@ def differential(
     wanted = levels if groups is None else [str(g) for g in groups]
     unknown = [g for g in wanted if g not in levels]
     if unknown:
-        raise CohortError("unknown group(s)", column=groupby, expected=f"some of {levels}",
-                          found=unknown)
+        raise CohortError(
+            "unknown group(s)", column=groupby, expected=f"some of {levels}", found=unknown
+        )
     parts = []
     for g, level in enumerate(levels):
         if level not in wanted or g == ref_code:
             continue
-        part = pd.DataFrame({
-            "feature": block.names, "n_group": moments["n_group"][g],
-            "n_reference": moments["n_reference"][g], "mean_group": moments["mean_group"][g],
-            "mean_reference": moments["mean_reference"][g],
-            "difference": moments["difference"][g], "cohens_d": moments["effect_size"][g],
-            "auc": auc[g], "statistic": statistic[g], "p_value": p_value[g],
-        })
+        part = pd.DataFrame(
+            {
+                "feature": block.names,
+                "n_group": moments["n_group"][g],
+                "n_reference": moments["n_reference"][g],
+                "mean_group": moments["mean_group"][g],
+                "mean_reference": moments["mean_reference"][g],
+                "difference": moments["difference"][g],
+                "cohens_d": moments["effect_size"][g],
+                "auc": auc[g],
+                "statistic": statistic[g],
+                "p_value": p_value[g],
+            }
+        )
         part["q_value"] = adjust_pvalues(part["p_value"].to_numpy(), "bh")
         part["rank"] = part["p_value"].rank(method="first").astype("Int64")
         part.insert(0, "group", level)
@@ -173,9 +204,16 @@ def differential(
     for column in ("n_group", "n_reference"):
         table[column] = table[column].fillna(0).astype(np.int64)
     key = key_added or f"{groupby}:{mod}"
-    params = {"groupby": groupby, "mod": mod, "method": method, "reference": reference,
-              "layer": layer, "min_patients": min_patients, "groups": levels,
-              "n_patients": int((codes >= 0).sum())}
+    params = {
+        "groupby": groupby,
+        "mod": mod,
+        "method": method,
+        "reference": reference,
+        "layer": layer,
+        "min_patients": min_patients,
+        "groups": levels,
+        "n_patients": int((codes >= 0).sum()),
+    }
     if method == "wilcoxon":
         params["wilcoxon_p_value"] = EXACT_RULE
     store_result(mdata, "differential", key, table, params)

@@ -18,8 +18,19 @@ from ..stats.multitest import adjust_pvalues
 __all__ = ["overrepresentation", "enrichment", "ENRICHMENT_COLUMNS"]
 
 ENRICHMENT_COLUMNS = [
-    "group", "direction", "gene_set", "description", "set_size", "n_hits", "universe",
-    "overlap", "expected", "fold_enrichment", "p_value", "q_value", "genes",
+    "group",
+    "direction",
+    "gene_set",
+    "description",
+    "set_size",
+    "n_hits",
+    "universe",
+    "overlap",
+    "expected",
+    "fold_enrichment",
+    "p_value",
+    "q_value",
+    "genes",
 ]
 
 GeneSets = Mapping[str, Sequence[str]] | str | os.PathLike
@@ -31,8 +42,9 @@ def _gene_sets(genesets: GeneSets) -> tuple[dict[str, list[str]], dict[str, str]
     if isinstance(genesets, Mapping):
         sets = {str(k): [str(g) for g in v] for k, v in genesets.items()}
         return sets, {k: "" for k in sets}
-    raise InputError("gene sets must be a GMT file or a dict of name -> genes",
-                     found=type(genesets).__name__)
+    raise InputError(
+        "gene sets must be a GMT file or a dict of name -> genes", found=type(genesets).__name__
+    )
 
 
 def overrepresentation(
@@ -75,14 +87,25 @@ def overrepresentation(
         if not min_size <= len(members) <= max_size:
             continue
         overlap = [g for g in members if g in hit_set]
-        rows.append((name, descriptions.get(name, ""), len(members), len(overlap),
-                     ";".join(overlap)))
-    columns = ["gene_set", "description", "set_size", "n_hits", "universe", "overlap",
-               "expected", "fold_enrichment", "p_value", "q_value", "genes"]
+        rows.append(
+            (name, descriptions.get(name, ""), len(members), len(overlap), ";".join(overlap))
+        )
+    columns = [
+        "gene_set",
+        "description",
+        "set_size",
+        "n_hits",
+        "universe",
+        "overlap",
+        "expected",
+        "fold_enrichment",
+        "p_value",
+        "q_value",
+        "genes",
+    ]
     if not rows:
         return pd.DataFrame(columns=columns)
-    frame = pd.DataFrame(rows, columns=["gene_set", "description", "set_size", "overlap",
-                                        "genes"])
+    frame = pd.DataFrame(rows, columns=["gene_set", "description", "set_size", "overlap", "genes"])
     n_universe, n_hits = len(universe_set), len(hit_set)
     frame["n_hits"] = n_hits
     frame["universe"] = n_universe
@@ -90,7 +113,8 @@ def overrepresentation(
     with np.errstate(divide="ignore", invalid="ignore"):
         frame["fold_enrichment"] = frame["overlap"] / frame["expected"]
     frame["p_value"] = hypergeometric_overrepresentation(
-        frame["overlap"].to_numpy(), frame["set_size"].to_numpy(), n_hits, n_universe)
+        frame["overlap"].to_numpy(), frame["set_size"].to_numpy(), n_hits, n_universe
+    )
     frame["q_value"] = adjust_pvalues(frame["p_value"].to_numpy(), "bh")
     return frame[columns].sort_values(["p_value", "gene_set"]).reset_index(drop=True)
 
@@ -140,19 +164,27 @@ def enrichment(
     for group, rows in tested.groupby("group", sort=False, observed=True):
         significant = rows["q_value"] < q_threshold
         for direction, sign in (("up", 1.0), ("down", -1.0)):
-            hits = rows.loc[significant & (sign * rows["difference"] > min_difference),
-                            "feature"].astype(str)
-            result = overrepresentation(hits, universe, genesets, min_size=min_size,
-                                        max_size=max_size)
+            hits = rows.loc[
+                significant & (sign * rows["difference"] > min_difference), "feature"
+            ].astype(str)
+            result = overrepresentation(
+                hits, universe, genesets, min_size=min_size, max_size=max_size
+            )
             result.insert(0, "direction", direction)
             result.insert(0, "group", str(group))
             parts.append(result)
     if not parts:
         raise CohortError("the differential result holds no tested feature", found=key)
     out = pd.concat(parts, ignore_index=True)[ENRICHMENT_COLUMNS]
-    params = {"differential": key, "q_threshold": q_threshold,
-              "min_difference": min_difference, "min_size": min_size, "max_size": max_size,
-              "genesets": str(genesets) if isinstance(genesets, (str, os.PathLike))
-              else f"{len(genesets)} sets given"}
+    params = {
+        "differential": key,
+        "q_threshold": q_threshold,
+        "min_difference": min_difference,
+        "min_size": min_size,
+        "max_size": max_size,
+        "genesets": str(genesets)
+        if isinstance(genesets, (str, os.PathLike))
+        else f"{len(genesets)} sets given",
+    }
     store_result(mdata, "enrichment", key_added or key, out, params)
     return out

@@ -48,8 +48,10 @@ def _shap():
     except ImportError:
         raise RadiogenomicsError(
             "model explanations of this learner need the 'shap' package",
-            expected="shap installed", found="not installed",
-            hint="pip install 'radiogenomics[explain]' (or pip install shap)") from None
+            expected="shap installed",
+            found="not installed",
+            hint="pip install 'radiogenomics[explain]' (or pip install shap)",
+        ) from None
     return shap
 
 
@@ -99,14 +101,18 @@ class Explanation:
         columns = np.tile(np.asarray(self.feature_names, dtype=object), n)
         source = [c.partition(":")[0] for c in columns]
         name = [c.partition(":")[2] or c for c in columns]
-        return pd.DataFrame({
-            "patient_id": np.repeat(np.asarray(self.patients, dtype=object), p),
-            "feature": name, "source": source, "column": columns,
-            "value": self.data.to_numpy(dtype=float).ravel(),
-            "shap_value": self.values.ravel(),
-            "base_value": float(self.base_value),
-            "output": np.repeat(self.output, p),
-        })
+        return pd.DataFrame(
+            {
+                "patient_id": np.repeat(np.asarray(self.patients, dtype=object), p),
+                "feature": name,
+                "source": source,
+                "column": columns,
+                "value": self.data.to_numpy(dtype=float).ravel(),
+                "shap_value": self.values.ravel(),
+                "base_value": float(self.base_value),
+                "output": np.repeat(self.output, p),
+            }
+        )
 
     @classmethod
     def from_frame(cls, table: pd.DataFrame, **info) -> Explanation:
@@ -120,12 +126,18 @@ class Explanation:
         data.index = data.index.astype(str)
         output = table.drop_duplicates("patient_id").set_index("patient_id")["output"]
         output.index = output.index.astype(str)
-        return cls(values=values, base_value=float(table["base_value"].iloc[0]),
-                   output=output.loc[patients].to_numpy(dtype=float), feature_names=columns,
-                   data=data.loc[patients, columns], patients=patients,
-                   output_name=str(info.get("output_name", "model output")),
-                   method=str(info.get("method", "")), model=str(info.get("model", "")),
-                   info=dict(info))
+        return cls(
+            values=values,
+            base_value=float(table["base_value"].iloc[0]),
+            output=output.loc[patients].to_numpy(dtype=float),
+            feature_names=columns,
+            data=data.loc[patients, columns],
+            patients=patients,
+            output_name=str(info.get("output_name", "model output")),
+            method=str(info.get("method", "")),
+            model=str(info.get("model", "")),
+            info=dict(info),
+        )
 
 
 def _learner_inputs(pipeline, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -142,14 +154,16 @@ def _reference_mean(pipeline, n_features: int) -> np.ndarray:
     names = [name for name, _ in pipeline.steps[:-1]]
     if "scale" in names:
         scaler = pipeline.named_steps["scale"]
-        after = names[names.index("scale") + 1:]
+        after = names[names.index("scale") + 1 :]
         if isinstance(scaler, StandardScaler) and scaler.with_mean:
             # the steps after scaling only select columns
             if all(hasattr(pipeline.named_steps[s], "get_support") for s in after):
                 return np.zeros(n_features)
-    raise InputError("the training mean of the learner's inputs is unknown for this pipeline",
-                     expected="a pipeline ending in scale (StandardScaler) and selection steps",
-                     found=names)
+    raise InputError(
+        "the training mean of the learner's inputs is unknown for this pipeline",
+        expected="a pipeline ending in scale (StandardScaler) and selection steps",
+        found=names,
+    )
 
 
 def _output_name(model) -> str:
@@ -165,8 +179,11 @@ def _linear(learner, Z: np.ndarray, reference: np.ndarray, task: str):
     coef = np.asarray(learner.coef_, dtype=float)
     coef = coef[:, -1] if coef.ndim == 2 and coef.shape[0] == Z.shape[1] else coef.ravel()
     values = coef[None, :] * (Z - reference[None, :])
-    intercept = float(np.ravel(getattr(learner, "intercept_", 0.0))[-1]) \
-        if np.size(getattr(learner, "intercept_", 0.0)) else 0.0
+    intercept = (
+        float(np.ravel(getattr(learner, "intercept_", 0.0))[-1])
+        if np.size(getattr(learner, "intercept_", 0.0))
+        else 0.0
+    )
     if task == "survival":
         # scikit-survival's linear risk score: coefficients times the inputs, no intercept
         # (offsets, if any, are in the learner's predict)
@@ -202,10 +219,17 @@ def _tree(learner, Z: np.ndarray, task: str, model):
     else:
         base = float(expected[-1])
     if task == "classification":
-        output = np.asarray(learner.predict_proba(Z)[:, list(learner.classes_).index(1)]
-                            if probability else learner.decision_function(Z), dtype=float)
-        name = (f"probability of {model.target.column} = {model.target.positive}" if probability
-                else _output_name(model))
+        output = np.asarray(
+            learner.predict_proba(Z)[:, list(learner.classes_).index(1)]
+            if probability
+            else learner.decision_function(Z),
+            dtype=float,
+        )
+        name = (
+            f"probability of {model.target.column} = {model.target.positive}"
+            if probability
+            else _output_name(model)
+        )
     else:
         output = np.asarray(learner.predict(Z), dtype=float)
         name = _output_name(model)
@@ -215,11 +239,14 @@ def _tree(learner, Z: np.ndarray, task: str, model):
 def _permutation(learner, Z: np.ndarray, task: str, random_state: int | None):
     shap = _shap()
     if task == "classification":
+
         def function(rows):
             return np.asarray(learner.predict_proba(rows)[:, 1], dtype=float)
     else:
+
         def function(rows):
             return np.asarray(learner.predict(rows), dtype=float)
+
     masker = shap.maskers.Independent(Z, max_samples=50)
     explainer = shap.explainers.Permutation(function, masker, seed=random_state)
     with warnings.catch_warnings():
@@ -279,8 +306,11 @@ def explain(
     """
     X, _ = model.inputs(mdata, patients=patients, missing=missing)
     if X.empty:
-        raise InputError("no patient can be explained", expected="patients with the "
-                         "modalities and features the model reads", found="none")
+        raise InputError(
+            "no patient can be explained",
+            expected="patients with the modalities and features the model reads",
+            found="none",
+        )
     # patients of a site the training harmonisation did not see are harmonised to the
     # training reference, as by validate_model (the model itself is not changed)
     pipeline, _ = _harmonised_pipeline(model.pipeline, X, "reference")
@@ -297,23 +327,48 @@ def explain(
     else:
         values, base, output = _permutation(learner, Z, task, random_state)
         method = "permutation"
-        output_name = (f"probability of {model.target.column} = {model.target.positive}"
-                       if task == "classification" else _output_name(model))
+        output_name = (
+            f"probability of {model.target.column} = {model.target.positive}"
+            if task == "classification"
+            else _output_name(model)
+        )
     data = pd.DataFrame(index=X.index.astype(str))
     for name in names:
-        data[name] = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float) \
-            if name in X.columns else np.nan
+        data[name] = (
+            pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float)
+            if name in X.columns
+            else np.nan
+        )
     explanation = Explanation(
-        values=values, base_value=float(base), output=np.asarray(output, dtype=float),
-        feature_names=names, data=data, patients=[str(p) for p in X.index],
-        output_name=output_name, method=method, model=str(model.name),
-        info={"learner": type(learner).__name__, "task": task,
-              "additivity_error": float(np.max(np.abs(values.sum(axis=1) + base - output)))
-              if len(output) else 0.0})
+        values=values,
+        base_value=float(base),
+        output=np.asarray(output, dtype=float),
+        feature_names=names,
+        data=data,
+        patients=[str(p) for p in X.index],
+        output_name=output_name,
+        method=method,
+        model=str(model.name),
+        info={
+            "learner": type(learner).__name__,
+            "task": task,
+            "additivity_error": float(np.max(np.abs(values.sum(axis=1) + base - output)))
+            if len(output)
+            else 0.0,
+        },
+    )
     if key_added is not False:
-        store_result(mdata, EXPLANATION_KIND, key_added or str(model.name),
-                     explanation.to_frame(),
-                     params={"model": str(model.name), "method": method,
-                             "output_name": output_name, "base_value": float(base),
-                             "learner": type(learner).__name__})
+        store_result(
+            mdata,
+            EXPLANATION_KIND,
+            key_added or str(model.name),
+            explanation.to_frame(),
+            params={
+                "model": str(model.name),
+                "method": method,
+                "output_name": output_name,
+                "base_value": float(base),
+                "learner": type(learner).__name__,
+            },
+        )
     return explanation

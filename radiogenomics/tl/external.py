@@ -29,9 +29,12 @@ from .models.validation import bootstrap_replicates, curves, performance, predic
 __all__ = ["ExternalValidation", "validate_model", "VALIDATION_KINDS"]
 
 #: Where :func:`validate_model` stores its tables in ``mdata.uns["radiogenomics"]``.
-VALIDATION_KINDS = {"metrics": "external_validation", "curves": "external_validation_curves",
-                    "comparison": "external_validation_comparison",
-                    "predictions": "external_validation_predictions"}
+VALIDATION_KINDS = {
+    "metrics": "external_validation",
+    "curves": "external_validation_curves",
+    "comparison": "external_validation_comparison",
+    "predictions": "external_validation_predictions",
+}
 
 
 @dataclass
@@ -79,24 +82,32 @@ class ExternalValidation:
         (``rg.pl.decision_curve(result, where="external")``)."""
         internal_metrics = self.model.metrics if self.model is not None else None
         internal_curves = self.model.curves if self.model is not None else None
-        metrics = pd.concat([m for m in (internal_metrics, self.metrics) if m is not None
-                             and len(m)], ignore_index=True)
+        metrics = pd.concat(
+            [m for m in (internal_metrics, self.metrics) if m is not None and len(m)],
+            ignore_index=True,
+        )
         curve_tables = [c for c in (internal_curves, self.curves) if c is not None and len(c)]
         if internal_curves is not None and "set" in internal_curves:
             curve_tables[0] = internal_curves[internal_curves["set"] == "cross-validation"]
         card = getattr(self.model, "card", {}) or {}
-        return {"metrics": metrics, "curves": pd.concat(curve_tables, ignore_index=True),
-                "importance": getattr(self.model, "importance", pd.DataFrame()),
-                "predictions": self.predictions, "card": card,
-                "name": str(getattr(self.model, "name", "model"))}
+        return {
+            "metrics": metrics,
+            "curves": pd.concat(curve_tables, ignore_index=True),
+            "importance": getattr(self.model, "importance", pd.DataFrame()),
+            "predictions": self.predictions,
+            "card": card,
+            "name": str(getattr(self.model, "name", "model")),
+        }
 
     def summary(self) -> str:
         """The external metrics beside the internal ones, one line each."""
         lines = []
         for _, r in self.comparison.iterrows():
-            lines.append(f"{r['metric']}: external {r['external']:.3f} ({r['external_ci_lower']:.3f}"
-                         f" to {r['external_ci_upper']:.3f}); internal {r['internal']:.3f} "
-                         f"({r['internal_ci_lower']:.3f} to {r['internal_ci_upper']:.3f})")
+            lines.append(
+                f"{r['metric']}: external {r['external']:.3f} ({r['external_ci_lower']:.3f}"
+                f" to {r['external_ci_upper']:.3f}); internal {r['internal']:.3f} "
+                f"({r['internal_ci_lower']:.3f} to {r['internal_ci_upper']:.3f})"
+            )
         return "\n".join(lines)
 
 
@@ -118,10 +129,13 @@ def _harmonised_pipeline(pipeline, X: pd.DataFrame, new_sites: str):
         return pipeline, info
     column = step.batch.removeprefix(BATCH_PREFIX)
     if new_sites == "error":
-        raise InputError(f"site {unseen[0]!r} was not among the training sites", column=column,
-                         expected=f"one of {step.batches_}", found=unseen,
-                         hint="Pass new_sites='reference' to harmonise new sites to the "
-                              "training reference")
+        raise InputError(
+            f"site {unseen[0]!r} was not among the training sites",
+            column=column,
+            expected=f"one of {step.batches_}",
+            found=unseen,
+            hint="Pass new_sites='reference' to harmonise new sites to the training reference",
+        )
     position = names.index("harmonize")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -132,10 +146,12 @@ def _harmonised_pipeline(pipeline, X: pd.DataFrame, new_sites: str):
     for site in unseen:
         rows = labels == site
         if rows.sum() < 2:
-            raise InputError(f"new site {site!r} has a single patient: its scanner effect "
-                             "cannot be estimated", column=column,
-                             expected="at least two patients of each new site",
-                             found=int(rows.sum()))
+            raise InputError(
+                f"new site {site!r} has a single patient: its scanner effect cannot be estimated",
+                column=column,
+                expected="at least two patients of each new site",
+                found=int(rows.sum()),
+            )
         values = before.loc[rows, extended.harmonised_].to_numpy(dtype=float)
         params = combat_add_batch(values, params)
         batches.append(site)
@@ -157,8 +173,11 @@ def _reorder(params, order):
     n = params.gamma_star.shape[0]
     for f in fields(params):
         value = getattr(params, f.name)
-        if isinstance(value, np.ndarray) and value.shape[:1] == (n,) and \
-                f.name not in ("grand_mean", "var_pooled", "adjusted"):
+        if (
+            isinstance(value, np.ndarray)
+            and value.shape[:1] == (n,)
+            and f.name not in ("grand_mean", "var_pooled", "adjusted")
+        ):
             changes[f.name] = value[order]
     return replace(params, **changes)
 
@@ -168,9 +187,12 @@ def _observed(model, mdata: md.MuData, patients: pd.Index):
     needed = [c for c in (target.column, target.event) if c is not None]
     absent = [c for c in needed if c not in mdata.obs.columns]
     if absent:
-        raise CohortError(f"the external cohort has no outcome column {absent[0]!r}",
-                          column=absent[0], expected=f"the columns the model predicts: {needed}",
-                          found="no such column")
+        raise CohortError(
+            f"the external cohort has no outcome column {absent[0]!r}",
+            column=absent[0],
+            expected=f"the columns the model predicts: {needed}",
+            found="no such column",
+        )
     y, missing = _target_values(mdata, target)
     position = pd.Index(mdata.obs_names).get_indexer(patients)
     return y[position], missing[position]
@@ -232,27 +254,34 @@ def validate_model(
     ['validation', 'metric', 'estimate']
     """
     if new_sites not in ("reference", "error"):
-        raise InputError(f"unknown new_sites={new_sites!r}", expected="'reference' or 'error'",
-                         found=new_sites)
+        raise InputError(
+            f"unknown new_sites={new_sites!r}", expected="'reference' or 'error'", found=new_sites
+        )
     X, dropped = model.inputs(external_mdata, patients=patients, missing=missing)
     # new sites are harmonised on every patient with the features (outcomes play no part)
     pipeline, harmonisation = _harmonised_pipeline(model.pipeline, X, new_sites)
     y, lacking = _observed(model, external_mdata, X.index)
     if lacking.any():
-        dropped = pd.concat([dropped, pd.Series("outcome missing",
-                                                index=X.index[lacking], dtype=object)])
+        dropped = pd.concat(
+            [dropped, pd.Series("outcome missing", index=X.index[lacking], dtype=object)]
+        )
         X, y = X.loc[~lacking], y[~lacking]
     task = model.task
     if len(X) < 2:
-        raise CohortError("too few external patients to validate on",
-                          expected="at least two with the model's features and the outcome",
-                          found=len(X))
+        raise CohortError(
+            "too few external patients to validate on",
+            expected="at least two with the model's features and the outcome",
+            found=len(X),
+        )
     if task == "classification":
         counts = np.bincount(np.asarray(y).astype(int), minlength=2)
         if counts.min() == 0:
-            raise CohortError("the external patients hold a single class",
-                              column=model.target.column, expected="both classes",
-                              found={"negative": int(counts[0]), "positive": int(counts[1])})
+            raise CohortError(
+                "the external patients hold a single class",
+                column=model.target.column,
+                expected="both classes",
+                found={"negative": int(counts[0]), "positive": int(counts[1])},
+            )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prediction = predict_scores(pipeline, X, task)
@@ -261,43 +290,72 @@ def validate_model(
     if task == "survival" and times is None:
         times = card.get("times")
     indices = bootstrap_replicates(task, y, n_bootstraps, random_state)
-    metrics, _ = performance(task, y, prediction, confidence=confidence, threshold=threshold,
-                             times=times, indices=indices)
+    metrics, _ = performance(
+        task,
+        y,
+        prediction,
+        confidence=confidence,
+        threshold=threshold,
+        times=times,
+        indices=indices,
+    )
     metrics.insert(0, "validation", "external")
     metrics["n"] = len(X)
-    curve_table = curves(task, y, prediction, indices, confidence=confidence,
-                         times=times).assign(set="external")
+    curve_table = curves(task, y, prediction, indices, confidence=confidence, times=times).assign(
+        set="external"
+    )
     calibration = {}
     if task == "classification":
         estimates = metrics.set_index("metric")["estimate"]
-        calibration = {"intercept": float(estimates["calibration_intercept"]),
-                       "slope": float(estimates["calibration_slope"])}
+        calibration = {
+            "intercept": float(estimates["calibration_intercept"]),
+            "slope": float(estimates["calibration_slope"]),
+        }
     internal = model.metrics[model.metrics["validation"] == "cross-validation"]
     merged = metrics[["metric", "estimate", "ci_lower", "ci_upper"]].merge(
-        internal[["metric", "estimate", "ci_lower", "ci_upper"]], on="metric", how="left",
-        suffixes=("_external", "_internal"))
-    comparison = pd.DataFrame({
-        "metric": merged["metric"],
-        "internal": merged["estimate_internal"], "internal_ci_lower": merged["ci_lower_internal"],
-        "internal_ci_upper": merged["ci_upper_internal"],
-        "external": merged["estimate_external"], "external_ci_lower": merged["ci_lower_external"],
-        "external_ci_upper": merged["ci_upper_external"],
-        "difference": merged["estimate_external"] - merged["estimate_internal"]})
+        internal[["metric", "estimate", "ci_lower", "ci_upper"]],
+        on="metric",
+        how="left",
+        suffixes=("_external", "_internal"),
+    )
+    comparison = pd.DataFrame(
+        {
+            "metric": merged["metric"],
+            "internal": merged["estimate_internal"],
+            "internal_ci_lower": merged["ci_lower_internal"],
+            "internal_ci_upper": merged["ci_upper_internal"],
+            "external": merged["estimate_external"],
+            "external_ci_lower": merged["ci_lower_external"],
+            "external_ci_upper": merged["ci_upper_external"],
+            "difference": merged["estimate_external"] - merged["estimate_internal"],
+        }
+    )
     predictions = pd.DataFrame({"patient_id": X.index.astype(str), "prediction": prediction})
     if task == "survival":
         predictions["time"] = y["time"]
         predictions["event"] = y["event"].astype(int)
     else:
         predictions["observed"] = np.asarray(y, dtype=float)
-    result = ExternalValidation(metrics=metrics, calibration=calibration, curves=curve_table,
-                                comparison=comparison, predictions=predictions,
-                                harmonisation=harmonisation, dropped=dropped, model=model)
+    result = ExternalValidation(
+        metrics=metrics,
+        calibration=calibration,
+        curves=curve_table,
+        comparison=comparison,
+        predictions=predictions,
+        harmonisation=harmonisation,
+        dropped=dropped,
+        model=model,
+    )
     key = key_added or str(model.name)
-    params = {"model": str(model.name), "n_patients": int(len(X)),
-              "n_bootstraps": int(n_bootstraps), "confidence": confidence,
-              "known_sites": harmonisation.get("known_sites", []),
-              "new_sites": harmonisation.get("new_sites", {}),
-              "dropped": [str(p) for p in dropped.index]}
+    params = {
+        "model": str(model.name),
+        "n_patients": int(len(X)),
+        "n_bootstraps": int(n_bootstraps),
+        "confidence": confidence,
+        "known_sites": harmonisation.get("known_sites", []),
+        "new_sites": harmonisation.get("new_sites", {}),
+        "dropped": [str(p) for p in dropped.index],
+    }
     store_result(external_mdata, VALIDATION_KINDS["metrics"], key, metrics, params=params)
     store_result(external_mdata, VALIDATION_KINDS["curves"], key, curve_table)
     store_result(external_mdata, VALIDATION_KINDS["comparison"], key, comparison)

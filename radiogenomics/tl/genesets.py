@@ -73,16 +73,17 @@ def score_gene_sets(
     """
     key_added = key_added or "geneset"
     if method not in SCORE_METHODS:
-        raise InputError("unknown gene set score", expected=f"one of {SCORE_METHODS}",
-                         found=method)
+        raise InputError("unknown gene set score", expected=f"one of {SCORE_METHODS}", found=method)
     if mod not in mdata.mod:
-        raise CohortError(f"the cohort has no modality {mod!r}",
-                          expected=f"one of {list(mdata.mod)}", found=mod)
+        raise CohortError(
+            f"the cohort has no modality {mod!r}", expected=f"one of {list(mdata.mod)}", found=mod
+        )
     sets, descriptions = read_gmt(gmt_path, descriptions=True)
     adata = mdata.mod[mod]
     if layer is not None and layer not in adata.layers:
-        raise CohortError(f"modality {mod!r} has no layer {layer!r}",
-                          expected=f"one of {list(adata.layers)}")
+        raise CohortError(
+            f"modality {mod!r} has no layer {layer!r}", expected=f"one of {list(adata.layers)}"
+        )
     matrix = adata.layers[layer] if layer else adata.X
     if hasattr(matrix, "toarray"):
         matrix = matrix.toarray()
@@ -109,14 +110,17 @@ def score_gene_sets(
             continue
         kept.append(name)
         with np.errstate(invalid="ignore"):
-            columns.append(np.nanmean(values[:, index], axis=1) if size else
-                           np.full(values.shape[0], np.nan))
-        rows.append({"description": descriptions[name], "n_genes": len(genes),
-                     "n_genes_scored": size})
+            columns.append(
+                np.nanmean(values[:, index], axis=1) if size else np.full(values.shape[0], np.nan)
+            )
+        rows.append(
+            {"description": descriptions[name], "n_genes": len(genes), "n_genes_scored": size}
+        )
     if not kept:
         raise CohortError(
             f"no gene set of {Path(gmt_path).name} has {min_size} or more genes in {mod!r}",
-            file=gmt_path, expected=f"gene names of {mod!r} (e.g. {list(adata.var_names[:3])})",
+            file=gmt_path,
+            expected=f"gene names of {mod!r} (e.g. {list(adata.var_names[:3])})",
             found=f"{len(sets)} set(s), e.g. {list(next(iter(sets.values()))[:3])}",
         )
     scores = AnnData(

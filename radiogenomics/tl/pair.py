@@ -45,8 +45,11 @@ def _column(mdata: md.MuData, spec: str, name: str) -> np.ndarray:
         return modality_block(mdata, spec, features=[name]).values[:, 0]
     if spec == "clinical":
         return obs_block(mdata, [name]).values[:, 0]
-    raise CohortError(f"{spec!r} is neither a modality nor 'clinical'",
-                      expected=f"one of {list(mdata.mod)} or 'clinical'", found=spec)
+    raise CohortError(
+        f"{spec!r} is neither a modality nor 'clinical'",
+        expected=f"one of {list(mdata.mod)} or 'clinical'",
+        found=spec,
+    )
 
 
 def pair_data(
@@ -112,8 +115,17 @@ def pair_data(
         statistics = {name: float(stored[name]) for name in (*_STATISTICS, "q_value")}
         statistics["n"] = int(stored["n"])
     keep = ~np.isnan(xv) & ~np.isnan(yv) & ~np.isnan(z).any(axis=1)
-    data = PairData(x_feature, y_feature, method, names, binary,
-                    np.asarray(mdata.obs_names)[keep], xv[keep], yv[keep], statistics)
+    data = PairData(
+        x_feature,
+        y_feature,
+        method,
+        names,
+        binary,
+        np.asarray(mdata.obs_names)[keep],
+        xv[keep],
+        yv[keep],
+        statistics,
+    )
     if names and keep.sum() > z.shape[1] + 1:
         basis, _ = orthonormal_basis(np.column_stack([np.ones(keep.sum()), z[keep]]))
         data.x_adjusted = data.x - basis @ (basis.T @ data.x) + data.x.mean()

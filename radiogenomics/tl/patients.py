@@ -14,15 +14,24 @@ from .._data import as_list, modality_block
 from ..errors import CohortError
 from ..stats.neighbors import percentile_of, standardized_distances
 
-__all__ = ["patient_percentiles", "similar_patients", "modality_overlap", "clinical_summary",
-           "patient_outliers", "patient_variants"]
+__all__ = [
+    "patient_percentiles",
+    "similar_patients",
+    "modality_overlap",
+    "clinical_summary",
+    "patient_outliers",
+    "patient_variants",
+]
 
 
 def _patient_index(mdata: md.MuData, patient: str) -> int:
     patient = str(patient)
     if patient not in mdata.obs_names:
-        raise CohortError("unknown patient", expected="a patient ID of the cohort",
-                          found="an ID that is not in mdata.obs_names")
+        raise CohortError(
+            "unknown patient",
+            expected="a patient ID of the cohort",
+            found="an ID that is not in mdata.obs_names",
+        )
     return int(mdata.obs_names.get_loc(patient))
 
 
@@ -75,14 +84,16 @@ def patient_percentiles(
         median = np.nanmedian(values, axis=0)
         z = (point - mean) / sd
     z[~np.isfinite(z)] = np.nan
-    return pd.DataFrame({
-        "feature": block.names,
-        "value": point,
-        "percentile": percentile_of(values, point),
-        "z_score": z,
-        "cohort_median": median,
-        "n": (~np.isnan(values)).sum(axis=0).astype(np.int64),
-    })
+    return pd.DataFrame(
+        {
+            "feature": block.names,
+            "value": point,
+            "percentile": percentile_of(values, point),
+            "z_score": z,
+            "cohort_median": median,
+            "n": (~np.isnan(values)).sum(axis=0).astype(np.int64),
+        }
+    )
 
 
 def similar_patients(
@@ -123,20 +134,29 @@ def similar_patients(
     block = modality_block(mdata, mod, features=features)
     present = ~np.isnan(block.values).all(axis=1)
     if not present[index]:
-        raise CohortError(f"the patient has no values in modality {mod!r}",
-                          expected="a patient present in the modality")
+        raise CohortError(
+            f"the patient has no values in modality {mod!r}",
+            expected="a patient present in the modality",
+        )
     own = int(present[:index].sum())
     distance = standardized_distances(block.values[present], own)
     ids = np.asarray(block.patients)[present]
     candidates = np.flatnonzero(np.isfinite(distance) & (np.arange(distance.size) != own))
     order = candidates[np.argsort(distance[candidates], kind="stable")][: int(n_neighbors)]
-    out = pd.DataFrame({"patient_id": ids[order].astype(str),
-                        "rank": np.arange(1, len(order) + 1),
-                        "distance": distance[order]})
+    out = pd.DataFrame(
+        {
+            "patient_id": ids[order].astype(str),
+            "rank": np.arange(1, len(order) + 1),
+            "distance": distance[order],
+        }
+    )
     for column in as_list(obs_columns):
         if column not in mdata.obs.columns:
-            raise CohortError(f"the cohort has no clinical column {column!r}", column=column,
-                              expected=f"one of {list(map(str, mdata.obs.columns))[:15]}")
+            raise CohortError(
+                f"the cohort has no clinical column {column!r}",
+                column=column,
+                expected=f"one of {list(map(str, mdata.obs.columns))[:15]}",
+            )
         out[column] = mdata.obs[column].reindex(out["patient_id"]).to_numpy()
     return out
 
@@ -159,7 +179,8 @@ def modality_overlap(mdata: md.MuData) -> pd.DataFrame:
     """
     presence = pd.DataFrame(
         {name: mdata.obs_names.isin(mod.obs_names) for name, mod in mdata.mod.items()},
-        index=mdata.obs_names)
+        index=mdata.obs_names,
+    )
     counts = presence.value_counts().rename("n_patients").reset_index()
     return counts.sort_values("n_patients", ascending=False, kind="stable").reset_index(drop=True)
 
@@ -191,14 +212,19 @@ def clinical_summary(mdata: md.MuData, columns: Sequence[str] | None = None) -> 
         if column not in obs.columns:
             raise CohortError(f"the cohort has no clinical column {column!r}", column=column)
         series = obs[column]
-        numeric = (pd.api.types.is_numeric_dtype(series.dtype)
-                   and not pd.api.types.is_bool_dtype(series.dtype)
-                   and not isinstance(series.dtype, pd.CategoricalDtype))
-        row = {"column": column, "kind": "numeric" if numeric else "categorical",
-               "n": int(series.notna().sum()), "missing": int(series.isna().sum())}
+        numeric = (
+            pd.api.types.is_numeric_dtype(series.dtype)
+            and not pd.api.types.is_bool_dtype(series.dtype)
+            and not isinstance(series.dtype, pd.CategoricalDtype)
+        )
+        row = {
+            "column": column,
+            "kind": "numeric" if numeric else "categorical",
+            "n": int(series.notna().sum()),
+            "missing": int(series.isna().sum()),
+        }
         if numeric:
-            values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float,
-                                                                     na_value=np.nan)
+            values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
             values = values[~np.isnan(values)]
             if values.size:
                 q1, median, q3 = np.percentile(values, [25, 50, 75])
@@ -212,12 +238,8 @@ def clinical_summary(mdata: md.MuData, columns: Sequence[str] | None = None) -> 
                 counts = counts.sort_index()
             row["levels"] = ", ".join(f"{level}: {int(n)}" for level, n in counts.items())
         rows.append(row)
-    columns_out = ["column", "kind", "n", "missing", "median", "q1", "q3", "min", "max",
-                   "levels"]
+    columns_out = ["column", "kind", "n", "missing", "median", "q1", "q3", "min", "max", "levels"]
     return pd.DataFrame(rows).reindex(columns=columns_out)
-
-
-
 
 
 def patient_outliers(
@@ -264,19 +286,29 @@ def patient_outliers(
     table = patient_percentiles(mdata, patient, mod=mod, layer=layer)
     strength = table["z_score"].abs()
     keep = strength >= float(min_abs_z)
-    out = table[keep.to_numpy()].assign(_s=strength[keep]).sort_values(
-        "_s", ascending=False, kind="stable").drop(columns="_s").head(int(n))
+    out = (
+        table[keep.to_numpy()]
+        .assign(_s=strength[keep])
+        .sort_values("_s", ascending=False, kind="stable")
+        .drop(columns="_s")
+        .head(int(n))
+    )
     out["direction"] = np.where(out["z_score"] > 0, "high", "low")
     return out.reset_index(drop=True)
 
 
 #: How a MAF's variant classifications read.
 _CLASS_LABELS = {
-    "Missense_Mutation": "missense", "Nonsense_Mutation": "nonsense",
-    "Frame_Shift_Del": "frameshift deletion", "Frame_Shift_Ins": "frameshift insertion",
-    "In_Frame_Del": "in-frame deletion", "In_Frame_Ins": "in-frame insertion",
-    "Splice_Site": "splice site", "Nonstop_Mutation": "nonstop",
-    "Translation_Start_Site": "start codon", "Silent": "silent",
+    "Missense_Mutation": "missense",
+    "Nonsense_Mutation": "nonsense",
+    "Frame_Shift_Del": "frameshift deletion",
+    "Frame_Shift_Ins": "frameshift insertion",
+    "In_Frame_Del": "in-frame deletion",
+    "In_Frame_Ins": "in-frame insertion",
+    "Splice_Site": "splice site",
+    "Nonstop_Mutation": "nonstop",
+    "Translation_Start_Site": "start codon",
+    "Silent": "silent",
 }
 
 
@@ -309,19 +341,39 @@ def patient_variants(mdata: md.MuData, patient: str, mod: str = "mutation") -> p
         if "sample_id" in adata.obs:
             samples |= {str(s) for s in str(adata.obs.loc[str(patient), "sample_id"]).split(",")}
         rows = variants[variants["Tumor_Sample_Barcode"].astype(str).isin(samples)]
-        protein = next((c for c in ("HGVSp_Short", "Protein_Change", "HGVSp")
-                        if c in rows.columns), None)
-        return pd.DataFrame({
-            "gene": rows["Hugo_Symbol"].astype(str).to_numpy(),
-            "protein_change": rows[protein].astype(str).to_numpy() if protein else "",
-            "classification": rows["Variant_Classification"].astype(str).map(
-                lambda c: _CLASS_LABELS.get(c, c.replace("_", " ").lower())).to_numpy(),
-            "variant_type": rows["Variant_Type"].astype(str).to_numpy()
-            if "Variant_Type" in rows else "",
-            "vaf": rows["vaf"].to_numpy(dtype=float) if "vaf" in rows else np.nan,
-        }).sort_values("gene", kind="stable").reset_index(drop=True)
-    values = np.asarray(adata[str(patient)].X.todense() if hasattr(adata.X, "todense")
-                        else adata[str(patient)].X, dtype=float).ravel()
+        protein = next(
+            (c for c in ("HGVSp_Short", "Protein_Change", "HGVSp") if c in rows.columns), None
+        )
+        return (
+            pd.DataFrame(
+                {
+                    "gene": rows["Hugo_Symbol"].astype(str).to_numpy(),
+                    "protein_change": rows[protein].astype(str).to_numpy() if protein else "",
+                    "classification": rows["Variant_Classification"]
+                    .astype(str)
+                    .map(lambda c: _CLASS_LABELS.get(c, c.replace("_", " ").lower()))
+                    .to_numpy(),
+                    "variant_type": rows["Variant_Type"].astype(str).to_numpy()
+                    if "Variant_Type" in rows
+                    else "",
+                    "vaf": rows["vaf"].to_numpy(dtype=float) if "vaf" in rows else np.nan,
+                }
+            )
+            .sort_values("gene", kind="stable")
+            .reset_index(drop=True)
+        )
+    values = np.asarray(
+        adata[str(patient)].X.todense() if hasattr(adata.X, "todense") else adata[str(patient)].X,
+        dtype=float,
+    ).ravel()
     genes = sorted(str(g) for g, v in zip(adata.var_names, values) if v > 0)
-    return pd.DataFrame({"gene": genes, "protein_change": "", "classification": "",
-                         "variant_type": "", "vaf": np.nan}, columns=columns)
+    return pd.DataFrame(
+        {
+            "gene": genes,
+            "protein_change": "",
+            "classification": "",
+            "variant_type": "",
+            "vaf": np.nan,
+        },
+        columns=columns,
+    )

@@ -44,8 +44,9 @@ def _graph(x: np.ndarray, *, n_pcs: int, n_neighbors: int, seed: int) -> AnnData
             sc.pp.pca(adata, n_comps=n_comps, random_state=seed)
         else:
             adata.obsm["X_pca"] = adata.X.copy()
-        sc.pp.neighbors(adata, n_neighbors=min(n_neighbors, adata.n_obs - 1),
-                        use_rep="X_pca", random_state=seed)
+        sc.pp.neighbors(
+            adata, n_neighbors=min(n_neighbors, adata.n_obs - 1), use_rep="X_pca", random_state=seed
+        )
     return adata
 
 
@@ -55,13 +56,29 @@ def _leiden(graph: AnnData, resolution: float, seed: int) -> np.ndarray:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sc.tl.leiden(graph, resolution=resolution, flavor="igraph", n_iterations=-1,
-                     directed=False, random_state=seed, key_added="_leiden")
+        sc.tl.leiden(
+            graph,
+            resolution=resolution,
+            flavor="igraph",
+            n_iterations=-1,
+            directed=False,
+            random_state=seed,
+            key_added="_leiden",
+        )
     return graph.obs["_leiden"].astype(int).to_numpy()
 
 
-def _consensus(x: np.ndarray, labels: list[np.ndarray], resolutions: list[float], *,
-               n_resamples: int, fraction: float, seed: int, n_pcs: int, n_neighbors: int):
+def _consensus(
+    x: np.ndarray,
+    labels: list[np.ndarray],
+    resolutions: list[float],
+    *,
+    n_resamples: int,
+    fraction: float,
+    seed: int,
+    n_pcs: int,
+    n_neighbors: int,
+):
     """For each resolution: co-clustering frequency over resamples, and the adjusted
     Rand index of each resample's clustering with the full clustering on the patients
     it drew. Each resample's graph is built once and partitioned at every resolution."""
@@ -179,19 +196,30 @@ def phenotypes(
     x = values(sub, layer)
     check_finite(x, sub, "phenotyping")
     if adata.n_obs < 6:
-        raise CohortError("too few patients to find subtypes", expected="at least 6",
-                          found=adata.n_obs)
+        raise CohortError(
+            "too few patients to find subtypes", expected="at least 6", found=adata.n_obs
+        )
     if not 0 < fraction <= 1:
-        raise CohortError("fraction is the share of patients per resample",
-                          expected="a number in (0, 1]", found=fraction)
+        raise CohortError(
+            "fraction is the share of patients per resample",
+            expected="a number in (0, 1]",
+            found=fraction,
+        )
     settings = {"n_pcs": n_pcs, "n_neighbors": n_neighbors}
     grid = [float(r) for r in np.atleast_1d(np.asarray(resolution, dtype=float))]
     fitted = _graph(x, seed=random_state, **settings)
     partitions = [_leiden(fitted, value, random_state) for value in grid]
     consensus = agreement = None
     if n_resamples > 0:
-        consensus, agreement = _consensus(x, partitions, grid, n_resamples=n_resamples,
-                                          fraction=fraction, seed=random_state, **settings)
+        consensus, agreement = _consensus(
+            x,
+            partitions,
+            grid,
+            n_resamples=n_resamples,
+            fraction=fraction,
+            seed=random_state,
+            **settings,
+        )
     candidates = _candidates(grid, partitions, consensus, agreement)
     best = _choose(candidates, n_resamples)
     codes, consensus = best["codes"], best["consensus"]
@@ -200,11 +228,15 @@ def phenotypes(
     labels = pd.Categorical([names[c] for c in codes], categories=names)
 
     per_patient, per_subtype = _stability(codes, consensus, n_sub)
-    table = pd.DataFrame({
-        "subtype": names, "n_patients": np.bincount(codes, minlength=n_sub),
-        "fraction": np.bincount(codes, minlength=n_sub) / codes.size,
-        "stability": per_subtype, "resolution": best["resolution"],
-    })[PHENOTYPE_COLUMNS]
+    table = pd.DataFrame(
+        {
+            "subtype": names,
+            "n_patients": np.bincount(codes, minlength=n_sub),
+            "fraction": np.bincount(codes, minlength=n_sub) / codes.size,
+            "stability": per_subtype,
+            "resolution": best["resolution"],
+        }
+    )[PHENOTYPE_COLUMNS]
 
     _store_in_modality(adata, fitted, umap=umap, random_state=random_state)
     if consensus is not None:
@@ -217,15 +249,23 @@ def phenotypes(
         stability = pd.Series(per_patient, index=adata.obs_names).reindex(mdata.obs_names)
         mdata.obs[f"{key_added}_stability"] = stability.to_numpy()
         params = {
-            "mod": mod, "features": None if chosen.all() else [str(f) for f in sub.var_names],
-            "layer": layer, "n_pcs": n_pcs, "n_neighbors": n_neighbors,
-            "resolution": best["resolution"], "n_resamples": n_resamples,
-            "fraction": fraction, "random_state": random_state,
-            "n_subtypes": n_sub, "stability_ari_mean": best["ari"],
+            "mod": mod,
+            "features": None if chosen.all() else [str(f) for f in sub.var_names],
+            "layer": layer,
+            "n_pcs": n_pcs,
+            "n_neighbors": n_neighbors,
+            "resolution": best["resolution"],
+            "n_resamples": n_resamples,
+            "fraction": fraction,
+            "random_state": random_state,
+            "n_subtypes": n_sub,
+            "stability_ari_mean": best["ari"],
             "stability_ari_sd": best["ari_sd"],
-            "grid": {"resolution": [c["resolution"] for c in candidates],
-                     "n_subtypes": [c["n_subtypes"] for c in candidates],
-                     "stability_ari_mean": [c["ari"] for c in candidates]},
+            "grid": {
+                "resolution": [c["resolution"] for c in candidates],
+                "n_subtypes": [c["n_subtypes"] for c in candidates],
+                "stability_ari_mean": [c["ari"] for c in candidates],
+            },
         }
         store_result(mdata, "phenotypes", key_added, table, params)
     return table
@@ -236,13 +276,16 @@ def _candidates(grid, partitions, consensus, agreement) -> list[dict]:
     candidates = []
     for k, value in enumerate(grid):
         scores = agreement[k] if agreement is not None else np.array([np.nan])
-        candidates.append({"resolution": value, "codes": partitions[k],
-                           "consensus": None if consensus is None else consensus[k],
-                           "ari": float(np.nanmean(scores)) if agreement is not None
-                           else np.nan,
-                           "ari_sd": float(np.nanstd(scores)) if agreement is not None
-                           else np.nan,
-                           "n_subtypes": int(partitions[k].max()) + 1})
+        candidates.append(
+            {
+                "resolution": value,
+                "codes": partitions[k],
+                "consensus": None if consensus is None else consensus[k],
+                "ari": float(np.nanmean(scores)) if agreement is not None else np.nan,
+                "ari_sd": float(np.nanstd(scores)) if agreement is not None else np.nan,
+                "n_subtypes": int(partitions[k].max()) + 1,
+            }
+        )
     return candidates
 
 
@@ -269,9 +312,11 @@ def _store_in_modality(adata: AnnData, fitted: AnnData, *, umap: bool, random_st
     adata.obsm["X_pca"] = fitted.obsm["X_pca"]
     adata.obsp["distances"] = fitted.obsp["distances"]
     adata.obsp["connectivities"] = fitted.obsp["connectivities"]
-    adata.uns["neighbors"] = {"connectivities_key": "connectivities",
-                              "distances_key": "distances",
-                              "params": dict(fitted.uns["neighbors"]["params"])}
+    adata.uns["neighbors"] = {
+        "connectivities_key": "connectivities",
+        "distances_key": "distances",
+        "params": dict(fitted.uns["neighbors"]["params"]),
+    }
     if umap:
         import scanpy as sc
 

@@ -62,8 +62,14 @@ def _coxnet(x, time, event, l1_ratio, alphas, penalty_factor, n_alphas, alpha_mi
     from sksurv.linear_model import CoxnetSurvivalAnalysis
 
     model = CoxnetSurvivalAnalysis(
-        l1_ratio=l1_ratio, alphas=alphas, n_alphas=n_alphas, alpha_min_ratio=alpha_min_ratio,
-        penalty_factor=penalty_factor, fit_baseline_model=False, max_iter=100000)
+        l1_ratio=l1_ratio,
+        alphas=alphas,
+        n_alphas=n_alphas,
+        alpha_min_ratio=alpha_min_ratio,
+        penalty_factor=penalty_factor,
+        fit_baseline_model=False,
+        max_iter=100000,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(x, _structured(time, event))
@@ -182,11 +188,11 @@ def risk_signature(
     key_added = key_added or DEFAULT_KEY
     covariates = as_list(covariates)
     rng = np.random.default_rng(random_state)
-    d = _patients(mdata, mod, time, event, event_map, missing, features, covariates,
-                  test_size, n_folds, rng)
+    d = _patients(
+        mdata, mod, time, event, event_map, missing, features, covariates, test_size, n_folds, rng
+    )
     train, held, t, e = d["train"], d["held"], d["time"], d["event"]
-    cols, mean, sd = _candidates(d["x"], train, t, e, d["z"], n_preselect,
-                                 d["share_missing"])
+    cols, mean, sd = _candidates(d["x"], train, t, e, d["z"], n_preselect, d["share_missing"])
     if cols.size == 0:
         raise CohortError(f"no usable feature in {mod!r} (all constant or mostly missing)")
     xs = (d["x"][:, cols] - mean[cols]) / sd[cols]
@@ -194,14 +200,26 @@ def risk_signature(
     z_mean = z[train].mean(0) if z_names else np.empty(0)
     z_sd = z[train].std(0) if z_names else np.empty(0)
     if z_names and (z_sd <= 0).any():
-        raise CohortError("a covariate is constant in the training patients",
-                          found=[n for n, s in zip(z_names, z_sd) if s <= 0])
+        raise CohortError(
+            "a covariate is constant in the training patients",
+            found=[n for n, s in zip(z_names, z_sd) if s <= 0],
+        )
     zs = (z - z_mean) / z_sd if z_names else np.empty((t.size, 0))
     design_x = np.hstack([xs, zs])
     penalty = np.r_[np.ones(cols.size), np.zeros(len(z_names))]
-    path = _penalty_path(design_x, t, e, train, penalty, rng, l1_ratio=l1_ratio,
-                         n_folds=n_folds, n_alphas=n_alphas, alpha_min_ratio=alpha_min_ratio,
-                         alpha_rule=alpha_rule)
+    path = _penalty_path(
+        design_x,
+        t,
+        e,
+        train,
+        penalty,
+        rng,
+        l1_ratio=l1_ratio,
+        n_folds=n_folds,
+        n_alphas=n_alphas,
+        alpha_min_ratio=alpha_min_ratio,
+        alpha_rule=alpha_rule,
+    )
     best, alphas = path["best"], path["alphas"]
     coef = path["model"].coef_[:, best]
     n_nonzero = (np.abs(path["model"].coef_[: cols.size]) > 0).sum(0)
@@ -212,41 +230,64 @@ def risk_signature(
         warnings.warn(
             "the cross-validated penalty removes every feature: the features carry no "
             "prognostic information detectable in these patients; every patient gets the "
-            "same score and no risk group", UserWarning, stacklevel=3)
+            "same score and no risk group",
+            UserWarning,
+            stacklevel=3,
+        )
         group = np.full(t.size, -1)
     else:
         group = (risk > threshold).astype(np.int64)
     rows, horizons = _evaluation(t, e, train, held, risk, group, horizons)
     rows += [
-        {"set": "training", "metric": "n_patients", "horizon": np.nan,
-         "value": float(train.sum())},
-        {"set": "held_out", "metric": "n_patients", "horizon": np.nan,
-         "value": float(held.sum())},
-        {"set": "training", "metric": "n_features_selected", "horizon": np.nan,
-         "value": float(selected.size)},
-        {"set": "training", "metric": "alpha", "horizon": np.nan,
-         "value": float(alphas[best])},
+        {"set": "training", "metric": "n_patients", "horizon": np.nan, "value": float(train.sum())},
+        {"set": "held_out", "metric": "n_patients", "horizon": np.nan, "value": float(held.sum())},
+        {
+            "set": "training",
+            "metric": "n_features_selected",
+            "horizon": np.nan,
+            "value": float(selected.size),
+        },
+        {"set": "training", "metric": "alpha", "horizon": np.nan, "value": float(alphas[best])},
     ]
     evaluation = pd.DataFrame(rows)
-    cv = pd.DataFrame({"alpha": alphas, "mean_concordance": path["mean"],
-                       "se_concordance": path["se"], "n_features": n_nonzero,
-                       "chosen": np.arange(alphas.size) == best})
-    signature = _signature_table(mod, d["names"], cols, selected, coef, mean, sd, z_names,
-                                 z_mean, z_sd)
+    cv = pd.DataFrame(
+        {
+            "alpha": alphas,
+            "mean_concordance": path["mean"],
+            "se_concordance": path["se"],
+            "n_features": n_nonzero,
+            "chosen": np.arange(alphas.size) == best,
+        }
+    )
+    signature = _signature_table(
+        mod, d["names"], cols, selected, coef, mean, sd, z_names, z_mean, z_sd
+    )
     _store_patients(mdata, key_added, d["idx"], risk, group, held)
-    params = {"modality": mod, "time": time, "event": event, "covariates": covariates,
-              "l1_ratio": l1_ratio, "n_folds": n_folds, "test_size": test_size,
-              "n_preselect": n_preselect, "alpha_rule": alpha_rule,
-              "seed": random_state, "alpha": float(alphas[best]),
-              "threshold": threshold, "n_candidates": int(cols.size), "horizons": horizons}
+    params = {
+        "modality": mod,
+        "time": time,
+        "event": event,
+        "covariates": covariates,
+        "l1_ratio": l1_ratio,
+        "n_folds": n_folds,
+        "test_size": test_size,
+        "n_preselect": n_preselect,
+        "alpha_rule": alpha_rule,
+        "seed": random_state,
+        "alpha": float(alphas[best]),
+        "threshold": threshold,
+        "n_candidates": int(cols.size),
+        "horizons": horizons,
+    }
     store_result(mdata, "risk_signature", key_added, signature, params)
     store_result(mdata, "risk_signature_evaluation", key_added, evaluation, params)
     store_result(mdata, "risk_signature_cv", key_added, cv, params)
     return signature
 
 
-def _patients(mdata, mod, time, event, event_map, missing, features, covariates, test_size,
-              n_folds, rng) -> dict:
+def _patients(
+    mdata, mod, time, event, event_map, missing, features, covariates, test_size, n_folds, rng
+) -> dict:
     """The patients with follow-up, the modality and the covariates, split into training
     and held-out (stratified on events); the modality's values (``x``) with gaps filled by
     the training medians, the covariates (``z``)."""
@@ -260,24 +301,38 @@ def _patients(mdata, mod, time, event, event_map, missing, features, covariates,
         z_all, z_names = np.empty((mdata.n_obs, 0)), []
     use = out.usable & in_mod & ~np.isnan(z_all).any(1)
     if use.sum() < 20:
-        raise CohortError(f"too few patients with follow-up and {mod!r} for a signature",
-                          expected="at least 20", found=int(use.sum()))
+        raise CohortError(
+            f"too few patients with follow-up and {mod!r} for a signature",
+            expected="at least 20",
+            found=int(use.sum()),
+        )
     idx = np.flatnonzero(use)
     t, e = out.time[idx], out.event[idx]
     held = _split(e, test_size, rng)
     train = ~held
     if e[train].sum() < n_folds or e[held].sum() < 2:
-        raise CohortError("too few events to train and validate a signature",
-                          expected=f">= {n_folds} training and 2 held-out events",
-                          found=f"{int(e[train].sum())} and {int(e[held].sum())}")
+        raise CohortError(
+            "too few events to train and validate a signature",
+            expected=f">= {n_folds} training and 2 held-out events",
+            found=f"{int(e[train].sum())} and {int(e[held].sum())}",
+        )
     x = x_all[idx]
     # training statistics only
     share_missing = np.isnan(x[train]).mean(0)
     median = np.nanmedian(np.where(share_missing[None, :] < 1, x[train], 0.0), axis=0)
     x = np.where(np.isnan(x), median, x)
-    return {"idx": idx, "time": t, "event": e, "held": held, "train": train, "x": x,
-            "share_missing": share_missing, "names": list(block.names), "z": z_all[idx],
-            "z_names": z_names}
+    return {
+        "idx": idx,
+        "time": t,
+        "event": e,
+        "held": held,
+        "train": train,
+        "x": x,
+        "share_missing": share_missing,
+        "names": list(block.names),
+        "z": z_all[idx],
+        "z_names": z_names,
+    }
 
 
 def _candidates(x, train, t, e, z, n_preselect, share_missing):
@@ -289,8 +344,7 @@ def _candidates(x, train, t, e, z, n_preselect, share_missing):
     usable = (sd > 0) & (share_missing <= 0.5)
     if n_preselect is not None and usable.sum() > n_preselect:
         design = cox_kernel.prepare_survival(t[train], e[train])
-        fit = cox_kernel.cox_batch(design, x[train][:, usable],
-                                   z[train] if z.shape[1] else None)
+        fit = cox_kernel.cox_batch(design, x[train][:, usable], z[train] if z.shape[1] else None)
         p = np.full(usable.sum(), np.inf)
         ok = fit.status == "ok"
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -302,12 +356,14 @@ def _candidates(x, train, t, e, z, n_preselect, share_missing):
     return np.flatnonzero(usable), mean, sd
 
 
-def _penalty_path(design_x, t, e, train, penalty, rng, *, l1_ratio, n_folds, n_alphas,
-                  alpha_min_ratio, alpha_rule) -> dict:
+def _penalty_path(
+    design_x, t, e, train, penalty, rng, *, l1_ratio, n_folds, n_alphas, alpha_min_ratio, alpha_rule
+) -> dict:
     """The elastic-net path on all training patients, and the penalty chosen by
     cross-validation of Harrell's C-index along it."""
-    path_model = _coxnet(design_x[train], t[train], e[train], l1_ratio, None, penalty,
-                         n_alphas, alpha_min_ratio)
+    path_model = _coxnet(
+        design_x[train], t[train], e[train], l1_ratio, None, penalty, n_alphas, alpha_min_ratio
+    )
     alphas = path_model.alphas_
     fold = _folds(e[train], n_folds, rng)
     train_idx = np.flatnonzero(train)
@@ -315,11 +371,20 @@ def _penalty_path(design_x, t, e, train, penalty, rng, *, l1_ratio, n_folds, n_a
     for k in range(n_folds):
         fit_rows = train_idx[fold != k]
         val_rows = train_idx[fold == k]
-        model = _coxnet(design_x[fit_rows], t[fit_rows], e[fit_rows], l1_ratio, alphas,
-                        penalty, n_alphas, alpha_min_ratio)
+        model = _coxnet(
+            design_x[fit_rows],
+            t[fit_rows],
+            e[fit_rows],
+            l1_ratio,
+            alphas,
+            penalty,
+            n_alphas,
+            alpha_min_ratio,
+        )
         predictions = design_x[val_rows] @ model.coef_  # (n_val, n_alphas)
         scores[k, : predictions.shape[1]] = km_kernel.concordance_index(
-            t[val_rows], e[val_rows], predictions)
+            t[val_rows], e[val_rows], predictions
+        )
     mean_c = np.nanmean(scores, axis=0)
     se_c = np.nanstd(scores, axis=0, ddof=1) / np.sqrt(n_folds)
     best = int(np.nanargmax(mean_c))
@@ -339,15 +404,17 @@ def _evaluation(t, e, train, held, risk, group, horizons) -> tuple[list[dict], l
     if horizons is None:
         max_train = t[train].max()
         event_times = t[held & (e == 1) & (t < max_train)]
-        horizons = (np.unique(np.percentile(event_times, [25, 50, 75]))
-                    if event_times.size >= 3 else [])
+        horizons = (
+            np.unique(np.percentile(event_times, [25, 50, 75])) if event_times.size >= 3 else []
+        )
     horizons = [float(h) for h in horizons]
     if horizons:
         rows += _time_dependent_auc(t, e, train, held, risk, horizons)
     if (group[held] >= 0).all() and np.unique(group[held]).size == 2:
         lr = km_kernel.logrank_test(t[held], e[held], group[held])
-        rows.append({"set": "held_out", "metric": "logrank_p_value", "horizon": np.nan,
-                     "value": lr.p_value})
+        rows.append(
+            {"set": "held_out", "metric": "logrank_p_value", "horizon": np.nan, "value": lr.p_value}
+        )
     return rows, horizons
 
 
@@ -356,12 +423,15 @@ def _time_dependent_auc(t, e, train, held, risk, horizons) -> list[dict]:
     from sksurv.metrics import cumulative_dynamic_auc
 
     rows = []
-    valid = [h for h in horizons if t[held].min() <= h < t[held].max()
-             and h < t[train].max()]
+    valid = [h for h in horizons if t[held].min() <= h < t[held].max() and h < t[train].max()]
     skipped = sorted(set(horizons) - set(valid))
     if skipped:
-        warnings.warn(f"horizons {skipped} lie outside the follow-up of the held-out "
-                      "patients and are skipped", UserWarning, stacklevel=5)
+        warnings.warn(
+            f"horizons {skipped} lie outside the follow-up of the held-out "
+            "patients and are skipped",
+            UserWarning,
+            stacklevel=5,
+        )
     if valid and np.ptp(risk[held]) > 0:
         # the censoring distribution is known up to the last training time: held-out
         # follow-up is truncated just before it (administrative censoring)
@@ -369,34 +439,64 @@ def _time_dependent_auc(t, e, train, held, risk, horizons) -> list[dict]:
         t_held = np.minimum(t[held], cap)
         e_held = e[held] * (t[held] <= cap)
         auc, mean_auc = cumulative_dynamic_auc(
-            _structured(t[train], e[train]), _structured(t_held, e_held), risk[held],
-            np.asarray(valid))
+            _structured(t[train], e[train]),
+            _structured(t_held, e_held),
+            risk[held],
+            np.asarray(valid),
+        )
         for h, a in zip(valid, np.atleast_1d(auc)):
-            rows.append({"set": "held_out", "metric": "time_dependent_auc", "horizon": h,
-                         "value": float(a)})
-        rows.append({"set": "held_out", "metric": "mean_time_dependent_auc",
-                     "horizon": np.nan, "value": float(mean_auc)})
+            rows.append(
+                {"set": "held_out", "metric": "time_dependent_auc", "horizon": h, "value": float(a)}
+            )
+        rows.append(
+            {
+                "set": "held_out",
+                "metric": "mean_time_dependent_auc",
+                "horizon": np.nan,
+                "value": float(mean_auc),
+            }
+        )
     return rows
 
 
-def _signature_table(mod, names, cols, selected, coef, mean, sd, z_names, z_mean, z_sd
-                     ) -> pd.DataFrame:
+def _signature_table(
+    mod, names, cols, selected, coef, mean, sd, z_names, z_mean, z_sd
+) -> pd.DataFrame:
     """The selected features (and the penalty-free covariates), largest |coef| first."""
     feature_idx = cols[selected]
-    signature = pd.DataFrame({
-        "modality": mod, "feature": [names[i] for i in feature_idx],
-        "coef": coef[selected], "hazard_ratio_per_sd": np.exp(coef[selected]),
-        "coef_per_unit": coef[selected] / sd[feature_idx], "mean": mean[feature_idx],
-        "sd": sd[feature_idx],
-    })
+    signature = pd.DataFrame(
+        {
+            "modality": mod,
+            "feature": [names[i] for i in feature_idx],
+            "coef": coef[selected],
+            "hazard_ratio_per_sd": np.exp(coef[selected]),
+            "coef_per_unit": coef[selected] / sd[feature_idx],
+            "mean": mean[feature_idx],
+            "sd": sd[feature_idx],
+        }
+    )
     if z_names:
-        zc = coef[cols.size:]
-        signature = pd.concat([signature, pd.DataFrame({
-            "modality": "clinical", "feature": z_names, "coef": zc,
-            "hazard_ratio_per_sd": np.exp(zc), "coef_per_unit": zc / z_sd, "mean": z_mean,
-            "sd": z_sd})], ignore_index=True)
+        zc = coef[cols.size :]
+        signature = pd.concat(
+            [
+                signature,
+                pd.DataFrame(
+                    {
+                        "modality": "clinical",
+                        "feature": z_names,
+                        "coef": zc,
+                        "hazard_ratio_per_sd": np.exp(zc),
+                        "coef_per_unit": zc / z_sd,
+                        "mean": z_mean,
+                        "sd": z_sd,
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
     return signature.reindex(
-        signature["coef"].abs().sort_values(ascending=False).index).reset_index(drop=True)
+        signature["coef"].abs().sort_values(ascending=False).index
+    ).reset_index(drop=True)
 
 
 def _store_patients(mdata, key_added, idx, risk, group, held) -> None:
@@ -411,6 +511,8 @@ def _store_patients(mdata, key_added, idx, risk, group, held) -> None:
     set_codes[idx] = held.astype(np.int64)
     mdata.obs[f"{key_added}_score"] = pd.Series(score_col, index=patients)
     mdata.obs[f"{key_added}_group"] = pd.Categorical.from_codes(
-        group_codes, categories=["low", "high"], ordered=True)
+        group_codes, categories=["low", "high"], ordered=True
+    )
     mdata.obs[f"{key_added}_set"] = pd.Categorical.from_codes(
-        set_codes, categories=["training", "held_out"])
+        set_codes, categories=["training", "held_out"]
+    )

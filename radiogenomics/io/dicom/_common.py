@@ -12,8 +12,7 @@ import numpy as np
 
 from ...errors import InputError
 
-__all__ = ["REPORT_KEY", "Grid", "conversion_report", "dicom_kind", "is_dicom_file",
-           "read_header"]
+__all__ = ["REPORT_KEY", "Grid", "conversion_report", "dicom_kind", "is_dicom_file", "read_header"]
 
 #: Metadata key of a SimpleITK image holding its conversion report (JSON).
 REPORT_KEY = "radiogenomics:conversion"
@@ -36,8 +35,13 @@ def is_dicom_file(path: str | os.PathLike) -> bool:
         return False
 
 
-def read_header(path: str | os.PathLike, what: str = "DICOM file", *, pixels: bool = False,
-                specific_tags: list[str] | None = None):
+def read_header(
+    path: str | os.PathLike,
+    what: str = "DICOM file",
+    *,
+    pixels: bool = False,
+    specific_tags: list[str] | None = None,
+):
     """The DICOM header of a file (without its pixel data unless ``pixels``).
 
     Raises ``InputError`` naming the file when it is missing or unreadable.
@@ -48,11 +52,15 @@ def read_header(path: str | os.PathLike, what: str = "DICOM file", *, pixels: bo
     if not Path(path).is_file():
         raise InputError(f"the {what} does not exist", file=path)
     try:
-        return pydicom.dcmread(str(path), stop_before_pixels=not pixels,
-                               specific_tags=specific_tags)
+        return pydicom.dcmread(
+            str(path), stop_before_pixels=not pixels, specific_tags=specific_tags
+        )
     except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, AttributeError) as exc:
-        raise InputError(f"cannot read the {what}", file=path,
-                         found=" ".join(str(exc).split())[:200] or type(exc).__name__) from None
+        raise InputError(
+            f"cannot read the {what}",
+            file=path,
+            found=" ".join(str(exc).split())[:200] or type(exc).__name__,
+        ) from None
 
 
 def dicom_kind(path: str | os.PathLike) -> str | None:
@@ -92,14 +100,17 @@ class Grid:
 
         uids = meta(SOP_UIDS_KEY)
         report = meta(REPORT_KEY)
-        return cls(size=tuple(int(s) for s in image.GetSize()),
-                   spacing=np.asarray(image.GetSpacing(), float),
-                   origin=np.asarray(image.GetOrigin(), float),
-                   direction=np.asarray(image.GetDirection(), float).reshape(3, 3),
-                   frame_of_reference=meta(FRAME_OF_REFERENCE_KEY),
-                   series_uid=meta(SERIES_UID_KEY),
-                   sop_instance_uids=json.loads(uids) if uids else [],
-                   source=source, report=json.loads(report) if report else {})
+        return cls(
+            size=tuple(int(s) for s in image.GetSize()),
+            spacing=np.asarray(image.GetSpacing(), float),
+            origin=np.asarray(image.GetOrigin(), float),
+            direction=np.asarray(image.GetDirection(), float).reshape(3, 3),
+            frame_of_reference=meta(FRAME_OF_REFERENCE_KEY),
+            series_uid=meta(SERIES_UID_KEY),
+            sop_instance_uids=json.loads(uids) if uids else [],
+            source=source,
+            report=json.loads(report) if report else {},
+        )
 
     def continuous_index(self, points: np.ndarray) -> np.ndarray:
         """Continuous voxel indices (x, y, z) of physical points (n, 3) in mm."""

@@ -8,8 +8,21 @@ import pandas as pd
 
 __all__ = ["CONVERSION_COLUMNS", "conversion_table", "read_dicom_mask"]
 
-CONVERSION_COLUMNS = ["patient_id", "lesion_id", "image", "mask", "source", "roi", "modality",
-                      "n_contours", "n_slices", "n_voxels", "volume_mm3", "n_holes", "warnings"]
+CONVERSION_COLUMNS = [
+    "patient_id",
+    "lesion_id",
+    "image",
+    "mask",
+    "source",
+    "roi",
+    "modality",
+    "n_contours",
+    "n_slices",
+    "n_voxels",
+    "volume_mm3",
+    "n_holes",
+    "warnings",
+]
 
 
 def _int(value: Any) -> Any:
@@ -39,10 +52,19 @@ def conversion_table(conversions: list[tuple[dict, dict]]) -> pd.DataFrame:
         columns["volume_mm3"].append(float(report.get("volume_mm3", float("nan"))))
         columns["n_holes"].append(_int(report.get("n_holes")))
         columns["warnings"].append("; ".join(report.get("warnings") or []))
-    dtypes = {"n_contours": "Int64", "n_slices": "Int64", "n_voxels": "Int64",
-              "n_holes": "Int64", "volume_mm3": "float64"}
-    return pd.DataFrame({name: pd.Series(values, dtype=dtypes.get(name, object))
-                         for name, values in columns.items()})
+    dtypes = {
+        "n_contours": "Int64",
+        "n_slices": "Int64",
+        "n_voxels": "Int64",
+        "n_holes": "Int64",
+        "volume_mm3": "float64",
+    }
+    return pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=dtypes.get(name, object))
+            for name, values in columns.items()
+        }
+    )
 
 
 def read_dicom_mask(path, image, roi: str | None = None):

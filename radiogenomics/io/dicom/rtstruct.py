@@ -51,14 +51,16 @@ def fill_polygon(x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> np.nda
     start = np.clip(np.floor(at[row_index, edge]).astype(np.int64) + 1, 0, columns)
     toggles = np.zeros((high - low + 1, columns + 1), dtype=np.int32)
     np.add.at(toggles, (row_index, start), 1)
-    out[low:high + 1] = (np.cumsum(toggles[:, :columns], axis=1) % 2).astype(bool)
+    out[low : high + 1] = (np.cumsum(toggles[:, :columns], axis=1) % 2).astype(bool)
     return out
 
 
 def rtstruct_rois(ds) -> dict[int, str]:
     """ROI numbers and names of an RTSTRUCT header."""
-    return {int(item.ROINumber): as_text(item.get("ROIName"))
-            for item in ds.get("StructureSetROISequence", [])}
+    return {
+        int(item.ROINumber): as_text(item.get("ROIName"))
+        for item in ds.get("StructureSetROISequence", [])
+    }
 
 
 def select_name(names: list[str], wanted: str | None, what: str, file) -> str:
@@ -70,9 +72,13 @@ def select_name(names: list[str], wanted: str | None, what: str, file) -> str:
     if wanted is None:
         if len(names) == 1:
             return names[0]
-        raise InputError(f"the file holds {len(names)} {what}s: choose one", file=file,
-                         expected=f"a {what} name or regular expression", found="none given",
-                         hint=listing)
+        raise InputError(
+            f"the file holds {len(names)} {what}s: choose one",
+            file=file,
+            expected=f"a {what} name or regular expression",
+            found="none given",
+            hint=listing,
+        )
     if wanted in names:
         return wanted
     try:
@@ -83,11 +89,20 @@ def select_name(names: list[str], wanted: str | None, what: str, file) -> str:
     if len(matched) == 1:
         return matched[0]
     if len(matched) > 1:
-        raise InputError(f"several {what}s match {wanted!r}", file=file,
-                         expected=f"one {what}", found=", ".join(repr(n) for n in matched),
-                         hint=listing)
-    raise InputError(f"no {what} {wanted!r} in the file", file=file,
-                     expected=f"one of its {what}s", found=wanted, hint=listing)
+        raise InputError(
+            f"several {what}s match {wanted!r}",
+            file=file,
+            expected=f"one {what}",
+            found=", ".join(repr(n) for n in matched),
+            hint=listing,
+        )
+    raise InputError(
+        f"no {what} {wanted!r} in the file",
+        file=file,
+        expected=f"one of its {what}s",
+        found=wanted,
+        hint=listing,
+    )
 
 
 def series_grid(series, what: str = "series") -> Grid:
@@ -96,8 +111,7 @@ def series_grid(series, what: str = "series") -> Grid:
 
     if isinstance(series, sitk.Image):
         if series.GetDimension() != 3:
-            raise InputError(f"the {what} image must be 3-D",
-                             found=f"{series.GetDimension()}-D")
+            raise InputError(f"the {what} image must be 3-D", found=f"{series.GetDimension()}-D")
         return Grid.from_image(series)
     from .series import read_dicom_series
 
@@ -109,13 +123,20 @@ def _contour_points(item, number: int, roi: str, file) -> np.ndarray:
     values = _decimal_strings(item, "ContourData", file)
     n = values.size // 3
     if n < 3:
-        raise InputError(f"contour {number} of ROI {roi!r} has fewer than three points",
-                         file=file, expected="a closed polygon of at least 3 points",
-                         found=f"{n} point(s), type {kind}")
+        raise InputError(
+            f"contour {number} of ROI {roi!r} has fewer than three points",
+            file=file,
+            expected="a closed polygon of at least 3 points",
+            found=f"{n} point(s), type {kind}",
+        )
     if kind != "CLOSED_PLANAR":
-        raise InputError(f"contour {number} of ROI {roi!r} is not a closed polygon", file=file,
-                         expected="ContourGeometricType CLOSED_PLANAR", found=kind)
-    return values[:n * 3].reshape(-1, 3)
+        raise InputError(
+            f"contour {number} of ROI {roi!r} is not a closed polygon",
+            file=file,
+            expected="ContourGeometricType CLOSED_PLANAR",
+            found=kind,
+        )
+    return values[: n * 3].reshape(-1, 3)
 
 
 def _decimal_strings(item, keyword: str, file) -> np.ndarray:
@@ -135,8 +156,9 @@ def _decimal_strings(item, keyword: str, file) -> np.ndarray:
             return np.array([float(value)])
         return np.array([float(v) for v in value], dtype=float)
     except (ValueError, UnicodeDecodeError):
-        raise InputError(f"unreadable {keyword}", file=file, expected="decimal numbers",
-                         found=str(value)[:60]) from None
+        raise InputError(
+            f"unreadable {keyword}", file=file, expected="decimal numbers", found=str(value)[:60]
+        ) from None
 
 
 def read_rtstruct(path: str | os.PathLike, series, roi: str | None = None):
@@ -177,8 +199,12 @@ def read_rtstruct(path: str | os.PathLike, series, roi: str | None = None):
     path = Path(path)
     ds = read_header(path, "RTSTRUCT", pixels=True)
     if as_text(ds.get("Modality")) != "RTSTRUCT":
-        raise InputError("the file is not an RTSTRUCT", file=path, expected="Modality RTSTRUCT",
-                         found=as_text(ds.get("Modality")) or "no Modality")
+        raise InputError(
+            "the file is not an RTSTRUCT",
+            file=path,
+            expected="Modality RTSTRUCT",
+            found=as_text(ds.get("Modality")) or "no Modality",
+        )
     grid = series_grid(series)
     rois = rtstruct_rois(ds)
     name = select_name(list(rois.values()), roi, "ROI", path)
@@ -187,18 +213,24 @@ def read_rtstruct(path: str | os.PathLike, series, roi: str | None = None):
     frame = as_text(info.get("ReferencedFrameOfReferenceUID"))
     warnings: list[str] = []
     if grid.frame_of_reference and frame and frame != grid.frame_of_reference:
-        raise InputError(f"ROI {name!r} is in another frame of reference than the series",
-                         file=path, expected=f"FrameOfReferenceUID {grid.frame_of_reference}",
-                         found=frame)
+        raise InputError(
+            f"ROI {name!r} is in another frame of reference than the series",
+            file=path,
+            expected=f"FrameOfReferenceUID {grid.frame_of_reference}",
+            found=frame,
+        )
     if not grid.frame_of_reference:
-        warnings.append("the series has no FrameOfReferenceUID: the contours were placed "
-                        "without checking it")
-    contours = next((c for c in ds.get("ROIContourSequence", [])
-                     if int(c.ReferencedROINumber) == number), None)
+        warnings.append(
+            "the series has no FrameOfReferenceUID: the contours were placed without checking it"
+        )
+    contours = next(
+        (c for c in ds.get("ROIContourSequence", []) if int(c.ReferencedROINumber) == number), None
+    )
     items = [] if contours is None else list(contours.get("ContourSequence", []))
     if not items:
-        raise InputError(f"ROI {name!r} has no contours", file=path,
-                         expected="a ContourSequence", found="none")
+        raise InputError(
+            f"ROI {name!r} has no contours", file=path, expected="a ContourSequence", found="none"
+        )
 
     nx, ny, nz = grid.size
     mask = np.zeros((nz, ny, nx), dtype=bool)
@@ -213,16 +245,25 @@ def read_rtstruct(path: str | os.PathLike, series, roi: str | None = None):
         if np.abs(plane - k).max() > _PLANE_TOLERANCE:
             raise InputError(
                 f"contour {index} of ROI {name!r} does not lie on a slice of the series",
-                file=path, expected="all points on one slice plane (within "
-                f"{_PLANE_TOLERANCE} slice)",
-                found=f"slice positions {plane.min():.3f} to {plane.max():.3f}")
+                file=path,
+                expected=f"all points on one slice plane (within {_PLANE_TOLERANCE} slice)",
+                found=f"slice positions {plane.min():.3f} to {plane.max():.3f}",
+            )
         low, high = ijk[:, :2].min(axis=0), ijk[:, :2].max(axis=0)
-        if (k < 0 or k >= nz or low[0] < -_EDGE_TOLERANCE or low[1] < -_EDGE_TOLERANCE
-                or high[0] > nx - 1 + _EDGE_TOLERANCE or high[1] > ny - 1 + _EDGE_TOLERANCE):
+        if (
+            k < 0
+            or k >= nz
+            or low[0] < -_EDGE_TOLERANCE
+            or low[1] < -_EDGE_TOLERANCE
+            or high[0] > nx - 1 + _EDGE_TOLERANCE
+            or high[1] > ny - 1 + _EDGE_TOLERANCE
+        ):
             raise InputError(
-                f"contour {index} of ROI {name!r} lies outside the image", file=path,
+                f"contour {index} of ROI {name!r} lies outside the image",
+                file=path,
                 expected=f"voxel indices within x 0..{nx - 1}, y 0..{ny - 1}, z 0..{nz - 1}",
-                found=f"x {low[0]:.1f}..{high[0]:.1f}, y {low[1]:.1f}..{high[1]:.1f}, z {k}")
+                found=f"x {low[0]:.1f}..{high[0]:.1f}, y {low[1]:.1f}..{high[1]:.1f}, z {k}",
+            )
         filled = fill_polygon(ijk[:, 0], ijk[:, 1], (ny, nx))
         per_slice.setdefault(k, []).append(filled)
         for ref in item.get("ContourImageSequence", []):
@@ -242,16 +283,26 @@ def read_rtstruct(path: str | os.PathLike, series, roi: str | None = None):
                 holes += 1
     n_voxels = int(mask.sum())
     if n_voxels == 0:
-        raise InputError(f"ROI {name!r} gives an empty mask on the series grid", file=path,
-                         expected="contours enclosing at least one voxel centre",
-                         found=f"{len(items)} contour(s) on {len(per_slice)} slice(s)")
+        raise InputError(
+            f"ROI {name!r} gives an empty mask on the series grid",
+            file=path,
+            expected="contours enclosing at least one voxel centre",
+            found=f"{len(items)} contour(s) on {len(per_slice)} slice(s)",
+        )
     if stale:
-        warnings.append(f"{stale} of {references} contour image references are not images of "
-                        "the series (stale references); rasterised by geometry")
+        warnings.append(
+            f"{stale} of {references} contour image references are not images of "
+            "the series (stale references); rasterised by geometry"
+        )
     report: dict[str, Any] = {
-        "source": "RTSTRUCT", "roi": name, "n_contours": len(items),
-        "n_slices": len(per_slice), "n_voxels": n_voxels,
-        "volume_mm3": n_voxels * grid.voxel_volume, "n_holes": holes, "warnings": warnings,
+        "source": "RTSTRUCT",
+        "roi": name,
+        "n_contours": len(items),
+        "n_slices": len(per_slice),
+        "n_voxels": n_voxels,
+        "volume_mm3": n_voxels * grid.voxel_volume,
+        "n_holes": holes,
+        "warnings": warnings,
     }
     image = grid.image(mask.astype(np.uint8))
     set_report(image, report)

@@ -19,8 +19,17 @@ from .validate import segmentation_references
 
 __all__ = ["MANIFEST_COLUMNS", "DicomScan", "scan_dicom"]
 
-MANIFEST_COLUMNS = ["patient_id", "lesion_id", "image", "mask", "roi", "modality", "series_uid",
-                    "study_date", "series_description"]
+MANIFEST_COLUMNS = [
+    "patient_id",
+    "lesion_id",
+    "image",
+    "mask",
+    "roi",
+    "modality",
+    "series_uid",
+    "study_date",
+    "series_description",
+]
 _MODALITY_ALIASES = {"PET": "PT", "MRI": "MR"}
 
 
@@ -54,17 +63,25 @@ class DicomScan:
 
     def summary(self, limit: int = 20) -> str:
         """A few lines: rows of the manifest and every file or series left out, and why."""
-        lines = [f"{self.root}: {len(self.manifest)} image series x ROI row(s) for "
-                 f"{self.manifest['patient_id'].nunique() if len(self.manifest) else 0} "
-                 "patient(s)"]
+        lines = [
+            f"{self.root}: {len(self.manifest)} image series x ROI row(s) for "
+            f"{self.manifest['patient_id'].nunique() if len(self.manifest) else 0} "
+            "patient(s)"
+        ]
         sections = [
-            ("unreadable or non-DICOM file(s)", self.unreadable,
-             lambda r: f"{r.path}: {r.reason}"),
-            ("image series without a segmentation", self.series_without_segmentation,
-             lambda r: f"{r.patient_id} {r.modality} {r.series_uid} ({r.n_files} files in "
-                       f"{r.folder})"),
-            ("segmentation(s) without their series", self.segmentations_without_series,
-             lambda r: f"{r.patient_id} {r.kind} {r.path}: {r.reason}"),
+            ("unreadable or non-DICOM file(s)", self.unreadable, lambda r: f"{r.path}: {r.reason}"),
+            (
+                "image series without a segmentation",
+                self.series_without_segmentation,
+                lambda r: (
+                    f"{r.patient_id} {r.modality} {r.series_uid} ({r.n_files} files in {r.folder})"
+                ),
+            ),
+            (
+                "segmentation(s) without their series",
+                self.segmentations_without_series,
+                lambda r: f"{r.patient_id} {r.kind} {r.path}: {r.reason}",
+            ),
         ]
         for title, table, show in sections:
             if len(table):
@@ -93,13 +110,17 @@ class DicomScan:
         return conversion_table(pairs)
 
     def to_dict(self) -> dict:
-        return {"root": str(self.root),
-                "unreadable": self.unreadable.to_dict(orient="records"),
-                "series_without_segmentation":
-                    self.series_without_segmentation.to_dict(orient="records"),
-                "segmentations_without_series":
-                    self.segmentations_without_series.to_dict(orient="records"),
-                "notes": self.notes}
+        return {
+            "root": str(self.root),
+            "unreadable": self.unreadable.to_dict(orient="records"),
+            "series_without_segmentation": self.series_without_segmentation.to_dict(
+                orient="records"
+            ),
+            "segmentations_without_series": self.segmentations_without_series.to_dict(
+                orient="records"
+            ),
+            "notes": self.notes,
+        }
 
     def write(self, path: str | os.PathLike) -> Path:
         """Write the manifest (CSV/TSV from the suffix) and ``<path>.scan.json`` beside it."""
@@ -128,8 +149,9 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).astype(object)
 
 
-def scan_dicom(root: str | os.PathLike, roi: str | None = None,
-               modality: str | None = None) -> DicomScan:
+def scan_dicom(
+    root: str | os.PathLike, roi: str | None = None, modality: str | None = None
+) -> DicomScan:
     """Find the image series and their RTSTRUCT/SEG segmentations in a folder tree.
 
     The tree may have any shape (TCIA or IDC layouts, hashed file names, segmentations in
@@ -166,13 +188,20 @@ def scan_dicom(root: str | os.PathLike, roi: str | None = None,
 
     root = Path(root)
     if not root.is_dir():
-        raise InputError("the DICOM folder does not exist" if not root.exists()
-                         else "the DICOM root must be a folder", file=root)
+        raise InputError(
+            "the DICOM folder does not exist"
+            if not root.exists()
+            else "the DICOM root must be a folder",
+            file=root,
+        )
     try:
         pattern = re.compile(roi, re.IGNORECASE) if roi else None
     except re.error as exc:
-        raise InputError("invalid regular expression for roi", expected="a Python regex",
-                         found=f"{roi!r} ({exc})") from None
+        raise InputError(
+            "invalid regular expression for roi",
+            expected="a Python regex",
+            found=f"{roi!r} ({exc})",
+        ) from None
     wanted = None
     if modality:
         wanted = _MODALITY_ALIASES.get(modality.upper(), modality.upper())
@@ -183,10 +212,12 @@ def scan_dicom(root: str | os.PathLike, roi: str | None = None,
     for path in _walk(root):
         try:
             ds = pydicom.dcmread(str(path), stop_before_pixels=True)
-        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError,
-                AttributeError) as exc:
-            reason = "not a DICOM file" if isinstance(exc, InvalidDicomError) \
+        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, AttributeError) as exc:
+            reason = (
+                "not a DICOM file"
+                if isinstance(exc, InvalidDicomError)
                 else " ".join(str(exc).split())[:160] or type(exc).__name__
+            )
             unreadable.append({"path": str(path), "reason": reason})
             continue
         kind = as_text(ds.get("Modality"))
@@ -195,16 +226,23 @@ def scan_dicom(root: str | os.PathLike, roi: str | None = None,
             continue
         if kind in _NON_IMAGE or "ImagePositionPatient" not in ds:
             if "SeriesInstanceUID" not in ds:
-                unreadable.append({"path": str(path), "reason": "no SeriesInstanceUID "
-                                   "(DICOMDIR or not an image)"})
+                unreadable.append(
+                    {"path": str(path), "reason": "no SeriesInstanceUID (DICOMDIR or not an image)"}
+                )
             continue
         uid = as_text(ds.get("SeriesInstanceUID"))
-        entry = series.setdefault(uid, {
-            "patient_id": as_text(ds.get("PatientID")), "modality": kind,
-            "frame": as_text(ds.get("FrameOfReferenceUID")),
-            "study_date": as_text(ds.get("StudyDate") or ds.get("SeriesDate")),
-            "series_description": as_text(ds.get("SeriesDescription")),
-            "folders": {}, "n_files": 0})
+        entry = series.setdefault(
+            uid,
+            {
+                "patient_id": as_text(ds.get("PatientID")),
+                "modality": kind,
+                "frame": as_text(ds.get("FrameOfReferenceUID")),
+                "study_date": as_text(ds.get("StudyDate") or ds.get("SeriesDate")),
+                "series_description": as_text(ds.get("SeriesDescription")),
+                "folders": {},
+                "n_files": 0,
+            },
+        )
         entry["folders"][str(path.parent)] = entry["folders"].get(str(path.parent), 0) + 1
         entry["n_files"] += 1
 
@@ -219,21 +257,36 @@ def scan_dicom(root: str | os.PathLike, roi: str | None = None,
         matches = [uid for uid in refs if uid in series]
         how = "referenced series"
         if not matches:
-            same_frame = [uid for uid, s in series.items()
-                          if s["frame"] in frames and s["patient_id"] == patient]
+            same_frame = [
+                uid
+                for uid, s in series.items()
+                if s["frame"] in frames and s["patient_id"] == patient
+            ]
             if len(same_frame) == 1:
                 matches, how = same_frame, "frame of reference"
             elif len(same_frame) > 1:
-                orphans.append({"patient_id": patient, "kind": kind, "path": str(path),
-                                "reason": f"its series {', '.join(sorted(refs)) or '?'} is "
-                                          f"not in the tree and {len(same_frame)} series "
-                                          "share its frame of reference"})
+                orphans.append(
+                    {
+                        "patient_id": patient,
+                        "kind": kind,
+                        "path": str(path),
+                        "reason": f"its series {', '.join(sorted(refs)) or '?'} is "
+                        f"not in the tree and {len(same_frame)} series "
+                        "share its frame of reference",
+                    }
+                )
                 continue
         if not matches:
-            orphans.append({"patient_id": patient, "kind": kind, "path": str(path),
-                            "reason": "its series "
-                                      f"{', '.join(sorted(refs)) or '(none named)'} is not in "
-                                      "the tree"})
+            orphans.append(
+                {
+                    "patient_id": patient,
+                    "kind": kind,
+                    "path": str(path),
+                    "reason": "its series "
+                    f"{', '.join(sorted(refs)) or '(none named)'} is not in "
+                    "the tree",
+                }
+            )
             continue
         uid = matches[0]
         info = series[uid]
@@ -242,26 +295,48 @@ def scan_dicom(root: str | os.PathLike, roi: str | None = None,
             continue
         if how != "referenced series":
             notes.append(f"{path}: paired with series {uid} by its frame of reference")
-        names = (list(rtstruct_rois(ds).values()) if kind == "RTSTRUCT"
-                 else list(seg_segments(ds).values()))
+        names = (
+            list(rtstruct_rois(ds).values())
+            if kind == "RTSTRUCT"
+            else list(seg_segments(ds).values())
+        )
         chosen = [n for n in names if pattern is None or pattern.search(n)]
         if not chosen:
-            orphans.append({"patient_id": patient, "kind": kind, "path": str(path),
-                            "reason": f"no ROI matches {roi!r} (ROIs: "
-                                      f"{', '.join(repr(n) for n in names) or 'none'})"})
+            orphans.append(
+                {
+                    "patient_id": patient,
+                    "kind": kind,
+                    "path": str(path),
+                    "reason": f"no ROI matches {roi!r} (ROIs: "
+                    f"{', '.join(repr(n) for n in names) or 'none'})",
+                }
+            )
             continue
         if len(info["folders"]) > 1:
-            orphans.append({"patient_id": patient, "kind": kind, "path": str(path),
-                            "reason": f"its series {uid} is spread over "
-                                      f"{len(info['folders'])} folders"})
+            orphans.append(
+                {
+                    "patient_id": patient,
+                    "kind": kind,
+                    "path": str(path),
+                    "reason": f"its series {uid} is spread over {len(info['folders'])} folders",
+                }
+            )
             continue
         folder = next(iter(info["folders"]))
         for name in chosen:
-            rows.append({"patient_id": info["patient_id"] or patient, "lesion_id": None,
-                         "image": folder, "mask": str(path), "roi": name,
-                         "modality": info["modality"], "series_uid": uid,
-                         "study_date": info["study_date"],
-                         "series_description": info["series_description"]})
+            rows.append(
+                {
+                    "patient_id": info["patient_id"] or patient,
+                    "lesion_id": None,
+                    "image": folder,
+                    "mask": str(path),
+                    "roi": name,
+                    "modality": info["modality"],
+                    "series_uid": uid,
+                    "study_date": info["study_date"],
+                    "series_description": info["series_description"],
+                }
+            )
     manifest = _frame(rows, MANIFEST_COLUMNS)
     if len(manifest):
         several = manifest.groupby("patient_id")["patient_id"].transform("size") > 1
@@ -271,21 +346,30 @@ def scan_dicom(root: str | os.PathLike, roi: str | None = None,
         manifest["lesion_id"] = lesion.where(several, None)
         manifest = manifest.sort_values(["patient_id", "modality", "roi"], kind="stable")
         manifest = manifest.reset_index(drop=True)
-    lonely = [{"patient_id": s["patient_id"], "modality": s["modality"], "series_uid": uid,
-               "folder": ", ".join(s["folders"]), "n_files": s["n_files"],
-               "series_description": s["series_description"]}
-              for uid, s in sorted(series.items(), key=lambda x: (x[1]["patient_id"], x[0]))
-              if uid not in paired and (wanted is None or s["modality"] == wanted)]
+    lonely = [
+        {
+            "patient_id": s["patient_id"],
+            "modality": s["modality"],
+            "series_uid": uid,
+            "folder": ", ".join(s["folders"]),
+            "n_files": s["n_files"],
+            "series_description": s["series_description"],
+        }
+        for uid, s in sorted(series.items(), key=lambda x: (x[1]["patient_id"], x[0]))
+        if uid not in paired and (wanted is None or s["modality"] == wanted)
+    ]
     if wanted is not None:
         other = sum(1 for s in series.values() if s["modality"] != wanted)
         if other:
-            notes.append(f"{other} series of other modalities than {wanted} left out "
-                         "(--modality)")
+            notes.append(f"{other} series of other modalities than {wanted} left out (--modality)")
     return DicomScan(
-        root=root, manifest=manifest,
+        root=root,
+        manifest=manifest,
         unreadable=_frame(unreadable, ["path", "reason"]),
-        series_without_segmentation=_frame(lonely, ["patient_id", "modality", "series_uid",
-                                                    "folder", "n_files",
-                                                    "series_description"]),
+        series_without_segmentation=_frame(
+            lonely,
+            ["patient_id", "modality", "series_uid", "folder", "n_files", "series_description"],
+        ),
         segmentations_without_series=_frame(orphans, ["patient_id", "kind", "path", "reason"]),
-        notes=notes)
+        notes=notes,
+    )

@@ -19,35 +19,56 @@ _FRACTION_THRESHOLD = 0.5
 
 def seg_segments(ds) -> dict[int, str]:
     """Segment numbers and labels of a SEG header."""
-    return {int(item.SegmentNumber): as_text(item.get("SegmentLabel"))
-            for item in ds.get("SegmentSequence", [])}
+    return {
+        int(item.SegmentNumber): as_text(item.get("SegmentLabel"))
+        for item in ds.get("SegmentSequence", [])
+    }
 
 
 def _choose(segments: dict[int, str], segment: int | str | None, file) -> int:
-    listing = "The file's segments: " + (", ".join(f"{n} {label!r}" for n, label in
-                                                   segments.items()) or "none")
+    listing = "The file's segments: " + (
+        ", ".join(f"{n} {label!r}" for n, label in segments.items()) or "none"
+    )
     if isinstance(segment, (int, np.integer)) and not isinstance(segment, bool):
         if int(segment) in segments:
             return int(segment)
-        raise InputError(f"no segment number {segment} in the file", file=file,
-                         expected="one of its segments", found=int(segment), hint=listing)
+        raise InputError(
+            f"no segment number {segment} in the file",
+            file=file,
+            expected="one of its segments",
+            found=int(segment),
+            hint=listing,
+        )
     labels = list(segments.values())
-    if segment is not None and segment not in labels and str(segment).isdigit() \
-            and int(segment) in segments:
+    if (
+        segment is not None
+        and segment not in labels
+        and str(segment).isdigit()
+        and int(segment) in segments
+    ):
         return int(segment)
     if segment is None and len(segments) > 1:
-        raise InputError(f"the file holds {len(segments)} segments: choose one", file=file,
-                         expected="a segment label or number", found="none given",
-                         hint=listing)
+        raise InputError(
+            f"the file holds {len(segments)} segments: choose one",
+            file=file,
+            expected="a segment label or number",
+            found="none given",
+            hint=listing,
+        )
     if segment is not None and labels.count(segment) > 1:
-        raise InputError(f"several segments are labelled {segment!r}", file=file,
-                         expected="a segment number", found=labels.count(segment),
-                         hint=listing)
+        raise InputError(
+            f"several segments are labelled {segment!r}",
+            file=file,
+            expected="a segment number",
+            found=labels.count(segment),
+            hint=listing,
+        )
     try:
         label = select_name(labels, None if segment is None else str(segment), "segment", file)
     except InputError as exc:
-        raise InputError(exc.message, file=file, expected=exc.expected, found=exc.found,
-                         hint=listing) from None
+        raise InputError(
+            exc.message, file=file, expected=exc.expected, found=exc.found, hint=listing
+        ) from None
     return next(n for n, v in segments.items() if v == label)
 
 
@@ -57,13 +78,14 @@ def _volume_image(volume):
 
     affine = np.asarray(volume.affine, float)
     columns = affine[:3, :3]
-    spacing = np.sqrt((columns ** 2).sum(axis=0))  # slice, row, column
+    spacing = np.sqrt((columns**2).sum(axis=0))  # slice, row, column
     axes = columns / spacing[None, :]
     image = sitk.GetImageFromArray(np.ascontiguousarray(volume.array))
     image.SetSpacing((float(spacing[2]), float(spacing[1]), float(spacing[0])))
     image.SetOrigin(tuple(float(v) for v in affine[:3, 3]))
-    image.SetDirection(tuple(float(v) for v in
-                             np.column_stack([axes[:, 2], axes[:, 1], axes[:, 0]]).ravel()))
+    image.SetDirection(
+        tuple(float(v) for v in np.column_stack([axes[:, 2], axes[:, 1], axes[:, 0]]).ravel())
+    )
     return image
 
 
@@ -75,8 +97,10 @@ def _aligned(image, grid: Grid) -> bool:
     points = np.asarray(image.GetOrigin(), float)[:, None] + (direction * spacing) @ corners.T
     index = grid.continuous_index(points.T)
     steps = index[1:] - index[0]
-    return bool(np.allclose(index, np.round(index), atol=1e-3)
-                and np.allclose(np.abs(steps), np.eye(3), atol=1e-3))
+    return bool(
+        np.allclose(index, np.round(index), atol=1e-3)
+        and np.allclose(np.abs(steps), np.eye(3), atol=1e-3)
+    )
 
 
 def read_seg(path: str | os.PathLike, series, segment: int | str | None = None):
@@ -114,23 +138,35 @@ def read_seg(path: str | os.PathLike, series, segment: int | str | None = None):
     path = Path(path)
     header = read_header(path, "SEG")
     if as_text(header.get("Modality")) != "SEG":
-        raise InputError("the file is not a DICOM SEG", file=path, expected="Modality SEG",
-                         found=as_text(header.get("Modality")) or "no Modality")
+        raise InputError(
+            "the file is not a DICOM SEG",
+            file=path,
+            expected="Modality SEG",
+            found=as_text(header.get("Modality")) or "no Modality",
+        )
     grid = series_grid(series)
     number = _choose(seg_segments(header), segment, path)
     label = seg_segments(header)[number]
     frame = as_text(header.get("FrameOfReferenceUID"))
     if grid.frame_of_reference and frame and frame != grid.frame_of_reference:
-        raise InputError("the SEG is in another frame of reference than the series", file=path,
-                         expected=f"FrameOfReferenceUID {grid.frame_of_reference}", found=frame)
+        raise InputError(
+            "the SEG is in another frame of reference than the series",
+            file=path,
+            expected=f"FrameOfReferenceUID {grid.frame_of_reference}",
+            found=frame,
+        )
     warnings: list[str] = []
     try:
         seg = hd.seg.segread(str(path))
-        volume = seg.get_volume(segment_numbers=[number], combine_segments=False,
-                                rescale_fractional=True)
+        volume = seg.get_volume(
+            segment_numbers=[number], combine_segments=False, rescale_fractional=True
+        )
     except Exception as exc:  # highdicom raises ValueError/RuntimeError on odd geometry
-        raise InputError("cannot place the SEG frames in a volume", file=path,
-                         found=" ".join(str(exc).split())[:200]) from None
+        raise InputError(
+            "cannot place the SEG frames in a volume",
+            file=path,
+            found=" ".join(str(exc).split())[:200],
+        ) from None
     if volume.array.ndim == 4:
         volume = volume.with_array(volume.array[..., 0])
     fractional = as_text(header.get("SegmentationType")) == "FRACTIONAL"
@@ -144,21 +180,32 @@ def read_seg(path: str | os.PathLike, series, segment: int | str | None = None):
     image = _volume_image(volume.with_array(binary.astype(np.uint8)))
     reference = grid.image(np.zeros(grid.size[::-1], dtype=np.uint8))
     if not _aligned(image, grid):
-        warnings.append("the SEG grid differs from the series grid: resampled (nearest "
-                        "neighbour) onto the series")
-    mask = sitk.Resample(image, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0,
-                         sitk.sitkUInt8)
+        warnings.append(
+            "the SEG grid differs from the series grid: resampled (nearest "
+            "neighbour) onto the series"
+        )
+    mask = sitk.Resample(
+        image, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8
+    )
     array = sitk.GetArrayFromImage(mask)
     n_voxels = int(array.sum())
     if n_voxels == 0:
-        raise InputError(f"segment {number} ({label!r}) gives an empty mask on the series "
-                         "grid", file=path, expected="segmented voxels inside the series",
-                         found="none")
+        raise InputError(
+            f"segment {number} ({label!r}) gives an empty mask on the series grid",
+            file=path,
+            expected="segmented voxels inside the series",
+            found="none",
+        )
     result = grid.image(array)
     report: dict[str, Any] = {
-        "source": "SEG", "roi": label, "segment_number": number, "n_contours": None,
+        "source": "SEG",
+        "roi": label,
+        "segment_number": number,
+        "n_contours": None,
         "n_slices": int(np.count_nonzero(array.reshape(array.shape[0], -1).any(axis=1))),
-        "n_voxels": n_voxels, "volume_mm3": n_voxels * grid.voxel_volume, "n_holes": None,
+        "n_voxels": n_voxels,
+        "volume_mm3": n_voxels * grid.voxel_volume,
+        "n_holes": None,
         "warnings": warnings,
     }
     set_report(result, report)

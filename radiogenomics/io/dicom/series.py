@@ -23,19 +23,28 @@ from ._common import (
 __all__ = ["read_dicom_series", "series_headers", "suv_factor"]
 
 # modalities whose files hold no image slices of a series
-_NON_IMAGE = set(SEGMENTATION_MODALITIES) | {"RTPLAN", "RTDOSE", "RTRECORD", "SR", "PR", "KO",
-                                             "REG", "DOC"}
+_NON_IMAGE = set(SEGMENTATION_MODALITIES) | {
+    "RTPLAN",
+    "RTDOSE",
+    "RTRECORD",
+    "SR",
+    "PR",
+    "KO",
+    "REG",
+    "DOC",
+}
 _ORIENTATION_TOLERANCE = 1e-4
 _SPACING_TOLERANCE = 0.01  # relative, on the slice step
-_OFFSET_TOLERANCE = 0.01   # mm, in-plane drift of the slice positions
+_OFFSET_TOLERANCE = 0.01  # mm, in-plane drift of the slice positions
 
 
 def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def series_headers(folder: str | os.PathLike, pixels: bool = False
-                   ) -> tuple[dict[str, list[tuple[Path, Any]]], list[tuple[Path, str]]]:
+def series_headers(
+    folder: str | os.PathLike, pixels: bool = False
+) -> tuple[dict[str, list[tuple[Path, Any]]], list[tuple[Path, str]]]:
     """Image headers of a folder grouped by SeriesInstanceUID, and the files not read.
 
     ``pixels=True`` reads the pixel data too (each file is then read once).
@@ -56,8 +65,7 @@ def series_headers(folder: str | os.PathLike, pixels: bool = False
     for path in _files(Path(folder)):
         try:
             ds = pydicom.dcmread(str(path), stop_before_pixels=not pixels)
-        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError,
-                AttributeError) as exc:
+        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError, AttributeError) as exc:
             skipped.append((path, " ".join(str(exc).split())[:120] or type(exc).__name__))
             continue
         if as_text(ds.get("Modality")) in _NON_IMAGE or "ImagePositionPatient" not in ds:
@@ -113,41 +121,59 @@ def suv_factor(ds, file: str | os.PathLike | None = None) -> tuple[float, dict[s
     InputError
         When a tag needed is missing or unusable; the message names the tag.
     """
+
     def need(keyword: str, tag: str, value: Any):
         if value is None or as_text(value) == "":
-            raise InputError(f"PET in BQML cannot be converted to SUV: {keyword} {tag} is "
-                             "missing", file=file, expected=f"a value for {keyword}",
-                             hint="SUV is never guessed; add the tag or give the series in SUV")
+            raise InputError(
+                f"PET in BQML cannot be converted to SUV: {keyword} {tag} is missing",
+                file=file,
+                expected=f"a value for {keyword}",
+                hint="SUV is never guessed; add the tag or give the series in SUV",
+            )
         return value
 
     weight = float(need("PatientWeight", "(0010,1030)", ds.get("PatientWeight")))
     if weight <= 0:
-        raise InputError("PET in BQML cannot be converted to SUV: PatientWeight (0010,1030) "
-                         "is not positive", file=file, expected="a weight in kg", found=weight)
+        raise InputError(
+            "PET in BQML cannot be converted to SUV: PatientWeight (0010,1030) is not positive",
+            file=file,
+            expected="a weight in kg",
+            found=weight,
+        )
     sequence = ds.get("RadiopharmaceuticalInformationSequence")
     need("RadiopharmaceuticalInformationSequence", "(0054,0016)", sequence or None)
     info = sequence[0]
     dose = float(need("RadionuclideTotalDose", "(0018,1074)", info.get("RadionuclideTotalDose")))
-    half_life = float(need("RadionuclideHalfLife", "(0018,1075)",
-                           info.get("RadionuclideHalfLife")))
+    half_life = float(need("RadionuclideHalfLife", "(0018,1075)", info.get("RadionuclideHalfLife")))
     if dose <= 0 or half_life <= 0:
-        raise InputError("PET in BQML cannot be converted to SUV: RadionuclideTotalDose and "
-                         "RadionuclideHalfLife must be positive", file=file,
-                         found=f"dose {dose}, half-life {half_life}")
+        raise InputError(
+            "PET in BQML cannot be converted to SUV: RadionuclideTotalDose and "
+            "RadionuclideHalfLife must be positive",
+            file=file,
+            found=f"dose {dose}, half-life {half_life}",
+        )
     correction = as_text(need("DecayCorrection", "(0054,1102)", ds.get("DecayCorrection")))
-    details: dict[str, Any] = {"weight_kg": weight, "dose_bq": dose, "half_life_s": half_life,
-                               "decay_correction": correction}
+    details: dict[str, Any] = {
+        "weight_kg": weight,
+        "dose_bq": dose,
+        "half_life_s": half_life,
+        "decay_correction": correction,
+    }
     if correction == "ADMIN":
         decayed = dose
         details["decay_s"] = 0.0
     elif correction == "START":
         series_time = _dicom_datetime(
             need("SeriesDate", "(0008,0021)", ds.get("SeriesDate")),
-            need("SeriesTime", "(0008,0031)", ds.get("SeriesTime")))
+            need("SeriesTime", "(0008,0031)", ds.get("SeriesTime")),
+        )
         if series_time is None:
-            raise InputError("PET in BQML cannot be converted to SUV: unreadable SeriesDate/"
-                             "SeriesTime (0008,0021)/(0008,0031)", file=file,
-                             found=f"{ds.get('SeriesDate')} {ds.get('SeriesTime')}")
+            raise InputError(
+                "PET in BQML cannot be converted to SUV: unreadable SeriesDate/"
+                "SeriesTime (0008,0021)/(0008,0031)",
+                file=file,
+                found=f"{ds.get('SeriesDate')} {ds.get('SeriesTime')}",
+            )
         elapsed = None
         start = _datetime_value(info.get("RadiopharmaceuticalStartDateTime"))
         if start is not None:
@@ -156,21 +182,33 @@ def suv_factor(ds, file: str | os.PathLike | None = None) -> tuple[float, dict[s
         if elapsed is None or not 0 <= elapsed < 86400:
             # no date and time of the injection, or one inconsistent with the series date
             # (shifted by de-identification): the time of day, the scan following within a day
-            start = _dicom_datetime(ds.get("SeriesDate"), need(
-                "RadiopharmaceuticalStartTime", "(0018,1072)",
-                info.get("RadiopharmaceuticalStartTime")))
+            start = _dicom_datetime(
+                ds.get("SeriesDate"),
+                need(
+                    "RadiopharmaceuticalStartTime",
+                    "(0018,1072)",
+                    info.get("RadiopharmaceuticalStartTime"),
+                ),
+            )
             if start is None:
-                raise InputError("PET in BQML cannot be converted to SUV: unreadable "
-                                 "RadiopharmaceuticalStartTime (0018,1072)", file=file,
-                                 found=info.get("RadiopharmaceuticalStartTime"))
+                raise InputError(
+                    "PET in BQML cannot be converted to SUV: unreadable "
+                    "RadiopharmaceuticalStartTime (0018,1072)",
+                    file=file,
+                    found=info.get("RadiopharmaceuticalStartTime"),
+                )
             elapsed = (series_time - start).total_seconds() % 86400.0
             details["start_from"] = "RadiopharmaceuticalStartTime"
         decayed = dose * 2.0 ** (-elapsed / half_life)
         details["decay_s"] = elapsed
     else:
-        raise InputError("PET in BQML cannot be converted to SUV: DecayCorrection (0054,1102) "
-                         f"is {correction!r}", file=file, expected="'START' or 'ADMIN'",
-                         found=correction)
+        raise InputError(
+            "PET in BQML cannot be converted to SUV: DecayCorrection (0054,1102) "
+            f"is {correction!r}",
+            file=file,
+            expected="'START' or 'ADMIN'",
+            found=correction,
+        )
     factor = weight * 1000.0 / decayed
     details["factor"] = factor
     return factor, details
@@ -183,8 +221,12 @@ def _stored_values(ds) -> np.ndarray:
     """The stored pixel values of a slice; uncompressed little-endian data read directly."""
     syntax = str(getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", ""))
     bits = int(ds.get("BitsAllocated", 0) or 0)
-    if (syntax not in _NATIVE or int(ds.get("SamplesPerPixel", 1) or 1) != 1
-            or bits not in (8, 16, 32) or "PixelData" not in ds):
+    if (
+        syntax not in _NATIVE
+        or int(ds.get("SamplesPerPixel", 1) or 1) != 1
+        or bits not in (8, 16, 32)
+        or "PixelData" not in ds
+    ):
         return ds.pixel_array
     rows, columns = int(ds.Rows), int(ds.Columns)
     raw = np.frombuffer(ds.PixelData, dtype=f"<u{bits // 8}", count=rows * columns)
@@ -203,26 +245,41 @@ def _check_geometry(folder: Path, items: list[tuple[Path, Any]]):
     for path, ds in items:
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         if frames > 1:
-            raise InputError("multi-frame (enhanced) DICOM images are not supported",
-                             file=path, expected="one slice per file",
-                             found=f"{frames} frames")
+            raise InputError(
+                "multi-frame (enhanced) DICOM images are not supported",
+                file=path,
+                expected="one slice per file",
+                found=f"{frames} frames",
+            )
         for keyword in ("ImageOrientationPatient", "PixelSpacing", "Rows", "Columns"):
             if keyword not in ds:
-                raise InputError(f"the slice has no {keyword}", file=path,
-                                 expected="an image slice with its geometry")
+                raise InputError(
+                    f"the slice has no {keyword}",
+                    file=path,
+                    expected="an image slice with its geometry",
+                )
     orientations = np.array([[float(v) for v in ds.ImageOrientationPatient] for _, ds in items])
     distinct = np.unique(np.round(orientations, 3), axis=0)
     if np.abs(orientations - orientations[0]).max() > _ORIENTATION_TOLERANCE:
-        raise InputError("the series mixes slice orientations", file=folder,
-                         expected="one ImageOrientationPatient for all slices",
-                         found=f"{len(distinct)} orientations: "
-                               + "; ".join(str(tuple(o)) for o in distinct[:3].tolist()))
+        raise InputError(
+            "the series mixes slice orientations",
+            file=folder,
+            expected="one ImageOrientationPatient for all slices",
+            found=f"{len(distinct)} orientations: "
+            + "; ".join(str(tuple(o)) for o in distinct[:3].tolist()),
+        )
     for keyword in ("Rows", "Columns", "PixelSpacing"):
-        values = {str(list(ds.get(keyword))) if keyword == "PixelSpacing" else int(ds.get(keyword))
-                  for _, ds in items}
+        values = {
+            str(list(ds.get(keyword))) if keyword == "PixelSpacing" else int(ds.get(keyword))
+            for _, ds in items
+        }
         if len(values) > 1:
-            raise InputError(f"the slices of the series differ in {keyword}", file=folder,
-                             expected=f"one {keyword}", found=", ".join(map(str, sorted(values))))
+            raise InputError(
+                f"the slices of the series differ in {keyword}",
+                file=folder,
+                expected=f"one {keyword}",
+                found=", ".join(map(str, sorted(values))),
+            )
     row, column = orientations[0][:3], orientations[0][3:]
     normal = np.cross(row, column)
     positions = np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in items])
@@ -238,11 +295,14 @@ def _check_geometry(folder: Path, items: list[tuple[Path, Any]]):
     duplicated = np.flatnonzero(gaps < 1e-3)
     if duplicated.size:
         at = along[duplicated[0]]
-        raise InputError("several slices of the series lie at the same position", file=folder,
-                         expected="one slice per position",
-                         found=f"{duplicated.size + 1} slices at {at:.3f} mm, e.g. "
-                               f"{items[duplicated[0]][0].name} and "
-                               f"{items[duplicated[0] + 1][0].name}")
+        raise InputError(
+            "several slices of the series lie at the same position",
+            file=folder,
+            expected="one slice per position",
+            found=f"{duplicated.size + 1} slices at {at:.3f} mm, e.g. "
+            f"{items[duplicated[0]][0].name} and "
+            f"{items[duplicated[0] + 1][0].name}",
+        )
     step = float(gaps.min())
     if gaps.max() - step > _SPACING_TOLERANCE * step:
         multiples = gaps / step
@@ -250,18 +310,26 @@ def _check_geometry(folder: Path, items: list[tuple[Path, Any]]):
             where = np.flatnonzero(np.round(multiples) > 1)
             n_missing = int(np.round(multiples).sum() - gaps.size)
             shown = ", ".join(f"{along[i]:.2f} to {along[i + 1]:.2f} mm" for i in where[:3])
-            raise InputError(f"the series has {n_missing} missing slice(s)", file=folder,
-                             expected=f"slices every {step:.4g} mm",
-                             found=f"gaps between {shown}")
-        raise InputError("the slice spacing of the series is uneven", file=folder,
-                         expected="a constant distance between slices",
-                         found=f"distances from {step:.4g} to {gaps.max():.4g} mm")
+            raise InputError(
+                f"the series has {n_missing} missing slice(s)",
+                file=folder,
+                expected=f"slices every {step:.4g} mm",
+                found=f"gaps between {shown}",
+            )
+        raise InputError(
+            "the slice spacing of the series is uneven",
+            file=folder,
+            expected="a constant distance between slices",
+            found=f"distances from {step:.4g} to {gaps.max():.4g} mm",
+        )
     drift = positions - positions[0] - np.outer(along - along[0], normal)
     if np.abs(drift).max() > _OFFSET_TOLERANCE * max(1.0, min(pixel)):
-        raise InputError("the slices are not stacked along their normal (tilted gantry or "
-                         "sheared volume)", file=folder,
-                         expected="positions along the cross product of the orientation",
-                         found=f"in-plane offsets up to {np.abs(drift).max():.3f} mm")
+        raise InputError(
+            "the slices are not stacked along their normal (tilted gantry or sheared volume)",
+            file=folder,
+            expected="positions along the cross product of the orientation",
+            found=f"in-plane offsets up to {np.abs(drift).max():.3f} mm",
+        )
     step = float((along[-1] - along[0]) / (len(items) - 1))
     return items, positions[0], np.array([pixel[1], pixel[0], step]), row, column, normal
 
@@ -299,8 +367,12 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError("the DICOM series folder does not exist" if not folder.exists()
-                         else "a DICOM series must be given as its folder", file=folder)
+        raise InputError(
+            "the DICOM series folder does not exist"
+            if not folder.exists()
+            else "a DICOM series must be given as its folder",
+            file=folder,
+        )
     groups, skipped = series_headers(folder, pixels=True)
     if not groups:
         found = f"{len(skipped)} unreadable or non-DICOM files" if skipped else "no image files"
@@ -308,15 +380,19 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
     if series_uid is None:
         if len(groups) > 1:
             raise InputError(
-                f"the folder holds {len(groups)} DICOM series", file=folder,
+                f"the folder holds {len(groups)} DICOM series",
+                file=folder,
                 expected="one series, or series_uid naming one",
-                found="; ".join(_describe(uid, items) for uid, items in sorted(groups.items())))
+                found="; ".join(_describe(uid, items) for uid, items in sorted(groups.items())),
+            )
         series_uid = next(iter(groups))
     elif series_uid not in groups:
-        raise InputError("the series is not in the folder", file=folder,
-                         expected=f"SeriesInstanceUID {series_uid}",
-                         found="; ".join(_describe(uid, items)
-                                         for uid, items in sorted(groups.items())))
+        raise InputError(
+            "the series is not in the folder",
+            file=folder,
+            expected=f"SeriesInstanceUID {series_uid}",
+            found="; ".join(_describe(uid, items) for uid, items in sorted(groups.items())),
+        )
     items, origin, spacing, row, column, normal = _check_geometry(folder, groups[series_uid])
     first = items[0][1]
     modality = as_text(first.get("Modality"))
@@ -328,8 +404,11 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
         try:
             stored = _stored_values(ds)
         except Exception as exc:  # decoders raise many kinds of errors
-            raise InputError("cannot decode the pixel data of the slice", file=path,
-                             found=" ".join(str(exc).split())[:200]) from None
+            raise InputError(
+                "cannot decode the pixel data of the slice",
+                file=path,
+                found=" ".join(str(exc).split())[:200],
+            ) from None
         slope = float(ds.get("RescaleSlope", 1) or 1)
         intercept = float(ds.get("RescaleIntercept", 0) or 0)
         integral &= slope == int(slope) and intercept == int(intercept)
@@ -337,8 +416,12 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
     volume = np.stack(slices)
 
     units = as_text(first.get("Units")) if modality == "PT" else ""
-    report: dict[str, Any] = {"modality": modality, "series_uid": series_uid,
-                              "n_slices": len(items), "units": units or None}
+    report: dict[str, Any] = {
+        "modality": modality,
+        "series_uid": series_uid,
+        "n_slices": len(items),
+        "units": units or None,
+    }
     if skipped:
         warnings.append(f"{len(skipped)} file(s) of the folder are not DICOM and were ignored")
     if modality == "PT":
@@ -351,13 +434,20 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
                 f"PET converted from BQML to SUV body weight (weight {details['weight_kg']:g} "
                 f"kg, dose {details['dose_bq']:.4g} Bq decayed over {details['decay_s']:.0f} s, "
                 f"half-life {details['half_life_s']:g} s"
-                + (f", injection time from {details['start_from']})" if "start_from" in details
-                   else ")"))
+                + (
+                    f", injection time from {details['start_from']})"
+                    if "start_from" in details
+                    else ")"
+                )
+            )
             report["units"] = "SUVbw (from BQML)"
         elif units != "GML":
-            raise InputError("PET values cannot be turned into SUV", file=items[0][0],
-                             expected="Units (0054,1001) 'BQML' or 'GML'",
-                             found=units or "no Units")
+            raise InputError(
+                "PET values cannot be turned into SUV",
+                file=items[0][0],
+                expected="Units (0054,1001) 'BQML' or 'GML'",
+                found=units or "no Units",
+            )
     if integral and volume.min() >= -32768 and volume.max() <= 32767:
         array = volume.astype(np.int16)
     elif integral and np.abs(volume).max() < 2**31:
@@ -365,14 +455,19 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
     else:
         array = volume.astype(np.float32)
     direction = np.column_stack([row, column, normal])
-    grid = Grid(size=(int(first.Columns), int(first.Rows), len(items)), spacing=spacing,
-                origin=origin, direction=direction,
-                frame_of_reference=as_text(first.get("FrameOfReferenceUID")) or None,
-                series_uid=series_uid)
+    grid = Grid(
+        size=(int(first.Columns), int(first.Rows), len(items)),
+        spacing=spacing,
+        origin=origin,
+        direction=direction,
+        frame_of_reference=as_text(first.get("FrameOfReferenceUID")) or None,
+        series_uid=series_uid,
+    )
     image = grid.image(array)
     image.SetMetaData(MODALITY_KEY, modality)
-    image.SetMetaData(SOP_UIDS_KEY, json.dumps([as_text(ds.get("SOPInstanceUID"))
-                                                for _, ds in items]))
+    image.SetMetaData(
+        SOP_UIDS_KEY, json.dumps([as_text(ds.get("SOPInstanceUID")) for _, ds in items])
+    )
     report["warnings"] = warnings
     set_report(image, report)
     return image

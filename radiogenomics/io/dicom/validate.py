@@ -35,8 +35,7 @@ def segmentation_references(ds) -> tuple[set[str], set[str]]:
     return series - {""}, frames - {""}
 
 
-def check_manifest_masks(frame: pd.DataFrame, manifest: str | os.PathLike | None = None
-                         ) -> int:
+def check_manifest_masks(frame: pd.DataFrame, manifest: str | os.PathLike | None = None) -> int:
     """Open the header of every RTSTRUCT/SEG mask and check it against its image series.
 
     For each such row: the image is a folder holding the series (the one named by
@@ -69,46 +68,76 @@ def check_manifest_masks(frame: pd.DataFrame, manifest: str | os.PathLike | None
             continue
         n += 1
         roi = getattr(row, "roi", None)
-        roi = None if roi is None or (isinstance(roi, float) and roi != roi) or roi == "" \
+        roi = (
+            None
+            if roi is None or (isinstance(roi, float) and roi != roi) or roi == ""
             else str(roi)
+        )
         wanted = getattr(row, "series_uid", None)
-        wanted = None if wanted is None or (isinstance(wanted, float) and wanted != wanted) \
+        wanted = (
+            None
+            if wanted is None or (isinstance(wanted, float) and wanted != wanted)
             else str(wanted)
+        )
 
         def fail(message, expected=None, found=None, column="mask", line=line, mask=mask):
-            raise InputError(f"{message} ({mask.name})" if column == "mask" else message,
-                             file=manifest, row=line, column=column, expected=expected,
-                             found=found)
+            raise InputError(
+                f"{message} ({mask.name})" if column == "mask" else message,
+                file=manifest,
+                row=line,
+                column=column,
+                expected=expected,
+                found=found,
+            )
 
         if not image.is_dir():
-            fail(f"an {kind} mask needs a DICOM series folder as image",
-                 expected="a folder", found=str(image), column="image")
+            fail(
+                f"an {kind} mask needs a DICOM series folder as image",
+                expected="a folder",
+                found=str(image),
+                column="image",
+            )
         groups, _ = series_headers(image)
         if wanted is not None:
             groups = {uid: items for uid, items in groups.items() if uid == wanted}
         if len(groups) != 1:
-            fail("the image folder does not hold exactly one DICOM series"
-                 + (f" {wanted}" if wanted else ""), expected="one series (or series_uid)",
-                 found=f"{len(groups)} series", column="image")
+            fail(
+                "the image folder does not hold exactly one DICOM series"
+                + (f" {wanted}" if wanted else ""),
+                expected="one series (or series_uid)",
+                found=f"{len(groups)} series",
+                column="image",
+            )
         uid, items = next(iter(groups.items()))
         frame_uid = as_text(items[0][1].get("FrameOfReferenceUID"))
         header = read_header(mask, kind)
         series, frames = segmentation_references(header)
         if uid not in series and frame_uid not in frames:
-            fail(f"the {kind} refers neither to the image's series nor to its frame of "
-                 "reference", expected=f"series {uid} or frame of reference {frame_uid}",
-                 found=f"series {', '.join(sorted(series)) or 'none'}; frame of reference "
-                       f"{', '.join(sorted(frames)) or 'none'}")
+            fail(
+                f"the {kind} refers neither to the image's series nor to its frame of reference",
+                expected=f"series {uid} or frame of reference {frame_uid}",
+                found=f"series {', '.join(sorted(series)) or 'none'}; frame of reference "
+                f"{', '.join(sorted(frames)) or 'none'}",
+            )
         if frames and frame_uid and frame_uid not in frames:
-            fail(f"the {kind} is in another frame of reference than the image's series",
-                 expected=frame_uid, found=", ".join(sorted(frames)))
+            fail(
+                f"the {kind} is in another frame of reference than the image's series",
+                expected=frame_uid,
+                found=", ".join(sorted(frames)),
+            )
         try:
             if kind == "RTSTRUCT":
                 select_name(list(rtstruct_rois(header).values()), roi, "ROI", mask)
             else:
                 _choose(seg_segments(header), roi, mask)
         except InputError as exc:
-            raise InputError(f"{exc.message} ({mask.name})", file=manifest, row=line,
-                             column="roi", expected=exc.expected, found=exc.found,
-                             hint=exc.hint) from None
+            raise InputError(
+                f"{exc.message} ({mask.name})",
+                file=manifest,
+                row=line,
+                column="roi",
+                expected=exc.expected,
+                found=exc.found,
+                hint=exc.hint,
+            ) from None
     return n

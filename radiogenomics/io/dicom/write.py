@@ -12,8 +12,11 @@ from ._common import Grid
 
 __all__ = ["mask_contours", "write_dicom_series", "write_rtstruct"]
 
-_STORAGE = {"CT": "1.2.840.10008.5.1.4.1.1.2", "MR": "1.2.840.10008.5.1.4.1.1.4",
-            "PT": "1.2.840.10008.5.1.4.1.1.128"}
+_STORAGE = {
+    "CT": "1.2.840.10008.5.1.4.1.1.2",
+    "MR": "1.2.840.10008.5.1.4.1.1.4",
+    "PT": "1.2.840.10008.5.1.4.1.1.128",
+}
 _RTSTRUCT = "1.2.840.10008.5.1.4.1.1.481.3"
 
 
@@ -30,10 +33,17 @@ def _dataset(sop_class: str, sop_uid: str):
     return ds
 
 
-def write_dicom_series(image, folder: str | os.PathLike, *, patient_id: str,
-                       modality: str = "CT", series_description: str = "",
-                       study_uid: str | None = None, frame_uid: str | None = None,
-                       study_date: str = "20240101") -> Path:
+def write_dicom_series(
+    image,
+    folder: str | os.PathLike,
+    *,
+    patient_id: str,
+    modality: str = "CT",
+    series_description: str = "",
+    study_uid: str | None = None,
+    frame_uid: str | None = None,
+    study_date: str = "20240101",
+) -> Path:
     """Write a 3-D image as a DICOM series, one slice per file (``slice_<k>.dcm``).
 
     Values are stored as 16-bit integers with a RescaleSlope/RescaleIntercept chosen so
@@ -49,8 +59,9 @@ def write_dicom_series(image, folder: str | os.PathLike, *, patient_id: str,
     from pydicom.uid import generate_uid
 
     if image.GetDimension() != 3:
-        raise InputError("only 3-D images can be written as a DICOM series",
-                         found=f"{image.GetDimension()}-D")
+        raise InputError(
+            "only 3-D images can be written as a DICOM series", found=f"{image.GetDimension()}-D"
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     array = sitk.GetArrayFromImage(image).astype(np.float64)
@@ -107,9 +118,13 @@ def mask_contours(plane: np.ndarray) -> list[np.ndarray]:
     inside = padded[1:-1, 1:-1]
     edges = []
     # corner (cx, cy) is the continuous index (cx - 0.5, cy - 0.5); sides turn clockwise
-    for (oy, ox), start, end in (((-1, 0), (0, 0), (1, 0)), ((0, 1), (1, 0), (1, 1)),
-                                 ((1, 0), (1, 1), (0, 1)), ((0, -1), (0, 1), (0, 0))):
-        neighbour = padded[1 + oy:padded.shape[0] - 1 + oy, 1 + ox:padded.shape[1] - 1 + ox]
+    for (oy, ox), start, end in (
+        ((-1, 0), (0, 0), (1, 0)),
+        ((0, 1), (1, 0), (1, 1)),
+        ((1, 0), (1, 1), (0, 1)),
+        ((0, -1), (0, 1), (0, 0)),
+    ):
+        neighbour = padded[1 + oy : padded.shape[0] - 1 + oy, 1 + ox : padded.shape[1] - 1 + ox]
         y, x = np.nonzero(inside & ~neighbour)
         edges.append(np.column_stack([x + start[0], y + start[1], x + end[0], y + end[1]]))
     edges = np.concatenate(edges)
@@ -133,14 +148,21 @@ def mask_contours(plane: np.ndarray) -> list[np.ndarray]:
         points = np.asarray(loop, float)
         # drop vertices in the middle of straight runs
         before, after = np.roll(points, 1, axis=0), np.roll(points, -1, axis=0)
-        cross = ((points - before)[:, 0] * (after - points)[:, 1]
-                 - (points - before)[:, 1] * (after - points)[:, 0])
+        cross = (points - before)[:, 0] * (after - points)[:, 1] - (points - before)[:, 1] * (
+            after - points
+        )[:, 0]
         polygons.append(points[cross != 0] - 0.5)
     return polygons
 
 
-def write_rtstruct(mask, series_folder: str | os.PathLike, path: str | os.PathLike, *,
-                   roi_name: str = "GTV", label: int = 1) -> Path:
+def write_rtstruct(
+    mask,
+    series_folder: str | os.PathLike,
+    path: str | os.PathLike,
+    *,
+    roi_name: str = "GTV",
+    label: int = 1,
+) -> Path:
     """Write the region ``label`` of a voxel mask as an RTSTRUCT on a DICOM series.
 
     The mask must be on the series grid. Contours follow the voxel edges
@@ -157,16 +179,29 @@ def write_rtstruct(mask, series_folder: str | os.PathLike, path: str | os.PathLi
     grid = Grid.from_image(series)
     array = sitk.GetArrayFromImage(mask) == label
     if array.shape != grid.size[::-1]:
-        raise InputError("the mask is not on the series grid", file=path,
-                         expected=f"size {grid.size}", found=f"size {mask.GetSize()}")
+        raise InputError(
+            "the mask is not on the series grid",
+            file=path,
+            expected=f"size {grid.size}",
+            found=f"size {mask.GetSize()}",
+        )
     groups, _ = series_headers(series_folder)
     first = next(iter(groups.values()))[0][1]
     sop_uids = grid.sop_instance_uids
     ds = _dataset(_RTSTRUCT, generate_uid())
     ds.Modality = "RTSTRUCT"
-    for keyword in ("PatientID", "PatientName", "PatientBirthDate", "PatientSex",
-                    "StudyInstanceUID", "StudyDate", "StudyTime", "StudyID",
-                    "AccessionNumber", "ReferringPhysicianName"):
+    for keyword in (
+        "PatientID",
+        "PatientName",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "StudyDate",
+        "StudyTime",
+        "StudyID",
+        "AccessionNumber",
+        "ReferringPhysicianName",
+    ):
         setattr(ds, keyword, first.get(keyword, ""))
     ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = generate_uid(), 2, 1
     ds.StructureSetLabel, ds.StructureSetDate, ds.StructureSetTime = roi_name, "", ""

@@ -50,6 +50,23 @@ __all__ = [
 ]
 
 
-_PRIVATE = (_BLOCK_ROWS, _CACHE_ELEMENTS, _CHUNK_FEATURES, _EXP_SAFE, _TIES, _SEPARATION_BOUND,
-            _Chunk, _structure, _to_blocks, _moment_pairs, _fit_chunk, _newton,
-            _one_blas_thread, _record, _solve, _standardise, _subset, _zph_time)
+_PRIVATE = (
+    _BLOCK_ROWS,
+    _CACHE_ELEMENTS,
+    _CHUNK_FEATURES,
+    _EXP_SAFE,
+    _TIES,
+    _SEPARATION_BOUND,
+    _Chunk,
+    _structure,
+    _to_blocks,
+    _moment_pairs,
+    _fit_chunk,
+    _newton,
+    _one_blas_thread,
+    _record,
+    _solve,
+    _standardise,
+    _subset,
+    _zph_time,
+)

@@ -41,8 +41,9 @@ def _structure(design: SurvivalDesign) -> dict:
     sizes = design.group_size[tg]
     # Efron's terms l = 1 .. d - 1 of each tied group (its term l = 0 is the plain one)
     term_pos = np.repeat(np.arange(tg.size), sizes - 1)
-    term_l = (np.concatenate([np.arange(1, k) for k in sizes]).astype(float)
-              if tg.size else np.zeros(0))
+    term_l = (
+        np.concatenate([np.arange(1, k) for k in sizes]).astype(float) if tg.size else np.zeros(0)
+    )
     # a tied group's events: rows first .. first + d - 1 of its run (the run ends at the
     # group's end)
     run_first = np.flatnonzero(new_run)
@@ -113,8 +114,14 @@ class _Chunk:
     vectorised over the features, and the sums over event times reduce whole rows too.
     """
 
-    def __init__(self, design: SurvivalDesign, x: np.ndarray, z: np.ndarray,
-                 present: np.ndarray | None, ties: str):
+    def __init__(
+        self,
+        design: SurvivalDesign,
+        x: np.ndarray,
+        z: np.ndarray,
+        present: np.ndarray | None,
+        ties: str,
+    ):
         """``x`` (n_pad, c), ``z`` (n_pad, q) and ``present`` in the storage order of
         :func:`_structure`, standardised, 0 where absent and in the padding rows."""
         self.design = design
@@ -130,7 +137,7 @@ class _Chunk:
         self.efron = ties == "efron" and design.tied_groups.size > 0
         self.n_terms = s["n_terms"] if self.efron else s["n_groups"]
         self.ones = np.ones(self.n_terms)
-        self.term_position = s["term_position"][:self.n_terms]
+        self.term_position = s["term_position"][: self.n_terms]
         has_base = s["has_base"] < self.n_terms
         self.has_base = s["has_base"][has_base]
         self.base_position = s["base_position"][has_base]
@@ -160,12 +167,12 @@ class _Chunk:
             self.present_parts = [self.present]
         else:
             self.x_parts = [np.ascontiguousarray(self.x[:, p]) for p in self.parts]
-            self.present_parts = [None if self.present is None
-                                  else np.ascontiguousarray(self.present[:, p])
-                                  for p in self.parts]
+            self.present_parts = [
+                None if self.present is None else np.ascontiguousarray(self.present[:, p])
+                for p in self.parts
+            ]
 
-    def moments(self, beta: np.ndarray, zero: bool, part: int = 0
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def moments(self, beta: np.ndarray, zero: bool, part: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Weights w = exp(lp - shift), w v_a and w v_a v_b: (K, n_pad, c), and the shift.
 
         For the features of ``part`` (``beta`` holds their coefficients). With ``zero``
@@ -182,7 +189,7 @@ class _Chunk:
             np.copyto(m[1], x)
             shift = np.zeros(c)
             for a in range(1, d):
-                np.copyto(m[1 + a], z[:, a - 1:a])
+                np.copyto(m[1 + a], z[:, a - 1 : a])
         else:
             b = beta[:, 0]
             np.multiply(x, b, out=w)
@@ -208,9 +215,9 @@ class _Chunk:
                 w[self.s["padding"]] = 0.0
             np.multiply(w, x, out=m[1])
             for a in range(1, d):
-                np.multiply(w, z[:, a - 1:a], out=m[1 + a])
+                np.multiply(w, z[:, a - 1 : a], out=m[1 + a])
         for i, (a, b) in enumerate(self.pairs):
-            other = x if b == 0 else z[:, b - 1:b]
+            other = x if b == 0 else z[:, b - 1 : b]
             np.multiply(m[1 + a], other, out=m[1 + d + i])
         return m, shift
 
@@ -262,8 +269,7 @@ class _Chunk:
         ones = self.ones
         # weights of the terms (None: one each)
         if dg is None:
-            weight = None if self.efron or not self.design.tied_groups.size \
-                else s["group_size"]
+            weight = None if self.efron or not self.design.tied_groups.size else s["group_size"]
             frac = s["efron_frac"] if self.efron else None
         elif self.efron:
             dgt = dg[s["efron_group"]]  # events of the feature at the tied times (R, c)
@@ -283,7 +289,7 @@ class _Chunk:
             tied *= frac
             risk[:, g:] -= tied
         if zero:
-            s0 = s["term_at_risk"][:risk.shape[1]]
+            s0 = s["term_at_risk"][: risk.shape[1]]
         elif dg is None:
             s0 = risk[0]
         else:

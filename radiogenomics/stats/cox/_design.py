@@ -81,9 +81,17 @@ def prepare_survival(
     group_base = first_row_of_stratum[group_end] - 1
     group_size = np.bincount(event_group, minlength=groups.size)
     return SurvivalDesign(
-        order=order, time=t, event=e, n=n, group_end=group_end, group_base=group_base,
-        event_rows=event_rows, event_group=event_group, group_size=group_size,
-        tied_groups=np.flatnonzero(group_size > 1), strata=None if strata is None else s,
+        order=order,
+        time=t,
+        event=e,
+        n=n,
+        group_end=group_end,
+        group_base=group_base,
+        event_rows=event_rows,
+        event_group=event_group,
+        group_size=group_size,
+        tied_groups=np.flatnonzero(group_size > 1),
+        strata=None if strata is None else s,
     )
 
 

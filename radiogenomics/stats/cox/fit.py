@@ -131,17 +131,23 @@ def cox_batch(
     z_stored = _to_blocks(zs, s, 0.0)
 
     out = CoxBatch(
-        coef=np.full((p, d), np.nan), covariance=np.full((p, d, d), np.nan),
-        log_likelihood=np.full(p, np.nan), log_likelihood_null=np.full(p, np.nan),
-        score_statistic=np.full(p, np.nan), n=np.zeros(p, dtype=np.int64),
-        n_events=np.zeros(p, dtype=np.int64), n_iter=np.zeros(p, dtype=np.int64),
-        status=np.full(p, "ok", dtype=object), feature_sd=np.full(p, np.nan),
+        coef=np.full((p, d), np.nan),
+        covariance=np.full((p, d, d), np.nan),
+        log_likelihood=np.full(p, np.nan),
+        log_likelihood_null=np.full(p, np.nan),
+        score_statistic=np.full(p, np.nan),
+        n=np.zeros(p, dtype=np.int64),
+        n_events=np.zeros(p, dtype=np.int64),
+        n_iter=np.zeros(p, dtype=np.int64),
+        status=np.full(p, "ok", dtype=object),
+        feature_sd=np.full(p, np.nan),
         linear_predictor=np.full((n, p), np.nan) if return_linear_predictor else None,
     )
 
     def task(start: int, stop: int) -> None:
-        _fit_chunk(design, features, z_stored, z_scale, ties, tol, max_iter, out,
-                   slice(start, stop), z_all)
+        _fit_chunk(
+            design, features, z_stored, z_scale, ties, tol, max_iter, out, slice(start, stop), z_all
+        )
 
     tasks = [lambda a=start: task(a, min(a + chunk_size, p)) for start in range(0, p, chunk_size)]
     with _one_blas_thread():  # its matrix-vector products are too small to share
@@ -209,8 +215,9 @@ def _fit_chunk(design, features, z_stored, z_scale, ties, tol, max_iter, out, wh
         chunk = _Chunk(design, xs, z_stored, present, ties)
         beta, cov, ll, ll0, score_stat, n_iter, st = _newton(chunk, tol, max_iter)
         status[fit] = st
-        scale = np.concatenate([x_sd[fit][:, None], np.broadcast_to(z_scale, (fit.size, q))],
-                               axis=1)
+        scale = np.concatenate(
+            [x_sd[fit][:, None], np.broadcast_to(z_scale, (fit.size, q))], axis=1
+        )
         coef = beta / scale
         covariance = cov / (scale[:, :, None] * scale[:, None, :])
         bad = st != "ok"
@@ -261,11 +268,35 @@ def _newton(chunk: _Chunk, tol: float, max_iter: int):
             w = active[worse]
             beta[w] = 0.5 * (beta[w] + prev_beta[w])
             keep = ~worse
-            _record(active[keep], ll[keep], score[keep], info[keep], beta, prev_beta,
-                    prev_ll, final_beta, final_cov, final_ll, status, tol)
+            _record(
+                active[keep],
+                ll[keep],
+                score[keep],
+                info[keep],
+                beta,
+                prev_beta,
+                prev_ll,
+                final_beta,
+                final_cov,
+                final_ll,
+                status,
+                tol,
+            )
         else:
-            _record(active, ll, score, info, beta, prev_beta, prev_ll, final_beta, final_cov,
-                    final_ll, status, tol)
+            _record(
+                active,
+                ll,
+                score,
+                info,
+                beta,
+                prev_beta,
+                prev_ll,
+                final_beta,
+                final_cov,
+                final_ll,
+                status,
+                tol,
+            )
         active = np.flatnonzero(status == "not_converged")
         if not active.size:
             break
@@ -279,8 +310,9 @@ def _newton(chunk: _Chunk, tol: float, max_iter: int):
 _SEPARATION_BOUND = 25.0  # |log hazard ratio| per standard deviation (HR ~ 7e10)
 
 
-def _record(idx, ll, score, info, beta, prev_beta, prev_ll, final_beta, final_cov,
-            final_ll, status, tol):
+def _record(
+    idx, ll, score, info, beta, prev_beta, prev_ll, final_beta, final_cov, final_ll, status, tol
+):
     """Newton step for the models ``idx``; finalise the converged ones."""
     if not idx.size:
         return

@@ -68,8 +68,9 @@ def schoenfeld_test(
         for g in design.tied_groups:
             k = sizes[g]
             ls = np.arange(k) / k
-            mean[g] = ((s1[g][None, :] - ls[:, None] * t1[g]) /
-                       (s0[g] - ls * t0[g])[:, None]).mean(0)
+            mean[g] = ((s1[g][None, :] - ls[:, None] * t1[g]) / (s0[g] - ls * t0[g])[:, None]).mean(
+                0
+            )
     ev = design.event_rows
     resid = xs[ev] - mean[design.event_group]
     n_dead = ev.size
@@ -197,8 +198,9 @@ def cox_zph(
 
     def risk_sums(values):
         cum = np.cumsum(values, axis=0)
-        before = np.where((base >= 0).reshape((-1,) + (1,) * (values.ndim - 1)),
-                          cum[np.maximum(base, 0)], 0.0)
+        before = np.where(
+            (base >= 0).reshape((-1,) + (1,) * (values.ndim - 1)), cum[np.maximum(base, 0)], 0.0
+        )
         return cum[g_end] - before
 
     s0 = risk_sums(w)

@@ -54,51 +54,87 @@ from .validation import (
     used_features,
 )
 
-__all__ = ["fit_model", "compare_models", "predict", "run_model", "store_model",
-           "ModelComparison", "MODEL_KINDS", "metrics_value"]
+__all__ = [
+    "fit_model",
+    "compare_models",
+    "predict",
+    "run_model",
+    "store_model",
+    "ModelComparison",
+    "MODEL_KINDS",
+    "metrics_value",
+]
 
-def _training_and_test(mdata: md.MuData, feature_set, target: Target, harmonize: str | None,
-                       test, outer_folds: int) -> tuple[ModelInputs, ModelInputs | None]:
+
+def _training_and_test(
+    mdata: md.MuData, feature_set, target: Target, harmonize: str | None, test, outer_folds: int
+) -> tuple[ModelInputs, ModelInputs | None]:
     """The training patients' inputs and, with ``test``, the external test set's."""
     external: ModelInputs | None = None
     if test is None:
         data = assemble(mdata, feature_set, target, batch=harmonize)
     elif isinstance(test, md.MuData):
         data = assemble(mdata, feature_set, target, batch=harmonize)
-        external = assemble(test, feature_set, target, batch=harmonize,
-                            encoding=data.encoding)
+        external = assemble(test, feature_set, target, batch=harmonize, encoding=data.encoding)
     else:
         train_ids, test_ids = _split_test(mdata, test)
         data = assemble(mdata, feature_set, target, batch=harmonize, patients=train_ids)
-        external = assemble(mdata, feature_set, target, batch=harmonize,
-                            patients=test_ids, encoding=data.encoding)
+        external = assemble(
+            mdata, feature_set, target, batch=harmonize, patients=test_ids, encoding=data.encoding
+        )
     _check_sizes(data, target, outer_folds, "the training patients")
     if external is not None and len(external.patients) == 0:
-        raise CohortError("no test patient can be used", expected="test patients with the "
-                          "target and every modality the model reads", found=0)
+        raise CohortError(
+            "no test patient can be used",
+            expected="test patients with the target and every modality the model reads",
+            found=0,
+        )
     return data, external
 
 
-def _validate_external(final, external: ModelInputs, target: Target, *, n_bootstraps: int,
-                       random_state, confidence: float, threshold: float, times):
+def _validate_external(
+    final,
+    external: ModelInputs,
+    target: Target,
+    *,
+    n_bootstraps: int,
+    random_state,
+    confidence: float,
+    threshold: float,
+    times,
+):
     """Metrics, curves and predictions of the final model on the external test set, and
     its summary for the card."""
     task = target.task
     prediction = predict_scores(final, external.X, task)
     indices = bootstrap_replicates(task, external.y, n_bootstraps, random_state)
-    table, _ = performance(task, external.y, prediction, confidence=confidence,
-                           threshold=threshold, times=times, indices=indices)
+    table, _ = performance(
+        task,
+        external.y,
+        prediction,
+        confidence=confidence,
+        threshold=threshold,
+        times=times,
+        indices=indices,
+    )
     metrics = _metrics_table(table, external, target, "external", 1)
-    curve = curves(task, external.y, prediction, indices,
-                   confidence=confidence).assign(set="external")
+    curve = curves(task, external.y, prediction, indices, confidence=confidence).assign(
+        set="external"
+    )
     predictions = _prediction_table(external, target, prediction, "external", threshold)
-    summary = {"n_patients": int(len(external.patients)),
-               "patients_dropped": _dropped(external)}
+    summary = {"n_patients": int(len(external.patients)), "patients_dropped": _dropped(external)}
     return metrics, curve, predictions, summary
 
 
-def _model_card(key: str, mdata: md.MuData, target: Target, feature_set, data: ModelInputs,
-                fit: dict, settings: dict) -> dict:
+def _model_card(
+    key: str,
+    mdata: md.MuData,
+    target: Target,
+    feature_set,
+    data: ModelInputs,
+    fit: dict,
+    settings: dict,
+) -> dict:
     """The model card: what the model is for, the data, features, pipeline, validation
     and versions. ``fit`` holds the pipeline, grid, tuned search, cross-validation,
     used features, importance, metrics, permutation test, input count and external
@@ -115,19 +151,18 @@ def _model_card(key: str, mdata: md.MuData, target: Target, feature_set, data: M
         "task": task,
         "target": target.to_dict(),
         "intended_use": "research: estimating how well imaging and molecular data predict "
-                        f"{target.column!r} in cohorts like the training one; not "
-                        "validated for clinical decisions",
+        f"{target.column!r} in cohorts like the training one; not "
+        "validated for clinical decisions",
         "data": {
             "n_patients_cohort": int(mdata.n_obs),
             "n_patients": int(len(data.patients)),
-            **({"n_positive": int(np.asarray(data.y).sum())} if task == "classification"
-               else {}),
+            **({"n_positive": int(np.asarray(data.y).sum())} if task == "classification" else {}),
             **({"n_events": int(data.event.sum())} if task == "survival" else {}),
             "patients_dropped": _dropped(data),
             "patients_sha256": hashlib.sha256(
-                "\n".join(map(str, data.patients)).encode()).hexdigest(),
-            "modalities": {m: list(map(int, mdata.mod[m].shape))
-                           for m in feature_set.modalities},
+                "\n".join(map(str, data.patients)).encode()
+            ).hexdigest(),
+            "modalities": {m: list(map(int, mdata.mod[m].shape)) for m in feature_set.modalities},
             "external": external,
         },
         "features": {
@@ -141,37 +176,49 @@ def _model_card(key: str, mdata: md.MuData, target: Target, feature_set, data: M
             "steps": [name for name, _ in pipeline.steps],
             "model": learner_name(task, model) if isinstance(model, str) else learner,
             "learner": type(pipeline[-1]).__name__,
-            "selection": selection if selection is None or isinstance(selection, str)
+            "selection": selection
+            if selection is None or isinstance(selection, str)
             else type(selection).__name__,
             "n_features": n_features if np.isscalar(n_features) else list(n_features),
-            "harmonize": None if harmonize is None else
-            {"batch": harmonize, "method": "ComBat",
-             "modalities": list(settings["harmonize_modalities"])},
+            "harmonize": None
+            if harmonize is None
+            else {
+                "batch": harmonize,
+                "method": "ComBat",
+                "modalities": list(settings["harmonize_modalities"]),
+            },
             "redundancy": settings["redundancy"],
             "max_missing": settings["max_missing"],
             "param_grid": {k: [_jsonable(v) for v in vs] for k, vs in fit["grid"].items()},
-            "final_params": {k: _jsonable(v) for k, v in
-                             getattr(fit["fitted"], "best_params_", {}).items()},
+            "final_params": {
+                k: _jsonable(v) for k, v in getattr(fit["fitted"], "best_params_", {}).items()
+            },
             "fold_params": [r["best_params"] for r in fit["cv"].fold_results],
         },
         "validation": {
-            "scheme": "repeated nested cross-validation" + (" and an external test set"
-                                                            if external is not None else ""),
-            "outer_folds": settings["outer_folds"], "n_repeats": settings["n_repeats"],
+            "scheme": "repeated nested cross-validation"
+            + (" and an external test set" if external is not None else ""),
+            "outer_folds": settings["outer_folds"],
+            "n_repeats": settings["n_repeats"],
             "inner_folds": settings["inner_folds"],
-            "stratified_on": {"classification": "class", "survival": "event",
-                              "regression": "none"}[task],
+            "stratified_on": {"classification": "class", "survival": "event", "regression": "none"}[
+                task
+            ],
             "random_state": settings["random_state"],
             "n_bootstraps": settings["n_bootstraps"],
-            "confidence": settings["confidence"], "threshold": settings["threshold"],
+            "confidence": settings["confidence"],
+            "threshold": settings["threshold"],
             "times": None if times is None else list(times),
             "metrics": fit["metrics"].to_dict(orient="records"),
             "permutation_test": fit["permutation"],
         },
         "interpretation": {
             "top_features": importance.head(15)[
-                [c for c in ("feature", "source", "selection_frequency",
-                             "permutation_importance") if c in importance]
+                [
+                    c
+                    for c in ("feature", "source", "selection_frequency", "permutation_importance")
+                    if c in importance
+                ]
             ].to_dict(orient="records"),
         },
         "versions": versions(),
@@ -316,39 +363,79 @@ def fit_model(
     if harmonize is not None and harmonize in feature_set.clinical:
         raise InputError("the batch column cannot also be a predictor", column=harmonize)
     _warn_preprocessed(mdata, feature_set)
-    data, external = _training_and_test(mdata, feature_set, target_spec, harmonize, test,
-                                        outer_folds)
+    data, external = _training_and_test(
+        mdata, feature_set, target_spec, harmonize, test, outer_folds
+    )
 
     batch_column = None if harmonize is None else f"{BATCH_PREFIX}{harmonize}"
     prefixes = tuple(f"{m}:" for m in harmonize_modalities)
     pipeline, grid = build_pipeline(
-        task, model, selection, n_features, batch=batch_column, harmonize_prefixes=prefixes,
-        max_missing=max_missing, redundancy=redundancy, param_grid=param_grid,
-        random_state=random_state)
+        task,
+        model,
+        selection,
+        n_features,
+        batch=batch_column,
+        harmonize_prefixes=prefixes,
+        max_missing=max_missing,
+        redundancy=redundancy,
+        param_grid=param_grid,
+        random_state=random_state,
+    )
     if task == "survival" and times is None:
         times = default_times(data.time, data.event)
 
     X, y = data.X, data.y
-    cv = nested_cross_validation(pipeline, grid, X, y, task, n_splits=outer_folds,
-                                 n_repeats=n_repeats, inner_folds=inner_folds,
-                                 random_state=random_state,
-                                 importance_repeats=importance_repeats, n_jobs=n_jobs)
+    cv = nested_cross_validation(
+        pipeline,
+        grid,
+        X,
+        y,
+        task,
+        n_splits=outer_folds,
+        n_repeats=n_repeats,
+        inner_folds=inner_folds,
+        random_state=random_state,
+        importance_repeats=importance_repeats,
+        n_jobs=n_jobs,
+    )
     indices = bootstrap_replicates(task, y, n_bootstraps, random_state)
-    cv_metrics, _ = performance(task, y, cv.predictions, confidence=confidence,
-                                threshold=threshold, times=times, indices=indices)
+    cv_metrics, _ = performance(
+        task,
+        y,
+        cv.predictions,
+        confidence=confidence,
+        threshold=threshold,
+        times=times,
+        indices=indices,
+    )
     metrics = [_metrics_table(cv_metrics, data, target_spec, "cross-validation", n_repeats)]
-    curve_tables = [curves(task, y, cv.predictions, indices, confidence=confidence
-                           ).assign(set="cross-validation")]
-    prediction_tables = [_prediction_table(data, target_spec, cv.predictions,
-                                           "cross-validation", threshold, cv.folds)]
+    curve_tables = [
+        curves(task, y, cv.predictions, indices, confidence=confidence).assign(
+            set="cross-validation"
+        )
+    ]
+    prediction_tables = [
+        _prediction_table(
+            data, target_spec, cv.predictions, "cross-validation", threshold, cv.folds
+        )
+    ]
 
     permutation = None
     if n_permutations:
         observed = metrics_value(task, y, cv.predictions[:, 0])
-        permutation = permutation_test(pipeline, grid, X, y, task, observed=observed,
-                                       n_permutations=n_permutations, n_splits=outer_folds,
-                                       inner_folds=inner_folds, random_state=random_state,
-                                       n_jobs=n_jobs)
+        permutation = permutation_test(
+            pipeline,
+            grid,
+            X,
+            y,
+            task,
+            observed=observed,
+            n_permutations=n_permutations,
+            n_splits=outer_folds,
+            inner_folds=inner_folds,
+            random_state=random_state,
+            n_jobs=n_jobs,
+        )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -361,31 +448,65 @@ def fit_model(
     external_summary = None
     if external is not None:
         ext_metrics, ext_curves, ext_predictions, external_summary = _validate_external(
-            final, external, target_spec, n_bootstraps=n_bootstraps,
-            random_state=random_state, confidence=confidence, threshold=threshold,
-            times=times)
+            final,
+            external,
+            target_spec,
+            n_bootstraps=n_bootstraps,
+            random_state=random_state,
+            confidence=confidence,
+            threshold=threshold,
+            times=times,
+        )
         metrics.append(ext_metrics)
         curve_tables.append(ext_curves)
         prediction_tables.append(ext_predictions)
 
     metrics_table = pd.concat(metrics, ignore_index=True)
     key = key_added or _default_key(target_spec)
-    settings = dict(model=model, selection=selection, n_features=n_features,
-                    harmonize=harmonize, harmonize_modalities=harmonize_modalities,
-                    redundancy=redundancy, max_missing=max_missing, outer_folds=outer_folds,
-                    n_repeats=n_repeats, inner_folds=inner_folds, random_state=random_state,
-                    n_bootstraps=n_bootstraps, confidence=confidence, threshold=threshold,
-                    times=times)
-    fit = dict(pipeline=pipeline, grid=grid, fitted=fitted, cv=cv, required=required,
-               importance=importance, metrics=metrics_table, permutation=permutation,
-               n_input=int(X.shape[1] - (batch_column is not None)),
-               external=external_summary)
+    settings = dict(
+        model=model,
+        selection=selection,
+        n_features=n_features,
+        harmonize=harmonize,
+        harmonize_modalities=harmonize_modalities,
+        redundancy=redundancy,
+        max_missing=max_missing,
+        outer_folds=outer_folds,
+        n_repeats=n_repeats,
+        inner_folds=inner_folds,
+        random_state=random_state,
+        n_bootstraps=n_bootstraps,
+        confidence=confidence,
+        threshold=threshold,
+        times=times,
+    )
+    fit = dict(
+        pipeline=pipeline,
+        grid=grid,
+        fitted=fitted,
+        cv=cv,
+        required=required,
+        importance=importance,
+        metrics=metrics_table,
+        permutation=permutation,
+        n_input=int(X.shape[1] - (batch_column is not None)),
+        external=external_summary,
+    )
     card = _model_card(key, mdata, target_spec, feature_set, data, fit, settings)
     fitted_model = FittedModel(
-        name=key, target=target_spec, feature_set=feature_set, encoding=data.encoding,
-        batch=harmonize, pipeline=final, required=required, metrics=metrics_table,
-        predictions=pd.concat(prediction_tables, ignore_index=True), importance=importance,
-        curves=pd.concat(curve_tables, ignore_index=True), card=card)
+        name=key,
+        target=target_spec,
+        feature_set=feature_set,
+        encoding=data.encoding,
+        batch=harmonize,
+        pipeline=final,
+        required=required,
+        metrics=metrics_table,
+        predictions=pd.concat(prediction_tables, ignore_index=True),
+        importance=importance,
+        curves=pd.concat(curve_tables, ignore_index=True),
+        card=card,
+    )
     if store:
         store_model(mdata, fitted_model)
     return fitted_model
@@ -433,9 +554,13 @@ def predict(
     """
     table = model.predict(mdata, patients=patients, missing=missing)
     if key_added is not None:
-        store_result(mdata, MODEL_KINDS["predictions"], key_added,
-                     table.assign(set="new", model=model.name),
-                     params={"model": model.name, "missing": missing})
+        store_result(
+            mdata,
+            MODEL_KINDS["predictions"],
+            key_added,
+            table.assign(set="new", model=model.name),
+            params={"model": model.name, "missing": missing},
+        )
     return table
 
 

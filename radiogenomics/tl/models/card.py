@@ -12,8 +12,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["card_json", "versions", "now_utc", "MODEL_FILE", "LEGACY_MODEL_FILE",
-           "CARD_FILE", "TABLES"]
+__all__ = [
+    "card_json",
+    "versions",
+    "now_utc",
+    "MODEL_FILE",
+    "LEGACY_MODEL_FILE",
+    "CARD_FILE",
+    "TABLES",
+]
 
 #: The fitted pipeline and what it needs (skops, runs no code when loaded).
 MODEL_FILE = "model.skops"
@@ -35,8 +42,17 @@ def versions() -> dict[str, str]:
     ['anndata', 'mudata', 'numpy']
     """
     out = {"python": platform.python_version()}
-    for name in ("radiogenomics", "numpy", "scipy", "pandas", "scikit-learn",
-                 "scikit-survival", "skops", "anndata", "mudata"):
+    for name in (
+        "radiogenomics",
+        "numpy",
+        "scipy",
+        "pandas",
+        "scikit-learn",
+        "scikit-survival",
+        "skops",
+        "anndata",
+        "mudata",
+    ):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

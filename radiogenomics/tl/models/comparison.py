@@ -129,14 +129,16 @@ def compare_models(
     for name, spec in specs.items():
         features = parse_features(mdata, spec["features"], outcome, batch=harmonize)
         wanted = {m: layer for m, layer in (layers or {}).items() if m in features.modalities}
-        sets[name] = parse_features(mdata, spec["features"], outcome, batch=harmonize,
-                                    layers=wanted)
+        sets[name] = parse_features(
+            mdata, spec["features"], outcome, batch=harmonize, layers=wanted
+        )
         _warn_preprocessed(mdata, sets[name])
-    inputs = {name: assemble(mdata, fs, target_spec, batch=harmonize)
-              for name, fs in sets.items()}
+    inputs = {name: assemble(mdata, fs, target_spec, batch=harmonize) for name, fs in sets.items()}
     common = [p for p in mdata.obs_names if all(p in set(d.patients) for d in inputs.values())]
-    inputs = {name: assemble(mdata, fs, target_spec, batch=harmonize, patients=common)
-              for name, fs in sets.items()}
+    inputs = {
+        name: assemble(mdata, fs, target_spec, batch=harmonize, patients=common)
+        for name, fs in sets.items()
+    }
     reference = next(iter(inputs.values()))
     _check_sizes(reference, target_spec, outer_folds, "the patients common to all candidates")
     y = reference.y
@@ -147,14 +149,35 @@ def compare_models(
     tables, replicates, oof = [], {}, {}
     for name, spec in specs.items():
         pipeline, grid = build_pipeline(
-            task, spec.get("model", model), spec.get("selection", selection),
-            spec.get("n_features", n_features), batch=batch_column, random_state=random_state)
-        cv = nested_cross_validation(pipeline, grid, inputs[name].X, y, task,
-                                     n_splits=outer_folds, n_repeats=n_repeats,
-                                     inner_folds=inner_folds, random_state=random_state,
-                                     importance_repeats=0, n_jobs=n_jobs)
-        table, reps = performance(task, y, cv.predictions, confidence=confidence,
-                                  threshold=threshold, times=times, indices=indices)
+            task,
+            spec.get("model", model),
+            spec.get("selection", selection),
+            spec.get("n_features", n_features),
+            batch=batch_column,
+            random_state=random_state,
+        )
+        cv = nested_cross_validation(
+            pipeline,
+            grid,
+            inputs[name].X,
+            y,
+            task,
+            n_splits=outer_folds,
+            n_repeats=n_repeats,
+            inner_folds=inner_folds,
+            random_state=random_state,
+            importance_repeats=0,
+            n_jobs=n_jobs,
+        )
+        table, reps = performance(
+            task,
+            y,
+            cv.predictions,
+            confidence=confidence,
+            threshold=threshold,
+            times=times,
+            indices=indices,
+        )
         table.insert(0, "candidate", name)
         table.insert(1, "features", sets[name].label)
         table["n"] = len(common)
@@ -168,20 +191,37 @@ def compare_models(
     for a, b in itertools.combinations(specs, 2):
         difference = replicates[a][primary] - replicates[b][primary]
         finite = difference[np.isfinite(difference)]
-        lower, upper = (np.quantile(finite, [(1 - confidence) / 2, (1 + confidence) / 2])
-                        if finite.size else (np.nan, np.nan))
+        lower, upper = (
+            np.quantile(finite, [(1 - confidence) / 2, (1 + confidence) / 2])
+            if finite.size
+            else (np.nan, np.nan)
+        )
         tail = min((finite <= 0).sum(), (finite >= 0).sum())
-        row = {"candidate_a": a, "candidate_b": b, "metric": primary,
-               "estimate_a": float(estimates[a]), "estimate_b": float(estimates[b]),
-               "difference": float(estimates[a] - estimates[b]),
-               "ci_lower": float(lower), "ci_upper": float(upper),
-               "p_value_bootstrap": float(min(1.0, 2 * (tail + 1) / (finite.size + 1)))
-               if finite.size else np.nan}
+        row = {
+            "candidate_a": a,
+            "candidate_b": b,
+            "metric": primary,
+            "estimate_a": float(estimates[a]),
+            "estimate_b": float(estimates[b]),
+            "difference": float(estimates[a] - estimates[b]),
+            "ci_lower": float(lower),
+            "ci_upper": float(upper),
+            "p_value_bootstrap": float(min(1.0, 2 * (tail + 1) / (finite.size + 1)))
+            if finite.size
+            else np.nan,
+        }
         if task == "classification":
-            test = delong_test(np.asarray(y).astype(int), oof[a].mean(axis=1),
-                               oof[b].mean(axis=1), confidence)
-            row.update({"delong_auc_a": test["auc_a"], "delong_auc_b": test["auc_b"],
-                        "delong_z": test["z"], "p_value_delong": test["p_value"]})
+            test = delong_test(
+                np.asarray(y).astype(int), oof[a].mean(axis=1), oof[b].mean(axis=1), confidence
+            )
+            row.update(
+                {
+                    "delong_auc_a": test["auc_a"],
+                    "delong_auc_b": test["auc_b"],
+                    "delong_z": test["z"],
+                    "p_value_delong": test["p_value"],
+                }
+            )
         rows.append(row)
     tests = pd.DataFrame(rows)
     predictions = pd.DataFrame({"patient_id": [str(p) for p in common]})
@@ -190,10 +230,19 @@ def compare_models(
     for name, values in oof.items():
         predictions[name] = values.mean(axis=1)
     key = key_added or _default_key(target_spec)
-    store_result(mdata, MODEL_KINDS["comparison"], key, metrics,
-                 params={"task": task, "target": target_spec.column,
-                         "candidates": {n: sets[n].label for n in sets},
-                         "outer_folds": outer_folds, "n_repeats": n_repeats,
-                         "n_bootstraps": n_bootstraps})
+    store_result(
+        mdata,
+        MODEL_KINDS["comparison"],
+        key,
+        metrics,
+        params={
+            "task": task,
+            "target": target_spec.column,
+            "candidates": {n: sets[n].label for n in sets},
+            "outer_folds": outer_folds,
+            "n_repeats": n_repeats,
+            "n_bootstraps": n_bootstraps,
+        },
+    )
     store_result(mdata, MODEL_KINDS["comparison_tests"], key, tests)
     return ModelComparison(metrics=metrics, tests=tests, predictions=predictions)

@@ -21,8 +21,17 @@ import pandas as pd
 from ..._data import modality_block
 from ...errors import CohortError, InputError
 
-__all__ = ["FeatureSet", "Target", "parse_features", "parse_target", "ModelInputs",
-           "assemble", "label_text", "BATCH_PREFIX", "CLINICAL"]
+__all__ = [
+    "FeatureSet",
+    "Target",
+    "parse_features",
+    "parse_target",
+    "ModelInputs",
+    "assemble",
+    "label_text",
+    "BATCH_PREFIX",
+    "CLINICAL",
+]
 
 BATCH_PREFIX = "batch:"
 CLINICAL = "clinical"
@@ -59,10 +68,12 @@ class FeatureSet:
         return "+".join(parts)
 
     def to_dict(self) -> dict:
-        return {"modalities": {k: (None if v is None else list(v))
-                               for k, v in self.modalities.items()},
-                "clinical": list(self.clinical), "excluded": dict(self.excluded),
-                "layers": dict(self.layers)}
+        return {
+            "modalities": {k: (None if v is None else list(v)) for k, v in self.modalities.items()},
+            "clinical": list(self.clinical),
+            "excluded": dict(self.excluded),
+            "layers": dict(self.layers),
+        }
 
 
 @dataclass
@@ -138,8 +149,9 @@ def _declared_outcomes(mdata: md.MuData) -> list[str]:
     return [c for c in out if c in mdata.obs.columns]
 
 
-def default_clinical(mdata: md.MuData, outcome: Sequence[str], batch: str | None) -> tuple[
-        list[str], dict[str, str]]:
+def default_clinical(
+    mdata: md.MuData, outcome: Sequence[str], batch: str | None
+) -> tuple[list[str], dict[str, str]]:
     """Clinical columns usable as predictors: every ``obs`` column except the outcome
     columns, the follow-up time and event columns named when the clinical table was read,
     the batch, identifiers and any column that re-encodes an outcome column (such as a
@@ -158,14 +170,16 @@ def default_clinical(mdata: md.MuData, outcome: Sequence[str], batch: str | None
             excluded[column] = "batch column (harmonised, not a predictor)"
             continue
         numeric = pd.api.types.is_numeric_dtype(series.dtype) and not isinstance(
-            series.dtype, pd.CategoricalDtype)
+            series.dtype, pd.CategoricalDtype
+        )
         if not numeric and not pd.api.types.is_bool_dtype(series.dtype):
             n_levels = series.dropna().nunique()
             if n_levels > max(20, 0.5 * series.notna().sum()):
                 excluded[column] = f"text with {n_levels} distinct values (an identifier?)"
                 continue
-        recode = next((o for o in outcome if o in mdata.obs.columns
-                       and _recodes(series, mdata.obs[o])), None)
+        recode = next(
+            (o for o in outcome if o in mdata.obs.columns and _recodes(series, mdata.obs[o])), None
+        )
         if recode is not None:
             excluded[column] = f"re-encodes the outcome column {recode!r}"
             continue
@@ -223,32 +237,50 @@ def parse_features(
         clinical.extend(c for c in extra if c not in clinical)
     bad = [c for c in clinical if c in outcome]
     if bad:
-        raise CohortError("an outcome column cannot be a predictor", column=bad[0],
-                          expected="clinical columns other than the target", found=bad)
+        raise CohortError(
+            "an outcome column cannot be a predictor",
+            column=bad[0],
+            expected="clinical columns other than the target",
+            found=bad,
+        )
     missing = [c for c in clinical if c not in mdata.obs.columns]
     if missing:
-        raise CohortError("unknown clinical column(s)", column=missing[0],
-                          expected=f"columns of mdata.obs: {list(map(str, mdata.obs.columns))}",
-                          found=missing)
+        raise CohortError(
+            "unknown clinical column(s)",
+            column=missing[0],
+            expected=f"columns of mdata.obs: {list(map(str, mdata.obs.columns))}",
+            found=missing,
+        )
     if not spec and not clinical:
-        raise CohortError("no features given", expected="a modality or clinical columns",
-                          found=features)
+        raise CohortError(
+            "no features given", expected="a modality or clinical columns", found=features
+        )
     for mod, names in spec.items():
         if names is not None:
             unknown = [f for f in names if f not in mdata.mod[mod].var_names]
             if unknown:
-                raise CohortError(f"{len(unknown)} feature(s) are not in modality {mod!r}",
-                                  expected="names from var_names", found=unknown[:5])
+                raise CohortError(
+                    f"{len(unknown)} feature(s) are not in modality {mod!r}",
+                    expected="names from var_names",
+                    found=unknown[:5],
+                )
     layers = dict(layers or {})
     for mod, layer in layers.items():
         if mod not in spec:
-            raise CohortError(f"a layer is given for {mod!r}, which is not among the features",
-                              expected=f"one of {list(spec)}", found=mod)
+            raise CohortError(
+                f"a layer is given for {mod!r}, which is not among the features",
+                expected=f"one of {list(spec)}",
+                found=mod,
+            )
         if layer not in mdata.mod[mod].layers:
-            raise CohortError(f"modality {mod!r} has no layer {layer!r}",
-                              expected=f"one of {list(mdata.mod[mod].layers)}", found=layer)
-    return FeatureSet(modalities=spec, clinical=list(dict.fromkeys(clinical)),
-                      excluded=excluded, layers=layers)
+            raise CohortError(
+                f"modality {mod!r} has no layer {layer!r}",
+                expected=f"one of {list(mdata.mod[mod].layers)}",
+                found=layer,
+            )
+    return FeatureSet(
+        modalities=spec, clinical=list(dict.fromkeys(clinical)), excluded=excluded, layers=layers
+    )
 
 
 def _infer_task(series: pd.Series) -> str:
@@ -270,9 +302,12 @@ def parse_target(
     """Check the target columns and settle the task and the positive class."""
     for column in (target, event):
         if column is not None and column not in mdata.obs.columns:
-            raise CohortError(f"the cohort has no clinical column {column!r}", column=column,
-                              expected=f"one of {list(map(str, mdata.obs.columns))}",
-                              found="no such column")
+            raise CohortError(
+                f"the cohort has no clinical column {column!r}",
+                column=column,
+                expected=f"one of {list(map(str, mdata.obs.columns))}",
+                found="no such column",
+            )
     if task is None:
         task = "survival" if event is not None else _infer_task(mdata.obs[target])
     if task not in TASKS:
@@ -280,37 +315,65 @@ def parse_target(
     series = mdata.obs[target]
     if task == "survival":
         if event is None:
-            raise InputError("a survival model needs an event column", column=target,
-                             expected="event='<obs column with 1 = event, 0 = censored>'")
+            raise InputError(
+                "a survival model needs an event column",
+                column=target,
+                expected="event='<obs column with 1 = event, 0 = censored>'",
+            )
         for column in (target, event):
-            if not pd.api.types.is_numeric_dtype(mdata.obs[column].dtype) and not \
-                    pd.api.types.is_bool_dtype(mdata.obs[column].dtype):
-                raise CohortError("survival columns must be numeric", column=column,
-                                  expected="numbers", found=str(mdata.obs[column].dtype))
+            if not pd.api.types.is_numeric_dtype(
+                mdata.obs[column].dtype
+            ) and not pd.api.types.is_bool_dtype(mdata.obs[column].dtype):
+                raise CohortError(
+                    "survival columns must be numeric",
+                    column=column,
+                    expected="numbers",
+                    found=str(mdata.obs[column].dtype),
+                )
         values = pd.to_numeric(mdata.obs[event], errors="coerce").dropna().unique()
         if not np.isin(values, [0, 1]).all():
-            raise CohortError("the event column must hold 0 and 1", column=event,
-                              expected="0 (censored) or 1 (event)", found=sorted(values)[:5])
+            raise CohortError(
+                "the event column must hold 0 and 1",
+                column=event,
+                expected="0 (censored) or 1 (event)",
+                found=sorted(values)[:5],
+            )
         return Target(task=task, column=target, event=event)
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(series.dtype) or isinstance(
-                series.dtype, pd.CategoricalDtype):
-            raise CohortError("a regression target must be numeric", column=target,
-                              expected="numbers", found=str(series.dtype))
+            series.dtype, pd.CategoricalDtype
+        ):
+            raise CohortError(
+                "a regression target must be numeric",
+                column=target,
+                expected="numbers",
+                found=str(series.dtype),
+            )
         return Target(task=task, column=target)
-    levels = list(series.cat.categories) if isinstance(series.dtype, pd.CategoricalDtype) \
+    levels = (
+        list(series.cat.categories)
+        if isinstance(series.dtype, pd.CategoricalDtype)
         else sorted(series.dropna().unique(), key=lambda v: (str(type(v)), v))
+    )
     levels = [lv for lv in levels if (series == lv).any()]
     if len(levels) != 2:
-        raise CohortError("a classification target needs exactly two classes", column=target,
-                          expected="two distinct values", found=[_plain(v) for v in levels][:6])
+        raise CohortError(
+            "a classification target needs exactly two classes",
+            column=target,
+            expected="two distinct values",
+            found=[_plain(v) for v in levels][:6],
+        )
     if positive is None:
         positive = levels[1]
     else:
         match = [lv for lv in levels if lv == positive or str(lv) == str(positive)]
         if not match:
-            raise CohortError("the positive class is not a value of the target", column=target,
-                              expected=f"one of {[_plain(v) for v in levels]}", found=positive)
+            raise CohortError(
+                "the positive class is not a value of the target",
+                column=target,
+                expected=f"one of {[_plain(v) for v in levels]}",
+                found=positive,
+            )
         positive = match[0]
     negative = levels[0] if levels[1] == positive else levels[1]
     return Target(task=task, column=target, positive=positive, negative=negative)
@@ -351,9 +414,13 @@ class ModelInputs:
 
     def take(self, index) -> ModelInputs:
         index = np.asarray(index)
-        return ModelInputs(X=self.X.iloc[index], y=None if self.y is None else self.y[index],
-                           patients=self.patients[index], dropped=self.dropped,
-                           encoding=self.encoding)
+        return ModelInputs(
+            X=self.X.iloc[index],
+            y=None if self.y is None else self.y[index],
+            patients=self.patients[index],
+            dropped=self.dropped,
+            encoding=self.encoding,
+        )
 
 
 def survival_array(event, time) -> np.ndarray:
@@ -364,37 +431,51 @@ def survival_array(event, time) -> np.ndarray:
     return out
 
 
-def _encode_clinical(mdata: md.MuData, columns: Sequence[str],
-                     encoding: dict[str, list] | None) -> tuple[pd.DataFrame, dict[str, list]]:
+def _encode_clinical(
+    mdata: md.MuData, columns: Sequence[str], encoding: dict[str, list] | None
+) -> tuple[pd.DataFrame, dict[str, list]]:
     learn = encoding is None
     encoding = {} if learn else encoding
     blocks = {}
     for column in columns:
         if column not in mdata.obs.columns:
-            raise CohortError(f"the cohort has no clinical column {column!r}", column=column,
-                              expected="the clinical columns the model was fitted with",
-                              found="no such column")
+            raise CohortError(
+                f"the cohort has no clinical column {column!r}",
+                column=column,
+                expected="the clinical columns the model was fitted with",
+                found="no such column",
+            )
         series = mdata.obs[column]
         numeric = pd.api.types.is_numeric_dtype(series.dtype) and not isinstance(
-            series.dtype, pd.CategoricalDtype)
+            series.dtype, pd.CategoricalDtype
+        )
         if learn:
             if numeric or pd.api.types.is_bool_dtype(series.dtype):
                 encoding[column] = []
             else:
-                levels = (list(series.cat.categories) if isinstance(
-                    series.dtype, pd.CategoricalDtype) else sorted(series.dropna().astype(str)
-                                                                    .unique()))
+                levels = (
+                    list(series.cat.categories)
+                    if isinstance(series.dtype, pd.CategoricalDtype)
+                    else sorted(series.dropna().astype(str).unique())
+                )
                 levels = [str(lv) for lv in levels if (series.astype(str) == str(lv)).any()]
                 if len(levels) < 2:
-                    raise CohortError(f"clinical column {column!r} has a single level",
-                                      column=column, expected="two or more levels",
-                                      found=levels)
+                    raise CohortError(
+                        f"clinical column {column!r} has a single level",
+                        column=column,
+                        expected="two or more levels",
+                        found=levels,
+                    )
                 encoding[column] = levels
         levels = encoding[column]
         if not levels:
             if not (numeric or pd.api.types.is_bool_dtype(series.dtype)):
-                raise CohortError("a clinical column the model reads as numbers is not numeric",
-                                  column=column, expected="numbers", found=str(series.dtype))
+                raise CohortError(
+                    "a clinical column the model reads as numbers is not numeric",
+                    column=column,
+                    expected="numbers",
+                    found=str(series.dtype),
+                )
             blocks[f"{CLINICAL}:{column}"] = pd.to_numeric(series, errors="coerce").astype(float)
             continue
         text = series.astype(object).where(series.isna(), series.astype(str))
@@ -402,8 +483,12 @@ def _encode_clinical(mdata: md.MuData, columns: Sequence[str],
         if unknown:
             bad = text[text.isin(unknown)].index[0]
             raise CohortError(
-                f"clinical column {column!r} has a level the model has not seen", column=column,
-                row=str(bad), expected=f"one of {levels}", found=unknown[:5])
+                f"clinical column {column!r} has a level the model has not seen",
+                column=column,
+                row=str(bad),
+                expected=f"one of {levels}",
+                found=unknown[:5],
+            )
         missing = text.isna().to_numpy()
         for level in levels[1:]:
             indicator = (text == level).to_numpy(dtype=float)
@@ -439,38 +524,55 @@ def assemble(
     parts = []
     for mod, names in feature_set.modalities.items():
         if mod not in mdata.mod:
-            raise CohortError(f"the cohort has no modality {mod!r}",
-                              expected=f"the modalities the model reads: "
-                                       f"{list(feature_set.modalities)}",
-                              found=list(mdata.mod))
+            raise CohortError(
+                f"the cohort has no modality {mod!r}",
+                expected=f"the modalities the model reads: {list(feature_set.modalities)}",
+                found=list(mdata.mod),
+            )
         adata = mdata.mod[mod]
         if names is not None:
             absent = [f for f in names if f not in adata.var_names]
             if absent:
-                raise CohortError(f"{len(absent)} feature(s) the model reads are not in modality "
-                                  f"{mod!r}", expected="the features the model was fitted with",
-                                  found=absent[:5])
+                raise CohortError(
+                    f"{len(absent)} feature(s) the model reads are not in modality {mod!r}",
+                    expected="the features the model was fitted with",
+                    found=absent[:5],
+                )
         layer = feature_set.layers.get(mod)
         if layer is not None and layer not in adata.layers:
-            raise CohortError(f"modality {mod!r} has no layer {layer!r}",
-                              expected="the layer the model was fitted on",
-                              found=list(adata.layers))
+            raise CohortError(
+                f"modality {mod!r} has no layer {layer!r}",
+                expected="the layer the model was fitted on",
+                found=list(adata.layers),
+            )
         block = modality_block(mdata, mod, names, layer=layer)
         present = index.isin(adata.obs_names)
         reasons[~present & (reasons == "")] = f"not in modality {mod!r}"
-        parts.append(pd.DataFrame(block.values, index=index,
-                                  columns=[f"{mod}:{n}" for n in block.names]))
+        parts.append(
+            pd.DataFrame(block.values, index=index, columns=[f"{mod}:{n}" for n in block.names])
+        )
     clinical, encoding = _encode_clinical(mdata, feature_set.clinical, encoding)
     parts.append(clinical)
     if batch is not None:
         if batch not in mdata.obs.columns:
-            raise CohortError(f"the cohort has no batch column {batch!r}", column=batch,
-                              expected="an obs column naming the batch (e.g. scanner or site)",
-                              found="no such column")
+            raise CohortError(
+                f"the cohort has no batch column {batch!r}",
+                column=batch,
+                expected="an obs column naming the batch (e.g. scanner or site)",
+                found="no such column",
+            )
         labels = mdata.obs[batch]
         reasons[labels.isna().to_numpy() & (reasons == "")] = f"no {batch!r} (batch)"
-        parts.append(pd.DataFrame({f"{BATCH_PREFIX}{batch}": labels.astype(object).where(
-            labels.isna(), labels.astype(str)).to_numpy()}, index=index))
+        parts.append(
+            pd.DataFrame(
+                {
+                    f"{BATCH_PREFIX}{batch}": labels.astype(object)
+                    .where(labels.isna(), labels.astype(str))
+                    .to_numpy()
+                },
+                index=index,
+            )
+        )
     X = pd.concat(parts, axis=1)
     y = None
     if target is not None:
@@ -488,8 +590,13 @@ def assemble(
     dropped = reasons[reasons != ""]
     if patients is not None:
         dropped = dropped[dropped.index.isin(patients)]
-    return ModelInputs(X=X.iloc[keep], y=None if y is None else y[keep],
-                       patients=index[keep], dropped=dropped, encoding=encoding)
+    return ModelInputs(
+        X=X.iloc[keep],
+        y=None if y is None else y[keep],
+        patients=index[keep],
+        dropped=dropped,
+        encoding=encoding,
+    )
 
 
 def _target_values(mdata: md.MuData, target: Target) -> tuple[np.ndarray, np.ndarray]:
@@ -497,11 +604,16 @@ def _target_values(mdata: md.MuData, target: Target) -> tuple[np.ndarray, np.nda
     if target.task == "survival":
         time = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         event = pd.to_numeric(mdata.obs[target.event], errors="coerce").to_numpy(
-            dtype=float, na_value=np.nan)
+            dtype=float, na_value=np.nan
+        )
         missing = np.isnan(time) | np.isnan(event)
         if (time[~missing] < 0).any():
-            raise CohortError("negative follow-up time", column=target.column,
-                              expected="times of at least 0", found=float(np.nanmin(time)))
+            raise CohortError(
+                "negative follow-up time",
+                column=target.column,
+                expected="times of at least 0",
+                found=float(np.nanmin(time)),
+            )
         return survival_array(np.nan_to_num(event), np.nan_to_num(time)), missing
     if target.task == "regression":
         values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

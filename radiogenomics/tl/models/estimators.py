@@ -41,13 +41,25 @@ from .transformers import (
     VarianceFilter,
 )
 
-__all__ = ["MODELS", "SELECTIONS", "logistic", "make_learner", "build_pipeline",
-           "learner_name", "is_linear"]
+__all__ = [
+    "MODELS",
+    "SELECTIONS",
+    "logistic",
+    "make_learner",
+    "build_pipeline",
+    "learner_name",
+    "is_linear",
+]
 
 #: Learner names accepted by ``model=`` for each task.
 MODELS = {
-    "classification": ("penalized", "logistic", "elastic_net", "random_forest",
-                       "gradient_boosting"),
+    "classification": (
+        "penalized",
+        "logistic",
+        "elastic_net",
+        "random_forest",
+        "gradient_boosting",
+    ),
     "regression": ("penalized", "elastic_net", "random_forest", "gradient_boosting"),
     "survival": ("penalized", "cox", "elastic_net", "random_forest", "gradient_boosting"),
 }
@@ -58,18 +70,19 @@ SELECTIONS = tuple(SELECTORS)
 def learner_name(task: str, model: str) -> str:
     """The canonical learner name for a task (``"penalized"`` -> ``"logistic"``...)."""
     if model not in MODELS[task]:
-        raise InputError(f"unknown model {model!r} for {task}",
-                         expected=f"one of {MODELS[task]}", found=model)
+        raise InputError(
+            f"unknown model {model!r} for {task}", expected=f"one of {MODELS[task]}", found=model
+        )
     if model == "penalized":
-        return {"classification": "logistic", "regression": "elastic_net",
-                "survival": "cox"}[task]
+        return {"classification": "logistic", "regression": "elastic_net", "survival": "cox"}[task]
     if task == "survival" and model == "elastic_net":
         return "cox"
     return model
 
 
-def make_learner(task: str, model: str, random_state: int | None = 0
-                 ) -> tuple[BaseEstimator, dict[str, list]]:
+def make_learner(
+    task: str, model: str, random_state: int | None = 0
+) -> tuple[BaseEstimator, dict[str, list]]:
     """A learner and its small default grid of hyper-parameters."""
     name = learner_name(task, model)
     if task == "classification":
@@ -78,37 +91,69 @@ def make_learner(task: str, model: str, random_state: int | None = 0
         if name == "elastic_net":
             return logistic(C=1.0, l1_ratio=0.5), {"C": [0.1, 1.0, 10.0]}
         if name == "random_forest":
-            return (RandomForestClassifier(n_estimators=300, min_samples_leaf=3,
-                                           random_state=random_state),
-                    {"min_samples_leaf": [2, 8]})
-        return (GradientBoostingClassifier(n_estimators=100, max_depth=2, learning_rate=0.05,
-                                           subsample=0.8, random_state=random_state),
-                {"learning_rate": [0.03, 0.1]})
+            return (
+                RandomForestClassifier(
+                    n_estimators=300, min_samples_leaf=3, random_state=random_state
+                ),
+                {"min_samples_leaf": [2, 8]},
+            )
+        return (
+            GradientBoostingClassifier(
+                n_estimators=100,
+                max_depth=2,
+                learning_rate=0.05,
+                subsample=0.8,
+                random_state=random_state,
+            ),
+            {"learning_rate": [0.03, 0.1]},
+        )
     if task == "regression":
         if name == "elastic_net":
-            return ElasticNet(alpha=0.1, l1_ratio=0.5, max_iter=10000), \
-                {"alpha": [0.01, 0.1, 1.0]}
+            return ElasticNet(alpha=0.1, l1_ratio=0.5, max_iter=10000), {"alpha": [0.01, 0.1, 1.0]}
         if name == "random_forest":
-            return (RandomForestRegressor(n_estimators=300, min_samples_leaf=3,
-                                          random_state=random_state),
-                    {"min_samples_leaf": [2, 8]})
-        return (GradientBoostingRegressor(n_estimators=100, max_depth=2, learning_rate=0.05,
-                                          subsample=0.8, random_state=random_state),
-                {"learning_rate": [0.03, 0.1]})
+            return (
+                RandomForestRegressor(
+                    n_estimators=300, min_samples_leaf=3, random_state=random_state
+                ),
+                {"min_samples_leaf": [2, 8]},
+            )
+        return (
+            GradientBoostingRegressor(
+                n_estimators=100,
+                max_depth=2,
+                learning_rate=0.05,
+                subsample=0.8,
+                random_state=random_state,
+            ),
+            {"learning_rate": [0.03, 0.1]},
+        )
     from sksurv.ensemble import GradientBoostingSurvivalAnalysis, RandomSurvivalForest
     from sksurv.linear_model import CoxnetSurvivalAnalysis
 
     if name == "cox":
-        return (CoxnetSurvivalAnalysis(l1_ratio=0.5, alphas=[0.1], max_iter=100000,
-                                       fit_baseline_model=True),
-                {"alphas": [[0.3], [0.1], [0.03]]})
+        return (
+            CoxnetSurvivalAnalysis(
+                l1_ratio=0.5, alphas=[0.1], max_iter=100000, fit_baseline_model=True
+            ),
+            {"alphas": [[0.3], [0.1], [0.03]]},
+        )
     if name == "random_forest":
-        return (RandomSurvivalForest(n_estimators=200, min_samples_leaf=8, max_features="sqrt",
-                                     random_state=random_state),
-                {"min_samples_leaf": [5, 15]})
-    return (GradientBoostingSurvivalAnalysis(n_estimators=100, max_depth=2, learning_rate=0.05,
-                                             subsample=0.8, random_state=random_state),
-            {"learning_rate": [0.03, 0.1]})
+        return (
+            RandomSurvivalForest(
+                n_estimators=200, min_samples_leaf=8, max_features="sqrt", random_state=random_state
+            ),
+            {"min_samples_leaf": [5, 15]},
+        )
+    return (
+        GradientBoostingSurvivalAnalysis(
+            n_estimators=100,
+            max_depth=2,
+            learning_rate=0.05,
+            subsample=0.8,
+            random_state=random_state,
+        ),
+        {"learning_rate": [0.03, 0.1]},
+    )
 
 
 def is_linear(estimator) -> bool:
@@ -178,14 +223,19 @@ def build_pipeline(
     full_grid = {f"model__{k}": list(v) for k, v in grid.items()}
     sizes = [int(n_features)] if np.isscalar(n_features) else [int(k) for k in n_features]
     if selection is not None and (not sizes or min(sizes) < 1):
-        raise InputError("the number of features to keep must be at least 1",
-                         expected="integers of 1 or more for n_features, e.g. 5,10,20",
-                         found=list(sizes))
+        raise InputError(
+            "the number of features to keep must be at least 1",
+            expected="integers of 1 or more for n_features, e.g. 5,10,20",
+            found=list(sizes),
+        )
     if selection is not None:
         if isinstance(selection, str):
             if selection not in SELECTORS:
-                raise InputError(f"unknown selection {selection!r}",
-                                 expected=f"one of {SELECTIONS} or None", found=selection)
+                raise InputError(
+                    f"unknown selection {selection!r}",
+                    expected=f"one of {SELECTIONS} or None",
+                    found=selection,
+                )
             selector = SELECTORS[selection](k=sizes[0])
             if selection == "stability":
                 selector.set_params(random_state=random_state)

@@ -27,16 +27,27 @@ from .design import BATCH_PREFIX, FeatureSet, Target, assemble, label_text
 from .persistence import read_model, write_model
 from .validation import predict_scores
 
-__all__ = ["FittedModel", "load_model", "versions", "MODEL_FILE", "LEGACY_MODEL_FILE",
-           "CARD_FILE", "FIGURE_WRITERS", "register_figure_writer", "card_json", "now_utc"]
+__all__ = [
+    "FittedModel",
+    "load_model",
+    "versions",
+    "MODEL_FILE",
+    "LEGACY_MODEL_FILE",
+    "CARD_FILE",
+    "FIGURE_WRITERS",
+    "register_figure_writer",
+    "card_json",
+    "now_utc",
+]
 
 #: Functions ``writer(model, folder) -> {name: file}`` that :meth:`FittedModel.save`
 #: calls to write the validation figures of a model (see :func:`register_figure_writer`).
 FIGURE_WRITERS: list[Callable[[FittedModel, Path], dict[str, str]]] = []
 
 
-def register_figure_writer(func: Callable[[FittedModel, Path], dict[str, str]]
-                           ) -> Callable[[FittedModel, Path], dict[str, str]]:
+def register_figure_writer(
+    func: Callable[[FittedModel, Path], dict[str, str]],
+) -> Callable[[FittedModel, Path], dict[str, str]]:
     """Have :meth:`FittedModel.save` call ``func(model, folder)`` to write figures.
 
     ``folder`` is the ``figures/`` folder inside the model folder being written (it
@@ -107,35 +118,42 @@ class FittedModel:
         return self.target.task
 
     def __repr__(self) -> str:
-        return (f"FittedModel({self.name!r}, task={self.task!r}, target={self.target.column!r}, "
-                f"features={self.feature_set.label!r}, learner="
-                f"{type(self.pipeline[-1]).__name__}, uses {len(self.required)} features)")
+        return (
+            f"FittedModel({self.name!r}, task={self.task!r}, target={self.target.column!r}, "
+            f"features={self.feature_set.label!r}, learner="
+            f"{type(self.pipeline[-1]).__name__}, uses {len(self.required)} features)"
+        )
 
     def summary(self) -> str:
         """Performance in a few lines (estimate and confidence interval per metric)."""
         lines = [repr(self)]
         for _, row in self.metrics.iterrows():
-            lines.append(f"  [{row['validation']}] {row['metric']}: {row['estimate']:.3f} "
-                         f"({row['ci_lower']:.3f} to {row['ci_upper']:.3f})")
+            lines.append(
+                f"  [{row['validation']}] {row['metric']}: {row['estimate']:.3f} "
+                f"({row['ci_lower']:.3f} to {row['ci_upper']:.3f})"
+            )
         permutation = self.card.get("validation", {}).get("permutation_test")
         if permutation:
-            lines.append(f"  permutation test ({permutation['n_permutations']} shuffles): "
-                         f"{permutation['metric']} {permutation['observed']:.3f} vs null mean "
-                         f"{permutation['null_mean']:.3f}, p = {permutation['p_value']:.4f}")
+            lines.append(
+                f"  permutation test ({permutation['n_permutations']} shuffles): "
+                f"{permutation['metric']} {permutation['observed']:.3f} vs null mean "
+                f"{permutation['null_mean']:.3f}, p = {permutation['p_value']:.4f}"
+            )
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ prediction
     def inputs(self, mdata, *, patients=None, missing: str = "error"):
         """The model's input table for the cohort's patients (see :meth:`predict`)."""
         if missing not in ("error", "impute", "skip"):
-            raise InputError(f"unknown missing={missing!r}",
-                             expected="'error', 'impute' or 'skip'")
+            raise InputError(f"unknown missing={missing!r}", expected="'error', 'impute' or 'skip'")
         needed_mods = {m for m in self.feature_set.modalities}
         absent = sorted(needed_mods - set(mdata.mod))
         if absent:
             raise InputError(
                 f"the cohort lacks modality {absent[0]!r} that the model reads",
-                expected=f"modalities {sorted(needed_mods)}", found=sorted(mdata.mod))
+                expected=f"modalities {sorted(needed_mods)}",
+                found=sorted(mdata.mod),
+            )
         fs = self.feature_set
         # features the model reads from each modality: absent ones are tolerated only when
         # the learner does not use them
@@ -149,36 +167,55 @@ class FittedModel:
             if lacking_required:
                 raise InputError(
                     f"{len(lacking_required)} feature(s) the model needs are not in modality "
-                    f"{mod!r} of the cohort", expected="the features the model was fitted with",
-                    found=lacking_required[:8])
+                    f"{mod!r} of the cohort",
+                    expected="the features the model was fitted with",
+                    found=lacking_required[:8],
+                )
             modalities[mod] = present
             filled[mod] = lacking
         clinical_absent = [c for c in fs.clinical if c not in mdata.obs.columns]
-        needed_clinical = [c for c in clinical_absent
-                           if any(r.startswith(f"clinical:{c}") for r in self.required)]
+        needed_clinical = [
+            c for c in clinical_absent if any(r.startswith(f"clinical:{c}") for r in self.required)
+        ]
         if needed_clinical:
-            raise InputError("clinical column(s) the model needs are not in the cohort",
-                             column=needed_clinical[0],
-                             expected="the clinical columns the model was fitted with",
-                             found=needed_clinical)
+            raise InputError(
+                "clinical column(s) the model needs are not in the cohort",
+                column=needed_clinical[0],
+                expected="the clinical columns the model was fitted with",
+                found=needed_clinical,
+            )
         if clinical_absent:
             mdata = mdata.copy()
             for column in clinical_absent:
                 levels = self.encoding.get(column) or []
-                mdata.obs[column] = np.nan if not levels else pd.Categorical(
-                    [None] * mdata.n_obs, categories=levels)
+                mdata.obs[column] = (
+                    np.nan
+                    if not levels
+                    else pd.Categorical([None] * mdata.n_obs, categories=levels)
+                )
         batch = self.batch
-        data = assemble(mdata, FeatureSet(modalities=modalities, clinical=list(fs.clinical),
-                                          layers=dict(getattr(fs, "layers", {}) or {})),
-                        None, batch=batch, encoding=self.encoding, patients=patients)
+        data = assemble(
+            mdata,
+            FeatureSet(
+                modalities=modalities,
+                clinical=list(fs.clinical),
+                layers=dict(getattr(fs, "layers", {}) or {}),
+            ),
+            None,
+            batch=batch,
+            encoding=self.encoding,
+            patients=patients,
+        )
         if len(data.dropped) and missing == "error":
             patient = data.dropped.index[0]
             raise InputError(
                 f"{len(data.dropped)} patient(s) cannot be scored, e.g. {patient!r}: "
-                f"{data.dropped.iloc[0]}", row=str(patient),
+                f"{data.dropped.iloc[0]}",
+                row=str(patient),
                 expected="every modality (and batch) the model reads",
                 found=data.dropped.iloc[0],
-                hint="Pass missing='skip' to leave those patients out")
+                hint="Pass missing='skip' to leave those patients out",
+            )
         X = data.X.copy()
         for mod, lacking in filled.items():
             for f in lacking:
@@ -196,11 +233,14 @@ class FittedModel:
                 lacking = list(holes.columns[holes.loc[patient].to_numpy()])
                 raise InputError(
                     f"{int(incomplete.sum())} patient(s) lack values the model needs, e.g. "
-                    f"{patient!r} lacks {len(lacking)}", row=str(patient),
-                    column=lacking[0], expected="a value for every feature the model uses "
-                    f"({len(required)})", found=lacking[:6],
+                    f"{patient!r} lacks {len(lacking)}",
+                    row=str(patient),
+                    column=lacking[0],
+                    expected=f"a value for every feature the model uses ({len(required)})",
+                    found=lacking[:6],
                     hint="Pass missing='impute' to fill them with the training medians, or "
-                         "missing='skip' to leave those patients out")
+                    "missing='skip' to leave those patients out",
+                )
             if missing == "skip":
                 for patient in incomplete.index[incomplete.to_numpy()]:
                     dropped[patient] = "lacks features the model needs"
@@ -213,7 +253,7 @@ class FittedModel:
 
     def _input_names(self, mod: str) -> list[str]:
         prefix = f"{mod}:"
-        return [c[len(prefix):] for c in self._columns if c.startswith(prefix)]
+        return [c[len(prefix) :] for c in self._columns if c.startswith(prefix)]
 
     def predict(self, mdata, *, patients=None, missing: str = "error") -> pd.DataFrame:
         """Apply the model, with its stored preprocessing, to the cohort's patients.
@@ -248,16 +288,22 @@ class FittedModel:
         """
         X, _ = self.inputs(mdata, patients=patients, missing=missing)
         if X.empty:
-            raise InputError("no patient can be scored", expected="patients with the "
-                             "modalities and features the model reads", found="none")
+            raise InputError(
+                "no patient can be scored",
+                expected="patients with the modalities and features the model reads",
+                found="none",
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             scores = predict_scores(self.pipeline, X, self.task)
         out = pd.DataFrame({"patient_id": X.index.astype(str), "prediction": scores})
         if self.task == "classification":
             threshold = self.card.get("validation", {}).get("threshold", 0.5)
-            out["predicted_label"] = np.where(scores >= threshold, label_text(self.target.positive),
-                                              label_text(self.target.negative))
+            out["predicted_label"] = np.where(
+                scores >= threshold,
+                label_text(self.target.positive),
+                label_text(self.target.negative),
+            )
         return out
 
     # ------------------------------------------------------------------ persistence
@@ -307,13 +353,16 @@ class FittedModel:
             try:
                 written.update(writer(self, folder) or {})
             except Exception as exc:  # a figure must not stop the model from being saved
-                warnings.warn(f"figures of {getattr(writer, '__name__', writer)!r} not "
-                              f"written: {exc}", stacklevel=3)
+                warnings.warn(
+                    f"figures of {getattr(writer, '__name__', writer)!r} not written: {exc}",
+                    stacklevel=3,
+                )
         return written
 
 
-def load_model(path: str | os.PathLike, *, trusted: Sequence[str] = (),
-               trust: bool = False) -> FittedModel:
+def load_model(
+    path: str | os.PathLike, *, trusted: Sequence[str] = (), trust: bool = False
+) -> FittedModel:
     """Load a model saved by :meth:`FittedModel.save` (a folder or its ``model.skops``).
 
     The file is checked before anything in it is built: it may hold only plain data
@@ -356,10 +405,14 @@ def load_model(path: str | os.PathLike, *, trusted: Sequence[str] = (),
     model = read_model(Path(path), FittedModel, trusted=tuple(trusted), trust=trust)
     fitted_with = model.card.get("versions", {})
     now = versions()
-    differ = {k: (v, now.get(k)) for k, v in fitted_with.items()
-              if k in ("scikit-learn", "scikit-survival", "numpy") and now.get(k) != v}
+    differ = {
+        k: (v, now.get(k))
+        for k, v in fitted_with.items()
+        if k in ("scikit-learn", "scikit-survival", "numpy") and now.get(k) != v
+    }
     if differ:
-        warnings.warn(f"the model was fitted with other library versions: {differ}; "
-                      "predictions may differ", stacklevel=2)
+        warnings.warn(
+            f"the model was fitted with other library versions: {differ}; predictions may differ",
+            stacklevel=2,
+        )
     return model
-

@@ -99,9 +99,11 @@ class MissingValueImputer(_NamedTransformer):
         X = _frame(X)
         missing = [c for c in self.columns_out_ if c not in X.columns]
         if missing:
-            raise InputError(f"{len(missing)} input column(s) are missing",
-                             expected="the columns the pipeline was fitted with",
-                             found=missing[:5])
+            raise InputError(
+                f"{len(missing)} input column(s) are missing",
+                expected="the columns the pipeline was fitted with",
+                found=missing[:5],
+            )
         values = X[self.kept_].to_numpy(dtype=float, copy=True)
         holes = np.isnan(values)
         if holes.any():
@@ -145,8 +147,11 @@ class Harmonizer(_NamedTransformer):
         self.prefixes = prefixes
 
     def _columns(self, X: pd.DataFrame) -> list[str]:
-        return [c for c in X.columns if not str(c).startswith(BATCH_PREFIX)
-                and str(c).startswith(tuple(self.prefixes))]
+        return [
+            c
+            for c in X.columns
+            if not str(c).startswith(BATCH_PREFIX) and str(c).startswith(tuple(self.prefixes))
+        ]
 
     def fit(self, X, y=None):
         X = _frame(X)
@@ -156,8 +161,10 @@ class Harmonizer(_NamedTransformer):
         if self.batch is None:
             return self
         if self.batch not in X.columns:
-            raise InputError(f"the input has no batch column {self.batch!r}",
-                             expected="a batch column added by the model's design")
+            raise InputError(
+                f"the input has no batch column {self.batch!r}",
+                expected="a batch column added by the model's design",
+            )
         self.harmonised_ = self._columns(X)
         if self.harmonised_:
             fit, _ = _combat_backend()
@@ -168,10 +175,12 @@ class Harmonizer(_NamedTransformer):
                 small = self.batches_[counts < 2][0]
                 raise InputError(
                     f"batch {small!r} has a single patient among the patients the "
-                    "harmonisation is fitted on", column=self.batch.removeprefix(BATCH_PREFIX),
+                    "harmonisation is fitted on",
+                    column=self.batch.removeprefix(BATCH_PREFIX),
                     expected="at least two patients per batch in every training fold",
                     found={str(b): int(c) for b, c in zip(self.batches_, counts)},
-                    hint="Use fewer folds, or merge small batches")
+                    hint="Use fewer folds, or merge small batches",
+                )
             self.batches_ = [str(b) for b in self.batches_]
             self.params_ = fit(X[self.harmonised_].to_numpy(dtype=float), codes)
         return self
@@ -188,11 +197,15 @@ class Harmonizer(_NamedTransformer):
         if unseen:
             raise InputError(
                 f"batch {unseen[0]!r} was not among the training batches, so the model "
-                "cannot harmonise its patients", column=self.batch.removeprefix(BATCH_PREFIX),
-                expected=f"one of {self.batches_}", found=unseen)
+                "cannot harmonise its patients",
+                column=self.batch.removeprefix(BATCH_PREFIX),
+                expected=f"one of {self.batches_}",
+                found=unseen,
+            )
         codes = np.searchsorted(np.asarray(self.batches_), labels)
-        out[self.harmonised_] = apply(X[self.harmonised_].to_numpy(dtype=float), codes,
-                                      self.params_)
+        out[self.harmonised_] = apply(
+            X[self.harmonised_].to_numpy(dtype=float), codes, self.params_
+        )
         return out
 
 
@@ -249,11 +262,11 @@ class CorrelationFilter(_MaskFilter):
         n, p = Z.shape
         keep = np.ones(p, dtype=bool)
         for start in range(0, p, 512):
-            block = np.abs(Z[:, start:start + 512].T @ Z) / max(n, 1)
+            block = np.abs(Z[:, start : start + 512].T @ Z) / max(n, 1)
             for offset, row in enumerate(block):
                 j = start + offset
                 if keep[j]:
-                    later = np.flatnonzero(row[j + 1:] > self.threshold) + j + 1
+                    later = np.flatnonzero(row[j + 1 :] > self.threshold) + j + 1
                     keep[later] = False
         self.keep_ = keep
         return self
@@ -332,8 +345,9 @@ def _lasso_entry(values: np.ndarray, y, l1_ratio: float, n_steps: int, k: int) -
         if task == "survival":
             from sksurv.linear_model import CoxnetSurvivalAnalysis
 
-            model = CoxnetSurvivalAnalysis(l1_ratio=max(l1_ratio, 1e-3), n_alphas=n_steps,
-                                           alpha_min_ratio=0.01, max_iter=20000)
+            model = CoxnetSurvivalAnalysis(
+                l1_ratio=max(l1_ratio, 1e-3), n_alphas=n_steps, alpha_min_ratio=0.01, max_iter=20000
+            )
             try:
                 model.fit(Z, y)
                 path = np.asarray(model.coef_)  # p x steps
@@ -352,8 +366,9 @@ def _lasso_entry(values: np.ndarray, y, l1_ratio: float, n_steps: int, k: int) -
             path = np.column_stack(path_list)
         else:
             target = np.asarray(y, float) - np.mean(y)
-            _, coefs, _ = enet_path(Z, target, l1_ratio=max(l1_ratio, 1e-3), n_alphas=n_steps,
-                                    eps=1e-3)
+            _, coefs, _ = enet_path(
+                Z, target, l1_ratio=max(l1_ratio, 1e-3), n_alphas=n_steps, eps=1e-3
+            )
             path = np.asarray(coefs)
     active = path != 0
     first = np.where(active.any(axis=1), active.argmax(axis=1), np.inf)
@@ -439,9 +454,15 @@ class StabilitySelector(_Selector):
         Seed of the subsampling.
     """
 
-    def __init__(self, k: int = 10, n_subsamples: int = 50, fraction: float = 0.5,
-                 base: str = "lasso", threshold: float | None = None,
-                 random_state: int | None = 0):
+    def __init__(
+        self,
+        k: int = 10,
+        n_subsamples: int = 50,
+        fraction: float = 0.5,
+        base: str = "lasso",
+        threshold: float | None = None,
+        random_state: int | None = 0,
+    ):
         self.k = k
         self.n_subsamples = n_subsamples
         self.fraction = fraction
@@ -456,18 +477,28 @@ class StabilitySelector(_Selector):
         rng = np.random.default_rng(self.random_state)
         counts = np.zeros(p)
         task = _task_of(y)
-        strata = (y["event"] if task == "survival" else
-                  np.asarray(y).astype(int) if task == "classification" else None)
+        strata = (
+            y["event"]
+            if task == "survival"
+            else np.asarray(y).astype(int)
+            if task == "classification"
+            else None
+        )
         size = max(2, int(round(self.fraction * n)))
         for _ in range(self.n_subsamples):
             if strata is None:
                 rows = rng.choice(n, size=size, replace=False)
             else:  # keep the class (or event) proportions in every half
-                rows = np.concatenate([
-                    rng.choice(np.flatnonzero(strata == s),
-                               size=max(1, int(round(self.fraction * (strata == s).sum()))),
-                               replace=False)
-                    for s in np.unique(strata)])
+                rows = np.concatenate(
+                    [
+                        rng.choice(
+                            np.flatnonzero(strata == s),
+                            size=max(1, int(round(self.fraction * (strata == s).sum()))),
+                            replace=False,
+                        )
+                        for s in np.unique(strata)
+                    ]
+                )
             sub, ysub = values[rows], y[rows]
             if self.base == "lasso":
                 entry, mag = _lasso_entry(sub, ysub, 1.0, 20, k)
@@ -476,8 +507,9 @@ class StabilitySelector(_Selector):
             elif self.base == "univariate":
                 chosen = np.argsort(-relevance_scores(sub, ysub), kind="mergesort")[:k]
             else:
-                raise InputError(f"unknown base selection {self.base!r}",
-                                 expected="'lasso' or 'univariate'")
+                raise InputError(
+                    f"unknown base selection {self.base!r}", expected="'lasso' or 'univariate'"
+                )
             counts[chosen] += 1
         frequency = counts / self.n_subsamples
         relevance = relevance_scores(values, y)

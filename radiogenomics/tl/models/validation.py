@@ -1,6 +1,7 @@
-"""Honest validation: repeated nested cross-validation, performance with bootstrap
-confidence intervals, curves with confidence bands, the permutation test of the whole
-pipeline, and permutation importance of the features each fold's model uses.
+"""Honest validation: repeated nested cross-validation, the permutation test of the whole
+pipeline, and permutation importance of the features each fold's model uses. The
+performance measures (metrics with bootstrap confidence intervals, curves with confidence
+bands) are in :mod:`.performance` and re-exported here.
 
 Every preprocessing, selection and tuning step is refitted inside each outer training
 fold (the inner cross-validation tunes the hyper-parameters on the outer training fold
@@ -19,10 +20,16 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from ...stats import classification as cls
-from ...stats import concordance as conc
-from ...stats.resampling import bootstrap_indices, percentile_interval, permutation_p_value
+from ...stats.resampling import permutation_p_value
 from .estimators import is_linear
+from .performance import (
+    PRIMARY_METRIC,
+    bootstrap_replicates,
+    curves,
+    default_times,
+    metric_functions,
+    performance,
+)
 
 __all__ = [
     "CVResult",
@@ -42,9 +49,6 @@ __all__ = [
     "permutation_test",
 ]
 
-#: The metric of the permutation test and of model comparisons, by task.
-PRIMARY_METRIC = {"classification": "auc", "regression": "r2", "survival": "concordance"}
-
 
 class EventStratifiedKFold:
     """K-fold split stratified on the event indicator of a survival target (or on the
@@ -62,8 +66,7 @@ class EventStratifiedKFold:
         return y.astype(int)
 
     def split(self, X, y, groups=None):
-        inner = StratifiedKFold(self.n_splits, shuffle=self.shuffle,
-                                random_state=self.random_state)
+        inner = StratifiedKFold(self.n_splits, shuffle=self.shuffle, random_state=self.random_state)
         yield from inner.split(np.zeros(len(y)), self._strata(y))
 
     def get_n_splits(self, X=None, y=None, groups=None):
@@ -76,15 +79,17 @@ def _splitter(task: str, n_splits: int, random_state):
     return EventStratifiedKFold(n_splits, shuffle=True, random_state=random_state)
 
 
-def outer_splits(y, task: str, n_splits: int, n_repeats: int, random_state: int | None
-                 ) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+def outer_splits(
+    y, task: str, n_splits: int, n_repeats: int, random_state: int | None
+) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
     """``(repeat, fold, train, test)`` of repeated (stratified) K-fold cross-validation."""
     rng = np.random.default_rng(random_state)
     out = []
     for repeat in range(n_repeats):
         seed = int(rng.integers(0, 2**31 - 1))
         for fold, (train, test) in enumerate(
-                _splitter(task, n_splits, seed).split(np.zeros(len(y)), y)):
+            _splitter(task, n_splits, seed).split(np.zeros(len(y)), y)
+        ):
             out.append((repeat, fold, train, test))
     return out
 
@@ -106,39 +111,48 @@ class TunedPipeline:
         DataFrame: one row per grid point, ``params``, ``mean_score``, ``std_score``.
     """
 
-    def __init__(self, pipeline, grid: Mapping[str, Sequence], task: str, inner_folds: int = 3,
-                 random_state: int | None = 0):
+    def __init__(
+        self,
+        pipeline,
+        grid: Mapping[str, Sequence],
+        task: str,
+        inner_folds: int = 3,
+        random_state: int | None = 0,
+    ):
         self.pipeline = pipeline
         self.grid = grid
         self.task = task
         self.inner_folds = inner_folds
         self.random_state = random_state
 
-    def _score(self, steps, X_train, y_train, X_valid, y_valid, points, members, scores,
-               fold) -> None:
+    def _score(
+        self, steps, X_train, y_train, X_valid, y_valid, points, members, scores, fold
+    ) -> None:
         name, estimator = steps[0]
         prefix = f"{name}__"
         groups: dict[tuple, list[int]] = {}
         for i in members:
-            key = tuple(sorted((k, repr(v)) for k, v in points[i].items()
-                               if k.startswith(prefix)))
+            key = tuple(sorted((k, repr(v)) for k, v in points[i].items() if k.startswith(prefix)))
             groups.setdefault(key, []).append(i)
         for group in groups.values():
-            params = {k[len(prefix):]: v for k, v in points[group[0]].items()
-                      if k.startswith(prefix)}
+            params = {
+                k[len(prefix) :]: v for k, v in points[group[0]].items() if k.startswith(prefix)
+            }
             step = clone(estimator).set_params(**params)
             try:
                 if len(steps) == 1:
                     step.fit(X_train, y_train)
-                    scores[group, fold] = _primary(self.task, y_valid,
-                                                   predict_scores(step, X_valid, self.task))
+                    scores[group, fold] = _primary(
+                        self.task, y_valid, predict_scores(step, X_valid, self.task)
+                    )
                     continue
                 next_train = step.fit_transform(X_train, y_train)
                 next_valid = step.transform(X_valid)
             except (ValueError, ArithmeticError, np.linalg.LinAlgError):
                 continue  # this setting fails on this split: it scores NaN here
-            self._score(steps[1:], next_train, y_train, next_valid, y_valid, points, group,
-                        scores, fold)
+            self._score(
+                steps[1:], next_train, y_train, next_valid, y_valid, points, group, scores, fold
+            )
 
     def fit(self, X, y):
         from sklearn.model_selection import ParameterGrid
@@ -149,14 +163,24 @@ class TunedPipeline:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for fold, (train, valid) in enumerate(splitter.split(np.zeros(len(y)), y)):
-                self._score(list(self.pipeline.steps), X.iloc[train], y[train], X.iloc[valid],
-                            y[valid], points, list(range(len(points))), scores, fold)
+                self._score(
+                    list(self.pipeline.steps),
+                    X.iloc[train],
+                    y[train],
+                    X.iloc[valid],
+                    y[valid],
+                    points,
+                    list(range(len(points))),
+                    scores,
+                    fold,
+                )
             mean = np.nanmean(scores, axis=1)
         mean = np.where(np.isnan(mean), -np.inf, mean)
         best = int(np.argmax(mean))
         self.best_params_ = points[best]
-        self.cv_results_ = pd.DataFrame({"params": points, "mean_score": mean,
-                                         "std_score": np.nanstd(scores, axis=1)})
+        self.cv_results_ = pd.DataFrame(
+            {"params": points, "mean_score": mean, "std_score": np.nanstd(scores, axis=1)}
+        )
         self.best_estimator_ = clone(self.pipeline).set_params(**self.best_params_).fit(X, y)
         return self
 
@@ -167,8 +191,9 @@ class TunedPipeline:
         return self.best_estimator_.predict_proba(X)
 
 
-def tuned(pipeline, grid: Mapping[str, Sequence], task: str, inner_folds: int,
-          random_state: int | None):
+def tuned(
+    pipeline, grid: Mapping[str, Sequence], task: str, inner_folds: int, random_state: int | None
+):
     """The pipeline with its hyper-parameters tuned by an inner cross-validation
     (:class:`TunedPipeline`), or the pipeline itself when the grid has a single point."""
     grid = {k: list(v) for k, v in grid.items()}
@@ -218,162 +243,6 @@ def used_features(pipeline) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def metric_functions(task: str, *, threshold: float = 0.5, times=None, reference=None):
-    """Metric name -> ``f(y, prediction)`` for a task.
-
-    ``reference`` (survival) is the ``(time, event)`` of the patients whose censoring
-    distribution weights the time-dependent AUC; by default the patients scored.
-    """
-    if task == "classification":
-        def calibration(index):
-            return lambda y, p: cls.calibration_intercept_slope(y, p)[index]
-        return {
-            "auc": cls.roc_auc,
-            "balanced_accuracy": lambda y, p: cls.balanced_accuracy(y, p >= threshold),
-            "brier": cls.brier_score,
-            "calibration_intercept": calibration(0),
-            "calibration_slope": calibration(1),
-        }
-    if task == "regression":
-        def r2(y, p):
-            total = ((y - y.mean()) ** 2).sum()
-            return float(1 - ((y - p) ** 2).sum() / total) if total > 0 else np.nan
-        return {
-            "r2": r2,
-            "rmse": lambda y, p: float(np.sqrt(np.mean((y - p) ** 2))),
-            "mae": lambda y, p: float(np.mean(np.abs(y - p))),
-        }
-    times = [] if times is None else list(times)
-
-    def concordance(y, risk):
-        return conc.concordance_counts(y["time"], y["event"], risk)["concordance"]
-
-    def td_auc(y, risk):
-        ref = y if reference is None else reference
-        usable = [t for t in times if y["time"].min() <= t < y["time"].max()]
-        values = dict.fromkeys(times, np.nan)
-        mean = np.nan
-        if usable:
-            try:
-                auc, mean = conc.cumulative_dynamic_auc(ref["time"], ref["event"], y["time"],
-                                                        y["event"], risk, usable)
-                values.update(zip(usable, auc))
-            except ValueError:
-                pass
-        return values, mean
-
-    out = {"concordance": concordance}
-    if times:
-        out["time_dependent_auc"] = td_auc
-    return out
-
-
-def default_times(time, event, quantiles=(0.25, 0.5, 0.75)) -> list[float]:
-    """Horizons for time-dependent AUC: quantiles of the event times, rounded."""
-    time = np.asarray(time, float)
-    event = np.asarray(event, bool)
-    if event.sum() < 3:
-        return []
-    values = np.quantile(time[event], quantiles)
-    values = values[values < time.max()]
-    return sorted({float(np.round(v, 1)) for v in values})
-
-
-def _evaluate(task: str, y, prediction: np.ndarray, functions) -> dict[str, float]:
-    """Metrics of ``(n, R)`` predictions: each metric on each repeat, then averaged."""
-    prediction = np.atleast_2d(prediction.T).T if prediction.ndim == 1 else prediction
-    out: dict[str, list[float]] = {}
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        for r in range(prediction.shape[1]):
-            column = prediction[:, r]
-            for name, function in functions.items():
-                if name == "time_dependent_auc":
-                    values, mean = function(y, column)
-                    for t, v in values.items():
-                        out.setdefault(f"time_dependent_auc@{t:g}", []).append(v)
-                    out.setdefault("mean_time_dependent_auc", []).append(mean)
-                    continue
-                try:
-                    out.setdefault(name, []).append(function(y, column))
-                except ValueError:
-                    out.setdefault(name, []).append(np.nan)
-    return {name: _mean(values) for name, values in out.items()}
-
-
-def _mean(values) -> float:
-    values = np.asarray(values, dtype=float)
-    finite = values[~np.isnan(values)]
-    if finite.size == 0:
-        return np.nan
-    if np.isinf(finite).any():
-        return float(np.median(finite))  # infinite slopes: the mean would be meaningless
-    return float(finite.mean())
-
-
-def _strata(task: str, y):
-    if task == "classification":
-        return np.asarray(y).astype(int)
-    if task == "survival":
-        return y["event"].astype(int)
-    return None
-
-
-def bootstrap_replicates(task: str, y, n_bootstraps: int, random_state) -> np.ndarray:
-    """Bootstrap indices, stratified on the class (classification) or the event
-    (survival) so that every replicate can be scored."""
-    return bootstrap_indices(len(y), n_bootstraps, random_state, strata=_strata(task, y))
-
-
-def performance(
-    task: str,
-    y,
-    prediction: np.ndarray,
-    *,
-    n_bootstraps: int = 1000,
-    confidence: float = 0.95,
-    random_state: int | None = 0,
-    threshold: float = 0.5,
-    times: Sequence[float] | None = None,
-    indices: np.ndarray | None = None,
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Metrics of predictions with percentile bootstrap confidence intervals.
-
-    Parameters
-    ----------
-    prediction
-        ``(n,)`` or ``(n, R)`` (one column per repeat of the cross-validation). Each
-        metric is computed per repeat and averaged; each bootstrap replicate resamples
-        patients and does the same, so the interval reflects the patients' sampling.
-    indices
-        Bootstrap indices to use (to pair replicates across models).
-
-    Returns
-    -------
-    (table, replicates)
-        ``table`` columns: ``metric, estimate, ci_lower, ci_upper, n_bootstraps``;
-        ``replicates`` maps each metric to its bootstrap values.
-    """
-    prediction = np.asarray(prediction, dtype=float)
-    if prediction.ndim == 1:
-        prediction = prediction[:, None]
-    functions = metric_functions(task, threshold=threshold, times=times)
-    estimate = _evaluate(task, y, prediction, functions)
-    if indices is None:
-        indices = bootstrap_replicates(task, y, n_bootstraps, random_state)
-    replicates = {name: np.empty(len(indices)) for name in estimate}
-    for b, rows in enumerate(indices):
-        values = _evaluate(task, y[rows], prediction[rows], functions)
-        for name in estimate:
-            replicates[name][b] = values.get(name, np.nan)
-    rows = []
-    for name, value in estimate.items():
-        lower, upper = percentile_interval(replicates[name], confidence)
-        rows.append({"metric": name, "estimate": value, "ci_lower": float(lower),
-                     "ci_upper": float(upper), "n_bootstraps": len(indices)})
-    return pd.DataFrame(rows), replicates
-
-
 @dataclass
 class CVResult:
     """Out-of-fold predictions of a repeated nested cross-validation.
@@ -420,8 +289,7 @@ def _fold_importance(estimator, X_test, y_test, task, columns, n_repeats, seed) 
         for _ in range(n_repeats):
             shuffled = X_test.copy()
             shuffled[column] = rng.permutation(shuffled[column].to_numpy())
-            drops.append(base - _primary(task, y_test,
-                                         predict_scores(estimator, shuffled, task)))
+            drops.append(base - _primary(task, y_test, predict_scores(estimator, shuffled, task)))
         out[column] = float(np.nanmean(drops))
     return out
 
@@ -434,8 +302,21 @@ def _importance_columns(used: pd.DataFrame, limit: int) -> list[str]:
     return [c for c in used["feature"].head(limit) if not c.startswith("batch:")]
 
 
-def _fit_fold(pipeline, grid, X, y, task, repeat, fold, train, test, inner_folds, seed,
-              importance_repeats, importance_limit):
+def _fit_fold(
+    pipeline,
+    grid,
+    X,
+    y,
+    task,
+    repeat,
+    fold,
+    train,
+    test,
+    inner_folds,
+    seed,
+    importance_repeats,
+    importance_limit,
+):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = tuned(pipeline, grid, task, inner_folds, seed).fit(X.iloc[train], y[train])
@@ -444,14 +325,25 @@ def _fit_fold(pipeline, grid, X, y, task, repeat, fold, train, test, inner_folds
     used = used_features(best)
     importance = {}
     if importance_repeats and repeat == 0:
-        importance = _fold_importance(best, X.iloc[test], y[test], task,
-                                      _importance_columns(used, importance_limit),
-                                      importance_repeats, seed)
+        importance = _fold_importance(
+            best,
+            X.iloc[test],
+            y[test],
+            task,
+            _importance_columns(used, importance_limit),
+            importance_repeats,
+            seed,
+        )
     return {
-        "repeat": repeat, "fold": fold, "test": test, "prediction": prediction,
-        "n_train": int(len(train)), "n_test": int(len(test)),
+        "repeat": repeat,
+        "fold": fold,
+        "test": test,
+        "prediction": prediction,
+        "n_train": int(len(train)),
+        "n_test": int(len(test)),
         "best_params": {k: _plain(v) for k, v in getattr(fitted, "best_params_", {}).items()},
-        "used": used, "importance": importance,
+        "used": used,
+        "importance": importance,
     }
 
 
@@ -486,12 +378,27 @@ def nested_cross_validation(
     ``importance_limit``, the largest coefficients or impurity importances first).
     """
     splits = outer_splits(y, task, n_splits, n_repeats, random_state)
-    seeds = np.random.default_rng(None if random_state is None else random_state + 1) \
-        .integers(0, 2**31 - 1, size=len(splits))
+    seeds = np.random.default_rng(None if random_state is None else random_state + 1).integers(
+        0, 2**31 - 1, size=len(splits)
+    )
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_fit_fold)(pipeline, grid, X, y, task, repeat, fold, train, test,
-                           inner_folds, int(seed), importance_repeats, importance_limit)
-        for (repeat, fold, train, test), seed in zip(splits, seeds))
+        delayed(_fit_fold)(
+            pipeline,
+            grid,
+            X,
+            y,
+            task,
+            repeat,
+            fold,
+            train,
+            test,
+            inner_folds,
+            int(seed),
+            importance_repeats,
+            importance_limit,
+        )
+        for (repeat, fold, train, test), seed in zip(splits, seeds)
+    )
     n = len(y)
     predictions = np.full((n, n_repeats), np.nan)
     folds = np.full((n, n_repeats), -1, dtype=np.int64)
@@ -499,17 +406,32 @@ def nested_cross_validation(
         predictions[result["test"], result["repeat"]] = result["prediction"]
         folds[result["test"], result["repeat"]] = result["fold"]
         del result["test"], result["prediction"]
-    return CVResult(predictions=predictions, folds=folds, fold_results=results,
-                    n_splits=n_splits, n_repeats=n_repeats, inner_folds=inner_folds)
+    return CVResult(
+        predictions=predictions,
+        folds=folds,
+        fold_results=results,
+        n_splits=n_splits,
+        n_repeats=n_repeats,
+        inner_folds=inner_folds,
+    )
 
 
 def _permuted_score(pipeline, grid, X, y, task, n_splits, inner_folds, seed, n_jobs=None):
     rng = np.random.default_rng(seed)
     shuffled = y[rng.permutation(len(y))]
-    result = nested_cross_validation(pipeline, grid, X, shuffled, task, n_splits=n_splits,
-                                     n_repeats=1, inner_folds=inner_folds,
-                                     random_state=int(rng.integers(0, 2**31 - 1)),
-                                     importance_repeats=0, n_jobs=n_jobs)
+    result = nested_cross_validation(
+        pipeline,
+        grid,
+        X,
+        shuffled,
+        task,
+        n_splits=n_splits,
+        n_repeats=1,
+        inner_folds=inner_folds,
+        random_state=int(rng.integers(0, 2**31 - 1)),
+        importance_repeats=0,
+        n_jobs=n_jobs,
+    )
     return _primary(task, shuffled, result.predictions[:, 0])
 
 
@@ -544,119 +466,19 @@ def permutation_test(
         ``p_value`` (``(1 + #{null >= observed}) / (1 + n_permutations)``),
         ``n_permutations``.
     """
-    seeds = np.random.default_rng(None if random_state is None else random_state + 7) \
-        .integers(0, 2**31 - 1, size=n_permutations)
+    seeds = np.random.default_rng(None if random_state is None else random_state + 7).integers(
+        0, 2**31 - 1, size=n_permutations
+    )
     null = Parallel(n_jobs=n_jobs)(
         delayed(_permuted_score)(pipeline, grid, X, y, task, n_splits, inner_folds, int(s))
-        for s in seeds)
+        for s in seeds
+    )
     null = np.asarray(null, dtype=float)
-    return {"metric": PRIMARY_METRIC[task], "observed": float(observed),
-            "null": null.tolist(), "null_mean": float(np.nanmean(null)) if null.size else
-            np.nan, "p_value": permutation_p_value(observed, null),
-            "n_permutations": int(n_permutations)}
-
-
-def curves(
-    task: str,
-    y,
-    prediction: np.ndarray,
-    indices: np.ndarray,
-    *,
-    confidence: float = 0.95,
-    times: Sequence[float] | None = None,
-    n_bins: int | None = None,
-) -> pd.DataFrame:
-    """Curves with bootstrap confidence bands, as one tidy table.
-
-    Classification: ``roc`` (true positive rate on a grid of false positive rates,
-    averaged over repeats), ``calibration`` (observed fraction against mean predicted
-    probability in quantile bins of the repeat-averaged prediction, with Wilson
-    intervals), ``decision`` (net benefit of the model) with ``treat_all`` and
-    ``treat_none``. Survival: ``time_dependent_auc`` over follow-up (at ``times``, or by
-    default at 12 quantiles of the event times).
-
-    Returns
-    -------
-    DataFrame with columns ``curve, x, y, lower, upper, n``.
-    """
-    prediction = np.asarray(prediction, dtype=float)
-    if prediction.ndim == 1:
-        prediction = prediction[:, None]
-    frames = []
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        if task == "classification":
-            y = np.asarray(y).astype(int)
-            grid = np.linspace(0, 1, 101)
-
-            def roc(rows):
-                return np.mean([cls.roc_on_grid(y[rows], prediction[rows, r], grid)
-                                for r in range(prediction.shape[1])], axis=0)
-
-            point = roc(np.arange(len(y)))
-            band = np.array([roc(rows) for rows in indices])
-            lower, upper = percentile_interval(band, confidence)
-            point[0] = 0.0
-            frames.append(pd.DataFrame({"curve": "roc", "x": grid, "y": point,
-                                        "lower": lower, "upper": upper, "n": len(y)}))
-            mean = prediction.mean(axis=1)
-            bins = n_bins or int(np.clip(len(y) // 15, 3, 10))
-            table = cls.calibration_bins(y, mean, n_bins=bins, confidence=confidence)
-            frames.append(pd.DataFrame({"curve": "calibration", "x": table["predicted"],
-                                        "y": table["observed"], "lower": table["lower"],
-                                        "upper": table["upper"], "n": table["n"]}))
-            top = float(np.clip(np.quantile(mean, 0.99), 0.05, 0.95))
-            thresholds = np.round(np.linspace(0.01, top, 50), 4)
-
-            def benefit(rows):
-                return cls.net_benefit(y[rows], prediction[rows], thresholds).mean(axis=1)
-
-            point = benefit(np.arange(len(y)))
-            band = np.array([benefit(rows) for rows in indices])
-            lower, upper = percentile_interval(band, confidence)
-            frames.append(pd.DataFrame({"curve": "decision", "x": thresholds, "y": point,
-                                        "lower": lower, "upper": upper, "n": len(y)}))
-            prevalence = y.mean()
-            treat_all = prevalence - (1 - prevalence) * thresholds / (1 - thresholds)
-            frames.append(pd.DataFrame({"curve": "treat_all", "x": thresholds,
-                                        "y": treat_all, "lower": np.nan, "upper": np.nan,
-                                        "n": len(y)}))
-            frames.append(pd.DataFrame({"curve": "treat_none", "x": thresholds, "y": 0.0,
-                                        "lower": np.nan, "upper": np.nan, "n": len(y)}))
-        elif task == "survival":
-            time, event = y["time"], y["event"]
-            if times is None or len(times) < 2:
-                grid_times = np.quantile(time[event], np.linspace(0.1, 0.85, 12)) \
-                    if event.sum() >= 5 else np.array([])
-            else:
-                grid_times = np.asarray(times, float)
-            grid_times = np.unique(np.round(grid_times[grid_times < time.max()], 2))
-            if grid_times.size:
-                def td(rows):
-                    yy = y[rows]
-                    ok = (grid_times >= yy["time"].min()) & (grid_times < yy["time"].max())
-                    out = np.full(grid_times.size, np.nan)
-                    if ok.any():
-                        values = [conc.cumulative_dynamic_auc(
-                            yy["time"], yy["event"], yy["time"], yy["event"],
-                            prediction[rows, r], grid_times[ok])[0]
-                            for r in range(prediction.shape[1])]
-                        out[ok] = np.nanmean(values, axis=0)
-                    return out
-
-                point = td(np.arange(len(y)))
-                band = np.array([td(rows) for rows in indices])
-                lower, upper = percentile_interval(band, confidence)
-                frames.append(pd.DataFrame({"curve": "time_dependent_auc", "x": grid_times,
-                                            "y": point, "lower": lower, "upper": upper,
-                                            "n": len(y)}))
-        else:
-            mean = prediction.mean(axis=1)
-            frames.append(pd.DataFrame({"curve": "observed_predicted", "x": mean,
-                                        "y": np.asarray(y, float), "lower": np.nan,
-                                        "upper": np.nan, "n": 1}))
-    if not frames:
-        return pd.DataFrame(columns=["curve", "x", "y", "lower", "upper", "n"])
-    out = pd.concat(frames, ignore_index=True)
-    out["n"] = out["n"].astype(np.int64)
-    return out
+    return {
+        "metric": PRIMARY_METRIC[task],
+        "observed": float(observed),
+        "null": null.tolist(),
+        "null_mean": float(np.nanmean(null)) if null.size else np.nan,
+        "p_value": permutation_p_value(observed, null),
+        "n_permutations": int(n_permutations),
+    }

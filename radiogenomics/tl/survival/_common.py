@@ -15,8 +15,19 @@ from .._survival_data import (
 
 #: Columns of the survival screen table (DESIGN.md, ``data_schemas/survival_screen.json``).
 SCREEN_COLUMNS = [
-    "modality", "feature", "n", "n_events", "coef", "hazard_ratio", "std_error", "z",
-    "p_value", "q_value", "hr_ci_lower", "hr_ci_upper", "concordance",
+    "modality",
+    "feature",
+    "n",
+    "n_events",
+    "coef",
+    "hazard_ratio",
+    "std_error",
+    "z",
+    "p_value",
+    "q_value",
+    "hr_ci_lower",
+    "hr_ci_upper",
+    "concordance",
 ]
 
 
@@ -30,7 +41,8 @@ def _groups(mdata, groupby, usable):
         return np.zeros(mdata.n_obs, dtype=np.int64), ["all"], False
     if groupby not in mdata.obs.columns:
         raise CohortError(
-            f"unknown grouping column {groupby!r}", column=str(groupby),
+            f"unknown grouping column {groupby!r}",
+            column=str(groupby),
             expected=f"a column of mdata.obs: {list(map(str, mdata.obs.columns))[:15]}",
             found="no such column",
             hint="Make groups from a marker with radiogenomics.tl.marker_groups",
@@ -40,7 +52,9 @@ def _groups(mdata, groupby, usable):
     if absent.any():
         warnings.warn(
             f"{int(absent.sum())} patient(s) have no value in {groupby!r} and are left out",
-            UserWarning, stacklevel=3)
+            UserWarning,
+            stacklevel=3,
+        )
     return codes, names, ordered
 
 
@@ -50,9 +64,12 @@ def _default_key(*parts) -> str:
 
 def _obs_column(mdata, column):
     if column not in mdata.obs.columns:
-        raise CohortError(f"unknown clinical column {column!r}", column=str(column),
-                          expected=f"one of {list(map(str, mdata.obs.columns))[:15]}",
-                          found="no such column")
+        raise CohortError(
+            f"unknown clinical column {column!r}",
+            column=str(column),
+            expected=f"one of {list(map(str, mdata.obs.columns))[:15]}",
+            found="no such column",
+        )
     return mdata.obs[column]
 
 

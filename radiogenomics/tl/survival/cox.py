@@ -91,12 +91,19 @@ def cox(
     if not terms:
         raise InputError("cox needs at least one term")
     if ph_method not in ("zph", "schoenfeld"):
-        raise InputError("unknown proportional-hazards test", column="ph_method",
-                         expected="'zph' or 'schoenfeld'", found=ph_method)
+        raise InputError(
+            "unknown proportional-hazards test",
+            column="ph_method",
+            expected="'zph' or 'schoenfeld'",
+            found=ph_method,
+        )
     if ph_transform not in cox_kernel.ZPH_TRANSFORMS:
-        raise InputError("unknown time transform of the proportional-hazards test",
-                         column="ph_transform", expected=list(cox_kernel.ZPH_TRANSFORMS),
-                         found=ph_transform)
+        raise InputError(
+            "unknown time transform of the proportional-hazards test",
+            column="ph_transform",
+            expected=list(cox_kernel.ZPH_TRANSFORMS),
+            found=ph_transform,
+        )
     out = outcome(mdata, time, event, event_map, missing)
     x, names, origin = _design(mdata, terms)
     strata_codes, strata_cols = _strata_codes(mdata, strata)
@@ -106,16 +113,22 @@ def cox(
     dropped = out.usable & ~complete
     if dropped.any():
         ids = ", ".join(map(str, mdata.obs_names[dropped][:3]))
-        warnings.warn(f"{int(dropped.sum())} patient(s) miss a term or stratum and are left "
-                      f"out (e.g. {ids})", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{int(dropped.sum())} patient(s) miss a term or stratum and are left out (e.g. {ids})",
+            UserWarning,
+            stacklevel=2,
+        )
     t, e, xs = out.time[complete], out.event[complete], x[complete]
     if e.sum() == 0:
         raise CohortError("no events among the patients analysed", column=event)
     for j, name in enumerate(names):
         column = xs[:, j]
         if np.unique(column).size < 2:
-            raise CohortError(f"term {name!r} is constant in the patients analysed",
-                              column=origin[j], found=float(column[0]))
+            raise CohortError(
+                f"term {name!r} is constant in the patients analysed",
+                column=origin[j],
+                found=float(column[0]),
+            )
         levels = np.unique(column)
         if levels.size == 2 and set(levels) <= {0.0, 1.0}:
             for level, label in ((1.0, "with"), (0.0, "without")):
@@ -123,19 +136,29 @@ def cox(
                     raise CohortError(
                         f"no events among the patients {label} {name!r}: its hazard ratio "
                         "is zero or infinite and cannot be estimated",
-                        column=origin[j], expected="events in every group",
-                        hint="Merge sparse levels, or drop the term")
+                        column=origin[j],
+                        expected="events in every group",
+                        hint="Merge sparse levels, or drop the term",
+                    )
     s = None if strata_codes is None else strata_codes[complete]
     design = cox_kernel.prepare_survival(t, e, s)
-    fit = cox_kernel.cox_batch(design, xs[:, :1], xs[:, 1:] if xs.shape[1] > 1 else None,
-                               ties=ties, tol=1e-10, return_linear_predictor=True)
+    fit = cox_kernel.cox_batch(
+        design,
+        xs[:, :1],
+        xs[:, 1:] if xs.shape[1] > 1 else None,
+        ties=ties,
+        tol=1e-10,
+        return_linear_predictor=True,
+    )
     status = fit.status[0]
     if status != "ok":
-        raise CohortError(f"the Cox model cannot be fitted: {cox_kernel.STATUS[status]}",
-                          expected="a finite maximum of the partial likelihood",
-                          found=status,
-                          hint="Check for a term that separates patients with and without "
-                               "events, or collinear terms")
+        raise CohortError(
+            f"the Cox model cannot be fitted: {cox_kernel.STATUS[status]}",
+            expected="a finite maximum of the partial likelihood",
+            found=status,
+            hint="Check for a term that separates patients with and without "
+            "events, or collinear terms",
+        )
     coef = fit.coef[0]
     cov = fit.covariance[0]
     se = np.sqrt(np.diag(cov))
@@ -151,16 +174,14 @@ def cox(
     if ph_method == "zph":
         variables = list(dict.fromkeys(origin))
         groups = [[j for j, o in enumerate(origin) if o == v] for v in variables]
-        ph = cox_kernel.cox_zph(design, xs, coef, ties=ties, transform=ph_transform,
-                                terms=groups)
+        ph = cox_kernel.cox_zph(design, xs, coef, ties=ties, transform=ph_transform, terms=groups)
         term_of = {j: k for k, group in enumerate(groups) for j in group}
         ph_statistic = np.array([ph["statistic"][term_of[j]] for j in range(len(names))])
         ph_df = np.array([ph["df"][term_of[j]] for j in range(len(names))])
         ph_p = np.array([ph["p_value"][term_of[j]] for j in range(len(names))])
         label, tested = "cox.zph score test", [variables[term_of[j]] for j in range(len(names))]
     else:
-        ph = cox_kernel.schoenfeld_test(design, xs, coef, cov, ties=ties,
-                                        transform=ph_transform)
+        ph = cox_kernel.schoenfeld_test(design, xs, coef, cov, ties=ties, transform=ph_transform)
         ph_statistic, ph_p = ph["statistic"], ph["p_value"]
         ph_df = np.ones(len(names), dtype=np.int64)
         label, tested = "scaled Schoenfeld residuals", list(names)
@@ -168,38 +189,74 @@ def cox(
     warned = set()
     for j in range(len(names)):
         if ph_p[j] < ph_alpha:
-            note = (f"The effect of {tested[j]!r} on the hazard seems to change over "
-                    f"follow-up ({label}, p = {ph_p[j]:.2g}): its hazard ratio is an "
-                    "average over time and may mislead. Consider stratifying on it or "
-                    "modelling a time-varying effect.")
+            note = (
+                f"The effect of {tested[j]!r} on the hazard seems to change over "
+                f"follow-up ({label}, p = {ph_p[j]:.2g}): its hazard ratio is an "
+                "average over time and may mislead. Consider stratifying on it or "
+                "modelling a time-varying effect."
+            )
             if note not in warned:
                 warnings.warn(note, ProportionalHazardsWarning, stacklevel=2)
                 warned.add(note)
         else:
             note = ""
         notes.append(note)
-    table = pd.DataFrame({
-        "term": names, "variable": origin, "coef": coef, "hazard_ratio": np.exp(coef),
-        "std_error": se, "z": z, "p_value": p,
-        "hr_ci_lower": np.exp(coef - zq * se), "hr_ci_upper": np.exp(coef + zq * se),
-        "ph_statistic": ph_statistic, "ph_df": ph_df, "ph_p_value": ph_p, "ph_note": notes,
-    })
-    model = pd.DataFrame([{
-        "n": int(complete.sum()), "n_events": int(e.sum()), "ties": ties,
-        "strata": ",".join(strata_cols), "log_likelihood": float(fit.log_likelihood[0]),
-        "log_likelihood_null": float(fit.log_likelihood_null[0]),
-        "lr_statistic": lr, "lr_df": d, "lr_p_value": float(stats.chi2.sf(lr, d)),
-        "wald_statistic": wald, "wald_df": d, "wald_p_value": float(stats.chi2.sf(wald, d)),
-        "score_statistic": score, "score_df": d,
-        "score_p_value": float(stats.chi2.sf(score, d)), "concordance": concordance,
-        "ph_global_statistic": ph["global_statistic"], "ph_global_df": ph["global_df"],
-        "ph_global_p_value": ph["global_p_value"], "ph_transform": ph_transform,
-        "ph_method": ph_method,
-    }])
+    table = pd.DataFrame(
+        {
+            "term": names,
+            "variable": origin,
+            "coef": coef,
+            "hazard_ratio": np.exp(coef),
+            "std_error": se,
+            "z": z,
+            "p_value": p,
+            "hr_ci_lower": np.exp(coef - zq * se),
+            "hr_ci_upper": np.exp(coef + zq * se),
+            "ph_statistic": ph_statistic,
+            "ph_df": ph_df,
+            "ph_p_value": ph_p,
+            "ph_note": notes,
+        }
+    )
+    model = pd.DataFrame(
+        [
+            {
+                "n": int(complete.sum()),
+                "n_events": int(e.sum()),
+                "ties": ties,
+                "strata": ",".join(strata_cols),
+                "log_likelihood": float(fit.log_likelihood[0]),
+                "log_likelihood_null": float(fit.log_likelihood_null[0]),
+                "lr_statistic": lr,
+                "lr_df": d,
+                "lr_p_value": float(stats.chi2.sf(lr, d)),
+                "wald_statistic": wald,
+                "wald_df": d,
+                "wald_p_value": float(stats.chi2.sf(wald, d)),
+                "score_statistic": score,
+                "score_df": d,
+                "score_p_value": float(stats.chi2.sf(score, d)),
+                "concordance": concordance,
+                "ph_global_statistic": ph["global_statistic"],
+                "ph_global_df": ph["global_df"],
+                "ph_global_p_value": ph["global_p_value"],
+                "ph_transform": ph_transform,
+                "ph_method": ph_method,
+            }
+        ]
+    )
     key = key_added or _default_key(time, "+".join(terms))
-    params = {"terms": terms, "time": time, "event": event, "strata": strata_cols,
-              "ties": ties, "alpha": alpha, "ph_transform": ph_transform,
-              "ph_method": ph_method, "missing": missing}
+    params = {
+        "terms": terms,
+        "time": time,
+        "event": event,
+        "strata": strata_cols,
+        "ties": ties,
+        "alpha": alpha,
+        "ph_transform": ph_transform,
+        "ph_method": ph_method,
+        "missing": missing,
+    }
     store_result(mdata, "cox", key, table, params)
     store_result(mdata, "cox_model", key, model, params)
     return table
@@ -283,16 +340,21 @@ def cox_screen(
         keep &= strata_codes >= 0
     dropped = out.usable & ~keep
     if dropped.any():
-        warnings.warn(f"{int(dropped.sum())} patient(s) miss a covariate or stratum and are "
-                      "left out of every model", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{int(dropped.sum())} patient(s) miss a covariate or stratum and are "
+            "left out of every model",
+            UserWarning,
+            stacklevel=2,
+        )
     t, e = out.time[keep], out.event[keep]
     if e.sum() == 0:
         raise CohortError("no events among the patients analysed", column=event)
     zk = z[keep]
     for j, name in enumerate(z_names):
         if np.unique(zk[:, j]).size < 2:
-            raise CohortError(f"covariate {name!r} is constant in the patients analysed",
-                              column=name)
+            raise CohortError(
+                f"covariate {name!r} is constant in the patients analysed", column=name
+            )
     screen_strata = None if strata_codes is None else strata_codes[keep]
     design = cox_kernel.prepare_survival(t, e, screen_strata)
     zq = stats.norm.ppf(1 - alpha / 2)
@@ -300,51 +362,86 @@ def cox_screen(
     for name in mods:
         block = modality_block(mdata, name, features=features, layer=layer)
         x = block.values if keep.all() else block.values[keep]
-        fit = cox_kernel.cox_batch(design, x, zk if zk.shape[1] else None, ties=ties,
-                                   return_linear_predictor=concordance and bool(z_names))
+        fit = cox_kernel.cox_batch(
+            design,
+            x,
+            zk if zk.shape[1] else None,
+            ties=ties,
+            return_linear_predictor=concordance and bool(z_names),
+        )
         coef = fit.coef[:, 0]
         se = fit.std_error[:, 0]
         with np.errstate(invalid="ignore", over="ignore"):
             zstat = coef / se
             p = 2 * stats.norm.sf(np.abs(zstat))
         sd = fit.feature_sd
-        table = pd.DataFrame({
-            "modality": name, "feature": block.names, "n": fit.n, "n_events": fit.n_events,
-            "coef": coef, "hazard_ratio": np.exp(coef), "std_error": se, "z": zstat,
-            "p_value": p, "q_value": np.nan,
-            "hr_ci_lower": np.exp(coef - zq * se), "hr_ci_upper": np.exp(coef + zq * se),
-            "concordance": np.nan,
-        })
+        table = pd.DataFrame(
+            {
+                "modality": name,
+                "feature": block.names,
+                "n": fit.n,
+                "n_events": fit.n_events,
+                "coef": coef,
+                "hazard_ratio": np.exp(coef),
+                "std_error": se,
+                "z": zstat,
+                "p_value": p,
+                "q_value": np.nan,
+                "hr_ci_lower": np.exp(coef - zq * se),
+                "hr_ci_upper": np.exp(coef + zq * se),
+                "concordance": np.nan,
+            }
+        )
         if concordance:
             ok = fit.status == "ok"
             if z_names:
-                c = km_kernel.concordance_index(t, e, fit.linear_predictor[:, ok],
-                                                strata=screen_strata)
+                c = km_kernel.concordance_index(
+                    t, e, fit.linear_predictor[:, ok], strata=screen_strata
+                )
             else:  # the C-index of b * x is C(x) or 1 - C(x)
-                c = km_kernel.concordance_index(t, e, x if ok.all() else x[:, ok],
-                                                strata=screen_strata)
+                c = km_kernel.concordance_index(
+                    t, e, x if ok.all() else x[:, ok], strata=screen_strata
+                )
                 c = np.where(coef[ok] >= 0, c, 1.0 - c)
             table.loc[ok, "concordance"] = c
         with np.errstate(over="ignore", invalid="ignore"):
             table["hazard_ratio_per_sd"] = np.exp(coef * sd)
         table["status"] = fit.status
-        table["note"] = [
-            "" if s == "ok" else cox_kernel.STATUS[s] for s in fit.status
-        ]
+        table["note"] = ["" if s == "ok" else cox_kernel.STATUS[s] for s in fit.status]
         table["covariates"] = ",".join(covariates)
         table["q_value"] = adjust_pvalues(table["p_value"].to_numpy(), method="bh")
         tables.append(table)
     table = pd.concat(tables, ignore_index=True)
-    table = table.sort_values(["p_value", "modality", "feature"], na_position="last",
-                              kind="stable").reset_index(drop=True)
+    table = table.sort_values(
+        ["p_value", "modality", "feature"], na_position="last", kind="stable"
+    ).reset_index(drop=True)
     flagged = table["status"] != "ok"
     if flagged.any():
         counts = table.loc[flagged, "status"].value_counts().to_dict()
-        warnings.warn(f"{int(flagged.sum())} feature(s) have no estimate ({counts}); see the "
-                      "'status' and 'note' columns", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{int(flagged.sum())} feature(s) have no estimate ({counts}); see the "
+            "'status' and 'note' columns",
+            UserWarning,
+            stacklevel=2,
+        )
     key = key_added or "+".join(mods)
-    store_result(mdata, "survival_screen", key, table, {
-        "modalities": mods, "time": time, "event": event, "covariates": covariates,
-        "covariate_columns": z_names, "strata": strata_cols, "ties": ties, "alpha": alpha,
-        "n_patients": int(keep.sum()), "missing": missing, "layer": layer})
+    store_result(
+        mdata,
+        "survival_screen",
+        key,
+        table,
+        {
+            "modalities": mods,
+            "time": time,
+            "event": event,
+            "covariates": covariates,
+            "covariate_columns": z_names,
+            "strata": strata_cols,
+            "ties": ties,
+            "alpha": alpha,
+            "n_patients": int(keep.sum()),
+            "missing": missing,
+            "layer": layer,
+        },
+    )
     return table

@@ -75,30 +75,53 @@ def kaplan_meier(
         inside = out.usable & (codes == k)
         if not inside.any():
             continue
-        fit = km_kernel.kaplan_meier(out.time[inside], out.event[inside], alpha=alpha,
-                                     ci_method=ci_method)
-        curves.append(pd.DataFrame({
-            "group": name, "time": fit.time, "n_at_risk": fit.n_at_risk.astype(np.int64),
-            "n_events": fit.n_events.astype(np.int64),
-            "n_censored": fit.n_censored.astype(np.int64), "survival": fit.survival,
-            "std_error": fit.std_error, "ci_lower": fit.ci_lower, "ci_upper": fit.ci_upper,
-        }))
+        fit = km_kernel.kaplan_meier(
+            out.time[inside], out.event[inside], alpha=alpha, ci_method=ci_method
+        )
+        curves.append(
+            pd.DataFrame(
+                {
+                    "group": name,
+                    "time": fit.time,
+                    "n_at_risk": fit.n_at_risk.astype(np.int64),
+                    "n_events": fit.n_events.astype(np.int64),
+                    "n_censored": fit.n_censored.astype(np.int64),
+                    "survival": fit.survival,
+                    "std_error": fit.std_error,
+                    "ci_lower": fit.ci_lower,
+                    "ci_upper": fit.ci_upper,
+                }
+            )
+        )
         lower, upper = fit.median_ci
-        summary.append({
-            "group": name, "n": int(inside.sum()), "n_events": int(out.event[inside].sum()),
-            "median_survival": fit.median, "median_ci_lower": lower, "median_ci_upper": upper,
-            "median_reached": bool(np.isfinite(fit.median)),
-        })
+        summary.append(
+            {
+                "group": name,
+                "n": int(inside.sum()),
+                "n_events": int(out.event[inside].sum()),
+                "median_survival": fit.median,
+                "median_ci_lower": lower,
+                "median_ci_upper": upper,
+                "median_reached": bool(np.isfinite(fit.median)),
+            }
+        )
         if out.event[inside].sum() == 0:
-            warnings.warn(f"group {name!r} has no events: its curve stays at 1", UserWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"group {name!r} has no events: its curve stays at 1", UserWarning, stacklevel=2
+            )
     table = pd.concat(curves, ignore_index=True)
     table["group"] = pd.Categorical(table["group"], categories=[s["group"] for s in summary])
     summary_table = pd.DataFrame(summary)
     key = key_added or _default_key(time, groupby or "all")
-    params = {"time": time, "event": event, "groupby": groupby, "alpha": alpha,
-              "ci_method": ci_method, "missing": missing,
-              "event_map": {str(k): int(v) for k, v in event_map.items()} if event_map else None}
+    params = {
+        "time": time,
+        "event": event,
+        "groupby": groupby,
+        "alpha": alpha,
+        "ci_method": ci_method,
+        "missing": missing,
+        "event_map": {str(k): int(v) for k, v in event_map.items()} if event_map else None,
+    }
     store_result(mdata, "kaplan_meier", key, table, params)
     store_result(mdata, "kaplan_meier_summary", key, summary_table, params)
     return table
@@ -167,16 +190,22 @@ def logrank(
         combined = np.stack(parts, axis=1)
         missing_stratum = (combined < 0).any(1) & keep
         if missing_stratum.any():
-            warnings.warn(f"{int(missing_stratum.sum())} patient(s) have no stratum and are "
-                          "left out", UserWarning, stacklevel=2)
+            warnings.warn(
+                f"{int(missing_stratum.sum())} patient(s) have no stratum and are left out",
+                UserWarning,
+                stacklevel=2,
+            )
         keep &= ~(combined < 0).any(1)
         _, strata_codes = np.unique(combined[keep], axis=0, return_inverse=True)
         strata_codes = strata_codes.ravel()
     present = np.unique(codes[keep])
     if present.size < 2:
-        raise CohortError(f"the log-rank test needs at least two groups in {groupby!r}",
-                          column=groupby, expected="two or more groups with patients",
-                          found=[names[i] for i in present])
+        raise CohortError(
+            f"the log-rank test needs at least two groups in {groupby!r}",
+            column=groupby,
+            expected="two or more groups with patients",
+            found=[names[i] for i in present],
+        )
     remap = np.full(len(names), -1)
     remap[present] = np.arange(present.size)
     group_names = [names[i] for i in present]
@@ -184,21 +213,32 @@ def logrank(
     if trend:
         trend_scores = _trend_scores(mdata.obs[groupby], group_names, scores, ordered, groupby)
     result = km_kernel.logrank_test(
-        out.time[keep], out.event[keep], remap[codes[keep]], strata=strata_codes,
-        weighting=weighting, trend_scores=trend_scores, p=p, q=q)
+        out.time[keep],
+        out.event[keep],
+        remap[codes[keep]],
+        strata=strata_codes,
+        weighting=weighting,
+        trend_scores=trend_scores,
+        p=p,
+        q=q,
+    )
     no_events = [g for g, o in zip(group_names, result.observed) if o == 0]
     if no_events:
-        warnings.warn(f"group(s) {no_events} of {groupby!r} have no events", UserWarning,
-                      stacklevel=2)
-    table = pd.DataFrame({
-        "group": group_names,
-        "n": result.n,
-        "n_events": np.bincount(remap[codes[keep]], weights=out.event[keep],
-                                minlength=present.size).astype(np.int64),
-        "observed": result.observed,
-        "expected": result.expected,
-        "observed_minus_expected": result.observed - result.expected,
-    })
+        warnings.warn(
+            f"group(s) {no_events} of {groupby!r} have no events", UserWarning, stacklevel=2
+        )
+    table = pd.DataFrame(
+        {
+            "group": group_names,
+            "n": result.n,
+            "n_events": np.bincount(
+                remap[codes[keep]], weights=out.event[keep], minlength=present.size
+            ).astype(np.int64),
+            "observed": result.observed,
+            "expected": result.expected,
+            "observed_minus_expected": result.observed - result.expected,
+        }
+    )
     if trend:
         table["score"] = trend_scores
     table["test"] = "trend" if trend else "k-sample"
@@ -208,9 +248,23 @@ def logrank(
     table["df"] = result.df
     table["p_value"] = result.p_value
     key = key_added or _default_key(time, groupby)
-    store_result(mdata, "logrank", key, table, {
-        "time": time, "event": event, "groupby": groupby, "strata": strata_cols,
-        "trend": trend, "weighting": weighting, "p": p, "q": q, "missing": missing})
+    store_result(
+        mdata,
+        "logrank",
+        key,
+        table,
+        {
+            "time": time,
+            "event": event,
+            "groupby": groupby,
+            "strata": strata_cols,
+            "trend": trend,
+            "weighting": weighting,
+            "p": p,
+            "q": q,
+            "missing": missing,
+        },
+    )
     return table
 
 
@@ -219,27 +273,37 @@ def _trend_scores(series, group_names, scores, ordered, column):
         if isinstance(scores, Mapping):
             missing = [g for g in group_names if g not in {str(k) for k in scores}]
             if missing:
-                raise InputError("trend scores are missing for some groups", column=column,
-                                 expected=f"a score for each of {group_names}", found=missing)
+                raise InputError(
+                    "trend scores are missing for some groups",
+                    column=column,
+                    expected=f"a score for each of {group_names}",
+                    found=missing,
+                )
             lookup = {str(k): float(v) for k, v in scores.items()}
             return np.array([lookup[g] for g in group_names])
         values = np.asarray(list(scores), dtype=float)
         if values.size != len(group_names):
-            raise InputError("one trend score per group is needed", column=column,
-                             expected=f"{len(group_names)} scores for {group_names}",
-                             found=values.size)
+            raise InputError(
+                "one trend score per group is needed",
+                column=column,
+                expected=f"{len(group_names)} scores for {group_names}",
+                found=values.size,
+            )
         return values
     numeric = pd.api.types.is_numeric_dtype(series.dtype) and not isinstance(
-        series.dtype, pd.CategoricalDtype)
+        series.dtype, pd.CategoricalDtype
+    )
     if numeric:
         return np.array([float(g) for g in group_names])
     if isinstance(series.dtype, pd.CategoricalDtype) and series.cat.ordered:
         order = [str(c) for c in series.cat.categories]
         return np.array([order.index(g) + 1.0 for g in group_names])
     raise InputError(
-        f"the trend test needs ordered groups, and {column!r} is not ordered", column=column,
+        f"the trend test needs ordered groups, and {column!r} is not ordered",
+        column=column,
         expected="an ordered categorical, numeric groups, or scores=...",
-        found=str(series.dtype))
+        found=str(series.dtype),
+    )
 
 
 # ----------------------------------------------------------------------------- markers

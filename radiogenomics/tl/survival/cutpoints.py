@@ -82,21 +82,27 @@ def marker_groups(
     if known.sum() < 2:
         raise CohortError(f"marker {marker!r} has fewer than two values", column=variable.label)
     if np.unique(values[known]).size < 2:
-        raise CohortError(f"marker {marker!r} is constant: it cannot split patients",
-                          column=variable.label, found=float(values[known][0]))
+        raise CohortError(
+            f"marker {marker!r} is constant: it cannot split patients",
+            column=variable.label,
+            found=float(values[known][0]),
+        )
     if method in _QUANTILE_LABELS:
         names = list(labels) if labels is not None else _QUANTILE_LABELS[method]
         k = len(_QUANTILE_LABELS[method])
         if len(names) != k:
-            raise InputError(f"method {method!r} makes {k} groups", expected=f"{k} labels",
-                             found=list(names))
+            raise InputError(
+                f"method {method!r} makes {k} groups", expected=f"{k} labels", found=list(names)
+            )
         edges = np.quantile(values[known], np.linspace(0, 1, k + 1))
         inner = edges[1:-1]
         if np.unique(inner).size < inner.size:
             raise CohortError(
                 f"the {method} of {marker!r} are not distinct (too many tied values)",
-                column=variable.label, found=list(inner),
-                hint="Use method='median' or a cut-off")
+                column=variable.label,
+                found=list(inner),
+                hint="Use method='median' or a cut-off",
+            )
         code = np.searchsorted(inner, values, side="left")  # at or below an edge: lower group
         thresholds = list(map(float, inner))
     elif method == "cutoff":
@@ -106,29 +112,47 @@ def marker_groups(
         code = (values > cutoff).astype(np.int64)
         thresholds = [float(cutoff)]
         if code[known].min() == code[known].max():
-            raise CohortError(f"the cut-off {cutoff} leaves every patient in one group",
-                              column=variable.label)
+            raise CohortError(
+                f"the cut-off {cutoff} leaves every patient in one group", column=variable.label
+            )
     elif method == "maxstat":
         if time is None or event is None:
             raise InputError("method='maxstat' needs time= and event=")
-        result = maxstat(mdata, marker, time=time, event=event, mod=mod, event_map=event_map,
-                         minprop=minprop, maxprop=maxprop, pmethod=pmethod, layer=layer,
-                         key_added=key_added or f"{marker}_group")
+        result = maxstat(
+            mdata,
+            marker,
+            time=time,
+            event=event,
+            mod=mod,
+            event_map=event_map,
+            minprop=minprop,
+            maxprop=maxprop,
+            pmethod=pmethod,
+            layer=layer,
+            key_added=key_added or f"{marker}_group",
+        )
         names = list(labels) if labels is not None else ["low", "high"]
         cut = float(result["cutpoint"].iloc[0])
         code = (values > cut).astype(np.int64)
         thresholds = [cut]
     else:
-        raise InputError("unknown grouping method",
-                         expected="median, tertiles, quartiles, cutoff or maxstat", found=method)
+        raise InputError(
+            "unknown grouping method",
+            expected="median, tertiles, quartiles, cutoff or maxstat",
+            found=method,
+        )
     code = np.where(known, code, -1)
     groups = pd.Categorical.from_codes(code, categories=names, ordered=True)
     column = key_added or f"{marker}_group"
     mdata.obs[column] = pd.Series(groups, index=mdata.obs.index)
     root = mdata.uns.setdefault("radiogenomics", {})
     root.setdefault("marker_groups", {})[column] = {
-        "marker": marker, "source": variable.source, "method": method,
-        "thresholds": thresholds, "labels": names, "layer": layer,
+        "marker": marker,
+        "source": variable.source,
+        "method": method,
+        "thresholds": thresholds,
+        "labels": names,
+        "layer": layer,
     }
     return mdata.obs[column]
 
@@ -189,31 +213,61 @@ def maxstat(
     out = outcome(mdata, time, event, event_map, missing)
     keep = out.usable & ~np.isnan(values)
     if keep.sum() < 3:
-        raise CohortError(f"fewer than three patients have {marker!r} and follow-up",
-                          column=variable.label)
+        raise CohortError(
+            f"fewer than three patients have {marker!r} and follow-up", column=variable.label
+        )
     if out.event[keep].sum() == 0:
-        raise CohortError("no events among the patients with the marker: no cut-point can "
-                          "separate survival", column=event)
+        raise CohortError(
+            "no events among the patients with the marker: no cut-point can separate survival",
+            column=event,
+        )
     try:
-        result = maxstat_kernel.maxstat(values[keep], out.time[keep], out.event[keep],
-                                        minprop=minprop, maxprop=maxprop, pmethod=pmethod,
-                                        n_permutations=n_permutations, random_state=random_state)
+        result = maxstat_kernel.maxstat(
+            values[keep],
+            out.time[keep],
+            out.event[keep],
+            minprop=minprop,
+            maxprop=maxprop,
+            pmethod=pmethod,
+            n_permutations=n_permutations,
+            random_state=random_state,
+        )
     except ValueError as exc:
-        raise CohortError(f"no maximally selected statistic for {marker!r}: {exc}",
-                          column=variable.label) from None
+        raise CohortError(
+            f"no maximally selected statistic for {marker!r}: {exc}", column=variable.label
+        ) from None
     n_low = int((values[keep] <= result.cutpoint).sum())
-    table = pd.DataFrame([{
-        "marker": variable.label, "modality": variable.source, "n": int(keep.sum()),
-        "n_events": int(out.event[keep].sum()), "cutpoint": result.cutpoint,
-        "statistic": result.statistic, "p_value": result.p_value, "pmethod": pmethod,
-        "n_low": n_low, "n_high": int(keep.sum()) - n_low, "minprop": minprop,
-        "maxprop": maxprop,
-    }])
-    cuts = pd.DataFrame({"cutpoint": result.cutpoints, "n_low": result.group_sizes,
-                         "statistic": result.statistics})
+    table = pd.DataFrame(
+        [
+            {
+                "marker": variable.label,
+                "modality": variable.source,
+                "n": int(keep.sum()),
+                "n_events": int(out.event[keep].sum()),
+                "cutpoint": result.cutpoint,
+                "statistic": result.statistic,
+                "p_value": result.p_value,
+                "pmethod": pmethod,
+                "n_low": n_low,
+                "n_high": int(keep.sum()) - n_low,
+                "minprop": minprop,
+                "maxprop": maxprop,
+            }
+        ]
+    )
+    cuts = pd.DataFrame(
+        {"cutpoint": result.cutpoints, "n_low": result.group_sizes, "statistic": result.statistics}
+    )
     key = key_added or marker
-    params = {"marker": marker, "time": time, "event": event, "pmethod": pmethod,
-              "minprop": minprop, "maxprop": maxprop, "layer": layer}
+    params = {
+        "marker": marker,
+        "time": time,
+        "event": event,
+        "pmethod": pmethod,
+        "minprop": minprop,
+        "maxprop": maxprop,
+        "layer": layer,
+    }
     store_result(mdata, "maxstat", key, table, params)
     store_result(mdata, "maxstat_cutpoints", key, cuts, params)
     return table
