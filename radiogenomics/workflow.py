@@ -343,7 +343,7 @@ def survival_screen_file(
     strata: list[str] | None = None,
     ties: str = "efron",
     event_map: dict | None = None,
-    missing: str = "raise",
+    missing: str = "error",
 ) -> Path:
     """Cox screen of a cohort file's features, written as a table with provenance.
 

@@ -10,8 +10,13 @@ from pathlib import Path
 import mudata as md
 import numpy as np
 import pandas as pd
+from sklearn.metrics import adjusted_rand_score
 
+from .. import io
 from .._files import atomic_path
+from ..cohort import build_cohort
+from ..errors import CohortError
+from ..extract import features
 from .simulate import MODULE_GENES, DemoData, simulate
 
 __all__ = [
@@ -148,7 +153,6 @@ def read_truth(path: str | os.PathLike) -> dict:
 
 def load_demo_tables(paths: dict[str, Path]) -> dict:
     """Read the demo's molecular and clinical files with the library's readers."""
-    from .. import io
 
     return {
         "rna": io.read_expression(paths["rna"], orientation="genes_as_rows", counts=True),
@@ -198,8 +202,6 @@ def demo(
         ``obs``; ``uns["radiogenomics"]`` holds the join report, the image ``manifest``,
         the demo ``files`` and the planted ``truth``.
     """
-    from ..cohort import build_cohort
-    from ..extract import features
 
     if path is None:
         path = tempfile.mkdtemp(prefix="radiogenomics-demo-")
@@ -210,8 +212,6 @@ def demo(
 
 def assemble_demo(paths: dict[str, Path], radiomics, *, join: str = "inner", build=None):
     """Join extracted radiomics with the demo's other tables into the demo cohort."""
-    from .. import io
-    from ..cohort import build_cohort
 
     build = build or build_cohort
     tables = load_demo_tables(paths)
@@ -240,9 +240,6 @@ def subtype_recovery(mdata: md.MuData, key: str = "radiomic_subtype") -> float:
     Patients without a subtype are left out. Needs the demo's planted truth
     (``mdata.uns["radiogenomics"]["truth"]``).
     """
-    from sklearn.metrics import adjusted_rand_score
-
-    from ..errors import CohortError
 
     try:
         planted = mdata.uns["radiogenomics"]["truth"]["factors"]["subtype"]

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..io import read_manifest, scan_dicom
+from ..io.dicom import write_dicom_series, write_rtstruct
+
 __all__ = ["write_demo_dicom"]
 
 
@@ -32,9 +35,6 @@ def write_demo_dicom(manifest: str | os.PathLike, out: str | os.PathLike) -> Pat
     """
     import SimpleITK as sitk
 
-    from ..io import read_manifest
-    from ..io.dicom import write_dicom_series, write_rtstruct
-
     out = Path(out)
     frame = read_manifest(manifest)
     for row in frame.itertuples(index=False):
@@ -59,7 +59,6 @@ def write_demo_dicom(manifest: str | os.PathLike, out: str | os.PathLike) -> Pat
 
 def demo_dicom_manifest(manifest: str | os.PathLike, out: str | os.PathLike) -> pd.DataFrame:
     """Write the DICOM tree of the demo and return the manifest scanned from it."""
-    from ..io import scan_dicom
 
     root = write_demo_dicom(manifest, out)
     return scan_dicom(root).manifest

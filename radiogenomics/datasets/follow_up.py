@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
+
+from .._files import atomic_path
 
 __all__ = ["write_follow_up", "FOLLOW_UP_MANIFEST"]
 
@@ -56,9 +59,6 @@ def write_follow_up(
         ``truth/follow_up.csv``.
     """
     import SimpleITK as sitk
-    from scipy import ndimage
-
-    from .._files import atomic_path
 
     folder = Path(paths["manifest"]).parent
     manifest = pd.read_csv(paths["manifest"], dtype=str)

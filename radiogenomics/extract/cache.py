@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._files import pid_alive
+from ..errors import InputError
 
 __all__ = ["CACHE_FORMAT", "CaseCache", "fingerprint"]
 
@@ -47,8 +48,6 @@ def fingerprint(path: str | os.PathLike, key_by: KeyBy = "stat") -> list:
     """What identifies the data at ``path``: stat fields or a content hash (files of a folder)."""
     p = Path(path)
     if key_by not in ("stat", "content"):
-        from ..errors import InputError
-
         raise InputError("unknown cache key", expected="'stat' or 'content'", found=key_by)
     if not p.exists():
         return ["missing", str(p)]
@@ -115,8 +114,6 @@ class CaseCache:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            from ..errors import InputError
-
             raise InputError(
                 "cannot create the cache folder", file=self.folder, found=exc.strerror or str(exc)
             ) from None

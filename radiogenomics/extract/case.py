@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExtractionError, RadiogenomicsError
+from ..io.dicom import read_dicom_series
+from ..io.dicom.report import read_dicom_mask
 from ..io.imagefiles import check_image_file, header_problem, nifti_nonfinite
 
 __all__ = [
@@ -121,8 +123,6 @@ def read_image(path: str | Path, what: str = "image", series_uid: str | None = N
         raise ExtractionError(f"the {what} does not exist", file=path)
     try:
         if p.is_dir():  # sorted by geometry, rescaled, PET in SUV (see io.dicom)
-            from ..io.dicom import read_dicom_series
-
             return read_dicom_series(p, series_uid=series_uid)
         check_image_file(p, what)
         image = sitk.ReadImage(str(p))
@@ -208,7 +208,6 @@ def read_mask(path: str | Path, image, roi: str | None = None):
         :func:`~radiogenomics.io.conversion_report`, with the series' warnings added), else
         ``None``.
     """
-    from ..io.dicom.report import read_dicom_mask
 
     mask, report = read_dicom_mask(path, image, roi)
     if mask is not None:

@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import __version__
 from ..errors import ExtractionError, InputError
 from ..io.annotations import IBSI_FEATURES, IbsiFeature, full_tag, ibsi_tag, ibsi_tags
+from .case import extract_case
 
 __all__ = [
     "CHECK_COLUMNS",
@@ -250,7 +252,6 @@ def ibsi_check(
     ExtractionError
         When the extraction of the phantom fails.
     """
-    from .case import extract_case
 
     image = str(image) if image is not None else str(_data_path(PHANTOM_IMAGE))
     mask = str(mask) if mask is not None else str(_data_path(PHANTOM_MASK))
@@ -286,8 +287,6 @@ def ibsi_check(
 def _versions() -> dict[str, str]:
     import radiomics
     import SimpleITK as sitk
-
-    from .. import __version__
 
     return {
         "radiogenomics": str(__version__),

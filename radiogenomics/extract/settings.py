@@ -10,7 +10,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+import yaml
+
+from ..errors import ExtractionError, InputError
+from .case import _quiet_pyradiomics, build_extractor
 
 __all__ = [
     "IMAGE_TYPES",
@@ -115,8 +118,6 @@ def _load_file(path: Path) -> dict:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
         else:
-            import yaml
-
             data = yaml.safe_load(text)
     except Exception as exc:
         raise InputError(
@@ -225,8 +226,6 @@ def resolve_params(
 
 def validate_params(params: dict, source: str | os.PathLike | None = None) -> None:
     """Check resolved parameters with pyradiomics' own validation; raise ``InputError``."""
-    from ..errors import ExtractionError
-    from .case import _quiet_pyradiomics, build_extractor
 
     _quiet_pyradiomics()
     try:

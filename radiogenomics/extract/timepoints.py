@@ -11,6 +11,8 @@ import pandas as pd
 from anndata import AnnData
 
 from ..errors import SchemaError
+from ..io import read_manifest
+from .run import features
 
 __all__ = ["features_by_timepoint"]
 
@@ -36,8 +38,6 @@ def features_by_timepoint(
     params, **options
         As :func:`radiogenomics.extract.features` (``n_jobs``, ``cache_dir``, ``client``...).
     """
-    from ..io import read_manifest
-    from .run import features
 
     frame = read_manifest(manifest)
     where = None if isinstance(manifest, pd.DataFrame) else str(manifest)

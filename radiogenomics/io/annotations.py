@@ -16,6 +16,7 @@ descriptors are dimensionless (an empty unit).
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 
 import pandas as pd
@@ -403,8 +404,6 @@ def extraction_flags(settings: str | dict | None) -> dict[str, bool]:
     """``force2d`` and ``normalized`` from pyradiomics settings (a dict or its text, as in
     the ``diagnostics_Configuration_Settings`` column of a pyradiomics batch CSV)."""
     if isinstance(settings, str):
-        import ast
-
         try:
             settings = ast.literal_eval(settings)
         except (ValueError, SyntaxError):

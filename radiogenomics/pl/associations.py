@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from .._compat import renamed
 from ..cohort import get_result
 from ..errors import InputError
 from ..tl.pair import PairData, pair_data
@@ -60,6 +61,7 @@ def _require(table: pd.DataFrame, columns: Sequence[str]) -> None:
         )
 
 
+@renamed(seed="random_state")
 def volcano(
     data: md.MuData | pd.DataFrame,
     key: str | None = None,
@@ -68,7 +70,7 @@ def volcano(
     effect: str = "estimate",
     label_top: int = 10,
     max_points: int = 100_000,
-    seed: int = 0,
+    random_state: int = 0,
     title: str | None = None,
 ) -> go.Figure:
     """Volcano plot: effect against -log10 p-value, significant pairs highlighted.
@@ -86,6 +88,8 @@ def volcano(
     max_points
         Tables larger than this keep every significant pair and a random sample of the
         others (said in the title), so that the figure stays light in a browser.
+    random_state
+        Seed of that sample (``seed`` still works, with a ``FutureWarning``).
     """
     table = _table(data, key, ["x", "y", effect, "p_value", "q_value"])
     _require(table, ["x", "y", effect, "p_value", "q_value"])
@@ -98,7 +102,7 @@ def volcano(
     if tested.size > max_points:
         budget = max(max_points - significant.size, 0)
         if other.size > budget:
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(random_state)
             other = np.sort(rng.choice(other, size=budget, replace=False))
             note = f" (all {significant.size} significant pairs, {budget} of the others)"
         if significant.size > max_points:

@@ -8,13 +8,13 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..errors import CohortError, InputError
+from ..tl.explain import EXPLANATION_KIND, Explanation
 
 __all__ = ["shap_summary", "shap_waterfall"]
 
 
 def _explanation(explanation, key: str | None):
     """An :class:`~radiogenomics.tl.explain.Explanation`, or the one stored in a cohort."""
-    from ..tl.explain import EXPLANATION_KIND, Explanation
 
     if isinstance(explanation, Explanation):
         return explanation

@@ -47,8 +47,6 @@ def _tables(model, key: str | None) -> dict:
             "card": model.card,
             "name": model.name,
         }
-    from ..cohort import get_result
-    from ..tl.models.api import MODEL_KINDS
 
     mdata = model
     root = mdata.uns.get("radiogenomics", {})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from scipy import ndimage
 
 from ..errors import InputError
 
@@ -146,10 +148,8 @@ def lesion_slice_png(
 ) -> bytes:
     """The slice of :func:`lesion_slice` as a PNG image (grey levels, mask outline in red),
     for printed reports."""
-    import io
 
     from PIL import Image
-    from scipy import ndimage
 
     pixels, lesion, spacing = read_lesion_slice(image, mask, label)
     low, high = np.percentile(pixels, [1, 99])

@@ -17,6 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .. import tl
 from ..cohort import get_result, working_copy
 from ..errors import CohortError, InputError
 
@@ -68,7 +69,6 @@ def _at_risk(curve: pd.DataFrame, times: np.ndarray) -> list[int]:
 
 def _deprecated_compute(mdata, time, event, groupby, event_map):
     """The curves and test of ``km(mdata, time, event, groupby)``, on a working copy."""
-    from .. import tl  # only for the deprecated call; pl otherwise never runs tl
 
     warnings.warn(
         "rg.pl.km(mdata, time, event, groupby) is deprecated and will be removed in the "

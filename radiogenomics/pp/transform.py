@@ -22,6 +22,7 @@ from ._modality import (
     steps,
     values,
 )
+from .harmonize import _apply_combat_step
 
 __all__ = ["transform", "scale", "apply_preprocessing"]
 
@@ -267,7 +268,6 @@ def apply_preprocessing(
         When a new patient lacks a feature the cohort kept, or belongs to a batch the
         harmonisation did not see.
     """
-    from .harmonize import _apply_combat_step
 
     ref = get_modality(reference, mod)
     if isinstance(new, pd.DataFrame):

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
+from scipy.interpolate import make_smoothing_spline
 
 __all__ = [
     "METHODS",
@@ -97,7 +98,6 @@ def _smooth_df3(x: np.ndarray, y: np.ndarray, df: float = 3.0) -> np.ndarray:
 def _smoother_matrix(x: tuple, df: float) -> np.ndarray:
     """The linear smoother (hat matrix) of the smoothing spline with ``df`` degrees of
     freedom on the points ``x``; it depends on ``x`` only, so it is computed once."""
-    from scipy.interpolate import make_smoothing_spline
 
     x = np.asarray(x)
     eye = np.eye(x.size)

@@ -6,6 +6,10 @@ from typing import Any
 
 import pandas as pd
 
+from ._common import conversion_report, dicom_kind
+from .rtstruct import read_rtstruct
+from .seg import read_seg
+
 __all__ = ["CONVERSION_COLUMNS", "conversion_table", "read_dicom_mask"]
 
 CONVERSION_COLUMNS = [
@@ -77,9 +81,6 @@ def read_dicom_mask(path, image, roi: str | None = None):
         series' ``modality`` and ``series_uid``; ``(None, None)`` when ``path`` is not an
         RTSTRUCT or SEG.
     """
-    from ._common import conversion_report, dicom_kind
-    from .rtstruct import read_rtstruct
-    from .seg import read_seg
 
     kind = dicom_kind(path)
     if kind is None:
