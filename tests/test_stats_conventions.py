@@ -53,3 +53,39 @@ def test_missing_raise_is_missing_error_with_a_warning():
         pytest.raises(Exception, match="no time"),
     ):
         rg.tl.kaplan_meier(mdata, time="os_months", event="os_event", missing="raise")
+
+
+def _small_cohort():
+    import mudata as md
+    import pandas as pd
+    from anndata import AnnData
+
+    rng = np.random.default_rng(1)
+    x = rng.lognormal(size=(25, 4))
+    x[:, 3] = 1.0  # a constant feature, dropped by quality control
+    radiomics = AnnData(
+        x,
+        obs=pd.DataFrame(index=[f"P{i:02d}" for i in range(25)]),
+        var=pd.DataFrame(index=["a", "b", "c", "flat"]),
+    )
+    return md.MuData({"radiomics": radiomics})
+
+
+@pytest.mark.parametrize("tool", ["filter_features", "transform", "scale"])
+def test_copy_true_leaves_the_cohort_and_returns_the_changed_copy(tool):
+    mdata = _small_cohort()
+    before = mdata["radiomics"].X.copy()
+    changed = getattr(rg.pp, tool)(mdata, "radiomics", copy=True)
+    np.testing.assert_array_equal(mdata["radiomics"].X, before)
+    assert "radiogenomics" not in mdata.uns or not mdata.uns["radiogenomics"]
+    in_place = _small_cohort()
+    getattr(rg.pp, tool)(in_place, "radiomics")
+    np.testing.assert_array_equal(changed["radiomics"].X, in_place["radiomics"].X)
+    assert list(changed["radiomics"].var_names) == list(in_place["radiomics"].var_names)
+
+
+def test_filter_features_stores_under_key_added():
+    mdata = _small_cohort()
+    table = rg.pp.filter_features(mdata, "radiomics", key_added="first_pass")
+    stored = rg.get_result(mdata, "feature_qc", "first_pass")
+    assert stored.equals(table) and table.set_index("feature").loc["flat", "dropped"]

@@ -3,7 +3,9 @@ columns aligned on its patients, the record of fitted steps, and the ``raw`` lay
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import mudata as md
@@ -172,3 +174,25 @@ def select_features(adata: AnnData, features) -> np.ndarray:
             found=missing[:5],
         )
     return adata.var_names.isin(names)
+
+
+def copy_option(tool: Callable) -> Callable:
+    """Give a tool that modifies a modality the ``copy=False`` argument: with ``copy=True``
+    it works on a copy of the cohort, which it returns (its tables stored in the copy),
+    and the cohort passed in stays as it was."""
+
+    @functools.wraps(tool)
+    def wrapper(data, *args, copy: bool = False, **kwargs):
+        if not copy:
+            return tool(data, *args, **kwargs)
+        data = data.copy()
+        tool(data, *args, **kwargs)
+        return data
+
+    signature = inspect.signature(tool)
+    parameters = list(signature.parameters.values())
+    copy_parameter = inspect.Parameter(
+        "copy", inspect.Parameter.KEYWORD_ONLY, default=False, annotation="bool"
+    )
+    wrapper.__signature__ = signature.replace(parameters=[*parameters, copy_parameter])
+    return wrapper

@@ -9,7 +9,7 @@ from anndata import AnnData
 
 from ..cohort import store_result
 from ..errors import CohortError
-from ._modality import get_modality, subset_features, values
+from ._modality import copy_option, get_modality, subset_features, values
 
 __all__ = ["filter_features"]
 
@@ -58,6 +58,7 @@ def _feature_summary(x: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+@copy_option
 def filter_features(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",
@@ -69,6 +70,7 @@ def filter_features(
     min_variance: float = 0.0,
     subset: bool = True,
     layer: str | None = None,
+    key_added: str | None = None,
 ) -> pd.DataFrame:
     """Drop features with too many missing values, (near) zero variance or too few
     distinct values, keeping a record of each decision.
@@ -93,11 +95,16 @@ def filter_features(
         Remove the dropped features from the modality (default). Otherwise only flag them.
     layer
         Judge the values of this layer instead of ``X``.
+    key_added
+        Key of the stored table (default: the modality's name).
+    copy
+        Work on a copy of the cohort and return it, leaving ``mdata`` unchanged.
 
     Returns
     -------
     pandas.DataFrame
-        One row per feature (columns :data:`QC_COLUMNS`). The same table is stored in the
+        One row per feature (columns :data:`QC_COLUMNS`); the filtered copy of the cohort
+        with ``copy=True``. The table is stored in the
         cohort (``rg.get_result(mdata, "feature_qc", mod)``) and, for the dropped features,
         in the modality's ``uns["radiogenomics"]["dropped_features"]``; the flags
         ``qc_dropped`` and ``qc_reason`` are written to ``var`` (of the kept features, when
@@ -162,5 +169,5 @@ def filter_features(
     if subset:
         adata = subset_features(mdata, mod, ~dropped)
     if isinstance(mdata, md.MuData):
-        store_result(mdata, "feature_qc", mod, table, params)
+        store_result(mdata, "feature_qc", key_added or mod, table, params)
     return table

@@ -15,6 +15,7 @@ from scipy import stats
 
 from ..errors import CohortError, InputError
 from ._modality import (
+    copy_option,
     get_modality,
     keep_raw,
     record_step,
@@ -70,6 +71,7 @@ def _forward(
     return out
 
 
+@copy_option
 def transform(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",
@@ -84,9 +86,11 @@ def transform(
     Parameters
     ----------
     mdata
-        The cohort (or a modality's AnnData); changed in place.
+        The cohort (or a modality's AnnData); changed in place unless ``copy=True``.
     mod
         Modality.
+    copy
+        Work on a copy of the cohort and return it, leaving ``mdata`` unchanged.
     method
         ``"yeo-johnson"`` (``lambda`` by maximum likelihood per feature, as
         ``scipy.stats.yeojohnson``; accepts any real value) or ``"log"``
@@ -173,6 +177,7 @@ def transform(
     return table
 
 
+@copy_option
 def scale(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",
@@ -190,6 +195,8 @@ def scale(
         (a standard deviation for normal data). A feature without spread is only centred.
     max_value
         Clip scaled values to ``[-max_value, max_value]``.
+    copy
+        Work on a copy of the cohort and return it, leaving ``mdata`` unchanged.
 
     Returns
     -------
