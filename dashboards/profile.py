@@ -11,8 +11,9 @@ import pandas as pd
 import radiogenomics as rg
 
 from .results import Results
+from .store import TableFilter
 from .survival import clinical_cohort, km_figure
-from .units import feature_unit, format_value, human_label, raw_layer, time_unit
+from .units import feature_unit, format_value, human_label, raw_layer, time_label, time_unit
 
 #: pyradiomics feature classes, in the order the page takes one feature of each in turn
 #: when no association table says which radiomic features matter.
@@ -79,7 +80,6 @@ def curated_features(radiomics) -> list[str]:
 
 
 def _all():
-    from ..store import TableFilter
 
     return TableFilter()
 
@@ -331,7 +331,6 @@ def risk_km(results: Results, patient: str):
         or not (results.time and results.event)
     ):
         return None
-    from .survival import time_label
 
     group = columns["risk group"]
     clinical = clinical_cohort(results.mdata.obs, [group, results.time, results.event])

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "time_label",
     "feature_unit",
     "raw_layer",
     "time_unit",
@@ -174,3 +175,11 @@ def estimate_label(method: str | None, x_mod: str, y_mod: str, mdata=None) -> st
         "welch": f"difference of means of {x_mod} (y = 1 minus y = 0, {x_unit})",
     }
     return labels.get(str(method), "estimate")
+
+
+def time_label(results) -> str:
+    """The time axis of a results folder's survival figures: the time column by a
+    readable name, with its unit."""
+    label = human_label(results.time)
+    unit = time_unit(results.time, results.uns("clinical", default={}) or {})
+    return label if not unit or f"({unit})" in label else f"{label} ({unit})"

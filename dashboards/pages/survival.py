@@ -14,7 +14,7 @@ from .. import survival as analysis
 from ..components import card, empty_figure, graph, notice, options, records, table
 from ..results import Results
 from ..store import TableFilter
-from ..units import feature_unit, human_label, time_unit
+from ..units import feature_unit, human_label, time_label
 
 PATH = "/survival"
 TITLE = "Survival"
@@ -103,13 +103,6 @@ def default_variable(results: Results) -> str | None:
         return variable_value("radiomics", "original_shape_VoxelVolume")
     choices = variable_choices(results, limit=1)
     return choices[0]["value"] if choices else None
-
-
-def time_label(results: Results) -> str:
-    """The time axis: the time column by a readable name, with its unit."""
-    label = human_label(results.time)
-    unit = time_unit(results.time, results.uns("clinical", default={}) or {})
-    return label if not unit or f"({unit})" in label else f"{label} ({unit})"
 
 
 def read_query(results: Results, params: dict | None) -> dict:
