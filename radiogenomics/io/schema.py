@@ -125,6 +125,137 @@ def _refuse_first(
         )
 
 
+def _missing_column(frame: pd.DataFrame, f: dict, file: str | None) -> None:
+    """Raise when a required field has no column in ``frame``."""
+    if f.get("constraints", {}).get("required"):
+        name = f["name"]
+        aliases = f.get("x-aliases", [])
+        also = f" (or one of {aliases})" if aliases else ""
+        raise SchemaError(
+            f"the required column {name!r}{also} is missing",
+            file=file,
+            expected=f"a column {name!r}",
+            found=f"columns {list(frame.columns)[:10]}" + (" ..." if frame.shape[1] > 10 else ""),
+        )
+
+
+def _check_unique(
+    values: pd.Series, present: np.ndarray, name: str, file: str | None, table: Table | None
+) -> None:
+    """Raise at the second occurrence of the first value present more than once."""
+    dup = values.duplicated(keep=False).to_numpy() & present
+    if dup.any():
+        positions = np.flatnonzero(dup)
+        value = values.iloc[positions[0]]
+        same = positions[values.iloc[positions].to_numpy() == value]
+        where = ", ".join(str(_location_of(table, p)) for p in same[:5])
+        raise SchemaError(
+            f"the value {value!r} appears more than once (at {where})",
+            file=file,
+            row=_location_of(table, same[1]),
+            column=name,
+            expected="unique values",
+            found=f"duplicate {value!r}",
+        )
+
+
+def _check_values(values: pd.Series, present: np.ndarray, f: dict, table: Table | None) -> None:
+    """Raise at the first present value outside the field's pattern, enum or range."""
+    name = f["name"]
+    constraints = f.get("constraints", {})
+    if "pattern" in constraints:
+        pattern = re.compile(constraints["pattern"])
+        matched = values.astype(str).str.fullmatch(pattern).to_numpy(dtype=bool)
+        bad = present & ~matched
+        message = f.get("x-patternMessage", "does not match the expected pattern")
+        _refuse_first(
+            bad,
+            f"the value {message}",
+            values,
+            table,
+            name,
+            f"a value matching {constraints['pattern']}",
+        )
+    if "enum" in constraints:
+        allowed = set(constraints["enum"])
+        bad = present & ~values.isin(allowed).to_numpy()
+        _refuse_first(
+            bad,
+            "value not allowed",
+            values,
+            table,
+            name,
+            f"one of {sorted(map(str, allowed))[:12]}",
+        )
+    for key, op, word in (("minimum", np.less, "at least"), ("maximum", np.greater, "at most")):
+        if key in constraints:
+            arr = values.to_numpy(dtype=float, na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                bad = op(arr, constraints[key]) & present
+            _refuse_first(
+                bad,
+                "value out of range",
+                values,
+                table,
+                name,
+                f"a number {word} {constraints[key]}",
+            )
+
+
+def _check_field(values: pd.Series, f: dict, file: str | None, table: Table | None) -> None:
+    """Check the converted values of one field against its constraints."""
+    name = f["name"]
+    constraints = f.get("constraints", {})
+    missing = values.isna().to_numpy()
+    if constraints.get("required") and missing.any():
+        pos = int(np.flatnonzero(missing)[0])
+        raise SchemaError(
+            "a required value is missing",
+            file=file,
+            row=_location_of(table, pos),
+            column=name,
+            expected=f"a {f.get('type', 'string')} value",
+            found="an empty cell",
+        )
+    present = ~missing
+    if constraints.get("unique"):
+        _check_unique(values, present, name, file, table)
+    _check_values(values, present, f, table)
+
+
+def _check_unique_together(
+    frame: pd.DataFrame, schema: dict, file: str | None, table: Table | None
+) -> None:
+    """Raise when two rows share the columns that identify a row (``uniqueTogether``)."""
+    unique_together = schema.get("x-radiogenomics", {}).get("uniqueTogether")
+    if not unique_together:
+        return
+    cols = [c for c in unique_together if c in frame.columns]
+    absent = [c for c in unique_together if c not in frame.columns]
+    dup = frame.duplicated(subset=cols, keep=False).to_numpy()
+    if dup.any():
+        positions = np.flatnonzero(dup)
+        key = tuple(frame.iloc[positions[0]][cols])
+        same = [p for p in positions if tuple(frame.iloc[p][cols]) == key]
+        where = ", ".join(str(_location_of(table, p)) for p in same[:5])
+        label = key[0] if len(key) == 1 else key
+        raise SchemaError(
+            f"duplicate ID {label!r} (at {where})",
+            file=file,
+            row=_location_of(table, same[1]),
+            column=cols[0] if len(cols) == 1 else None,
+            expected=f"one row per {' and '.join(cols)}",
+            found=f"{len(same)} rows for {label!r}",
+            hint=(
+                f"Add a {absent[0]} column"
+                + (f" (or {' or '.join(absent[1:])})" if len(absent) > 1 else "")
+                + " to tell the rows apart"
+                if absent
+                else None
+            ),
+        )
+
+
 def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = None) -> pd.DataFrame:
     """Check and convert the named fields of ``frame`` against ``schema``.
 
@@ -135,111 +266,12 @@ def validate_fields(frame: pd.DataFrame, schema: dict, table: Table | None = Non
     file = _file_of(table)
     for f in schema["fields"]:
         name = f["name"]
-        constraints = f.get("constraints", {})
         if name not in frame.columns:
-            if constraints.get("required"):
-                aliases = f.get("x-aliases", [])
-                also = f" (or one of {aliases})" if aliases else ""
-                raise SchemaError(
-                    f"the required column {name!r}{also} is missing",
-                    file=file,
-                    expected=f"a column {name!r}",
-                    found=f"columns {list(frame.columns)[:10]}"
-                    + (" ..." if frame.shape[1] > 10 else ""),
-                )
+            _missing_column(frame, f, file)
             continue
         frame[name] = _convert(frame[name], f, file, table)
-        values = frame[name]
-        missing = values.isna().to_numpy()
-        if constraints.get("required") and missing.any():
-            pos = int(np.flatnonzero(missing)[0])
-            raise SchemaError(
-                "a required value is missing",
-                file=file,
-                row=_location_of(table, pos),
-                column=name,
-                expected=f"a {f.get('type', 'string')} value",
-                found="an empty cell",
-            )
-        present = ~missing
-        if constraints.get("unique"):
-            dup = values.duplicated(keep=False).to_numpy() & present
-            if dup.any():
-                positions = np.flatnonzero(dup)
-                value = values.iloc[positions[0]]
-                same = positions[values.iloc[positions].to_numpy() == value]
-                where = ", ".join(str(_location_of(table, p)) for p in same[:5])
-                raise SchemaError(
-                    f"the value {value!r} appears more than once (at {where})",
-                    file=file,
-                    row=_location_of(table, same[1]),
-                    column=name,
-                    expected="unique values",
-                    found=f"duplicate {value!r}",
-                )
-        if "pattern" in constraints:
-            pattern = re.compile(constraints["pattern"])
-            matched = values.astype(str).str.fullmatch(pattern).to_numpy(dtype=bool)
-            bad = present & ~matched
-            message = f.get("x-patternMessage", "does not match the expected pattern")
-            _refuse_first(
-                bad,
-                f"the value {message}",
-                values,
-                table,
-                name,
-                f"a value matching {constraints['pattern']}",
-            )
-        if "enum" in constraints:
-            allowed = set(constraints["enum"])
-            bad = present & ~values.isin(allowed).to_numpy()
-            _refuse_first(
-                bad,
-                "value not allowed",
-                values,
-                table,
-                name,
-                f"one of {sorted(map(str, allowed))[:12]}",
-            )
-        for key, op, word in (("minimum", np.less, "at least"), ("maximum", np.greater, "at most")):
-            if key in constraints:
-                arr = values.to_numpy(dtype=float, na_value=np.nan)
-                with np.errstate(invalid="ignore"):
-                    bad = op(arr, constraints[key]) & present
-                _refuse_first(
-                    bad,
-                    "value out of range",
-                    values,
-                    table,
-                    name,
-                    f"a number {word} {constraints[key]}",
-                )
-    unique_together = schema.get("x-radiogenomics", {}).get("uniqueTogether")
-    if unique_together:
-        cols = [c for c in unique_together if c in frame.columns]
-        absent = [c for c in unique_together if c not in frame.columns]
-        dup = frame.duplicated(subset=cols, keep=False).to_numpy()
-        if dup.any():
-            positions = np.flatnonzero(dup)
-            key = tuple(frame.iloc[positions[0]][cols])
-            same = [p for p in positions if tuple(frame.iloc[p][cols]) == key]
-            where = ", ".join(str(_location_of(table, p)) for p in same[:5])
-            label = key[0] if len(key) == 1 else key
-            raise SchemaError(
-                f"duplicate ID {label!r} (at {where})",
-                file=file,
-                row=_location_of(table, same[1]),
-                column=cols[0] if len(cols) == 1 else None,
-                expected=f"one row per {' and '.join(cols)}",
-                found=f"{len(same)} rows for {label!r}",
-                hint=(
-                    f"Add a {absent[0]} column"
-                    + (f" (or {' or '.join(absent[1:])})" if len(absent) > 1 else "")
-                    + " to tell the rows apart"
-                    if absent
-                    else None
-                ),
-            )
+        _check_field(frame[name], f, file, table)
+    _check_unique_together(frame, schema, file, table)
     return frame
 
 

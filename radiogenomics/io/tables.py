@@ -256,6 +256,134 @@ def _check_header(names: list[str], path: Path, header_line: int) -> None:
         seen[name] = i
 
 
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet file as a table, its index (if named) as a column."""
+    try:
+        data = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types
+        raise InputError("cannot read the Parquet file", file=path, found=str(exc)) from None
+    if data.index.name is not None or not isinstance(data.index, pd.RangeIndex):
+        data = data.reset_index()
+    names = [str(c).lstrip(_BOM) for c in data.columns]
+    data.columns = names
+    _check_header(names, path, 1)
+    return data
+
+
+def _read_excel(
+    path: Path, sheet: str | int | None, string_columns: list[str], na_values: list[str]
+) -> pd.DataFrame:
+    """One sheet of an Excel workbook as a table."""
+    try:
+        data = pd.read_excel(
+            path,
+            sheet_name=0 if sheet is None else sheet,
+            dtype=dict.fromkeys(string_columns, str) or None,
+            na_values=na_values,
+            keep_default_na=False,
+        )
+    except Exception as exc:
+        raise InputError("cannot read the Excel file", file=path, found=str(exc)) from None
+    names = [str(c).lstrip(_BOM).strip() for c in data.columns]
+    _check_header(names, path, 1)
+    data.columns = names
+    return data
+
+
+def _text_header(
+    lines: list[str], path: Path, delimiter: str, comment_prefix: str | None
+) -> tuple[int, list[str]]:
+    """The number of lines before the header (comments, blank lines) and its column names."""
+    skipped = 0
+    if comment_prefix:
+        while skipped < len(lines) and lines[skipped].startswith(comment_prefix):
+            skipped += 1
+    while skipped < len(lines) and not lines[skipped].strip():
+        skipped += 1
+    if skipped >= len(lines):
+        raise InputError("the file is empty", file=path, expected="a header line and data rows")
+    header = next(csv.reader([lines[skipped]], delimiter=delimiter))
+    header = [h.strip() for h in header]
+    header_line = skipped + 1
+    if len(header) == 1 and delimiter not in lines[skipped] and len(lines) > skipped + 1:
+        other = "\t" if delimiter == "," else ","
+        if other in lines[skipped]:
+            raise InputError(
+                "the header has a single column",
+                file=path,
+                row=header_line,
+                expected=f"columns separated by {delimiter!r}",
+                found=f"{other!r} separators",
+                hint="Rename the file to match its format or pass sep=",
+            )
+    _check_header(header, path, header_line)
+    return skipped, header
+
+
+def _parse_text(
+    body: str, header: list[str], dtype: dict, delimiter: str, na_values: list[str], path: Path
+) -> pd.DataFrame:
+    """Parse the text of a table from its header line on, string columns as strings."""
+    options = dict(
+        sep=delimiter,
+        na_values=na_values,
+        keep_default_na=False,
+        skip_blank_lines=False,
+        low_memory=False,
+    )
+    try:
+        if dtype and len(header) > _WIDE:
+            # pandas' per-column dtypes cost far more than parsing on very wide tables:
+            # parse once without, then the string columns alone
+            data = pd.read_csv(io.StringIO(body), **options)
+            positions = [i for i, name in enumerate(header) if name in dtype]
+            if data.shape[1] == len(header):
+                strings = pd.read_csv(io.StringIO(body), usecols=positions, dtype=str, **options)
+                for i, column in zip(positions, strings.columns):
+                    data.isetitem(i, strings[column])
+        else:
+            data = pd.read_csv(io.StringIO(body), dtype=dtype or None, **options)
+    except pd.errors.ParserError as exc:
+        raise InputError("the file is not a well-formed table", file=path, found=str(exc)) from None
+    return data
+
+
+def _read_text_table(
+    path: Path,
+    fmt: str,
+    sep: str | None,
+    encoding: str | None,
+    string_columns: list[str],
+    first_column_string: bool,
+    comment_prefix: str | None,
+    na_values: list[str],
+) -> tuple[pd.DataFrame, int, list[int] | None]:
+    """A delimited text table, the file line of its first row and of each row kept."""
+    raw = _read_bytes(path)
+    _sniff_text(raw, path)
+    text = _decode(raw, path, encoding)
+    delimiter = sep or ("\t" if fmt == "tsv" else ",")
+    lines = text.splitlines(keepends=True)
+    skipped, header = _text_header(lines, path, delimiter, comment_prefix)
+    header_line = skipped + 1
+    dtype = dict.fromkeys([c for c in string_columns if c in header], str)
+    if first_column_string and header:
+        dtype[header[0]] = str
+    body = "".join(lines[skipped:])
+    data = _parse_text(body, header, dtype, delimiter, na_values, path)
+    data.columns = header if len(header) == data.shape[1] else data.columns
+    # drop entirely blank lines (for example a trailing empty line)
+    blank = data.isna().all(axis=1).to_numpy()
+    first_line = header_line + 1
+    row_lines = None
+    if blank.any():
+        row_lines = (np.flatnonzero(~blank) + first_line).tolist()
+        data = data.loc[~blank].reset_index(drop=True)
+    if header and header[0] == "" and data.shape[1] == len(header):
+        data = data.rename(columns={"": "Unnamed: 0"})
+    return data, first_line, row_lines
+
+
 def read_table(
     path: str | os.PathLike,
     *,
@@ -305,102 +433,24 @@ def read_table(
     na_values = missing_values if missing_values is not None else ["", "NA", "NaN", "nan"]
     string_columns = list(string_columns or [])
 
+    row_lines = None
     if fmt == "parquet":
-        try:
-            data = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several unrelated types
-            raise InputError("cannot read the Parquet file", file=path, found=str(exc)) from None
-        if data.index.name is not None or not isinstance(data.index, pd.RangeIndex):
-            data = data.reset_index()
-        names = [str(c).lstrip(_BOM) for c in data.columns]
-        data.columns = names
-        _check_header(names, path, 1)
+        data = _read_parquet(path)
         first_line = None
-        row_lines = None
     elif fmt == "excel":
-        try:
-            data = pd.read_excel(
-                path,
-                sheet_name=0 if sheet is None else sheet,
-                dtype=dict.fromkeys(string_columns, str) or None,
-                na_values=na_values,
-                keep_default_na=False,
-            )
-        except Exception as exc:
-            raise InputError("cannot read the Excel file", file=path, found=str(exc)) from None
-        names = [str(c).lstrip(_BOM).strip() for c in data.columns]
-        _check_header(names, path, 1)
-        data.columns = names
+        data = _read_excel(path, sheet, string_columns, na_values)
         first_line = 2
-        row_lines = None
     else:
-        raw = _read_bytes(path)
-        _sniff_text(raw, path)
-        text = _decode(raw, path, encoding)
-        delimiter = sep or ("\t" if fmt == "tsv" else ",")
-        skipped = 0
-        lines = text.splitlines(keepends=True)
-        if comment_prefix:
-            while skipped < len(lines) and lines[skipped].startswith(comment_prefix):
-                skipped += 1
-        while skipped < len(lines) and not lines[skipped].strip():
-            skipped += 1
-        if skipped >= len(lines):
-            raise InputError("the file is empty", file=path, expected="a header line and data rows")
-        header = next(csv.reader([lines[skipped]], delimiter=delimiter))
-        header = [h.strip() for h in header]
-        header_line = skipped + 1
-        if len(header) == 1 and delimiter not in lines[skipped] and len(lines) > skipped + 1:
-            other = "\t" if delimiter == "," else ","
-            if other in lines[skipped]:
-                raise InputError(
-                    "the header has a single column",
-                    file=path,
-                    row=header_line,
-                    expected=f"columns separated by {delimiter!r}",
-                    found=f"{other!r} separators",
-                    hint="Rename the file to match its format or pass sep=",
-                )
-        _check_header(header, path, header_line)
-        dtype = dict.fromkeys([c for c in string_columns if c in header], str)
-        if first_column_string and header:
-            dtype[header[0]] = str
-        body = "".join(lines[skipped:])
-        options = dict(
-            sep=delimiter,
-            na_values=na_values,
-            keep_default_na=False,
-            skip_blank_lines=False,
-            low_memory=False,
+        data, first_line, row_lines = _read_text_table(
+            path,
+            fmt,
+            sep,
+            encoding,
+            string_columns,
+            first_column_string,
+            comment_prefix,
+            na_values,
         )
-        try:
-            if dtype and len(header) > _WIDE:
-                # pandas' per-column dtypes cost far more than parsing on very wide tables:
-                # parse once without, then the string columns alone
-                data = pd.read_csv(io.StringIO(body), **options)
-                positions = [i for i, name in enumerate(header) if name in dtype]
-                if data.shape[1] == len(header):
-                    strings = pd.read_csv(
-                        io.StringIO(body), usecols=positions, dtype=str, **options
-                    )
-                    for i, column in zip(positions, strings.columns):
-                        data.isetitem(i, strings[column])
-            else:
-                data = pd.read_csv(io.StringIO(body), dtype=dtype or None, **options)
-        except pd.errors.ParserError as exc:
-            raise InputError(
-                "the file is not a well-formed table", file=path, found=str(exc)
-            ) from None
-        data.columns = header if len(header) == data.shape[1] else data.columns
-        # drop entirely blank lines (for example a trailing empty line)
-        blank = data.isna().all(axis=1).to_numpy()
-        first_line = header_line + 1
-        row_lines = None
-        if blank.any():
-            row_lines = (np.flatnonzero(~blank) + first_line).tolist()
-            data = data.loc[~blank].reset_index(drop=True)
-        if header and header[0] == "" and data.shape[1] == len(header):
-            data = data.rename(columns={"": "Unnamed: 0"})
 
     if data.shape[0] == 0:
         raise InputError(

@@ -161,6 +161,86 @@ def _decimal_strings(item, keyword: str, file) -> np.ndarray:
         ) from None
 
 
+def _roi_contours(ds, path: Path, grid: Grid, roi: str | None) -> tuple[str, list, list[str]]:
+    """The chosen ROI's name, its contour items and warnings, its frame of reference checked."""
+    rois = rtstruct_rois(ds)
+    name = select_name(list(rois.values()), roi, "ROI", path)
+    number = next(k for k, v in rois.items() if v == name)
+    info = next(i for i in ds.StructureSetROISequence if int(i.ROINumber) == number)
+    frame = as_text(info.get("ReferencedFrameOfReferenceUID"))
+    warnings: list[str] = []
+    if grid.frame_of_reference and frame and frame != grid.frame_of_reference:
+        raise InputError(
+            f"ROI {name!r} is in another frame of reference than the series",
+            file=path,
+            expected=f"FrameOfReferenceUID {grid.frame_of_reference}",
+            found=frame,
+        )
+    if not grid.frame_of_reference:
+        warnings.append(
+            "the series has no FrameOfReferenceUID: the contours were placed without checking it"
+        )
+    contours = next(
+        (c for c in ds.get("ROIContourSequence", []) if int(c.ReferencedROINumber) == number), None
+    )
+    items = [] if contours is None else list(contours.get("ContourSequence", []))
+    if not items:
+        raise InputError(
+            f"ROI {name!r} has no contours", file=path, expected="a ContourSequence", found="none"
+        )
+    return name, items, warnings
+
+
+def _rasterise_contour(
+    item, index: int, name: str, path: Path, grid: Grid
+) -> tuple[int, np.ndarray]:
+    """The slice of one contour and the voxels of that slice it encloses."""
+    nx, ny, nz = grid.size
+    points = _contour_points(item, index, name, path)
+    ijk = grid.continuous_index(points)
+    plane = ijk[:, 2]
+    k = int(np.round(plane.mean()))
+    if np.abs(plane - k).max() > _PLANE_TOLERANCE:
+        raise InputError(
+            f"contour {index} of ROI {name!r} does not lie on a slice of the series",
+            file=path,
+            expected=f"all points on one slice plane (within {_PLANE_TOLERANCE} slice)",
+            found=f"slice positions {plane.min():.3f} to {plane.max():.3f}",
+        )
+    low, high = ijk[:, :2].min(axis=0), ijk[:, :2].max(axis=0)
+    if (
+        k < 0
+        or k >= nz
+        or low[0] < -_EDGE_TOLERANCE
+        or low[1] < -_EDGE_TOLERANCE
+        or high[0] > nx - 1 + _EDGE_TOLERANCE
+        or high[1] > ny - 1 + _EDGE_TOLERANCE
+    ):
+        raise InputError(
+            f"contour {index} of ROI {name!r} lies outside the image",
+            file=path,
+            expected=f"voxel indices within x 0..{nx - 1}, y 0..{ny - 1}, z 0..{nz - 1}",
+            found=f"x {low[0]:.1f}..{high[0]:.1f}, y {low[1]:.1f}..{high[1]:.1f}, z {k}",
+        )
+    return k, fill_polygon(ijk[:, 0], ijk[:, 1], (ny, nx))
+
+
+def _combine_slices(mask: np.ndarray, per_slice: dict[int, list[np.ndarray]]) -> int:
+    """XOR the filled contours of each slice into ``mask``; the number of holes."""
+    holes = 0
+    for k, fills in per_slice.items():
+        for i, filled in enumerate(fills):
+            mask[k] ^= filled
+            n = int(filled.sum())
+            others = np.zeros_like(filled)
+            for j, other in enumerate(fills):
+                if j != i:
+                    others |= other
+            if n and (filled & others).sum() == n:  # wholly inside another contour
+                holes += 1
+    return holes
+
+
 def read_rtstruct(path: str | os.PathLike, series, roi: str | None = None):
     """Rasterise one ROI of an RTSTRUCT onto the grid of its image series.
 
@@ -206,31 +286,7 @@ def read_rtstruct(path: str | os.PathLike, series, roi: str | None = None):
             found=as_text(ds.get("Modality")) or "no Modality",
         )
     grid = series_grid(series)
-    rois = rtstruct_rois(ds)
-    name = select_name(list(rois.values()), roi, "ROI", path)
-    number = next(k for k, v in rois.items() if v == name)
-    info = next(i for i in ds.StructureSetROISequence if int(i.ROINumber) == number)
-    frame = as_text(info.get("ReferencedFrameOfReferenceUID"))
-    warnings: list[str] = []
-    if grid.frame_of_reference and frame and frame != grid.frame_of_reference:
-        raise InputError(
-            f"ROI {name!r} is in another frame of reference than the series",
-            file=path,
-            expected=f"FrameOfReferenceUID {grid.frame_of_reference}",
-            found=frame,
-        )
-    if not grid.frame_of_reference:
-        warnings.append(
-            "the series has no FrameOfReferenceUID: the contours were placed without checking it"
-        )
-    contours = next(
-        (c for c in ds.get("ROIContourSequence", []) if int(c.ReferencedROINumber) == number), None
-    )
-    items = [] if contours is None else list(contours.get("ContourSequence", []))
-    if not items:
-        raise InputError(
-            f"ROI {name!r} has no contours", file=path, expected="a ContourSequence", found="none"
-        )
+    name, items, warnings = _roi_contours(ds, path, grid, roi)
 
     nx, ny, nz = grid.size
     mask = np.zeros((nz, ny, nx), dtype=bool)
@@ -238,49 +294,13 @@ def read_rtstruct(path: str | os.PathLike, series, roi: str | None = None):
     references, stale = 0, 0
     known = set(grid.sop_instance_uids)
     for index, item in enumerate(items, start=1):
-        points = _contour_points(item, index, name, path)
-        ijk = grid.continuous_index(points)
-        plane = ijk[:, 2]
-        k = int(np.round(plane.mean()))
-        if np.abs(plane - k).max() > _PLANE_TOLERANCE:
-            raise InputError(
-                f"contour {index} of ROI {name!r} does not lie on a slice of the series",
-                file=path,
-                expected=f"all points on one slice plane (within {_PLANE_TOLERANCE} slice)",
-                found=f"slice positions {plane.min():.3f} to {plane.max():.3f}",
-            )
-        low, high = ijk[:, :2].min(axis=0), ijk[:, :2].max(axis=0)
-        if (
-            k < 0
-            or k >= nz
-            or low[0] < -_EDGE_TOLERANCE
-            or low[1] < -_EDGE_TOLERANCE
-            or high[0] > nx - 1 + _EDGE_TOLERANCE
-            or high[1] > ny - 1 + _EDGE_TOLERANCE
-        ):
-            raise InputError(
-                f"contour {index} of ROI {name!r} lies outside the image",
-                file=path,
-                expected=f"voxel indices within x 0..{nx - 1}, y 0..{ny - 1}, z 0..{nz - 1}",
-                found=f"x {low[0]:.1f}..{high[0]:.1f}, y {low[1]:.1f}..{high[1]:.1f}, z {k}",
-            )
-        filled = fill_polygon(ijk[:, 0], ijk[:, 1], (ny, nx))
+        k, filled = _rasterise_contour(item, index, name, path, grid)
         per_slice.setdefault(k, []).append(filled)
         for ref in item.get("ContourImageSequence", []):
             references += 1
             if known and as_text(ref.get("ReferencedSOPInstanceUID")) not in known:
                 stale += 1
-    holes = 0
-    for k, fills in per_slice.items():
-        for i, filled in enumerate(fills):
-            mask[k] ^= filled
-            n = int(filled.sum())
-            others = np.zeros_like(filled)
-            for j, other in enumerate(fills):
-                if j != i:
-                    others |= other
-            if n and (filled & others).sum() == n:  # wholly inside another contour
-                holes += 1
+    holes = _combine_slices(mask, per_slice)
     n_voxels = int(mask.sum())
     if n_voxels == 0:
         raise InputError(

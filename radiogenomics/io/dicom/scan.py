@@ -149,6 +149,218 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).astype(object)
 
 
+def _check_arguments(
+    root: str | os.PathLike, roi: str | None, modality: str | None
+) -> tuple[Path, re.Pattern | None, str | None]:
+    """The root folder, the compiled ROI pattern and the wanted modality, checked."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(
+            "the DICOM folder does not exist"
+            if not root.exists()
+            else "the DICOM root must be a folder",
+            file=root,
+        )
+    try:
+        pattern = re.compile(roi, re.IGNORECASE) if roi else None
+    except re.error as exc:
+        raise InputError(
+            "invalid regular expression for roi",
+            expected="a Python regex",
+            found=f"{roi!r} ({exc})",
+        ) from None
+    wanted = None
+    if modality:
+        wanted = _MODALITY_ALIASES.get(modality.upper(), modality.upper())
+    return root, pattern, wanted
+
+
+def _sort_header(
+    path: Path,
+    ds,
+    series: dict[str, dict],
+    segmentations: list[tuple[Path, object]],
+    unreadable: list[dict],
+) -> None:
+    """File one header under the segmentations, an image series, or the unreadable files."""
+    kind = as_text(ds.get("Modality"))
+    if kind in SEGMENTATION_MODALITIES:
+        segmentations.append((path, ds))
+        return
+    if kind in _NON_IMAGE or "ImagePositionPatient" not in ds:
+        if "SeriesInstanceUID" not in ds:
+            unreadable.append(
+                {"path": str(path), "reason": "no SeriesInstanceUID (DICOMDIR or not an image)"}
+            )
+        return
+    uid = as_text(ds.get("SeriesInstanceUID"))
+    entry = series.setdefault(
+        uid,
+        {
+            "patient_id": as_text(ds.get("PatientID")),
+            "modality": kind,
+            "frame": as_text(ds.get("FrameOfReferenceUID")),
+            "study_date": as_text(ds.get("StudyDate") or ds.get("SeriesDate")),
+            "series_description": as_text(ds.get("SeriesDescription")),
+            "folders": {},
+            "n_files": 0,
+        },
+    )
+    entry["folders"][str(path.parent)] = entry["folders"].get(str(path.parent), 0) + 1
+    entry["n_files"] += 1
+
+
+def _orphan(patient: str, kind: str, path: Path, reason: str) -> dict:
+    """One row of the segmentations left without their series."""
+    return {"patient_id": patient, "kind": kind, "path": str(path), "reason": reason}
+
+
+def _find_series(ds, path: Path, series: dict[str, dict]) -> tuple[str | None, str, dict | None]:
+    """The series a segmentation belongs to, how it was found, or why it was not."""
+    kind = as_text(ds.get("Modality"))
+    patient = as_text(ds.get("PatientID"))
+    refs, frames = segmentation_references(ds)
+    matches = [uid for uid in refs if uid in series]
+    how = "referenced series"
+    if not matches:
+        same_frame = [
+            uid for uid, s in series.items() if s["frame"] in frames and s["patient_id"] == patient
+        ]
+        if len(same_frame) == 1:
+            matches, how = same_frame, "frame of reference"
+        elif len(same_frame) > 1:
+            return (
+                None,
+                how,
+                _orphan(
+                    patient,
+                    kind,
+                    path,
+                    f"its series {', '.join(sorted(refs)) or '?'} is "
+                    f"not in the tree and {len(same_frame)} series "
+                    "share its frame of reference",
+                ),
+            )
+    if not matches:
+        return (
+            None,
+            how,
+            _orphan(
+                patient,
+                kind,
+                path,
+                f"its series {', '.join(sorted(refs)) or '(none named)'} is not in the tree",
+            ),
+        )
+    return matches[0], how, None
+
+
+def _segmentation_rows(
+    path: Path, ds, uid: str, info: dict, pattern: re.Pattern | None, roi: str | None
+) -> tuple[list[dict], dict | None]:
+    """The manifest rows of one paired segmentation (one per chosen ROI), or why none."""
+    kind = as_text(ds.get("Modality"))
+    patient = as_text(ds.get("PatientID"))
+    names = (
+        list(rtstruct_rois(ds).values()) if kind == "RTSTRUCT" else list(seg_segments(ds).values())
+    )
+    chosen = [n for n in names if pattern is None or pattern.search(n)]
+    if not chosen:
+        return [], _orphan(
+            patient,
+            kind,
+            path,
+            f"no ROI matches {roi!r} (ROIs: {', '.join(repr(n) for n in names) or 'none'})",
+        )
+    if len(info["folders"]) > 1:
+        return [], _orphan(
+            patient,
+            kind,
+            path,
+            f"its series {uid} is spread over {len(info['folders'])} folders",
+        )
+    folder = next(iter(info["folders"]))
+    return [
+        {
+            "patient_id": info["patient_id"] or patient,
+            "lesion_id": None,
+            "image": folder,
+            "mask": str(path),
+            "roi": name,
+            "modality": info["modality"],
+            "series_uid": uid,
+            "study_date": info["study_date"],
+            "series_description": info["series_description"],
+        }
+        for name in chosen
+    ], None
+
+
+def _pair_segmentations(
+    segmentations: list[tuple[Path, object]],
+    series: dict[str, dict],
+    pattern: re.Pattern | None,
+    roi: str | None,
+    wanted: str | None,
+    notes: list[str],
+) -> tuple[list[dict], list[dict], set[str]]:
+    """Manifest rows, orphan segmentations and paired series UIDs; notes frame pairings."""
+    rows: list[dict] = []
+    orphans: list[dict] = []
+    paired: set[str] = set()
+    for path, ds in segmentations:
+        uid, how, orphan = _find_series(ds, path, series)
+        if uid is None:
+            orphans.append(orphan)
+            continue
+        info = series[uid]
+        paired.add(uid)
+        if wanted is not None and info["modality"] != wanted:
+            continue
+        if how != "referenced series":
+            notes.append(f"{path}: paired with series {uid} by its frame of reference")
+        found, orphan = _segmentation_rows(path, ds, uid, info, pattern, roi)
+        if orphan is not None:
+            orphans.append(orphan)
+            continue
+        rows.extend(found)
+    return rows, orphans, paired
+
+
+def _manifest(rows: list[dict]) -> pd.DataFrame:
+    """The manifest table, with lesion IDs for patients with several rows, sorted."""
+    manifest = _frame(rows, MANIFEST_COLUMNS)
+    if len(manifest):
+        several = manifest.groupby("patient_id")["patient_id"].transform("size") > 1
+        lesion = manifest["modality"] + "_" + manifest["roi"]
+        duplicate = lesion.groupby([manifest["patient_id"], lesion]).cumcount()
+        lesion = lesion.where(duplicate == 0, lesion + "_" + (duplicate + 1).astype(str))
+        manifest["lesion_id"] = lesion.where(several, None)
+        manifest = manifest.sort_values(["patient_id", "modality", "roi"], kind="stable")
+        manifest = manifest.reset_index(drop=True)
+    return manifest
+
+
+def _lonely_series(series: dict[str, dict], paired: set[str], wanted: str | None) -> pd.DataFrame:
+    """The image series no segmentation refers to (of the wanted modality)."""
+    lonely = [
+        {
+            "patient_id": s["patient_id"],
+            "modality": s["modality"],
+            "series_uid": uid,
+            "folder": ", ".join(s["folders"]),
+            "n_files": s["n_files"],
+            "series_description": s["series_description"],
+        }
+        for uid, s in sorted(series.items(), key=lambda x: (x[1]["patient_id"], x[0]))
+        if uid not in paired and (wanted is None or s["modality"] == wanted)
+    ]
+    return _frame(
+        lonely,
+        ["patient_id", "modality", "series_uid", "folder", "n_files", "series_description"],
+    )
+
+
 def scan_dicom(
     root: str | os.PathLike, roi: str | None = None, modality: str | None = None
 ) -> DicomScan:
@@ -186,26 +398,7 @@ def scan_dicom(
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    root = Path(root)
-    if not root.is_dir():
-        raise InputError(
-            "the DICOM folder does not exist"
-            if not root.exists()
-            else "the DICOM root must be a folder",
-            file=root,
-        )
-    try:
-        pattern = re.compile(roi, re.IGNORECASE) if roi else None
-    except re.error as exc:
-        raise InputError(
-            "invalid regular expression for roi",
-            expected="a Python regex",
-            found=f"{roi!r} ({exc})",
-        ) from None
-    wanted = None
-    if modality:
-        wanted = _MODALITY_ALIASES.get(modality.upper(), modality.upper())
-
+    root, pattern, wanted = _check_arguments(root, roi, modality)
     unreadable: list[dict] = []
     series: dict[str, dict] = {}
     segmentations: list[tuple[Path, object]] = []
@@ -220,144 +413,12 @@ def scan_dicom(
             )
             unreadable.append({"path": str(path), "reason": reason})
             continue
-        kind = as_text(ds.get("Modality"))
-        if kind in SEGMENTATION_MODALITIES:
-            segmentations.append((path, ds))
-            continue
-        if kind in _NON_IMAGE or "ImagePositionPatient" not in ds:
-            if "SeriesInstanceUID" not in ds:
-                unreadable.append(
-                    {"path": str(path), "reason": "no SeriesInstanceUID (DICOMDIR or not an image)"}
-                )
-            continue
-        uid = as_text(ds.get("SeriesInstanceUID"))
-        entry = series.setdefault(
-            uid,
-            {
-                "patient_id": as_text(ds.get("PatientID")),
-                "modality": kind,
-                "frame": as_text(ds.get("FrameOfReferenceUID")),
-                "study_date": as_text(ds.get("StudyDate") or ds.get("SeriesDate")),
-                "series_description": as_text(ds.get("SeriesDescription")),
-                "folders": {},
-                "n_files": 0,
-            },
-        )
-        entry["folders"][str(path.parent)] = entry["folders"].get(str(path.parent), 0) + 1
-        entry["n_files"] += 1
+        _sort_header(path, ds, series, segmentations, unreadable)
 
     notes: list[str] = []
-    rows: list[dict] = []
-    orphans: list[dict] = []
-    paired: set[str] = set()
-    for path, ds in segmentations:
-        kind = as_text(ds.get("Modality"))
-        patient = as_text(ds.get("PatientID"))
-        refs, frames = segmentation_references(ds)
-        matches = [uid for uid in refs if uid in series]
-        how = "referenced series"
-        if not matches:
-            same_frame = [
-                uid
-                for uid, s in series.items()
-                if s["frame"] in frames and s["patient_id"] == patient
-            ]
-            if len(same_frame) == 1:
-                matches, how = same_frame, "frame of reference"
-            elif len(same_frame) > 1:
-                orphans.append(
-                    {
-                        "patient_id": patient,
-                        "kind": kind,
-                        "path": str(path),
-                        "reason": f"its series {', '.join(sorted(refs)) or '?'} is "
-                        f"not in the tree and {len(same_frame)} series "
-                        "share its frame of reference",
-                    }
-                )
-                continue
-        if not matches:
-            orphans.append(
-                {
-                    "patient_id": patient,
-                    "kind": kind,
-                    "path": str(path),
-                    "reason": "its series "
-                    f"{', '.join(sorted(refs)) or '(none named)'} is not in "
-                    "the tree",
-                }
-            )
-            continue
-        uid = matches[0]
-        info = series[uid]
-        paired.add(uid)
-        if wanted is not None and info["modality"] != wanted:
-            continue
-        if how != "referenced series":
-            notes.append(f"{path}: paired with series {uid} by its frame of reference")
-        names = (
-            list(rtstruct_rois(ds).values())
-            if kind == "RTSTRUCT"
-            else list(seg_segments(ds).values())
-        )
-        chosen = [n for n in names if pattern is None or pattern.search(n)]
-        if not chosen:
-            orphans.append(
-                {
-                    "patient_id": patient,
-                    "kind": kind,
-                    "path": str(path),
-                    "reason": f"no ROI matches {roi!r} (ROIs: "
-                    f"{', '.join(repr(n) for n in names) or 'none'})",
-                }
-            )
-            continue
-        if len(info["folders"]) > 1:
-            orphans.append(
-                {
-                    "patient_id": patient,
-                    "kind": kind,
-                    "path": str(path),
-                    "reason": f"its series {uid} is spread over {len(info['folders'])} folders",
-                }
-            )
-            continue
-        folder = next(iter(info["folders"]))
-        for name in chosen:
-            rows.append(
-                {
-                    "patient_id": info["patient_id"] or patient,
-                    "lesion_id": None,
-                    "image": folder,
-                    "mask": str(path),
-                    "roi": name,
-                    "modality": info["modality"],
-                    "series_uid": uid,
-                    "study_date": info["study_date"],
-                    "series_description": info["series_description"],
-                }
-            )
-    manifest = _frame(rows, MANIFEST_COLUMNS)
-    if len(manifest):
-        several = manifest.groupby("patient_id")["patient_id"].transform("size") > 1
-        lesion = manifest["modality"] + "_" + manifest["roi"]
-        duplicate = lesion.groupby([manifest["patient_id"], lesion]).cumcount()
-        lesion = lesion.where(duplicate == 0, lesion + "_" + (duplicate + 1).astype(str))
-        manifest["lesion_id"] = lesion.where(several, None)
-        manifest = manifest.sort_values(["patient_id", "modality", "roi"], kind="stable")
-        manifest = manifest.reset_index(drop=True)
-    lonely = [
-        {
-            "patient_id": s["patient_id"],
-            "modality": s["modality"],
-            "series_uid": uid,
-            "folder": ", ".join(s["folders"]),
-            "n_files": s["n_files"],
-            "series_description": s["series_description"],
-        }
-        for uid, s in sorted(series.items(), key=lambda x: (x[1]["patient_id"], x[0]))
-        if uid not in paired and (wanted is None or s["modality"] == wanted)
-    ]
+    rows, orphans, paired = _pair_segmentations(segmentations, series, pattern, roi, wanted, notes)
+    manifest = _manifest(rows)
+    lonely = _lonely_series(series, paired, wanted)
     if wanted is not None:
         other = sum(1 for s in series.values() if s["modality"] != wanted)
         if other:
@@ -366,10 +427,7 @@ def scan_dicom(
         root=root,
         manifest=manifest,
         unreadable=_frame(unreadable, ["path", "reason"]),
-        series_without_segmentation=_frame(
-            lonely,
-            ["patient_id", "modality", "series_uid", "folder", "n_files", "series_description"],
-        ),
+        series_without_segmentation=lonely,
         segmentations_without_series=_frame(orphans, ["patient_id", "kind", "path", "reason"]),
         notes=notes,
     )
