@@ -196,6 +196,90 @@ def batch_separation(
     )
 
 
+def _batch_codes(labels: np.ndarray, batch_key: str):
+    """The batch levels, each patient's code and the batch sizes; two batches of two
+    patients at least."""
+    levels, codes = np.unique(labels, return_inverse=True)
+    if levels.size < 2:
+        raise CohortError(
+            f"harmonisation needs at least two batches in {batch_key!r}",
+            column=batch_key,
+            expected="two or more batches",
+            found=list(levels),
+        )
+    sizes = np.bincount(codes)
+    if (sizes < 2).any():
+        raise CohortError(
+            "every batch needs at least two patients",
+            column=batch_key,
+            expected="two or more patients per batch",
+            found=dict(zip(levels.tolist(), sizes.tolist())),
+        )
+    return levels, codes, sizes
+
+
+def _fit_combat(
+    x, codes, design, batch_key: str, *, mean_only, parametric, convention
+) -> CombatModel:
+    """The ComBat model, a fitting failure reported as a cohort error on the batch."""
+    try:
+        return combat_fit(
+            x, codes, design, mean_only=mean_only, parametric=parametric, convention=convention
+        )
+    except ValueError as exc:
+        raise CohortError(
+            f"ComBat cannot be fitted: {exc}",
+            column=batch_key,
+            hint="Check that no covariate is confounded with the batch",
+        ) from None
+
+
+def _before_after(x, corrected, labels, blocks, n_pcs: int, n_neighbors):
+    """Batch separation scores before and after correction, and the principal components
+    they were computed on."""
+    pcs_before, _ = _pca(_standardise(x), n_pcs)
+    pcs_after, _ = _pca(_standardise(corrected), n_pcs)
+    before = separation_scores(
+        x, labels, pcs=pcs_before, n_neighbors=n_neighbors, covariates=blocks
+    )
+    after = separation_scores(
+        corrected, labels, pcs=pcs_after, n_neighbors=n_neighbors, covariates=blocks
+    )
+    table = pd.DataFrame(
+        {
+            "metric": list(before),
+            "before": list(before.values()),
+            "after": [after[m] for m in before],
+            "description": [
+                SCORE_DESCRIPTIONS.get(
+                    m.split("[")[0],
+                    "mean variance of the features explained by the covariate (kept)",
+                )
+                for m in before
+            ],
+        }
+    )
+    return table, pcs_before, pcs_after
+
+
+def _combat_parameters(model: CombatModel, var_names, names, levels) -> pd.DataFrame:
+    """The fitted ComBat parameters per feature, as stored for new patients."""
+    per_feature = pd.DataFrame(
+        {
+            "grand_mean": model.grand_mean,
+            "var_pooled": model.var_pooled,
+            "adjusted": model.adjusted,
+        },
+        index=var_names,
+    )
+    for i, name in enumerate(names):
+        per_feature[f"coef[{name}]"] = model.covariate_coef[i]
+    for b, level in enumerate(levels):
+        per_feature[f"gamma[{level}]"] = model.gamma_star[b]
+        per_feature[f"delta[{level}]"] = model.delta_star[b]
+    return per_feature
+
+
 def harmonize(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",
@@ -269,73 +353,21 @@ def harmonize(
     if batch_key in covariates:
         raise CohortError("the batch cannot also be a covariate", column=batch_key)
     labels = _labels(mdata, adata, batch_key)
-    levels, codes = np.unique(labels, return_inverse=True)
-    if levels.size < 2:
-        raise CohortError(
-            f"harmonisation needs at least two batches in {batch_key!r}",
-            column=batch_key,
-            expected="two or more batches",
-            found=list(levels),
-        )
-    sizes = np.bincount(codes)
-    if (sizes < 2).any():
-        raise CohortError(
-            "every batch needs at least two patients",
-            column=batch_key,
-            expected="two or more patients per batch",
-            found=dict(zip(levels.tolist(), sizes.tolist())),
-        )
+    levels, codes, sizes = _batch_codes(labels, batch_key)
     frame = obs_for(mdata, adata, covariates)
     design, names, blocks = _covariate_blocks(frame, covariates)
-    try:
-        model = combat_fit(
-            x, codes, design, mean_only=mean_only, parametric=parametric, convention=convention
-        )
-    except ValueError as exc:
-        raise CohortError(
-            f"ComBat cannot be fitted: {exc}",
-            column=batch_key,
-            hint="Check that no covariate is confounded with the batch",
-        ) from None
+    model = _fit_combat(
+        x,
+        codes,
+        design,
+        batch_key,
+        mean_only=mean_only,
+        parametric=parametric,
+        convention=convention,
+    )
     corrected = combat_apply(x, codes, model, design)
-
-    z_before, z_after = _standardise(x), _standardise(corrected)
-    pcs_before, _ = _pca(z_before, n_pcs)
-    pcs_after, _ = _pca(z_after, n_pcs)
-    before = separation_scores(
-        x, labels, pcs=pcs_before, n_neighbors=n_neighbors, covariates=blocks
-    )
-    after = separation_scores(
-        corrected, labels, pcs=pcs_after, n_neighbors=n_neighbors, covariates=blocks
-    )
-    table = pd.DataFrame(
-        {
-            "metric": list(before),
-            "before": list(before.values()),
-            "after": [after[m] for m in before],
-            "description": [
-                SCORE_DESCRIPTIONS.get(
-                    m.split("[")[0],
-                    "mean variance of the features explained by the covariate (kept)",
-                )
-                for m in before
-            ],
-        }
-    )
-
-    per_feature = pd.DataFrame(
-        {
-            "grand_mean": model.grand_mean,
-            "var_pooled": model.var_pooled,
-            "adjusted": model.adjusted,
-        },
-        index=adata.var_names,
-    )
-    for i, name in enumerate(names):
-        per_feature[f"coef[{name}]"] = model.covariate_coef[i]
-    for b, level in enumerate(levels):
-        per_feature[f"gamma[{level}]"] = model.gamma_star[b]
-        per_feature[f"delta[{level}]"] = model.delta_star[b]
+    table, pcs_before, pcs_after = _before_after(x, corrected, labels, blocks, n_pcs, n_neighbors)
+    per_feature = _combat_parameters(model, adata.var_names, names, levels)
     keep_raw(adata)
     adata.X = corrected
     adata.obsm["X_pca_unharmonized"] = pcs_before

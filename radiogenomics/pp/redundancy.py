@@ -65,6 +65,69 @@ def feature_correlation(
     return pd.DataFrame(matrix, index=names, columns=names)
 
 
+def _abs_correlation(x: np.ndarray, method: str) -> np.ndarray:
+    """Absolute correlation between features, undefined values as 0 and 1 on the diagonal."""
+    r = np.abs(_correlation(x, method))
+    r = np.where(np.isfinite(r), r, 0.0)
+    np.fill_diagonal(r, 1.0)
+    return r
+
+
+def _clusters(r: np.ndarray, p: int, linkage: str, threshold: float) -> np.ndarray:
+    """Hierarchical clusters on ``1 - |r|`` cut at ``1 - threshold``, numbered by their
+    first feature in feature order."""
+    if p == 1:
+        labels = np.array([1])
+    else:
+        distance = np.clip(1.0 - r, 0.0, None)
+        distance = (distance + distance.T) / 2
+        np.fill_diagonal(distance, 0.0)
+        tree = hierarchy.linkage(squareform(distance, checks=False), method=linkage)
+        labels = hierarchy.fcluster(tree, t=1.0 - threshold, criterion="distance")
+    _, first = np.unique(labels, return_index=True)
+    order = {label: k + 1 for k, label in enumerate(labels[np.sort(first)])}
+    return np.array([order[label] for label in labels])
+
+
+def _representative_score(adata: AnnData, x, keep: str, icc_column: str, mean_abs):
+    """The score by which each cluster's representative is chosen (highest wins)."""
+    if keep == "medoid":
+        return np.nan_to_num(mean_abs, nan=1.0)
+    if keep == "robust":
+        if icc_column not in adata.var.columns:
+            raise CohortError(
+                f"keep='robust' needs the column {icc_column!r} in var",
+                column=icc_column,
+                hint="Run rg.pp.robust_features first",
+            )
+        score = adata.var[icc_column].to_numpy(dtype=float)
+        return np.nan_to_num(score, nan=-np.inf) + 1e-9 * np.nan_to_num(mean_abs, nan=1.0)
+    raw = values(adata, "raw") if "raw" in adata.layers else x
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cv = np.nanstd(raw, axis=0, ddof=1) / np.abs(np.nanmean(raw, axis=0))
+    return np.nan_to_num(cv, nan=-np.inf, posinf=np.finfo(float).max)
+
+
+def _representatives(clusters: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Index of each feature's cluster representative (ties: the first feature)."""
+    representative_index = np.empty(clusters.size, dtype=np.int64)
+    for c in np.unique(clusters):
+        members = np.flatnonzero(clusters == c)
+        best = members[np.argmax(score[members])]  # ties: the first feature
+        representative_index[members] = best
+    return representative_index
+
+
+def _max_to_kept(r: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Each feature's highest absolute correlation to a kept feature other than itself."""
+    p = kept.size
+    kept_index = np.flatnonzero(kept)
+    to_kept = r[:, kept_index].copy()
+    to_kept[kept_index, np.arange(kept_index.size)] = np.nan
+    with np.errstate(all="ignore"):
+        return np.nanmax(to_kept, axis=1) if kept_index.size > 1 else np.full(p, np.nan)
+
+
 def remove_redundant(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",
@@ -119,55 +182,18 @@ def remove_redundant(
     adata = get_modality(mdata, mod)
     names = [str(v) for v in adata.var_names]
     x = values(adata, layer)
-    r = np.abs(_correlation(x, method))
-    r = np.where(np.isfinite(r), r, 0.0)
-    np.fill_diagonal(r, 1.0)
+    r = _abs_correlation(x, method)
     p = len(names)
-    if p == 1:
-        labels = np.array([1])
-    else:
-        distance = np.clip(1.0 - r, 0.0, None)
-        distance = (distance + distance.T) / 2
-        np.fill_diagonal(distance, 0.0)
-        tree = hierarchy.linkage(squareform(distance, checks=False), method=linkage)
-        labels = hierarchy.fcluster(tree, t=1.0 - threshold, criterion="distance")
-    # number clusters by their first feature, in feature order
-    _, first = np.unique(labels, return_index=True)
-    order = {label: k + 1 for k, label in enumerate(labels[np.sort(first)])}
-    clusters = np.array([order[label] for label in labels])
-
+    clusters = _clusters(r, p, linkage, threshold)
     sizes = np.bincount(clusters)[clusters]
     mean_abs = np.array(
         [(r[j, clusters == clusters[j]].sum() - 1.0) / max(sizes[j] - 1, 1) for j in range(p)]
     )
     mean_abs[sizes == 1] = np.nan
-    if keep == "medoid":
-        score = np.nan_to_num(mean_abs, nan=1.0)
-    elif keep == "robust":
-        if icc_column not in adata.var.columns:
-            raise CohortError(
-                f"keep='robust' needs the column {icc_column!r} in var",
-                column=icc_column,
-                hint="Run rg.pp.robust_features first",
-            )
-        score = adata.var[icc_column].to_numpy(dtype=float)
-        score = np.nan_to_num(score, nan=-np.inf) + 1e-9 * np.nan_to_num(mean_abs, nan=1.0)
-    else:
-        raw = values(adata, "raw") if "raw" in adata.layers else x
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cv = np.nanstd(raw, axis=0, ddof=1) / np.abs(np.nanmean(raw, axis=0))
-        score = np.nan_to_num(cv, nan=-np.inf, posinf=np.finfo(float).max)
-    representative_index = np.empty(p, dtype=np.int64)
-    for c in np.unique(clusters):
-        members = np.flatnonzero(clusters == c)
-        best = members[np.argmax(score[members])]  # ties: the first feature
-        representative_index[members] = best
+    score = _representative_score(adata, x, keep, icc_column, mean_abs)
+    representative_index = _representatives(clusters, score)
     kept = representative_index == np.arange(p)
-    kept_index = np.flatnonzero(kept)
-    to_kept = r[:, kept_index].copy()
-    to_kept[kept_index, np.arange(kept_index.size)] = np.nan
-    with np.errstate(all="ignore"):
-        max_to_kept = np.nanmax(to_kept, axis=1) if kept_index.size > 1 else np.full(p, np.nan)
+    max_to_kept = _max_to_kept(r, kept)
     table = pd.DataFrame(
         {
             "feature": names,

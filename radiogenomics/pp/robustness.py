@@ -3,6 +3,7 @@ test-retest scans or perturbed segmentations, and the mask erosion/dilation path
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -242,6 +243,84 @@ def _ratings(replicates: AnnData, names: list[str], subject_key: str, replicate_
     return cube, subjects, reps
 
 
+def _perturbation_replicates(mdata, adata: AnnData, manifest, params, out, radius, n_jobs):
+    """Features re-extracted from the eroded and dilated masks of the cohort's manifest,
+    with the settings that produced the modality unless ``params`` are given."""
+    if manifest is None:
+        root = mdata.uns.get("radiogenomics", {}) if isinstance(mdata, md.MuData) else {}
+        manifest = root.get("manifest")
+        if manifest is None:
+            raise CohortError(
+                "no replicates given and the cohort has no image manifest",
+                expected="replicates= or manifest=",
+            )
+    if params is None:
+        stored = adata.uns.get("radiogenomics", {}).get("params")
+        if stored is None:
+            raise CohortError(
+                "the extraction settings of the modality are unknown",
+                expected="params= (as given to rg.extract.features)",
+            )
+        params = json.loads(stored) if isinstance(stored, str) else dict(stored)
+    return perturbation_features(manifest, params, out=out, radius=radius, n_jobs=n_jobs)
+
+
+def _icc_by_pattern(cube: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every ICC of every feature, fitted once per pattern of complete subjects, and the
+    number of subjects each feature uses."""
+    n_features, n_reps = cube.shape[2], cube.shape[1]
+    results = {
+        key: np.full(n_features, np.nan)
+        for key in (
+            "icc1",
+            "icc2",
+            "icc3",
+            "icc2_ci_lower",
+            "icc2_ci_upper",
+            "icc3_ci_lower",
+            "icc3_ci_upper",
+            "f1",
+            "f2",
+            "p1",
+            "p2",
+        )
+    }
+    n_subjects = np.zeros(n_features, dtype=np.int64)
+    complete = np.isfinite(cube).all(axis=1)  # subjects x features
+    patterns, inverse = np.unique(complete.T, axis=0, return_inverse=True)
+    for k, pattern in enumerate(patterns):
+        columns = np.flatnonzero(inverse.ravel() == k)
+        rows = np.flatnonzero(pattern)
+        n_subjects[columns] = rows.size
+        if rows.size < 2:
+            continue
+        fitted = intraclass_correlation(cube[np.ix_(rows, np.arange(n_reps), columns)])
+        for key in results:
+            results[key][columns] = fitted[key]
+    return results, n_subjects
+
+
+def _robustness_table(names, n_subjects, n_replicates, results, kernel, robust) -> pd.DataFrame:
+    """The per-feature table of :data:`ROBUSTNESS_COLUMNS`."""
+    return pd.DataFrame(
+        {
+            "feature": names,
+            "n_subjects": n_subjects,
+            "n_replicates": n_replicates,
+            "icc_1_1": results["icc1"],
+            "icc_2_1": results["icc2"],
+            "icc_2_1_ci_lower": results["icc2_ci_lower"],
+            "icc_2_1_ci_upper": results["icc2_ci_upper"],
+            "icc_3_1": results["icc3"],
+            "icc_3_1_ci_lower": results["icc3_ci_lower"],
+            "icc_3_1_ci_upper": results["icc3_ci_upper"],
+            "f_statistic": results["f1"] if kernel == "icc1" else results["f2"],
+            "p_value": results["p1"] if kernel == "icc1" else results["p2"],
+            "robust": robust,
+        }
+    )[ROBUSTNESS_COLUMNS]
+
+
 def robust_features(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",
@@ -302,76 +381,14 @@ def robust_features(
     source = "replicates"
     if replicates is None:
         source = "mask perturbation"
-        if manifest is None:
-            root = mdata.uns.get("radiogenomics", {}) if isinstance(mdata, md.MuData) else {}
-            manifest = root.get("manifest")
-            if manifest is None:
-                raise CohortError(
-                    "no replicates given and the cohort has no image manifest",
-                    expected="replicates= or manifest=",
-                )
-        if params is None:
-            stored = adata.uns.get("radiogenomics", {}).get("params")
-            if stored is None:
-                raise CohortError(
-                    "the extraction settings of the modality are unknown",
-                    expected="params= (as given to rg.extract.features)",
-                )
-            import json
-
-            params = json.loads(stored) if isinstance(stored, str) else dict(stored)
-        replicates = perturbation_features(manifest, params, out=out, radius=radius, n_jobs=n_jobs)
+        replicates = _perturbation_replicates(mdata, adata, manifest, params, out, radius, n_jobs)
         subject_key, replicate_key = "subject", "replicate"
     cube, subjects, reps = _ratings(replicates, names, subject_key, replicate_key)
-
-    results = {
-        key: np.full(len(names), np.nan)
-        for key in (
-            "icc1",
-            "icc2",
-            "icc3",
-            "icc2_ci_lower",
-            "icc2_ci_upper",
-            "icc3_ci_lower",
-            "icc3_ci_upper",
-            "f1",
-            "f2",
-            "p1",
-            "p2",
-        )
-    }
-    n_subjects = np.zeros(len(names), dtype=np.int64)
-    complete = np.isfinite(cube).all(axis=1)  # subjects x features
-    patterns, inverse = np.unique(complete.T, axis=0, return_inverse=True)
-    for k, pattern in enumerate(patterns):
-        columns = np.flatnonzero(inverse.ravel() == k)
-        rows = np.flatnonzero(pattern)
-        n_subjects[columns] = rows.size
-        if rows.size < 2:
-            continue
-        fitted = intraclass_correlation(cube[np.ix_(rows, np.arange(reps.size), columns)])
-        for key in results:
-            results[key][columns] = fitted[key]
+    results, n_subjects = _icc_by_pattern(cube)
     kernel = ICC_KINDS[icc]
     chosen = results[kernel]
     robust = chosen >= threshold
-    table = pd.DataFrame(
-        {
-            "feature": names,
-            "n_subjects": n_subjects,
-            "n_replicates": reps.size,
-            "icc_1_1": results["icc1"],
-            "icc_2_1": results["icc2"],
-            "icc_2_1_ci_lower": results["icc2_ci_lower"],
-            "icc_2_1_ci_upper": results["icc2_ci_upper"],
-            "icc_3_1": results["icc3"],
-            "icc_3_1_ci_lower": results["icc3_ci_lower"],
-            "icc_3_1_ci_upper": results["icc3_ci_upper"],
-            "f_statistic": results["f1"] if kernel == "icc1" else results["f2"],
-            "p_value": results["p1"] if kernel == "icc1" else results["p2"],
-            "robust": robust,
-        }
-    )[ROBUSTNESS_COLUMNS]
+    table = _robustness_table(names, n_subjects, reps.size, results, kernel, robust)
     adata.var["icc_2_1"] = results["icc2"]
     adata.var["icc_3_1"] = results["icc3"]
     adata.var["robust"] = robust

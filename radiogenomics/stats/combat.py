@@ -114,6 +114,55 @@ def _relative_change(new: np.ndarray, old: np.ndarray) -> float:
     return float(change.max()) if change.size else 0.0
 
 
+def _batch_design(batch: np.ndarray, cov: np.ndarray, n: int):
+    """Batch sizes and the design (batch indicators, then covariates); at least two
+    samples per batch and covariates not collinear with the batches."""
+    n_batches = int(batch.max()) + 1
+    counts = np.bincount(batch, minlength=n_batches)
+    if (counts < 2).any():
+        raise ValueError(f"every batch needs at least two samples, found sizes {counts.tolist()}")
+    onehot = np.zeros((n, n_batches))
+    onehot[np.arange(n), batch] = 1.0
+    design = np.hstack([onehot, cov])
+    if np.linalg.matrix_rank(design) < design.shape[1]:
+        raise ValueError(
+            "the covariates are collinear with the batches (a covariate is "
+            "constant within batches or duplicates another)"
+        )
+    return n_batches, counts, design
+
+
+def _priors(g_hat: np.ndarray, d_hat: np.ndarray, convention: str):
+    """Hyperparameters per batch: mean and variance of the additive effects, inverse
+    gamma shape and scale of the multiplicative ones."""
+    n_batches, p = g_hat.shape
+    gamma_bar = g_hat.mean(axis=1)
+    # sva: sample variance across features (rowVars); scanpy: population variance
+    tau2 = g_hat.var(axis=1, ddof=1 if convention == "sva" and p > 1 else 0)
+    d_mean = d_hat.mean(axis=1)
+    d_var = d_hat.var(axis=1, ddof=1) if p > 1 else np.zeros(n_batches)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a_prior = (2 * d_var + d_mean**2) / d_var
+        b_prior = (d_mean * d_var + d_mean**3) / d_var
+    return gamma_bar, tau2, a_prior, b_prior
+
+
+def _batch_effects(
+    sb, g_hat, d_hat, g_bar, t2, a, b, *, mean_only, parametric, tolerance, max_iterations
+):
+    """Empirical Bayes additive and multiplicative effects of one batch, and the
+    iterations of the parametric solution (0 otherwise)."""
+    if not parametric:
+        # sva::ComBat(par.prior=FALSE): int.eprior (delta.hat = 1 when mean.only)
+        d_b = np.ones(sb.shape[1]) if mean_only else d_hat
+        g, d = _nonparametric(sb, g_hat, d_b)
+        return g, 1.0 if mean_only else d, 0
+    if mean_only:
+        # sva::ComBat(mean.only=TRUE): postmean(gamma.hat, gamma.bar, 1, 1, t2)
+        return (t2 * g_hat + g_bar) / (t2 + 1.0), 1.0, 0
+    return _posterior(sb, g_hat, d_hat, g_bar, t2, a, b, tolerance, max_iterations)
+
+
 def combat_fit(
     values: np.ndarray,
     batch: np.ndarray,
@@ -159,18 +208,7 @@ def combat_fit(
         raise ValueError(f"unknown convention {convention!r}; expected one of {CONVENTIONS}")
     y, batch, cov = _check(values, batch, covariates)
     n, p = y.shape
-    n_batches = int(batch.max()) + 1
-    counts = np.bincount(batch, minlength=n_batches)
-    if (counts < 2).any():
-        raise ValueError(f"every batch needs at least two samples, found sizes {counts.tolist()}")
-    onehot = np.zeros((n, n_batches))
-    onehot[np.arange(n), batch] = 1.0
-    design = np.hstack([onehot, cov])
-    if np.linalg.matrix_rank(design) < design.shape[1]:
-        raise ValueError(
-            "the covariates are collinear with the batches (a covariate is "
-            "constant within batches or duplicates another)"
-        )
+    n_batches, counts, design = _batch_design(batch, cov, n)
 
     # location/scale model: y = batch effect + covariates + error
     coef = np.linalg.solve(design.T @ design, design.T @ y)
@@ -196,37 +234,20 @@ def combat_fit(
     iterations = np.zeros(n_batches, dtype=np.int64)
     if use.size:
         g_hat, d_hat = gamma_hat[:, use], delta_hat[:, use]
-        gamma_bar = g_hat.mean(axis=1)
-        # sva: sample variance across features (rowVars); scanpy: population variance
-        tau2 = g_hat.var(axis=1, ddof=1 if convention == "sva" and use.size > 1 else 0)
-        d_mean = d_hat.mean(axis=1)
-        d_var = d_hat.var(axis=1, ddof=1) if use.size > 1 else np.zeros(n_batches)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            a_prior = (2 * d_var + d_mean**2) / d_var
-            b_prior = (d_mean * d_var + d_mean**3) / d_var
+        gamma_bar, tau2, a_prior, b_prior = _priors(g_hat, d_hat, convention)
         for b in range(n_batches):
-            sb = s[batch == b][:, use]
-            if not parametric:
-                # sva::ComBat(par.prior=FALSE): int.eprior (delta.hat = 1 when mean.only)
-                d_b = np.ones(use.size) if mean_only else d_hat[b]
-                g, d = _nonparametric(sb, g_hat[b], d_b)
-                gamma_star[b, use] = g
-                delta_star[b, use] = 1.0 if mean_only else d
-                continue
-            if mean_only:
-                # sva::ComBat(mean.only=TRUE): postmean(gamma.hat, gamma.bar, 1, 1, t2)
-                gamma_star[b, use] = (tau2[b] * g_hat[b] + gamma_bar[b]) / (tau2[b] + 1.0)
-                continue
-            g, d, k = _posterior(
-                sb,
+            g, d, k = _batch_effects(
+                s[batch == b][:, use],
                 g_hat[b],
                 d_hat[b],
                 gamma_bar[b],
                 tau2[b],
                 a_prior[b],
                 b_prior[b],
-                tolerance,
-                max_iterations,
+                mean_only=mean_only,
+                parametric=parametric,
+                tolerance=tolerance,
+                max_iterations=max_iterations,
             )
             gamma_star[b, use], delta_star[b, use] = g, d
             iterations[b] = k

@@ -126,6 +126,74 @@ def _validate_external(
     return metrics, curve, predictions, summary
 
 
+def _card_data(mdata: md.MuData, target: Target, feature_set, data: ModelInputs, external):
+    """The model card's data section: the patients used and the modalities read."""
+    task = target.task
+    return {
+        "n_patients_cohort": int(mdata.n_obs),
+        "n_patients": int(len(data.patients)),
+        **({"n_positive": int(np.asarray(data.y).sum())} if task == "classification" else {}),
+        **({"n_events": int(data.event.sum())} if task == "survival" else {}),
+        "patients_dropped": _dropped(data),
+        "patients_sha256": hashlib.sha256("\n".join(map(str, data.patients)).encode()).hexdigest(),
+        "modalities": {m: list(map(int, mdata.mod[m].shape)) for m in feature_set.modalities},
+        "external": external,
+    }
+
+
+def _card_pipeline(task: str, fit: dict, settings: dict) -> dict:
+    """The model card's pipeline section: steps, learner, selection and parameters."""
+    model, selection = settings["model"], settings["selection"]
+    n_features, harmonize = settings["n_features"], settings["harmonize"]
+    pipeline = fit["pipeline"]
+    learner = model if isinstance(model, str) else type(model).__name__
+    return {
+        "steps": [name for name, _ in pipeline.steps],
+        "model": learner_name(task, model) if isinstance(model, str) else learner,
+        "learner": type(pipeline[-1]).__name__,
+        "selection": selection
+        if selection is None or isinstance(selection, str)
+        else type(selection).__name__,
+        "n_features": n_features if np.isscalar(n_features) else list(n_features),
+        "harmonize": None
+        if harmonize is None
+        else {
+            "batch": harmonize,
+            "method": "ComBat",
+            "modalities": list(settings["harmonize_modalities"]),
+        },
+        "redundancy": settings["redundancy"],
+        "max_missing": settings["max_missing"],
+        "param_grid": {k: [_jsonable(v) for v in vs] for k, vs in fit["grid"].items()},
+        "final_params": {
+            k: _jsonable(v) for k, v in getattr(fit["fitted"], "best_params_", {}).items()
+        },
+        "fold_params": [r["best_params"] for r in fit["cv"].fold_results],
+    }
+
+
+def _card_validation(task: str, fit: dict, settings: dict) -> dict:
+    """The model card's validation section: the scheme, its settings and the metrics."""
+    times = settings["times"]
+    return {
+        "scheme": "repeated nested cross-validation"
+        + (" and an external test set" if fit["external"] is not None else ""),
+        "outer_folds": settings["outer_folds"],
+        "n_repeats": settings["n_repeats"],
+        "inner_folds": settings["inner_folds"],
+        "stratified_on": {"classification": "class", "survival": "event", "regression": "none"}[
+            task
+        ],
+        "random_state": settings["random_state"],
+        "n_bootstraps": settings["n_bootstraps"],
+        "confidence": settings["confidence"],
+        "threshold": settings["threshold"],
+        "times": None if times is None else list(times),
+        "metrics": fit["metrics"].to_dict(orient="records"),
+        "permutation_test": fit["permutation"],
+    }
+
+
 def _model_card(
     key: str,
     mdata: md.MuData,
@@ -140,11 +208,7 @@ def _model_card(
     used features, importance, metrics, permutation test, input count and external
     summary; ``settings`` the options of :func:`fit_model`."""
     task = target.task
-    model, selection = settings["model"], settings["selection"]
-    n_features, harmonize = settings["n_features"], settings["harmonize"]
-    pipeline, importance, times = fit["pipeline"], fit["importance"], settings["times"]
-    external = fit["external"]
-    learner = model if isinstance(model, str) else type(model).__name__
+    importance = fit["importance"]
     return {
         "name": key,
         "created": now_utc(),
@@ -153,18 +217,7 @@ def _model_card(
         "intended_use": "research: estimating how well imaging and molecular data predict "
         f"{target.column!r} in cohorts like the training one; not "
         "validated for clinical decisions",
-        "data": {
-            "n_patients_cohort": int(mdata.n_obs),
-            "n_patients": int(len(data.patients)),
-            **({"n_positive": int(np.asarray(data.y).sum())} if task == "classification" else {}),
-            **({"n_events": int(data.event.sum())} if task == "survival" else {}),
-            "patients_dropped": _dropped(data),
-            "patients_sha256": hashlib.sha256(
-                "\n".join(map(str, data.patients)).encode()
-            ).hexdigest(),
-            "modalities": {m: list(map(int, mdata.mod[m].shape)) for m in feature_set.modalities},
-            "external": external,
-        },
+        "data": _card_data(mdata, target, feature_set, data, fit["external"]),
         "features": {
             **feature_set.to_dict(),
             "label": feature_set.label,
@@ -172,46 +225,8 @@ def _model_card(
             "clinical_encoding": data.encoding,
             "used_by_final_model": fit["required"],
         },
-        "pipeline": {
-            "steps": [name for name, _ in pipeline.steps],
-            "model": learner_name(task, model) if isinstance(model, str) else learner,
-            "learner": type(pipeline[-1]).__name__,
-            "selection": selection
-            if selection is None or isinstance(selection, str)
-            else type(selection).__name__,
-            "n_features": n_features if np.isscalar(n_features) else list(n_features),
-            "harmonize": None
-            if harmonize is None
-            else {
-                "batch": harmonize,
-                "method": "ComBat",
-                "modalities": list(settings["harmonize_modalities"]),
-            },
-            "redundancy": settings["redundancy"],
-            "max_missing": settings["max_missing"],
-            "param_grid": {k: [_jsonable(v) for v in vs] for k, vs in fit["grid"].items()},
-            "final_params": {
-                k: _jsonable(v) for k, v in getattr(fit["fitted"], "best_params_", {}).items()
-            },
-            "fold_params": [r["best_params"] for r in fit["cv"].fold_results],
-        },
-        "validation": {
-            "scheme": "repeated nested cross-validation"
-            + (" and an external test set" if external is not None else ""),
-            "outer_folds": settings["outer_folds"],
-            "n_repeats": settings["n_repeats"],
-            "inner_folds": settings["inner_folds"],
-            "stratified_on": {"classification": "class", "survival": "event", "regression": "none"}[
-                task
-            ],
-            "random_state": settings["random_state"],
-            "n_bootstraps": settings["n_bootstraps"],
-            "confidence": settings["confidence"],
-            "threshold": settings["threshold"],
-            "times": None if times is None else list(times),
-            "metrics": fit["metrics"].to_dict(orient="records"),
-            "permutation_test": fit["permutation"],
-        },
+        "pipeline": _card_pipeline(task, fit, settings),
+        "validation": _card_validation(task, fit, settings),
         "interpretation": {
             "top_features": importance.head(15)[
                 [
@@ -223,6 +238,165 @@ def _model_card(
         },
         "versions": versions(),
     }
+
+
+def _parse_design(mdata, target, features, task, event, positive, harmonize, layers):
+    """The target and the feature set of a model; the batch may not be a predictor."""
+    target_spec = parse_target(mdata, target, task, event, positive)
+    outcome = [c for c in (target_spec.column, target_spec.event) if c is not None]
+    feature_set = parse_features(mdata, features, outcome, batch=harmonize, layers=layers)
+    if harmonize is not None and harmonize in feature_set.clinical:
+        raise InputError("the batch column cannot also be a predictor", column=harmonize)
+    return target_spec, feature_set
+
+
+def _cross_validated(
+    pipeline, grid, data: ModelInputs, target: Target, settings: dict, *, importance_repeats, n_jobs
+):
+    """Nested cross-validation of the pipeline, with its metrics, curves and predictions."""
+    task, X, y = target.task, data.X, data.y
+    cv = nested_cross_validation(
+        pipeline,
+        grid,
+        X,
+        y,
+        task,
+        n_splits=settings["outer_folds"],
+        n_repeats=settings["n_repeats"],
+        inner_folds=settings["inner_folds"],
+        random_state=settings["random_state"],
+        importance_repeats=importance_repeats,
+        n_jobs=n_jobs,
+    )
+    indices = bootstrap_replicates(task, y, settings["n_bootstraps"], settings["random_state"])
+    confidence, threshold = settings["confidence"], settings["threshold"]
+    cv_metrics, _ = performance(
+        task,
+        y,
+        cv.predictions,
+        confidence=confidence,
+        threshold=threshold,
+        times=settings["times"],
+        indices=indices,
+    )
+    metrics = _metrics_table(cv_metrics, data, target, "cross-validation", settings["n_repeats"])
+    curve = curves(task, y, cv.predictions, indices, confidence=confidence).assign(
+        set="cross-validation"
+    )
+    predictions = _prediction_table(
+        data, target, cv.predictions, "cross-validation", threshold, cv.folds
+    )
+    return cv, metrics, curve, predictions
+
+
+def _permutation(
+    pipeline, grid, data: ModelInputs, task: str, cv, settings: dict, *, n_permutations, n_jobs
+):
+    """Permutation test of the whole pipeline against the cross-validated metric."""
+    observed = metrics_value(task, data.y, cv.predictions[:, 0])
+    return permutation_test(
+        pipeline,
+        grid,
+        data.X,
+        data.y,
+        task,
+        observed=observed,
+        n_permutations=n_permutations,
+        n_splits=settings["outer_folds"],
+        inner_folds=settings["inner_folds"],
+        random_state=settings["random_state"],
+        n_jobs=n_jobs,
+    )
+
+
+def _final_fit(pipeline, grid, data: ModelInputs, task: str, cv, settings: dict):
+    """The pipeline tuned and refitted on every training patient, the features it uses
+    and their importance."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search = tuned(pipeline, grid, task, settings["inner_folds"], settings["random_state"])
+        fitted = search.fit(data.X, data.y)
+    final = final_estimator(fitted)
+    final_used = used_features(final)
+    required = [f for f in final_used["feature"] if not f.startswith(BATCH_PREFIX)]
+    importance = _importance_table(cv, final_used, required)
+    return fitted, final, required, importance
+
+
+def _validate(
+    pipeline,
+    grid,
+    data: ModelInputs,
+    external: ModelInputs | None,
+    target: Target,
+    settings: dict,
+    *,
+    n_permutations: int,
+    importance_repeats: int,
+    n_jobs,
+) -> dict:
+    """Cross-validate, permutation-test, refit and externally validate the pipeline:
+    everything the card and the fitted model report."""
+    task = target.task
+    cv, cv_metrics, cv_curves, cv_predictions = _cross_validated(
+        pipeline, grid, data, target, settings, importance_repeats=importance_repeats, n_jobs=n_jobs
+    )
+    metrics, curve_tables, prediction_tables = [cv_metrics], [cv_curves], [cv_predictions]
+    permutation = None
+    if n_permutations:
+        permutation = _permutation(
+            pipeline, grid, data, task, cv, settings, n_permutations=n_permutations, n_jobs=n_jobs
+        )
+    fitted, final, required, importance = _final_fit(pipeline, grid, data, task, cv, settings)
+    external_summary = None
+    if external is not None:
+        ext_metrics, ext_curves, ext_predictions, external_summary = _validate_external(
+            final,
+            external,
+            target,
+            n_bootstraps=settings["n_bootstraps"],
+            random_state=settings["random_state"],
+            confidence=settings["confidence"],
+            threshold=settings["threshold"],
+            times=settings["times"],
+        )
+        metrics.append(ext_metrics)
+        curve_tables.append(ext_curves)
+        prediction_tables.append(ext_predictions)
+    return dict(
+        pipeline=pipeline,
+        grid=grid,
+        fitted=fitted,
+        final=final,
+        cv=cv,
+        required=required,
+        importance=importance,
+        metrics=pd.concat(metrics, ignore_index=True),
+        predictions=pd.concat(prediction_tables, ignore_index=True),
+        curves=pd.concat(curve_tables, ignore_index=True),
+        permutation=permutation,
+        n_input=int(data.X.shape[1] - (settings["harmonize"] is not None)),
+        external=external_summary,
+    )
+
+
+def _fitted_model(key, mdata, target, feature_set, data, fit, settings) -> FittedModel:
+    """The refitted model with its validation tables and its card."""
+    card = _model_card(key, mdata, target, feature_set, data, fit, settings)
+    return FittedModel(
+        name=key,
+        target=target,
+        feature_set=feature_set,
+        encoding=data.encoding,
+        batch=settings["harmonize"],
+        pipeline=fit["final"],
+        required=fit["required"],
+        metrics=fit["metrics"],
+        predictions=fit["predictions"],
+        importance=fit["importance"],
+        curves=fit["curves"],
+        card=card,
+    )
 
 
 def fit_model(
@@ -356,12 +530,10 @@ def fit_model(
     >>> "egfr_mutant" in mdata.uns["radiogenomics"]["models"]
     True
     """
-    target_spec = parse_target(mdata, target, task, event, positive)
+    target_spec, feature_set = _parse_design(
+        mdata, target, features, task, event, positive, harmonize, layers
+    )
     task = target_spec.task
-    outcome = [c for c in (target_spec.column, target_spec.event) if c is not None]
-    feature_set = parse_features(mdata, features, outcome, batch=harmonize, layers=layers)
-    if harmonize is not None and harmonize in feature_set.clinical:
-        raise InputError("the batch column cannot also be a predictor", column=harmonize)
     _warn_preprocessed(mdata, feature_set)
     data, external = _training_and_test(
         mdata, feature_set, target_spec, harmonize, test, outer_folds
@@ -383,86 +555,6 @@ def fit_model(
     )
     if task == "survival" and times is None:
         times = default_times(data.time, data.event)
-
-    X, y = data.X, data.y
-    cv = nested_cross_validation(
-        pipeline,
-        grid,
-        X,
-        y,
-        task,
-        n_splits=outer_folds,
-        n_repeats=n_repeats,
-        inner_folds=inner_folds,
-        random_state=random_state,
-        importance_repeats=importance_repeats,
-        n_jobs=n_jobs,
-    )
-    indices = bootstrap_replicates(task, y, n_bootstraps, random_state)
-    cv_metrics, _ = performance(
-        task,
-        y,
-        cv.predictions,
-        confidence=confidence,
-        threshold=threshold,
-        times=times,
-        indices=indices,
-    )
-    metrics = [_metrics_table(cv_metrics, data, target_spec, "cross-validation", n_repeats)]
-    curve_tables = [
-        curves(task, y, cv.predictions, indices, confidence=confidence).assign(
-            set="cross-validation"
-        )
-    ]
-    prediction_tables = [
-        _prediction_table(
-            data, target_spec, cv.predictions, "cross-validation", threshold, cv.folds
-        )
-    ]
-
-    permutation = None
-    if n_permutations:
-        observed = metrics_value(task, y, cv.predictions[:, 0])
-        permutation = permutation_test(
-            pipeline,
-            grid,
-            X,
-            y,
-            task,
-            observed=observed,
-            n_permutations=n_permutations,
-            n_splits=outer_folds,
-            inner_folds=inner_folds,
-            random_state=random_state,
-            n_jobs=n_jobs,
-        )
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fitted = tuned(pipeline, grid, task, inner_folds, random_state).fit(X, y)
-    final = final_estimator(fitted)
-    final_used = used_features(final)
-    required = [f for f in final_used["feature"] if not f.startswith(BATCH_PREFIX)]
-    importance = _importance_table(cv, final_used, required)
-
-    external_summary = None
-    if external is not None:
-        ext_metrics, ext_curves, ext_predictions, external_summary = _validate_external(
-            final,
-            external,
-            target_spec,
-            n_bootstraps=n_bootstraps,
-            random_state=random_state,
-            confidence=confidence,
-            threshold=threshold,
-            times=times,
-        )
-        metrics.append(ext_metrics)
-        curve_tables.append(ext_curves)
-        prediction_tables.append(ext_predictions)
-
-    metrics_table = pd.concat(metrics, ignore_index=True)
-    key = key_added or _default_key(target_spec)
     settings = dict(
         model=model,
         selection=selection,
@@ -480,33 +572,19 @@ def fit_model(
         threshold=threshold,
         times=times,
     )
-    fit = dict(
-        pipeline=pipeline,
-        grid=grid,
-        fitted=fitted,
-        cv=cv,
-        required=required,
-        importance=importance,
-        metrics=metrics_table,
-        permutation=permutation,
-        n_input=int(X.shape[1] - (batch_column is not None)),
-        external=external_summary,
+    fit = _validate(
+        pipeline,
+        grid,
+        data,
+        external,
+        target_spec,
+        settings,
+        n_permutations=n_permutations,
+        importance_repeats=importance_repeats,
+        n_jobs=n_jobs,
     )
-    card = _model_card(key, mdata, target_spec, feature_set, data, fit, settings)
-    fitted_model = FittedModel(
-        name=key,
-        target=target_spec,
-        feature_set=feature_set,
-        encoding=data.encoding,
-        batch=harmonize,
-        pipeline=final,
-        required=required,
-        metrics=metrics_table,
-        predictions=pd.concat(prediction_tables, ignore_index=True),
-        importance=importance,
-        curves=pd.concat(curve_tables, ignore_index=True),
-        card=card,
-    )
+    key = key_added or _default_key(target_spec)
+    fitted_model = _fitted_model(key, mdata, target_spec, feature_set, data, fit, settings)
     if store:
         store_model(mdata, fitted_model)
     return fitted_model

@@ -61,6 +61,111 @@ def _candidate(spec) -> dict:
     return {"features": spec}
 
 
+def _common_inputs(mdata: md.MuData, sets: dict, target, harmonize):
+    """Every candidate's inputs on the patients all candidates can use."""
+    inputs = {name: assemble(mdata, fs, target, batch=harmonize) for name, fs in sets.items()}
+    common = [p for p in mdata.obs_names if all(p in set(d.patients) for d in inputs.values())]
+    inputs = {
+        name: assemble(mdata, fs, target, batch=harmonize, patients=common)
+        for name, fs in sets.items()
+    }
+    return inputs, common
+
+
+def _candidate_performance(task: str, spec: dict, X, y, indices, defaults: dict, options: dict):
+    """One candidate's out-of-fold predictions and their metrics on the shared replicates."""
+    pipeline, grid = build_pipeline(
+        task,
+        spec.get("model", defaults["model"]),
+        spec.get("selection", defaults["selection"]),
+        spec.get("n_features", defaults["n_features"]),
+        batch=options["batch"],
+        random_state=options["random_state"],
+    )
+    cv = nested_cross_validation(
+        pipeline,
+        grid,
+        X,
+        y,
+        task,
+        n_splits=options["outer_folds"],
+        n_repeats=options["n_repeats"],
+        inner_folds=options["inner_folds"],
+        random_state=options["random_state"],
+        importance_repeats=0,
+        n_jobs=options["n_jobs"],
+    )
+    table, reps = performance(
+        task,
+        y,
+        cv.predictions,
+        confidence=options["confidence"],
+        threshold=options["threshold"],
+        times=options["times"],
+        indices=indices,
+    )
+    return cv.predictions, table, reps
+
+
+def _pair_test(a: str, b: str, primary: str, estimates, replicates: dict, confidence) -> dict:
+    """The difference in the primary metric of two candidates, with its paired bootstrap
+    interval and p-value."""
+    difference = replicates[a][primary] - replicates[b][primary]
+    finite = difference[np.isfinite(difference)]
+    lower, upper = (
+        np.quantile(finite, [(1 - confidence) / 2, (1 + confidence) / 2])
+        if finite.size
+        else (np.nan, np.nan)
+    )
+    tail = min((finite <= 0).sum(), (finite >= 0).sum())
+    return {
+        "candidate_a": a,
+        "candidate_b": b,
+        "metric": primary,
+        "estimate_a": float(estimates[a]),
+        "estimate_b": float(estimates[b]),
+        "difference": float(estimates[a] - estimates[b]),
+        "ci_lower": float(lower),
+        "ci_upper": float(upper),
+        "p_value_bootstrap": float(min(1.0, 2 * (tail + 1) / (finite.size + 1)))
+        if finite.size
+        else np.nan,
+    }
+
+
+def _pairwise_tests(task: str, y, metrics, replicates: dict, oof: dict, confidence):
+    """One row per pair of candidates: the bootstrap test and (classification) DeLong's."""
+    primary = PRIMARY_METRIC[task]
+    estimates = metrics[metrics["metric"] == primary].set_index("candidate")["estimate"]
+    rows = []
+    for a, b in itertools.combinations(replicates, 2):
+        row = _pair_test(a, b, primary, estimates, replicates, confidence)
+        if task == "classification":
+            test = delong_test(
+                np.asarray(y).astype(int), oof[a].mean(axis=1), oof[b].mean(axis=1), confidence
+            )
+            row.update(
+                {
+                    "delong_auc_a": test["auc_a"],
+                    "delong_auc_b": test["auc_b"],
+                    "delong_z": test["z"],
+                    "p_value_delong": test["p_value"],
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _comparison_predictions(common, reference, target, oof: dict) -> pd.DataFrame:
+    """The observed target and each candidate's repeat-averaged out-of-fold prediction."""
+    predictions = pd.DataFrame({"patient_id": [str(p) for p in common]})
+    for name, values in _observed_columns(reference, target).items():
+        predictions[name] = values
+    for name, values in oof.items():
+        predictions[name] = values.mean(axis=1)
+    return predictions
+
+
 def compare_models(
     mdata: md.MuData,
     target: str,
@@ -133,102 +238,37 @@ def compare_models(
             mdata, spec["features"], outcome, batch=harmonize, layers=wanted
         )
         _warn_preprocessed(mdata, sets[name])
-    inputs = {name: assemble(mdata, fs, target_spec, batch=harmonize) for name, fs in sets.items()}
-    common = [p for p in mdata.obs_names if all(p in set(d.patients) for d in inputs.values())]
-    inputs = {
-        name: assemble(mdata, fs, target_spec, batch=harmonize, patients=common)
-        for name, fs in sets.items()
-    }
+    inputs, common = _common_inputs(mdata, sets, target_spec, harmonize)
     reference = next(iter(inputs.values()))
     _check_sizes(reference, target_spec, outer_folds, "the patients common to all candidates")
     y = reference.y
     if task == "survival" and times is None:
         times = default_times(reference.time, reference.event)
     indices = bootstrap_replicates(task, y, n_bootstraps, random_state)
-    batch_column = None if harmonize is None else f"{BATCH_PREFIX}{harmonize}"
+    defaults = {"model": model, "selection": selection, "n_features": n_features}
+    options = dict(
+        batch=None if harmonize is None else f"{BATCH_PREFIX}{harmonize}",
+        outer_folds=outer_folds,
+        n_repeats=n_repeats,
+        inner_folds=inner_folds,
+        confidence=confidence,
+        threshold=threshold,
+        times=times,
+        random_state=random_state,
+        n_jobs=n_jobs,
+    )
     tables, replicates, oof = [], {}, {}
     for name, spec in specs.items():
-        pipeline, grid = build_pipeline(
-            task,
-            spec.get("model", model),
-            spec.get("selection", selection),
-            spec.get("n_features", n_features),
-            batch=batch_column,
-            random_state=random_state,
-        )
-        cv = nested_cross_validation(
-            pipeline,
-            grid,
-            inputs[name].X,
-            y,
-            task,
-            n_splits=outer_folds,
-            n_repeats=n_repeats,
-            inner_folds=inner_folds,
-            random_state=random_state,
-            importance_repeats=0,
-            n_jobs=n_jobs,
-        )
-        table, reps = performance(
-            task,
-            y,
-            cv.predictions,
-            confidence=confidence,
-            threshold=threshold,
-            times=times,
-            indices=indices,
+        oof[name], table, replicates[name] = _candidate_performance(
+            task, spec, inputs[name].X, y, indices, defaults, options
         )
         table.insert(0, "candidate", name)
         table.insert(1, "features", sets[name].label)
         table["n"] = len(common)
         tables.append(table)
-        replicates[name] = reps
-        oof[name] = cv.predictions
     metrics = pd.concat(tables, ignore_index=True)
-    primary = PRIMARY_METRIC[task]
-    estimates = metrics[metrics["metric"] == primary].set_index("candidate")["estimate"]
-    rows = []
-    for a, b in itertools.combinations(specs, 2):
-        difference = replicates[a][primary] - replicates[b][primary]
-        finite = difference[np.isfinite(difference)]
-        lower, upper = (
-            np.quantile(finite, [(1 - confidence) / 2, (1 + confidence) / 2])
-            if finite.size
-            else (np.nan, np.nan)
-        )
-        tail = min((finite <= 0).sum(), (finite >= 0).sum())
-        row = {
-            "candidate_a": a,
-            "candidate_b": b,
-            "metric": primary,
-            "estimate_a": float(estimates[a]),
-            "estimate_b": float(estimates[b]),
-            "difference": float(estimates[a] - estimates[b]),
-            "ci_lower": float(lower),
-            "ci_upper": float(upper),
-            "p_value_bootstrap": float(min(1.0, 2 * (tail + 1) / (finite.size + 1)))
-            if finite.size
-            else np.nan,
-        }
-        if task == "classification":
-            test = delong_test(
-                np.asarray(y).astype(int), oof[a].mean(axis=1), oof[b].mean(axis=1), confidence
-            )
-            row.update(
-                {
-                    "delong_auc_a": test["auc_a"],
-                    "delong_auc_b": test["auc_b"],
-                    "delong_z": test["z"],
-                    "p_value_delong": test["p_value"],
-                }
-            )
-        rows.append(row)
-    tests = pd.DataFrame(rows)
-    predictions = pd.DataFrame({"patient_id": [str(p) for p in common]})
-    for name, values in _observed_columns(reference, target_spec).items():
-        predictions[name] = values
-    for name, values in oof.items():
-        predictions[name] = values.mean(axis=1)
+    tests = _pairwise_tests(task, y, metrics, replicates, oof, confidence)
+    predictions = _comparison_predictions(common, reference, target_spec, oof)
     key = key_added or _default_key(target_spec)
     store_result(
         mdata,

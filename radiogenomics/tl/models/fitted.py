@@ -146,6 +146,19 @@ class FittedModel:
         """The model's input table for the cohort's patients (see :meth:`predict`)."""
         if missing not in ("error", "impute", "skip"):
             raise InputError(f"unknown missing={missing!r}", expected="'error', 'impute' or 'skip'")
+        self._check_modalities(mdata)
+        modalities, filled = self._modality_features(mdata)
+        mdata = self._with_clinical(mdata)
+        data = self._assemble_inputs(mdata, modalities, patients, missing)
+        X = data.X.copy()
+        for mod, lacking in filled.items():
+            for f in lacking:
+                X[f"{mod}:{f}"] = np.nan
+        X = X[self._columns]
+        return self._complete_patients(X, data.dropped.copy(), missing)
+
+    def _check_modalities(self, mdata) -> None:
+        """Raise when the cohort lacks a modality the model reads."""
         needed_mods = {m for m in self.feature_set.modalities}
         absent = sorted(needed_mods - set(mdata.mod))
         if absent:
@@ -154,12 +167,13 @@ class FittedModel:
                 expected=f"modalities {sorted(needed_mods)}",
                 found=sorted(mdata.mod),
             )
-        fs = self.feature_set
-        # features the model reads from each modality: absent ones are tolerated only when
-        # the learner does not use them
+
+    def _modality_features(self, mdata) -> tuple[dict, dict]:
+        """Per modality, the features the model reads that the cohort has, and those it
+        lacks (tolerated only when the learner does not use them)."""
         modalities = {}
         filled = {}
-        for mod, names in fs.modalities.items():
+        for mod, names in self.feature_set.modalities.items():
             wanted = names if names is not None else self._input_names(mod)
             present = [f for f in wanted if f in mdata.mod[mod].var_names]
             lacking = [f for f in wanted if f not in mdata.mod[mod].var_names]
@@ -173,7 +187,12 @@ class FittedModel:
                 )
             modalities[mod] = present
             filled[mod] = lacking
-        clinical_absent = [c for c in fs.clinical if c not in mdata.obs.columns]
+        return modalities, filled
+
+    def _with_clinical(self, mdata):
+        """The cohort, on a copy with empty columns for clinical columns it lacks that the
+        learner does not use; raise for those it uses."""
+        clinical_absent = [c for c in self.feature_set.clinical if c not in mdata.obs.columns]
         needed_clinical = [
             c for c in clinical_absent if any(r.startswith(f"clinical:{c}") for r in self.required)
         ]
@@ -193,7 +212,11 @@ class FittedModel:
                     if not levels
                     else pd.Categorical([None] * mdata.n_obs, categories=levels)
                 )
-        batch = self.batch
+        return mdata
+
+    def _assemble_inputs(self, mdata, modalities: dict, patients, missing: str):
+        """The patients' inputs; with ``missing="error"``, raise for a patient dropped."""
+        fs = self.feature_set
         data = assemble(
             mdata,
             FeatureSet(
@@ -202,7 +225,7 @@ class FittedModel:
                 layers=dict(getattr(fs, "layers", {}) or {}),
             ),
             None,
-            batch=batch,
+            batch=self.batch,
             encoding=self.encoding,
             patients=patients,
         )
@@ -216,17 +239,15 @@ class FittedModel:
                 found=data.dropped.iloc[0],
                 hint="Pass missing='skip' to leave those patients out",
             )
-        X = data.X.copy()
-        for mod, lacking in filled.items():
-            for f in lacking:
-                X[f"{mod}:{f}"] = np.nan
-        X = X[self._columns]
+        return data
+
+    def _complete_patients(self, X: pd.DataFrame, dropped, missing: str):
+        """Patients lacking values the model uses: an error, kept (to impute) or skipped."""
         required = [c for c in self.required if c in X.columns]
-        if batch is not None:
-            required.append(f"{BATCH_PREFIX}{batch}")
+        if self.batch is not None:
+            required.append(f"{BATCH_PREFIX}{self.batch}")
         holes = X[required].isna()
         incomplete = holes.any(axis=1)
-        dropped = data.dropped.copy()
         if incomplete.any():
             if missing == "error":
                 patient = incomplete.index[incomplete.to_numpy()][0]

@@ -185,6 +185,122 @@ def performance(
     return pd.DataFrame(rows), replicates
 
 
+def _curve_frame(curve: str, x, y, lower, upper, n) -> pd.DataFrame:
+    """One curve as a tidy frame with columns ``curve, x, y, lower, upper, n``."""
+    return pd.DataFrame({"curve": curve, "x": x, "y": y, "lower": lower, "upper": upper, "n": n})
+
+
+def _banded(statistic, n: int, indices: np.ndarray, confidence: float):
+    """A statistic on all patients and its percentile band over bootstrap replicates."""
+    point = statistic(np.arange(n))
+    band = np.array([statistic(rows) for rows in indices])
+    lower, upper = percentile_interval(band, confidence)
+    return point, lower, upper
+
+
+def _roc_curve(y, prediction, indices, confidence) -> pd.DataFrame:
+    """Repeat-averaged ROC curve on a grid of false positive rates, with its band."""
+    grid = np.linspace(0, 1, 101)
+
+    def roc(rows):
+        return np.mean(
+            [
+                cls.roc_on_grid(y[rows], prediction[rows, r], grid)
+                for r in range(prediction.shape[1])
+            ],
+            axis=0,
+        )
+
+    point, lower, upper = _banded(roc, len(y), indices, confidence)
+    point[0] = 0.0
+    return _curve_frame("roc", grid, point, lower, upper, len(y))
+
+
+def _calibration_curve(y, mean, confidence, n_bins) -> pd.DataFrame:
+    """Observed fraction against mean predicted probability in quantile bins."""
+    bins = n_bins or int(np.clip(len(y) // 15, 3, 10))
+    table = cls.calibration_bins(y, mean, n_bins=bins, confidence=confidence)
+    return _curve_frame(
+        "calibration",
+        table["predicted"],
+        table["observed"],
+        table["lower"],
+        table["upper"],
+        table["n"],
+    )
+
+
+def _decision_curves(y, prediction, mean, indices, confidence) -> list[pd.DataFrame]:
+    """Net benefit of the model, with its band, and of treating all or none."""
+    top = float(np.clip(np.quantile(mean, 0.99), 0.05, 0.95))
+    thresholds = np.round(np.linspace(0.01, top, 50), 4)
+
+    def benefit(rows):
+        return cls.net_benefit(y[rows], prediction[rows], thresholds).mean(axis=1)
+
+    point, lower, upper = _banded(benefit, len(y), indices, confidence)
+    prevalence = y.mean()
+    treat_all = prevalence - (1 - prevalence) * thresholds / (1 - thresholds)
+    return [
+        _curve_frame("decision", thresholds, point, lower, upper, len(y)),
+        _curve_frame("treat_all", thresholds, treat_all, np.nan, np.nan, len(y)),
+        _curve_frame("treat_none", thresholds, 0.0, np.nan, np.nan, len(y)),
+    ]
+
+
+def _classification_curves(y, prediction, indices, confidence, n_bins) -> list[pd.DataFrame]:
+    """ROC, calibration and decision curves of a classifier."""
+    y = np.asarray(y).astype(int)
+    frames = [_roc_curve(y, prediction, indices, confidence)]
+    mean = prediction.mean(axis=1)
+    frames.append(_calibration_curve(y, mean, confidence, n_bins))
+    frames.extend(_decision_curves(y, prediction, mean, indices, confidence))
+    return frames
+
+
+def _curve_times(y, times) -> np.ndarray:
+    """Follow-up times of the time-dependent AUC curve: given, or event-time quantiles."""
+    time, event = y["time"], y["event"]
+    if times is None or len(times) < 2:
+        grid_times = (
+            np.quantile(time[event], np.linspace(0.1, 0.85, 12))
+            if event.sum() >= 5
+            else np.array([])
+        )
+    else:
+        grid_times = np.asarray(times, float)
+    return np.unique(np.round(grid_times[grid_times < time.max()], 2))
+
+
+def _survival_curves(y, prediction, indices, confidence, times) -> list[pd.DataFrame]:
+    """Time-dependent AUC over follow-up, with its band (none without usable times)."""
+    grid_times = _curve_times(y, times)
+    if not grid_times.size:
+        return []
+
+    def td(rows):
+        yy = y[rows]
+        ok = (grid_times >= yy["time"].min()) & (grid_times < yy["time"].max())
+        out = np.full(grid_times.size, np.nan)
+        if ok.any():
+            values = [
+                conc.cumulative_dynamic_auc(
+                    yy["time"],
+                    yy["event"],
+                    yy["time"],
+                    yy["event"],
+                    prediction[rows, r],
+                    grid_times[ok],
+                )[0]
+                for r in range(prediction.shape[1])
+            ]
+            out[ok] = np.nanmean(values, axis=0)
+        return out
+
+    point, lower, upper = _banded(td, len(y), indices, confidence)
+    return [_curve_frame("time_dependent_auc", grid_times, point, lower, upper, len(y))]
+
+
 def curves(
     task: str,
     y,
@@ -211,161 +327,23 @@ def curves(
     prediction = np.asarray(prediction, dtype=float)
     if prediction.ndim == 1:
         prediction = prediction[:, None]
-    frames = []
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         if task == "classification":
-            y = np.asarray(y).astype(int)
-            grid = np.linspace(0, 1, 101)
-
-            def roc(rows):
-                return np.mean(
-                    [
-                        cls.roc_on_grid(y[rows], prediction[rows, r], grid)
-                        for r in range(prediction.shape[1])
-                    ],
-                    axis=0,
-                )
-
-            point = roc(np.arange(len(y)))
-            band = np.array([roc(rows) for rows in indices])
-            lower, upper = percentile_interval(band, confidence)
-            point[0] = 0.0
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "curve": "roc",
-                        "x": grid,
-                        "y": point,
-                        "lower": lower,
-                        "upper": upper,
-                        "n": len(y),
-                    }
-                )
-            )
-            mean = prediction.mean(axis=1)
-            bins = n_bins or int(np.clip(len(y) // 15, 3, 10))
-            table = cls.calibration_bins(y, mean, n_bins=bins, confidence=confidence)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "curve": "calibration",
-                        "x": table["predicted"],
-                        "y": table["observed"],
-                        "lower": table["lower"],
-                        "upper": table["upper"],
-                        "n": table["n"],
-                    }
-                )
-            )
-            top = float(np.clip(np.quantile(mean, 0.99), 0.05, 0.95))
-            thresholds = np.round(np.linspace(0.01, top, 50), 4)
-
-            def benefit(rows):
-                return cls.net_benefit(y[rows], prediction[rows], thresholds).mean(axis=1)
-
-            point = benefit(np.arange(len(y)))
-            band = np.array([benefit(rows) for rows in indices])
-            lower, upper = percentile_interval(band, confidence)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "curve": "decision",
-                        "x": thresholds,
-                        "y": point,
-                        "lower": lower,
-                        "upper": upper,
-                        "n": len(y),
-                    }
-                )
-            )
-            prevalence = y.mean()
-            treat_all = prevalence - (1 - prevalence) * thresholds / (1 - thresholds)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "curve": "treat_all",
-                        "x": thresholds,
-                        "y": treat_all,
-                        "lower": np.nan,
-                        "upper": np.nan,
-                        "n": len(y),
-                    }
-                )
-            )
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "curve": "treat_none",
-                        "x": thresholds,
-                        "y": 0.0,
-                        "lower": np.nan,
-                        "upper": np.nan,
-                        "n": len(y),
-                    }
-                )
-            )
+            frames = _classification_curves(y, prediction, indices, confidence, n_bins)
         elif task == "survival":
-            time, event = y["time"], y["event"]
-            if times is None or len(times) < 2:
-                grid_times = (
-                    np.quantile(time[event], np.linspace(0.1, 0.85, 12))
-                    if event.sum() >= 5
-                    else np.array([])
-                )
-            else:
-                grid_times = np.asarray(times, float)
-            grid_times = np.unique(np.round(grid_times[grid_times < time.max()], 2))
-            if grid_times.size:
-
-                def td(rows):
-                    yy = y[rows]
-                    ok = (grid_times >= yy["time"].min()) & (grid_times < yy["time"].max())
-                    out = np.full(grid_times.size, np.nan)
-                    if ok.any():
-                        values = [
-                            conc.cumulative_dynamic_auc(
-                                yy["time"],
-                                yy["event"],
-                                yy["time"],
-                                yy["event"],
-                                prediction[rows, r],
-                                grid_times[ok],
-                            )[0]
-                            for r in range(prediction.shape[1])
-                        ]
-                        out[ok] = np.nanmean(values, axis=0)
-                    return out
-
-                point = td(np.arange(len(y)))
-                band = np.array([td(rows) for rows in indices])
-                lower, upper = percentile_interval(band, confidence)
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "curve": "time_dependent_auc",
-                            "x": grid_times,
-                            "y": point,
-                            "lower": lower,
-                            "upper": upper,
-                            "n": len(y),
-                        }
-                    )
-                )
+            frames = _survival_curves(y, prediction, indices, confidence, times)
         else:
-            mean = prediction.mean(axis=1)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "curve": "observed_predicted",
-                        "x": mean,
-                        "y": np.asarray(y, float),
-                        "lower": np.nan,
-                        "upper": np.nan,
-                        "n": 1,
-                    }
+            frames = [
+                _curve_frame(
+                    "observed_predicted",
+                    prediction.mean(axis=1),
+                    np.asarray(y, float),
+                    np.nan,
+                    np.nan,
+                    1,
                 )
-            )
+            ]
     if not frames:
         return pd.DataFrame(columns=["curve", "x", "y", "lower", "upper", "n"])
     out = pd.concat(frames, ignore_index=True)
