@@ -139,11 +139,7 @@ def km(
         if mdata is None:
             raise InputError("km needs a cohort (with time/event or key) or a curves table")
         if key is not None:
-            curves = get_result(mdata, "kaplan_meier", key)
-            try:
-                logrank_table = get_result(mdata, "logrank", key)
-            except CohortError:  # no test stored under that key
-                logrank_table = None
+            curves, logrank_table = _stored_curves(mdata, key)
         else:
             if time is None or event is None:
                 raise InputError(
@@ -170,98 +166,139 @@ def km(
         c = curves[curves["group"].astype(str) == g].sort_values("time")
         color = colors[g]
         if show_ci:
-            fig.add_trace(
-                go.Scatter(
-                    x=c["time"],
-                    y=c["ci_upper"],
-                    mode="lines",
-                    line=dict(width=0, shape="hv"),
-                    hoverinfo="skip",
-                    showlegend=False,
-                    legendgroup=g,
-                ),
-                row=1,
-                col=1,
-            )
-            fig.add_trace(
-                go.Scatter(
-                    x=c["time"],
-                    y=c["ci_lower"],
-                    mode="lines",
-                    line=dict(width=0, shape="hv"),
-                    fill="tonexty",
-                    fillcolor=_rgba(color, 0.15),
-                    hoverinfo="skip",
-                    showlegend=False,
-                    legendgroup=g,
-                ),
-                row=1,
-                col=1,
-            )
-        n = int(c["n_at_risk"].iloc[0])
+            _add_band(fig, c, g, color)
+        _add_curve(fig, c, g, color)
+        if show_censored:
+            _add_censored(fig, c, g, color)
+        if show_at_risk:
+            _add_at_risk(fig, c, g, color, ticks)
+    if logrank_table is not None and len(logrank_table):
+        _add_logrank(fig, logrank_table)
+    _km_axes(fig, show_at_risk, ticks, t_max, time_label, title)
+    return fig
+
+
+def _stored_curves(mdata, key: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The curves stored under ``key``, with the log-rank test stored beside them if any."""
+    curves = get_result(mdata, "kaplan_meier", key)
+    try:
+        logrank_table = get_result(mdata, "logrank", key)
+    except CohortError:  # no test stored under that key
+        logrank_table = None
+    return curves, logrank_table
+
+
+def _add_band(fig: go.Figure, c: pd.DataFrame, g: str, color: str) -> None:
+    """The confidence band of one group's curve: its upper, then its filled lower bound."""
+    fig.add_trace(
+        go.Scatter(
+            x=c["time"],
+            y=c["ci_upper"],
+            mode="lines",
+            line=dict(width=0, shape="hv"),
+            hoverinfo="skip",
+            showlegend=False,
+            legendgroup=g,
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=c["time"],
+            y=c["ci_lower"],
+            mode="lines",
+            line=dict(width=0, shape="hv"),
+            fill="tonexty",
+            fillcolor=_rgba(color, 0.15),
+            hoverinfo="skip",
+            showlegend=False,
+            legendgroup=g,
+        ),
+        row=1,
+        col=1,
+    )
+
+
+def _add_curve(fig: go.Figure, c: pd.DataFrame, g: str, color: str) -> None:
+    """One group's survival curve, with its size in the legend."""
+    n = int(c["n_at_risk"].iloc[0])
+    fig.add_trace(
+        go.Scatter(
+            x=c["time"],
+            y=c["survival"],
+            mode="lines",
+            name=f"{g} (n={n})",
+            line=dict(color=color, shape="hv", width=2),
+            legendgroup=g,
+            customdata=np.stack([c["n_at_risk"], c["n_events"]], axis=1),
+            hovertemplate=(
+                f"{g}<br>time %{{x}}<br>survival %{{y:.3f}}<br>at risk "
+                "%{customdata[0]}<br>events %{customdata[1]}<extra></extra>"
+            ),
+        ),
+        row=1,
+        col=1,
+    )
+
+
+def _add_censored(fig: go.Figure, c: pd.DataFrame, g: str, color: str) -> None:
+    """Tick marks on one group's curve where patients were censored."""
+    cens = c[c["n_censored"] > 0]
+    if len(cens):
         fig.add_trace(
             go.Scatter(
-                x=c["time"],
-                y=c["survival"],
-                mode="lines",
-                name=f"{g} (n={n})",
-                line=dict(color=color, shape="hv", width=2),
+                x=cens["time"],
+                y=cens["survival"],
+                mode="markers",
+                marker=dict(symbol="line-ns-open", size=8, color=color),
+                showlegend=False,
                 legendgroup=g,
-                customdata=np.stack([c["n_at_risk"], c["n_events"]], axis=1),
-                hovertemplate=(
-                    f"{g}<br>time %{{x}}<br>survival %{{y:.3f}}<br>at risk "
-                    "%{customdata[0]}<br>events %{customdata[1]}<extra></extra>"
-                ),
+                hoverinfo="skip",
             ),
             row=1,
             col=1,
         )
-        if show_censored:
-            cens = c[c["n_censored"] > 0]
-            if len(cens):
-                fig.add_trace(
-                    go.Scatter(
-                        x=cens["time"],
-                        y=cens["survival"],
-                        mode="markers",
-                        marker=dict(symbol="line-ns-open", size=8, color=color),
-                        showlegend=False,
-                        legendgroup=g,
-                        hoverinfo="skip",
-                    ),
-                    row=1,
-                    col=1,
-                )
-        if show_at_risk:
-            fig.add_trace(
-                go.Scatter(
-                    x=ticks,
-                    y=[g] * len(ticks),
-                    mode="text",
-                    text=_at_risk(c, ticks),
-                    textfont=dict(color=color),
-                    showlegend=False,
-                    hoverinfo="skip",
-                    cliponaxis=False,
-                ),
-                row=2,
-                col=1,
-            )
-    if logrank_table is not None and len(logrank_table):
-        row = logrank_table.iloc[0]
-        label = "log-rank trend" if row.get("test") == "trend" else "log-rank"
-        if row.get("strata"):
-            label += f" (stratified by {row['strata']})"
-        fig.add_annotation(
-            text=f"{label} p = {_format_p(float(row['p_value']))}",
-            xref="x domain",
-            yref="y domain",
-            x=0.02,
-            y=0.04,
-            showarrow=False,
-            xanchor="left",
-            font=dict(size=13),
-        )
+
+
+def _add_at_risk(fig: go.Figure, c: pd.DataFrame, g: str, color: str, ticks) -> None:
+    """One group's row of the numbers-at-risk table."""
+    fig.add_trace(
+        go.Scatter(
+            x=ticks,
+            y=[g] * len(ticks),
+            mode="text",
+            text=_at_risk(c, ticks),
+            textfont=dict(color=color),
+            showlegend=False,
+            hoverinfo="skip",
+            cliponaxis=False,
+        ),
+        row=2,
+        col=1,
+    )
+
+
+def _add_logrank(fig: go.Figure, logrank_table: pd.DataFrame) -> None:
+    """The log-rank (trend, stratified) p-value in the corner of the curves."""
+    row = logrank_table.iloc[0]
+    label = "log-rank trend" if row.get("test") == "trend" else "log-rank"
+    if row.get("strata"):
+        label += f" (stratified by {row['strata']})"
+    fig.add_annotation(
+        text=f"{label} p = {_format_p(float(row['p_value']))}",
+        xref="x domain",
+        yref="y domain",
+        x=0.02,
+        y=0.04,
+        showarrow=False,
+        xanchor="left",
+        font=dict(size=13),
+    )
+
+
+def _km_axes(fig: go.Figure, show_at_risk: bool, ticks, t_max: float, time_label, title) -> None:
+    """Axes, ranges and layout of the Kaplan-Meier figure."""
     fig.update_yaxes(title_text="survival probability", range=[0, 1.03], row=1, col=1)
     if show_at_risk:
         fig.update_yaxes(title_text="at risk", autorange="reversed", showgrid=False, row=2, col=1)
@@ -275,7 +312,6 @@ def km(
         legend=dict(title="group"),
         margin=dict(l=70, r=20, t=60 if title else 30, b=50),
     )
-    return fig
 
 
 def forest(

@@ -15,6 +15,86 @@ AUTHORS = "to be completed by the authors"
 FILLED = "filled by the software"
 PARTLY = "partly filled; to be completed by the authors"
 
+#: The checklist: (guideline, item, fact filling it or None, partly filled by the software).
+#: A fact is one of the texts of :func:`_known_facts`; None leaves the item to the authors.
+_CHECKLIST: tuple[tuple[str, str, str | None, bool], ...] = (
+    ("CLEAR", "Study design, data source, eligibility, reference standard", None, False),
+    ("CLEAR", "Imaging protocol (scanner, acquisition, reconstruction)", "protocol", True),
+    ("CLEAR", "Segmentation method and source", "segmentation", True),
+    (
+        "CLEAR",
+        "Image preprocessing (resampling, discretisation, normalisation)",
+        "preprocessing",
+        False,
+    ),
+    ("CLEAR", "Radiomics software and version", "software", False),
+    ("CLEAR", "Feature extraction settings and image types", "extraction", False),
+    ("CLEAR", "Compliance with IBSI feature definitions", "ibsi", False),
+    ("CLEAR", "Harmonisation of batch / scanner effects", "harmonisation", False),
+    ("CLEAR", "Feature robustness and reproducibility", "robustness", False),
+    ("CLEAR", "Feature selection / dimensionality reduction", "selection", False),
+    ("CLEAR", "Sample size and class balance", "sample", False),
+    ("CLEAR", "Handling of missing data", "missing", False),
+    ("CLEAR", "Multiple testing correction", "multiple", False),
+    ("CLEAR", "Validation design", "validation", False),
+    ("CLEAR", "Performance metrics with uncertainty", "discrimination", False),
+    ("CLEAR", "Calibration", "calibration", False),
+    ("CLEAR", "Clinical utility", "utility", False),
+    ("CLEAR", "Code availability", "code", True),
+    ("CLEAR", "Data availability", None, False),
+    ("TRIPOD+AI", "Title, abstract, background and objectives", None, False),
+    ("TRIPOD+AI", "Source of data, setting, dates, participants and eligibility", None, False),
+    ("TRIPOD+AI", "Outcome definition and how it was assessed", "outcome", True),
+    ("TRIPOD+AI", "Predictors (features used by the final models)", "predictors", False),
+    ("TRIPOD+AI", "Sample size (participants and events)", "sample", False),
+    ("TRIPOD+AI", "Missing data", "missing", False),
+    (
+        "TRIPOD+AI",
+        "Analytical methods (model, tuning, internal validation)",
+        "validation",
+        False,
+    ),
+    ("TRIPOD+AI", "Discrimination with confidence intervals", "discrimination", False),
+    ("TRIPOD+AI", "Calibration", "calibration", False),
+    ("TRIPOD+AI", "Clinical utility (net benefit)", "utility", False),
+    ("TRIPOD+AI", "Fairness across subgroups", None, False),
+    ("TRIPOD+AI", "Model updating, external validation, intended use", None, False),
+    ("TRIPOD+AI", "Code and software availability", "code", True),
+    ("TRIPOD+AI", "Ethics, funding, conflicts of interest, registration", None, False),
+    ("RQS", "Image protocol quality", None, False),
+    ("RQS", "Multiple segmentations / robustness to segmentation", "robustness", False),
+    ("RQS", "Phantom study", "phantom", True),
+    ("RQS", "Imaging at multiple time points", None, False),
+    ("RQS", "Feature reduction or adjustment for multiple testing", "reduction", False),
+    ("RQS", "Multivariable analysis with non-radiomic features", "multivariable", False),
+    ("RQS", "Detect and discuss biological correlates", "correlates", True),
+    ("RQS", "Cut-off analyses", "cutoff", False),
+    ("RQS", "Discrimination statistics", "discrimination", False),
+    ("RQS", "Calibration statistics", "calibration", False),
+    ("RQS", "Prospective study", None, False),
+    ("RQS", "Validation", "validation", True),
+    ("RQS", "Comparison to the gold standard", None, False),
+    ("RQS", "Potential clinical utility", "utility", False),
+    ("RQS", "Cost-effectiveness analysis", None, False),
+    ("RQS", "Open science and data", "code", True),
+)
+
+#: Extraction settings named in the preprocessing item, in this order.
+_PREPROCESSING_SETTINGS = (
+    "resampledPixelSpacing",
+    "interpolator",
+    "normalize",
+    "binWidth",
+    "binCount",
+    "resegmentRange",
+    "voxelArrayShift",
+    "force2D",
+)
+_CODE = (
+    "radiogenomics (BSD-3-Clause), settings and versions in this report and the "
+    "sidecars; the analysis scripts: to be completed"
+)
+
 
 def _root(mdata) -> dict:
     return mdata.uns.get("radiogenomics", {})
@@ -42,24 +122,9 @@ def _models(mdata) -> dict[str, dict]:
     return cards
 
 
-def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
-    """One row per checklist item: ``guideline``, ``item``, ``status``, ``content``."""
-    mdata = data["mdata"]
-    root = _root(mdata)
-    info, params = _extraction(mdata)
-    setting = params.get("setting", {}) if isinstance(params.get("setting"), dict) else {}
-    cards = _models(mdata)
-    ibsi = numbers.get("ibsi") or {}
-    rows: list[dict[str, str]] = []
-
-    def add(guideline: str, item: str, content: str | None, partly: bool = False) -> None:
-        status = AUTHORS if not content else (PARTLY if partly else FILLED)
-        rows.append(
-            {"guideline": guideline, "item": item, "status": status, "content": content or ""}
-        )
-
-    # ------------------------------------------------------------ knowledge of the run
-    software = (
+def _software(info: dict) -> str | None:
+    """The radiomics software and versions the extraction recorded."""
+    return (
         ", ".join(
             filter(
                 None,
@@ -75,21 +140,15 @@ def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
         )
         or None
     )
+
+
+def _extraction_facts(mdata, info: dict, params: dict) -> dict[str, str | None]:
+    """Software, preprocessing, extraction settings and segmentation of the radiomics."""
+    setting = params.get("setting", {}) if isinstance(params.get("setting"), dict) else {}
     preprocessing = None
     if setting:
         preprocessing = "; ".join(
-            f"{k} = {setting[k]}"
-            for k in (
-                "resampledPixelSpacing",
-                "interpolator",
-                "normalize",
-                "binWidth",
-                "binCount",
-                "resegmentRange",
-                "voxelArrayShift",
-                "force2D",
-            )
-            if k in setting
+            f"{k} = {setting[k]}" for k in _PREPROCESSING_SETTINGS if k in setting
         )
     image_types = ", ".join(params.get("imageType", {})) if params.get("imageType") else None
     segmentation = None
@@ -99,6 +158,18 @@ def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
             f"masks from the image manifest ({int(rad.obs['mask'].notna().sum())} "
             "cases); who drew them, how and with which tool: to be completed"
         )
+    return {
+        "software": _software(info),
+        "preprocessing": preprocessing,
+        "extraction": f"image types {image_types}; all settings in the extraction provenance"
+        if image_types
+        else None,
+        "segmentation": segmentation,
+    }
+
+
+def _cohort_facts(numbers: dict, cards: dict[str, dict]) -> dict[str, str | None]:
+    """Sample size, missing data and multiple testing, from the report's numbers."""
     n_patients = numbers.get("n_patients")
     survival = numbers.get("survival") or {}
     events = ", ".join(
@@ -124,6 +195,11 @@ def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
             multiple += "; survival screens: " + ", ".join(
                 f"{k} {v['q_below_0.05']} of {v['features']}" for k, v in survival.items()
             )
+    return {"sample": sample, "missing": missing, "multiple": multiple}
+
+
+def _model_facts(root: dict, cards: dict[str, dict]) -> dict[str, str | None]:
+    """Validation design, discrimination, calibration and clinical utility of the models."""
     validation = discrimination = calibration = utility = None
     if cards:
         parts = []
@@ -155,6 +231,16 @@ def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
         discrimination = "; ".join(d) or None
         calibration = "; ".join(c) or None
         utility = "; ".join(u) or None
+    return {
+        "validation": validation,
+        "discrimination": discrimination,
+        "calibration": calibration,
+        "utility": utility,
+    }
+
+
+def _curation_facts(root: dict, numbers: dict, cards: dict[str, dict]) -> dict[str, str | None]:
+    """Harmonisation, robustness, IBSI compliance and feature selection."""
     harmonisation = None
     if root.get("harmonization"):
         p = root.get("params", {}).get("harmonization", {})
@@ -162,6 +248,7 @@ def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
             f"ComBat on {k} across {v.get('batch_key')}" for k, v in p.items()
         )
     robustness = f"{numbers['n_robust']} robust features (ICC)" if "n_robust" in numbers else None
+    ibsi = numbers.get("ibsi") or {}
     ibsi_text = None
     if ibsi.get("n_compared"):
         ibsi_text = (
@@ -182,126 +269,81 @@ def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
                 ],
             )
         )
-    code = (
-        "radiogenomics (BSD-3-Clause), settings and versions in this report and the "
-        "sidecars; the analysis scripts: to be completed"
-    )
+    return {
+        "harmonisation": harmonisation,
+        "robustness": robustness,
+        "ibsi": ibsi_text,
+        "selection": selection,
+    }
 
-    # ------------------------------------------------------------ CLEAR
-    add("CLEAR", "Study design, data source, eligibility, reference standard", None)
+
+def _item_facts(
+    root: dict, numbers: dict, cards: dict[str, dict], facts: dict[str, str | None]
+) -> dict[str, str | None]:
+    """The facts that fill a single item: protocol, outcome, predictors and the RQS items."""
     known = [a for a in numbers.get("acquisition", []) if a != "site"]
-    add(
-        "CLEAR",
-        "Imaging protocol (scanner, acquisition, reconstruction)",
-        (
+    associations = numbers.get("associations") or {}
+    ibsi_text, selection, multiple = facts["ibsi"], facts["selection"], facts["multiple"]
+    return {
+        "protocol": (
             "from the DICOM headers: " + ", ".join(known) + " (see 'Acquisition and extraction "
             "settings'); the rest of the protocol: to be completed"
         )
         if known
         else None,
-        partly=True,
-    )
-    add("CLEAR", "Segmentation method and source", segmentation, partly=True)
-    add("CLEAR", "Image preprocessing (resampling, discretisation, normalisation)", preprocessing)
-    add("CLEAR", "Radiomics software and version", software)
-    add(
-        "CLEAR",
-        "Feature extraction settings and image types",
-        f"image types {image_types}; all settings in the extraction provenance"
-        if image_types
-        else None,
-    )
-    add("CLEAR", "Compliance with IBSI feature definitions", ibsi_text)
-    add("CLEAR", "Harmonisation of batch / scanner effects", harmonisation)
-    add("CLEAR", "Feature robustness and reproducibility", robustness)
-    add("CLEAR", "Feature selection / dimensionality reduction", selection)
-    add("CLEAR", "Sample size and class balance", sample)
-    add("CLEAR", "Handling of missing data", missing)
-    add("CLEAR", "Multiple testing correction", multiple)
-    add("CLEAR", "Validation design", validation)
-    add("CLEAR", "Performance metrics with uncertainty", discrimination)
-    add("CLEAR", "Calibration", calibration)
-    add("CLEAR", "Clinical utility", utility)
-    add("CLEAR", "Code availability", code, partly=True)
-    add("CLEAR", "Data availability", None)
-    # ------------------------------------------------------------ TRIPOD+AI
-    add("TRIPOD+AI", "Title, abstract, background and objectives", None)
-    add("TRIPOD+AI", "Source of data, setting, dates, participants and eligibility", None)
-    add(
-        "TRIPOD+AI",
-        "Outcome definition and how it was assessed",
-        "; ".join(
+        "outcome": "; ".join(
             f"{k}: target column {c.get('target', {}).get('column')}"
             for k, c in cards.items()
             if isinstance(c.get("target"), dict)
         )
         or None,
-        partly=True,
-    )
-    add(
-        "TRIPOD+AI",
-        "Predictors (features used by the final models)",
-        "; ".join(
+        "predictors": "; ".join(
             f"{k}: {len(c.get('features', {}).get('used_by_final_model', []) or [])} features"
             for k, c in cards.items()
         )
         or None,
-    )
-    add("TRIPOD+AI", "Sample size (participants and events)", sample)
-    add("TRIPOD+AI", "Missing data", missing)
-    add("TRIPOD+AI", "Analytical methods (model, tuning, internal validation)", validation)
-    add("TRIPOD+AI", "Discrimination with confidence intervals", discrimination)
-    add("TRIPOD+AI", "Calibration", calibration)
-    add("TRIPOD+AI", "Clinical utility (net benefit)", utility)
-    add("TRIPOD+AI", "Fairness across subgroups", None)
-    add("TRIPOD+AI", "Model updating, external validation, intended use", None)
-    add("TRIPOD+AI", "Code and software availability", code, partly=True)
-    add("TRIPOD+AI", "Ethics, funding, conflicts of interest, registration", None)
-    # ------------------------------------------------------------ RQS
-    add("RQS", "Image protocol quality", None)
-    add("RQS", "Multiple segmentations / robustness to segmentation", robustness)
-    add(
-        "RQS",
-        "Phantom study",
-        (ibsi_text + " (software phantom; a scanner phantom study: to be completed)")
+        "phantom": (ibsi_text + " (software phantom; a scanner phantom study: to be completed)")
         if ibsi_text
         else None,
-        partly=True,
-    )
-    add("RQS", "Imaging at multiple time points", None)
-    add(
-        "RQS",
-        "Feature reduction or adjustment for multiple testing",
-        "; ".join(filter(None, [selection, multiple])) or None,
-    )
-    add(
-        "RQS",
-        "Multivariable analysis with non-radiomic features",
-        "; ".join(
+        "reduction": "; ".join(filter(None, [selection, multiple])) or None,
+        "multivariable": "; ".join(
             f"{k}: {c.get('features', {}).get('label')}"
             for k, c in cards.items()
             if "clinical" in str(c.get("features", {}).get("label", ""))
         )
         or None,
-    )
-    add(
-        "RQS",
-        "Detect and discuss biological correlates",
-        ", ".join(f"{k} ({v['q_below_0.05']} pairs at q < 0.05)" for k, v in associations.items())
+        "correlates": ", ".join(
+            f"{k} ({v['q_below_0.05']} pairs at q < 0.05)" for k, v in associations.items()
+        )
         or None,
-        partly=True,
-    )
-    add(
-        "RQS",
-        "Cut-off analyses",
-        "maximally selected rank statistics stored" if root.get("maxstat") else None,
-    )
-    add("RQS", "Discrimination statistics", discrimination)
-    add("RQS", "Calibration statistics", calibration)
-    add("RQS", "Prospective study", None)
-    add("RQS", "Validation", validation, partly=bool(validation))
-    add("RQS", "Comparison to the gold standard", None)
-    add("RQS", "Potential clinical utility", utility)
-    add("RQS", "Cost-effectiveness analysis", None)
-    add("RQS", "Open science and data", code, partly=True)
+        "cutoff": "maximally selected rank statistics stored" if root.get("maxstat") else None,
+    }
+
+
+def _known_facts(mdata, numbers: dict) -> dict[str, str | None]:
+    """Every text the software can fill an item with, by fact name (None when unknown)."""
+    root = _root(mdata)
+    info, params = _extraction(mdata)
+    cards = _models(mdata)
+    facts = {
+        **_extraction_facts(mdata, info, params),
+        **_cohort_facts(numbers, cards),
+        **_model_facts(root, cards),
+        **_curation_facts(root, numbers, cards),
+        "code": _CODE,
+    }
+    facts.update(_item_facts(root, numbers, cards, facts))
+    return facts
+
+
+def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
+    """One row per checklist item: ``guideline``, ``item``, ``status``, ``content``."""
+    facts = _known_facts(data["mdata"], numbers)
+    rows: list[dict[str, str]] = []
+    for guideline, item, fact, partly in _CHECKLIST:
+        content = facts[fact] if fact is not None else None
+        status = AUTHORS if not content else (PARTLY if partly else FILLED)
+        rows.append(
+            {"guideline": guideline, "item": item, "status": status, "content": content or ""}
+        )
     return rows

@@ -65,11 +65,21 @@ def _radiomics(mdata):
     return mdata.mod.get("radiomics") if mdata is not None else None
 
 
-def _extraction_section(data: dict, numbers: dict) -> str:
-    mdata = data["mdata"]
-    rad = _radiomics(mdata)
-    if rad is None:
-        return _pending("The cohort has no radiomics modality.")
+#: Extraction settings listed in the extraction section: (setting, label), in this order.
+_EXTRACTION_SETTINGS = (
+    ("binWidth", "bin width"),
+    ("binCount", "bin count"),
+    ("resampledPixelSpacing", "resampled voxel spacing (mm)"),
+    ("interpolator", "interpolator"),
+    ("normalize", "intensity normalisation"),
+    ("resegmentRange", "re-segmentation range"),
+    ("force2D", "2-D extraction"),
+    ("voxelArrayShift", "intensity shift"),
+)
+
+
+def _extraction_facts(rad) -> list[tuple[str, Any]]:
+    """Features, cases, versions and settings recorded by the extraction."""
     info = rad.uns.get("radiogenomics", {})
     items: list[tuple[str, Any]] = [
         ("features", rad.n_vars),
@@ -89,24 +99,18 @@ def _extraction_section(data: dict, numbers: dict) -> str:
     except ValueError:
         settings = {}
     inner = settings.get("setting", {}) if isinstance(settings, dict) else {}
-    for key, label in (
-        ("binWidth", "bin width"),
-        ("binCount", "bin count"),
-        ("resampledPixelSpacing", "resampled voxel spacing (mm)"),
-        ("interpolator", "interpolator"),
-        ("normalize", "intensity normalisation"),
-        ("resegmentRange", "re-segmentation range"),
-        ("force2D", "2-D extraction"),
-        ("voxelArrayShift", "intensity shift"),
-    ):
+    for key, label in _EXTRACTION_SETTINGS:
         if key in inner:
             items.append((label, inner[key]))
     if isinstance(settings, dict) and settings.get("imageType"):
         items.append(("image types", ", ".join(settings["imageType"])))
     if isinstance(settings, dict) and settings.get("featureClass"):
         items.append(("feature classes", ", ".join(settings["featureClass"])))
-    parts = [_facts(items)]
-    frames = [rad.obs, mdata.obs]
+    return items
+
+
+def _acquisition_rows(frames) -> list[dict[str, str]]:
+    """One row per acquisition attribute found in the first frame that has it."""
     acquisition = []
     for label, names in ACQUISITION_COLUMNS.items():
         for frame in frames:
@@ -123,22 +127,33 @@ def _extraction_section(data: dict, numbers: dict) -> str:
                     }
                 )
                 break
+    return acquisition
+
+
+def _acquisition_part(acquisition: list[dict[str, str]]) -> str:
+    """The acquisition table, or the note that the authors must give it."""
+    if acquisition:
+        return _table(
+            pd.DataFrame(acquisition),
+            caption="Acquisition (DICOM headers and clinical columns)",
+        )
+    return _pending(
+        "No acquisition attributes (scanner, kVp, slice thickness, "
+        "reconstruction kernel) in the stored data: to be completed by "
+        "the authors."
+    )
+
+
+def _extraction_section(data: dict, numbers: dict) -> str:
+    mdata = data["mdata"]
+    rad = _radiomics(mdata)
+    if rad is None:
+        return _pending("The cohort has no radiomics modality.")
+    parts = [_facts(_extraction_facts(rad))]
+    acquisition = _acquisition_rows([rad.obs, mdata.obs])
     if acquisition:
         numbers["acquisition"] = [row["attribute"] for row in acquisition]
-        parts.append(
-            _table(
-                pd.DataFrame(acquisition),
-                caption="Acquisition (DICOM headers and clinical columns)",
-            )
-        )
-    else:
-        parts.append(
-            _pending(
-                "No acquisition attributes (scanner, kVp, slice thickness, "
-                "reconstruction kernel) in the stored data: to be completed by "
-                "the authors."
-            )
-        )
+    parts.append(_acquisition_part(acquisition))
     if "unit" in rad.var:
         units = rad.var["unit"].astype(str).replace("", "dimensionless").value_counts()
         parts.append(
