@@ -139,6 +139,7 @@ def remove_redundant(
     icc_column: str = "icc_3_1",
     subset: bool = True,
     layer: str | None = None,
+    key_added: str | None = None,
 ) -> pd.DataFrame:
     """Cluster features by absolute correlation and keep one representative per cluster.
 
@@ -223,5 +224,5 @@ def remove_redundant(
     if subset:
         subset_features(mdata, mod, kept)
     if isinstance(mdata, md.MuData):
-        store_result(mdata, "redundancy", mod, table, params)
+        store_result(mdata, "redundancy", key_added or mod, table, params)
     return table

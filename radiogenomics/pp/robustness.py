@@ -336,6 +336,7 @@ def robust_features(
     radius: int = 1,
     out: str | os.PathLike | None = None,
     n_jobs: int | None = None,
+    key_added: str | None = None,
 ) -> pd.DataFrame:
     """Intraclass correlation of every feature between repeated extractions, and a flag
     on features below ``threshold``.
@@ -414,5 +415,5 @@ def robust_features(
             )
         subset_features(mdata, mod, robust)
     if isinstance(mdata, md.MuData):
-        store_result(mdata, "robustness", mod, table, params_out)
+        store_result(mdata, "robustness", key_added or mod, table, params_out)
     return table
