@@ -95,6 +95,99 @@ def _perturb(
     return signed < field
 
 
+_PERTURBED_COLUMNS = [
+    "patient_id",
+    "image",
+    "mask",
+    "label",
+    "lesion_id",
+    "subject",
+    "replicate",
+    "note",
+]
+
+
+def _check_perturbation_arguments(
+    perturbations: Sequence[str],
+    n_perturbations: int,
+    distance: float | None,
+    displacement: float | None,
+    smoothing: float | None,
+) -> None:
+    """Refuse unknown perturbations, no random contours, and lengths that are not positive."""
+    unknown = [p for p in perturbations if p not in PERTURBATIONS]
+    if unknown or not perturbations:
+        raise InputError(
+            "unknown mask perturbation",
+            expected=f"some of {PERTURBATIONS}",
+            found=list(unknown or perturbations),
+        )
+    if "contour" in perturbations and int(n_perturbations) < 1:
+        raise InputError(
+            "n_perturbations is the number of random contours per lesion",
+            expected="at least 1",
+            found=n_perturbations,
+        )
+    for name, value in (
+        ("distance", distance),
+        ("displacement", displacement),
+        ("smoothing", smoothing),
+    ):
+        if value is not None and not (np.isfinite(value) and value > 0):
+            raise InputError(
+                f"{name} is a length in millimetres", expected="a number above 0", found=value
+            )
+
+
+def _lesion_lengths(
+    spacing_zyx: np.ndarray,
+    distance: float | None,
+    displacement: float | None,
+    smoothing: float | None,
+) -> tuple[float, float, float]:
+    """Erosion/dilation distance, contour displacement and smoothing in mm for one mask."""
+    d = float(distance) if distance is not None else float(spacing_zyx[1:].min())
+    shift = float(displacement) if displacement is not None else float(spacing_zyx[1:].min())
+    smooth = float(smoothing) if smoothing is not None else 4.0 * shift
+    return d, shift, smooth
+
+
+def _replicate_plan(perturbations: Sequence[str], n_perturbations: int) -> list[str]:
+    """The replicate names: the fixed perturbations, then ``contour1`` ... ``contourN``."""
+    plan = [p for p in perturbations if p != "contour"]
+    plan += (
+        [f"contour{i + 1}" for i in range(int(n_perturbations))]
+        if "contour" in perturbations
+        else []
+    )
+    return plan
+
+
+def _contour_rng(
+    random_state: int | None, subject: str, label: int, replicate: str
+) -> np.random.Generator:
+    """The random stream of one lesion's random contour replicate."""
+    seed = int(
+        hashlib.sha1(repr((random_state, subject, label, replicate)).encode()).hexdigest()[:8],
+        16,
+    )
+    return np.random.default_rng(seed)
+
+
+def _replicate_row(
+    base: dict, mask: str, label: int, lesion: str, replicate: str, note: str
+) -> dict:
+    """One row of the perturbed manifest."""
+    return {
+        **base,
+        "mask": mask,
+        "label": label,
+        "lesion_id": f"{lesion}{_SEPARATOR}{replicate}",
+        "replicate": replicate,
+        "note": note,
+    }
+
+
 def perturbed_manifest(
     manifest,
     mask_dir: str | os.PathLike,
@@ -124,28 +217,7 @@ def perturbed_manifest(
     from ..io import read_manifest
     from .case import read_image
 
-    unknown = [p for p in perturbations if p not in PERTURBATIONS]
-    if unknown or not perturbations:
-        raise InputError(
-            "unknown mask perturbation",
-            expected=f"some of {PERTURBATIONS}",
-            found=list(unknown or perturbations),
-        )
-    if "contour" in perturbations and int(n_perturbations) < 1:
-        raise InputError(
-            "n_perturbations is the number of random contours per lesion",
-            expected="at least 1",
-            found=n_perturbations,
-        )
-    for name, value in (
-        ("distance", distance),
-        ("displacement", displacement),
-        ("smoothing", smoothing),
-    ):
-        if value is not None and not (np.isfinite(value) and value > 0):
-            raise InputError(
-                f"{name} is a length in millimetres", expected="a number above 0", found=value
-            )
+    _check_perturbation_arguments(perturbations, n_perturbations, distance, displacement, smoothing)
     cases = read_manifest(manifest)
     folder = Path(mask_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -168,19 +240,11 @@ def perturbed_manifest(
                 expected="a label of the mask",
                 found=sorted(np.unique(sitk.GetArrayViewFromImage(mask_image)))[:8],
             )
-        d = float(distance) if distance is not None else float(spacing[1:].min())
-        shift = float(displacement) if displacement is not None else float(spacing[1:].min())
-        smooth = float(smoothing) if smoothing is not None else 4.0 * shift
-        plan = [p for p in perturbations if p != "contour"]
-        plan += (
-            [f"contour{i + 1}" for i in range(int(n_perturbations))]
-            if "contour" in perturbations
-            else []
-        )
+        d, shift, smooth = _lesion_lengths(spacing, distance, displacement, smoothing)
         notes = []
         source_key = _file_key(case["mask"])
         perturbed = []
-        for replicate in plan:
+        for replicate in _replicate_plan(perturbations, n_perturbations):
             kind = "contour" if replicate.startswith("contour") else replicate
             settings = (source_key, label, replicate, d, shift, smooth, random_state)
             digest = hashlib.sha1(repr(settings).encode()).hexdigest()[:16]
@@ -188,13 +252,7 @@ def perturbed_manifest(
             if not path.exists():
                 rng = None
                 if kind == "contour":
-                    seed = int(
-                        hashlib.sha1(
-                            repr((random_state, subject, label, replicate)).encode()
-                        ).hexdigest()[:8],
-                        16,
-                    )
-                    rng = np.random.default_rng(seed)
+                    rng = _contour_rng(random_state, subject, label, replicate)
                 changed = _perturb(lesion_mask, spacing, kind, d, shift, smooth, rng)
                 if not changed.any():
                     notes.append(f"{replicate}: empty after perturbation")
@@ -204,40 +262,62 @@ def perturbed_manifest(
                 tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.nrrd")
                 sitk.WriteImage(out, str(tmp), useCompression=True)
                 os.replace(tmp, path)
-            perturbed.append(
-                {
-                    **base,
-                    "mask": str(path.resolve()),
-                    "label": 1,
-                    "lesion_id": f"{lesion}{_SEPARATOR}{replicate}",
-                    "replicate": replicate,
-                    "note": "",
-                }
-            )
-        rows.append(
-            {
-                **base,
-                "mask": case["mask"],
-                "label": label,
-                "lesion_id": f"{lesion}{_SEPARATOR}original",
-                "replicate": "original",
-                "note": "; ".join(notes),
-            }
-        )
+            perturbed.append(_replicate_row(base, str(path.resolve()), 1, lesion, replicate, ""))
+        rows.append(_replicate_row(base, case["mask"], label, lesion, "original", "; ".join(notes)))
         rows.extend(perturbed)
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "patient_id",
-            "image",
-            "mask",
-            "label",
-            "lesion_id",
-            "subject",
-            "replicate",
-            "note",
-        ],
+    return pd.DataFrame(rows, columns=_PERTURBED_COLUMNS)
+
+
+def _default_mask_dir(
+    mask_dir: str | os.PathLike | None, cache_dir: str | os.PathLike | None
+) -> str | os.PathLike:
+    """The folder of the perturbed masks: given, inside the cache, or a new temporary one."""
+    if mask_dir is None:
+        mask_dir = (
+            Path(cache_dir) / "perturbed_masks"
+            if cache_dir is not None
+            else Path(tempfile.mkdtemp(prefix="rg-robustness-"))
+        )
+    return mask_dir
+
+
+def _replicate_cube(adata, table: pd.DataFrame) -> tuple[np.ndarray, pd.Index, pd.Index]:
+    """Subjects x replicates x features values; ``adata.obs`` gets replicate and subject."""
+    lesion = adata.obs["lesion_id"].astype(str)
+    replicate = lesion.str.rsplit(_SEPARATOR, n=1).str[-1]
+    original_lesion = lesion.str.rsplit(_SEPARATOR, n=1).str[0]
+    patient = adata.obs["patient_id"].astype(str)
+    adata.obs["replicate"] = replicate.to_numpy()
+    adata.obs["subject"] = np.where(original_lesion == "", patient, patient + "|" + original_lesion)
+    subjects = pd.Index(sorted(set(table["subject"])))
+    replicates = pd.Index(list(dict.fromkeys(table["replicate"])))
+    values = np.asarray(adata.X, dtype=float)
+    cube = np.full((subjects.size, replicates.size, adata.n_vars), np.nan)
+    cube[
+        subjects.get_indexer(adata.obs["subject"]),
+        replicates.get_indexer(adata.obs["replicate"]),
+        :,
+    ] = values
+    return cube, subjects, replicates
+
+
+def _icc_table(adata, fitted: Mapping, icc: str, threshold: float) -> pd.DataFrame:
+    """The per-feature ICC table from the fitted intraclass correlations."""
+    kernel, label = ICC_CHOICES[icc]
+    var = adata.var
+    out = pd.DataFrame(
+        {
+            "feature": np.asarray(adata.var_names, dtype=str),
+            "image_type": var["image_type"].to_numpy() if "image_type" in var else "",
+            "feature_class": var["feature_class"].to_numpy() if "feature_class" in var else "",
+            "icc": fitted[kernel],
+            "ci_lower": fitted[f"{kernel}_ci_lower"],
+            "ci_upper": fitted[f"{kernel}_ci_upper"],
+        }
     )
+    out["robust"] = out["icc"].to_numpy() >= threshold
+    out["icc_kind"] = label
+    return out
 
 
 def robustness(
@@ -319,12 +399,7 @@ def robustness(
 
     if icc not in ICC_CHOICES:
         raise InputError(f"unknown icc={icc!r}", expected=f"one of {list(ICC_CHOICES)}", found=icc)
-    if mask_dir is None:
-        mask_dir = (
-            Path(cache_dir) / "perturbed_masks"
-            if cache_dir is not None
-            else Path(tempfile.mkdtemp(prefix="rg-robustness-"))
-        )
+    mask_dir = _default_mask_dir(mask_dir, cache_dir)
     table = perturbed_manifest(
         manifest,
         mask_dir,
@@ -344,21 +419,7 @@ def robustness(
         image_types=image_types,
         progress=progress,
     )
-    lesion = adata.obs["lesion_id"].astype(str)
-    replicate = lesion.str.rsplit(_SEPARATOR, n=1).str[-1]
-    original_lesion = lesion.str.rsplit(_SEPARATOR, n=1).str[0]
-    patient = adata.obs["patient_id"].astype(str)
-    adata.obs["replicate"] = replicate.to_numpy()
-    adata.obs["subject"] = np.where(original_lesion == "", patient, patient + "|" + original_lesion)
-    subjects = pd.Index(sorted(set(table["subject"])))
-    replicates = pd.Index(list(dict.fromkeys(table["replicate"])))
-    values = np.asarray(adata.X, dtype=float)
-    cube = np.full((subjects.size, replicates.size, adata.n_vars), np.nan)
-    cube[
-        subjects.get_indexer(adata.obs["subject"]),
-        replicates.get_indexer(adata.obs["replicate"]),
-        :,
-    ] = values
+    cube, subjects, replicates = _replicate_cube(adata, table)
     complete = np.isfinite(cube).all(axis=(1, 2))
     left_out = [str(s) for s in subjects[~complete]]
     if complete.sum() < 2:
@@ -368,21 +429,8 @@ def robustness(
             found=int(complete.sum()),
             hint="Use a smaller erosion distance, or more lesions",
         )
-    kernel, label = ICC_CHOICES[icc]
     fitted = intraclass_correlation(cube[complete], confidence=confidence)
-    var = adata.var
-    out = pd.DataFrame(
-        {
-            "feature": np.asarray(adata.var_names, dtype=str),
-            "image_type": var["image_type"].to_numpy() if "image_type" in var else "",
-            "feature_class": var["feature_class"].to_numpy() if "feature_class" in var else "",
-            "icc": fitted[kernel],
-            "ci_lower": fitted[f"{kernel}_ci_lower"],
-            "ci_upper": fitted[f"{kernel}_ci_upper"],
-        }
-    )
-    out["robust"] = out["icc"].to_numpy() >= threshold
-    out["icc_kind"] = label
+    out = _icc_table(adata, fitted, icc, threshold)
     out["n_subjects"] = int(complete.sum())
     out["n_replicates"] = int(replicates.size)
     out = out[ROBUSTNESS_TABLE_COLUMNS]

@@ -124,6 +124,100 @@ def _describe_client(client) -> str:
         return "dask"
 
 
+def _cached_results(
+    cache: CaseCache | None, cases: list[dict], n_jobs: int
+) -> tuple[dict[int, CaseResult], list[str]]:
+    """The cases found in the cache, by index, and every case's cache key."""
+    results: dict[int, CaseResult] = {}
+    keys: list[str] = []
+    if cache is not None:
+        keys = cache.keys(cases, n_threads=max(n_jobs, 4))
+        for i, key in enumerate(keys):
+            values = cache.load(key)
+            if values is not None:
+                results[i] = CaseResult(index=i, values=values, cached=True)
+    return results, keys
+
+
+def _runner(todo: list[tuple[int, dict]], resolved: dict, client: Any, n_jobs: int):
+    """The executor running the cases left (Dask, local processes or this process)."""
+    if client is not None:
+        return run_dask(todo, resolved, client), _describe_client(client)
+    if n_jobs > 1 and len(todo) > 1:
+        return run_processes(todo, resolved, n_jobs), f"{min(n_jobs, len(todo))} local processes"
+    return run_sequential(todo, resolved), "this process"
+
+
+def _collect(
+    runner,
+    results: dict[int, CaseResult],
+    cases: list[dict],
+    cache: CaseCache | None,
+    keys: list[str],
+    bar,
+    n_from_cache: int,
+    own_client: Any,
+) -> None:
+    """Gather the results as they come, caching successes; close the runner and bar."""
+    n_failed = 0
+    try:
+        bar.set_postfix_str(f"failed 0, cached {n_from_cache}")
+        for result in runner:
+            results[result.index] = result
+            if result.ok:
+                if cache is not None:
+                    cache.store(
+                        keys[result.index], cases[result.index], result.values, result.seconds
+                    )
+            else:
+                n_failed += 1
+            bar.update(1)
+            bar.set_postfix_str(f"failed {n_failed}, cached {n_from_cache}", refresh=False)
+    finally:
+        runner.close()
+        bar.close()
+        if own_client is not None:
+            own_client.close()
+
+
+def _raise_if_all_failed(done: list[CaseResult], failed: pd.DataFrame, manifest) -> None:
+    """Raise an ExtractionError carrying the failures table when no case succeeded."""
+    if not done:
+        first = failed.iloc[0]
+        error = ExtractionError(
+            f"every case failed ({len(failed)}); the first ({first['patient_id']}) at stage "
+            f"{first['stage']!r}: {first['error']}",
+            file=None if isinstance(manifest, pd.DataFrame) else manifest,
+        )
+        error.failures = failed
+        raise error
+
+
+def _feature_rows(cases: list[dict], done: list[CaseResult]) -> tuple[list[dict], list]:
+    """One row of IDs and feature values per extracted case, and the DICOM conversions."""
+    rows = []
+    with_lesion = any(cases[r.index]["lesion_id"] is not None for r in done)
+    conversions = []
+    for r in done:
+        case = cases[r.index]
+        if CONVERSION_KEY in r.values:
+            r.values = dict(r.values)
+            conversions.append((case, r.values.pop(CONVERSION_KEY)))
+        row = {
+            "patient_id": case["patient_id"],
+            "image": case["image"],
+            "mask": case["mask"],
+            "label": case["label"],
+        }
+        if with_lesion:
+            row["lesion_id"] = case["lesion_id"] or ""
+        if "modality" in case:
+            row["modality"] = case["modality"]
+        row.update(r.values)
+        rows.append(row)
+    return rows, conversions
+
+
 def features(
     manifest: str | os.PathLike | pd.DataFrame,
     params: str | os.PathLike | Mapping | None = None,
@@ -210,82 +304,19 @@ def features(
     if isinstance(client, str):
         client = own_client = _connect(client)
 
-    results: dict[int, CaseResult] = {}
     cache = CaseCache(cache_dir, resolved, cache_key) if cache_dir is not None else None
-    keys: list[str] = []
-    if cache is not None:
-        keys = cache.keys(cases, n_threads=max(n_jobs, 4))
-        for i, key in enumerate(keys):
-            values = cache.load(key)
-            if values is not None:
-                results[i] = CaseResult(index=i, values=values, cached=True)
+    results, keys = _cached_results(cache, cases, n_jobs)
     n_from_cache = len(results)
     todo = [(i, case) for i, case in enumerate(cases) if i not in results]
-
-    if client is not None:
-        runner = run_dask(todo, resolved, client)
-        executor = _describe_client(client)
-    elif n_jobs > 1 and len(todo) > 1:
-        runner = run_processes(todo, resolved, n_jobs)
-        executor = f"{min(n_jobs, len(todo))} local processes"
-    else:
-        runner = run_sequential(todo, resolved)
-        executor = "this process"
-
+    runner, executor = _runner(todo, resolved, client, n_jobs)
     bar = progress_bar(len(cases), progress, initial=n_from_cache)
-    n_failed = 0
-    try:
-        bar.set_postfix_str(f"failed 0, cached {n_from_cache}")
-        for result in runner:
-            results[result.index] = result
-            if result.ok:
-                if cache is not None:
-                    cache.store(
-                        keys[result.index], cases[result.index], result.values, result.seconds
-                    )
-            else:
-                n_failed += 1
-            bar.update(1)
-            bar.set_postfix_str(f"failed {n_failed}, cached {n_from_cache}", refresh=False)
-    finally:
-        runner.close()
-        bar.close()
-        if own_client is not None:
-            own_client.close()
+    _collect(runner, results, cases, cache, keys, bar, n_from_cache, own_client)
 
     ordered = [results[i] for i in range(len(cases))]
     failed = failures_table(cases, ordered)
     done = [r for r in ordered if r.ok]
-    if not done:
-        first = failed.iloc[0]
-        error = ExtractionError(
-            f"every case failed ({len(failed)}); the first ({first['patient_id']}) at stage "
-            f"{first['stage']!r}: {first['error']}",
-            file=None if isinstance(manifest, pd.DataFrame) else manifest,
-        )
-        error.failures = failed
-        raise error
-
-    rows = []
-    with_lesion = any(cases[r.index]["lesion_id"] is not None for r in done)
-    conversions = []
-    for r in done:
-        case = cases[r.index]
-        if CONVERSION_KEY in r.values:
-            r.values = dict(r.values)
-            conversions.append((case, r.values.pop(CONVERSION_KEY)))
-        row = {
-            "patient_id": case["patient_id"],
-            "image": case["image"],
-            "mask": case["mask"],
-            "label": case["label"],
-        }
-        if with_lesion:
-            row["lesion_id"] = case["lesion_id"] or ""
-        if "modality" in case:
-            row["modality"] = case["modality"]
-        row.update(r.values)
-        rows.append(row)
+    _raise_if_all_failed(done, failed, manifest)
+    rows, conversions = _feature_rows(cases, done)
     frame = pd.DataFrame(rows)
     source = "pyradiomics extraction of " + (
         "a manifest table" if isinstance(manifest, pd.DataFrame) else str(Path(manifest).resolve())

@@ -67,6 +67,71 @@ def _largest(mask: np.ndarray, seed_zyx: tuple[int, ...] | None) -> np.ndarray:
     return labels == (int(np.argmax(sizes)) + 1)
 
 
+def _seed_index(seed: Sequence[int] | None, shape_zyx: tuple[int, ...], image) -> tuple | None:
+    """The seed ``(x, y, z)`` as a numpy index ``(z, y, x)``, checked to be in the image."""
+    if seed is None:
+        return None
+    index = [int(v) for v in seed]
+    if len(index) != 3 or any(not 0 <= v < n for v, n in zip(index[::-1], shape_zyx)):
+        raise InputError(
+            "seed is a voxel index (x, y, z) inside the image",
+            expected=f"indices below {list(image.GetSize())}",
+            found=index,
+        )
+    return tuple(index[::-1])
+
+
+def _threshold_mask(
+    array: np.ndarray,
+    region: tuple[slice, ...],
+    inside: np.ndarray,
+    method: str,
+    threshold: float,
+    fraction: float,
+    largest_component: bool | None,
+    seed_zyx: tuple | None,
+) -> tuple[np.ndarray, dict]:
+    """The voxels in the box at or above a fixed SUV or a fraction of SUVmax, and the cut."""
+    if method == "suv_fraction":
+        if not 0 < fraction < 1:
+            raise InputError(
+                "fraction is a fraction of SUVmax",
+                expected="a number between 0 and 1",
+                found=fraction,
+            )
+        cut = fraction * float(array[region].max())
+    else:
+        cut = float(threshold)
+    mask = inside & (array >= cut)
+    if largest_component is None or largest_component:
+        mask = _largest(mask, seed_zyx)
+    return mask, {"threshold_suv": cut}
+
+
+def _growing_range(
+    array: np.ndarray,
+    region: tuple[slice, ...],
+    seed_zyx: tuple | None,
+    lower: float | None,
+    upper: float | None,
+    tolerance: float | None,
+) -> tuple[float, float]:
+    """The intensity range of region growing, which must hold the seed's value."""
+    if seed_zyx is None:
+        raise InputError("region growing starts from a seed", expected="seed=(x, y, z)", found=None)
+    value = float(array[seed_zyx])
+    spread = tolerance if tolerance is not None else float(array[region].std())
+    lo = value - spread if lower is None else float(lower)
+    hi = value + spread if upper is None else float(upper)
+    if not lo <= value <= hi:
+        raise InputError(
+            "the seed's value is outside the growing range",
+            expected=f"{lo} <= value <= {hi}",
+            found=value,
+        )
+    return lo, hi
+
+
 def segment(
     image,
     method: str = "suv_fraction",
@@ -130,48 +195,15 @@ def segment(
     if array.ndim != 3:
         raise InputError("segmentation needs a 3-D image", found=f"{array.ndim}-D")
     region = _box_slices(box, array.shape)
-    seed_zyx = None
-    if seed is not None:
-        index = [int(v) for v in seed]
-        if len(index) != 3 or any(not 0 <= v < n for v, n in zip(index[::-1], array.shape)):
-            raise InputError(
-                "seed is a voxel index (x, y, z) inside the image",
-                expected=f"indices below {list(image.GetSize())}",
-                found=index,
-            )
-        seed_zyx = tuple(index[::-1])
+    seed_zyx = _seed_index(seed, array.shape, image)
     inside = np.zeros(array.shape, dtype=bool)
     inside[region] = True
     if method in ("suv", "suv_fraction"):
-        if method == "suv_fraction":
-            if not 0 < fraction < 1:
-                raise InputError(
-                    "fraction is a fraction of SUVmax",
-                    expected="a number between 0 and 1",
-                    found=fraction,
-                )
-            cut = fraction * float(array[region].max())
-        else:
-            cut = float(threshold)
-        mask = inside & (array >= cut)
-        if largest_component is None or largest_component:
-            mask = _largest(mask, seed_zyx)
-        info = {"threshold_suv": cut}
+        mask, info = _threshold_mask(
+            array, region, inside, method, threshold, fraction, largest_component, seed_zyx
+        )
     else:
-        if seed_zyx is None:
-            raise InputError(
-                "region growing starts from a seed", expected="seed=(x, y, z)", found=None
-            )
-        value = float(array[seed_zyx])
-        spread = tolerance if tolerance is not None else float(array[region].std())
-        lo = value - spread if lower is None else float(lower)
-        hi = value + spread if upper is None else float(upper)
-        if not lo <= value <= hi:
-            raise InputError(
-                "the seed's value is outside the growing range",
-                expected=f"{lo} <= value <= {hi}",
-                found=value,
-            )
+        lo, hi = _growing_range(array, region, seed_zyx, lower, upper, tolerance)
         grown = sitk.ConnectedThreshold(
             sitk.Cast(image, sitk.sitkFloat64),
             seedList=[tuple(int(v) for v in seed)],

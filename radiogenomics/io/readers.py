@@ -233,6 +233,85 @@ def _normalise_orientation(orientation: str, parameter: str = "orientation") -> 
     return allowed[orientation]
 
 
+def _matrix_id_column(
+    data: pd.DataFrame,
+    id_column: str | None,
+    side: str,
+    patient_aliases: list[str],
+    annotation_columns: list[str],
+    path: PathLike,
+) -> str:
+    """The ID column of a matrix (given or found); refuse missing ID or annotation columns."""
+    if id_column is None:
+        if side == "patients":
+            id_column = next((c for c in patient_aliases if c in data.columns), data.columns[0])
+        else:
+            id_column = data.columns[0]
+    if id_column not in data.columns:
+        raise SchemaError(
+            "the ID column is missing",
+            file=path,
+            column=id_column,
+            expected=f"a column {id_column!r}",
+            found=f"columns {list(data.columns)[:10]}",
+        )
+    missing_annotations = [c for c in annotation_columns if c not in data.columns]
+    if missing_annotations:
+        raise SchemaError(
+            "annotation columns named but not in the file",
+            file=path,
+            column=missing_annotations[0],
+            found="no such column",
+        )
+    return id_column
+
+
+def _combine_duplicates(
+    values: np.ndarray, ids: pd.Series, annotations: pd.DataFrame, duplicates: str
+) -> tuple[np.ndarray, pd.Series, pd.DataFrame]:
+    """Rows of the same ID combined by the ``duplicates`` rule (when there are any)."""
+    if not ids.duplicated().any():
+        return values, ids, annotations
+    if duplicates not in ("first", "mean", "sum", "max"):
+        raise InputError(
+            f"unknown duplicates rule {duplicates!r}",
+            expected="'error', 'first', 'mean', 'sum' or 'max'",
+        )
+    grouped = pd.DataFrame(values, index=ids.to_numpy()).groupby(level=0, sort=False)
+    combined = getattr(grouped, duplicates)()
+    annotations = annotations[~annotations.index.duplicated()].loc[combined.index]
+    values = combined.to_numpy(dtype=float)
+    ids = pd.Series(combined.index.astype(str))
+    return values, ids, annotations
+
+
+def _matrix_axes(
+    values: np.ndarray,
+    ids: pd.Series,
+    value_columns: list,
+    annotations: pd.DataFrame,
+    side: str,
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Values as patients x features with their obs and var (text annotations categorical)."""
+    row_names = pd.Index(ids.to_numpy(), dtype=object)
+    col_names = pd.Index([str(c) for c in value_columns], dtype=object)
+    if side == "features":
+        values = values.T
+        var = annotations.set_axis(row_names)
+        obs = pd.DataFrame(index=col_names)
+        var_names, obs_names = row_names, col_names
+    else:
+        obs = annotations.set_axis(row_names)
+        var = pd.DataFrame(index=col_names)
+        var_names, obs_names = col_names, row_names
+    for column in list(obs.columns) + list(var.columns):
+        frame = obs if column in obs.columns else var
+        if not pd.api.types.is_numeric_dtype(frame[column].dtype):
+            frame[column] = pd.Categorical(frame[column])
+    obs.index, var.index = obs_names, var_names
+    return values, obs, var
+
+
 def _read_matrix(
     path: PathLike,
     schema_name: str,
@@ -266,27 +345,7 @@ def _read_matrix(
         first_column_string=id_column is None,
     )
     data = table.data
-    if id_column is None:
-        if side == "patients":
-            id_column = next((c for c in patient_aliases if c in data.columns), data.columns[0])
-        else:
-            id_column = data.columns[0]
-    if id_column not in data.columns:
-        raise SchemaError(
-            "the ID column is missing",
-            file=path,
-            column=id_column,
-            expected=f"a column {id_column!r}",
-            found=f"columns {list(data.columns)[:10]}",
-        )
-    missing_annotations = [c for c in annotation_columns if c not in data.columns]
-    if missing_annotations:
-        raise SchemaError(
-            "annotation columns named but not in the file",
-            file=path,
-            column=missing_annotations[0],
-            found="no such column",
-        )
+    id_column = _matrix_id_column(data, id_column, side, patient_aliases, annotation_columns, path)
     id_rows = {
         "name": id_column,
         "type": "string",
@@ -306,35 +365,8 @@ def _read_matrix(
     values = validate_numeric_block(block, rules, table=table, what=col_what)
     annotations = data[annotation_columns].copy()
     annotations.index = pd.Index(ids.to_numpy())
-
-    if ids.duplicated().any():
-        if duplicates not in ("first", "mean", "sum", "max"):
-            raise InputError(
-                f"unknown duplicates rule {duplicates!r}",
-                expected="'error', 'first', 'mean', 'sum' or 'max'",
-            )
-        grouped = pd.DataFrame(values, index=ids.to_numpy()).groupby(level=0, sort=False)
-        combined = getattr(grouped, duplicates)()
-        annotations = annotations[~annotations.index.duplicated()].loc[combined.index]
-        values = combined.to_numpy(dtype=float)
-        ids = pd.Series(combined.index.astype(str))
-
-    row_names = pd.Index(ids.to_numpy(), dtype=object)
-    col_names = pd.Index([str(c) for c in value_columns], dtype=object)
-    if side == "features":
-        values = values.T
-        var = annotations.set_axis(row_names)
-        obs = pd.DataFrame(index=col_names)
-        var_names, obs_names = row_names, col_names
-    else:
-        obs = annotations.set_axis(row_names)
-        var = pd.DataFrame(index=col_names)
-        var_names, obs_names = col_names, row_names
-    for column in list(obs.columns) + list(var.columns):
-        frame = obs if column in obs.columns else var
-        if not pd.api.types.is_numeric_dtype(frame[column].dtype):
-            frame[column] = pd.Categorical(frame[column])
-    obs.index, var.index = obs_names, var_names
+    values, ids, annotations = _combine_duplicates(values, ids, annotations, duplicates)
+    values, obs, var = _matrix_axes(values, ids, value_columns, annotations, side)
     return values, obs, var, table
 
 

@@ -102,6 +102,89 @@ def _datetime_value(value: Any) -> datetime | None:
     return _dicom_datetime(text[:8], text[8:].split("+")[0].split("-")[0])
 
 
+def _need(keyword: str, tag: str, value: Any, file: str | os.PathLike | None):
+    """``value``, or an InputError naming the tag a BQML to SUV conversion lacks."""
+    if value is None or as_text(value) == "":
+        raise InputError(
+            f"PET in BQML cannot be converted to SUV: {keyword} {tag} is missing",
+            file=file,
+            expected=f"a value for {keyword}",
+            hint="SUV is never guessed; add the tag or give the series in SUV",
+        )
+    return value
+
+
+def _suv_inputs(ds, file: str | os.PathLike | None) -> tuple[float, Any, float, float]:
+    """Patient weight, radiopharmaceutical item, injected dose and half-life, checked."""
+    weight = float(_need("PatientWeight", "(0010,1030)", ds.get("PatientWeight"), file))
+    if weight <= 0:
+        raise InputError(
+            "PET in BQML cannot be converted to SUV: PatientWeight (0010,1030) is not positive",
+            file=file,
+            expected="a weight in kg",
+            found=weight,
+        )
+    sequence = ds.get("RadiopharmaceuticalInformationSequence")
+    _need("RadiopharmaceuticalInformationSequence", "(0054,0016)", sequence or None, file)
+    info = sequence[0]
+    dose = float(
+        _need("RadionuclideTotalDose", "(0018,1074)", info.get("RadionuclideTotalDose"), file)
+    )
+    half_life = float(
+        _need("RadionuclideHalfLife", "(0018,1075)", info.get("RadionuclideHalfLife"), file)
+    )
+    if dose <= 0 or half_life <= 0:
+        raise InputError(
+            "PET in BQML cannot be converted to SUV: RadionuclideTotalDose and "
+            "RadionuclideHalfLife must be positive",
+            file=file,
+            found=f"dose {dose}, half-life {half_life}",
+        )
+    return weight, info, dose, half_life
+
+
+def _decay_seconds(ds, info, file: str | os.PathLike | None, details: dict[str, Any]) -> float:
+    """Seconds from the injection to the series time; ``details`` gets where it came from."""
+    series_time = _dicom_datetime(
+        _need("SeriesDate", "(0008,0021)", ds.get("SeriesDate"), file),
+        _need("SeriesTime", "(0008,0031)", ds.get("SeriesTime"), file),
+    )
+    if series_time is None:
+        raise InputError(
+            "PET in BQML cannot be converted to SUV: unreadable SeriesDate/"
+            "SeriesTime (0008,0021)/(0008,0031)",
+            file=file,
+            found=f"{ds.get('SeriesDate')} {ds.get('SeriesTime')}",
+        )
+    elapsed = None
+    start = _datetime_value(info.get("RadiopharmaceuticalStartDateTime"))
+    if start is not None:
+        elapsed = (series_time - start).total_seconds()
+        details["start_from"] = "RadiopharmaceuticalStartDateTime"
+    if elapsed is None or not 0 <= elapsed < 86400:
+        # no date and time of the injection, or one inconsistent with the series date
+        # (shifted by de-identification): the time of day, the scan following within a day
+        start = _dicom_datetime(
+            ds.get("SeriesDate"),
+            _need(
+                "RadiopharmaceuticalStartTime",
+                "(0018,1072)",
+                info.get("RadiopharmaceuticalStartTime"),
+                file,
+            ),
+        )
+        if start is None:
+            raise InputError(
+                "PET in BQML cannot be converted to SUV: unreadable "
+                "RadiopharmaceuticalStartTime (0018,1072)",
+                file=file,
+                found=info.get("RadiopharmaceuticalStartTime"),
+            )
+        elapsed = (series_time - start).total_seconds() % 86400.0
+        details["start_from"] = "RadiopharmaceuticalStartTime"
+    return elapsed
+
+
 def suv_factor(ds, file: str | os.PathLike | None = None) -> tuple[float, dict[str, Any]]:
     """The factor turning PET values in Bq/mL into SUV body weight, and how it was found.
 
@@ -121,38 +204,8 @@ def suv_factor(ds, file: str | os.PathLike | None = None) -> tuple[float, dict[s
     InputError
         When a tag needed is missing or unusable; the message names the tag.
     """
-
-    def need(keyword: str, tag: str, value: Any):
-        if value is None or as_text(value) == "":
-            raise InputError(
-                f"PET in BQML cannot be converted to SUV: {keyword} {tag} is missing",
-                file=file,
-                expected=f"a value for {keyword}",
-                hint="SUV is never guessed; add the tag or give the series in SUV",
-            )
-        return value
-
-    weight = float(need("PatientWeight", "(0010,1030)", ds.get("PatientWeight")))
-    if weight <= 0:
-        raise InputError(
-            "PET in BQML cannot be converted to SUV: PatientWeight (0010,1030) is not positive",
-            file=file,
-            expected="a weight in kg",
-            found=weight,
-        )
-    sequence = ds.get("RadiopharmaceuticalInformationSequence")
-    need("RadiopharmaceuticalInformationSequence", "(0054,0016)", sequence or None)
-    info = sequence[0]
-    dose = float(need("RadionuclideTotalDose", "(0018,1074)", info.get("RadionuclideTotalDose")))
-    half_life = float(need("RadionuclideHalfLife", "(0018,1075)", info.get("RadionuclideHalfLife")))
-    if dose <= 0 or half_life <= 0:
-        raise InputError(
-            "PET in BQML cannot be converted to SUV: RadionuclideTotalDose and "
-            "RadionuclideHalfLife must be positive",
-            file=file,
-            found=f"dose {dose}, half-life {half_life}",
-        )
-    correction = as_text(need("DecayCorrection", "(0054,1102)", ds.get("DecayCorrection")))
+    weight, info, dose, half_life = _suv_inputs(ds, file)
+    correction = as_text(_need("DecayCorrection", "(0054,1102)", ds.get("DecayCorrection"), file))
     details: dict[str, Any] = {
         "weight_kg": weight,
         "dose_bq": dose,
@@ -163,42 +216,7 @@ def suv_factor(ds, file: str | os.PathLike | None = None) -> tuple[float, dict[s
         decayed = dose
         details["decay_s"] = 0.0
     elif correction == "START":
-        series_time = _dicom_datetime(
-            need("SeriesDate", "(0008,0021)", ds.get("SeriesDate")),
-            need("SeriesTime", "(0008,0031)", ds.get("SeriesTime")),
-        )
-        if series_time is None:
-            raise InputError(
-                "PET in BQML cannot be converted to SUV: unreadable SeriesDate/"
-                "SeriesTime (0008,0021)/(0008,0031)",
-                file=file,
-                found=f"{ds.get('SeriesDate')} {ds.get('SeriesTime')}",
-            )
-        elapsed = None
-        start = _datetime_value(info.get("RadiopharmaceuticalStartDateTime"))
-        if start is not None:
-            elapsed = (series_time - start).total_seconds()
-            details["start_from"] = "RadiopharmaceuticalStartDateTime"
-        if elapsed is None or not 0 <= elapsed < 86400:
-            # no date and time of the injection, or one inconsistent with the series date
-            # (shifted by de-identification): the time of day, the scan following within a day
-            start = _dicom_datetime(
-                ds.get("SeriesDate"),
-                need(
-                    "RadiopharmaceuticalStartTime",
-                    "(0018,1072)",
-                    info.get("RadiopharmaceuticalStartTime"),
-                ),
-            )
-            if start is None:
-                raise InputError(
-                    "PET in BQML cannot be converted to SUV: unreadable "
-                    "RadiopharmaceuticalStartTime (0018,1072)",
-                    file=file,
-                    found=info.get("RadiopharmaceuticalStartTime"),
-                )
-            elapsed = (series_time - start).total_seconds() % 86400.0
-            details["start_from"] = "RadiopharmaceuticalStartTime"
+        elapsed = _decay_seconds(ds, info, file, details)
         decayed = dose * 2.0 ** (-elapsed / half_life)
         details["decay_s"] = elapsed
     else:
@@ -239,9 +257,8 @@ def _stored_values(ds) -> np.ndarray:
     return values.reshape(rows, columns)
 
 
-def _check_geometry(folder: Path, items: list[tuple[Path, Any]]):
-    """Sort slices along the normal; refuse mixed orientations, gaps and uneven spacing."""
-    first = items[0][1]
+def _check_slices(items: list[tuple[Path, Any]]) -> None:
+    """Refuse multi-frame files and slices without their geometry tags."""
     for path, ds in items:
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         if frames > 1:
@@ -258,6 +275,10 @@ def _check_geometry(folder: Path, items: list[tuple[Path, Any]]):
                     file=path,
                     expected="an image slice with its geometry",
                 )
+
+
+def _common_orientation(folder: Path, items: list[tuple[Path, Any]]) -> np.ndarray:
+    """The slices' orientations; refuse mixed orientations, sizes and pixel spacings."""
     orientations = np.array([[float(v) for v in ds.ImageOrientationPatient] for _, ds in items])
     distinct = np.unique(np.round(orientations, 3), axis=0)
     if np.abs(orientations - orientations[0]).max() > _ORIENTATION_TOLERANCE:
@@ -280,17 +301,11 @@ def _check_geometry(folder: Path, items: list[tuple[Path, Any]]):
                 expected=f"one {keyword}",
                 found=", ".join(map(str, sorted(values))),
             )
-    row, column = orientations[0][:3], orientations[0][3:]
-    normal = np.cross(row, column)
-    positions = np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in items])
-    along = positions @ normal
-    order = np.argsort(along, kind="stable")
-    items = [items[i] for i in order]
-    positions, along = positions[order], along[order]
-    pixel = [float(v) for v in first.PixelSpacing]  # (row spacing, column spacing)
-    if len(items) == 1:
-        step = float(first.get("SpacingBetweenSlices") or first.get("SliceThickness") or 1.0)
-        return items, positions[0], np.array([pixel[1], pixel[0], step]), row, column, normal
+    return orientations
+
+
+def _check_spacing(folder: Path, items: list[tuple[Path, Any]], along: np.ndarray) -> None:
+    """Refuse sorted slices at the same position, missing slices and uneven spacing."""
     gaps = np.diff(along)
     duplicated = np.flatnonzero(gaps < 1e-3)
     if duplicated.size:
@@ -322,6 +337,25 @@ def _check_geometry(folder: Path, items: list[tuple[Path, Any]]):
             expected="a constant distance between slices",
             found=f"distances from {step:.4g} to {gaps.max():.4g} mm",
         )
+
+
+def _check_geometry(folder: Path, items: list[tuple[Path, Any]]):
+    """Sort slices along the normal; refuse mixed orientations, gaps and uneven spacing."""
+    first = items[0][1]
+    _check_slices(items)
+    orientations = _common_orientation(folder, items)
+    row, column = orientations[0][:3], orientations[0][3:]
+    normal = np.cross(row, column)
+    positions = np.array([[float(v) for v in ds.ImagePositionPatient] for _, ds in items])
+    along = positions @ normal
+    order = np.argsort(along, kind="stable")
+    items = [items[i] for i in order]
+    positions, along = positions[order], along[order]
+    pixel = [float(v) for v in first.PixelSpacing]  # (row spacing, column spacing)
+    if len(items) == 1:
+        step = float(first.get("SpacingBetweenSlices") or first.get("SliceThickness") or 1.0)
+        return items, positions[0], np.array([pixel[1], pixel[0], step]), row, column, normal
+    _check_spacing(folder, items, along)
     drift = positions - positions[0] - np.outer(along - along[0], normal)
     if np.abs(drift).max() > _OFFSET_TOLERANCE * max(1.0, min(pixel)):
         raise InputError(
@@ -332,6 +366,90 @@ def _check_geometry(folder: Path, items: list[tuple[Path, Any]]):
         )
     step = float((along[-1] - along[0]) / (len(items) - 1))
     return items, positions[0], np.array([pixel[1], pixel[0], step]), row, column, normal
+
+
+def _series_items(folder: Path, series_uid: str | None):
+    """The headers of the chosen series of a folder, its UID and the files not read."""
+    groups, skipped = series_headers(folder, pixels=True)
+    if not groups:
+        found = f"{len(skipped)} unreadable or non-DICOM files" if skipped else "no image files"
+        raise InputError("the folder holds no DICOM image series", file=folder, found=found)
+    if series_uid is None:
+        if len(groups) > 1:
+            raise InputError(
+                f"the folder holds {len(groups)} DICOM series",
+                file=folder,
+                expected="one series, or series_uid naming one",
+                found="; ".join(_describe(uid, items) for uid, items in sorted(groups.items())),
+            )
+        series_uid = next(iter(groups))
+    elif series_uid not in groups:
+        raise InputError(
+            "the series is not in the folder",
+            file=folder,
+            expected=f"SeriesInstanceUID {series_uid}",
+            found="; ".join(_describe(uid, items) for uid, items in sorted(groups.items())),
+        )
+    return groups[series_uid], series_uid, skipped
+
+
+def _rescaled_volume(items: list[tuple[Path, Any]]) -> tuple[np.ndarray, bool]:
+    """The slices' rescaled values stacked, and whether every rescale keeps integers."""
+    slices = []
+    integral = True
+    for path, ds in items:
+        try:
+            stored = _stored_values(ds)
+        except Exception as exc:  # decoders raise many kinds of errors
+            raise InputError(
+                "cannot decode the pixel data of the slice",
+                file=path,
+                found=" ".join(str(exc).split())[:200],
+            ) from None
+        slope = float(ds.get("RescaleSlope", 1) or 1)
+        intercept = float(ds.get("RescaleIntercept", 0) or 0)
+        integral &= slope == int(slope) and intercept == int(intercept)
+        slices.append(stored.astype(np.float64) * slope + intercept)
+    return np.stack(slices), integral
+
+
+def _pet_to_suv(
+    volume: np.ndarray, first, file: Path, units: str, report: dict, warnings: list[str]
+) -> tuple[np.ndarray, bool]:
+    """A PET volume in SUV (converted from BQML), and whether it is still integral."""
+    if units == "BQML":
+        factor, details = suv_factor(first, file)
+        volume = volume * factor
+        report["suv"] = details
+        warnings.append(
+            f"PET converted from BQML to SUV body weight (weight {details['weight_kg']:g} "
+            f"kg, dose {details['dose_bq']:.4g} Bq decayed over {details['decay_s']:.0f} s, "
+            f"half-life {details['half_life_s']:g} s"
+            + (
+                f", injection time from {details['start_from']})"
+                if "start_from" in details
+                else ")"
+            )
+        )
+        report["units"] = "SUVbw (from BQML)"
+        return volume, False
+    if units != "GML":
+        raise InputError(
+            "PET values cannot be turned into SUV",
+            file=file,
+            expected="Units (0054,1001) 'BQML' or 'GML'",
+            found=units or "no Units",
+        )
+    return volume, True
+
+
+def _pixel_array(volume: np.ndarray, integral: bool) -> np.ndarray:
+    """The volume in the smallest of int16, int32 or float32 that holds it."""
+    if integral and volume.min() >= -32768 and volume.max() <= 32767:
+        return volume.astype(np.int16)
+    if integral and np.abs(volume).max() < 2**31:
+        return volume.astype(np.int32)
+    return volume.astype(np.float32)
 
 
 def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
@@ -373,47 +491,12 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
             else "a DICOM series must be given as its folder",
             file=folder,
         )
-    groups, skipped = series_headers(folder, pixels=True)
-    if not groups:
-        found = f"{len(skipped)} unreadable or non-DICOM files" if skipped else "no image files"
-        raise InputError("the folder holds no DICOM image series", file=folder, found=found)
-    if series_uid is None:
-        if len(groups) > 1:
-            raise InputError(
-                f"the folder holds {len(groups)} DICOM series",
-                file=folder,
-                expected="one series, or series_uid naming one",
-                found="; ".join(_describe(uid, items) for uid, items in sorted(groups.items())),
-            )
-        series_uid = next(iter(groups))
-    elif series_uid not in groups:
-        raise InputError(
-            "the series is not in the folder",
-            file=folder,
-            expected=f"SeriesInstanceUID {series_uid}",
-            found="; ".join(_describe(uid, items) for uid, items in sorted(groups.items())),
-        )
-    items, origin, spacing, row, column, normal = _check_geometry(folder, groups[series_uid])
+    series, series_uid, skipped = _series_items(folder, series_uid)
+    items, origin, spacing, row, column, normal = _check_geometry(folder, series)
     first = items[0][1]
     modality = as_text(first.get("Modality"))
     warnings: list[str] = []
-
-    slices = []
-    integral = True
-    for path, ds in items:
-        try:
-            stored = _stored_values(ds)
-        except Exception as exc:  # decoders raise many kinds of errors
-            raise InputError(
-                "cannot decode the pixel data of the slice",
-                file=path,
-                found=" ".join(str(exc).split())[:200],
-            ) from None
-        slope = float(ds.get("RescaleSlope", 1) or 1)
-        intercept = float(ds.get("RescaleIntercept", 0) or 0)
-        integral &= slope == int(slope) and intercept == int(intercept)
-        slices.append(stored.astype(np.float64) * slope + intercept)
-    volume = np.stack(slices)
+    volume, integral = _rescaled_volume(items)
 
     units = as_text(first.get("Units")) if modality == "PT" else ""
     report: dict[str, Any] = {
@@ -425,35 +508,9 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
     if skipped:
         warnings.append(f"{len(skipped)} file(s) of the folder are not DICOM and were ignored")
     if modality == "PT":
-        if units == "BQML":
-            factor, details = suv_factor(first, items[0][0])
-            volume = volume * factor
-            integral = False
-            report["suv"] = details
-            warnings.append(
-                f"PET converted from BQML to SUV body weight (weight {details['weight_kg']:g} "
-                f"kg, dose {details['dose_bq']:.4g} Bq decayed over {details['decay_s']:.0f} s, "
-                f"half-life {details['half_life_s']:g} s"
-                + (
-                    f", injection time from {details['start_from']})"
-                    if "start_from" in details
-                    else ")"
-                )
-            )
-            report["units"] = "SUVbw (from BQML)"
-        elif units != "GML":
-            raise InputError(
-                "PET values cannot be turned into SUV",
-                file=items[0][0],
-                expected="Units (0054,1001) 'BQML' or 'GML'",
-                found=units or "no Units",
-            )
-    if integral and volume.min() >= -32768 and volume.max() <= 32767:
-        array = volume.astype(np.int16)
-    elif integral and np.abs(volume).max() < 2**31:
-        array = volume.astype(np.int32)
-    else:
-        array = volume.astype(np.float32)
+        volume, still_integral = _pet_to_suv(volume, first, items[0][0], units, report, warnings)
+        integral = integral and still_integral
+    array = _pixel_array(volume, integral)
     direction = np.column_stack([row, column, normal])
     grid = Grid(
         size=(int(first.Columns), int(first.Rows), len(items)),

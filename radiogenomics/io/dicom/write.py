@@ -155,6 +155,44 @@ def mask_contours(plane: np.ndarray) -> list[np.ndarray]:
     return polygons
 
 
+_STUDY_KEYWORDS = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+)
+
+
+def _check_on_grid(array: np.ndarray, mask, grid: Grid, path: str | os.PathLike) -> None:
+    """Refuse a mask whose (z, y, x) array is not on the series grid."""
+    if array.shape != grid.size[::-1]:
+        raise InputError(
+            "the mask is not on the series grid",
+            file=path,
+            expected=f"size {grid.size}",
+            found=f"size {mask.GetSize()}",
+        )
+
+
+def _patient_contours(array: np.ndarray, grid: Grid) -> list[tuple[int, np.ndarray]]:
+    """The slice and patient coordinates of every contour of a (z, y, x) mask."""
+    contours = []
+    matrix = grid.direction * grid.spacing[None, :]
+    for k in range(array.shape[0]):
+        if not array[k].any():
+            continue
+        for polygon in mask_contours(array[k]):
+            index = np.column_stack([polygon, np.full(len(polygon), float(k))])
+            contours.append((k, grid.origin + index @ matrix.T))
+    return contours
+
+
 def write_rtstruct(
     mask,
     series_folder: str | os.PathLike,
@@ -178,30 +216,13 @@ def write_rtstruct(
     series = read_dicom_series(series_folder)
     grid = Grid.from_image(series)
     array = sitk.GetArrayFromImage(mask) == label
-    if array.shape != grid.size[::-1]:
-        raise InputError(
-            "the mask is not on the series grid",
-            file=path,
-            expected=f"size {grid.size}",
-            found=f"size {mask.GetSize()}",
-        )
+    _check_on_grid(array, mask, grid, path)
     groups, _ = series_headers(series_folder)
     first = next(iter(groups.values()))[0][1]
     sop_uids = grid.sop_instance_uids
     ds = _dataset(_RTSTRUCT, generate_uid())
     ds.Modality = "RTSTRUCT"
-    for keyword in (
-        "PatientID",
-        "PatientName",
-        "PatientBirthDate",
-        "PatientSex",
-        "StudyInstanceUID",
-        "StudyDate",
-        "StudyTime",
-        "StudyID",
-        "AccessionNumber",
-        "ReferringPhysicianName",
-    ):
+    for keyword in _STUDY_KEYWORDS:
         setattr(ds, keyword, first.get(keyword, ""))
     ds.SeriesInstanceUID, ds.SeriesNumber, ds.InstanceNumber = generate_uid(), 2, 1
     ds.StructureSetLabel, ds.StructureSetDate, ds.StructureSetTime = roi_name, "", ""
@@ -227,22 +248,16 @@ def write_rtstruct(
     roi.ROIGenerationAlgorithm = "AUTOMATIC"
     ds.StructureSetROISequence = [roi]
     contours = []
-    matrix = grid.direction * grid.spacing[None, :]
-    for k in range(array.shape[0]):
-        if not array[k].any():
-            continue
-        for polygon in mask_contours(array[k]):
-            index = np.column_stack([polygon, np.full(len(polygon), float(k))])
-            points = grid.origin + index @ matrix.T
-            contour = Dataset()
-            image_ref = Dataset()
-            image_ref.ReferencedSOPClassUID = first.SOPClassUID
-            image_ref.ReferencedSOPInstanceUID = sop_uids[k]
-            contour.ContourImageSequence = [image_ref]
-            contour.ContourGeometricType = "CLOSED_PLANAR"
-            contour.NumberOfContourPoints = len(points)
-            contour.ContourData = [f"{v:.4f}" for v in points.ravel()]
-            contours.append(contour)
+    for k, points in _patient_contours(array, grid):
+        contour = Dataset()
+        image_ref = Dataset()
+        image_ref.ReferencedSOPClassUID = first.SOPClassUID
+        image_ref.ReferencedSOPInstanceUID = sop_uids[k]
+        contour.ContourImageSequence = [image_ref]
+        contour.ContourGeometricType = "CLOSED_PLANAR"
+        contour.NumberOfContourPoints = len(points)
+        contour.ContourData = [f"{v:.4f}" for v in points.ravel()]
+        contours.append(contour)
     if not contours:
         raise InputError(f"the mask has no voxel with label {label}", file=path)
     item = Dataset()
