@@ -70,6 +70,20 @@ def harmonize_ids(ids, rule: IdRule, *, where: str = "IDs") -> np.ndarray:
     Returns
     -------
     numpy.ndarray of str
+
+    Examples
+    --------
+    >>> from radiogenomics.cohort import harmonize_ids
+    >>> harmonize_ids(["TCGA-02-0003-01A-01R", "TCGA-02-0047-01A-01R"], "tcga")
+    array(['TCGA-02-0003', 'TCGA-02-0047'], dtype=object)
+    >>> harmonize_ids(["P1_baseline", "P2_week6"], r"^(P[0-9]+)_")
+    array(['P1', 'P2'], dtype=object)
+    >>> harmonize_ids(["s17", "s18"], {"s17": "P1", "s18": "P2"}).tolist()
+    ['P1', 'P2']
+    >>> harmonize_ids(["TCGA-02-0003-01A", "sample7"], "tcga", where="the RNA matrix")
+    Traceback (most recent call last):
+    ...
+    radiogenomics.errors.CohortError: an ID of the RNA matrix does not match the ID rule ...
     """
     ids = [str(i) for i in ids]
     if rule is None:
@@ -387,7 +401,23 @@ def build_cohort(
 
 
 def join_report(mdata: md.MuData) -> pd.DataFrame:
-    """The join report stored by :func:`build_cohort`."""
+    """The join report stored by :func:`build_cohort`.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from anndata import AnnData
+    >>> import radiogenomics as rg
+    >>> rna = AnnData(np.ones((3, 2)), obs=pd.DataFrame(index=["P1", "P2", "P3"]))
+    >>> radiomics = AnnData(np.ones((2, 2)), obs=pd.DataFrame(index=["P1", "P2"]))
+    >>> mdata = rg.build_cohort({"radiomics": radiomics, "rna": rna})
+    >>> report = rg.join_report(mdata)
+    >>> report.columns.tolist()
+    ['patient_id', 'in_radiomics', 'in_rna', 'n_samples_radiomics', 'n_samples_rna', 'kept',
+     'missing_from', 'reason']
+    >>> report[["patient_id", "kept", "reason"]].values.tolist()
+    [['P1', True, ''], ['P2', True, ''], ['P3', False, 'not in radiomics']]
+    """
     try:
         return mdata.uns["radiogenomics"]["join_report"]
     except KeyError:
@@ -413,6 +443,17 @@ def write_cohort(mdata: md.MuData, path: str | os.PathLike) -> Path:
     """Write the cohort to ``.h5mu`` atomically (a temporary file renamed into place).
 
     Returns the path written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = rg.write_cohort(mdata, Path(folder) / "cohort.h5mu")
+    ...     print(path.name, sorted(p.name for p in Path(folder).iterdir()))
+    cohort.h5mu ['cohort.h5mu']
     """
     path = Path(path)
     if path.suffix != ".h5mu":
@@ -427,7 +468,26 @@ def write_cohort(mdata: md.MuData, path: str | os.PathLike) -> Path:
 
 def read_cohort(path: str | os.PathLike) -> md.MuData:
     """Read a cohort written by :func:`write_cohort`, with the clinical columns' dtypes
-    exactly as stored."""
+    exactly as stored.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = rg.write_cohort(mdata, Path(folder) / "cohort.h5mu")
+    ...     back = rg.read_cohort(path)
+    >>> back.n_obs, sorted(back.mod)
+    (20, ['mutation', 'radiomics', 'rna'])
+    >>> str(back.obs["egfr_mutant"].dtype)  # 0/1 stored as floats stay floats
+    'float64'
+    >>> back.obs["stage"].cat.categories.tolist(), back.obs["stage"].cat.ordered
+    (['I', 'II', 'III'], True)
+    >>> rg.join_report(back).shape
+    (20, 11)
+    """
     path = Path(path)
     if not path.exists():
         raise InputError("the cohort file does not exist", file=path)
@@ -467,6 +527,24 @@ def add_modality(mdata: md.MuData, name: str, adata: AnnData) -> None:
     """Add (or replace) a modality of the cohort, keeping the clinical columns intact.
 
     ``adata.obs_names`` must be patients of the cohort.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from anndata import AnnData
+    >>> import radiogenomics as rg
+    >>> from radiogenomics.cohort import add_modality
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> protein = AnnData(
+    ...     np.zeros((5, 4)),
+    ...     obs=pd.DataFrame(index=mdata.obs_names[:5]),
+    ...     var=pd.DataFrame(index=["PROT1", "PROT2", "PROT3", "PROT4"]),
+    ... )
+    >>> add_modality(mdata, "protein", protein)
+    >>> sorted(mdata.mod), mdata["protein"].shape, mdata.n_obs
+    (['mutation', 'protein', 'radiomics', 'rna'], (5, 4), 20)
+    >>> str(mdata.obs["egfr_mutant"].dtype)
+    'float64'
     """
     unknown = pd.Index(adata.obs_names).difference(mdata.obs_names)
     if len(unknown):
@@ -485,6 +563,18 @@ def store_result(
     """Store a result table under ``mdata.uns["radiogenomics"][kind][key]``.
 
     ``params`` (how it was computed) go to ``mdata.uns["radiogenomics"]["params"][kind][key]``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> table = pd.DataFrame({"feature": ["original_glcm_Contrast"], "score": [0.42]})
+    >>> rg.store_result(mdata, "rankings", "by_score", table, params={"method": "custom"})
+    >>> mdata.uns["radiogenomics"]["rankings"]["by_score"] is table
+    True
+    >>> mdata.uns["radiogenomics"]["params"]["rankings"]
+    {'by_score': {'method': 'custom'}}
     """
     root = mdata.uns.setdefault("radiogenomics", {})
     root.setdefault(kind, {})[key] = table
@@ -493,7 +583,22 @@ def store_result(
 
 
 def get_result(mdata: md.MuData, kind: str, key: str | None = None) -> pd.DataFrame:
-    """A result table stored by a tool; the only one of its kind when ``key`` is None."""
+    """A result table stored by a tool; the only one of its kind when ``key`` is None.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> table = rg.tl.associate(mdata, "radiomics", "rna")
+    >>> rg.get_result(mdata, "associations").shape  # the only association table
+    (36, 14)
+    >>> rg.get_result(mdata, "associations", "radiomics_vs_rna") is table
+    True
+    >>> rg.get_result(mdata, "survival")
+    Traceback (most recent call last):
+    ...
+    radiogenomics.errors.CohortError: the cohort has no 'survival' results
+    """
     tables = mdata.uns.get("radiogenomics", {}).get(kind)
     if not tables:
         raise CohortError(f"the cohort has no {kind!r} results")

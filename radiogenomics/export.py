@@ -65,7 +65,20 @@ _VERSIONED = (
 
 
 def file_digest(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    """SHA-256 of a file (hex), read in chunks."""
+    """SHA-256 of a file (hex), read in chunks.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from radiogenomics.export import file_digest
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "table.csv"
+    ...     _ = path.write_text("patient_id,score", encoding="utf-8")
+    ...     digest = file_digest(path)
+    >>> len(digest), digest[:12]
+    (64, '4dcb96498dc3')
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
@@ -74,13 +87,38 @@ def file_digest(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
-    """``<path>.meta.json``."""
+    """``<path>.meta.json``.
+
+    Examples
+    --------
+    >>> from radiogenomics.export import sidecar_path
+    >>> sidecar_path("results/associations.csv").as_posix()
+    'results/associations.csv.meta.json'
+    """
     path = Path(path)
     return path.with_name(path.name + ".meta.json")
 
 
 def read_sidecar(path: str | os.PathLike) -> dict:
-    """The provenance written beside an exported table."""
+    """The provenance written beside an exported table.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> table = rg.tl.associate(mdata, "radiomics", "rna")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = rg.export.write_table(table, Path(folder) / "associations.tsv")
+    ...     meta = rg.export.read_sidecar(path)
+    >>> meta["file"], meta["format"], meta["rows"], meta["method"], meta["n_patients"]
+    ('associations.tsv', 'tsv', 36, 'linear', 20)
+    >>> meta["multiple_testing"]
+    {'method': 'bh', 'family': 'all'}
+    >>> meta["file_hash"]
+    'sha256:...'
+    """
     meta = sidecar_path(path)
     if not meta.exists():
         raise InputError("the table has no provenance file beside it", file=meta)
@@ -88,7 +126,19 @@ def read_sidecar(path: str | os.PathLike) -> dict:
 
 
 def detect_schema(frame: pd.DataFrame) -> str | None:
-    """The name of the output schema whose required columns the frame has."""
+    """The name of the output schema whose required columns the frame has.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> from radiogenomics.export import detect_schema
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> detect_schema(rg.tl.associate(mdata, "radiomics", "rna"))
+    'association_table'
+    >>> detect_schema(pd.DataFrame({"feature": ["f1"], "score": [0.3]})) is None
+    True
+    """
     for name in ("association_table", "survival_screen"):
         schema = load_schema(name)
         names = {f["name"] for f in schema["fields"]}
@@ -223,6 +273,23 @@ def feature_units(df: pd.DataFrame, cohort) -> pd.DataFrame:
     ``unit`` and ``ibsi_tag``; values come from ``var["unit"]`` and ``var["ibsi_tag"]`` of
     the named modality (empty where the modality has none, or the unit is dimensionless).
     Other tables are returned unchanged. The input is not modified.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> from radiogenomics.export import feature_units
+    >>> from radiogenomics.io.annotations import annotate_radiomics_var
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> _ = annotate_radiomics_var(mdata["radiomics"].var, modality="CT")  # as read_radiomics
+    >>> table = rg.tl.associate(mdata, "radiomics", "rna")
+    >>> out = feature_units(table, mdata)
+    >>> [c for c in out.columns if c not in table.columns]
+    ['x_unit', 'x_ibsi_tag', 'y_unit']
+    >>> out.drop_duplicates("x")[["x", "x_unit", "x_ibsi_tag"]].head(4).values.tolist()
+    [['original_shape_VoxelVolume', 'mm³', 'morph_vol_approx'],
+     ['original_shape_Sphericity', '', 'morph_sphericity'],
+     ['original_shape_SurfaceArea', 'mm²', 'morph_area_mesh'],
+     ['original_firstorder_Mean', 'HU', 'stat_mean']]
     """
     out = df.copy()
     out.attrs = dict(df.attrs)
@@ -285,6 +352,42 @@ def write_table(
     -------
     pathlib.Path
         The table written; the sidecar is ``<path>.meta.json``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> table = rg.tl.associate(mdata, "radiomics", "rna")
+    >>> table.shape
+    (36, 14)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = rg.export.write_table(table, Path(folder) / "top.csv", top=5)
+    ...     written = pd.read_csv(path)
+    ...     meta = rg.export.read_sidecar(path)
+    ...     beside = sorted(p.name for p in Path(folder).iterdir())
+    >>> beside
+    ['top.csv', 'top.csv.meta.json']
+    >>> written.shape, bool(written["p_value"].is_monotonic_increasing)
+    ((5, 14), True)
+    >>> meta["schema"], meta["filter"]
+    ('association_table', {'top': 5})
+    >>> meta["note"]
+    '5 of 36 rows written: the 5 rows with the smallest p-values. Rows are sorted by p-value.'
+
+    A table that is neither an association table nor a survival screen needs
+    ``schema=False``:
+
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = rg.export.write_table(
+    ...         pd.DataFrame({"feature": ["f1", "f2"], "score": [0.3, 0.1]}),
+    ...         Path(folder) / "scores.parquet",
+    ...         schema=False,
+    ...     )
+    ...     print(rg.export.read_sidecar(path)["schema"])
+    None
     """
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())

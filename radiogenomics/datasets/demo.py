@@ -85,6 +85,22 @@ def write_demo_files(
     -------
     dict
         Paths by kind (keys of :data:`DEMO_FILES`, plus ``images``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import radiogenomics as rg
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> paths = rg.datasets.write_demo_files(folder.name, n_patients=12)
+    >>> sorted(paths)
+    ['clinical', 'genesets', 'images', 'manifest', 'mutations', 'protein', 'rna', 'truth']
+    >>> paths["rna"].name, paths["mutations"].name
+    ('rna_counts.tsv', 'mutations.maf')
+    >>> len(list(paths["images"].glob("*.nii.gz")))  # an image and a mask per patient
+    24
+    >>> rg.io.read_manifest(paths["manifest"]).loc[0, ["patient_id", "lesion_id"]].tolist()
+    ['RGD-02-0001', 'L1']
+    >>> folder.cleanup()
     """
     out = Path(path)
     (out / "images").mkdir(parents=True, exist_ok=True)
@@ -134,7 +150,24 @@ def write_demo_files(
 
 
 def read_truth(path: str | os.PathLike) -> dict:
-    """The planted truth written by :func:`write_demo_files` (folder ``truth/``)."""
+    """The planted truth written by :func:`write_demo_files` (folder ``truth/``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import radiogenomics as rg
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> paths = rg.datasets.write_demo_files(folder.name, n_patients=12)
+    >>> truth = rg.datasets.read_truth(folder.name)
+    >>> sorted(truth)
+    ['factors', 'gene_modules', 'log_hazard', 'marker_features', 'model', 'mutation_markers',
+     'site_effects']
+    >>> truth["factors"].shape, truth["factors"]["subtype"].cat.categories.tolist()
+    ((12, 7), ['hypoxic', 'inflamed', 'proliferative'])
+    >>> truth["log_hazard"]["proliferation"], truth["model"]["n_patients"]
+    (0.6, 12)
+    >>> folder.cleanup()
+    """
     folder = Path(path)
     if (folder / "truth").is_dir():
         folder = folder / "truth"
@@ -152,7 +185,21 @@ def read_truth(path: str | os.PathLike) -> dict:
 
 
 def load_demo_tables(paths: dict[str, Path]) -> dict:
-    """Read the demo's molecular and clinical files with the library's readers."""
+    """Read the demo's molecular and clinical files with the library's readers.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import radiogenomics as rg
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> paths = rg.datasets.write_demo_files(folder.name, n_patients=12)
+    >>> tables = rg.datasets.load_demo_tables(paths)
+    >>> {kind: table.shape for kind, table in tables.items()}  # 2 patients lack proteomics
+    {'rna': (12, 2000), 'protein': (10, 200), 'mutation': (12, 13), 'clinical': (12, 9)}
+    >>> tables["rna"].obs_names[0], tables["clinical"].index[0]  # barcodes and patients
+    ('RGD-02-0001-01A', 'RGD-02-0001')
+    >>> folder.cleanup()
+    """
 
     return {
         "rna": io.read_expression(paths["rna"], orientation="genes_as_rows", counts=True),
@@ -201,6 +248,19 @@ def demo(
         Modalities ``radiomics``, ``rna``, ``protein``, ``mutation``; clinical columns in
         ``obs``; ``uns["radiogenomics"]`` holds the join report, the image ``manifest``,
         the demo ``files`` and the planted ``truth``.
+
+    Examples
+    --------
+    Simulating, writing and extracting features from every image takes a while:
+
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.demo(n_patients=60, seed=0)  # doctest: +SKIP
+    >>> sorted(mdata.mod)  # doctest: +SKIP
+    ['mutation', 'protein', 'radiomics', 'rna']
+    >>> int(rg.join_report(mdata)["kept"].sum()) == mdata.n_obs  # doctest: +SKIP
+    True
+    >>> sorted(mdata.uns["radiogenomics"]["files"])  # doctest: +SKIP
+    ['clinical', 'genesets', 'images', 'manifest', 'mutations', 'protein', 'rna', 'truth']
     """
 
     if path is None:
@@ -211,7 +271,27 @@ def demo(
 
 
 def assemble_demo(paths: dict[str, Path], radiomics, *, join: str = "inner", build=None):
-    """Join extracted radiomics with the demo's other tables into the demo cohort."""
+    """Join extracted radiomics with the demo's other tables into the demo cohort.
+
+    Examples
+    --------
+    The radiomic features are extracted from the demo's images with pyradiomics, which
+    takes a while:
+
+    >>> import tempfile
+    >>> import radiogenomics as rg
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> paths = rg.datasets.write_demo_files(folder.name, n_patients=12)  # doctest: +SKIP
+    >>> radiomics = rg.extract.features(paths["manifest"], params="demo")  # doctest: +SKIP
+    >>> radiomics.shape  # doctest: +SKIP
+    (12, 107)
+    >>> mdata = rg.datasets.assemble_demo(paths, radiomics)  # doctest: +SKIP
+    >>> mdata.n_obs, sorted(mdata.mod)  # doctest: +SKIP
+    (10, ['mutation', 'protein', 'radiomics', 'rna'])
+    >>> rg.join_report(mdata)["reason"].tolist().count("not in protein")  # doctest: +SKIP
+    2
+    >>> folder.cleanup()
+    """
 
     build = build or build_cohort
     tables = load_demo_tables(paths)
@@ -239,6 +319,29 @@ def subtype_recovery(mdata: md.MuData, key: str = "radiomic_subtype") -> float:
 
     Patients without a subtype are left out. Needs the demo's planted truth
     (``mdata.uns["radiogenomics"]["truth"]``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import radiogenomics as rg
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> paths = rg.datasets.write_demo_files(folder.name, n_patients=12)
+    >>> tables = rg.datasets.load_demo_tables(paths)
+    >>> mdata = rg.build_cohort(
+    ...     {"rna": tables["rna"], "mutation": tables["mutation"]},
+    ...     clinical=tables["clinical"],
+    ...     id_rule={"rna": "tcga", "mutation": "tcga"},
+    ... )
+    >>> truth = rg.datasets.read_truth(paths["truth"])
+    >>> mdata.uns["radiogenomics"]["truth"] = truth
+    >>> planted = truth["factors"]["subtype"].reindex(mdata.obs_names)
+    >>> mdata.obs["radiomic_subtype"] = planted.map(lambda s: s[:3].upper()).to_numpy()
+    >>> rg.datasets.subtype_recovery(mdata)  # the planted subtypes under other names
+    1.0
+    >>> mdata.obs["one_group"] = "all"
+    >>> rg.datasets.subtype_recovery(mdata, key="one_group")
+    0.0
+    >>> folder.cleanup()
     """
 
     try:

@@ -57,6 +57,25 @@ def write_follow_up(
         The longitudinal manifest (``manifest_longitudinal.csv``); the truth (each
         patient's planted erosion/dilation and intensity factor) is written beside it as
         ``truth/follow_up.csv``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> paths = rg.datasets.write_demo_files(folder.name, n_patients=12)
+    >>> manifest = rg.datasets.write_follow_up(paths, timepoint="week6")
+    >>> manifest.name
+    'manifest_longitudinal.csv'
+    >>> scans = pd.read_csv(manifest)
+    >>> scans.shape, scans["timepoint"].value_counts().to_dict()
+    ((24, 6), {'baseline': 12, 'week6': 12})
+    >>> scans.loc[1, "image"]
+    'images/RGD-02-0001_week6_image.nii.gz'
+    >>> pd.read_csv(paths["truth"] / "follow_up.csv").columns.tolist()
+    ['patient_id', 'responder', 'margin_mm', 'intensity_factor', 'volume_ratio']
+    >>> folder.cleanup()
     """
     import SimpleITK as sitk
 

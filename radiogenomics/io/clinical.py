@@ -62,6 +62,40 @@ def read_clinical(
     pandas.DataFrame
         Indexed by patient ID (strings, named ``patient_id``); numeric columns as numbers,
         text columns as categoricals, events as integers 0/1.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> table = pd.DataFrame(
+    ...     {
+    ...         "ID": ["P1", "P2", "P3"],
+    ...         "age": [61, 70, 55],
+    ...         "stage": ["II", "I", "III"],
+    ...         "site": [1, 2, 1],
+    ...         "os_months": [14.2, 30.5, None],
+    ...         "vital_status": ["Dead", "Alive", "Alive"],
+    ...     }
+    ... )
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     table.to_csv(Path(folder) / "clinical.csv", index=False)
+    ...     clinical = rg.io.read_clinical(
+    ...         Path(folder) / "clinical.csv",
+    ...         time="os_months",
+    ...         event="vital_status",
+    ...         event_map={"Dead": 1, "Alive": 0},
+    ...         categorical=["site"],
+    ...         ordered={"stage": ["I", "II", "III", "IV"]},
+    ...     )
+    >>> clinical.index.name, clinical.index.tolist()
+    ('patient_id', ['P1', 'P2', 'P3'])
+    >>> clinical.dtypes.astype(str).to_dict()
+    {'age': 'int64', 'stage': 'category', 'site': 'category', 'os_months': 'float64',
+     'vital_status': 'int64'}
+    >>> clinical["vital_status"].tolist(), bool(clinical["stage"].cat.ordered)
+    ([1, 0, 0], True)
     """
     schema = load_schema("clinical")
     ordered = dict(ordered or {})

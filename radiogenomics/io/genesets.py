@@ -38,6 +38,24 @@ def read_gmt(
     InputError
         A missing file, a line with fewer than three fields, a set without a name, a set
         named twice, or a file without any set (the message names the line).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import radiogenomics as rg
+    >>> rows = [
+    ...     ["HYPOXIA", "hypoxia genes", "VEGFA", "CA9", "SLC2A1"],
+    ...     ["PROLIFERATION", "cell cycle", "MKI67", "TOP2A", "MKI67"],
+    ... ]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "sets.gmt"
+    ...     _ = path.write_text("".join("\\t".join(r) + "\\n" for r in rows), encoding="utf-8")
+    ...     sets, notes = rg.io.read_gmt(path, descriptions=True)
+    >>> sets
+    {'HYPOXIA': ['VEGFA', 'CA9', 'SLC2A1'], 'PROLIFERATION': ['MKI67', 'TOP2A']}
+    >>> notes["PROLIFERATION"]
+    'cell cycle'
     """
     path = Path(path)
     content = read_text(path, encoding, what="gene set file")

@@ -41,6 +41,28 @@ def read_manifest(
     pandas.DataFrame
         One row per case with absolute ``image`` and ``mask`` paths, ``label`` (default 1)
         and ``lesion_id`` (may be missing), plus any extra columns.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> manifest = pd.DataFrame(
+    ...     {
+    ...         "patient_id": ["P1", "P2"],
+    ...         "Image": ["images/P1_ct.nii.gz", "images/P2_ct.nii.gz"],
+    ...         "Mask": ["images/P1_seg.nii.gz", "images/P2_seg.nii.gz"],
+    ...     }
+    ... )
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     manifest.to_csv(Path(folder) / "manifest.csv", index=False)
+    ...     cases = rg.io.read_manifest(Path(folder) / "manifest.csv")
+    ...     inside = all(Path(p).parent.parent == Path(folder).resolve() for p in cases["image"])
+    >>> cases.columns.tolist()
+    ['patient_id', 'image', 'mask', 'label', 'lesion_id']
+    >>> inside, [Path(p).name for p in cases["mask"]], cases["label"].tolist()
+    (True, ['P1_seg.nii.gz', 'P2_seg.nii.gz'], [1, 1])
     """
     schema = load_schema("image_manifest")
     strings = _aliases(schema, "patient_id") + _aliases(schema, "lesion_id")

@@ -62,6 +62,36 @@ def read_mutations(
         columns that describe them when present (``Variant_Type``, ``HGVSp_Short``,
         ``HGVSc``, ``t_alt_count``, ``t_ref_count``, ...) and ``vaf``, the variant allele
         fraction ``t_alt_count / (t_alt_count + t_ref_count)``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> maf = pd.DataFrame(
+    ...     {
+    ...         "Hugo_Symbol": ["EGFR", "TP53", "TP53", "KRAS"],
+    ...         "Tumor_Sample_Barcode": ["S1", "S1", "S2", "S2"],
+    ...         "Variant_Classification": [
+    ...             "Missense_Mutation", "Nonsense_Mutation", "Missense_Mutation", "Silent"
+    ...         ],
+    ...         "t_alt_count": [12, 30, 8, 5],
+    ...         "t_ref_count": [36, 30, 24, 40],
+    ...     }
+    ... )
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     maf.to_csv(Path(folder) / "calls.maf", sep="\\t", index=False)
+    ...     mutations = rg.io.read_mutations(Path(folder) / "calls.maf", samples=["S1", "S2", "S3"])
+    >>> mutations.to_df()  # the silent KRAS variant does not count; S3 has none
+        EGFR  TP53
+    S1   1.0   1.0
+    S2   0.0   1.0
+    S3   0.0   0.0
+    >>> mutations.var["n_mutated"].tolist()
+    [1, 2]
+    >>> mutations.uns["variants"][["Hugo_Symbol", "vaf"]].values.tolist()
+    [['EGFR', 0.25], ['TP53', 0.5], ['TP53', 0.25]]
     """
     schema = load_schema("mutations_maf")
     allowed_classes = set(

@@ -52,6 +52,16 @@ def parse_feature_name(name: str) -> tuple[str, str, str]:
     ``original_glcm_Contrast`` gives ``("original", "glcm", "Contrast")`` and
     ``wavelet-LLH_firstorder_Mean`` gives ``("wavelet-LLH", "firstorder", "Mean")``. Names
     that do not follow the pyradiomics pattern give ``("unknown", "unknown", name)``.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> rg.io.parse_feature_name("original_glcm_Contrast")
+    ('original', 'glcm', 'Contrast')
+    >>> rg.io.parse_feature_name("wavelet-LLH_firstorder_Mean")
+    ('wavelet-LLH', 'firstorder', 'Mean')
+    >>> rg.io.parse_feature_name("tumour_volume")
+    ('unknown', 'unknown', 'tumour_volume')
     """
     match = _FEATURE_PATTERN.match(name)
     if match is None:
@@ -60,7 +70,21 @@ def parse_feature_name(name: str) -> tuple[str, str, str]:
 
 
 def feature_var(names: Sequence[str]) -> pd.DataFrame:
-    """The radiomics ``var`` table (image_type, feature_class, feature) for feature names."""
+    """The radiomics ``var`` table (image_type, feature_class, feature) for feature names.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> var = rg.io.feature_var(
+    ...     ["original_shape_Sphericity", "log-sigma-1-0-mm-3D_glszm_ZonePercentage"]
+    ... )
+    >>> var.columns.tolist()
+    ['image_type', 'feature_class', 'feature']
+    >>> var.values.tolist()
+    [['original', 'shape', 'Sphericity'], ['log-sigma-1-0-mm-3D', 'glszm', 'ZonePercentage']]
+    >>> str(var["feature_class"].dtype)
+    'category'
+    """
     parts = [parse_feature_name(n) for n in names]
     return pd.DataFrame(
         {
@@ -132,6 +156,32 @@ def read_radiomics(
     SchemaError
         Missing ID column, duplicate patient IDs, non-numeric or infinite feature values,
         a feature with no value at all.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> batch = pd.DataFrame(
+    ...     {
+    ...         "Patient": ["P1", "P2", "P3"],
+    ...         "diagnostics_Versions_PyRadiomics": ["v3.1.0"] * 3,
+    ...         "original_shape_VoxelVolume": [5230.0, 812.5, 20411.0],
+    ...         "original_firstorder_Mean": [41.2, 18.9, 55.0],
+    ...         "original_glcm_Contrast": [3.1, 7.4, 1.9],
+    ...     }
+    ... )
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     batch.to_csv(Path(folder) / "features.csv", index=False)
+    ...     adata = rg.io.read_radiomics(Path(folder) / "features.csv", modality="CT")
+    >>> adata.shape, adata.obs_names.tolist()
+    ((3, 3), ['P1', 'P2', 'P3'])
+    >>> adata.var[["feature_class", "ibsi_tag", "unit"]].values.tolist()
+    [['shape', 'morph_vol_approx', 'mm³'], ['firstorder', 'stat_mean', 'HU'],
+     ['glcm', 'cm_contrast_3D_avg', '']]
+    >>> adata.uns["radiogenomics"]["diagnostics"]
+    {'diagnostics_Versions_PyRadiomics': 'v3.1.0'}
     """
     schema = load_schema("radiomic_features")
     strings = _aliases(schema, "patient_id") + _aliases(schema, "lesion_id")
@@ -416,6 +466,32 @@ def read_expression(
     -------
     AnnData
         Patients by genes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> counts = pd.DataFrame(
+    ...     {
+    ...         "gene": ["EGFR", "KRAS", "TP53", "MYC"],
+    ...         "P1": [120, 30, 0, 400],
+    ...         "P2": [80, 45, 12, 150],
+    ...         "P3": [300, 10, 5, 90],
+    ...     }
+    ... )
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     counts.to_csv(Path(folder) / "counts.tsv", sep="\\t", index=False)
+    ...     rna = rg.io.read_expression(Path(folder) / "counts.tsv", counts=True)
+    >>> rna.shape, rna.obs_names.tolist(), rna.var_names.tolist()
+    ((3, 4), ['P1', 'P2', 'P3'], ['EGFR', 'KRAS', 'TP53', 'MYC'])
+    >>> rna.layers["counts"][0].tolist()  # raw counts kept; X is log2(normalised + 1)
+    [120.0, 30.0, 0.0, 400.0]
+    >>> rna.obs["size_factor"].round(3).tolist()
+    [1.155, 1.166, 0.742]
+    >>> rna.X.round(2)[0].tolist()
+    [6.71, 4.75, 0.0, 8.44]
     """
     override: dict = {"allowMissing": bool(allow_missing)}
     if counts:
@@ -526,6 +602,30 @@ def read_proteomics(
     -------
     AnnData
         Patients by proteins, with NaN where a protein was not quantified.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> matrix = pd.DataFrame(
+    ...     {
+    ...         "protein": ["EGFR", "KRAS", "TP53"],
+    ...         "P1": [1.2, None, 0.4],
+    ...         "P2": [0.8, -0.3, None],
+    ...         "P3": [None, 0.1, 0.9],
+    ...     }
+    ... )
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     matrix.to_csv(Path(folder) / "proteins.csv", index=False)
+    ...     protein = rg.io.read_proteomics(Path(folder) / "proteins.csv")
+    >>> protein.shape, protein.var_names.tolist()
+    ((3, 3), ['EGFR', 'KRAS', 'TP53'])
+    >>> protein.X[:, 0].tolist()  # EGFR in P1, P2, P3
+    [1.2, 0.8, nan]
+    >>> protein.var["fraction_missing"].round(2).tolist()
+    [0.33, 0.33, 0.33]
     """
     values, obs, var, _ = _read_matrix(
         path,

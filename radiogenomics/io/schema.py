@@ -36,7 +36,15 @@ __all__ = [
 
 
 def schema_names() -> list[str]:
-    """Names of all schemas shipped with the package."""
+    """Names of all schemas shipped with the package.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> rg.io.schema_names()
+    ['association_table', 'clinical', 'expression_matrix', 'image_manifest', 'join_report',
+     'mutations_maf', 'proteomics_matrix', 'radiomic_features', 'survival_screen']
+    """
     return sorted(p.stem for p in SCHEMA_DIR.glob("*.json"))
 
 
@@ -51,7 +59,22 @@ def _load(name: str) -> str:
 
 
 def load_schema(name: str) -> dict[str, Any]:
-    """The schema ``data_schemas/<name>.json`` as a dict (a fresh copy)."""
+    """The schema ``data_schemas/<name>.json`` as a dict (a fresh copy).
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> schema = rg.io.load_schema("association_table")
+    >>> [f["name"] for f in schema["fields"]][:6]
+    ['x_modality', 'x', 'y_modality', 'y', 'method', 'n']
+    >>> patient = rg.io.load_schema("clinical")["fields"][0]
+    >>> patient["name"], patient["x-aliases"][:4]
+    ('patient_id', ['patient_id', 'PatientID', 'Patient_ID', 'patient'])
+    >>> rg.io.load_schema("no_such_table")
+    Traceback (most recent call last):
+    ...
+    radiogenomics.errors.SchemaError: no schema named 'no_such_table' ...
+    """
     return json.loads(_load(name))
 
 
@@ -455,7 +478,21 @@ def check_all_missing(
 
 
 def validate_frame(frame: pd.DataFrame, name: str, *, file: str | None = None) -> pd.DataFrame:
-    """Validate an in-memory table against schema ``name`` (output tables before export)."""
+    """Validate an in-memory table against schema ``name`` (output tables before export).
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> table = rg.tl.associate(mdata, "radiomics", "rna")
+    >>> rg.io.validate_frame(table, "association_table").shape
+    (36, 14)
+    >>> table.loc[2, "p_value"] = 1.5
+    >>> rg.io.validate_frame(table, "association_table", file="associations.csv")
+    Traceback (most recent call last):
+    ...
+    radiogenomics.errors.SchemaError: ...row 'record 3', column 'p_value': value out of range...
+    """
     schema = load_schema(name)
     extra = schema.get("x-radiogenomics", {}).get("extraFields", "keep")
     if extra == "forbid":

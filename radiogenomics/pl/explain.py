@@ -51,6 +51,23 @@ def shap_summary(explanation, key: str | None = None, top: int = 15) -> go.Figur
         Name of the stored explanation (when the cohort holds several).
     top
         Features shown.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, param_grid={}, n_bootstraps=50)
+    >>> explanation = rg.tl.explain(model, mdata)
+    >>> explanation.values.shape
+    (60, 5)
+    >>> fig = rg.pl.shap_summary(explanation, top=3)
+    >>> fig.layout.title.text, len(fig.data)  # one trace per feature shown
+    ('SHAP values of egfr_mutant', 3)
+    >>> fig.layout.xaxis.title.text
+    'SHAP value (effect on log-odds of egfr_mutant = 1.0)'
+    >>> len(rg.pl.shap_summary(mdata).data)  # the explanation stored in the cohort
+    5
     """
     e = _explanation(explanation, key)
     values = np.asarray(e.values, dtype=float)
@@ -118,6 +135,20 @@ def shap_waterfall(
         Name of the stored explanation.
     top
         Features shown one by one.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, param_grid={}, n_bootstraps=50)
+    >>> explanation = rg.tl.explain(model, mdata)
+    >>> fig = rg.pl.shap_waterfall(explanation, "P001", top=3)
+    >>> fig.layout.title.text
+    'P001: log-odds of egfr_mutant = 1.0 ... (base ...)'
+    >>> labels = list(fig.data[0].y)
+    >>> labels[0], labels[-2:], len(labels)  # base, 3 features, the other 2, output
+    ('base value', ['2 other features', 'output'], 6)
     """
     e = _explanation(explanation, key)
     if patient is None:

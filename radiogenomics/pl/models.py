@@ -122,7 +122,22 @@ def _title(tables: dict, what: str) -> str:
 
 
 def roc(model, key: str | None = None) -> go.Figure:
-    """ROC curves (cross-validated and, when present, external) with bootstrap 95% bands."""
+    """ROC curves (cross-validated and, when present, external) with bootstrap 95% bands.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, param_grid={}, n_bootstraps=50)
+    >>> fig = rg.pl.roc(model)
+    >>> fig.layout.title.text
+    'ROC: egfr_mutant from radiomics'
+    >>> [trace.name for trace in fig.data]  # the band has no name
+    ['chance', None, 'cross-validation: AUC ... (...)']
+    >>> rg.pl.roc(mdata, key="egfr_mutant").layout.xaxis.title.text  # from the stored tables
+    '1 - specificity'
+    """
     tables = _tables(model, key)
     curves = tables["curves"]
     fig = go.Figure()
@@ -150,7 +165,20 @@ def roc(model, key: str | None = None) -> go.Figure:
 
 def calibration(model, key: str | None = None) -> go.Figure:
     """Observed against predicted probability in bins, with 95% (Wilson) intervals, and
-    the calibration intercept and slope in the legend."""
+    the calibration intercept and slope in the legend.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, param_grid={}, n_bootstraps=50)
+    >>> fig = rg.pl.calibration(model)
+    >>> fig.layout.title.text, fig.layout.xaxis.title.text, fig.layout.yaxis.title.text
+    ('Calibration: egfr_mutant from radiomics', 'predicted probability', 'observed fraction')
+    >>> fig.data[-1].name
+    'cross-validation: slope ... (...), intercept ... (...)'
+    """
     tables = _tables(model, key)
     curves = tables["curves"]
     fig = go.Figure()
@@ -191,7 +219,22 @@ def calibration(model, key: str | None = None) -> go.Figure:
 
 def decision_curve(model, key: str | None = None, where: str = "cross-validation") -> go.Figure:
     """Net benefit of acting on the model's predictions across threshold probabilities,
-    against treating everyone and no one (Vickers and Elkin 2006), with a bootstrap band."""
+    against treating everyone and no one (Vickers and Elkin 2006), with a bootstrap band.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, param_grid={}, n_bootstraps=50)
+    >>> fig = rg.pl.decision_curve(model)
+    >>> fig.layout.title.text
+    'Decision curve (cross-validation): egfr_mutant from radiomics'
+    >>> [trace.name for trace in fig.data]
+    [None, 'model', 'treat all', 'treat none']
+    >>> fig.layout.xaxis.title.text, fig.layout.yaxis.title.text
+    ('threshold probability', 'net benefit')
+    """
     tables = _tables(model, key)
     curves = tables["curves"]
     curves = curves[curves["set"] == where]
@@ -231,7 +274,22 @@ def decision_curve(model, key: str | None = None, where: str = "cross-validation
 
 
 def time_dependent_auc(model, key: str | None = None) -> go.Figure:
-    """Cumulative/dynamic AUC over follow-up with a bootstrap band (survival models)."""
+    """Cumulative/dynamic AUC over follow-up with a bootstrap band (survival models).
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "os_months", "radiomics", event="os_event", n_features=5,
+    ...                         outer_folds=3, n_repeats=1, param_grid={}, n_bootstraps=50)
+    >>> model.task
+    'survival'
+    >>> fig = rg.pl.time_dependent_auc(model)
+    >>> fig.layout.title.text, fig.layout.yaxis.title.text
+    ('Time-dependent AUC: os_months from radiomics', 'AUC(t)')
+    >>> fig.data[-1].name
+    'cross-validation: C-index ... (...)'
+    """
     tables = _tables(model, key)
     curves = tables["curves"]
     fig = go.Figure()
@@ -260,7 +318,23 @@ def time_dependent_auc(model, key: str | None = None) -> go.Figure:
 
 def importance(model, key: str | None = None, top: int = 20) -> go.Figure:
     """Permutation importance (mean and SD over the held-out folds) of the most often
-    selected features, coloured by source, with how often each was selected across folds."""
+    selected features, coloured by source, with how often each was selected across folds.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, param_grid={}, n_bootstraps=50,
+    ...                         importance_repeats=2)
+    >>> fig = rg.pl.importance(model, top=3)
+    >>> fig.layout.title.text, fig.layout.xaxis.title.text
+    ('Feature importance: egfr_mutant from radiomics', 'drop in performance when permuted')
+    >>> [trace.name for trace in fig.data], len(fig.data[0].y)
+    (['radiomics'], 3)
+    >>> fig.data[0].text[0]
+    'selected ...%'
+    """
     tables = _tables(model, key)
     table = tables["importance"].head(top).iloc[::-1]
     if table.empty:
@@ -307,7 +381,23 @@ def importance(model, key: str | None = None, top: int = 20) -> go.Figure:
 
 
 def model_comparison(comparison, key: str | None = None, metric: str | None = None) -> go.Figure:
-    """Forest plot of candidates' performance with 95% intervals (``rg.tl.compare_models``)."""
+    """Forest plot of candidates' performance with 95% intervals (``rg.tl.compare_models``).
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> comparison = rg.tl.compare_models(
+    ...     mdata, "egfr_mutant", {"imaging": "radiomics", "clinical": {"clinical": ["age"]}},
+    ...     n_features=5, outer_folds=3, n_repeats=1, n_bootstraps=50)
+    >>> fig = rg.pl.model_comparison(comparison)
+    >>> fig.layout.title.text
+    'Cross-validated auc by candidate (95% bootstrap CI)'
+    >>> list(fig.data[0].y)  # bottom to top
+    ['clinical', 'imaging']
+    >>> list(rg.pl.model_comparison(mdata, metric="balanced_accuracy").data[0].y)
+    ['clinical', 'imaging']
+    """
     if hasattr(comparison, "metrics") and hasattr(comparison, "tests"):
         metrics = comparison.metrics
     else:
@@ -353,16 +443,17 @@ def write_model_figures(model, folder) -> dict[str, str]:
 
     Examples
     --------
-    >>> import tempfile, warnings
+    >>> import tempfile
     >>> import radiogenomics as rg
     >>> mdata = rg.datasets.toy_cohort(n_patients=60)
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     model = rg.tl.fit_model(mdata, target="egfr_mutant", task="classification",
-    ...                             features={"radiomics": None}, n_outer=3, n_inner=2,
-    ...                             n_bootstraps=20)  # doctest: +SKIP
-    >>> sorted(write_model_figures(model, tempfile.mkdtemp()))  # doctest: +SKIP
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, param_grid={}, n_bootstraps=50)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     written = write_model_figures(model, folder)
+    >>> sorted(written)
     ['calibration', 'decision_curve', 'importance', 'roc']
+    >>> written["roc"]
+    'figures/roc.json'
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,17 @@ def patient_percentiles(table: pd.DataFrame, title: str | None = None) -> go.Fig
     """Horizontal bars of a patient's percentiles (from ``rg.tl.patient_percentiles``).
 
     The 25th-75th band of the cohort is shaded; the hover shows value and cohort median.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> table = rg.tl.patient_percentiles(mdata, "P001")
+    >>> table.shape
+    (12, 6)
+    >>> fig = rg.pl.patient_percentiles(table, title="P001")
+    >>> len(fig.data[0].y), fig.layout.xaxis.title.text, fig.layout.title.text
+    (12, 'percentile in the cohort', 'P001')
     """
     table = table.iloc[::-1]
     fig = go.Figure()
@@ -65,6 +76,28 @@ def read_lesion_slice(
     -------
     (image_slice, mask_slice, spacing)
         2-D arrays (rows, columns) and the pixel spacing (row, column) in mm.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> z, y, x = np.mgrid[:5, :32, :32]  # 5 slices of 32 x 32 voxels
+    >>> mask = (4 * (z - 2) ** 2 + (y - 16) ** 2 + (x - 14) ** 2 <= 36).astype(np.uint8)
+    >>> ct = np.where(mask == 1, 40.0, -700.0)  # a soft-tissue nodule in lung, in HU
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> for name, array in [("ct.nii.gz", ct), ("seg.nii.gz", mask)]:
+    ...     volume = sitk.GetImageFromArray(array)
+    ...     volume.SetSpacing((0.75, 0.75, 3.0))  # x, y, z in mm
+    ...     sitk.WriteImage(volume, str(Path(folder.name) / name))
+    >>> image, seg = Path(folder.name) / "ct.nii.gz", Path(folder.name) / "seg.nii.gz"
+    >>> from radiogenomics.pl.patient import read_lesion_slice
+    >>> pixels, lesion, spacing = read_lesion_slice(image, seg)
+    >>> pixels.shape, int(lesion.sum()), spacing  # the middle slice, 113 lesion pixels
+    ((32, 32), 113, (0.75, 0.75))
+    >>> folder.cleanup()
     """
     import SimpleITK as sitk
 
@@ -104,7 +137,31 @@ def lesion_slice(
     title: str | None = None,
 ) -> go.Figure:
     """The image slice through the largest cross-section of the lesion, with the mask
-    outline drawn over it."""
+    outline drawn over it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> z, y, x = np.mgrid[:5, :32, :32]  # 5 slices of 32 x 32 voxels
+    >>> mask = (4 * (z - 2) ** 2 + (y - 16) ** 2 + (x - 14) ** 2 <= 36).astype(np.uint8)
+    >>> ct = np.where(mask == 1, 40.0, -700.0)  # a soft-tissue nodule in lung, in HU
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> for name, array in [("ct.nii.gz", ct), ("seg.nii.gz", mask)]:
+    ...     volume = sitk.GetImageFromArray(array)
+    ...     volume.SetSpacing((0.75, 0.75, 3.0))  # x, y, z in mm
+    ...     sitk.WriteImage(volume, str(Path(folder.name) / name))
+    >>> image, seg = Path(folder.name) / "ct.nii.gz", Path(folder.name) / "seg.nii.gz"
+    >>> fig = rg.pl.lesion_slice(image, seg, title="P1 baseline")
+    >>> [trace.type for trace in fig.data]  # the slice, and the lesion's outline
+    ['heatmap', 'contour']
+    >>> np.shape(fig.data[0].z), fig.data[0].x[:3].tolist()  # axes in mm
+    ((32, 32), [0.0, 0.75, 1.5])
+    >>> folder.cleanup()
+    """
     pixels, lesion, spacing = read_lesion_slice(image, mask, label)
     rows, cols = pixels.shape
     y = np.arange(rows) * spacing[0]
@@ -147,7 +204,31 @@ def lesion_slice_png(
     image: str | os.PathLike, mask: str | os.PathLike, label: int = 1, size: int = 320
 ) -> bytes:
     """The slice of :func:`lesion_slice` as a PNG image (grey levels, mask outline in red),
-    for printed reports."""
+    for printed reports.
+
+    Examples
+    --------
+    >>> import io
+    >>> from PIL import Image
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> z, y, x = np.mgrid[:5, :32, :32]  # 5 slices of 32 x 32 voxels
+    >>> mask = (4 * (z - 2) ** 2 + (y - 16) ** 2 + (x - 14) ** 2 <= 36).astype(np.uint8)
+    >>> ct = np.where(mask == 1, 40.0, -700.0)  # a soft-tissue nodule in lung, in HU
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> for name, array in [("ct.nii.gz", ct), ("seg.nii.gz", mask)]:
+    ...     volume = sitk.GetImageFromArray(array)
+    ...     volume.SetSpacing((0.75, 0.75, 3.0))  # x, y, z in mm
+    ...     sitk.WriteImage(volume, str(Path(folder.name) / name))
+    >>> image, seg = Path(folder.name) / "ct.nii.gz", Path(folder.name) / "seg.nii.gz"
+    >>> png = rg.pl.lesion_slice_png(image, seg, size=320)
+    >>> png[1:4], Image.open(io.BytesIO(png)).size
+    (b'PNG', (320, 320))
+    >>> folder.cleanup()
+    """
 
     from PIL import Image
 
@@ -169,7 +250,23 @@ def lesion_slice_png(
 
 
 def modality_overlap(table: pd.DataFrame, title: str | None = None) -> go.Figure:
-    """Bars of patients per combination of modalities (from ``rg.tl.modality_overlap``)."""
+    """Bars of patients per combination of modalities (from ``rg.tl.modality_overlap``).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from anndata import AnnData
+    >>> import radiogenomics as rg
+    >>> rna = AnnData(np.ones((4, 2)), obs=pd.DataFrame(index=["P1", "P2", "P3", "P4"]))
+    >>> radiomics = AnnData(np.ones((3, 2)), obs=pd.DataFrame(index=["P1", "P2", "P5"]))
+    >>> mdata = rg.build_cohort({"radiomics": radiomics, "rna": rna}, join="outer")
+    >>> table = rg.tl.modality_overlap(mdata)
+    >>> table.values.tolist()
+    [[False, True, 2], [True, True, 2], [True, False, 1]]
+    >>> fig = rg.pl.modality_overlap(table)
+    >>> list(fig.data[0].y), fig.data[0].x.tolist()
+    (['rna', 'radiomics + rna', 'radiomics'], [2, 2, 1])
+    """
     modalities = [c for c in table.columns if c != "n_patients"]
     labels = [" + ".join(m for m in modalities if row[m]) or "none" for _, row in table.iterrows()]
     fig = go.Figure(
@@ -219,6 +316,29 @@ def read_lesion_volume(
         ``pixels`` (slices, rows, columns; float32), ``lesion`` (bool, same shape),
         ``spacing`` (row, column, slice in mm), ``largest`` (the slice of the largest
         cross-section) and ``slices`` (their indices in the image).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> z, y, x = np.mgrid[:5, :32, :32]  # 5 slices of 32 x 32 voxels
+    >>> mask = (4 * (z - 2) ** 2 + (y - 16) ** 2 + (x - 14) ** 2 <= 36).astype(np.uint8)
+    >>> ct = np.where(mask == 1, 40.0, -700.0)  # a soft-tissue nodule in lung, in HU
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> for name, array in [("ct.nii.gz", ct), ("seg.nii.gz", mask)]:
+    ...     volume = sitk.GetImageFromArray(array)
+    ...     volume.SetSpacing((0.75, 0.75, 3.0))  # x, y, z in mm
+    ...     sitk.WriteImage(volume, str(Path(folder.name) / name))
+    >>> image, seg = Path(folder.name) / "ct.nii.gz", Path(folder.name) / "seg.nii.gz"
+    >>> view = rg.pl.read_lesion_volume(image, seg, margin_mm=5)
+    >>> sorted(view)
+    ['largest', 'lesion', 'pixels', 'slices', 'spacing']
+    >>> view["pixels"].shape, view["spacing"], view["largest"], view["slices"]
+    ((5, 27, 27), (0.75, 0.75, 3.0), 2, [0, 1, 2, 3, 4])
+    >>> folder.cleanup()
     """
     import SimpleITK as sitk
 
@@ -267,7 +387,20 @@ def read_lesion_volume(
 def window_range(pixels: np.ndarray, preset: str = "auto") -> tuple[float, float]:
     """The grey-level range of a window/level preset (``WINDOWS``): CT presets by their
     centre and width in HU; ``pet`` from 0 to the 99.5th percentile (SUV); ``mr`` and
-    ``auto`` from the 1st to the 99th percentile."""
+    ``auto`` from the 1st to the 99th percentile.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from radiogenomics.pl import window_range
+    >>> pixels = np.linspace(-1000.0, 1000.0, 201)
+    >>> window_range(pixels, "ct-lung"), window_range(pixels, "ct-soft")
+    ((-1350.0, 150.0), (-160.0, 240.0))
+    >>> window_range(pixels)  # the 1st to the 99th percentile
+    (-980.0, 980.0)
+    >>> [round(v, 2) for v in window_range(np.array([0.0, 1.5, 2.0, 8.0]), "pet")]  # SUV
+    [0.0, 7.91]
+    """
     fixed = WINDOWS.get(preset)
     if fixed is not None:
         centre, width = fixed
@@ -289,7 +422,34 @@ def lesion_slice_view(
     scale_mm: float | None = None,
 ) -> go.Figure:
     """One slice of :func:`read_lesion_volume` with the lesion's outline, in the grey levels
-    of a window preset, with a scale bar (10 mm, or ``scale_mm``) in the lower left."""
+    of a window preset, with a scale bar (10 mm, or ``scale_mm``) in the lower left.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> z, y, x = np.mgrid[:5, :32, :32]  # 5 slices of 32 x 32 voxels
+    >>> mask = (4 * (z - 2) ** 2 + (y - 16) ** 2 + (x - 14) ** 2 <= 36).astype(np.uint8)
+    >>> ct = np.where(mask == 1, 40.0, -700.0)  # a soft-tissue nodule in lung, in HU
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> for name, array in [("ct.nii.gz", ct), ("seg.nii.gz", mask)]:
+    ...     volume = sitk.GetImageFromArray(array)
+    ...     volume.SetSpacing((0.75, 0.75, 3.0))  # x, y, z in mm
+    ...     sitk.WriteImage(volume, str(Path(folder.name) / name))
+    >>> image, seg = Path(folder.name) / "ct.nii.gz", Path(folder.name) / "seg.nii.gz"
+    >>> view = rg.pl.read_lesion_volume(image, seg, margin_mm=5)
+    >>> fig = rg.pl.lesion_slice_view(view, preset="ct-lung", scale_mm=5)
+    >>> [trace.type for trace in fig.data], (fig.data[0].zmin, fig.data[0].zmax)
+    (['heatmap', 'contour'], (-1350.0, 150.0))
+    >>> [note.text for note in fig.layout.annotations]
+    ['5 mm']
+    >>> rg.pl.lesion_slice_view(view, index=0, preset="ct-soft").data[0].zmin
+    -160.0
+    >>> folder.cleanup()
+    """
     pixels, lesion = view["pixels"], view["lesion"]
     k = int(view["largest"] if index is None else min(max(int(index), 0), len(pixels) - 1))
     row_mm, col_mm = view["spacing"][:2]
