@@ -272,23 +272,72 @@ def build_cohort(
         raise CohortError("no modalities given", expected="at least one AnnData")
     names = list(modalities)
     rules_per_mod = _is_per_modality(id_rule, [*names, "clinical"])
-    combine_per_mod = isinstance(combine, Mapping)
+    prepared, n_input = _prepare_modalities(
+        modalities, id_rule, rules_per_mod, combine, size_feature
+    )
+    clin = None
+    if clinical is not None:
+        clin = _prepare_clinical(clinical, id_rule.get("clinical") if rules_per_mod else None)
+    report, keep_ids = _join_report(prepared, clin, join)
+    mods = {}
+    for name, a in prepared.items():
+        ids = [p for p in keep_ids if p in set(a.obs_names)]
+        mods[name] = a[ids].copy()
+    mdata = md.MuData(mods)
+    if clin is not None:
+        _add_clinical(mdata, clin)
+    summary = {
+        "how": join,
+        "n_patients": int(mdata.n_obs),
+        "n_dropped": int((~report["kept"]).sum()),
+        "modalities": names,
+        "n_input_samples": n_input,
+        "n_patients_per_modality": {n: int(a.n_obs) for n, a in mods.items()},
+        "combine": {
+            n: prepared[n].uns.get("radiogenomics", {}).get("combined_samples", "none")
+            for n in names
+        },
+    }
+    mdata.uns["radiogenomics"] = {
+        "join_report": report.reset_index(),
+        "join": summary,
+    }
+    if clin is not None and clinical.attrs.get("radiogenomics"):
+        mdata.uns["radiogenomics"]["clinical"] = _clean_uns(clinical.attrs["radiogenomics"])
+    if return_report:
+        return mdata, report.reset_index()
+    return mdata
 
+
+def _check_modality(adata, name: str) -> None:
+    """Refuse a modality that is not an AnnData, is empty, has duplicate names or infinities."""
+    if not isinstance(adata, AnnData):
+        raise CohortError(f"modality {name!r} is not an AnnData", found=type(adata).__name__)
+    if adata.n_obs == 0:
+        raise CohortError(f"modality {name!r} has no observations")
+    if not adata.obs_names.is_unique:
+        dup = adata.obs_names[adata.obs_names.duplicated()][0]
+        raise CohortError(f"modality {name!r} has duplicate obs_names", found=dup)
+    if not adata.var_names.is_unique:
+        dup = adata.var_names[adata.var_names.duplicated()][0]
+        raise CohortError(f"modality {name!r} has duplicate var_names", found=dup)
+    _check_finite(adata, name)
+
+
+def _prepare_modalities(
+    modalities: Mapping[str, AnnData],
+    id_rule: IdRule | Mapping[str, IdRule],
+    rules_per_mod: bool,
+    combine: Combine | Mapping[str, Combine],
+    size_feature: str | None,
+) -> tuple[dict[str, AnnData], dict[str, int]]:
+    """Each modality checked, its rows mapped to patients and combined per patient."""
+    combine_per_mod = isinstance(combine, Mapping)
     prepared: dict[str, AnnData] = {}
     n_input: dict[str, int] = {}
-    for name in names:
+    for name in list(modalities):
         adata = modalities[name]
-        if not isinstance(adata, AnnData):
-            raise CohortError(f"modality {name!r} is not an AnnData", found=type(adata).__name__)
-        if adata.n_obs == 0:
-            raise CohortError(f"modality {name!r} has no observations")
-        if not adata.obs_names.is_unique:
-            dup = adata.obs_names[adata.obs_names.duplicated()][0]
-            raise CohortError(f"modality {name!r} has duplicate obs_names", found=dup)
-        if not adata.var_names.is_unique:
-            dup = adata.var_names[adata.var_names.duplicated()][0]
-            raise CohortError(f"modality {name!r} has duplicate var_names", found=dup)
-        _check_finite(adata, name)
+        _check_modality(adata, name)
         rule = id_rule.get(name) if rules_per_mod else id_rule
         source = (
             adata.obs["patient_id"].astype(str).to_numpy()
@@ -299,27 +348,33 @@ def build_cohort(
         how = combine.get(name, "refuse") if combine_per_mod else combine
         prepared[name] = _combine(adata, patients, how, name, size_feature)
         n_input[name] = int(adata.n_obs)
+    return prepared, n_input
 
-    clin = None
-    if clinical is not None:
-        if not isinstance(clinical, pd.DataFrame):
-            raise CohortError(
-                "clinical must be a DataFrame indexed by patient ID", found=type(clinical).__name__
-            )
-        clin = clinical.copy()
-        rule = id_rule.get("clinical") if rules_per_mod else None
-        clin.index = pd.Index(
-            harmonize_ids(clin.index, rule, where="the clinical table"), name="patient_id"
+
+def _prepare_clinical(clinical: pd.DataFrame, rule: IdRule) -> pd.DataFrame:
+    """A copy of the clinical table indexed by unique patient IDs."""
+    if not isinstance(clinical, pd.DataFrame):
+        raise CohortError(
+            "clinical must be a DataFrame indexed by patient ID", found=type(clinical).__name__
         )
-        if not clin.index.is_unique:
-            dup = clin.index[clin.index.duplicated()][0]
-            raise CohortError(
-                "the clinical table has several rows for one patient",
-                found=dup,
-                expected="one row per patient",
-            )
+    clin = clinical.copy()
+    clin.index = pd.Index(
+        harmonize_ids(clin.index, rule, where="the clinical table"), name="patient_id"
+    )
+    if not clin.index.is_unique:
+        dup = clin.index[clin.index.duplicated()][0]
+        raise CohortError(
+            "the clinical table has several rows for one patient",
+            found=dup,
+            expected="one row per patient",
+        )
+    return clin
 
-    # who is where
+
+def _join_report(
+    prepared: dict[str, AnnData], clin: pd.DataFrame | None, join: str
+) -> tuple[pd.DataFrame, pd.Index]:
+    """Who is where, who is kept by the join and why the others are dropped."""
     sources = {name: list(a.obs_names) for name, a in prepared.items()}
     if clin is not None:
         sources["clinical"] = list(clin.index)
@@ -363,41 +418,18 @@ def build_cohort(
             found={n: ids[:3] for n, ids in sources.items()},
             hint="Check the ID rule (id_rule=) that maps sample IDs to patient IDs",
         )
+    return report, keep_ids
 
-    mods = {}
-    for name, a in prepared.items():
-        ids = [p for p in keep_ids if p in set(a.obs_names)]
-        mods[name] = a[ids].copy()
-    mdata = md.MuData(mods)
-    if clin is not None:
-        aligned = clin.reindex(mdata.obs_names)
-        for column in aligned.columns:
-            mdata.obs[column] = (
-                aligned[column].to_numpy()
-                if not isinstance(aligned[column].dtype, pd.CategoricalDtype)
-                else aligned[column].values
-            )
-    summary = {
-        "how": join,
-        "n_patients": int(mdata.n_obs),
-        "n_dropped": int((~report["kept"]).sum()),
-        "modalities": names,
-        "n_input_samples": n_input,
-        "n_patients_per_modality": {n: int(a.n_obs) for n, a in mods.items()},
-        "combine": {
-            n: prepared[n].uns.get("radiogenomics", {}).get("combined_samples", "none")
-            for n in names
-        },
-    }
-    mdata.uns["radiogenomics"] = {
-        "join_report": report.reset_index(),
-        "join": summary,
-    }
-    if clin is not None and clinical.attrs.get("radiogenomics"):
-        mdata.uns["radiogenomics"]["clinical"] = _clean_uns(clinical.attrs["radiogenomics"])
-    if return_report:
-        return mdata, report.reset_index()
-    return mdata
+
+def _add_clinical(mdata: md.MuData, clin: pd.DataFrame) -> None:
+    """The clinical columns as the cohort's ``obs`` (categorical columns keep their type)."""
+    aligned = clin.reindex(mdata.obs_names)
+    for column in aligned.columns:
+        mdata.obs[column] = (
+            aligned[column].to_numpy()
+            if not isinstance(aligned[column].dtype, pd.CategoricalDtype)
+            else aligned[column].values
+        )
 
 
 def join_report(mdata: md.MuData) -> pd.DataFrame:

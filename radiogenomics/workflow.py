@@ -408,7 +408,6 @@ def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = p
     from .export import write_table
 
     results = Path(out) / "results"
-    time_col, event_col = "os_months", "os_event"
     source = {"produced_by": "radiogenomics demo", "cohort": str(Path(out) / "cohort.h5mu")}
     info: dict = {"results": str(results), "skipped": {}}
     echo("Survival: Cox screens, Cox model, Kaplan-Meier, risk signature ...")
@@ -433,65 +432,86 @@ def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = p
             )
         return tables
 
-    screens = run(
-        "survival screen",
-        lambda: (
-            tl.cox_screen(mdata, None, time=time_col, event=event_col, key_added="survival_screen"),
-            tl.cox_screen(
-                mdata,
-                None,
-                time=time_col,
-                event=event_col,
-                covariates=["age", "stage"],
-                key_added="survival_screen_adjusted",
-            ),
-        ),
-        [
-            ("survival_screen.parquet", {"function": "radiogenomics.tl.cox_screen"}),
-            (
-                "survival_screen_adjusted.parquet",
-                {"function": "radiogenomics.tl.cox_screen", "covariates": ["age", "stage"]},
-            ),
-        ],
-    )
-    run(
-        "Cox model",
-        lambda: (
-            tl.cox(
-                mdata,
-                ["age", "stage", "radiomics:original_shape_VoxelVolume"],
-                time=time_col,
-                event=event_col,
-                key_added="clinical_volume",
-            ),
-        ),
-        [("cox_model.csv", {"function": "radiogenomics.tl.cox"})],
-    )
-    stage = run(
-        "Kaplan-Meier by stage",
-        lambda: (
-            tl.kaplan_meier(mdata, time_col, event_col, "stage", key_added="stage"),
-            tl.logrank(mdata, time_col, event_col, "stage", trend=True, key_added="stage"),
-        ),
-        [
-            ("kaplan_meier_stage.csv", {"function": "radiogenomics.tl.kaplan_meier"}),
-            ("logrank_stage.csv", {"function": "radiogenomics.tl.logrank", "trend": True}),
-        ],
-    )
-    signature = run(
-        "risk signature",
-        lambda: (
-            tl.risk_signature(
-                mdata, "radiomics", time=time_col, event=event_col, key_added="risk_signature"
-            ),
-            get_result(mdata, "risk_signature_evaluation", "risk_signature"),
-        ),
-        [
-            ("risk_signature.csv", {"function": "radiogenomics.tl.risk_signature"}),
-            ("risk_signature_evaluation.csv", {"function": "radiogenomics.tl.risk_signature"}),
-        ],
-    )
+    # run in this order: the screens first, the risk signature last
+    screens, _, stage, signature = [
+        run(*analysis) for analysis in _survival_analyses(mdata, tl, get_result)
+    ]
     write_cohort(mdata, Path(out) / "cohort.h5mu")
+    _survival_summary(info, screens, stage, signature)
+    if screens is not None:
+        echo(_survival_line(info, signature is not None))
+    return info
+
+
+def _survival_analyses(mdata, tl, get_result) -> list[tuple[str, Callable, list]]:
+    """The demo's survival analyses: (name, computation of its tables, (file, provenance))."""
+    time_col, event_col = "os_months", "os_event"
+    return [
+        (
+            "survival screen",
+            lambda: (
+                tl.cox_screen(
+                    mdata, None, time=time_col, event=event_col, key_added="survival_screen"
+                ),
+                tl.cox_screen(
+                    mdata,
+                    None,
+                    time=time_col,
+                    event=event_col,
+                    covariates=["age", "stage"],
+                    key_added="survival_screen_adjusted",
+                ),
+            ),
+            [
+                ("survival_screen.parquet", {"function": "radiogenomics.tl.cox_screen"}),
+                (
+                    "survival_screen_adjusted.parquet",
+                    {"function": "radiogenomics.tl.cox_screen", "covariates": ["age", "stage"]},
+                ),
+            ],
+        ),
+        (
+            "Cox model",
+            lambda: (
+                tl.cox(
+                    mdata,
+                    ["age", "stage", "radiomics:original_shape_VoxelVolume"],
+                    time=time_col,
+                    event=event_col,
+                    key_added="clinical_volume",
+                ),
+            ),
+            [("cox_model.csv", {"function": "radiogenomics.tl.cox"})],
+        ),
+        (
+            "Kaplan-Meier by stage",
+            lambda: (
+                tl.kaplan_meier(mdata, time_col, event_col, "stage", key_added="stage"),
+                tl.logrank(mdata, time_col, event_col, "stage", trend=True, key_added="stage"),
+            ),
+            [
+                ("kaplan_meier_stage.csv", {"function": "radiogenomics.tl.kaplan_meier"}),
+                ("logrank_stage.csv", {"function": "radiogenomics.tl.logrank", "trend": True}),
+            ],
+        ),
+        (
+            "risk signature",
+            lambda: (
+                tl.risk_signature(
+                    mdata, "radiomics", time=time_col, event=event_col, key_added="risk_signature"
+                ),
+                get_result(mdata, "risk_signature_evaluation", "risk_signature"),
+            ),
+            [
+                ("risk_signature.csv", {"function": "radiogenomics.tl.risk_signature"}),
+                ("risk_signature_evaluation.csv", {"function": "radiogenomics.tl.risk_signature"}),
+            ],
+        ),
+    ]
+
+
+def _survival_summary(info: dict, screens, stage, signature) -> None:
+    """Counts and key figures of the survival analyses that ran, into ``info``."""
     if screens is not None:
         ok = screens[0][screens[0]["status"] == "ok"]
         info["n_features_screened"] = int(len(screens[0]))
@@ -504,18 +524,20 @@ def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = p
         held_out = evaluation.query("set == 'held_out' and metric == 'concordance'")["value"]
         info["signature_features"] = int((signature[0]["modality"] != "clinical").sum())
         info["signature_held_out_concordance"] = float(held_out.iloc[0])
-    if screens is not None:
-        line = (
-            f"Survival: {info['n_significant_q05']} of {info['n_features_screened']} "
-            "features prognostic at q < 0.05"
+
+
+def _survival_line(info: dict, with_signature: bool) -> str:
+    """The progress line summing up the survival screen (and the risk signature)."""
+    line = (
+        f"Survival: {info['n_significant_q05']} of {info['n_features_screened']} "
+        "features prognostic at q < 0.05"
+    )
+    if with_signature:
+        line += (
+            f"; signature of {info['signature_features']} radiomic features, "
+            f"held-out C-index {info['signature_held_out_concordance']:.2f}"
         )
-        if signature is not None:
-            line += (
-                f"; signature of {info['signature_features']} radiomic features, "
-                f"held-out C-index {info['signature_held_out_concordance']:.2f}"
-            )
-        echo(line)
-    return info
+    return line
 
 
 #: The demo's association analyses: (x, y, method, covariates).

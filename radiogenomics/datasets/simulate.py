@@ -307,14 +307,57 @@ def simulate(
     """Simulate a demo cohort in memory. See the module docstring for the model."""
     if n_patients < 12:
         raise ValueError("the demo cohort needs at least 12 patients")
+    # one generator, drawn from in this order: the data of a seed never change
     rng = np.random.default_rng(seed)
+    patients, site = _simulate_patients(rng, n_patients)
+    subtype, factors, mutations = _simulate_biology(rng, n_patients)
+    egfr = mutations[1]
+    clinical, sex, (has_rna, has_protein, sequenced) = _simulate_clinical(
+        rng, patients, site, factors, egfr
+    )
+    genes = _simulate_genes(rng, n_genes)
+    counts, library, effects = _simulate_counts(rng, genes, factors, mutations, sex)
+    samples = [f"{p}-01A" for p in patients]
+    counts_df = pd.DataFrame(counts.T, index=genes[0], columns=samples).loc[:, has_rna]
+    proteins, abundance, named = _simulate_protein(rng, genes, counts, library, n_proteins)
+    protein_df = pd.DataFrame(abundance.T.round(4), index=proteins, columns=samples).loc[
+        :, has_protein
+    ]
+    maf = _simulate_maf(rng, patients, sequenced, mutations, named)
+    _add_variant_details(maf, seed)
+
+    # images
+    spacing = (1.0, 1.0, 2.0)
+    images = {}
+    if with_images:
+        for i, p in enumerate(patients):
+            images[p] = simulate_image(rng, factors[i], bool(egfr[i]), site[i], spacing=spacing)
+    truth = _truth(patients, subtype, factors, mutations, genes, effects)
+    truth["model"] = {"subtype_sd": SUBTYPE_SD, "seed": seed, "n_patients": n_patients}
+    return DemoData(
+        patients=patients,
+        clinical=clinical,
+        counts=counts_df,
+        protein=protein_df,
+        maf=maf,
+        images=images,
+        spacing=spacing,
+        truth=truth,
+    )
+
+
+def _simulate_patients(rng: np.random.Generator, n_patients: int) -> tuple[list[str], np.ndarray]:
+    """The scanner site of each patient and patient IDs that name it."""
     patients = []
     site_names = list(SITES)
     site = rng.choice(site_names, size=n_patients, p=[0.45, 0.3, 0.25])
     for i in range(n_patients):
         patients.append(f"RGD-{site_names.index(site[i]) + 1:02d}-{i + 1:04d}")
+    return patients, site
 
-    # subtypes and factors
+
+def _simulate_biology(rng: np.random.Generator, n_patients: int):
+    """Subtypes, hidden factors and driver mutations (TP53, EGFR, KRAS) of each patient."""
     subtype_names = list(SUBTYPES)
     subtype = rng.choice(subtype_names, size=n_patients, p=[0.36, 0.32, 0.32])
     means = np.array([SUBTYPES[s] for s in subtype])
@@ -325,27 +368,25 @@ def simulate(
     egfr = rng.random(n_patients) < DRIVERS["EGFR"]
     kras = (rng.random(n_patients) < DRIVERS["KRAS"] * 1.4) & ~egfr  # mutually exclusive
     factors[:, 0] += 0.5 * tp53
+    return subtype, factors, (tp53, egfr, kras)
 
-    # clinical
+
+def _simulate_clinical(
+    rng: np.random.Generator,
+    patients: list[str],
+    site: np.ndarray,
+    factors: np.ndarray,
+    egfr: np.ndarray,
+) -> tuple[pd.DataFrame, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The clinical table, the sex of each patient, and who has RNA, protein and sequencing."""
+    n_patients = len(patients)
     age = np.clip(rng.normal(63, 10, n_patients), 30, 90).round(0)
     sex = rng.choice(["female", "male"], size=n_patients)
     stage_num = np.clip(
         np.round(2.2 + 0.55 * factors[:, 0] + rng.normal(0, 0.75, n_patients)), 1, 4
     )
     stage = np.array(["I", "II", "III", "IV"])[stage_num.astype(int) - 1]
-    linear = (
-        LOG_HAZARD["proliferation"] * factors[:, 0]
-        + LOG_HAZARD["hypoxia"] * factors[:, 1]
-        + LOG_HAZARD["immune"] * factors[:, 2]
-        + LOG_HAZARD["stage"] * (stage_num - 2)
-        + LOG_HAZARD["age"] * (age - 63)
-    )
-    # Weibull baseline (shape 1.3), median about 30 months at linear = 0
-    shape_k, scale_l = 1.3, 40.0
-    event_time = scale_l * (-np.log(rng.random(n_patients)) / np.exp(linear)) ** (1 / shape_k)
-    censor_time = np.minimum(rng.uniform(30, 90, n_patients), rng.exponential(200, n_patients))
-    os_months = np.round(np.minimum(event_time, censor_time), 2)
-    os_event = (event_time <= censor_time).astype(int)
+    os_months, os_event = _simulate_survival(rng, factors, stage_num, age)
     response_logit = -0.3 + 1.2 * factors[:, 2] - 0.4 * (stage_num - 2)
     response = np.where(
         rng.random(n_patients) < _sigmoid(response_logit), "responder", "non-responder"
@@ -372,8 +413,34 @@ def simulate(
             "response": response,
         }
     )
+    return clinical, sex, (has_rna, has_protein, sequenced)
 
-    # RNA-seq counts
+
+def _simulate_survival(
+    rng: np.random.Generator, factors: np.ndarray, stage_num: np.ndarray, age: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Overall survival (months, event) from the proportional-hazards model, censored."""
+    n_patients = len(age)
+    linear = (
+        LOG_HAZARD["proliferation"] * factors[:, 0]
+        + LOG_HAZARD["hypoxia"] * factors[:, 1]
+        + LOG_HAZARD["immune"] * factors[:, 2]
+        + LOG_HAZARD["stage"] * (stage_num - 2)
+        + LOG_HAZARD["age"] * (age - 63)
+    )
+    # Weibull baseline (shape 1.3), median about 30 months at linear = 0
+    shape_k, scale_l = 1.3, 40.0
+    event_time = scale_l * (-np.log(rng.random(n_patients)) / np.exp(linear)) ** (1 / shape_k)
+    censor_time = np.minimum(rng.uniform(30, 90, n_patients), rng.exponential(200, n_patients))
+    os_months = np.round(np.minimum(event_time, censor_time), 2)
+    os_event = (event_time <= censor_time).astype(int)
+    return os_months, os_event
+
+
+def _simulate_genes(
+    rng: np.random.Generator, n_genes: int
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """Gene names, the module of each gene, and the unnamed filler genes."""
     gene_names, modules = [], []
     for module, genes in MODULE_GENES.items():
         gene_names += genes
@@ -389,8 +456,13 @@ def simulate(
     )
     gene_names += filler
     modules += list(filler_modules)
-    modules = np.array(modules)
-    n_g = len(gene_names)
+    return gene_names, np.array(modules), filler
+
+
+def _simulate_counts(rng: np.random.Generator, genes, factors, mutations, sex: np.ndarray):
+    """RNA-seq counts (patients x genes), library sizes, and the planted gene effects."""
+    gene_names, modules, _ = genes
+    n_patients, n_g = len(factors), len(gene_names)
     baseline = rng.normal(4.0, 1.6, n_g)
     loadings = np.zeros((n_g, 3))
     named_genes = set(sum(MODULE_GENES.values(), []))
@@ -418,7 +490,7 @@ def simulate(
     eta = (
         baseline[None, :]
         + factors @ loadings.T
-        + np.column_stack([tp53, egfr, kras]).astype(float) @ mutation_effect.T
+        + np.column_stack(mutations).astype(float) @ mutation_effect.T
         + sex_effect
         + rng.normal(0, 0.35, (n_patients, n_g))
     )
@@ -426,9 +498,14 @@ def simulate(
     mean = np.exp(eta) * library[:, None] * 2.0
     dispersion = 0.08
     counts = rng.poisson(rng.gamma(1 / dispersion, mean * dispersion))
-    samples = [f"{p}-01A" for p in patients]
-    counts_df = pd.DataFrame(counts.T, index=gene_names, columns=samples).loc[:, has_rna]
+    return counts, library, (loadings, mutation_effect)
 
+
+def _simulate_protein(
+    rng: np.random.Generator, genes, counts: np.ndarray, library: np.ndarray, n_proteins: int
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """Proteins, their abundances (patients x proteins) and the named genes."""
+    gene_names, _, filler = genes
     # proteins: named module genes first, then random filler genes
     unnamed = set(filler) | set(sum(SEX_GENES.values(), []))
     named = [g for g in gene_names if g not in unnamed]
@@ -443,11 +520,18 @@ def simulate(
     protein_rate = rng.beta(1.2, 6.0, len(proteins))  # per-protein missingness propensity
     p_missing = _sigmoid(np.log(protein_rate / (1 - protein_rate))[None, :] - 1.5 * z)
     abundance = np.where(rng.random(z.shape) < p_missing, np.nan, abundance)
-    protein_df = pd.DataFrame(abundance.T.round(4), index=proteins, columns=samples).loc[
-        :, has_protein
-    ]
+    return proteins, abundance, named
 
-    # MAF
+
+def _simulate_maf(
+    rng: np.random.Generator,
+    patients: list[str],
+    sequenced: np.ndarray,
+    mutations,
+    named: list[str],
+) -> pd.DataFrame:
+    """The MAF of the sequenced patients: drivers, passengers and silent variants."""
+    tp53, egfr, kras = mutations
     rows = []
     maf_classes = ["Missense_Mutation"] * 6 + [
         "Nonsense_Mutation",
@@ -473,6 +557,11 @@ def simulate(
     )
     maf.insert(1, "Variant_Type", "SNP")
     maf["NCBI_Build"] = "GRCh38"
+    return maf
+
+
+def _add_variant_details(maf: pd.DataFrame, seed: int) -> None:
+    """Protein changes and read counts of the MAF's variants, in place."""
     # protein changes and read counts from a generator of their own (the rest of the
     # demo stays as it was)
     variant_rng = np.random.default_rng([seed, 16])
@@ -496,16 +585,15 @@ def simulate(
     maf["t_alt_count"] = np.maximum(1, np.round(depth * variant_rng.beta(4, 8, len(maf))))
     maf["t_ref_count"] = depth - maf["t_alt_count"]
 
-    # images
-    spacing = (1.0, 1.0, 2.0)
-    images = {}
-    if with_images:
-        for i, p in enumerate(patients):
-            images[p] = simulate_image(rng, factors[i], bool(egfr[i]), site[i], spacing=spacing)
 
-    truth = {
+def _truth(patients, subtype, factors, mutations, genes, effects) -> dict:
+    """The planted truth: factors and mutations, gene modules, markers, hazards, sites."""
+    tp53, egfr, kras = mutations
+    gene_names, modules, _ = genes
+    loadings, mutation_effect = effects
+    return {
         "factors": pd.DataFrame(factors, index=patients, columns=list(FACTORS)).assign(
-            subtype=pd.Categorical(subtype, categories=subtype_names),
+            subtype=pd.Categorical(subtype, categories=list(SUBTYPES)),
             tp53_mutant=tp53.astype(int),
             egfr_mutant=egfr.astype(int),
             kras_mutant=kras.astype(int),
@@ -532,15 +620,4 @@ def simulate(
         ),
         "log_hazard": dict(LOG_HAZARD),
         "site_effects": pd.DataFrame(SITES, index=["scale", "offset", "noise_sd"]).T,
-        "model": {"subtype_sd": SUBTYPE_SD, "seed": seed, "n_patients": n_patients},
     }
-    return DemoData(
-        patients=patients,
-        clinical=clinical,
-        counts=counts_df,
-        protein=protein_df,
-        maf=maf,
-        images=images,
-        spacing=spacing,
-        truth=truth,
-    )

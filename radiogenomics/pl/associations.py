@@ -212,6 +212,29 @@ def heatmap(
         raise InputError(
             "nothing to show in the heatmap", expected="tested pairs", found="an empty selection"
         )
+    matrix, qmatrix = _grid(table, value, xs, ys)
+    if cluster:
+        row_order = _leaf_order(matrix.to_numpy())
+        col_order = _leaf_order(matrix.to_numpy().T)
+        matrix = matrix.iloc[row_order, col_order]
+        qmatrix = qmatrix.iloc[row_order, col_order]
+    figure = _heatmap_figure(matrix, qmatrix, value, q_threshold)
+    figure.update_layout(
+        title=title or f"{value.replace('_', ' ')} of the top x and y features",
+        template="plotly_white",
+        xaxis={"tickangle": 45, "tickfont": {"size": 9}},
+        yaxis={"tickfont": {"size": 9}, "autorange": "reversed"},
+        height=max(400, 16 * len(matrix.index) + 200),
+        width=max(600, 14 * len(matrix.columns) + 300),
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return figure
+
+
+def _grid(
+    table: pd.DataFrame, value: str, xs: list[str], ys: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``value`` and the q-values of the chosen pairs as x-by-y matrices."""
     x_text = (
         table["x"].astype(str)
         if not isinstance(table["x"].dtype, pd.CategoricalDtype)
@@ -238,11 +261,13 @@ def heatmap(
     qmatrix = grid.pivot_table(index="x", columns="y", values="q", aggfunc="first").reindex(
         index=xs, columns=ys
     )
-    if cluster:
-        row_order = _leaf_order(matrix.to_numpy())
-        col_order = _leaf_order(matrix.to_numpy().T)
-        matrix = matrix.iloc[row_order, col_order]
-        qmatrix = qmatrix.iloc[row_order, col_order]
+    return matrix, qmatrix
+
+
+def _heatmap_figure(
+    matrix: pd.DataFrame, qmatrix: pd.DataFrame, value: str, q_threshold: float
+) -> go.Figure:
+    """The heatmap of the matrix, significant pairs marked with a dot."""
     values = matrix.to_numpy()
     bound = np.nanmax(np.abs(values)) if np.isfinite(values).any() else 1.0
     marks = np.where(qmatrix.to_numpy() < q_threshold, "significant", "")
@@ -275,15 +300,6 @@ def heatmap(
                 hoverinfo="skip",
             )
         )
-    figure.update_layout(
-        title=title or f"{value.replace('_', ' ')} of the top x and y features",
-        template="plotly_white",
-        xaxis={"tickangle": 45, "tickfont": {"size": 9}},
-        yaxis={"tickfont": {"size": 9}, "autorange": "reversed"},
-        height=max(400, 16 * len(matrix.index) + 200),
-        width=max(600, 14 * len(matrix.columns) + 300),
-        legend={"orientation": "h", "y": -0.25},
-    )
     return figure
 
 
@@ -377,72 +393,13 @@ def pair(
 
 
 def _pair_figure(data: PairData) -> go.Figure:
-    stats, method, covariate_names = data.statistics, data.method, data.covariates
-    x_feature, y_feature = data.x_feature, data.y_feature
-    patients, xk, yk = data.patients, data.x, data.y
-    lines = [
-        f"{method}, n = {stats['n']}",
-        f"estimate {stats['estimate']:.3g} [{stats['ci_lower']:.3g}, {stats['ci_upper']:.3g}]"
-        if np.isfinite(stats["ci_lower"])
-        else f"estimate {stats['estimate']:.3g}",
-        f"p = {stats['p_value']:.3g}"
-        + (f", q = {stats['q_value']:.3g}" if np.isfinite(stats["q_value"]) else ""),
-    ]
-    if covariate_names:
-        lines.append("adjusted for " + ", ".join(covariate_names))
-    text = "<br>".join(lines)
     figure = go.Figure()
-    if data.binary and method in ("mannwhitney", "welch", "logistic"):
-        for group, colour in ((0.0, _OTHER), (1.0, _SIGNIFICANT)):
-            members = yk == group
-            figure.add_trace(
-                go.Box(
-                    y=xk[members],
-                    x=[f"{y_feature} = {int(group)}"] * int(members.sum()),
-                    name=f"{y_feature} = {int(group)} (n = {int(members.sum())})",
-                    boxpoints="all",
-                    jitter=0.4,
-                    pointpos=0,
-                    marker={"color": colour, "size": 5},
-                    line={"color": colour},
-                    text=patients[members],
-                    hovertemplate="%{text}: %{y:.4g}<extra></extra>",
-                )
-            )
-        figure.update_layout(yaxis_title=x_feature, xaxis_title=y_feature)
+    if data.binary and data.method in ("mannwhitney", "welch", "logistic"):
+        _add_pair_boxes(figure, data)
     else:
-        xs, ys = xk, yk
-        x_label, y_label = x_feature, y_feature
-        if data.x_adjusted is not None:
-            xs, ys = data.x_adjusted, data.y_adjusted
-            x_label = f"{x_feature} (adjusted)"
-            y_label = f"{y_feature} (adjusted)"
-        figure.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="markers",
-                text=patients,
-                name="patients",
-                marker={"color": "#2c3e50", "size": 6, "opacity": 0.75},
-                hovertemplate="%{text}<br>x %{x:.4g}<br>y %{y:.4g}<extra></extra>",
-            )
-        )
-        if xs.size >= 2 and np.ptp(xs) > 0:
-            slope, intercept = np.polyfit(xs, ys, 1)
-            grid = np.linspace(xs.min(), xs.max(), 50)
-            figure.add_trace(
-                go.Scatter(
-                    x=grid,
-                    y=intercept + slope * grid,
-                    mode="lines",
-                    name="least-squares fit",
-                    line={"color": _SIGNIFICANT, "width": 2},
-                )
-            )
-        figure.update_layout(xaxis_title=x_label, yaxis_title=y_label)
+        _add_pair_scatter(figure, data)
     figure.add_annotation(
-        text=text,
+        text=_pair_statistics(data),
         xref="paper",
         yref="paper",
         x=0.01,
@@ -455,6 +412,79 @@ def _pair_figure(data: PairData) -> go.Figure:
         font={"size": 11},
     )
     figure.update_layout(
-        title=f"{x_feature} ~ {y_feature}", template="plotly_white", showlegend=True
+        title=f"{data.x_feature} ~ {data.y_feature}", template="plotly_white", showlegend=True
     )
     return figure
+
+
+def _pair_statistics(data: PairData) -> str:
+    """The pair's method, size, estimate, p- and q-value and covariates, as lines of HTML."""
+    stats, method, covariate_names = data.statistics, data.method, data.covariates
+    lines = [
+        f"{method}, n = {stats['n']}",
+        f"estimate {stats['estimate']:.3g} [{stats['ci_lower']:.3g}, {stats['ci_upper']:.3g}]"
+        if np.isfinite(stats["ci_lower"])
+        else f"estimate {stats['estimate']:.3g}",
+        f"p = {stats['p_value']:.3g}"
+        + (f", q = {stats['q_value']:.3g}" if np.isfinite(stats["q_value"]) else ""),
+    ]
+    if covariate_names:
+        lines.append("adjusted for " + ", ".join(covariate_names))
+    return "<br>".join(lines)
+
+
+def _add_pair_boxes(figure: go.Figure, data: PairData) -> None:
+    """Box plots of x in the two groups of a binary y."""
+    x_feature, y_feature = data.x_feature, data.y_feature
+    patients, xk, yk = data.patients, data.x, data.y
+    for group, colour in ((0.0, _OTHER), (1.0, _SIGNIFICANT)):
+        members = yk == group
+        figure.add_trace(
+            go.Box(
+                y=xk[members],
+                x=[f"{y_feature} = {int(group)}"] * int(members.sum()),
+                name=f"{y_feature} = {int(group)} (n = {int(members.sum())})",
+                boxpoints="all",
+                jitter=0.4,
+                pointpos=0,
+                marker={"color": colour, "size": 5},
+                line={"color": colour},
+                text=patients[members],
+                hovertemplate="%{text}: %{y:.4g}<extra></extra>",
+            )
+        )
+    figure.update_layout(yaxis_title=x_feature, xaxis_title=y_feature)
+
+
+def _add_pair_scatter(figure: go.Figure, data: PairData) -> None:
+    """The scatter of y against x (their residuals with covariates) and its fitted line."""
+    xs, ys = data.x, data.y
+    x_label, y_label = data.x_feature, data.y_feature
+    if data.x_adjusted is not None:
+        xs, ys = data.x_adjusted, data.y_adjusted
+        x_label = f"{data.x_feature} (adjusted)"
+        y_label = f"{data.y_feature} (adjusted)"
+    figure.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="markers",
+            text=data.patients,
+            name="patients",
+            marker={"color": "#2c3e50", "size": 6, "opacity": 0.75},
+            hovertemplate="%{text}<br>x %{x:.4g}<br>y %{y:.4g}<extra></extra>",
+        )
+    )
+    if xs.size >= 2 and np.ptp(xs) > 0:
+        slope, intercept = np.polyfit(xs, ys, 1)
+        grid = np.linspace(xs.min(), xs.max(), 50)
+        figure.add_trace(
+            go.Scatter(
+                x=grid,
+                y=intercept + slope * grid,
+                mode="lines",
+                name="least-squares fit",
+                line={"color": _SIGNIFICANT, "width": 2},
+            )
+        )
+    figure.update_layout(xaxis_title=x_label, yaxis_title=y_label)

@@ -61,9 +61,6 @@ def correlation_clustermap(
     absolute
         Show ``|r|`` instead of ``r``.
     """
-    from scipy.cluster import hierarchy
-    from scipy.spatial.distance import squareform
-
     from ..pp.redundancy import feature_correlation
 
     corr = feature_correlation(mdata, mod, method=method, features=features, layer=layer)
@@ -80,28 +77,67 @@ def correlation_clustermap(
         rows=2, cols=1, row_heights=[0.18, 0.82], shared_xaxes=True, vertical_spacing=0.01
     )
     if len(names) > 2:
-        distance = 1.0 - np.abs(np.nan_to_num(r, nan=0.0))
-        distance = np.clip((distance + distance.T) / 2, 0.0, None)
-        np.fill_diagonal(distance, 0.0)
-        tree = hierarchy.linkage(squareform(distance, checks=False), method=linkage)
-        dendro = hierarchy.dendrogram(tree, no_plot=True)
-        order = np.asarray(dendro["leaves"])
-        for xs, ys in zip(dendro["icoord"], dendro["dcoord"]):
-            fig.add_trace(
-                go.Scatter(
-                    x=(np.asarray(xs) - 5) / 10,
-                    y=ys,
-                    mode="lines",
-                    line={"color": "#555", "width": 1},
-                    hoverinfo="skip",
-                    showlegend=False,
-                ),
-                row=1,
-                col=1,
-            )
+        order = _add_dendrogram(fig, r, linkage)
+    ordered = [names[i] for i in order]
+    _add_correlation_heatmap(fig, r, order, ordered, classes, absolute)
+    tick = {
+        "tickmode": "array",
+        "tickvals": np.arange(len(order)),
+        "ticktext": ordered,
+        "tickfont": {"size": 7 if len(order) > 40 else 9},
+    }
+    fig.update_xaxes(**tick, row=2, col=1)
+    fig.update_yaxes(**tick, autorange="reversed", row=2, col=1)
+    fig.update_xaxes(showticklabels=False, row=1, col=1)
+    fig.update_yaxes(showticklabels=False, title="1 - |r|", row=1, col=1)
+    size = max(500, min(1400, 14 * len(order) + 250))
+    fig.update_layout(
+        title=title or f"{method.capitalize()} correlation of {len(order)} {mod} features",
+        width=size + 100,
+        height=size,
+        template="plotly_white",
+        margin={"l": 220, "b": 220, "t": 60},
+    )
+    return fig
+
+
+def _add_dendrogram(fig: go.Figure, r: np.ndarray, linkage: str) -> np.ndarray:
+    """The dendrogram of the features on ``1 - |r|`` above the heatmap; returns its leaf order."""
+    from scipy.cluster import hierarchy
+    from scipy.spatial.distance import squareform
+
+    distance = 1.0 - np.abs(np.nan_to_num(r, nan=0.0))
+    distance = np.clip((distance + distance.T) / 2, 0.0, None)
+    np.fill_diagonal(distance, 0.0)
+    tree = hierarchy.linkage(squareform(distance, checks=False), method=linkage)
+    dendro = hierarchy.dendrogram(tree, no_plot=True)
+    for xs, ys in zip(dendro["icoord"], dendro["dcoord"]):
+        fig.add_trace(
+            go.Scatter(
+                x=(np.asarray(xs) - 5) / 10,
+                y=ys,
+                mode="lines",
+                line={"color": "#555", "width": 1},
+                hoverinfo="skip",
+                showlegend=False,
+            ),
+            row=1,
+            col=1,
+        )
+    return np.asarray(dendro["leaves"])
+
+
+def _add_correlation_heatmap(
+    fig: go.Figure,
+    r: np.ndarray,
+    order: np.ndarray,
+    ordered: list[str],
+    classes: np.ndarray,
+    absolute: bool,
+) -> None:
+    """The correlation matrix in leaf order, with feature names and classes on hover."""
     shown = np.abs(r) if absolute else r
     shown = shown[np.ix_(order, order)]
-    ordered = [names[i] for i in order]
     hover = np.array(
         [
             [
@@ -126,25 +162,6 @@ def correlation_clustermap(
         row=2,
         col=1,
     )
-    tick = {
-        "tickmode": "array",
-        "tickvals": np.arange(len(order)),
-        "ticktext": ordered,
-        "tickfont": {"size": 7 if len(order) > 40 else 9},
-    }
-    fig.update_xaxes(**tick, row=2, col=1)
-    fig.update_yaxes(**tick, autorange="reversed", row=2, col=1)
-    fig.update_xaxes(showticklabels=False, row=1, col=1)
-    fig.update_yaxes(showticklabels=False, title="1 - |r|", row=1, col=1)
-    size = max(500, min(1400, 14 * len(order) + 250))
-    fig.update_layout(
-        title=title or f"{method.capitalize()} correlation of {len(order)} {mod} features",
-        width=size + 100,
-        height=size,
-        template="plotly_white",
-        margin={"l": 220, "b": 220, "t": 60},
-    )
-    return fig
 
 
 def batch_before_after(
@@ -275,14 +292,14 @@ def embedding(
     label = basis.upper() if basis.lower() in ("umap", "pca") else basis
     axis = "PC" if basis.lower() == "pca" else f"{label} "
     fig = go.Figure()
-    patients = np.asarray(adata.obs_names)
+    points = (coords[:, a], coords[:, b], np.asarray(adata.obs_names))
     if color is None:
         fig.add_trace(
             go.Scatter(
-                x=coords[:, a],
-                y=coords[:, b],
+                x=points[0],
+                y=points[1],
                 mode="markers",
-                text=patients,
+                text=points[2],
                 marker={"size": 7},
                 hovertemplate="%{text}<extra></extra>",
             )
@@ -296,50 +313,9 @@ def embedding(
             and not pd.api.types.is_bool_dtype(series.dtype)
         )
         if numeric:
-            values = series.to_numpy(dtype=float)
-            fig.add_trace(
-                go.Scatter(
-                    x=coords[:, a],
-                    y=coords[:, b],
-                    mode="markers",
-                    text=patients,
-                    marker={
-                        "size": 7,
-                        "color": values,
-                        "colorscale": "Viridis",
-                        "colorbar": {"title": name},
-                        "showscale": True,
-                    },
-                    customdata=values,
-                    hovertemplate="%{text}<br>" + name + ": %{customdata:.3g}<extra></extra>",
-                    showlegend=False,
-                )
-            )
+            _add_numeric_colour(fig, points, series, name)
         else:
-            if isinstance(series.dtype, pd.CategoricalDtype):
-                levels = [str(c) for c in series.cat.categories]
-            else:
-                levels = sorted(series.dropna().astype(str).unique())
-            text = series.astype(object).where(series.notna(), None)
-            text = np.array(["missing" if v is None else str(v) for v in text])
-            if (text == "missing").any():
-                levels.append("missing")
-            for k, level in enumerate(levels):
-                rows = text == level
-                if not rows.any():
-                    continue
-                colour = "#cccccc" if level == "missing" else PALETTE[k % len(PALETTE)]
-                fig.add_trace(
-                    go.Scatter(
-                        x=coords[rows, a],
-                        y=coords[rows, b],
-                        mode="markers",
-                        name=level,
-                        text=patients[rows],
-                        marker={"size": 7, "color": colour},
-                        hovertemplate="%{text}<br>" + f"{name}: {level}<extra></extra>",
-                    )
-                )
+            _add_levels(fig, points, series, name)
     fig.update_layout(
         title=title or f"{mod} patients ({label})" + (f", coloured by {name}" if name else ""),
         xaxis_title=f"{axis}{a + 1}",
@@ -350,6 +326,59 @@ def embedding(
         height=560,
     )
     return fig
+
+
+def _add_numeric_colour(fig: go.Figure, points, series: pd.Series, name: str) -> None:
+    """Patients coloured on a continuous scale by a numeric column or feature."""
+    x, y, patients = points
+    values = series.to_numpy(dtype=float)
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=y,
+            mode="markers",
+            text=patients,
+            marker={
+                "size": 7,
+                "color": values,
+                "colorscale": "Viridis",
+                "colorbar": {"title": name},
+                "showscale": True,
+            },
+            customdata=values,
+            hovertemplate="%{text}<br>" + name + ": %{customdata:.3g}<extra></extra>",
+            showlegend=False,
+        )
+    )
+
+
+def _add_levels(fig: go.Figure, points, series: pd.Series, name: str) -> None:
+    """One trace per level of a categorical column, missing values in grey last."""
+    x, y, patients = points
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        levels = [str(c) for c in series.cat.categories]
+    else:
+        levels = sorted(series.dropna().astype(str).unique())
+    text = series.astype(object).where(series.notna(), None)
+    text = np.array(["missing" if v is None else str(v) for v in text])
+    if (text == "missing").any():
+        levels.append("missing")
+    for k, level in enumerate(levels):
+        rows = text == level
+        if not rows.any():
+            continue
+        colour = "#cccccc" if level == "missing" else PALETTE[k % len(PALETTE)]
+        fig.add_trace(
+            go.Scatter(
+                x=x[rows],
+                y=y[rows],
+                mode="markers",
+                name=level,
+                text=patients[rows],
+                marker={"size": 7, "color": colour},
+                hovertemplate="%{text}<br>" + f"{name}: {level}<extra></extra>",
+            )
+        )
 
 
 def differential_dotplot(
