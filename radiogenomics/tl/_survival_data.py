@@ -86,40 +86,7 @@ def outcome(
                 expected=f"one of {list(map(str, obs.columns))[:15]}",
                 found="no such column",
             )
-    t_series = obs[time]
-    if (
-        isinstance(t_series.dtype, pd.CategoricalDtype)
-        or not (pd.api.types.is_numeric_dtype(t_series.dtype))
-        or pd.api.types.is_bool_dtype(t_series.dtype)
-    ):
-        raise CohortError(
-            "survival times must be numbers",
-            column=time,
-            expected="a numeric column of follow-up times",
-            found=str(t_series.dtype),
-        )
-    t = pd.to_numeric(t_series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bad = np.isinf(t)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise CohortError(
-            "infinite survival time",
-            column=time,
-            row=str(patients[first]),
-            expected="a finite time >= 0",
-            found=t[first],
-        )
-    negative = t < 0
-    if negative.any():
-        first = int(np.flatnonzero(negative)[0])
-        raise CohortError(
-            f"negative survival time for {int(negative.sum())} patient(s): "
-            f"{_examples(patients, negative)}",
-            column=time,
-            row=str(patients[first]),
-            expected="a time >= 0",
-            found=t[first],
-        )
+    t = _time_values(obs[time], time, patients)
     e = _event_values(obs[event], event, event_map, patients)
     unknown = np.isnan(t) | np.isnan(e)
     if unknown.any():
@@ -154,6 +121,44 @@ def outcome(
         time_column=time,
         event_column=event,
     )
+
+
+def _time_values(t_series: pd.Series, time: str, patients: pd.Index) -> np.ndarray:
+    """Follow-up times as floats (NaN when missing), refusing non-numbers, infinite or negative."""
+    if (
+        isinstance(t_series.dtype, pd.CategoricalDtype)
+        or not (pd.api.types.is_numeric_dtype(t_series.dtype))
+        or pd.api.types.is_bool_dtype(t_series.dtype)
+    ):
+        raise CohortError(
+            "survival times must be numbers",
+            column=time,
+            expected="a numeric column of follow-up times",
+            found=str(t_series.dtype),
+        )
+    t = pd.to_numeric(t_series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = np.isinf(t)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise CohortError(
+            "infinite survival time",
+            column=time,
+            row=str(patients[first]),
+            expected="a finite time >= 0",
+            found=t[first],
+        )
+    negative = t < 0
+    if negative.any():
+        first = int(np.flatnonzero(negative)[0])
+        raise CohortError(
+            f"negative survival time for {int(negative.sum())} patient(s): "
+            f"{_examples(patients, negative)}",
+            column=time,
+            row=str(patients[first]),
+            expected="a time >= 0",
+            found=t[first],
+        )
+    return t
 
 
 def _event_values(series: pd.Series, column: str, event_map, patients: pd.Index) -> np.ndarray:

@@ -249,73 +249,30 @@ def associate(
     bx = _block(mdata, x, x_features, x_layer, "x")
     by = _block(mdata, y, y_features, y_layer, "y")
     z, z_names = design_matrix(mdata.obs, covariate_names)
-    if method in BINARY_METHODS:
-        _check_binary(by, method)
-    _check_numbers(bx, "x")
-    _check_numbers(by, "y")
+    _check_blocks(bx, by, method)
     labels = dict(
         x_modality=bx.source,
         y_modality=by.source,
         method=method,
         covariates=",".join(covariate_names),
     )
-    if out is not None:
-        out = Path(out)
-        if out.suffix.lower() != ".parquet":
-            raise InputError(
-                "a streamed association table is written as Parquet",
-                file=out,
-                expected="a path ending in .parquet",
-                found=out.suffix or "none",
-            )
+    out = _stream_path(out)
     streamed = out is not None and p_threshold is None
     run = dict(method=method, alpha=alpha, n_jobs=n_jobs, client=client)
-    if streamed:
-        frame, n_tests, info = _stream(
-            bx,
-            by,
-            z,
-            method,
-            alpha,
-            n_jobs,
-            client,
-            multitest,
-            family,
-            out,
-            labels,
-            bx.names,
-            by.names,
-            STREAM_PAIRS,
-        )
-        n_pairs = len(bx.names) * len(by.names)
-        n_untestable = n_pairs - n_tests
-        result = AssociationArrays(
-            values=np.empty((len(FIELDS), 0, 0)),
-            n=np.empty((0, 0), np.int32),
-            method=method,
-            info=info,
-        )
-    elif p_threshold is not None:
-        result = _threshold_run(
-            bx.values, by.values, z, method, alpha, n_jobs, client, p_threshold, multitest
-        )
-        frame = kept_frame(result, bx.names, by.names, **labels)
-        n_pairs = len(bx.names) * len(by.names)
-        n_untestable = n_pairs - result.n_tests
-    else:
-        result = _in_memory(
-            bx,
-            by,
-            z,
-            run,
-            multitest,
-            family,
-            int(n_permutations) if permutation else 0,
-            random_state,
-        )
-        frame = association_frame(result.values, result.n, bx.names, by.names, **labels)
-        n_pairs = result["p_value"].size
-        n_untestable = int(np.isnan(result["p_value"]).sum())
+    frame, result, n_pairs, n_untestable = _compute_table(
+        bx,
+        by,
+        z,
+        labels,
+        run,
+        multitest=multitest,
+        family=family,
+        p_threshold=p_threshold,
+        out=out,
+        streamed=streamed,
+        n_permutations=int(n_permutations) if permutation else 0,
+        random_state=random_state,
+    )
     params = _parameters(
         mdata,
         x,
@@ -362,6 +319,81 @@ def associate(
     frame.attrs["radiogenomics"] = dict(params, key=key, kind=RESULT_KIND)
     store_result(mdata, RESULT_KIND, key, frame, params)
     return frame
+
+
+def _stream_path(out) -> Path | None:
+    """The Parquet path a table is written to, if any."""
+    if out is not None:
+        out = Path(out)
+        if out.suffix.lower() != ".parquet":
+            raise InputError(
+                "a streamed association table is written as Parquet",
+                file=out,
+                expected="a path ending in .parquet",
+                found=out.suffix or "none",
+            )
+    return out
+
+
+def _compute_table(
+    bx: Block,
+    by: Block,
+    z: np.ndarray,
+    labels: dict,
+    run: dict,
+    *,
+    multitest: str,
+    family: str,
+    p_threshold: float | None,
+    out: Path | None,
+    streamed: bool,
+    n_permutations: int,
+    random_state,
+):
+    """The table in its mode (streamed, threshold, in memory): frame, result, pairs, untestable."""
+    if streamed:
+        frame, n_tests, info = _stream(
+            bx,
+            by,
+            z,
+            run["method"],
+            run["alpha"],
+            run["n_jobs"],
+            run["client"],
+            multitest,
+            family,
+            out,
+            labels,
+            bx.names,
+            by.names,
+            STREAM_PAIRS,
+        )
+        n_pairs = len(bx.names) * len(by.names)
+        result = AssociationArrays(
+            values=np.empty((len(FIELDS), 0, 0)),
+            n=np.empty((0, 0), np.int32),
+            method=run["method"],
+            info=info,
+        )
+        return frame, result, n_pairs, n_pairs - n_tests
+    if p_threshold is not None:
+        result = _threshold_run(
+            bx.values,
+            by.values,
+            z,
+            run["method"],
+            run["alpha"],
+            run["n_jobs"],
+            run["client"],
+            p_threshold,
+            multitest,
+        )
+        frame = kept_frame(result, bx.names, by.names, **labels)
+        n_pairs = len(bx.names) * len(by.names)
+        return frame, result, n_pairs, n_pairs - result.n_tests
+    result = _in_memory(bx, by, z, run, multitest, family, n_permutations, random_state)
+    frame = association_frame(result.values, result.n, bx.names, by.names, **labels)
+    return frame, result, result["p_value"].size, int(np.isnan(result["p_value"]).sum())
 
 
 def _check_request(
@@ -562,6 +594,14 @@ def _default_key(x, y) -> str:
         return spec if isinstance(spec, str) else "clinical"
 
     return f"{name(x)}_vs_{name(y)}"
+
+
+def _check_blocks(bx: Block, by: Block, method: str) -> None:
+    """Refuse a non-binary y for a two-group method and infinite values on either side."""
+    if method in BINARY_METHODS:
+        _check_binary(by, method)
+    _check_numbers(bx, "x")
+    _check_numbers(by, "y")
 
 
 def _check_binary(block: Block, method: str) -> None:

@@ -250,67 +250,17 @@ def delta(
     >>> change.obs_names.tolist(), change.X.ravel().round(2).tolist()
     (['P1', 'P2'], [-0.2, 0.25])
     """
-    if kind not in DELTA_KINDS:
-        raise InputError(
-            f"unknown kind={kind!r}", expected=f"one of {list(DELTA_KINDS)}", found=kind
-        )
-    if missing not in ("error", "drop"):
-        raise InputError(
-            f"unknown missing={missing!r}", expected="'error' or 'drop'", found=missing
-        )
-    if baseline == follow_up:
-        raise InputError("baseline and follow-up are the same time point", found=baseline)
-    long, base_mod, follow_mod = _long_modality(data, mod, timepoint, baseline, follow_up)
-    if long is not None:
-        base, follow = _split(long, timepoint, baseline, follow_up, patient_key, layer)
-        source = long
-    else:
-        base, follow = _pair(base_mod, patient_key, layer), _pair(follow_mod, patient_key, layer)
-        source = base_mod
-        if list(base.columns) != list(follow.columns):
-            shared = base.columns.intersection(follow.columns, sort=False)
-            if len(shared) == 0:
-                raise CohortError(
-                    "the two time points share no feature",
-                    found=[list(base.columns[:3]), list(follow.columns[:3])],
-                )
-            base, follow = base[shared], follow[shared]
-    only_base = [p for p in base.index if p not in set(follow.index)]
-    only_follow = [p for p in follow.index if p not in set(base.index)]
-    if (only_base or only_follow) and missing == "error":
-        lacking = [
-            *(f"{p} (no {follow_up!r})" for p in only_base),
-            *(f"{p} (no {baseline!r})" for p in only_follow),
-        ]
-        raise CohortError(
-            f"{len(lacking)} patient(s) lack one of the two time points: "
-            + ", ".join(lacking[:20])
-            + (" ..." if len(lacking) > 20 else ""),
-            column=timepoint,
-            expected=f"an image at {baseline!r} and at {follow_up!r} for every patient",
-            found=lacking,
-            hint="Pass missing='drop' to leave them out (they are listed in the result)",
-        )
-    patients = [p for p in base.index if p in set(follow.index)]
-    if not patients:
-        raise CohortError(
-            "no patient has both time points",
-            expected=f"{baseline!r} and {follow_up!r}",
-            found={"baseline": len(base), "follow_up": len(follow)},
-        )
+    _check_delta_options(kind, missing, baseline, follow_up)
+    base, follow, source = _paired_frames(
+        data, mod, timepoint, baseline, follow_up, patient_key, layer
+    )
+    patients, only_base, only_follow = _paired_patients(
+        base, follow, missing, timepoint, baseline, follow_up
+    )
     b = base.loc[patients].to_numpy()
     f = follow.loc[patients, base.columns].to_numpy()
     change, undefined, reason = _change(b, f, kind)
-    rows, cols = np.nonzero(reason != "")
-    undefined_table = pd.DataFrame(
-        {
-            "patient": np.asarray(patients, dtype=object)[rows],
-            "feature": np.asarray(base.columns, dtype=object)[cols],
-            "reason": reason[rows, cols].astype(str),
-            "baseline": b[rows, cols],
-            "follow_up": f[rows, cols],
-        }
-    )
+    undefined_table = _undefined_table(patients, base.columns, reason, b, f)
 
     result = _change_modality(source, base.columns, patients, change, b, f, undefined, kind)
     dropped = pd.DataFrame(
@@ -336,18 +286,11 @@ def delta(
         },
     }
     if isinstance(data, md.MuData):
-        name = key_added or f"{mod}_delta"
-        if any("|" in str(p) for p in patients):
-            raise CohortError(
-                "a cohort modality has one row per patient, and some patients have several lesions",
-                expected="one lesion per patient",
-                found=[p for p in patients if "|" in str(p)][:5],
-                hint="Compute the change on the modality (AnnData) and summarise lesions "
-                "per patient first",
-            )
-        add_modality(data, name, result)
-        root = data.uns.setdefault("radiogenomics", {})
-        root.setdefault("delta", {})[name] = _clean_uns(
+        _add_to_cohort(
+            data,
+            key_added or f"{mod}_delta",
+            result,
+            patients,
             {
                 "kind": kind,
                 "baseline": baseline,
@@ -356,9 +299,98 @@ def delta(
                 "n_patients": len(patients),
                 "n_undefined": int(len(undefined_table)),
                 "dropped": [str(p) for p in dropped["patient"]],
-            }
+            },
         )
     return result
+
+
+def _check_delta_options(kind, missing, baseline, follow_up):
+    """Refuse an unknown kind or missing rule, and a baseline equal to the follow-up."""
+    if kind not in DELTA_KINDS:
+        raise InputError(
+            f"unknown kind={kind!r}", expected=f"one of {list(DELTA_KINDS)}", found=kind
+        )
+    if missing not in ("error", "drop"):
+        raise InputError(
+            f"unknown missing={missing!r}", expected="'error' or 'drop'", found=missing
+        )
+    if baseline == follow_up:
+        raise InputError("baseline and follow-up are the same time point", found=baseline)
+
+
+def _paired_frames(data, mod, timepoint, baseline, follow_up, patient_key, layer):
+    """Baseline and follow-up values (rows: patient keys) on shared features, and their source."""
+    long, base_mod, follow_mod = _long_modality(data, mod, timepoint, baseline, follow_up)
+    if long is not None:
+        base, follow = _split(long, timepoint, baseline, follow_up, patient_key, layer)
+        return base, follow, long
+    base, follow = _pair(base_mod, patient_key, layer), _pair(follow_mod, patient_key, layer)
+    if list(base.columns) != list(follow.columns):
+        shared = base.columns.intersection(follow.columns, sort=False)
+        if len(shared) == 0:
+            raise CohortError(
+                "the two time points share no feature",
+                found=[list(base.columns[:3]), list(follow.columns[:3])],
+            )
+        base, follow = base[shared], follow[shared]
+    return base, follow, base_mod
+
+
+def _paired_patients(base, follow, missing, timepoint, baseline, follow_up):
+    """Patients imaged at both time points, and those imaged at only one of them."""
+    only_base = [p for p in base.index if p not in set(follow.index)]
+    only_follow = [p for p in follow.index if p not in set(base.index)]
+    if (only_base or only_follow) and missing == "error":
+        lacking = [
+            *(f"{p} (no {follow_up!r})" for p in only_base),
+            *(f"{p} (no {baseline!r})" for p in only_follow),
+        ]
+        raise CohortError(
+            f"{len(lacking)} patient(s) lack one of the two time points: "
+            + ", ".join(lacking[:20])
+            + (" ..." if len(lacking) > 20 else ""),
+            column=timepoint,
+            expected=f"an image at {baseline!r} and at {follow_up!r} for every patient",
+            found=lacking,
+            hint="Pass missing='drop' to leave them out (they are listed in the result)",
+        )
+    patients = [p for p in base.index if p in set(follow.index)]
+    if not patients:
+        raise CohortError(
+            "no patient has both time points",
+            expected=f"{baseline!r} and {follow_up!r}",
+            found={"baseline": len(base), "follow_up": len(follow)},
+        )
+    return patients, only_base, only_follow
+
+
+def _undefined_table(patients, columns, reason, b, f):
+    """Every cell whose change is undefined or missing, with its reason and paired values."""
+    rows, cols = np.nonzero(reason != "")
+    return pd.DataFrame(
+        {
+            "patient": np.asarray(patients, dtype=object)[rows],
+            "feature": np.asarray(columns, dtype=object)[cols],
+            "reason": reason[rows, cols].astype(str),
+            "baseline": b[rows, cols],
+            "follow_up": f[rows, cols],
+        }
+    )
+
+
+def _add_to_cohort(data, name, result, patients, record):
+    """Add the change to the cohort as a modality, recording how it was made."""
+    if any("|" in str(p) for p in patients):
+        raise CohortError(
+            "a cohort modality has one row per patient, and some patients have several lesions",
+            expected="one lesion per patient",
+            found=[p for p in patients if "|" in str(p)][:5],
+            hint="Compute the change on the modality (AnnData) and summarise lesions "
+            "per patient first",
+        )
+    add_modality(data, name, result)
+    root = data.uns.setdefault("radiogenomics", {})
+    root.setdefault("delta", {})[name] = _clean_uns(record)
 
 
 def _change_modality(

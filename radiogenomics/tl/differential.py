@@ -131,41 +131,9 @@ def differential(
         raise CohortError("differential needs the cohort (MuData)", found=type(mdata).__name__)
     labels = _groups(mdata, mod, groupby)
     block = modality_block(mdata, mod, layer=layer)
-    present = ~np.isnan(block.values).all(axis=1)
-    labels = labels.where(pd.Series(present, index=labels.index))
-    if isinstance(labels.dtype, pd.CategoricalDtype):
-        levels = [str(c) for c in labels.cat.categories if (labels == c).any()]
-    else:
-        levels = sorted(labels.dropna().astype(str).unique())
-    text = labels.astype(object).where(labels.notna(), None)
-    codes = np.array([levels.index(str(v)) if v is not None else -1 for v in text])
-    if len(levels) < 2:
-        raise CohortError(
-            f"{groupby!r} has fewer than two groups among the patients of {mod!r}",
-            column=groupby,
-            expected="two or more groups",
-            found=levels,
-        )
-    ref_code = None
-    if reference != "rest":
-        if str(reference) not in levels:
-            raise CohortError(
-                "the reference group is not a group of the column",
-                column=groupby,
-                expected=f"'rest' or one of {levels}",
-                found=reference,
-            )
-        ref_code = levels.index(str(reference))
-    x = block.values
-    moments = welch_one_vs_rest(x, codes, reference=ref_code)
-    if method == "wilcoxon":
-        ranks = mann_whitney_one_vs_rest(x, codes, reference=ref_code)
-        statistic, p_value, auc = ranks["statistic"], ranks["p_value"], ranks["auc"]
-    else:
-        statistic, p_value = moments["statistic"], moments["p_value"]
-        auc = np.full_like(p_value, np.nan)
-    too_few = (moments["n_group"] < min_patients) | (moments["n_reference"] < min_patients)
-    p_value = np.where(too_few, np.nan, p_value)
+    levels, codes = _group_levels(labels, block, groupby, mod)
+    ref_code = _reference_code(reference, levels, groupby)
+    moments, statistic, p_value, auc = _tests(block.values, codes, ref_code, method, min_patients)
 
     wanted = levels if groups is None else [str(g) for g in groups]
     unknown = [g for g in wanted if g not in levels]
@@ -177,23 +145,7 @@ def differential(
     for g, level in enumerate(levels):
         if level not in wanted or g == ref_code:
             continue
-        part = pd.DataFrame(
-            {
-                "feature": block.names,
-                "n_group": moments["n_group"][g],
-                "n_reference": moments["n_reference"][g],
-                "mean_group": moments["mean_group"][g],
-                "mean_reference": moments["mean_reference"][g],
-                "difference": moments["difference"][g],
-                "cohens_d": moments["effect_size"][g],
-                "auc": auc[g],
-                "statistic": statistic[g],
-                "p_value": p_value[g],
-            }
-        )
-        part["q_value"] = adjust_pvalues(part["p_value"].to_numpy(), "bh")
-        part["rank"] = part["p_value"].rank(method="first").astype("Int64")
-        part.insert(0, "group", level)
+        part = _group_table(block.names, moments, statistic, p_value, auc, g, level)
         parts.append(part.sort_values(["p_value", "feature"], na_position="last"))
     table = pd.concat(parts, ignore_index=True)
     table.insert(0, "groupby", groupby)
@@ -220,3 +172,73 @@ def differential(
     if genesets is not None:
         enrichment(mdata, genesets, key, q_threshold=q_threshold)
     return table
+
+
+def _group_levels(labels, block, groupby, mod):
+    """Groups among the patients of the modality, and each patient's group code (-1: none)."""
+    present = ~np.isnan(block.values).all(axis=1)
+    labels = labels.where(pd.Series(present, index=labels.index))
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        levels = [str(c) for c in labels.cat.categories if (labels == c).any()]
+    else:
+        levels = sorted(labels.dropna().astype(str).unique())
+    text = labels.astype(object).where(labels.notna(), None)
+    codes = np.array([levels.index(str(v)) if v is not None else -1 for v in text])
+    if len(levels) < 2:
+        raise CohortError(
+            f"{groupby!r} has fewer than two groups among the patients of {mod!r}",
+            column=groupby,
+            expected="two or more groups",
+            found=levels,
+        )
+    return levels, codes
+
+
+def _reference_code(reference, levels, groupby):
+    """Code of the reference group, or None for every other patient ("rest")."""
+    if reference == "rest":
+        return None
+    if str(reference) not in levels:
+        raise CohortError(
+            "the reference group is not a group of the column",
+            column=groupby,
+            expected=f"'rest' or one of {levels}",
+            found=reference,
+        )
+    return levels.index(str(reference))
+
+
+def _tests(x, codes, ref_code, method, min_patients):
+    """Moments, statistic, p-value (NaN with too few values) and AUC of each group and feature."""
+    moments = welch_one_vs_rest(x, codes, reference=ref_code)
+    if method == "wilcoxon":
+        ranks = mann_whitney_one_vs_rest(x, codes, reference=ref_code)
+        statistic, p_value, auc = ranks["statistic"], ranks["p_value"], ranks["auc"]
+    else:
+        statistic, p_value = moments["statistic"], moments["p_value"]
+        auc = np.full_like(p_value, np.nan)
+    too_few = (moments["n_group"] < min_patients) | (moments["n_reference"] < min_patients)
+    p_value = np.where(too_few, np.nan, p_value)
+    return moments, statistic, p_value, auc
+
+
+def _group_table(names, moments, statistic, p_value, auc, g, level):
+    """The rows of one group against its reference, with q-values and ranks."""
+    part = pd.DataFrame(
+        {
+            "feature": names,
+            "n_group": moments["n_group"][g],
+            "n_reference": moments["n_reference"][g],
+            "mean_group": moments["mean_group"][g],
+            "mean_reference": moments["mean_reference"][g],
+            "difference": moments["difference"][g],
+            "cohens_d": moments["effect_size"][g],
+            "auc": auc[g],
+            "statistic": statistic[g],
+            "p_value": p_value[g],
+        }
+    )
+    part["q_value"] = adjust_pvalues(part["p_value"].to_numpy(), "bh")
+    part["rank"] = part["p_value"].rank(method="first").astype("Int64")
+    part.insert(0, "group", level)
+    return part

@@ -267,21 +267,7 @@ def validate_model(
         )
         X, y = X.loc[~lacking], y[~lacking]
     task = model.task
-    if len(X) < 2:
-        raise CohortError(
-            "too few external patients to validate on",
-            expected="at least two with the model's features and the outcome",
-            found=len(X),
-        )
-    if task == "classification":
-        counts = np.bincount(np.asarray(y).astype(int), minlength=2)
-        if counts.min() == 0:
-            raise CohortError(
-                "the external patients hold a single class",
-                column=model.target.column,
-                expected="both classes",
-                found={"negative": int(counts[0]), "positive": int(counts[1])},
-            )
+    _check_external_patients(X, y, task, model.target.column)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prediction = predict_scores(pipeline, X, task)
@@ -304,38 +290,9 @@ def validate_model(
     curve_table = curves(task, y, prediction, indices, confidence=confidence, times=times).assign(
         set="external"
     )
-    calibration = {}
-    if task == "classification":
-        estimates = metrics.set_index("metric")["estimate"]
-        calibration = {
-            "intercept": float(estimates["calibration_intercept"]),
-            "slope": float(estimates["calibration_slope"]),
-        }
-    internal = model.metrics[model.metrics["validation"] == "cross-validation"]
-    merged = metrics[["metric", "estimate", "ci_lower", "ci_upper"]].merge(
-        internal[["metric", "estimate", "ci_lower", "ci_upper"]],
-        on="metric",
-        how="left",
-        suffixes=("_external", "_internal"),
-    )
-    comparison = pd.DataFrame(
-        {
-            "metric": merged["metric"],
-            "internal": merged["estimate_internal"],
-            "internal_ci_lower": merged["ci_lower_internal"],
-            "internal_ci_upper": merged["ci_upper_internal"],
-            "external": merged["estimate_external"],
-            "external_ci_lower": merged["ci_lower_external"],
-            "external_ci_upper": merged["ci_upper_external"],
-            "difference": merged["estimate_external"] - merged["estimate_internal"],
-        }
-    )
-    predictions = pd.DataFrame({"patient_id": X.index.astype(str), "prediction": prediction})
-    if task == "survival":
-        predictions["time"] = y["time"]
-        predictions["event"] = y["event"].astype(int)
-    else:
-        predictions["observed"] = np.asarray(y, dtype=float)
+    calibration = _calibration(metrics, task)
+    comparison = _comparison(metrics, model.metrics)
+    predictions = _predictions(X, y, prediction, task)
     result = ExternalValidation(
         metrics=metrics,
         calibration=calibration,
@@ -361,3 +318,67 @@ def validate_model(
     store_result(external_mdata, VALIDATION_KINDS["comparison"], key, comparison)
     store_result(external_mdata, VALIDATION_KINDS["predictions"], key, predictions)
     return result
+
+
+def _check_external_patients(X, y, task, column):
+    """Refuse fewer than two external patients, or a single class to classify."""
+    if len(X) < 2:
+        raise CohortError(
+            "too few external patients to validate on",
+            expected="at least two with the model's features and the outcome",
+            found=len(X),
+        )
+    if task == "classification":
+        counts = np.bincount(np.asarray(y).astype(int), minlength=2)
+        if counts.min() == 0:
+            raise CohortError(
+                "the external patients hold a single class",
+                column=column,
+                expected="both classes",
+                found={"negative": int(counts[0]), "positive": int(counts[1])},
+            )
+
+
+def _calibration(metrics, task):
+    """Calibration intercept and slope of a classifier's external metrics (else empty)."""
+    if task != "classification":
+        return {}
+    estimates = metrics.set_index("metric")["estimate"]
+    return {
+        "intercept": float(estimates["calibration_intercept"]),
+        "slope": float(estimates["calibration_slope"]),
+    }
+
+
+def _comparison(metrics, model_metrics):
+    """Per metric, the cross-validated estimate beside the external one, and their difference."""
+    internal = model_metrics[model_metrics["validation"] == "cross-validation"]
+    merged = metrics[["metric", "estimate", "ci_lower", "ci_upper"]].merge(
+        internal[["metric", "estimate", "ci_lower", "ci_upper"]],
+        on="metric",
+        how="left",
+        suffixes=("_external", "_internal"),
+    )
+    return pd.DataFrame(
+        {
+            "metric": merged["metric"],
+            "internal": merged["estimate_internal"],
+            "internal_ci_lower": merged["ci_lower_internal"],
+            "internal_ci_upper": merged["ci_upper_internal"],
+            "external": merged["estimate_external"],
+            "external_ci_lower": merged["ci_lower_external"],
+            "external_ci_upper": merged["ci_upper_external"],
+            "difference": merged["estimate_external"] - merged["estimate_internal"],
+        }
+    )
+
+
+def _predictions(X, y, prediction, task):
+    """The external patients' predictions beside what was observed."""
+    predictions = pd.DataFrame({"patient_id": X.index.astype(str), "prediction": prediction})
+    if task == "survival":
+        predictions["time"] = y["time"]
+        predictions["event"] = y["event"].astype(int)
+    else:
+        predictions["observed"] = np.asarray(y, dtype=float)
+    return predictions

@@ -196,15 +196,8 @@ def risk_signature(
     if cols.size == 0:
         raise CohortError(f"no usable feature in {mod!r} (all constant or mostly missing)")
     xs = (d["x"][:, cols] - mean[cols]) / sd[cols]
-    z, z_names = d["z"], d["z_names"]
-    z_mean = z[train].mean(0) if z_names else np.empty(0)
-    z_sd = z[train].std(0) if z_names else np.empty(0)
-    if z_names and (z_sd <= 0).any():
-        raise CohortError(
-            "a covariate is constant in the training patients",
-            found=[n for n, s in zip(z_names, z_sd) if s <= 0],
-        )
-    zs = (z - z_mean) / z_sd if z_names else np.empty((t.size, 0))
+    z_names = d["z_names"]
+    zs, z_mean, z_sd = _standardised_covariates(d["z"], z_names, train, t.size)
     design_x = np.hstack([xs, zs])
     penalty = np.r_[np.ones(cols.size), np.zeros(len(z_names))]
     path = _penalty_path(
@@ -238,27 +231,8 @@ def risk_signature(
     else:
         group = (risk > threshold).astype(np.int64)
     rows, horizons = _evaluation(t, e, train, held, risk, group, horizons)
-    rows += [
-        {"set": "training", "metric": "n_patients", "horizon": np.nan, "value": float(train.sum())},
-        {"set": "held_out", "metric": "n_patients", "horizon": np.nan, "value": float(held.sum())},
-        {
-            "set": "training",
-            "metric": "n_features_selected",
-            "horizon": np.nan,
-            "value": float(selected.size),
-        },
-        {"set": "training", "metric": "alpha", "horizon": np.nan, "value": float(alphas[best])},
-    ]
-    evaluation = pd.DataFrame(rows)
-    cv = pd.DataFrame(
-        {
-            "alpha": alphas,
-            "mean_concordance": path["mean"],
-            "se_concordance": path["se"],
-            "n_features": n_nonzero,
-            "chosen": np.arange(alphas.size) == best,
-        }
-    )
+    evaluation = _evaluation_table(rows, train, held, selected.size, float(alphas[best]))
+    cv = _cv_table(path, n_nonzero)
     signature = _signature_table(
         mod, d["names"], cols, selected, coef, mean, sd, z_names, z_mean, z_sd
     )
@@ -283,6 +257,49 @@ def risk_signature(
     store_result(mdata, "risk_signature_evaluation", key_added, evaluation, params)
     store_result(mdata, "risk_signature_cv", key_added, cv, params)
     return signature
+
+
+def _standardised_covariates(z, z_names, train, n_patients):
+    """Covariates standardised on the training patients, with their means and deviations."""
+    z_mean = z[train].mean(0) if z_names else np.empty(0)
+    z_sd = z[train].std(0) if z_names else np.empty(0)
+    if z_names and (z_sd <= 0).any():
+        raise CohortError(
+            "a covariate is constant in the training patients",
+            found=[n for n, s in zip(z_names, z_sd) if s <= 0],
+        )
+    zs = (z - z_mean) / z_sd if z_names else np.empty((n_patients, 0))
+    return zs, z_mean, z_sd
+
+
+def _evaluation_table(rows, train, held, n_selected, alpha):
+    """The evaluation rows followed by the sizes of the sets, of the signature, and the penalty."""
+    rows = rows + [
+        {"set": "training", "metric": "n_patients", "horizon": np.nan, "value": float(train.sum())},
+        {"set": "held_out", "metric": "n_patients", "horizon": np.nan, "value": float(held.sum())},
+        {
+            "set": "training",
+            "metric": "n_features_selected",
+            "horizon": np.nan,
+            "value": float(n_selected),
+        },
+        {"set": "training", "metric": "alpha", "horizon": np.nan, "value": alpha},
+    ]
+    return pd.DataFrame(rows)
+
+
+def _cv_table(path, n_nonzero):
+    """The cross-validation curve along the penalty path, the chosen penalty marked."""
+    alphas = path["alphas"]
+    return pd.DataFrame(
+        {
+            "alpha": alphas,
+            "mean_concordance": path["mean"],
+            "se_concordance": path["se"],
+            "n_features": n_nonzero,
+            "chosen": np.arange(alphas.size) == path["best"],
+        }
+    )
 
 
 def _patients(

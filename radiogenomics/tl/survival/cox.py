@@ -88,29 +88,11 @@ def cox(
         concordance compares pairs within a stratum only, as R ``coxph``.
     """
     terms = as_list(terms)
-    if not terms:
-        raise InputError("cox needs at least one term")
-    if ph_method not in ("zph", "schoenfeld"):
-        raise InputError(
-            "unknown proportional-hazards test",
-            column="ph_method",
-            expected="'zph' or 'schoenfeld'",
-            found=ph_method,
-        )
-    if ph_transform not in cox_kernel.ZPH_TRANSFORMS:
-        raise InputError(
-            "unknown time transform of the proportional-hazards test",
-            column="ph_transform",
-            expected=list(cox_kernel.ZPH_TRANSFORMS),
-            found=ph_transform,
-        )
+    _check_cox_options(terms, ph_method, ph_transform)
     out = outcome(mdata, time, event, event_map, missing)
     x, names, origin = _design(mdata, terms)
     strata_codes, strata_cols = _strata_codes(mdata, strata)
-    complete = out.usable & ~np.isnan(x).any(1)
-    if strata_codes is not None:
-        complete &= strata_codes >= 0
-    dropped = out.usable & ~complete
+    complete, dropped = _complete_rows(out, x, strata_codes)
     if dropped.any():
         ids = ", ".join(map(str, mdata.obs_names[dropped][:3]))
         warnings.warn(
@@ -121,103 +103,16 @@ def cox(
     t, e, xs = out.time[complete], out.event[complete], x[complete]
     if e.sum() == 0:
         raise CohortError("no events among the patients analysed", column=event)
-    for j, name in enumerate(names):
-        column = xs[:, j]
-        if np.unique(column).size < 2:
-            raise CohortError(
-                f"term {name!r} is constant in the patients analysed",
-                column=origin[j],
-                found=float(column[0]),
-            )
-        levels = np.unique(column)
-        if levels.size == 2 and set(levels) <= {0.0, 1.0}:
-            for level, label in ((1.0, "with"), (0.0, "without")):
-                if e[column == level].sum() == 0:
-                    raise CohortError(
-                        f"no events among the patients {label} {name!r}: its hazard ratio "
-                        "is zero or infinite and cannot be estimated",
-                        column=origin[j],
-                        expected="events in every group",
-                        hint="Merge sparse levels, or drop the term",
-                    )
+    _check_cox_terms(xs, e, names, origin)
     s = None if strata_codes is None else strata_codes[complete]
     design = cox_kernel.prepare_survival(t, e, s)
-    fit = cox_kernel.cox_batch(
-        design,
-        xs[:, :1],
-        xs[:, 1:] if xs.shape[1] > 1 else None,
-        ties=ties,
-        tol=1e-10,
-        return_linear_predictor=True,
+    fit = _fit_cox(design, xs, ties)
+    summary = _cox_fit_summary(fit, t, e, s)
+    ph, ph_columns, label, tested = _ph_test(
+        design, xs, fit, names, origin, ties, ph_transform, ph_method
     )
-    status = fit.status[0]
-    if status != "ok":
-        raise CohortError(
-            f"the Cox model cannot be fitted: {cox_kernel.STATUS[status]}",
-            expected="a finite maximum of the partial likelihood",
-            found=status,
-            hint="Check for a term that separates patients with and without "
-            "events, or collinear terms",
-        )
-    coef = fit.coef[0]
-    cov = fit.covariance[0]
-    se = np.sqrt(np.diag(cov))
-    z = coef / se
-    p = 2 * stats.norm.sf(np.abs(z))
-    zq = stats.norm.ppf(1 - alpha / 2)
-    d = coef.size
-    wald = float(coef @ np.linalg.solve(cov, coef))
-    lr = float(2 * (fit.log_likelihood[0] - fit.log_likelihood_null[0]))
-    score = float(fit.score_statistic[0])
-    lp = fit.linear_predictor[:, 0]
-    concordance = km_kernel.concordance_index(t, e, lp, strata=s)  # pairs within strata
-    if ph_method == "zph":
-        variables = list(dict.fromkeys(origin))
-        groups = [[j for j, o in enumerate(origin) if o == v] for v in variables]
-        ph = cox_kernel.cox_zph(design, xs, coef, ties=ties, transform=ph_transform, terms=groups)
-        term_of = {j: k for k, group in enumerate(groups) for j in group}
-        ph_statistic = np.array([ph["statistic"][term_of[j]] for j in range(len(names))])
-        ph_df = np.array([ph["df"][term_of[j]] for j in range(len(names))])
-        ph_p = np.array([ph["p_value"][term_of[j]] for j in range(len(names))])
-        label, tested = "cox.zph score test", [variables[term_of[j]] for j in range(len(names))]
-    else:
-        ph = cox_kernel.schoenfeld_test(design, xs, coef, cov, ties=ties, transform=ph_transform)
-        ph_statistic, ph_p = ph["statistic"], ph["p_value"]
-        ph_df = np.ones(len(names), dtype=np.int64)
-        label, tested = "scaled Schoenfeld residuals", list(names)
-    notes = []
-    warned = set()
-    for j in range(len(names)):
-        if ph_p[j] < ph_alpha:
-            note = (
-                f"The effect of {tested[j]!r} on the hazard seems to change over "
-                f"follow-up ({label}, p = {ph_p[j]:.2g}): its hazard ratio is an "
-                "average over time and may mislead. Consider stratifying on it or "
-                "modelling a time-varying effect."
-            )
-            if note not in warned:
-                warnings.warn(note, ProportionalHazardsWarning, stacklevel=2)
-                warned.add(note)
-        else:
-            note = ""
-        notes.append(note)
-    table = pd.DataFrame(
-        {
-            "term": names,
-            "variable": origin,
-            "coef": coef,
-            "hazard_ratio": np.exp(coef),
-            "std_error": se,
-            "z": z,
-            "p_value": p,
-            "hr_ci_lower": np.exp(coef - zq * se),
-            "hr_ci_upper": np.exp(coef + zq * se),
-            "ph_statistic": ph_statistic,
-            "ph_df": ph_df,
-            "ph_p_value": ph_p,
-            "ph_note": notes,
-        }
-    )
+    notes = _ph_notes(tested, ph_columns["ph_p_value"], label, ph_alpha)
+    table = _cox_table(names, origin, fit, alpha, {**ph_columns, "ph_note": notes})
     model = pd.DataFrame(
         [
             {
@@ -225,18 +120,7 @@ def cox(
                 "n_events": int(e.sum()),
                 "ties": ties,
                 "strata": ",".join(strata_cols),
-                "log_likelihood": float(fit.log_likelihood[0]),
-                "log_likelihood_null": float(fit.log_likelihood_null[0]),
-                "lr_statistic": lr,
-                "lr_df": d,
-                "lr_p_value": float(stats.chi2.sf(lr, d)),
-                "wald_statistic": wald,
-                "wald_df": d,
-                "wald_p_value": float(stats.chi2.sf(wald, d)),
-                "score_statistic": score,
-                "score_df": d,
-                "score_p_value": float(stats.chi2.sf(score, d)),
-                "concordance": concordance,
+                **summary,
                 "ph_global_statistic": ph["global_statistic"],
                 "ph_global_df": ph["global_df"],
                 "ph_global_p_value": ph["global_p_value"],
@@ -260,6 +144,171 @@ def cox(
     store_result(mdata, "cox", key, table, params)
     store_result(mdata, "cox_model", key, model, params)
     return table
+
+
+def _check_cox_options(terms, ph_method, ph_transform):
+    """Reject an empty term list and unknown proportional-hazards options."""
+    if not terms:
+        raise InputError("cox needs at least one term")
+    if ph_method not in ("zph", "schoenfeld"):
+        raise InputError(
+            "unknown proportional-hazards test",
+            column="ph_method",
+            expected="'zph' or 'schoenfeld'",
+            found=ph_method,
+        )
+    if ph_transform not in cox_kernel.ZPH_TRANSFORMS:
+        raise InputError(
+            "unknown time transform of the proportional-hazards test",
+            column="ph_transform",
+            expected=list(cox_kernel.ZPH_TRANSFORMS),
+            found=ph_transform,
+        )
+
+
+def _complete_rows(out, x, strata_codes):
+    """Usable patients with every design column and a stratum, and those dropped for it."""
+    complete = out.usable & ~np.isnan(x).any(1)
+    if strata_codes is not None:
+        complete &= strata_codes >= 0
+    return complete, out.usable & ~complete
+
+
+def _check_cox_terms(xs, e, names, origin):
+    """Reject constant terms and binary terms with no events on one side."""
+    for j, name in enumerate(names):
+        column = xs[:, j]
+        if np.unique(column).size < 2:
+            raise CohortError(
+                f"term {name!r} is constant in the patients analysed",
+                column=origin[j],
+                found=float(column[0]),
+            )
+        levels = np.unique(column)
+        if levels.size == 2 and set(levels) <= {0.0, 1.0}:
+            for level, label in ((1.0, "with"), (0.0, "without")):
+                if e[column == level].sum() == 0:
+                    raise CohortError(
+                        f"no events among the patients {label} {name!r}: its hazard ratio "
+                        "is zero or infinite and cannot be estimated",
+                        column=origin[j],
+                        expected="events in every group",
+                        hint="Merge sparse levels, or drop the term",
+                    )
+
+
+def _fit_cox(design, xs, ties):
+    """Fit the multivariable model, raising when the partial likelihood has no maximum."""
+    fit = cox_kernel.cox_batch(
+        design,
+        xs[:, :1],
+        xs[:, 1:] if xs.shape[1] > 1 else None,
+        ties=ties,
+        tol=1e-10,
+        return_linear_predictor=True,
+    )
+    status = fit.status[0]
+    if status != "ok":
+        raise CohortError(
+            f"the Cox model cannot be fitted: {cox_kernel.STATUS[status]}",
+            expected="a finite maximum of the partial likelihood",
+            found=status,
+            hint="Check for a term that separates patients with and without "
+            "events, or collinear terms",
+        )
+    return fit
+
+
+def _cox_fit_summary(fit, t, e, s):
+    """Likelihood, global tests (likelihood ratio, Wald, score) and concordance of a fit."""
+    coef = fit.coef[0]
+    cov = fit.covariance[0]
+    d = coef.size
+    wald = float(coef @ np.linalg.solve(cov, coef))
+    lr = float(2 * (fit.log_likelihood[0] - fit.log_likelihood_null[0]))
+    score = float(fit.score_statistic[0])
+    lp = fit.linear_predictor[:, 0]
+    concordance = km_kernel.concordance_index(t, e, lp, strata=s)  # pairs within strata
+    return {
+        "log_likelihood": float(fit.log_likelihood[0]),
+        "log_likelihood_null": float(fit.log_likelihood_null[0]),
+        "lr_statistic": lr,
+        "lr_df": d,
+        "lr_p_value": float(stats.chi2.sf(lr, d)),
+        "wald_statistic": wald,
+        "wald_df": d,
+        "wald_p_value": float(stats.chi2.sf(wald, d)),
+        "score_statistic": score,
+        "score_df": d,
+        "score_p_value": float(stats.chi2.sf(score, d)),
+        "concordance": concordance,
+    }
+
+
+def _ph_test(design, xs, fit, names, origin, ties, ph_transform, ph_method):
+    """Proportional-hazards test: its result, per-row columns, label and tested variables."""
+    coef = fit.coef[0]
+    if ph_method == "zph":
+        variables = list(dict.fromkeys(origin))
+        groups = [[j for j, o in enumerate(origin) if o == v] for v in variables]
+        ph = cox_kernel.cox_zph(design, xs, coef, ties=ties, transform=ph_transform, terms=groups)
+        term_of = {j: k for k, group in enumerate(groups) for j in group}
+        ph_statistic = np.array([ph["statistic"][term_of[j]] for j in range(len(names))])
+        ph_df = np.array([ph["df"][term_of[j]] for j in range(len(names))])
+        ph_p = np.array([ph["p_value"][term_of[j]] for j in range(len(names))])
+        label, tested = "cox.zph score test", [variables[term_of[j]] for j in range(len(names))]
+    else:
+        cov = fit.covariance[0]
+        ph = cox_kernel.schoenfeld_test(design, xs, coef, cov, ties=ties, transform=ph_transform)
+        ph_statistic, ph_p = ph["statistic"], ph["p_value"]
+        ph_df = np.ones(len(names), dtype=np.int64)
+        label, tested = "scaled Schoenfeld residuals", list(names)
+    columns = {"ph_statistic": ph_statistic, "ph_df": ph_df, "ph_p_value": ph_p}
+    return ph, columns, label, tested
+
+
+def _ph_notes(tested, ph_p, label, ph_alpha):
+    """A note per row breaking proportional hazards, each distinct note warned once."""
+    notes = []
+    warned = set()
+    for j in range(len(tested)):
+        if ph_p[j] < ph_alpha:
+            note = (
+                f"The effect of {tested[j]!r} on the hazard seems to change over "
+                f"follow-up ({label}, p = {ph_p[j]:.2g}): its hazard ratio is an "
+                "average over time and may mislead. Consider stratifying on it or "
+                "modelling a time-varying effect."
+            )
+            if note not in warned:
+                warnings.warn(note, ProportionalHazardsWarning, stacklevel=3)
+                warned.add(note)
+        else:
+            note = ""
+        notes.append(note)
+    return notes
+
+
+def _cox_table(names, origin, fit, alpha, ph_columns):
+    """One row per design column: estimates, Wald tests, hazard-ratio intervals, PH tests."""
+    coef = fit.coef[0]
+    se = np.sqrt(np.diag(fit.covariance[0]))
+    z = coef / se
+    p = 2 * stats.norm.sf(np.abs(z))
+    zq = stats.norm.ppf(1 - alpha / 2)
+    return pd.DataFrame(
+        {
+            "term": names,
+            "variable": origin,
+            "coef": coef,
+            "hazard_ratio": np.exp(coef),
+            "std_error": se,
+            "z": z,
+            "p_value": p,
+            "hr_ci_lower": np.exp(coef - zq * se),
+            "hr_ci_upper": np.exp(coef + zq * se),
+            **ph_columns,
+        }
+    )
 
 
 def cox_screen(
@@ -335,10 +384,7 @@ def cox_screen(
     else:
         z, z_names = np.empty((mdata.n_obs, 0)), []
     strata_codes, strata_cols = _strata_codes(mdata, strata)
-    keep = out.usable & ~np.isnan(z).any(1)
-    if strata_codes is not None:
-        keep &= strata_codes >= 0
-    dropped = out.usable & ~keep
+    keep, dropped = _complete_rows(out, z, strata_codes)
     if dropped.any():
         warnings.warn(
             f"{int(dropped.sum())} patient(s) miss a covariate or stratum and are "
@@ -369,61 +415,13 @@ def cox_screen(
             ties=ties,
             return_linear_predictor=concordance and bool(z_names),
         )
-        coef = fit.coef[:, 0]
-        se = fit.std_error[:, 0]
-        with np.errstate(invalid="ignore", over="ignore"):
-            zstat = coef / se
-            p = 2 * stats.norm.sf(np.abs(zstat))
-        sd = fit.feature_sd
-        table = pd.DataFrame(
-            {
-                "modality": name,
-                "feature": block.names,
-                "n": fit.n,
-                "n_events": fit.n_events,
-                "coef": coef,
-                "hazard_ratio": np.exp(coef),
-                "std_error": se,
-                "z": zstat,
-                "p_value": p,
-                "q_value": np.nan,
-                "hr_ci_lower": np.exp(coef - zq * se),
-                "hr_ci_upper": np.exp(coef + zq * se),
-                "concordance": np.nan,
-            }
-        )
+        table = _screen_table(name, block.names, fit, zq)
         if concordance:
-            ok = fit.status == "ok"
-            if z_names:
-                c = km_kernel.concordance_index(
-                    t, e, fit.linear_predictor[:, ok], strata=screen_strata
-                )
-            else:  # the C-index of b * x is C(x) or 1 - C(x)
-                c = km_kernel.concordance_index(
-                    t, e, x if ok.all() else x[:, ok], strata=screen_strata
-                )
-                c = np.where(coef[ok] >= 0, c, 1.0 - c)
-            table.loc[ok, "concordance"] = c
-        with np.errstate(over="ignore", invalid="ignore"):
-            table["hazard_ratio_per_sd"] = np.exp(coef * sd)
-        table["status"] = fit.status
-        table["note"] = ["" if s == "ok" else cox_kernel.STATUS[s] for s in fit.status]
+            _screen_concordance(table, fit, t, e, x, screen_strata, bool(z_names))
         table["covariates"] = ",".join(covariates)
         table["q_value"] = adjust_pvalues(table["p_value"].to_numpy(), method="bh")
         tables.append(table)
-    table = pd.concat(tables, ignore_index=True)
-    table = table.sort_values(
-        ["p_value", "modality", "feature"], na_position="last", kind="stable"
-    ).reset_index(drop=True)
-    flagged = table["status"] != "ok"
-    if flagged.any():
-        counts = table.loc[flagged, "status"].value_counts().to_dict()
-        warnings.warn(
-            f"{int(flagged.sum())} feature(s) have no estimate ({counts}); see the "
-            "'status' and 'note' columns",
-            UserWarning,
-            stacklevel=2,
-        )
+    table = _sorted_screen(tables)
     key = key_added or "+".join(mods)
     store_result(
         mdata,
@@ -444,4 +442,66 @@ def cox_screen(
             "layer": layer,
         },
     )
+    return table
+
+
+def _screen_table(name, feature_names, fit, zq):
+    """Screen rows of one modality: estimates, Wald tests, intervals, status and note."""
+    coef = fit.coef[:, 0]
+    se = fit.std_error[:, 0]
+    with np.errstate(invalid="ignore", over="ignore"):
+        zstat = coef / se
+        p = 2 * stats.norm.sf(np.abs(zstat))
+    sd = fit.feature_sd
+    table = pd.DataFrame(
+        {
+            "modality": name,
+            "feature": feature_names,
+            "n": fit.n,
+            "n_events": fit.n_events,
+            "coef": coef,
+            "hazard_ratio": np.exp(coef),
+            "std_error": se,
+            "z": zstat,
+            "p_value": p,
+            "q_value": np.nan,
+            "hr_ci_lower": np.exp(coef - zq * se),
+            "hr_ci_upper": np.exp(coef + zq * se),
+            "concordance": np.nan,
+        }
+    )
+    with np.errstate(over="ignore", invalid="ignore"):
+        table["hazard_ratio_per_sd"] = np.exp(coef * sd)
+    table["status"] = fit.status
+    table["note"] = ["" if s == "ok" else cox_kernel.STATUS[s] for s in fit.status]
+    return table
+
+
+def _screen_concordance(table, fit, t, e, x, screen_strata, adjusted):
+    """Fill Harrell's C of each fitted model's linear predictor into the screen rows."""
+    coef = fit.coef[:, 0]
+    ok = fit.status == "ok"
+    if adjusted:
+        c = km_kernel.concordance_index(t, e, fit.linear_predictor[:, ok], strata=screen_strata)
+    else:  # the C-index of b * x is C(x) or 1 - C(x)
+        c = km_kernel.concordance_index(t, e, x if ok.all() else x[:, ok], strata=screen_strata)
+        c = np.where(coef[ok] >= 0, c, 1.0 - c)
+    table.loc[ok, "concordance"] = c
+
+
+def _sorted_screen(tables):
+    """Join the modalities' rows by p-value, warning about rows without an estimate."""
+    table = pd.concat(tables, ignore_index=True)
+    table = table.sort_values(
+        ["p_value", "modality", "feature"], na_position="last", kind="stable"
+    ).reset_index(drop=True)
+    flagged = table["status"] != "ok"
+    if flagged.any():
+        counts = table.loc[flagged, "status"].value_counts().to_dict()
+        warnings.warn(
+            f"{int(flagged.sum())} feature(s) have no estimate ({counts}); see the "
+            "'status' and 'note' columns",
+            UserWarning,
+            stacklevel=3,
+        )
     return table

@@ -181,23 +181,7 @@ def logrank(
     codes, names, ordered = _groups(mdata, groupby, out.usable)
     keep = out.usable & (codes >= 0)
     strata_cols = as_list(strata)
-    strata_codes = None
-    if strata_cols:
-        parts = []
-        for column in strata_cols:
-            c, _, _ = group_codes(_obs_column(mdata, column), column)
-            parts.append(c)
-        combined = np.stack(parts, axis=1)
-        missing_stratum = (combined < 0).any(1) & keep
-        if missing_stratum.any():
-            warnings.warn(
-                f"{int(missing_stratum.sum())} patient(s) have no stratum and are left out",
-                UserWarning,
-                stacklevel=2,
-            )
-        keep &= ~(combined < 0).any(1)
-        _, strata_codes = np.unique(combined[keep], axis=0, return_inverse=True)
-        strata_codes = strata_codes.ravel()
+    keep, strata_codes = _logrank_strata(mdata, strata_cols, keep)
     present = np.unique(codes[keep])
     if present.size < 2:
         raise CohortError(
@@ -227,26 +211,12 @@ def logrank(
         warnings.warn(
             f"group(s) {no_events} of {groupby!r} have no events", UserWarning, stacklevel=2
         )
-    table = pd.DataFrame(
-        {
-            "group": group_names,
-            "n": result.n,
-            "n_events": np.bincount(
-                remap[codes[keep]], weights=out.event[keep], minlength=present.size
-            ).astype(np.int64),
-            "observed": result.observed,
-            "expected": result.expected,
-            "observed_minus_expected": result.observed - result.expected,
-        }
+    n_events = np.bincount(
+        remap[codes[keep]], weights=out.event[keep], minlength=present.size
+    ).astype(np.int64)
+    table = _logrank_table(
+        group_names, n_events, result, trend, trend_scores, weighting, strata_cols
     )
-    if trend:
-        table["score"] = trend_scores
-    table["test"] = "trend" if trend else "k-sample"
-    table["weighting"] = weighting
-    table["strata"] = ",".join(strata_cols) if strata_cols else ""
-    table["statistic"] = result.statistic
-    table["df"] = result.df
-    table["p_value"] = result.p_value
     key = key_added or _default_key(time, groupby)
     store_result(
         mdata,
@@ -265,6 +235,51 @@ def logrank(
             "missing": missing,
         },
     )
+    return table
+
+
+def _logrank_strata(mdata, strata_cols, keep):
+    """Patients kept once those without a stratum are left out, and their stratum codes."""
+    strata_codes = None
+    if strata_cols:
+        parts = []
+        for column in strata_cols:
+            c, _, _ = group_codes(_obs_column(mdata, column), column)
+            parts.append(c)
+        combined = np.stack(parts, axis=1)
+        missing_stratum = (combined < 0).any(1) & keep
+        if missing_stratum.any():
+            warnings.warn(
+                f"{int(missing_stratum.sum())} patient(s) have no stratum and are left out",
+                UserWarning,
+                stacklevel=3,
+            )
+        keep = keep & ~(combined < 0).any(1)
+        _, strata_codes = np.unique(combined[keep], axis=0, return_inverse=True)
+        strata_codes = strata_codes.ravel()
+    return keep, strata_codes
+
+
+def _logrank_table(group_names, n_events, result, trend, trend_scores, weighting, strata_cols):
+    """One row per group: observed and expected counts, then the test's columns."""
+    table = pd.DataFrame(
+        {
+            "group": group_names,
+            "n": result.n,
+            "n_events": n_events,
+            "observed": result.observed,
+            "expected": result.expected,
+            "observed_minus_expected": result.observed - result.expected,
+        }
+    )
+    if trend:
+        table["score"] = trend_scores
+    table["test"] = "trend" if trend else "k-sample"
+    table["weighting"] = weighting
+    table["strata"] = ",".join(strata_cols) if strata_cols else ""
+    table["statistic"] = result.statistic
+    table["df"] = result.df
+    table["p_value"] = result.p_value
     return table
 
 
