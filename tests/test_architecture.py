@@ -52,17 +52,7 @@ LAZY_IMPORT_PENDING = {
 }
 
 #: Functions longer than the limit that are still to be split, by ``module:function``.
-LONG_FUNCTION_PENDING = {
-    "radiogenomics/tl/_survival_data.py:outcome",
-    "radiogenomics/tl/associations.py:associate",
-    "radiogenomics/tl/delta.py:delta",
-    "radiogenomics/tl/differential.py:differential",
-    "radiogenomics/tl/external.py:validate_model",
-    "radiogenomics/tl/risk.py:risk_signature",
-    "radiogenomics/tl/survival/cox.py:cox",
-    "radiogenomics/tl/survival/cox.py:cox_screen",
-    "radiogenomics/tl/survival/curves.py:logrank",
-}
+LONG_FUNCTION_PENDING: set[str] = set()
 
 
 def _sources():
