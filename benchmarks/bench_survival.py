@@ -102,20 +102,20 @@ def main() -> None:
         "Cox (Efron ties)"
     )
 
-    rg.tl.cox_screen(mdata, "rna", time="os", event="event")  # warm-up
+    rg.tl.cox_screen(mdata, mod="rna", time="os", event="event")  # warm-up
     timings, timings_no_c, cpu = [], [], []
     for _ in range(args.repeats):
         start, start_cpu = time.perf_counter(), time.process_time()
-        table = rg.tl.cox_screen(mdata, "rna", time="os", event="event")
+        table = rg.tl.cox_screen(mdata, mod="rna", time="os", event="event")
         timings.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
         start = time.perf_counter()
-        rg.tl.cox_screen(mdata, "rna", time="os", event="event", concordance=False)
+        rg.tl.cox_screen(mdata, mod="rna", time="os", event="event", concordance=False)
         timings_no_c.append(time.perf_counter() - start)
     ours = min(timings)
 
     tracemalloc.start()
-    rg.tl.cox_screen(mdata, "rna", time="os", event="event")
+    rg.tl.cox_screen(mdata, mod="rna", time="os", event="event")
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     data_mb = mdata["rna"].X.nbytes / 2**20

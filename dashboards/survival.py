@@ -44,9 +44,9 @@ def km_figure(cohort: md.MuData, time: str, event: str, group: str, **figure_arg
     """Kaplan-Meier figure of the groups in ``cohort.obs[group]`` (a cohort of
     :func:`clinical_cohort`): ``rg.tl`` computes the curves and the log-rank test and
     stores them in ``cohort``, ``rg.pl.km`` draws them."""
-    rg.tl.kaplan_meier(cohort, time, event, group, key_added=_GROUP)
+    rg.tl.kaplan_meier(cohort, time=time, event=event, groupby=group, key_added=_GROUP)
     if cohort.obs[group].nunique() > 1:
-        rg.tl.logrank(cohort, time, event, group, key_added=_GROUP)
+        rg.tl.logrank(cohort, time=time, event=event, groupby=group, key_added=_GROUP)
     return rg.pl.km(cohort, key=_GROUP, **figure_args)
 
 

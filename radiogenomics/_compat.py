@@ -4,21 +4,34 @@ The API conventions (``CONTRIBUTING.md``) renamed a few arguments across the pac
 ``seed`` became ``random_state``, ``n_threads`` and ``n_workers`` became ``n_jobs``,
 ``missing="raise"`` became ``missing="error"``, and the modality argument is ``mod``.
 :func:`renamed` maps an old keyword onto its new name and warns; :func:`legacy_value`
-maps an old value onto the new one and warns.
+maps an old value onto the new one and warns; :func:`keyword_only` makes the modality
+(``mod=``) and the survival columns (``time=``, ``event=``) keywords, and warns on a call
+that still passes them by position.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
+import sys
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["legacy_value", "renamed"]
+__all__ = ["keyword_only", "legacy_value", "renamed"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 REMOVED_IN = "0.3"
+
+
+def _stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside this module: the user's call, however
+    many of these wrappers a tool has."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def renamed(**old_to_new: str) -> Callable[[F], F]:
@@ -55,7 +68,7 @@ def renamed(**old_to_new: str) -> Callable[[F], F]:
                         f"{func.__name__}(): the argument {old!r} is now {new!r}; "
                         f"{old!r} goes in radiogenomics {REMOVED_IN}",
                         FutureWarning,
-                        stacklevel=2,
+                        stacklevel=_stacklevel(),
                     )
                     kwargs[new] = kwargs.pop(old)
             return func(*args, **kwargs)
@@ -89,3 +102,63 @@ def legacy_value(name: str, value: Any, old_to_new: Mapping[Any, Any], func: str
         )
         return new
     return value
+
+
+def keyword_only(first: str) -> Callable[[F], F]:
+    """Make ``first`` and every parameter after it keyword-only, warning for one release.
+
+    The function keeps its old parameter order, so an old call that passes ``first`` (or
+    a later parameter) by position still works and gets the same values, with a
+    ``FutureWarning`` naming the parameters to pass by keyword. The signature shown by
+    ``help`` and :func:`inspect.signature` is the new one, with ``first`` onwards after
+    ``*``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> @keyword_only("time")
+    ... def km(mdata, time=None, event=None):
+    ...     return time, event
+    >>> km("cohort", time="os_months", event="os_event")
+    ('os_months', 'os_event')
+    >>> import inspect
+    >>> str(inspect.signature(km))
+    '(mdata, *, time=None, event=None)'
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     km("cohort", "os_months", "os_event")
+    ('os_months', 'os_event')
+    >>> print(caught[0].message)
+    km(): pass time=, event= by keyword; positional use goes in radiogenomics 0.3
+    """
+
+    def decorate(func: F) -> F:
+        signature = inspect.signature(func)
+        names = list(signature.parameters)
+        if first not in names:
+            raise TypeError(f"{func.__name__}() has no parameter {first!r}")
+        start = names.index(first)
+        parameters = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            if i >= start and p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+            else p
+            for i, p in enumerate(signature.parameters.values())
+        ]
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            if len(args) > start:
+                given = ", ".join(f"{name}=" for name in names[start : len(args)])
+                warnings.warn(
+                    f"{func.__name__}(): pass {given} by keyword; positional use goes in "
+                    f"radiogenomics {REMOVED_IN}",
+                    FutureWarning,
+                    stacklevel=_stacklevel(),
+                )
+            return func(*args, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        wrapper.__keyword_only__ = first  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

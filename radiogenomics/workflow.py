@@ -71,14 +71,14 @@ def _curate(mdata, paths: dict, echo: Callable[[str], None]) -> dict:
     from .datasets import subtype_recovery
 
     echo("Curating radiomic features: QC, ComBat across sites, redundancy ...")
-    qc = pp.filter_features(mdata, "radiomics")
-    pp.transform(mdata, "radiomics")
-    scores = pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["stage"])
-    pp.scale(mdata, "radiomics")
-    redundancy = pp.remove_redundant(mdata, "radiomics", threshold=0.9, subset=False)
+    qc = pp.filter_features(mdata, mod="radiomics")
+    pp.transform(mdata, mod="radiomics")
+    scores = pp.harmonize(mdata, mod="radiomics", batch_key="site", covariates=["stage"])
+    pp.scale(mdata, mod="radiomics")
+    redundancy = pp.remove_redundant(mdata, mod="radiomics", threshold=0.9, subset=False)
     echo("Finding radiomic subtypes and their differential genes ...")
-    subtypes = tl.phenotypes(mdata, "radiomics", features="redundancy_kept")
-    tl.differential(mdata, "radiomic_subtype", "rna", genesets=paths["genesets"])
+    subtypes = tl.phenotypes(mdata, mod="radiomics", features="redundancy_kept")
+    tl.differential(mdata, "radiomic_subtype", mod="rna", genesets=paths["genesets"])
     enrichment = mdata.uns["radiogenomics"]["enrichment"]["radiomic_subtype:rna"]
     top = (
         enrichment[enrichment["direction"] == "up"]
@@ -364,7 +364,7 @@ def survival_screen_file(
     mdata = read_cohort(cohort)
     table = tl.cox_screen(
         mdata,
-        mod,
+        mod=mod,
         time=time,
         event=event,
         covariates=covariates or (),
@@ -451,11 +451,11 @@ def _survival_analyses(mdata, tl, get_result) -> list[tuple[str, Callable, list]
             "survival screen",
             lambda: (
                 tl.cox_screen(
-                    mdata, None, time=time_col, event=event_col, key_added="survival_screen"
+                    mdata, mod=None, time=time_col, event=event_col, key_added="survival_screen"
                 ),
                 tl.cox_screen(
                     mdata,
-                    None,
+                    mod=None,
                     time=time_col,
                     event=event_col,
                     covariates=["age", "stage"],
@@ -486,8 +486,17 @@ def _survival_analyses(mdata, tl, get_result) -> list[tuple[str, Callable, list]
         (
             "Kaplan-Meier by stage",
             lambda: (
-                tl.kaplan_meier(mdata, time_col, event_col, "stage", key_added="stage"),
-                tl.logrank(mdata, time_col, event_col, "stage", trend=True, key_added="stage"),
+                tl.kaplan_meier(
+                    mdata, time=time_col, event=event_col, groupby="stage", key_added="stage"
+                ),
+                tl.logrank(
+                    mdata,
+                    time=time_col,
+                    event=event_col,
+                    groupby="stage",
+                    trend=True,
+                    key_added="stage",
+                ),
             ),
             [
                 ("kaplan_meier_stage.csv", {"function": "radiogenomics.tl.kaplan_meier"}),
@@ -498,7 +507,11 @@ def _survival_analyses(mdata, tl, get_result) -> list[tuple[str, Callable, list]
             "risk signature",
             lambda: (
                 tl.risk_signature(
-                    mdata, "radiomics", time=time_col, event=event_col, key_added="risk_signature"
+                    mdata,
+                    mod="radiomics",
+                    time=time_col,
+                    event=event_col,
+                    key_added="risk_signature",
                 ),
                 get_result(mdata, "risk_signature_evaluation", "risk_signature"),
             ),

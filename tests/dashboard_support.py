@@ -62,7 +62,7 @@ def write_results_folder(folder: Path, mdata) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     mdata = mdata.copy()
     # as a study stores it: radiomic features scaled, their raw values kept
-    rg.pp.scale(mdata, "radiomics")
+    rg.pp.scale(mdata, mod="radiomics")
     add_stored_results(mdata)
     # a small nested cross-validation, so that the models page has a real model to show
     rg.tl.fit_model(
@@ -80,7 +80,7 @@ def write_results_folder(folder: Path, mdata) -> Path:
         key_added="egfr_mutant",
     )
     # radiomic subtypes with a short stability check, for the subtypes page
-    rg.tl.phenotypes(mdata, "radiomics", resolution=(1.0,), n_resamples=5)
+    rg.tl.phenotypes(mdata, mod="radiomics", resolution=(1.0,), n_resamples=5)
     rg.write_cohort(mdata, folder / "cohort.h5mu")
     radiomic = list(mdata["radiomics"].var_names)
     genes = list(mdata["rna"].var_names)

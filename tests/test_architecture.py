@@ -230,3 +230,23 @@ def test_tools_that_store_take_key_added():
         if "store_result(" in source and "key_added" not in signature.parameters:
             stores.append(tool)
     assert not stores, f"tools that store without key_added=: {stores}"
+
+
+def _plot_functions():
+    for name in sorted(getattr(rg.pl, "__all__", dir(rg.pl))):
+        tool = getattr(rg.pl, name, None)
+        if not name.startswith("_") and inspect.isfunction(tool):
+            yield f"pl.{name}", inspect.signature(tool)
+
+
+def test_modality_and_survival_columns_are_keywords():
+    """``mod=``, ``time=`` and ``event=`` are keyword-only on every public tool and plot
+    (``pl.km``'s old ``time, event`` form is deprecated on its own and left out)."""
+    positional = [
+        f"{tool}({name})"
+        for tool, signature in [*_public_tools(), *_plot_functions()]
+        if tool != "pl.km"
+        for name, parameter in signature.parameters.items()
+        if name in ("mod", "time", "event") and parameter.kind is not inspect.Parameter.KEYWORD_ONLY
+    ]
+    assert not positional, "pass by keyword only: " + ", ".join(positional)

@@ -88,8 +88,8 @@ def test_combat_refuses_bad_input():
 
 def test_harmonize_tool_matches_scanpy_on_the_demo(demo_cohort):
     mdata = demo_cohort
-    rg.pp.filter_features(mdata, "radiomics")
-    rg.pp.transform(mdata, "radiomics")
+    rg.pp.filter_features(mdata, mod="radiomics")
+    rg.pp.transform(mdata, mod="radiomics")
     x = np.array(mdata["radiomics"].X, dtype=float)
     patients = mdata["radiomics"].obs_names
     site = mdata.obs.loc[patients, "site"].astype(str).to_numpy()
@@ -99,7 +99,9 @@ def test_harmonize_tool_matches_scanpy_on_the_demo(demo_cohort):
     }
     levels, codes = np.unique(site, return_inverse=True)
     expected = _scanpy_combat(x, codes, indicators)
-    rg.pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["stage"], convention="scanpy")
+    rg.pp.harmonize(
+        mdata, mod="radiomics", batch_key="site", covariates=["stage"], convention="scanpy"
+    )
     np.testing.assert_allclose(mdata["radiomics"].X, expected, rtol=0, atol=1e-8)
     # the values before are kept, and the step is recorded
     np.testing.assert_array_equal(mdata["radiomics"].layers["raw"].shape, x.shape)
@@ -125,13 +127,13 @@ def _marker_correlations(mdata, values: np.ndarray, names) -> pd.Series:
 
 def test_demo_site_effect_visible_before_and_removed_after(demo_cohort):
     mdata = demo_cohort
-    rg.pp.filter_features(mdata, "radiomics")
-    rg.pp.transform(mdata, "radiomics")
+    rg.pp.filter_features(mdata, mod="radiomics")
+    rg.pp.transform(mdata, mod="radiomics")
     names = list(mdata["radiomics"].var_names)
     before_values = np.array(mdata["radiomics"].X, dtype=float)
     site = mdata.obs.loc[mdata["radiomics"].obs_names, "site"].astype(str).to_numpy()
 
-    scores = rg.pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["stage"])
+    scores = rg.pp.harmonize(mdata, mod="radiomics", batch_key="site", covariates=["stage"])
     s = scores.set_index("metric")
     print("\nbatch separation before/after ComBat:\n", s[["before", "after"]].round(3).to_string())
     # visible before
@@ -178,18 +180,18 @@ def test_demo_site_effect_visible_before_and_removed_after(demo_cohort):
 
 
 def test_batch_separation_standalone(demo_cohort):
-    table = rg.pp.batch_separation(demo_cohort, "radiomics", batch_key="site")
+    table = rg.pp.batch_separation(demo_cohort, mod="radiomics", batch_key="site")
     assert set(table["metric"]) >= {"silhouette", "kbet_rejection_rate", "batch_r2_mean"}
 
 
 def test_harmonize_errors(demo_cohort):
     with pytest.raises(CohortError, match="no column 'scanner'"):
-        rg.pp.harmonize(demo_cohort, "radiomics", batch_key="scanner")
+        rg.pp.harmonize(demo_cohort, mod="radiomics", batch_key="scanner")
     with pytest.raises(CohortError, match="batch cannot also be a covariate"):
-        rg.pp.harmonize(demo_cohort, "radiomics", batch_key="site", covariates=["site"])
+        rg.pp.harmonize(demo_cohort, mod="radiomics", batch_key="site", covariates=["site"])
     demo_cohort["radiomics"].X[0, 3] = np.nan
     with pytest.raises(CohortError, match="missing"):
-        rg.pp.harmonize(demo_cohort, "radiomics", batch_key="site")
+        rg.pp.harmonize(demo_cohort, mod="radiomics", batch_key="site")
 
 
 # --------------------------------------------------------------------------- ICC
@@ -268,7 +270,7 @@ def test_robust_features_from_replicates_matches_pingouin():
         flat, obs=obs.set_axis([f"r{i}" for i in range(n * k)]), var=pd.DataFrame(index=features)
     )
     mdata = md.MuData({"radiomics": cohort})
-    table = rg.pp.robust_features(mdata, "radiomics", replicates, threshold=0.75)
+    table = rg.pp.robust_features(mdata, mod="radiomics", replicates=replicates, threshold=0.75)
     for j, feature in enumerate(features):
         ratings = flat[:, j].reshape(n, k)
         reference = _pingouin_icc(ratings)  # listwise deletion of the incomplete subject
@@ -281,7 +283,7 @@ def test_robust_features_from_replicates_matches_pingouin():
     assert mdata["radiomics"].var["robust"].tolist() == table["robust"].tolist()
     assert rg.get_result(mdata, "robustness", "radiomics") is table
     # subset keeps the robust features only
-    rg.pp.robust_features(mdata, "radiomics", replicates, subset=True)
+    rg.pp.robust_features(mdata, mod="radiomics", replicates=replicates, subset=True)
     assert list(mdata["radiomics"].var_names) == list(table.loc[table["robust"], "feature"])
 
 
@@ -295,9 +297,9 @@ def test_robust_features_errors():
         var=pd.DataFrame(index=["a"]),
     )
     with pytest.raises(CohortError, match="not in the replicates"):
-        rg.pp.robust_features(adata, "radiomics", replicates)
+        rg.pp.robust_features(adata, mod="radiomics", replicates=replicates)
     with pytest.raises(CohortError, match="unknown ICC"):
-        rg.pp.robust_features(adata, "radiomics", replicates, icc="icc_9")
+        rg.pp.robust_features(adata, mod="radiomics", replicates=replicates, icc="icc_9")
 
 
 def test_mask_perturbation_path(demo_cohort, tmp_path):
@@ -315,7 +317,7 @@ def test_mask_perturbation_path(demo_cohort, tmp_path):
         assert voxels["erode1"] < voxels["original"] < voxels["dilate1"], subject
 
     result = rg.pp.robust_features(
-        mdata, "radiomics", manifest=manifest, out=tmp_path / "p", n_jobs=1
+        mdata, mod="radiomics", manifest=manifest, out=tmp_path / "p", n_jobs=1
     )
     assert (result["n_subjects"] == 10).all()
     assert (result["n_replicates"] == 3).all()
@@ -364,7 +366,7 @@ def _qc_data():
 
 def test_filter_features_records_what_and_why():
     mdata = _qc_data()
-    table = rg.pp.filter_features(mdata, "radiomics", min_distinct=5)
+    table = rg.pp.filter_features(mdata, mod="radiomics", min_distinct=5)
     reasons = table.set_index("feature")["reason"].to_dict()
     assert reasons == {
         "good": "",
@@ -383,13 +385,13 @@ def test_filter_features_records_what_and_why():
 
 def test_filter_features_near_zero_variance_and_flag_only():
     mdata = _qc_data()
-    table = rg.pp.filter_features(mdata, "radiomics", min_distinct=2, subset=False)
+    table = rg.pp.filter_features(mdata, mod="radiomics", min_distinct=2, subset=False)
     assert table.set_index("feature").loc["near_zero", "reason"] == "near_zero_variance"
     assert table.set_index("feature").loc["few", "reason"] == ""
     assert mdata["radiomics"].n_vars == 6
     assert mdata["radiomics"].var["qc_dropped"].sum() == 3
     with pytest.raises(CohortError, match="fraction"):
-        rg.pp.filter_features(mdata, "radiomics", max_missing=5)
+        rg.pp.filter_features(mdata, mod="radiomics", max_missing=5)
 
 
 # --------------------------------------------------------------------------- transforms
@@ -408,13 +410,13 @@ def test_yeo_johnson_matches_scikit_learn():
         ]
     )
     adata = ad.AnnData(x.copy(), var=pd.DataFrame(index=list("abcd")))
-    table = rg.pp.transform(adata, "radiomics")
+    table = rg.pp.transform(adata, mod="radiomics")
     z = stats.zscore(x, ddof=1)  # the transform standardises first by default
     reference = PowerTransformer(method="yeo-johnson", standardize=False).fit(z)
     np.testing.assert_allclose(table["lambda"], reference.lambdas_, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(adata.X, reference.transform(z), rtol=1e-3, atol=1e-3)
     plain = ad.AnnData(x.copy(), var=pd.DataFrame(index=list("abcd")))
-    table = rg.pp.transform(plain, "radiomics", standardize=False)
+    table = rg.pp.transform(plain, mod="radiomics", standardize=False)
     reference = PowerTransformer(method="yeo-johnson", standardize=False).fit(x)
     np.testing.assert_allclose(table["lambda"], reference.lambdas_, rtol=1e-4, atol=1e-4)
     skewed = [0, 1, 3]  # lognormal, reflected lognormal, gamma
@@ -427,7 +429,7 @@ def test_log_transform_and_min_skewness():
     rng = np.random.default_rng(7)
     x = np.column_stack([rng.lognormal(0, 1, 50), rng.normal(0, 1, 50)])
     adata = ad.AnnData(x.copy(), var=pd.DataFrame(index=["skewed", "symmetric"]))
-    table = rg.pp.transform(adata, "radiomics", method="log", min_skewness=1.0)
+    table = rg.pp.transform(adata, mod="radiomics", method="log", min_skewness=1.0)
     assert table["method"].tolist() == ["log", "none"]
     np.testing.assert_allclose(adata.X[:, 0], np.log(x[:, 0]))
     np.testing.assert_array_equal(adata.X[:, 1], x[:, 1])
@@ -437,10 +439,10 @@ def test_scale_matches_scipy_zscore():
     rng = np.random.default_rng(8)
     x = rng.normal(3, 2, (40, 5))
     adata = ad.AnnData(x.copy())
-    rg.pp.scale(adata, "radiomics")
+    rg.pp.scale(adata, mod="radiomics")
     np.testing.assert_allclose(adata.X, stats.zscore(x, ddof=1), atol=1e-12)
     robust = ad.AnnData(x.copy())
-    rg.pp.scale(robust, "radiomics", method="robust")
+    rg.pp.scale(robust, mod="radiomics", method="robust")
     iqr = stats.iqr(x, axis=0, scale="normal")
     np.testing.assert_allclose(robust.X, (x - np.median(x, axis=0)) / iqr, atol=1e-12)
 
@@ -451,11 +453,11 @@ def test_apply_preprocessing_to_new_patients(demo_cohort, tmp_path):
     patients = list(mdata.obs_names)
     held_out = patients[:4]
     cohort = mdata[patients[4:]].copy()
-    rg.pp.filter_features(cohort, "radiomics")
-    rg.pp.transform(cohort, "radiomics")
-    rg.pp.harmonize(cohort, "radiomics", batch_key="site", covariates=["stage", "age"])
-    rg.pp.scale(cohort, "radiomics")
-    rg.pp.remove_redundant(cohort, "radiomics", threshold=0.9)
+    rg.pp.filter_features(cohort, mod="radiomics")
+    rg.pp.transform(cohort, mod="radiomics")
+    rg.pp.harmonize(cohort, mod="radiomics", batch_key="site", covariates=["stage", "age"])
+    rg.pp.scale(cohort, mod="radiomics")
+    rg.pp.remove_redundant(cohort, mod="radiomics", threshold=0.9)
     rg.write_cohort(cohort, tmp_path / "curated.h5mu")
     reread = rg.read_cohort(tmp_path / "curated.h5mu")
 
@@ -503,7 +505,7 @@ def test_remove_redundant_clusters_and_representatives():
     adata = ad.AnnData(x, var=pd.DataFrame(index=names))
     adata.var["icc_3_1"] = [0.5, 0.9, 0.7, 0.8, 0.95, 0.6]
     mdata = md.MuData({"radiomics": adata})
-    table = rg.pp.remove_redundant(mdata, "radiomics", threshold=0.9)
+    table = rg.pp.remove_redundant(mdata, mod="radiomics", threshold=0.9)
     clusters = table.set_index("feature")["cluster"]
     assert clusters["a1"] == clusters["a2"] == clusters["a3"]
     assert clusters["b1"] == clusters["b2"] != clusters["a1"]
@@ -521,12 +523,12 @@ def test_remove_redundant_clusters_and_representatives():
         assert block.min() >= 0.9
 
     robust = md.MuData({"radiomics": adata.copy()})
-    table = rg.pp.remove_redundant(robust, "radiomics", threshold=0.9, keep="robust")
+    table = rg.pp.remove_redundant(robust, mod="radiomics", threshold=0.9, keep="robust")
     assert set(table.loc[table["kept"], "feature"]) == {"a2", "b2", "c1"}
 
 
 def test_correlation_clustermap_figure(demo_cohort):
-    fig = rg.pl.correlation_clustermap(demo_cohort, "radiomics")
+    fig = rg.pl.correlation_clustermap(demo_cohort, mod="radiomics")
     heatmap = [t for t in fig.data if t.type == "heatmap"][0]
     n = demo_cohort["radiomics"].n_vars
     assert np.asarray(heatmap.z).shape == (n, n)

@@ -31,12 +31,12 @@ warnings.filterwarnings("ignore", category=FutureWarning)
 def phenotyped(demo_build):
     """The demo cohort curated as in the demo job, with radiomic subtypes."""
     mdata = demo_build[2].copy()
-    rg.pp.filter_features(mdata, "radiomics")
-    rg.pp.transform(mdata, "radiomics")
-    rg.pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["stage"])
-    rg.pp.scale(mdata, "radiomics")
-    rg.pp.remove_redundant(mdata, "radiomics", threshold=0.9)
-    table = rg.tl.phenotypes(mdata, "radiomics", n_resamples=20)
+    rg.pp.filter_features(mdata, mod="radiomics")
+    rg.pp.transform(mdata, mod="radiomics")
+    rg.pp.harmonize(mdata, mod="radiomics", batch_key="site", covariates=["stage"])
+    rg.pp.scale(mdata, mod="radiomics")
+    rg.pp.remove_redundant(mdata, mod="radiomics", threshold=0.9)
+    table = rg.tl.phenotypes(mdata, mod="radiomics", n_resamples=20)
     return mdata, table
 
 
@@ -88,14 +88,14 @@ def test_phenotypes_stored_for_plots_and_reload(phenotyped, tmp_path):
 
 def test_phenotypes_resolution_grid_and_outer_join(demo_build):
     mdata = demo_build[2].copy()
-    rg.pp.filter_features(mdata, "radiomics")
-    rg.pp.scale(mdata, "radiomics")
+    rg.pp.filter_features(mdata, mod="radiomics")
+    rg.pp.scale(mdata, mod="radiomics")
     # a patient without radiomics (outer join): no subtype, aligned by ID
     absent = mdata.obs_names[0]
     mdata.mod["radiomics"] = mdata["radiomics"][mdata["radiomics"].obs_names != absent].copy()
     mdata.update()
     rg.tl.phenotypes(
-        mdata, "radiomics", resolution=[0.3, 1.5], n_resamples=5, umap=False, key_added="grid"
+        mdata, mod="radiomics", resolution=[0.3, 1.5], n_resamples=5, umap=False, key_added="grid"
     )
     params = mdata.uns["radiogenomics"]["params"]["phenotypes"]["grid"]
     assert params["grid"]["resolution"] == [0.3, 1.5]
@@ -179,7 +179,7 @@ PLANTED_MODULE = {"proliferative": "proliferation", "hypoxic": "hypoxia", "infla
 def test_differential_genes_are_the_planted_modules(phenotyped):
     mdata, _ = phenotyped
     gmt = mdata.uns["radiogenomics"]["files"]["genesets"]
-    table = rg.tl.differential(mdata, "radiomic_subtype", "rna", genesets=gmt)
+    table = rg.tl.differential(mdata, "radiomic_subtype", mod="rna", genesets=gmt)
     assert list(table.columns) == DIFFERENTIAL_COLUMNS
     genes = mdata.uns["radiogenomics"]["truth"]["gene_modules"]
     modules = genes["module"]
@@ -237,7 +237,7 @@ def test_differential_genes_are_the_planted_modules(phenotyped):
 def test_differential_wilcoxon_on_proteins_with_missing_values(phenotyped):
     mdata, _ = phenotyped
     table = rg.tl.differential(
-        mdata, "radiomic_subtype", "protein", method="wilcoxon", reference="2"
+        mdata, "radiomic_subtype", mod="protein", method="wilcoxon", reference="2"
     )
     assert set(table["group"]) == {"1", "3"}
     protein = mdata["protein"]
@@ -258,11 +258,11 @@ def test_differential_wilcoxon_on_proteins_with_missing_values(phenotyped):
 def test_differential_errors(phenotyped):
     mdata, _ = phenotyped
     with pytest.raises(CohortError, match="no grouping column"):
-        rg.tl.differential(mdata, "no_such_column", "rna")
+        rg.tl.differential(mdata, "no_such_column", mod="rna")
     with pytest.raises(CohortError, match="reference group"):
-        rg.tl.differential(mdata, "radiomic_subtype", "rna", reference="9")
+        rg.tl.differential(mdata, "radiomic_subtype", mod="rna", reference="9")
     with pytest.raises(CohortError, match="unknown test"):
-        rg.tl.differential(mdata, "radiomic_subtype", "rna", method="anova")
+        rg.tl.differential(mdata, "radiomic_subtype", mod="rna", method="anova")
 
 
 def test_read_gmt(tmp_path):
@@ -292,9 +292,9 @@ def test_phenotypes_errors():
 
     cohort = md.MuData({"rna": ad.AnnData(np.zeros((3, 2)))})
     with pytest.raises(CohortError, match="no modality 'radiomics'"):
-        rg.tl.phenotypes(cohort, "radiomics")
+        rg.tl.phenotypes(cohort, mod="radiomics")
     with pytest.raises(CohortError, match="too few patients"):
-        rg.tl.phenotypes(cohort, "rna")
+        rg.tl.phenotypes(cohort, mod="rna")
 
 
 def test_demo_step_stores_curation_and_phenotypes(demo_build):

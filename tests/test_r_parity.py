@@ -129,10 +129,10 @@ def test_stratified_cox_screen_concordance(rossi):
     mdata = rossi_cohort(rossi, extra=rng.normal(size=(len(rossi), 3)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plain = rg.tl.cox_screen(mdata, "radiomics", time="week", event="arrest", strata="wexp")
+        plain = rg.tl.cox_screen(mdata, mod="radiomics", time="week", event="arrest", strata="wexp")
         adjusted = rg.tl.cox_screen(
             mdata,
-            "radiomics",
+            mod="radiomics",
             time="week",
             event="arrest",
             covariates=["fin"],
@@ -378,7 +378,7 @@ def test_mann_whitney_rule_is_recorded_in_the_provenance():
         warnings.simplefilter("ignore")
         mdata = rg.build_cohort({"radiomics": x, "mutation": mutation}, clinical=clinical)
         table = rg.tl.associate(mdata, x="radiomics", y="mutation", method="mannwhitney")
-        rg.tl.differential(mdata, "group", "radiomics", method="wilcoxon")
+        rg.tl.differential(mdata, "group", mod="radiomics", method="wilcoxon")
     assert "R wilcox.test" in EXACT_RULE
     assert table.attrs["radiogenomics"]["mannwhitney_p_value"] == EXACT_RULE
     params = mdata.uns["radiogenomics"]["params"]
@@ -554,7 +554,9 @@ def test_harmonize_records_the_combat_convention():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mdata = rg.build_cohort({"radiomics": feats}, clinical=clinical)
-        rg.pp.harmonize(mdata, "radiomics", batch_key="site", covariates=["age"], parametric=False)
+        rg.pp.harmonize(
+            mdata, mod="radiomics", batch_key="site", covariates=["age"], parametric=False
+        )
     np.testing.assert_allclose(mdata["radiomics"].X[:, :2], SVA_NONPARAMETRIC, rtol=0, atol=5e-10)
     params = mdata.uns["radiogenomics"]["params"]["harmonization"]["radiomics"]
     assert params["convention"] == "sva" and params["parametric"] is False
@@ -566,9 +568,9 @@ def test_harmonize_records_the_combat_convention():
     obs = pd.DataFrame(
         {"site": clinical["site"].iloc[:4].to_numpy(), "age": COMBAT_AGE[:4]}, index=new.index
     )
-    placed = rg.pp.apply_preprocessing(mdata, new, "radiomics", obs=obs)
+    placed = rg.pp.apply_preprocessing(mdata, new, mod="radiomics", obs=obs)
     np.testing.assert_allclose(
         np.asarray(placed.X)[:, :2], SVA_NONPARAMETRIC[:4], rtol=0, atol=5e-10
     )
     with pytest.raises(rg.errors.InputError, match="convention"):
-        rg.pp.harmonize(mdata, "radiomics", batch_key="site", convention="R")
+        rg.pp.harmonize(mdata, mod="radiomics", batch_key="site", convention="R")

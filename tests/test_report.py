@@ -35,11 +35,11 @@ def study_folder(demo_build, tmp_path_factory):
     results.mkdir(parents=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        rg.pp.filter_features(mdata, "radiomics")
-        rg.pp.harmonize(mdata, "radiomics", batch_key="site")
+        rg.pp.filter_features(mdata, mod="radiomics")
+        rg.pp.harmonize(mdata, mod="radiomics", batch_key="site")
         assoc = rg.tl.associate(mdata, x="radiomics", y="protein", key_added="radiomics_vs_protein")
         screen = rg.tl.cox_screen(
-            mdata, "radiomics", time="os_months", event="os_event", key_added="survival_screen"
+            mdata, mod="radiomics", time="os_months", event="os_event", key_added="survival_screen"
         )
         fit_model(
             mdata,

@@ -216,6 +216,8 @@ def test_replicates_feed_the_robust_feature_filter(mr_robustness):
         var=pd.DataFrame(index=replicates.var_names),
     )
     mdata = md.MuData({"radiomics": radiomics})
-    filtered = rg.pp.robust_features(mdata, "radiomics", replicates, icc="icc_1_1", subset=True)
+    filtered = rg.pp.robust_features(
+        mdata, mod="radiomics", replicates=replicates, icc="icc_1_1", subset=True
+    )
     np.testing.assert_allclose(filtered["icc_1_1"], table["icc"], rtol=1e-10)
     assert list(mdata["radiomics"].var_names) == list(table.loc[table["robust"], "feature"])

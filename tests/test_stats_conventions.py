@@ -3,7 +3,10 @@ for one release, with a FutureWarning."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 
 import radiogenomics as rg
@@ -75,17 +78,37 @@ def _small_cohort():
 def test_copy_true_leaves_the_cohort_and_returns_the_changed_copy(tool):
     mdata = _small_cohort()
     before = mdata["radiomics"].X.copy()
-    changed = getattr(rg.pp, tool)(mdata, "radiomics", copy=True)
+    changed = getattr(rg.pp, tool)(mdata, mod="radiomics", copy=True)
     np.testing.assert_array_equal(mdata["radiomics"].X, before)
     assert "radiogenomics" not in mdata.uns or not mdata.uns["radiogenomics"]
     in_place = _small_cohort()
-    getattr(rg.pp, tool)(in_place, "radiomics")
+    getattr(rg.pp, tool)(in_place, mod="radiomics")
     np.testing.assert_array_equal(changed["radiomics"].X, in_place["radiomics"].X)
     assert list(changed["radiomics"].var_names) == list(in_place["radiomics"].var_names)
 
 
 def test_filter_features_stores_under_key_added():
     mdata = _small_cohort()
-    table = rg.pp.filter_features(mdata, "radiomics", key_added="first_pass")
+    table = rg.pp.filter_features(mdata, mod="radiomics", key_added="first_pass")
     stored = rg.get_result(mdata, "feature_qc", "first_pass")
     assert stored.equals(table) and table.set_index("feature").loc["flat", "dropped"]
+
+
+def test_positional_modality_and_survival_columns_still_work_and_warn():
+    """Old calls that pass ``mod`` or ``time``/``event`` by position give the same result
+    for one release, with a FutureWarning naming the keywords."""
+    mdata = rg.datasets.toy_cohort(n_patients=40)
+    new = rg.tl.kaplan_meier(mdata, time="os_months", event="os_event", groupby="stage")
+    with pytest.warns(FutureWarning, match=r"kaplan_meier\(\): pass time=, event=, groupby="):
+        old = rg.tl.kaplan_meier(mdata, "os_months", "os_event", "stage")
+    pd.testing.assert_frame_equal(old, new)
+    with pytest.warns(FutureWarning, match=r"pass mod= by keyword") as caught:
+        kept = rg.pp.filter_features(mdata, "radiomics", copy=True)
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    assert (
+        kept["radiomics"].n_vars
+        == rg.pp.filter_features(mdata, mod="radiomics", copy=True)["radiomics"].n_vars
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the keyword form is silent
+        rg.tl.logrank(mdata, time="os_months", event="os_event", groupby="stage")

@@ -69,7 +69,7 @@ def lifelines_fit(df: pd.DataFrame) -> CoxPHFitter:
 def test_cox_screen_matches_one_lifelines_fit_per_feature_with_covariates():
     mdata = make_cohort()
     table = rg.tl.cox_screen(
-        mdata, "radiomics", time="os", event="dead", covariates=["age", "stage"]
+        mdata, mod="radiomics", time="os", event="dead", covariates=["age", "stage"]
     )
     assert list(table.columns[:13]) == rg.tl.survival.SCREEN_COLUMNS
     obs = mdata.obs
@@ -100,7 +100,7 @@ def test_cox_screen_matches_one_lifelines_fit_per_feature_with_covariates():
 
 def test_cox_screen_univariate_concordance_and_outer_join_alignment():
     mdata = make_cohort(seed=1, join="outer", drop=12)
-    table = rg.tl.cox_screen(mdata, "rna", time="os", event="dead")
+    table = rg.tl.cox_screen(mdata, mod="rna", time="os", event="dead")
     assert (table["n"] == mdata.n_obs - 12).all()
     rna = mdata["rna"]
     obs = mdata.obs.loc[rna.obs_names]
@@ -127,7 +127,9 @@ def test_cox_screen_flags_constant_and_separated_features():
     x[:, 2] = obs.index.isin(first_deaths).astype(float)
     mdata["radiomics"].X = x
     with pytest.warns(UserWarning, match="no estimate"):
-        table = rg.tl.cox_screen(mdata, "radiomics", time="os", event="dead").set_index("feature")
+        table = rg.tl.cox_screen(mdata, mod="radiomics", time="os", event="dead").set_index(
+            "feature"
+        )
     assert table.loc["f01", "status"] == "constant"
     assert table.loc["f02", "status"] == "separation"
     assert "infinite" in table.loc["f02", "note"]
@@ -143,7 +145,7 @@ def test_cox_screen_flags_constant_and_separated_features():
 
 def test_kaplan_meier_and_logrank_tools_match_lifelines():
     mdata = make_cohort(seed=3)
-    curves = rg.tl.kaplan_meier(mdata, "os", "dead", "stage")
+    curves = rg.tl.kaplan_meier(mdata, time="os", event="dead", groupby="stage")
     obs = mdata.obs
     for stage, part in curves.groupby("group", observed=True):
         sub = obs[obs["stage"] == stage]
@@ -153,13 +155,13 @@ def test_kaplan_meier_and_logrank_tools_match_lifelines():
         )
     summary = rg.get_result(mdata, "kaplan_meier_summary")
     assert list(summary["group"]) == ["I", "II", "III"]
-    table = rg.tl.logrank(mdata, "os", "dead", "stage")
+    table = rg.tl.logrank(mdata, time="os", event="dead", groupby="stage")
     ref = multivariate_logrank_test(obs["os"], obs["stage"].astype(str), obs["dead"])
     assert table["statistic"].iloc[0] == pytest.approx(ref.test_statistic, abs=TOL)
-    trend = rg.tl.logrank(mdata, "os", "dead", "stage", trend=True)
+    trend = rg.tl.logrank(mdata, time="os", event="dead", groupby="stage", trend=True)
     assert list(trend["score"]) == [1.0, 2.0, 3.0] and (trend["df"] == 1).all()
     with pytest.raises(InputError, match="ordered"):
-        rg.tl.logrank(mdata, "os", "dead", "site", trend=True)
+        rg.tl.logrank(mdata, time="os", event="dead", groupby="site", trend=True)
 
 
 def test_cox_tool_matches_lifelines_and_reports_tests():
@@ -218,27 +220,27 @@ def test_bad_outcomes_name_the_column_and_patient():
     obs = mdata.obs
     obs.loc["P003", "os"] = -2.0
     with pytest.raises(CohortError) as info:
-        rg.tl.cox_screen(mdata, "radiomics", time="os", event="dead")
+        rg.tl.cox_screen(mdata, mod="radiomics", time="os", event="dead")
     assert "negative survival time" in str(info.value) and "'P003'" in str(info.value)
     assert "column 'os'" in str(info.value)
     obs.loc["P003", "os"] = np.nan
     with pytest.raises(CohortError, match="have no time.*P003"):
-        rg.tl.kaplan_meier(mdata, "os", "dead")
+        rg.tl.kaplan_meier(mdata, time="os", event="dead")
     with pytest.warns(UserWarning, match="left out"):
-        table = rg.tl.cox_screen(mdata, "radiomics", time="os", event="dead", missing="drop")
+        table = rg.tl.cox_screen(mdata, mod="radiomics", time="os", event="dead", missing="drop")
     assert (table["n"] == mdata.n_obs - 1).all()
     obs.loc["P003", "os"] = 5.0
     obs["status"] = np.where(obs["dead"] == 1, "Dead", "Alive")
     with pytest.raises(CohortError, match="outside the stated coding"):
-        rg.tl.kaplan_meier(mdata, "os", "status")
-    curves = rg.tl.kaplan_meier(mdata, "os", "status", event_map={"Dead": 1, "Alive": 0})
+        rg.tl.kaplan_meier(mdata, time="os", event="status")
+    curves = rg.tl.kaplan_meier(mdata, time="os", event="status", event_map={"Dead": 1, "Alive": 0})
     assert curves["n_events"].sum() == obs["dead"].sum()
     obs.loc["P010", "status"] = "Lost"
     with pytest.raises(CohortError) as info:
-        rg.tl.kaplan_meier(mdata, "os", "status", event_map={"Dead": 1, "Alive": 0})
+        rg.tl.kaplan_meier(mdata, time="os", event="status", event_map={"Dead": 1, "Alive": 0})
     assert "'P010'" in str(info.value) and "'Lost'" in str(info.value)
     with pytest.raises(CohortError, match="not a clinical column"):
-        rg.tl.logrank(mdata, "months", "dead", "stage")
+        rg.tl.logrank(mdata, time="months", event="dead", groupby="stage")
 
 
 def test_group_without_events_is_reported():
@@ -246,7 +248,7 @@ def test_group_without_events_is_reported():
     obs = mdata.obs
     obs.loc[obs["site"] == "a", "dead"] = 0
     with pytest.warns(UserWarning, match="no events"):
-        rg.tl.logrank(mdata, "os", "dead", "site")
+        rg.tl.logrank(mdata, time="os", event="dead", groupby="site")
 
 
 # ------------------------------------------------------------------------ markers
@@ -277,7 +279,7 @@ def test_marker_groups_and_maxstat_tool():
 
 def test_planted_prognostic_features_are_found_on_the_demo(demo_cohort):
     truth = demo_cohort.uns["radiogenomics"]["truth"]
-    table = rg.tl.cox_screen(demo_cohort, "radiomics", time="os_months", event="os_event")
+    table = rg.tl.cox_screen(demo_cohort, mod="radiomics", time="os_months", event="os_event")
     table = table.set_index("feature")
     markers = truth["marker_features"].set_index("feature")
     size = markers.index[markers["factor"] == "proliferation"]
@@ -287,7 +289,7 @@ def test_planted_prognostic_features_are_found_on_the_demo(demo_cohort):
     assert (table.loc[immune, "q_value"] < 0.05).all()
     assert (table.loc[immune, "hazard_ratio"] < 1).all()  # immune: log HR -0.4
     genes = rg.tl.cox_screen(
-        demo_cohort, "rna", time="os_months", event="os_event", covariates=["age", "stage"]
+        demo_cohort, mod="rna", time="os_months", event="os_event", covariates=["age", "stage"]
     )
     modules = truth["gene_modules"]
     planted = sum(
@@ -310,7 +312,7 @@ def test_risk_signature_is_validated_on_held_out_patients(demo_cohort):
 
     signature = rg.tl.risk_signature(
         demo_cohort,
-        "rna",
+        mod="rna",
         time="os_months",
         event="os_event",
         n_preselect=300,
@@ -340,8 +342,8 @@ def test_risk_signature_is_validated_on_held_out_patients(demo_cohort):
 
 def test_figures():
     mdata = make_cohort(seed=10)
-    rg.tl.kaplan_meier(mdata, "os", "dead", "stage", key_added="stage")
-    rg.tl.logrank(mdata, "os", "dead", "stage", key_added="stage")
+    rg.tl.kaplan_meier(mdata, time="os", event="dead", groupby="stage", key_added="stage")
+    rg.tl.logrank(mdata, time="os", event="dead", groupby="stage", key_added="stage")
     stored = {k: sorted(v) for k, v in mdata.uns["radiogenomics"].items()}
     obs_before = mdata.obs.copy()
     fig = rg.pl.km(mdata, key="stage", at_risk_times=[0, 10, 20, 40])
@@ -359,7 +361,7 @@ def test_figures():
     assert any("log-rank p" in a.text for a in fig.layout.annotations)
     cox = rg.tl.cox(mdata, ["age", "stage"], time="os", event="dead")
     assert isinstance(rg.pl.forest(cox), go.Figure)
-    screen = rg.tl.cox_screen(mdata, "radiomics", time="os", event="dead")
+    screen = rg.tl.cox_screen(mdata, mod="radiomics", time="os", event="dead")
     volcano = rg.pl.survival_volcano(screen)
     assert sum(len(t.x) for t in volcano.data) == len(screen)
 
@@ -370,8 +372,8 @@ def test_km_with_time_and_event_is_deprecated_and_stores_nothing():
     with pytest.warns(FutureWarning, match="run rg.tl.kaplan_meier"):
         fig = rg.pl.km(mdata, "os", "dead", "stage")
     assert dict(mdata.uns.get("radiogenomics", {})).keys() == before.keys()
-    rg.tl.kaplan_meier(mdata, "os", "dead", "stage", key_added="k")
-    rg.tl.logrank(mdata, "os", "dead", "stage", key_added="k")
+    rg.tl.kaplan_meier(mdata, time="os", event="dead", groupby="stage", key_added="k")
+    rg.tl.logrank(mdata, time="os", event="dead", groupby="stage", key_added="k")
     again = rg.pl.km(mdata, key="k")
     # the deprecated call draws the same curves and test as the stored results
     assert fig.to_json() == again.to_json()
@@ -406,7 +408,7 @@ def test_cli_writes_the_screen_with_provenance(tmp_path):
     assert code == 0
     table = pd.read_parquet(out)
     expected = rg.tl.cox_screen(
-        mdata, "radiomics", time="os", event="dead", covariates=["age", "stage"]
+        mdata, mod="radiomics", time="os", event="dead", covariates=["age", "stage"]
     )
     # the file adds each feature's unit and IBSI tag (from the cohort) to the screen's columns
     pd.testing.assert_frame_equal(table[list(expected.columns)], expected)

@@ -143,9 +143,9 @@ def test_units_survive_preprocessing_and_raw_values_stay(tmp_path):
     mdata = rg.build_cohort({"radiomics": radiomics}, clinical=clinical)
     before = mdata["radiomics"].var[["ibsi_tag", "unit"]].copy()
     raw = np.asarray(mdata["radiomics"].X).copy()
-    rg.pp.filter_features(mdata, "radiomics", min_distinct=2)
-    rg.pp.harmonize(mdata, "radiomics", batch_key="site")
-    rg.pp.scale(mdata, "radiomics")
+    rg.pp.filter_features(mdata, mod="radiomics", min_distinct=2)
+    rg.pp.harmonize(mdata, mod="radiomics", batch_key="site")
+    rg.pp.scale(mdata, mod="radiomics")
     after = mdata["radiomics"].var
     pd.testing.assert_frame_equal(after[["ibsi_tag", "unit"]], before.loc[after.index])
     np.testing.assert_array_equal(mdata["radiomics"].layers["raw"], raw)
@@ -173,7 +173,7 @@ def test_exported_tables_keep_units_and_tags(tmp_path, phantom):
         index=pd.Index(radiomics.obs_names, name="patient_id"),
     )
     mdata = rg.build_cohort({"radiomics": radiomics}, clinical=clinical)
-    screen = rg.tl.cox_screen(mdata, "radiomics", time="os_months", event="os_event")
+    screen = rg.tl.cox_screen(mdata, mod="radiomics", time="os_months", event="os_event")
     out = rg.export.write_table(screen, tmp_path / "screen.csv", cohort=mdata)
     written = pd.read_csv(out, keep_default_na=False)
     units = dict(zip(written["feature"], written["unit"]))

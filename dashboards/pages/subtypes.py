@@ -67,7 +67,7 @@ def subtype_view(results: Results, key: str) -> dict:
         work = rg.cohort.working_copy(results.mdata)
         out = {"sizes": sizes, "differential": None, "survival": None, "genes": []}
         if "rna" in work.mod:
-            found = rg.tl.differential(work, key, "rna")
+            found = rg.tl.differential(work, key, mod="rna")
             out["differential"] = rg.pl.differential_dotplot(found, n_top=5)
             out["differential"].update_layout(
                 height=max(380, 60 * len(sizes) + 160), width=None, autosize=True

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from anndata import AnnData
 from plotly.subplots import make_subplots
 
+from .._compat import keyword_only
 from ..cohort import get_result
 from ..errors import CohortError
 
@@ -38,6 +39,7 @@ def _modality(data, mod: str) -> AnnData:
     return get_modality(data, mod)
 
 
+@keyword_only("mod")
 def correlation_clustermap(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",
@@ -63,7 +65,7 @@ def correlation_clustermap(
     """
     from ..pp.redundancy import feature_correlation
 
-    corr = feature_correlation(mdata, mod, method=method, features=features, layer=layer)
+    corr = feature_correlation(mdata, mod=mod, method=method, features=features, layer=layer)
     r = corr.to_numpy()
     names = list(corr.index)
     adata = _modality(mdata, mod)
@@ -164,6 +166,7 @@ def _add_correlation_heatmap(
     )
 
 
+@keyword_only("mod")
 def batch_before_after(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",

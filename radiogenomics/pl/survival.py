@@ -78,10 +78,12 @@ def _deprecated_compute(mdata, time, event, groupby, event_map):
         stacklevel=3,
     )
     work = working_copy(mdata)
-    curves = tl.kaplan_meier(work, time, event, groupby, event_map=event_map)
+    curves = tl.kaplan_meier(work, time=time, event=event, groupby=groupby, event_map=event_map)
     logrank_table = None
     if groupby is not None and curves["group"].astype(str).nunique() > 1:
-        logrank_table = tl.logrank(work, time, event, groupby, event_map=event_map)
+        logrank_table = tl.logrank(
+            work, time=time, event=event, groupby=groupby, event_map=event_map
+        )
     return curves, logrank_table
 
 

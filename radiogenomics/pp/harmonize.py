@@ -11,6 +11,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import stats
 
+from .._compat import keyword_only
 from .._data import as_list, design_matrix
 from ..cohort import store_result
 from ..errors import CohortError, InputError
@@ -155,6 +156,7 @@ def _covariate_blocks(frame: pd.DataFrame, covariates: Sequence[str]):
     return design, names, blocks
 
 
+@keyword_only("mod")
 def batch_separation(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",
@@ -280,6 +282,7 @@ def _combat_parameters(model: CombatModel, var_names, names, levels) -> pd.DataF
     return per_feature
 
 
+@keyword_only("mod")
 def harmonize(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",

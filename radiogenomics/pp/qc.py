@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._compat import keyword_only
 from ..cohort import store_result
 from ..errors import CohortError
 from ._modality import copy_option, get_modality, subset_features, values
@@ -58,6 +59,7 @@ def _feature_summary(x: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+@keyword_only("mod")
 @copy_option
 def filter_features(
     mdata: md.MuData | AnnData,

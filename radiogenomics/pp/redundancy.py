@@ -12,6 +12,7 @@ from scipy.cluster import hierarchy
 from scipy.spatial.distance import squareform
 from scipy.stats import rankdata
 
+from .._compat import keyword_only
 from ..cohort import store_result
 from ..errors import CohortError
 from ._modality import get_modality, subset_features, values
@@ -42,6 +43,7 @@ def _correlation(x: np.ndarray, method: str) -> np.ndarray:
         return np.corrcoef(x, rowvar=False)
 
 
+@keyword_only("mod")
 def feature_correlation(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",
@@ -128,6 +130,7 @@ def _max_to_kept(r: np.ndarray, kept: np.ndarray) -> np.ndarray:
         return np.nanmax(to_kept, axis=1) if kept_index.size > 1 else np.full(p, np.nan)
 
 
+@keyword_only("mod")
 def remove_redundant(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._compat import keyword_only
 from ..cohort import store_result
 from ..errors import CohortError, InputError
 from ..stats.icc import intraclass_correlation
@@ -321,6 +322,7 @@ def _robustness_table(names, n_subjects, n_replicates, results, kernel, robust) 
     )[ROBUSTNESS_COLUMNS]
 
 
+@keyword_only("mod")
 def robust_features(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",

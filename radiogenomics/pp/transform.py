@@ -13,6 +13,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import stats
 
+from .._compat import keyword_only
 from ..errors import CohortError, InputError
 from ._modality import (
     copy_option,
@@ -71,6 +72,7 @@ def _forward(
     return out
 
 
+@keyword_only("mod")
 @copy_option
 def transform(
     mdata: md.MuData | AnnData,
@@ -177,6 +179,7 @@ def transform(
     return table
 
 
+@keyword_only("mod")
 @copy_option
 def scale(
     mdata: md.MuData | AnnData,
@@ -236,6 +239,7 @@ def _scale_forward(x, center, spread, max_value):
     return out
 
 
+@keyword_only("mod")
 def apply_preprocessing(
     reference: md.MuData | AnnData,
     new: AnnData | pd.DataFrame,

@@ -133,7 +133,7 @@ def _figures(data: dict) -> dict[str, Any]:
             pass
 
     if _root(mdata).get("harmonization"):
-        attempt("harmonisation", lambda: pl.batch_before_after(mdata, "radiomics"))
+        attempt("harmonisation", lambda: pl.batch_before_after(mdata, mod="radiomics"))
     for key, table in list(data["associations"].items())[:4]:
         attempt(
             f"volcano:{key}",

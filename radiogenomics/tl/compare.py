@@ -169,7 +169,9 @@ def compare_groups(
         sizes["events"] = [int(np.nansum(events[in_a])), int(np.nansum(events[in_b]))]
         with warnings.catch_warnings():  # patients in neither group are left out by design
             warnings.filterwarnings("ignore", message=".*have no value in", category=UserWarning)
-            out["survival"] = logrank(mdata, time, event, key_added, missing="drop")
+            out["survival"] = logrank(
+                mdata, time=time, event=event, groupby=key_added, missing="drop"
+            )
     frames = []
     for mod in modalities:
         if mod not in mdata.mod:
@@ -179,7 +181,7 @@ def compare_groups(
         found = differential(
             mdata,
             key_added,
-            mod,
+            mod=mod,
             method=method,
             groups=[a],
             reference=b,

@@ -10,6 +10,7 @@ import mudata as md
 import numpy as np
 import pandas as pd
 
+from .._compat import keyword_only
 from .._data import modality_block
 from ..cohort import store_result
 from ..errors import CohortError
@@ -56,6 +57,7 @@ def _groups(mdata: md.MuData, mod: str, groupby: str) -> pd.Series:
     )
 
 
+@keyword_only("mod")
 def differential(
     mdata: md.MuData,
     groupby: str = "radiomic_subtype",

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._compat import keyword_only
 from ..cohort import add_modality
 from ..errors import CohortError, InputError
 from ..io.genesets import read_gmt
@@ -19,6 +20,7 @@ __all__ = ["score_gene_sets"]
 SCORE_METHODS = ("mean_z", "mean")
 
 
+@keyword_only("mod")
 def score_gene_sets(
     mdata: md.MuData,
     gmt_path: str | os.PathLike,

@@ -10,6 +10,7 @@ import mudata as md
 import numpy as np
 import pandas as pd
 
+from .._compat import keyword_only
 from .._data import as_list, modality_block
 from ..errors import CohortError
 from ..stats.neighbors import percentile_of, standardized_distances
@@ -35,6 +36,7 @@ def _patient_index(mdata: md.MuData, patient: str) -> int:
     return int(mdata.obs_names.get_loc(patient))
 
 
+@keyword_only("mod")
 def patient_percentiles(
     mdata: md.MuData,
     patient: str,
@@ -96,6 +98,7 @@ def patient_percentiles(
     )
 
 
+@keyword_only("mod")
 def similar_patients(
     mdata: md.MuData,
     patient: str,
@@ -242,6 +245,7 @@ def clinical_summary(mdata: md.MuData, columns: Sequence[str] | None = None) -> 
     return pd.DataFrame(rows).reindex(columns=columns_out)
 
 
+@keyword_only("mod")
 def patient_outliers(
     mdata: md.MuData,
     patient: str,
@@ -312,6 +316,7 @@ _CLASS_LABELS = {
 }
 
 
+@keyword_only("mod")
 def patient_variants(mdata: md.MuData, patient: str, mod: str = "mutation") -> pd.DataFrame:
     """The patient's counted variants, from the MAF rows the reader kept
     (``mdata[mod].uns["variants"]``, matched by the patient's sample); without them, the

@@ -12,6 +12,7 @@ import pandas as pd
 from anndata import AnnData
 from sklearn.metrics import adjusted_rand_score
 
+from .._compat import keyword_only
 from ..cohort import store_result
 from ..errors import CohortError
 from ..pp._modality import check_finite, get_modality, select_features, values
@@ -114,6 +115,7 @@ def _choose(candidates: list[dict], n_resamples: int) -> dict:
     return min(close, key=lambda c: (c["n_subtypes"], -c["ari"]))
 
 
+@keyword_only("mod")
 def phenotypes(
     mdata: md.MuData | AnnData,
     mod: str = "radiomics",

@@ -15,7 +15,7 @@ import mudata as md
 import numpy as np
 import pandas as pd
 
-from .._compat import legacy_value, renamed
+from .._compat import keyword_only, legacy_value, renamed
 from .._data import as_list, modality_block
 from ..cohort import store_result
 from ..errors import CohortError, InputError
@@ -76,6 +76,7 @@ def _coxnet(x, time, event, l1_ratio, alphas, penalty_factor, n_alphas, alpha_mi
     return model
 
 
+@keyword_only("mod")
 @renamed(seed="random_state")
 def risk_signature(
     mdata: md.MuData,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..._compat import keyword_only
 from ..._data import as_list, modality_block
 from ...cohort import store_result
 from ...errors import CohortError, InputError
@@ -311,6 +312,7 @@ def _cox_table(names, origin, fit, alpha, ph_columns):
     )
 
 
+@keyword_only("mod")
 def cox_screen(
     mdata: md.MuData,
     mod: str | Sequence[str] | None,

@@ -9,6 +9,7 @@ import mudata as md
 import numpy as np
 import pandas as pd
 
+from ..._compat import keyword_only
 from ..._data import as_list
 from ...cohort import store_result
 from ...errors import CohortError, InputError
@@ -24,6 +25,7 @@ from ._common import (
 )
 
 
+@keyword_only("time")
 def kaplan_meier(
     mdata: md.MuData,
     time: str,
@@ -127,6 +129,7 @@ def kaplan_meier(
     return table
 
 
+@keyword_only("time")
 def logrank(
     mdata: md.MuData,
     time: str,
