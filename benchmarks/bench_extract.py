@@ -43,7 +43,9 @@ from radiogenomics.datasets.simulate import SITES, simulate_image  # noqa: E402
 def write_cases(folder: Path, n_cases: int, scale: int, seed: int = 0) -> Path:
     """Write ``n_cases`` demo images and masks (NIfTI) and their manifest; return it."""
     if scale == 1:
-        return rg.datasets.write_demo_files(folder, n_patients=n_cases, seed=seed)["manifest"]
+        return rg.datasets.write_demo_files(folder, n_patients=n_cases, random_state=seed)[
+            "manifest"
+        ]
     import SimpleITK as sitk
 
     rng = np.random.default_rng(seed)

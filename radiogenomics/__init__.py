@@ -1,7 +1,7 @@
 """radiogenomics: radiomic features, molecular tables and their statistics, scanpy style.
 
 >>> import radiogenomics as rg
->>> mdata = rg.datasets.demo(n_patients=60, seed=0)      # doctest: +SKIP
+>>> mdata = rg.datasets.demo(n_patients=60, random_state=0)      # doctest: +SKIP
 >>> rg.tl.associate(mdata, x="radiomics", y="rna")        # doctest: +SKIP
 """
 

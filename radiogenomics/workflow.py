@@ -9,6 +9,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from ._compat import renamed
 from .cohort import write_cohort
 
 __all__ = [
@@ -111,10 +112,11 @@ def _curate(mdata, paths: dict, echo: Callable[[str], None]) -> dict:
     return result
 
 
+@renamed(seed="random_state")
 def run_demo(
     out: str | os.PathLike,
     n_patients: int = 150,
-    seed: int = 0,
+    random_state: int = 0,
     n_jobs: int | None = None,
     echo: Callable[[str], None] = print,
     dicom: bool = False,
@@ -130,7 +132,7 @@ def run_demo(
         image content, so a re-run with the same seed and settings reuses it);
         ``report/report.html`` the study report (tables and checklist; figures and PDF with
         ``radiogenomics report OUT --out OUT/report``).
-    n_patients, seed
+    n_patients, random_state
         Size and random seed of the simulated study.
     n_jobs
         Worker processes for extraction (default: every core).
@@ -153,14 +155,14 @@ def run_demo(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    summary: dict = {"n_patients_simulated": n_patients, "seed": seed, "steps": {}}
+    summary: dict = {"n_patients_simulated": n_patients, "seed": random_state, "steps": {}}
 
     def step(name: str, t0: float) -> None:
         summary["steps"][name] = round(time.perf_counter() - t0, 2)
 
     t0 = time.perf_counter()
-    echo(f"Simulating {n_patients} patients (seed {seed}) into {out / 'inputs'} ...")
-    paths = write_demo_files(out / "inputs", n_patients=n_patients, seed=seed)
+    echo(f"Simulating {n_patients} patients (seed {random_state}) into {out / 'inputs'} ...")
+    paths = write_demo_files(out / "inputs", n_patients=n_patients, random_state=random_state)
     step("simulate", t0)
 
     t0 = time.perf_counter()

@@ -65,7 +65,7 @@ def demo_build(tmp_path_factory):
     from radiogenomics.extract import features
 
     folder = tmp_path_factory.mktemp("demo")
-    paths = write_demo_files(folder, n_patients=120, seed=0)
+    paths = write_demo_files(folder, n_patients=120, random_state=0)
     radiomics = features(paths["manifest"], params="demo", n_jobs=2)
     return folder, paths, assemble_demo(paths, radiomics)
 

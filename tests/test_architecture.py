@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import radiogenomics as rg
+from radiogenomics.workflow import run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "radiogenomics"
@@ -202,9 +203,18 @@ OLD_NAMES = {"seed": "random_state", "n_threads": "n_jobs", "n_workers": "n_jobs
              "modality": "mod", "random_seed": "random_state"}  # fmt: skip
 
 
+def _dataset_builders():
+    for name in rg.datasets.__all__:
+        builder = getattr(rg.datasets, name)
+        if inspect.isfunction(builder):
+            yield f"datasets.{name}", inspect.signature(builder)
+    yield "workflow.run_demo", inspect.signature(run_demo)
+
+
 def test_public_tools_use_the_conventional_argument_names():
-    tools = list(_public_tools())
-    assert len(tools) > 30  # the check sees the tools
+    """The tools, plots and dataset builders speak one dialect (``random_state``, ...)."""
+    tools = [*_public_tools(), *_plot_functions(), *_dataset_builders()]
+    assert len(tools) > 60  # the check sees the tools
     wrong = [
         f"{tool}({name}=...) should be {OLD_NAMES[name]}="
         for tool, signature in tools

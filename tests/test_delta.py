@@ -211,7 +211,7 @@ def test_demo_follow_up_scan_changes_with_the_response(tmp_path):
     relative volume change equals the planted voxel-count ratio minus one."""
     from radiogenomics.datasets import write_demo_files, write_follow_up
 
-    paths = write_demo_files(tmp_path / "demo", n_patients=16, seed=0)
+    paths = write_demo_files(tmp_path / "demo", n_patients=16, random_state=0)
     manifest = write_follow_up(paths)
     params = {
         "setting": {"binWidth": 25, "label": 1, "minimumROIDimensions": 2, "minimumROISize": 20},

@@ -101,10 +101,13 @@ def test_planted_molecular_truth_holds(demo_build):
 
 
 def test_simulation_is_reproducible():
-    a, b = simulate(20, seed=5, with_images=False), simulate(20, seed=5, with_images=False)
+    a, b = (
+        simulate(20, random_state=5, with_images=False),
+        simulate(20, random_state=5, with_images=False),
+    )
     pd.testing.assert_frame_equal(a.clinical, b.clinical)
     pd.testing.assert_frame_equal(a.counts, b.counts)
-    c = simulate(20, seed=6, with_images=False)
+    c = simulate(20, random_state=6, with_images=False)
     assert not a.counts.equals(c.counts)
 
 

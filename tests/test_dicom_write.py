@@ -56,7 +56,7 @@ def test_demo_dicom_tree_gives_the_nifti_shape_features(tmp_path):
     from radiogenomics.datasets import write_demo_files
     from radiogenomics.datasets.dicom import demo_dicom_manifest
 
-    paths = write_demo_files(tmp_path / "inputs", n_patients=12, seed=1)
+    paths = write_demo_files(tmp_path / "inputs", n_patients=12, random_state=1)
     nifti = pd.read_csv(paths["manifest"]).head(2)
     nifti["image"] = [str(tmp_path / "inputs" / p) for p in nifti["image"]]
     nifti["mask"] = [str(tmp_path / "inputs" / p) for p in nifti["mask"]]

@@ -48,7 +48,7 @@ def _demo_noise_cohort(seed=3):
     scaled by site, as a scanner would."""
     from radiogenomics.datasets.simulate import simulate
 
-    demo = simulate(180, seed=seed, n_genes=20, n_proteins=5, with_images=False)
+    demo = simulate(180, random_state=seed, n_genes=20, n_proteins=5, with_images=False)
     clinical = demo.clinical.set_index("patient_id")
     rng = np.random.default_rng(seed)
     effect = {"site_A": (1.0, 0.0), "site_B": (1.3, 4.0), "site_C": (0.8, -3.0)}

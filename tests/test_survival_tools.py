@@ -317,7 +317,7 @@ def test_risk_signature_is_validated_on_held_out_patients(demo_cohort):
         event="os_event",
         n_preselect=300,
         key_added="sig",
-        seed=1,
+        random_state=1,
     )
     assert len(signature) > 0 and (signature["modality"] == "rna").all()
     obs = demo_cohort.obs

@@ -370,7 +370,7 @@ def associate(
         family=family,
         p_threshold=p_threshold,
         n_permutations=n_permutations,
-        seed=seed,
+        random_state=seed,
         out=out if stream else None,
     )
     params = table.attrs.get("radiogenomics", {})
@@ -466,6 +466,6 @@ def survival(
         strata=split(strata),
         ties=ties,
         event_map=mapping,
-        missing="drop" if drop_missing else "raise",
+        missing="drop" if drop_missing else "error",
     )
     click.echo(f"Wrote {written} and {written.name}.meta.json")

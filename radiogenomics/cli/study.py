@@ -85,7 +85,9 @@ def demo(
             hint=f"Run the demo with --no-serve, then serve it with "
             f"'radiogenomics serve {out} --host {host} --auth-file FILE'",
         )
-    run_demo(out, n_patients=n_patients, seed=seed, n_jobs=n_jobs, echo=click.echo, dicom=dicom)
+    run_demo(
+        out, n_patients=n_patients, random_state=seed, n_jobs=n_jobs, echo=click.echo, dicom=dicom
+    )
     if serve:
         from dashboards import serve as serve_dashboards
 

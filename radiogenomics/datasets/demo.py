@@ -14,6 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from .. import io
 from .._files import atomic_path
+from .._compat import renamed
 from ..cohort import build_cohort
 from ..errors import CohortError
 from ..extract import features
@@ -72,8 +73,9 @@ def _gmt(data: DemoData, rng: np.random.Generator) -> str:
     return "\n".join(lines) + "\n"
 
 
+@renamed(seed="random_state")
 def write_demo_files(
-    path: str | os.PathLike, n_patients: int = 120, seed: int = 0
+    path: str | os.PathLike, n_patients: int = 120, random_state: int = 0
 ) -> dict[str, Path]:
     """Simulate the demo cohort and write its input files, as a study would have them.
 
@@ -104,8 +106,8 @@ def write_demo_files(
     """
     out = Path(path)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    data = simulate(n_patients=n_patients, seed=seed)
-    rng = np.random.default_rng(seed + 1)
+    data = simulate(n_patients=n_patients, random_state=random_state)
+    rng = np.random.default_rng(random_state + 1)
     rows = []
     for patient in data.patients:
         image, mask = data.images[patient]
@@ -215,9 +217,10 @@ def load_demo_tables(paths: dict[str, Path]) -> dict:
     }
 
 
+@renamed(seed="random_state")
 def demo(
     n_patients: int = 120,
-    seed: int = 0,
+    random_state: int = 0,
     path: str | os.PathLike | None = None,
     n_jobs: int | None = None,
     join: str = "inner",
@@ -233,8 +236,8 @@ def demo(
     n_patients
         Patients simulated (a few lack RNA, protein or sequencing, and are dropped by the
         inner join: see the join report).
-    seed
-        Random seed: the same seed gives the same cohort.
+    random_state
+        Random seed: the same seed gives the same cohort (``seed=`` is the old name).
     path
         Folder for the files (a new temporary folder by default).
     n_jobs
@@ -254,7 +257,7 @@ def demo(
     Simulating, writing and extracting features from every image takes a while:
 
     >>> import radiogenomics as rg
-    >>> mdata = rg.datasets.demo(n_patients=60, seed=0)  # doctest: +SKIP
+    >>> mdata = rg.datasets.demo(n_patients=60, random_state=0)  # doctest: +SKIP
     >>> sorted(mdata.mod)  # doctest: +SKIP
     ['mutation', 'protein', 'radiomics', 'rna']
     >>> int(rg.join_report(mdata)["kept"].sum()) == mdata.n_obs  # doctest: +SKIP
@@ -265,7 +268,7 @@ def demo(
 
     if path is None:
         path = tempfile.mkdtemp(prefix="radiogenomics-demo-")
-    paths = write_demo_files(path, n_patients=n_patients, seed=seed)
+    paths = write_demo_files(path, n_patients=n_patients, random_state=random_state)
     radiomics = features(paths["manifest"], params="demo", n_jobs=n_jobs)
     return assemble_demo(paths, radiomics, join=join, build=build_cohort)
 

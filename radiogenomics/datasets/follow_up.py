@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import ndimage
 
 from .._files import atomic_path
+from .._compat import renamed
 
 __all__ = ["write_follow_up", "FOLLOW_UP_MANIFEST"]
 
@@ -25,6 +26,7 @@ __all__ = ["write_follow_up", "FOLLOW_UP_MANIFEST"]
 FOLLOW_UP_MANIFEST = "manifest_longitudinal.csv"
 
 
+@renamed(seed="random_state")
 def write_follow_up(
     paths: dict[str, Path],
     *,
@@ -34,7 +36,7 @@ def write_follow_up(
     enhancement_drop: float = 0.85,
     response_column: str = "response",
     responder: str = "responder",
-    seed: int = 0,
+    random_state: int = 0,
 ) -> Path:
     """Write a follow-up image and mask for every patient of a demo folder.
 
@@ -48,8 +50,8 @@ def write_follow_up(
         Mean erosion of a responder's tumour and dilation of a non-responder's, in mm.
     enhancement_drop
         Factor on a responder's tumour intensities above the background.
-    seed
-        Seed of the spread between patients.
+    random_state
+        Seed of the spread between patients (``seed=`` is the old name).
 
     Returns
     -------
@@ -82,7 +84,7 @@ def write_follow_up(
     folder = Path(paths["manifest"]).parent
     manifest = pd.read_csv(paths["manifest"], dtype=str)
     clinical = pd.read_csv(paths["clinical"], dtype={"patient_id": str}).set_index("patient_id")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     rows, truth = [], []
     for case in manifest.itertuples(index=False):
         image = sitk.ReadImage(str(folder / case.image))

@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from .._compat import renamed
+
 FACTORS = ("proliferation", "hypoxia", "immune")
 
 SUBTYPES = {
@@ -297,9 +299,10 @@ def simulate_image(
     return image.astype(np.float32), tumour.astype(np.uint8)
 
 
+@renamed(seed="random_state")
 def simulate(
     n_patients: int = 120,
-    seed: int = 0,
+    random_state: int = 0,
     n_genes: int = 2000,
     n_proteins: int = 200,
     with_images: bool = True,
@@ -308,7 +311,7 @@ def simulate(
     if n_patients < 12:
         raise ValueError("the demo cohort needs at least 12 patients")
     # one generator, drawn from in this order: the data of a seed never change
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     patients, site = _simulate_patients(rng, n_patients)
     subtype, factors, mutations = _simulate_biology(rng, n_patients)
     egfr = mutations[1]
@@ -324,7 +327,7 @@ def simulate(
         :, has_protein
     ]
     maf = _simulate_maf(rng, patients, sequenced, mutations, named)
-    _add_variant_details(maf, seed)
+    _add_variant_details(maf, random_state)
 
     # images
     spacing = (1.0, 1.0, 2.0)
@@ -333,7 +336,7 @@ def simulate(
         for i, p in enumerate(patients):
             images[p] = simulate_image(rng, factors[i], bool(egfr[i]), site[i], spacing=spacing)
     truth = _truth(patients, subtype, factors, mutations, genes, effects)
-    truth["model"] = {"subtype_sd": SUBTYPE_SD, "seed": seed, "n_patients": n_patients}
+    truth["model"] = {"subtype_sd": SUBTYPE_SD, "seed": random_state, "n_patients": n_patients}
     return DemoData(
         patients=patients,
         clinical=clinical,

@@ -155,7 +155,7 @@ def volcano(
         )
     method = _single(table, "method")
     figure.update_layout(
-        title=(title or f"Associations ({method})" if method else "Associations") + note,
+        title=(title or (f"Associations ({method})" if method else "Associations")) + note,
         xaxis_title=effect.replace("_", " "),
         yaxis_title="-log10 p-value",
         template="plotly_white",
