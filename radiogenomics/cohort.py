@@ -265,6 +265,40 @@ def build_cohort(
         ``obs`` = patients with the clinical columns; the join report is in
         ``mdata.uns["radiogenomics"]["join_report"]`` and a summary in
         ``mdata.uns["radiogenomics"]["join"]``.
+
+    See Also
+    --------
+    harmonize_ids : the ID rules, applied to a list of sample IDs.
+    radiogenomics.datasets.toy_cohort : a small cohort built with this function.
+
+    Examples
+    --------
+    RNA sample IDs carry a suffix that ``id_rule`` removes; the inner join keeps the
+    patients present everywhere and the report says why the others were left out.
+
+    >>> import anndata as ad
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> rng = np.random.default_rng(0)
+    >>> radiomics = ad.AnnData(rng.normal(size=(4, 3)),
+    ...                        obs=pd.DataFrame(index=["P1", "P2", "P3", "P4"]),
+    ...                        var=pd.DataFrame(index=["volume", "mean", "entropy"]))
+    >>> rna = ad.AnnData(rng.normal(size=(3, 2)),
+    ...                  obs=pd.DataFrame(index=["P1-01A", "P2-01A", "P5-01A"]),
+    ...                  var=pd.DataFrame(index=["EGFR", "MKI67"]))
+    >>> clinical = pd.DataFrame({"age": [61, 55, 70, 48]},
+    ...                         index=pd.Index(["P1", "P2", "P3", "P4"], name="patient_id"))
+    >>> mdata, report = rg.build_cohort({"radiomics": radiomics, "rna": rna}, clinical=clinical,
+    ...                                 id_rule={"rna": r"^(P[0-9]+)-"}, return_report=True)
+    >>> mdata.obs_names.tolist(), mdata.obs.columns.tolist()
+    (['P1', 'P2'], ['age'])
+    >>> report[["patient_id", "kept", "reason"]].values.tolist()
+    [['P1', True, ''], ['P2', True, ''], ['P3', False, 'not in rna'], ['P4', False, 'not in rna'],
+     ['P5', False, 'not in radiomics, clinical']]
+    >>> rg.build_cohort({"radiomics": radiomics, "rna": rna}, clinical=clinical, join="outer",
+    ...                 id_rule={"rna": r"^(P[0-9]+)-"}).n_obs
+    5
     """
     if join not in ("inner", "outer"):
         raise CohortError("unknown join", expected="'inner' or 'outer'", found=join)

@@ -307,7 +307,31 @@ def simulate(
     n_proteins: int = 200,
     with_images: bool = True,
 ) -> DemoData:
-    """Simulate a demo cohort in memory. See the module docstring for the model."""
+    """Simulate a demo cohort in memory. See the module docstring for the model.
+
+    See Also
+    --------
+    radiogenomics.datasets.demo : the demo cohort as a MuData, with extracted features.
+    radiogenomics.datasets.toy_cohort : a smaller random cohort, for quick examples.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> data = rg.datasets.simulate(n_patients=12, seed=0, n_genes=200, n_proteins=20)
+    >>> len(data.patients), data.patients[0]
+    (12, 'RGD-02-0001')
+    >>> data.counts.shape  # genes x samples; every patient has RNA here
+    (200, 12)
+    >>> list(data.clinical.columns)
+    ['patient_id', 'age', 'sex', 'stage', 'site', 'os_months', 'os_event', 'vital_status',
+     'egfr_mutant', 'response']
+    >>> image, mask = data.images[data.patients[0]]
+    >>> image.shape, str(image.dtype), int(mask.max()), data.spacing
+    ((28, 56, 56), 'float32', 1, (1.0, 1.0, 2.0))
+    >>> sorted(data.truth)
+    ['factors', 'gene_modules', 'log_hazard', 'marker_features', 'model', 'mutation_markers',
+     'site_effects']
+    """
     if n_patients < 12:
         raise ValueError("the demo cohort needs at least 12 patients")
     # one generator, drawn from in this order: the data of a seed never change

@@ -90,6 +90,22 @@ def volcano(
         others (said in the title), so that the figure stays light in a browser.
     random_state
         Seed of that sample (``seed`` still works, with a ``FutureWarning``).
+
+    See Also
+    --------
+    radiogenomics.tl.associate : the association table drawn here.
+    heatmap : the same table as a feature-by-feature heatmap.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> table = rg.tl.associate(mdata, "radiomics", "rna")
+    >>> fig = rg.pl.volcano(table, label_top=5)
+    >>> fig.layout.title.text, [trace.name for trace in fig.data]
+    ('Associations (linear)', ['q ≥ 0.05', 'q < 0.05', None])
+    >>> sum(len(trace.x) for trace in fig.data[:2]) == len(table), len(fig.data[2].text)
+    (True, 5)
     """
     table = _table(data, key, ["x", "y", effect, "p_value", "q_value"])
     _require(table, ["x", "y", effect, "p_value", "q_value"])
@@ -203,6 +219,22 @@ def heatmap(
     cluster
         Order rows and columns by average-linkage hierarchical clustering (correlation
         distance) with optimal leaf ordering.
+
+    See Also
+    --------
+    radiogenomics.tl.associate : the association table drawn here.
+    volcano : the same table as a volcano plot.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> _ = rg.tl.associate(mdata, "radiomics", "rna")
+    >>> fig = rg.pl.heatmap(mdata, "radiomics_vs_rna", n_x=5, n_y=8)
+    >>> [type(trace).__name__ for trace in fig.data], fig.data[0].z.shape
+    (['Heatmap', 'Scatter'], (5, 8))
+    >>> fig.layout.title.text
+    'statistic of the top x and y features'
     """
     table = _table(data, key, ["x", "y", value, "p_value", "q_value"])
     _require(table, ["x", "y", value, "p_value", "q_value"])

@@ -62,6 +62,21 @@ def correlation_clustermap(
         A subset of features; a layer instead of ``X`` (for example ``"raw"``).
     absolute
         Show ``|r|`` instead of ``r``.
+
+    See Also
+    --------
+    radiogenomics.pp.feature_correlation : the matrix drawn here.
+    radiogenomics.pp.remove_redundant : keep one feature per correlated cluster.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> fig = rg.pl.correlation_clustermap(mdata, mod="radiomics", method="spearman")
+    >>> fig.layout.title.text
+    'Spearman correlation of 12 radiomics features'
+    >>> type(fig.data[-1]).__name__, fig.data[-1].z.shape  # the dendrogram's lines come first
+    ('Heatmap', (12, 12))
     """
     from ..pp.redundancy import feature_correlation
 
@@ -178,7 +193,23 @@ def batch_before_after(
     coloured by batch, with the batch separation scores in the panel titles.
 
     Reads what ``rg.pp.harmonize`` stored (``obsm["X_pca_unharmonized"]``,
-    ``obsm["X_pca_harmonized"]`` and the score table)."""
+    ``obsm["X_pca_harmonized"]`` and the score table).
+
+    See Also
+    --------
+    radiogenomics.pp.harmonize : the correction and scores drawn here.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> _ = rg.pp.harmonize(mdata, mod="radiomics", batch_key="site")
+    >>> fig = rg.pl.batch_before_after(mdata, mod="radiomics")
+    >>> fig.layout.title.text
+    'radiomics features by site, before and after ComBat'
+    >>> len(fig.data), [note.text.split(":")[0] for note in fig.layout.annotations]
+    (4, ['Before', 'After'])
+    """
     adata = _modality(mdata, mod)
     for name in ("X_pca_unharmonized", "X_pca_harmonized"):
         if name not in adata.obsm:
@@ -281,7 +312,27 @@ def embedding(
     title: str | None = None,
 ) -> go.Figure:
     """Patients in an embedding (``"umap"``, ``"pca"`` or any ``obsm`` key), coloured by
-    a clinical column, a subtype, a feature of the modality or ``"rna:MKI67"``."""
+    a clinical column, a subtype, a feature of the modality or ``"rna:MKI67"``.
+
+    See Also
+    --------
+    radiogenomics.tl.phenotypes : radiomic subtypes, with a PCA and UMAP of the patients.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> rad = mdata["radiomics"]
+    >>> centred = rad.X - rad.X.mean(axis=0)
+    >>> rad.obsm["X_pca"] = np.linalg.svd(centred, full_matrices=False)[0][:, :2]
+    >>> fig = rg.pl.embedding(mdata, "site", mod="radiomics", basis="pca")
+    >>> fig.layout.title.text, [trace.name for trace in fig.data]
+    ('radiomics patients (PCA), coloured by site', ['site_A', 'site_B'])
+    >>> fig = rg.pl.embedding(mdata, "rna:GENE001", mod="radiomics", basis="pca")
+    >>> len(fig.data), fig.layout.xaxis.title.text
+    (1, 'PC1')
+    """
     adata = _modality(mdata, mod)
     key = basis if basis in adata.obsm else f"X_{basis}"
     if key not in adata.obsm:
@@ -405,6 +456,22 @@ def differential_dotplot(
         The stored result (default: the only one).
     n_top
         Features per group (those most increased in the group, by test statistic).
+
+    See Also
+    --------
+    radiogenomics.tl.differential : the table drawn here.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> mdata.obs["group"] = mdata.obs["stage"].astype(str)
+    >>> table = rg.tl.differential(mdata, "group", mod="rna")
+    >>> fig = rg.pl.differential_dotplot(table, n_top=3)
+    >>> fig.layout.title.text, list(fig.layout.yaxis.ticktext)
+    ('Top rna features per group', ['I', 'II', 'III'])
+    >>> len(fig.layout.xaxis.ticktext) <= 9  # at most three features per group
+    True
     """
     table = data if isinstance(data, pd.DataFrame) else get_result(data, "differential", key)
     if table.empty:

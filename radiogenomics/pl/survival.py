@@ -337,6 +337,24 @@ def forest(
         Column naming the rows (default ``term``, else ``feature``).
     top
         Only the ``top`` rows with the smallest p-values.
+
+    See Also
+    --------
+    radiogenomics.tl.cox, radiogenomics.tl.cox_screen : the hazard ratios drawn here.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> table = rg.tl.cox(mdata, ["age", "radiomics:original_shape_VoxelVolume"],
+    ...                   time="os_months", event="os_event", key_added="os_model")
+    >>> fig = rg.pl.forest(table)
+    >>> type(fig).__name__, list(fig.data[0].y), fig.layout.xaxis.type
+    ('Figure', ['age', 'radiomics:original_shape_VoxelVolume'], 'log')
+    >>> fig.data[0].text[0]
+    '1.00 (0.96-1.05), p = ...'
+    >>> len(rg.pl.forest(mdata, "os_model").data[0].y)  # the table stored in the cohort
+    2
     """
     table = get_result(data, kind, key) if isinstance(data, md.MuData) else data
     needed = {"hazard_ratio", "hr_ci_lower", "hr_ci_upper"}
@@ -410,6 +428,24 @@ def survival_volcano(
         Features with a q-value below it are highlighted.
     label_top
         Features with the smallest p-values named on the plot.
+
+    See Also
+    --------
+    radiogenomics.tl.cox_screen : the screen drawn here.
+    forest : the hazard ratios with their intervals.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> screen = rg.tl.cox_screen(mdata, mod="radiomics", time="os_months", event="os_event")
+    >>> fig = rg.pl.survival_volcano(screen, label_top=2)
+    >>> [trace.name for trace in fig.data], sum(len(trace.x) for trace in fig.data)
+    (['q >= 0.05', 'q < 0.05'], 12)
+    >>> [note.text for note in fig.layout.annotations]
+    ['original_shape_VoxelVolume', 'original_shape_Sphericity']
+    >>> rg.pl.survival_volcano(mdata, "radiomics").layout.xaxis.title.text
+    'log2 hazard ratio (per SD)'
     """
     table = get_result(data, "survival_screen", key) if isinstance(data, md.MuData) else data
     if effect not in table.columns:

@@ -174,6 +174,24 @@ def batch_separation(
     -------
     pandas.DataFrame
         Columns ``metric``, ``value``, ``description``.
+
+    See Also
+    --------
+    harmonize : ComBat correction, with these scores before and after.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> rad = mdata["radiomics"]
+    >>> site_b = (mdata.obs["site"] == "site_B").to_numpy()
+    >>> rad.X[site_b] += 2 * rad.X.std(axis=0)  # a scanner shift at site B
+    >>> scores = rg.pp.batch_separation(mdata, mod="radiomics", batch_key="site")
+    >>> scores["metric"].tolist()
+    ['silhouette', 'kbet_rejection_rate', 'pc_regression_r2', 'batch_r2_mean',
+     'fraction_features_batch_q05']
+    >>> scores.set_index("metric")["value"].round(2)[["silhouette", "batch_r2_mean"]].tolist()
+    [0.46, 0.53]
     """
     adata = get_modality(mdata, mod)
     x = values(adata, layer)
@@ -341,6 +359,27 @@ def harmonize(
         ``rg.get_result(mdata, "harmonization", key_added)``. The principal components
         before and after are in the modality's ``obsm["X_pca_unharmonized"]`` and
         ``obsm["X_pca_harmonized"]`` (for ``rg.pl.batch_before_after``).
+
+    See Also
+    --------
+    batch_separation : the scores alone, without correcting.
+    radiogenomics.pl.batch_before_after : the patients before and after, by batch.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> rad = mdata["radiomics"]
+    >>> site_b = (mdata.obs["site"] == "site_B").to_numpy()
+    >>> rad.X[site_b] += 2 * rad.X.std(axis=0)  # a scanner shift at site B
+    >>> table = rg.pp.harmonize(mdata, mod="radiomics", batch_key="site", covariates=["age"])
+    >>> r2 = table.set_index("metric").loc["batch_r2_mean"]  # variance explained by site
+    >>> round(float(r2["before"]), 2), round(float(r2["after"]), 2)
+    (0.53, 0.01)
+    >>> table["metric"].iloc[-1]
+    'covariate_r2_mean[age]'
+    >>> sorted(rad.obsm)
+    ['X_pca_harmonized', 'X_pca_unharmonized']
     """
     if convention not in CONVENTIONS:
         raise InputError(

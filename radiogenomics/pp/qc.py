@@ -111,6 +111,24 @@ def filter_features(
         in the modality's ``uns["radiogenomics"]["dropped_features"]``; the flags
         ``qc_dropped`` and ``qc_reason`` are written to ``var`` (of the kept features, when
         subsetting).
+
+    See Also
+    --------
+    remove_redundant : drop features highly correlated with another.
+    robust_features : flag features that do not repeat between extractions.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> mdata["radiomics"].X[:, 1] = 0.5  # a feature without variance
+    >>> table = rg.pp.filter_features(mdata, mod="radiomics")
+    >>> table.loc[table["dropped"], ["feature", "reason"]].values.tolist()
+    [['original_shape_Sphericity', 'constant']]
+    >>> mdata["radiomics"].n_vars
+    11
+    >>> rg.get_result(mdata, "feature_qc", "radiomics").shape
+    (12, 8)
     """
     if not 0 <= max_missing <= 1:
         raise CohortError(

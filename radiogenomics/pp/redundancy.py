@@ -58,6 +58,22 @@ def feature_correlation(
     -------
     pandas.DataFrame
         Square, indexed and labelled by feature.
+
+    See Also
+    --------
+    remove_redundant : keep one feature per cluster of correlated features.
+    radiogenomics.pl.correlation_clustermap : the matrix as a clustered heatmap.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> corr = rg.pp.feature_correlation(mdata, mod="radiomics", method="spearman")
+    >>> corr.shape
+    (12, 12)
+    >>> mean = corr["original_firstorder_Mean"]
+    >>> float(mean["original_firstorder_Mean"]), round(float(mean["original_glcm_Imc2"]), 2)
+    (1.0, 0.65)
     """
     adata = get_modality(mdata, mod)
     if features is not None:
@@ -172,6 +188,23 @@ def remove_redundant(
         One row per feature (columns :data:`REDUNDANCY_COLUMNS`). Stored as
         ``rg.get_result(mdata, "redundancy", mod)``; ``var`` gets
         ``redundancy_cluster``, ``redundancy_representative`` and ``redundancy_kept``.
+
+    See Also
+    --------
+    feature_correlation : the correlation matrix the clusters are cut from.
+    filter_features : drop features with missing values or no variance first.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> table = rg.pp.remove_redundant(mdata, mod="radiomics", threshold=0.7)
+    >>> int(table["kept"].sum()), mdata["radiomics"].n_vars
+    (9, 9)
+    >>> table.loc[~table["kept"], "feature"].tolist()
+    ['original_firstorder_Mean', 'original_glcm_Contrast', 'original_glcm_SumEntropy']
+    >>> table.set_index("feature").loc["original_glcm_Contrast", "representative"]
+    'original_gldm_DependenceEntropy'
     """
     if not 0 < threshold <= 1:
         raise CohortError(

@@ -117,6 +117,25 @@ def transform(
         the modality (``varm`` and ``uns["radiogenomics"]["preprocessing"]``) so that
         :func:`apply_preprocessing` repeats the transform on new patients; the values
         before the first preprocessing step stay in ``layers["raw"]``.
+
+    See Also
+    --------
+    scale : z-score the transformed features.
+    apply_preprocessing : repeat the fitted steps on new patients.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> table = rg.pp.transform(mdata, mod="radiomics", method="yeo-johnson")
+    >>> table["method"].value_counts().to_dict()
+    {'yeo-johnson': 12}
+    >>> list(table.columns)
+    ['feature', 'method', 'center', 'scale', 'lambda', 'shift', 'skewness_before',
+     'skewness_after']
+    >>> rad = mdata["radiomics"]
+    >>> sorted(rad.layers), list(rad.uns["radiogenomics"]["preprocessing"])
+    (['raw'], ['01_transform'])
     """
     if method not in ("yeo-johnson", "log"):
         raise CohortError("unknown transform", expected="'yeo-johnson' or 'log'", found=method)
@@ -205,6 +224,25 @@ def scale(
     -------
     pandas.DataFrame
         Per feature: ``feature``, ``center``, ``scale``.
+
+    See Also
+    --------
+    transform : log or Yeo-Johnson transform before scaling.
+    apply_preprocessing : repeat the fitted steps on new patients.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> table = rg.pp.scale(mdata, mod="radiomics", method="zscore")
+    >>> list(table.columns), len(table)
+    (['feature', 'center', 'scale'], 12)
+    >>> x = mdata["radiomics"].X
+    >>> bool(np.allclose(x.mean(axis=0), 0)), bool(np.allclose(x.std(axis=0, ddof=1), 1))
+    (True, True)
+    >>> "raw" in mdata["radiomics"].layers  # the values before scaling
+    True
     """
     if method not in ("zscore", "robust"):
         raise CohortError("unknown scaling", expected="'zscore' or 'robust'", found=method)
@@ -278,6 +316,26 @@ def apply_preprocessing(
     InputError
         When a new patient lacks a feature the cohort kept, or belongs to a batch the
         harmonisation did not see.
+
+    See Also
+    --------
+    transform, scale, harmonize : the steps that are repeated.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> _ = rg.pp.transform(mdata, mod="radiomics")
+    >>> _ = rg.pp.scale(mdata, mod="radiomics")
+    >>> rad = mdata["radiomics"]
+    >>> new = pd.DataFrame(rad.layers["raw"][:2], index=["NEW1", "NEW2"], columns=rad.var_names)
+    >>> out = rg.pp.apply_preprocessing(mdata, new, mod="radiomics")
+    >>> out.shape, out.uns["radiogenomics"]["preprocessing_applied"]
+    ((2, 12), ['01_transform', '02_scale'])
+    >>> bool(np.allclose(out.X, rad.X[:2]))  # placed as the cohort's first two patients
+    True
     """
 
     ref = get_modality(reference, mod)

@@ -121,7 +121,7 @@ def differential(
     >>> import radiogenomics as rg
     >>> mdata = rg.datasets.toy_cohort(n_patients=40)
     >>> mdata.obs["group"] = mdata.obs["stage"].astype(str)
-    >>> table = rg.tl.differential(mdata, "group", "rna")
+    >>> table = rg.tl.differential(mdata, "group", mod="rna")
     >>> sorted(table["group"].unique())
     ['I', 'II', 'III']
     >>> table[["feature", "p_value", "q_value"]].shape

@@ -148,7 +148,7 @@ def enrichment(
     >>> import radiogenomics as rg
     >>> mdata = rg.datasets.toy_cohort(n_patients=40)
     >>> mdata.obs["group"] = mdata.obs["stage"].astype(str)
-    >>> _ = rg.tl.differential(mdata, "group", "rna", key_added="by_stage")
+    >>> _ = rg.tl.differential(mdata, "group", mod="rna", key_added="by_stage")
     >>> sets = {"FIRST": [f"GENE{i:03d}" for i in range(1, 11)],
     ...         "SECOND": [f"GENE{i:03d}" for i in range(11, 21)]}
     >>> table = rg.tl.enrichment(mdata, sets, "by_stage", q_threshold=1.0)

@@ -81,6 +81,27 @@ class Explanation:
         ``"linear"``, ``"tree"`` or ``"permutation"``.
     model
         Name of the model.
+
+    See Also
+    --------
+    explain : makes an explanation.
+    radiogenomics.pl.shap_summary : draws one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+    >>> explanation = rg.tl.explain(model, mdata)
+    >>> type(explanation).__name__, explanation.method, explanation.values.shape
+    ('Explanation', 'linear', (60, 5))
+    >>> total = explanation.values.sum(axis=1) + explanation.base_value
+    >>> bool(np.allclose(total, explanation.output))
+    True
+    >>> explanation.to_frame().shape  # one row per patient and feature
+    (300, 8)
     """
 
     values: np.ndarray

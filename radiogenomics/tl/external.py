@@ -65,6 +65,22 @@ class ExternalValidation:
         reference (with their number of patients).
     dropped
         Patients not scored, with the reason.
+
+    See Also
+    --------
+    validate_model : makes one.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+    >>> validation = rg.tl.validate_model(model, mdata, n_bootstraps=50)
+    >>> type(validation).__name__, validation.metrics["metric"].tolist()[:2]
+    ('ExternalValidation', ['auc', 'balanced_accuracy'])
+    >>> sorted(validation.calibration), validation.predictions.columns.tolist()
+    (['intercept', 'slope'], ['patient_id', 'prediction', 'observed'])
     """
 
     metrics: pd.DataFrame

@@ -25,7 +25,23 @@ _STATISTICS = ("estimate", "std_error", "statistic", "p_value", "ci_lower", "ci_
 
 @dataclass
 class PairData:
-    """The values and statistics of one pair (patients with all values present)."""
+    """The values and statistics of one pair (patients with all values present).
+
+    See Also
+    --------
+    pair_data : makes one.
+    radiogenomics.pl.pair : draws one.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=40)
+    >>> pair = rg.tl.pair_data(mdata, "original_firstorder_Mean", "GENE001")
+    >>> type(pair).__name__, pair.x.shape, pair.y.shape, pair.binary
+    ('PairData', (40,), (40,), False)
+    >>> sorted(pair.statistics)
+    ['ci_lower', 'ci_upper', 'estimate', 'n', 'p_value', 'q_value', 'statistic', 'std_error']
+    """
 
     x_feature: str
     y_feature: str

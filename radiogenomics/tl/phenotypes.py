@@ -184,7 +184,7 @@ def phenotypes(
     --------
     >>> import radiogenomics as rg
     >>> mdata = rg.datasets.toy_cohort(n_patients=40)
-    >>> table = rg.tl.phenotypes(mdata, "radiomics", resolution=1.0, n_resamples=3,
+    >>> table = rg.tl.phenotypes(mdata, mod="radiomics", resolution=1.0, n_resamples=3,
     ...                         umap=False)
     >>> list(table.columns)
     ['subtype', 'n_patients', 'fraction', 'stability', 'resolution']

@@ -174,7 +174,7 @@ def risk_signature(
     --------
     >>> import radiogenomics as rg
     >>> mdata = rg.datasets.toy_cohort(n_patients=60)
-    >>> signature = rg.tl.risk_signature(mdata, "radiomics", time="os_months",
+    >>> signature = rg.tl.risk_signature(mdata, mod="radiomics", time="os_months",
     ...                                  event="os_event")
     >>> list(signature.columns)
     ['modality', 'feature', 'coef', 'hazard_ratio_per_sd', 'coef_per_unit', 'mean', 'sd']

@@ -98,6 +98,25 @@ class FittedModel:
         Validation results (tidy tables, also stored in the cohort).
     card
         The model card (a JSON-ready dict).
+
+    See Also
+    --------
+    radiogenomics.tl.fit_model : makes one.
+    radiogenomics.tl.load_model : reads one saved with :meth:`save`.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> model = rg.tl.fit_model(mdata, "egfr_mutant", "radiomics", n_features=5, outer_folds=3,
+    ...                         n_repeats=1, n_bootstraps=50, importance_repeats=0)
+    >>> model
+    FittedModel('egfr_mutant', task='classification', target='egfr_mutant',
+                features='radiomics', learner=LogisticRegression, uses 5 features)
+    >>> model.metrics["metric"].tolist()[:3]
+    ['auc', 'balanced_accuracy', 'brier']
+    >>> len(model.required), model.predict(mdata).shape
+    (5, (60, 3))
     """
 
     name: str

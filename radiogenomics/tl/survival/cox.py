@@ -87,6 +87,31 @@ def cox(
         ties, strata, log_likelihood, lr_*, wald_*, score_*, concordance, ph_global_*,
         ph_transform, ph_method``) is stored under ``"cox_model"``. With ``strata`` the
         concordance compares pairs within a stratum only, as R ``coxph``.
+
+    See Also
+    --------
+    cox_screen : one model per feature of a modality.
+    radiogenomics.pl.forest : the hazard ratios as a forest plot.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> table = rg.tl.cox(mdata, ["age", "stage", "radiomics:original_shape_VoxelVolume"],
+    ...                   time="os_months", event="os_event", key_added="os_model")
+    >>> table[["term", "hazard_ratio"]].round(3)
+                                       term  hazard_ratio
+    0                                   age         1.003
+    1                           stage[T.II]         0.965
+    2                          stage[T.III]         1.028
+    3  radiomics:original_shape_VoxelVolume         1.027
+    >>> bool(table["p_value"].iloc[3] < 0.001)
+    True
+    >>> model = rg.get_result(mdata, "cox_model", "os_model")
+    >>> int(model["n"].iloc[0]), int(model["n_events"].iloc[0])
+    (60, 38)
+    >>> round(float(model["concordance"].iloc[0]), 2)
+    0.7
     """
     terms = as_list(terms)
     _check_cox_options(terms, ph_method, ph_transform)
@@ -375,6 +400,25 @@ def cox_screen(
         estimate: a constant feature, no events, too few patients, perfect separation with
         an infinite hazard ratio, collinearity, non-convergence) and ``covariates``; sorted
         by p-value, rows without an estimate last.
+
+    See Also
+    --------
+    cox : one multivariable model.
+    radiogenomics.pl.survival_volcano : the screen as a volcano plot.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> screen = rg.tl.cox_screen(mdata, mod="radiomics", time="os_months", event="os_event",
+    ...                           covariates=["age"])
+    >>> screen.loc[:2, ["feature", "hazard_ratio_per_sd"]].round(2)
+                          feature  hazard_ratio_per_sd
+    0  original_shape_VoxelVolume                 2.09
+    1   original_shape_Sphericity                 2.07
+    2    original_glcm_SumEntropy                 0.57
+    >>> len(screen), bool((screen["q_value"].iloc[:3] < 0.01).all()), screen["covariates"].iloc[0]
+    (12, True, 'age')
     """
     mods = list(mdata.mod) if mod is None else as_list(mod)
     if features is not None and len(mods) != 1:

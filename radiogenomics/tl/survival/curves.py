@@ -69,6 +69,28 @@ def kaplan_meier(
         ``uns["radiogenomics"]["kaplan_meier"][key]``; the per-group summary (``n,
         n_events, median_survival, median_ci_lower, median_ci_upper, median_reached``)
         under ``"kaplan_meier_summary"``.
+
+    See Also
+    --------
+    logrank : test whether the groups' curves differ.
+    marker_groups : groups from a continuous marker.
+    radiogenomics.pl.km : draw the curves.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> curves = rg.tl.kaplan_meier(mdata, time="os_months", event="os_event", groupby="site")
+    >>> curves.loc[:2, ["group", "time", "n_at_risk", "survival"]].round(3)
+        group  time  n_at_risk  survival
+    0  site_A   0.0         32     1.000
+    1  site_A   2.2         32     0.969
+    2  site_A   2.7         31     0.938
+    >>> summary = rg.get_result(mdata, "kaplan_meier_summary", "os_months:site")
+    >>> summary[["group", "n", "n_events", "median_survival"]]
+        group   n  n_events  median_survival
+    0  site_A  32        23             17.6
+    1  site_B  28        15             24.0
     """
     out = outcome(mdata, time, event, event_map, missing)
     codes, names, _ = _groups(mdata, groupby, out.usable)
@@ -179,6 +201,26 @@ def logrank(
         One row per group: ``group, n, n_events, expected, observed_minus_expected``
         (weighted counts for weighted tests), ``score`` for the trend test, and the test:
         ``test, weighting, strata, statistic, df, p_value``.
+
+    See Also
+    --------
+    kaplan_meier : the groups' survival curves.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=60)
+    >>> table = rg.tl.logrank(mdata, time="os_months", event="os_event", groupby="site")
+    >>> table[["group", "n", "observed", "expected"]].round(2)
+        group   n  observed  expected
+    0  site_A  32      23.0     17.78
+    1  site_B  28      15.0     20.22
+    >>> int(table["df"].iloc[0]), round(float(table["p_value"].iloc[0]), 3)
+    (1, 0.088)
+    >>> trend = rg.tl.logrank(mdata, time="os_months", event="os_event", groupby="stage",
+    ...                       trend=True)
+    >>> trend[["group", "score"]].values.tolist(), trend["test"].iloc[0]
+    ([['I', 1.0], ['II', 2.0], ['III', 3.0]], 'trend')
     """
     out = outcome(mdata, time, event, event_map, missing)
     codes, names, ordered = _groups(mdata, groupby, out.usable)
