@@ -13,8 +13,8 @@ import pandas as pd
 from sklearn.metrics import adjusted_rand_score
 
 from .. import io
-from .._files import atomic_path
 from .._compat import renamed
+from .._files import atomic_path
 from ..cohort import build_cohort
 from ..errors import CohortError
 from ..extract import features

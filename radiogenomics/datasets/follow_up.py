@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .._files import atomic_path
 from .._compat import renamed
+from .._files import atomic_path
 
 __all__ = ["write_follow_up", "FOLLOW_UP_MANIFEST"]
 
