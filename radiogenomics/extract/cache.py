@@ -45,7 +45,32 @@ def _file_digest(path: Path) -> str:
 
 
 def fingerprint(path: str | os.PathLike, key_by: KeyBy = "stat") -> list:
-    """What identifies the data at ``path``: stat fields or a content hash (files of a folder)."""
+    """What identifies the data at ``path``: stat fields or a content hash (files of a folder).
+
+    See Also
+    --------
+    CaseCache : keys its entries by the fingerprints of a case's image and mask.
+
+    Examples
+    --------
+    >>> import shutil
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import radiogenomics as rg
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> image = folder / "P1_ct.nii.gz"
+    >>> _ = image.write_bytes(b"not really an image")
+    >>> copy = Path(shutil.copy(image, folder / "copy.nii.gz"))
+    >>> kind, path, size, mtime_ns = rg.extract.fingerprint(image)
+    >>> kind, Path(path).name, size
+    ('file', 'P1_ct.nii.gz', 19)
+    >>> rg.extract.fingerprint(copy) == rg.extract.fingerprint(image)  # another path
+    False
+    >>> rg.extract.fingerprint(copy, "content") == rg.extract.fingerprint(image, "content")
+    True
+    >>> rg.extract.fingerprint(folder)[0], rg.extract.fingerprint(folder / "missing.nii.gz")[0]
+    ('folder', 'missing')
+    """
     p = Path(path)
     if key_by not in ("stat", "content"):
         raise InputError("unknown cache key", expected="'stat' or 'content'", found=key_by)
@@ -102,6 +127,38 @@ class CaseCache:
     key_by
         ``"stat"`` (path, size and modification time) or ``"content"`` (SHA-256 of the
         files).
+
+    See Also
+    --------
+    radiogenomics.extract.features : uses one with ``cache_dir``.
+    fingerprint : what identifies an image or a mask in a key.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import radiogenomics as rg
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> for name in ("P1_ct.nii.gz", "P1_seg.nii.gz"):
+    ...     _ = (folder / name).write_bytes(b"image data")
+    >>> case = {
+    ...     "patient_id": "P1",
+    ...     "image": str(folder / "P1_ct.nii.gz"),
+    ...     "mask": str(folder / "P1_seg.nii.gz"),
+    ...     "label": 1,
+    ... }
+    >>> cache = rg.extract.CaseCache(folder / "cache", rg.extract.resolve_params("default"))
+    >>> key = cache.key(case)
+    >>> cache.load(key) is None, len(cache)
+    (True, 0)
+    >>> cache.store(key, case, {"original_shape_VoxelVolume": 216.0}, seconds=0.4)
+    >>> cache.load(key), len(cache)
+    ({'original_shape_VoxelVolume': 216.0}, 1)
+    >>> cache.key(dict(case, label=2)) == key  # another label: another entry
+    False
+    >>> other = rg.extract.CaseCache(folder / "cache", rg.extract.resolve_params({"binWidth": 10}))
+    >>> other.folder == cache.folder, other.load(key)  # other settings: another folder
+    (False, None)
     """
 
     def __init__(self, root: str | os.PathLike, params: dict, key_by: KeyBy = "stat") -> None:

@@ -60,7 +60,24 @@ _ROI_MESSAGES = (
 
 @dataclass
 class CaseResult:
-    """The outcome of one case: its values, or the stage and message of its failure."""
+    """The outcome of one case: its values, or the stage and message of its failure.
+
+    See Also
+    --------
+    extract_case : returns one.
+    radiogenomics.extract.failures_table : the failed ones as a table.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> from radiogenomics.extract import CaseResult
+    >>> done = CaseResult(index=0, values={"original_shape_VoxelVolume": 216.0}, seconds=0.4)
+    >>> failed = CaseResult(index=1, stage="read image", error="the image does not exist")
+    >>> done.ok, failed.ok
+    (True, False)
+    >>> failed.stage in rg.extract.STAGES
+    True
+    """
 
     index: int
     values: dict[str, Any] | None = None
@@ -115,6 +132,26 @@ def read_image(path: str | Path, what: str = "image", series_uid: str | None = N
         When the path does not exist or cannot be read.
     InputError
         When a folder holds no (or several) DICOM series or a series that cannot be used.
+
+    See Also
+    --------
+    radiogenomics.io.read_dicom_series : what reads a DICOM series folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> path = Path(tempfile.mkdtemp()) / "P1_ct.nii.gz"
+    >>> sitk.WriteImage(sitk.Image(10, 12, 8, sitk.sitkInt16), str(path))
+    >>> rg.extract.read_image(path).GetSize()
+    (10, 12, 8)
+    >>> try:
+    ...     rg.extract.read_image(path.with_name("P2_ct.nii.gz"))
+    ... except rg.errors.ExtractionError as exc:
+    ...     print(exc.message)
+    the image does not exist
     """
     import SimpleITK as sitk
 
@@ -245,6 +282,36 @@ def check_geometry(
     same_grid
         Require the same size, spacing, origin and direction. ``False`` when pyradiomics
         resamples the mask onto the image (setting ``correctMask``).
+
+    Raises
+    ------
+    ExtractionError
+        Naming the mask file, what differs or which labels the mask holds.
+
+    Examples
+    --------
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> image = sitk.Image(10, 10, 10, sitk.sitkInt16)
+    >>> mask = sitk.Image(10, 10, 10, sitk.sitkUInt8)
+    >>> mask[5, 5, 5] = 1
+    >>> rg.extract.check_geometry(image, mask, 1, "P1_ct.nii.gz", "P1_seg.nii.gz")  # fine
+    >>> try:
+    ...     rg.extract.check_geometry(image, mask, 2, "P1_ct.nii.gz", "P1_seg.nii.gz")
+    ... except rg.errors.ExtractionError as exc:
+    ...     print(exc)
+    P1_seg.nii.gz: label 2 is not in the mask (expected voxels with label 2, found
+    'labels 1')
+    >>> mask.SetSpacing((1.0, 1.0, 2.0))
+    >>> try:
+    ...     rg.extract.check_geometry(image, mask, 1, "P1_ct.nii.gz", "P1_seg.nii.gz")
+    ... except rg.errors.ExtractionError as exc:
+    ...     print(exc)
+    P1_seg.nii.gz: image and mask spacing differ (expected spacing (1.0, 1.0, 1.0),
+    found '(1.0, 1.0, 2.0)')
+    >>> rg.extract.check_geometry(  # pyradiomics resamples the mask (correctMask)
+    ...     image, mask, 1, "P1_ct.nii.gz", "P1_seg.nii.gz", same_grid=False
+    ... )
     """
     import SimpleITK as sitk
 
@@ -398,6 +465,44 @@ def extract_case(index: int, case: dict, params: dict) -> CaseResult:
         The row: ``image``, ``mask`` (absolute paths) and ``label``.
     params
         Resolved pyradiomics parameters (:func:`~radiogenomics.extract.resolve_params`).
+
+    Returns
+    -------
+    CaseResult
+        The feature values by pyradiomics name (diagnostics included), or the stage
+        (one of :data:`STAGES`) and the message of the failure.
+
+    See Also
+    --------
+    radiogenomics.extract.features : every row of a manifest, in parallel and cached.
+
+    Examples
+    --------
+    A 10 x 10 x 10 image whose intensity is ten times the sum of the voxel indices, and a
+    6 x 6 x 6 cube mask:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> values = np.indices((10, 10, 10)).sum(axis=0) * 10
+    >>> sitk.WriteImage(sitk.GetImageFromArray(values.astype(np.int16)), str(folder / "ct.nii"))
+    >>> cube = np.zeros((10, 10, 10), np.uint8)
+    >>> cube[2:8, 2:8, 2:8] = 1
+    >>> sitk.WriteImage(sitk.GetImageFromArray(cube), str(folder / "seg.nii"))
+    >>> case = {"image": str(folder / "ct.nii"), "mask": str(folder / "seg.nii"), "label": 1}
+    >>> params = rg.extract.resolve_params("default")
+    >>> result = rg.extract.extract_case(0, case, params)
+    >>> result.ok, result.values["original_shape_VoxelVolume"]
+    (True, 216.0)
+    >>> result.values["original_firstorder_Mean"]
+    135.0
+    >>> failed = rg.extract.extract_case(1, dict(case, label=2), params)  # returned, not raised
+    >>> failed.ok, failed.stage, failed.error
+    (False, 'check mask', 'label 2 is not in the mask (expected voxels with label 2, found
+    labels 1)')
     """
     start = time.perf_counter()
     stage = "settings"

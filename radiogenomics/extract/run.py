@@ -71,7 +71,36 @@ def _cases(frame: pd.DataFrame) -> list[dict]:
 
 
 def failures_table(cases: list[dict], results: Iterable[CaseResult]) -> pd.DataFrame:
-    """One row per failed case: patient, lesion, label, paths, stage and message."""
+    """One row per failed case: patient, lesion, label, paths, stage and message.
+
+    See Also
+    --------
+    features : stores this table as ``uns["radiogenomics"]["failures"]``.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> from radiogenomics.extract import CaseResult
+    >>> cases = [
+    ...     {"patient_id": "P1", "image": "P1_ct.nii.gz", "mask": "P1_seg.nii.gz", "label": 1},
+    ...     {
+    ...         "patient_id": "P2",
+    ...         "lesion_id": "L2",
+    ...         "image": "P2_ct.nii.gz",
+    ...         "mask": "P2_seg.nii.gz",
+    ...         "label": 2,
+    ...     },
+    ... ]
+    >>> results = [
+    ...     CaseResult(index=0, values={"original_shape_VoxelVolume": 216.0}),
+    ...     CaseResult(index=1, stage="check mask", error="label 2 is not in the mask"),
+    ... ]
+    >>> table = rg.extract.failures_table(cases, results)
+    >>> table.columns.tolist()
+    ['patient_id', 'lesion_id', 'label', 'image', 'mask', 'stage', 'error']
+    >>> table.values.tolist()
+    [['P2', 'L2', 2, 'P2_ct.nii.gz', 'P2_seg.nii.gz', 'check mask', 'label 2 is not in the mask']]
+    """
     failed = [r for r in results if not r.ok]
     columns: dict[str, list] = {name: [] for name in FAILURE_COLUMNS}
     for r in failed:
@@ -292,6 +321,56 @@ def features(
     ExtractionError
         When every case fails (the message names the first failure; the exception's
         ``failures`` attribute holds the whole table).
+
+    See Also
+    --------
+    summary : the extraction in a few lines.
+    radiogenomics.io.scan_dicom : a manifest from a DICOM folder tree.
+    resolve_params : the settings ``params`` gives.
+
+    Examples
+    --------
+    One tiny image and mask, used by two rows; the second asks for a label the mask does
+    not have:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> values = np.indices((10, 10, 10)).sum(axis=0) * 10
+    >>> sitk.WriteImage(sitk.GetImageFromArray(values.astype(np.int16)), str(folder / "ct.nii"))
+    >>> cube = np.zeros((10, 10, 10), np.uint8)
+    >>> cube[2:8, 2:8, 2:8] = 1
+    >>> sitk.WriteImage(sitk.GetImageFromArray(cube), str(folder / "seg.nii"))
+    >>> manifest = pd.DataFrame(
+    ...     {
+    ...         "patient_id": ["P1", "P2"],
+    ...         "image": [str(folder / "ct.nii")] * 2,
+    ...         "mask": [str(folder / "seg.nii")] * 2,
+    ...         "label": [1, 2],  # the mask has no label 2: P2 fails
+    ...     }
+    ... )
+    >>> adata = rg.extract.features(manifest, cache_dir=folder / "cache", progress=False)
+    >>> adata.obs_names.tolist(), adata.n_vars
+    (['P1'], 107)
+    >>> float(adata[:, "original_firstorder_Mean"].X[0, 0])
+    135.0
+    >>> adata.var.loc["original_shape_VoxelVolume", ["feature_class", "ibsi_tag", "unit"]].tolist()
+    ['shape', 'morph_vol_approx', 'mm³']
+    >>> info = adata.uns["radiogenomics"]
+    >>> info["n_cases"], info["n_failed"], info["ibsi"]["compliant"]
+    (2, 1, True)
+    >>> info["failures"][["patient_id", "stage"]].values.tolist()
+    [['P2', 'check mask']]
+
+    A second run reads P1 from the cache (failures are tried again):
+
+    >>> again = rg.extract.features(manifest, cache_dir=folder / "cache", progress=False)
+    >>> again.uns["radiogenomics"]["n_from_cache"]
+    1
     """
     started = time.perf_counter()
     cases = _cases(read_manifest(manifest))
@@ -349,7 +428,41 @@ def features(
 
 
 def summary(adata: AnnData) -> str:
-    """A few lines on an extraction: cases, features, cache, executor and every failure."""
+    """A few lines on an extraction: cases, features, cache, executor and every failure.
+
+    See Also
+    --------
+    features : the extraction it describes.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> values = np.indices((10, 10, 10)).sum(axis=0) * 10
+    >>> sitk.WriteImage(sitk.GetImageFromArray(values.astype(np.int16)), str(folder / "ct.nii"))
+    >>> cube = np.zeros((10, 10, 10), np.uint8)
+    >>> cube[2:8, 2:8, 2:8] = 1
+    >>> sitk.WriteImage(sitk.GetImageFromArray(cube), str(folder / "seg.nii"))
+    >>> manifest = pd.DataFrame(
+    ...     {
+    ...         "patient_id": ["P1", "P2"],
+    ...         "image": [str(folder / "ct.nii")] * 2,
+    ...         "mask": [str(folder / "seg.nii")] * 2,
+    ...         "label": [1, 2],  # the mask has no label 2: P2 fails
+    ...     }
+    ... )
+    >>> adata = rg.extract.features(manifest, progress=False)
+    >>> print(rg.extract.summary(adata))
+    Extracted 1 of 2 cases x 107 features (0 from the cache) with this process in ... s
+    1 case(s) failed:
+      P2 (label 2) at check mask: label 2 is not in the mask (expected voxels with label 2,
+      found labels 1)
+    """
     info = adata.uns.get("radiogenomics", {})
     extraction = info.get("extraction", {})
     n_cases = int(info.get("n_cases", adata.n_obs))

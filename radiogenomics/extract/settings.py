@@ -183,6 +183,34 @@ def resolve_params(
     -------
     dict
         A new dict; the caller may change it.
+
+    See Also
+    --------
+    validate_params : check them with pyradiomics.
+    params_hash : a short hash of them.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import radiogenomics as rg
+    >>> params = rg.extract.resolve_params("default")
+    >>> sorted(params), params["setting"], params["imageType"]
+    (['featureClass', 'imageType', 'setting'], {'binWidth': 25, 'label': 1}, {'Original': {}})
+    >>> rg.extract.resolve_params({"binWidth": 10})["setting"]  # flat: onto the default
+    {'binWidth': 10, 'label': 1}
+    >>> rg.extract.resolve_params("ct", image_types=["original", "log"])["imageType"]
+    {'Original': {}, 'LoG': {'sigma': [1.0, 2.0, 3.0, 4.0, 5.0]}}
+
+    A parameter file in pyradiomics' format (``name:`` means all features, no arguments):
+
+    >>> path = Path(tempfile.mkdtemp()) / "params.yaml"
+    >>> _ = path.write_text(
+    ...     "setting:\\n  binWidth: 5\\nimageType:\\n  Original:\\nfeatureClass:\\n  firstorder:\\n"
+    ... )
+    >>> resolved = rg.extract.resolve_params(path)
+    >>> resolved["setting"], resolved["imageType"], resolved["featureClass"]
+    ({'binWidth': 5}, {'Original': {}}, {'firstorder': []})
     """
     if params is None:
         data = copy.deepcopy(PRESETS["default"])
@@ -225,7 +253,26 @@ def resolve_params(
 
 
 def validate_params(params: dict, source: str | os.PathLike | None = None) -> None:
-    """Check resolved parameters with pyradiomics' own validation; raise ``InputError``."""
+    """Check resolved parameters with pyradiomics' own validation; raise ``InputError``.
+
+    See Also
+    --------
+    resolve_params : the parameters to check.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> rg.extract.validate_params(rg.extract.resolve_params("demo"))  # valid: no output
+    >>> params = rg.extract.resolve_params({"featureClass": {"glcmm": []}})
+    >>> try:
+    ...     rg.extract.validate_params(params)
+    ... except rg.errors.InputError as exc:
+    ...     print(exc.message)
+    ...     print(exc.found)
+    invalid pyradiomics parameters
+    Feature Class glcmm is not recognized. Available feature classes are ['firstorder',
+    'glcm', 'gldm', 'glrlm', 'glszm', 'ngtdm', 'shape', 'shape2D']
+    """
 
     _quiet_pyradiomics()
     try:
@@ -242,6 +289,26 @@ def validate_params(params: dict, source: str | os.PathLike | None = None) -> No
 
 
 def params_hash(params: dict) -> str:
-    """A stable hash of resolved parameters."""
+    """A stable hash of resolved parameters.
+
+    16 hexadecimal digits of a SHA-256 of the parameters as sorted JSON: the same for
+    equal parameters in any key order, in any process.
+
+    See Also
+    --------
+    resolve_params : the parameters to hash.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> params = rg.extract.resolve_params("default")
+    >>> digest = rg.extract.params_hash(params)
+    >>> len(digest)
+    16
+    >>> rg.extract.params_hash(dict(reversed(params.items()))) == digest  # key order
+    True
+    >>> rg.extract.params_hash(rg.extract.resolve_params({"binWidth": 10})) == digest
+    False
+    """
     text = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -245,6 +245,24 @@ def ibsi_tag(
         ``original`` or the name of a filtered image.
     force2d
         The extraction used pyradiomics' ``force2D`` (IBSI 2.5-D aggregation).
+
+    See Also
+    --------
+    ibsi_tags : the tags of every row of a radiomics ``var``.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> rg.extract.ibsi_tag("glcm", "JointAverage")
+    'cm_joint_avg_3D_avg'
+    >>> rg.extract.ibsi_tag("glcm", "JointAverage", force2d=True)
+    'cm_joint_avg_2_5D_avg'
+    >>> rg.extract.ibsi_tag("firstorder", "Mean"), rg.extract.ibsi_tag("shape", "Sphericity")
+    ('stat_mean', 'morph_sphericity')
+    >>> rg.extract.ibsi_tag("firstorder", "Kurtosis")  # pyradiomics' is IBSI's plus 3
+    ''
+    >>> rg.extract.ibsi_tag("firstorder", "Mean", image_type="wavelet-LLH")
+    ''
     """
     if str(image_type) != "original":
         return ""
@@ -253,7 +271,29 @@ def ibsi_tag(
 
 
 def ibsi_tags(var: pd.DataFrame, *, force2d: bool = False) -> list[str]:
-    """``ibsi_tag`` for every row of a radiomics ``var`` (image_type, feature_class, feature)."""
+    """``ibsi_tag`` for every row of a radiomics ``var`` (image_type, feature_class, feature).
+
+    See Also
+    --------
+    ibsi_tag : the tag of one feature.
+    radiogenomics.io.feature_var : the ``var`` table of pyradiomics feature names.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> var = rg.io.feature_var(
+    ...     [
+    ...         "original_firstorder_Mean",
+    ...         "original_glszm_ZonePercentage",
+    ...         "wavelet-LLH_firstorder_Mean",
+    ...         "original_firstorder_Kurtosis",
+    ...     ]
+    ... )
+    >>> rg.extract.ibsi_tags(var)
+    ['stat_mean', 'szm_z_perc_3D', '', '']
+    >>> rg.extract.ibsi_tags(var, force2d=True)
+    ['stat_mean', 'szm_z_perc_2_5D', '', '']
+    """
     return [
         ibsi_tag(c, f, image_type=t, force2d=force2d)
         for t, c, f in zip(

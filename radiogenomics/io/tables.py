@@ -421,6 +421,34 @@ def read_table(
     ------
     InputError
         When the file is missing, empty, not decodable or has a malformed header.
+
+    See Also
+    --------
+    read_clinical, read_radiomics : readers that check the table against its schema.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import radiogenomics as rg
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "clinical.csv").write_text("patient_id,age,stage\\n001,63,II\\n002,NA,III\\n")
+    >>> table = rg.io.read_table(folder / "clinical.csv", string_columns=["patient_id"])
+    >>> table.data
+      patient_id   age stage
+    0        001  63.0    II
+    1        002   NaN   III
+    >>> table.first_line, table.line(1)  # file lines of the first and the second row
+    (2, 3)
+
+    Comment lines before the header, as in a MAF file:
+
+    >>> _ = (folder / "calls.maf").write_text(
+    ...     "#version 2.4\\nHugo_Symbol\\tTumor_Sample_Barcode\\nTP53\\tP1\\n"
+    ... )
+    >>> maf = rg.io.read_table(folder / "calls.maf", comment_prefix="#")
+    >>> maf.data.columns.tolist(), maf.first_line
+    (['Hugo_Symbol', 'Tumor_Sample_Barcode'], 3)
     """
     path = Path(path)
     if not path.exists():

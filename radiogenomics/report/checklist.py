@@ -337,7 +337,34 @@ def _known_facts(mdata, numbers: dict) -> dict[str, str | None]:
 
 
 def checklist_rows(data: dict, numbers: dict) -> list[dict[str, str]]:
-    """One row per checklist item: ``guideline``, ``item``, ``status``, ``content``."""
+    """One row per checklist item: ``guideline``, ``item``, ``status``, ``content``.
+
+    Parameters
+    ----------
+    data
+        What :func:`~radiogenomics.report.collect` returns.
+    numbers
+        The report's numbers, as its sections collect them (``n_patients``, ``n_dropped``,
+        ``survival``, ``associations``, ...).
+
+    See Also
+    --------
+    radiogenomics.report.study : the report whose last section is this checklist.
+
+    Examples
+    --------
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> data = rg.report.collect(mdata)
+    >>> rows = rg.report.checklist_rows(data, {"n_patients": mdata.n_obs, "n_dropped": 0})
+    >>> sorted({row["guideline"] for row in rows})
+    ['CLEAR', 'RQS', 'TRIPOD+AI']
+    >>> sample = next(row for row in rows if row["item"] == "Sample size and class balance")
+    >>> sample["status"], sample["content"]
+    ('filled by the software', '20 patients in the cohort')
+    >>> rows[0]["item"], rows[0]["status"]
+    ('Study design, data source, eligibility, reference standard', 'to be completed by the authors')
+    """
     facts = _known_facts(data["mdata"], numbers)
     rows: list[dict[str, str]] = []
     for guideline, item, fact, partly in _CHECKLIST:

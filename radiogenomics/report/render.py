@@ -19,7 +19,30 @@ _CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chro
 
 
 def find_chromium() -> str | None:
-    """The Chromium (or Chrome) executable: ``$BROWSER_PATH``, then the usual names."""
+    """The Chromium (or Chrome) executable: ``$BROWSER_PATH``, then the usual names.
+
+    Returns ``None`` when there is none.
+
+    See Also
+    --------
+    html_to_pdf, render_figures : what needs it.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from unittest import mock
+    >>> import radiogenomics as rg
+    >>> found = rg.report.find_chromium()  # None on a machine without Chromium or Chrome
+    >>> found is None or Path(found).exists()
+    True
+    >>> browser = Path(tempfile.mkdtemp()) / "chrome"
+    >>> _ = browser.write_text("")
+    >>> with mock.patch.dict(os.environ, {"BROWSER_PATH": str(browser)}):
+    ...     rg.report.find_chromium() == str(browser)
+    True
+    """
     given = os.environ.get("BROWSER_PATH")
     if given and Path(given).exists():
         return given
@@ -42,6 +65,23 @@ def render_figures(
     (dict, str or None)
         The URIs by figure name, and why figures could not be rendered (``None`` when
         they were).
+
+    See Also
+    --------
+    find_chromium : the browser kaleido renders with.
+
+    Examples
+    --------
+    Rendering starts Chromium (through kaleido), so it is not run here:
+
+    >>> import plotly.graph_objects as go
+    >>> import radiogenomics as rg
+    >>> figure = go.Figure(go.Scatter(x=[1, 2, 3], y=[2.0, 1.5, 3.2]))
+    >>> uris, problem = rg.report.render_figures({"scatter": figure})  # doctest: +SKIP
+    >>> problem, uris["scatter"][:22]  # doctest: +SKIP
+    (None, 'data:image/png;base64,')
+    >>> rg.report.render_figures({})  # nothing to render: no browser is started
+    ({}, None)
     """
     if not figures:
         return {}, None
@@ -75,6 +115,25 @@ def html_to_pdf(html: Path, pdf: Path, *, timeout: float = 180) -> Path:
     ------
     RadiogenomicsError
         When neither is available or printing fails.
+
+    See Also
+    --------
+    find_chromium : the browser it prints with.
+    study : writes the report's HTML and prints it with this.
+
+    Examples
+    --------
+    Printing starts headless Chromium, so it is not run here:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import radiogenomics as rg
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> html = folder / "note.html"
+    >>> _ = html.write_text("<h1>Cohort</h1><p>20 patients</p>", encoding="utf-8")
+    >>> pdf = rg.report.html_to_pdf(html, folder / "note.pdf")  # doctest: +SKIP
+    >>> pdf.name, pdf.read_bytes()[:5]  # doctest: +SKIP
+    ('note.pdf', b'%PDF-')
     """
     browser = find_chromium()
     pdf = Path(pdf)

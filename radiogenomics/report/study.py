@@ -65,6 +65,30 @@ def collect(source) -> dict[str, Any]:
     dict
         ``mdata``, ``folder`` (or None), ``associations`` and ``survival`` (dicts of
         tables by name), ``summary`` (summary.json, or {}).
+
+    See Also
+    --------
+    study : the report written from what this collects.
+
+    Examples
+    --------
+    A results folder with the cohort and an association table exported beside it:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import radiogenomics as rg
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> _ = rg.write_cohort(mdata, folder / "cohort.h5mu")
+    >>> table = rg.tl.associate(mdata, "radiomics", "rna")
+    >>> _ = rg.export.write_table(table, folder / "results" / "radiomics_vs_rna.parquet")
+    >>> data = rg.report.collect(folder)
+    >>> sorted(data)
+    ['associations', 'folder', 'mdata', 'summary', 'survival']
+    >>> data["folder"] == folder, data["mdata"].n_obs, sorted(data["associations"])
+    (True, 20, ['radiomics_vs_rna'])
+    >>> sorted(rg.report.collect(mdata)["associations"])  # stored in the cohort too
+    ['radiomics_vs_rna']
     """
     from ..cohort import read_cohort
     from ..export import detect_schema
@@ -248,6 +272,40 @@ def study(
     -------
     dict
         ``{"html": path, "pdf": path}`` (``pdf`` only when written).
+
+    See Also
+    --------
+    collect : what the report is written from.
+    html_to_pdf, render_figures : the PDF and the figures (Chromium).
+
+    Examples
+    --------
+    The HTML report alone (no figures, no PDF: no browser needed):
+
+    >>> import json
+    >>> import re
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import radiogenomics as rg
+    >>> mdata = rg.datasets.toy_cohort(n_patients=20, n_genes=3)
+    >>> _ = rg.tl.associate(mdata, "radiomics", "rna")
+    >>> out = Path(tempfile.mkdtemp())
+    >>> written = rg.report.study(mdata, out, pdf=False, figures=False)
+    >>> {kind: path.name for kind, path in written.items()}
+    {'html': 'report.html'}
+    >>> html = written["html"].read_text(encoding="utf-8")
+    >>> re.findall(r"<h2>(.*?)</h2>", html)[:3]
+    ['1. Cohort and join', '2. Acquisition and extraction settings', '3. IBSI self-test']
+    >>> script = re.search(r'id="report-numbers">(.*?)</script>', html).group(1)
+    >>> numbers = json.loads(script)  # every number of the report, machine-readable
+    >>> numbers["n_patients"], numbers["associations"]["radiomics_vs_rna"]["pairs"]
+    (20, 36)
+
+    With the figures and the PDF (needs kaleido and Chromium):
+
+    >>> written = rg.report.study(mdata, out)  # doctest: +SKIP
+    >>> sorted(written)  # doctest: +SKIP
+    ['html', 'pdf']
     """
     data = collect(source)
     out = Path(out)

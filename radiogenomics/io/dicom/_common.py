@@ -156,6 +156,28 @@ def conversion_report(image) -> dict[str, Any]:
         ``n_voxels``, ``volume_mm3``, ``n_holes`` and ``warnings`` (a list of sentences);
         for a series: ``modality``, ``series_uid``, ``n_slices``, ``units`` and ``warnings``.
         Empty when the image carries no report.
+
+    See Also
+    --------
+    radiogenomics.io.DicomScan.conversion_report : the reports of a scanned tree, as a table.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> from radiogenomics.io.dicom import write_dicom_series
+    >>> ct = sitk.GetImageFromArray(np.zeros((3, 8, 8), np.int16))
+    >>> folder = write_dicom_series(ct, Path(tempfile.mkdtemp()) / "CT", patient_id="P1")
+    >>> report = rg.io.conversion_report(rg.io.read_dicom_series(folder))
+    >>> sorted(report)
+    ['modality', 'n_slices', 'series_uid', 'units', 'warnings']
+    >>> report["modality"], report["n_slices"], report["units"], report["warnings"]
+    ('CT', 3, None, [])
+    >>> rg.io.conversion_report(ct)  # not read from DICOM: no report
+    {}
     """
     if not image.HasMetaDataKey(REPORT_KEY):
         return {}

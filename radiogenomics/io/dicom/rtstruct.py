@@ -275,6 +275,40 @@ def read_rtstruct(path: str | os.PathLike, series, roi: str | None = None):
         the file's ROIs), a frame of reference other than the series', a contour outside
         the image or off the slice planes, a contour of fewer than three points, or an
         empty mask.
+
+    See Also
+    --------
+    read_dicom_series : the image series the mask is placed on.
+    read_seg : the same for a DICOM SEG.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> from radiogenomics.io.dicom import write_dicom_series, write_rtstruct
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> values = np.zeros((4, 16, 16), np.int16)
+    >>> values[1:3, 4:12, 4:12] = 40  # an 8 x 8 voxel tumour on two slices
+    >>> ct = sitk.GetImageFromArray(values)
+    >>> ct.SetSpacing((0.8, 0.8, 2.5))
+    >>> series = write_dicom_series(ct, folder / "CT", patient_id="P1")
+    >>> tumour = sitk.GetImageFromArray((values > 0).astype(np.uint8))
+    >>> tumour.CopyInformation(ct)
+    >>> rs = write_rtstruct(tumour, series, folder / "RTSTRUCT" / "rs.dcm", roi_name="GTV")
+    >>> mask = rg.io.read_rtstruct(rs, series, roi="GTV")
+    >>> mask.GetSize(), bool((sitk.GetArrayFromImage(mask) == (values > 0)).all())
+    ((16, 16, 4), True)
+    >>> report = rg.io.conversion_report(mask)
+    >>> report["roi"], report["n_contours"], report["n_voxels"], round(report["volume_mm3"], 1)
+    ('GTV', 2, 128, 204.8)
+    >>> try:
+    ...     rg.io.read_rtstruct(rs, series, roi="PTV")
+    ... except rg.errors.InputError as exc:
+    ...     print(exc.message, "-", exc.hint)
+    no ROI 'PTV' in the file - The file's ROIs: 'GTV'
     """
     path = Path(path)
     ds = read_header(path, "RTSTRUCT", pixels=True)

@@ -52,6 +52,40 @@ class DicomScan:
     segmentations_without_series
         RTSTRUCT/SEG files whose series is not in the tree, or with no ROI matching:
         ``patient_id``, ``kind``, ``path``, ``reason``.
+
+    See Also
+    --------
+    scan_dicom : what makes one.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> from radiogenomics.io.dicom import write_dicom_series, write_rtstruct
+    >>> root = Path(tempfile.mkdtemp())
+    >>> values = np.zeros((4, 16, 16), np.int16)
+    >>> values[1:3, 4:12, 4:12] = 40
+    >>> ct = sitk.GetImageFromArray(values)
+    >>> tumour = sitk.GetImageFromArray((values > 0).astype(np.uint8))
+    >>> series = write_dicom_series(ct, root / "P1" / "CT", patient_id="P1")
+    >>> _ = write_rtstruct(tumour, series, root / "P1" / "RTSTRUCT" / "rs.dcm", roi_name="GTV")
+    >>> _ = (root / "README.txt").write_text("not DICOM")
+    >>> scan = rg.io.scan_dicom(root)
+    >>> print(scan.summary())
+    /...: 1 image series x ROI row(s) for 1 patient(s)
+    1 unreadable or non-DICOM file(s):
+      /.../README.txt: not a DICOM file
+    >>> report = scan.conversion_report()  # reads every series and mask, extracts nothing
+    >>> report[["patient_id", "roi", "n_contours", "n_voxels", "volume_mm3"]].values.tolist()
+    [['P1', 'GTV', 2, 128, 128.0]]
+    >>> path = scan.write(root / "manifest.csv")  # and what was left out, beside it
+    >>> sorted(p.name for p in root.glob("manifest.csv*"))
+    ['manifest.csv', 'manifest.csv.scan.json']
+    >>> rg.io.read_manifest(path)[["patient_id", "roi", "label"]].values.tolist()
+    [['P1', 'GTV', 1]]
     """
 
     root: Path
@@ -394,6 +428,43 @@ def scan_dicom(
     ------
     InputError
         When ``root`` is not a folder or ``roi`` is not a valid regular expression.
+
+    See Also
+    --------
+    radiogenomics.extract.features : extract the features of every row of the manifest.
+    read_dicom_series, read_rtstruct, read_seg : read one series or mask.
+
+    Examples
+    --------
+    Two patients with a CT series each (hashed folder names); only P1's has an RTSTRUCT:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> from radiogenomics.io.dicom import write_dicom_series, write_rtstruct
+    >>> root = Path(tempfile.mkdtemp())
+    >>> values = np.zeros((4, 16, 16), np.int16)
+    >>> values[1:3, 4:12, 4:12] = 40
+    >>> ct = sitk.GetImageFromArray(values)
+    >>> tumour = sitk.GetImageFromArray((values > 0).astype(np.uint8))
+    >>> for patient in ("P1", "P2"):
+    ...     series = write_dicom_series(ct, root / patient / "a1b2", patient_id=patient)
+    ...     if patient == "P1":
+    ...         _ = write_rtstruct(tumour, series, root / patient / "c3d4" / "rs.dcm")
+    >>> _ = (root / "README.txt").write_text("not DICOM")
+    >>> scan = rg.io.scan_dicom(root, roi="gtv")
+    >>> scan.manifest[["patient_id", "roi", "modality"]].values.tolist()
+    [['P1', 'GTV', 'CT']]
+    >>> Path(scan.manifest.loc[0, "image"]).name, Path(scan.manifest.loc[0, "mask"]).name
+    ('a1b2', 'rs.dcm')
+    >>> scan.series_without_segmentation[["patient_id", "modality", "n_files"]].values.tolist()
+    [['P2', 'CT', 4]]
+    >>> scan.unreadable["reason"].tolist()
+    ['not a DICOM file']
+    >>> len(rg.io.scan_dicom(root, roi="^PTV").manifest)  # no ROI matches
+    0
     """
     import pydicom
     from pydicom.errors import InvalidDicomError

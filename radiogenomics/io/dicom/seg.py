@@ -131,6 +131,61 @@ def read_seg(path: str | os.PathLike, series, segment: int | str | None = None):
     InputError
         For a file that is not a SEG, an unknown or ambiguous segment (the message lists
         the labels), another frame of reference than the series', or an empty mask.
+
+    See Also
+    --------
+    read_dicom_series : the image series the mask is placed on.
+    read_rtstruct : the same for an RTSTRUCT.
+
+    Examples
+    --------
+    A SEG of one segment written with highdicom on a small CT series:
+
+    >>> import tempfile
+    >>> import warnings
+    >>> from pathlib import Path
+    >>> import highdicom as hd
+    >>> import numpy as np
+    >>> import pydicom
+    >>> import SimpleITK as sitk
+    >>> from pydicom.sr.codedict import codes
+    >>> import radiogenomics as rg
+    >>> from radiogenomics.io.dicom import write_dicom_series
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> values = np.zeros((4, 16, 16), np.int16)
+    >>> values[1:3, 4:12, 4:12] = 40
+    >>> series = write_dicom_series(sitk.GetImageFromArray(values), folder / "CT", patient_id="P1")
+    >>> sources = [pydicom.dcmread(f) for f in sorted(series.glob("*.dcm"))]
+    >>> tumour = hd.seg.SegmentDescription(
+    ...     1,
+    ...     "tumour",
+    ...     codes.SCT.MorphologicallyAbnormalStructure,
+    ...     codes.SCT.Neoplasm,
+    ...     hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+    ... )
+    >>> with warnings.catch_warnings():  # highdicom: "P1" does not look like a person's name
+    ...     warnings.simplefilter("ignore", UserWarning)
+    ...     seg = hd.seg.Segmentation(
+    ...         sources,
+    ...         (values > 0).astype(np.uint8),
+    ...         hd.seg.SegmentationTypeValues.BINARY,
+    ...         [tumour],
+    ...         hd.UID(),
+    ...         1,
+    ...         hd.UID(),
+    ...         1,
+    ...         "radiogenomics",
+    ...         "example",
+    ...         "1",
+    ...         "0",
+    ...     )
+    >>> seg.save_as(folder / "seg.dcm")
+    >>> mask = rg.io.read_seg(folder / "seg.dcm", series, "tumour")
+    >>> mask.GetSize(), bool((sitk.GetArrayFromImage(mask) == (values > 0)).all())
+    ((16, 16, 4), True)
+    >>> report = rg.io.conversion_report(mask)
+    >>> report["roi"], report["segment_number"], report["n_voxels"], report["warnings"]
+    ('tumour', 1, 128, [])
     """
     import highdicom as hd
     import SimpleITK as sitk

@@ -482,6 +482,34 @@ def read_dicom_series(folder: str | os.PathLike, series_uid: str | None = None):
         For a folder that is missing or holds no series, several series without
         ``series_uid``, mixed orientations, missing slices, uneven spacing, duplicated
         positions, a PET unit that cannot be turned into SUV or a tag missing for it.
+
+    See Also
+    --------
+    read_rtstruct, read_seg : a mask on the grid of the series.
+    scan_dicom : find the series and their segmentations in a folder tree.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> import SimpleITK as sitk
+    >>> import radiogenomics as rg
+    >>> from radiogenomics.io.dicom import write_dicom_series
+    >>> values = np.arange(4 * 16 * 16, dtype=np.int16).reshape(4, 16, 16) - 500
+    >>> ct = sitk.GetImageFromArray(values)
+    >>> ct.SetSpacing((0.8, 0.8, 2.5))
+    >>> folder = write_dicom_series(ct, Path(tempfile.mkdtemp()) / "CT", patient_id="P1")
+    >>> len(list(folder.glob("*.dcm")))  # one file per slice
+    4
+    >>> image = rg.io.read_dicom_series(folder)
+    >>> image.GetSize(), image.GetSpacing(), image.GetMetaData("0008|0060")
+    ((16, 16, 4), (0.8, 0.8, 2.5), 'CT')
+    >>> bool((sitk.GetArrayFromImage(image) == values).all())  # rescaled back to HU
+    True
+    >>> report = rg.io.conversion_report(image)
+    >>> report["modality"], report["n_slices"], report["warnings"]
+    ('CT', 4, [])
     """
     folder = Path(folder)
     if not folder.is_dir():
