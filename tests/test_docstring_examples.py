@@ -10,6 +10,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import importlib.util
+import inspect
 import pkgutil
 from pathlib import Path
 
@@ -63,3 +64,34 @@ def test_docstring_examples(name):
         result = runner.run(test, out=failures.append, clear_globs=True)
         del result
     assert runner.failures == 0, "".join(failures)
+
+
+#: The public namespaces whose functions and classes each show an example.
+PUBLIC = ["radiogenomics", "radiogenomics.pp", "radiogenomics.tl", "radiogenomics.pl",
+          "radiogenomics.io", "radiogenomics.extract", "radiogenomics.report",
+          "radiogenomics.export", "radiogenomics.cohort", "radiogenomics.datasets",
+          "radiogenomics.errors"]  # fmt: skip
+
+
+def _public_names():
+    for namespace in PUBLIC:
+        module = importlib.import_module(namespace)
+        names = getattr(module, "__all__", None) or [n for n in dir(module) if n[0] != "_"]
+        for name in names:
+            obj = getattr(module, name)
+            if (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__.startswith(
+                "radiogenomics"
+            ):
+                yield f"{namespace}.{name}", obj
+
+
+def test_every_public_function_has_an_examples_section():
+    names = dict(_public_names())
+    assert len(names) > 100 and "radiogenomics.tl.associate" in names  # the check sees them
+    lacking = sorted(
+        name
+        for name, obj in names.items()
+        if "Examples\n--------" not in (inspect.getdoc(obj) or "")
+        or ">>> " not in (inspect.getdoc(obj) or "")
+    )
+    assert not lacking, "public names without an Examples section: " + ", ".join(lacking)

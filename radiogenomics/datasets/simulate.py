@@ -317,7 +317,7 @@ def simulate(
     Examples
     --------
     >>> import radiogenomics as rg
-    >>> data = rg.datasets.simulate(n_patients=12, seed=0, n_genes=200, n_proteins=20)
+    >>> data = rg.datasets.simulate(n_patients=12, random_state=0, n_genes=200, n_proteins=20)
     >>> len(data.patients), data.patients[0]
     (12, 'RGD-02-0001')
     >>> data.counts.shape  # genes x samples; every patient has RNA here
