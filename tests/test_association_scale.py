@@ -325,7 +325,7 @@ def test_permutation_fdr_matches_a_pair_by_pair_scipy_loop():
         method="pearson",
         multitest="permutation",
         n_permutations=7,
-        seed=11,
+        random_state=11,
     )
     x, y = mdata["radiomics"].X, mdata["rna"].X
     observed = np.array([stats.pearsonr(x[:, i], y[:, j])[1] for i in range(3) for j in range(5)])
@@ -364,7 +364,7 @@ def test_permutation_fdr_is_calibrated_under_the_null_across_seeds():
             method="linear",
             multitest="permutation",
             n_permutations=30,
-            seed=seed,
+            random_state=seed,
         )
         any_discovery += bool((table["q_value"] <= level).any())
         p = table["p_value"].to_numpy()

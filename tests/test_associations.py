@@ -770,7 +770,7 @@ def test_old_argument_names_still_work_with_a_future_warning():
         random_state=5,
         key_added="new",
     )
-    with pytest.warns(FutureWarning, match="'seed' is now 'random_state'"):
+    with pytest.warns(FutureWarning) as caught:
         old = rg.tl.associate(
             mdata,
             "radiomics",
@@ -781,6 +781,10 @@ def test_old_argument_names_still_work_with_a_future_warning():
             seed=5,
             key_added="old",
         )
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 2
+    assert "'n_threads' is now 'n_jobs'" in messages[0]
+    assert "'seed' is now 'random_state'" in messages[1]
     pd.testing.assert_frame_equal(old, new)
     with pytest.raises(TypeError, match="both 'seed' and its new name"):
         rg.tl.associate(mdata, "radiomics", "rna", seed=1, random_state=1)

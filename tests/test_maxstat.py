@@ -97,7 +97,7 @@ def test_exact_gauss_matches_simulated_gaussian_maximum(n, b):
 def test_exact_gauss_agrees_with_the_permutation_distribution():
     x, time, event = survival_data(5, 150, effect=0.5)
     gauss = ms.maxstat(x, time, event, pmethod="exactGauss")
-    perm = ms.maxstat(x, time, event, pmethod="condMC", n_permutations=20000, seed=1)
+    perm = ms.maxstat(x, time, event, pmethod="condMC", n_permutations=20000, random_state=1)
     assert gauss.statistic == perm.statistic
     assert gauss.cutpoint == perm.cutpoint
     assert abs(gauss.p_value - perm.p_value) < 0.02
