@@ -37,10 +37,6 @@ LAZY_DEPENDENCIES = {
 LAZY_IMPORT_PENDING = {
     "radiogenomics/extract/robustness.py",
     "radiogenomics/extract/segment.py",
-    "radiogenomics/io/dicom/rtstruct.py",
-    "radiogenomics/io/dicom/scan.py",
-    "radiogenomics/io/dicom/write.py",
-    "radiogenomics/io/tables.py",
     "radiogenomics/pl/associations.py",
     "radiogenomics/pl/curation.py",
     "radiogenomics/pp/harmonize.py",
