@@ -37,8 +37,6 @@ LAZY_DEPENDENCIES = {
 LAZY_IMPORT_PENDING = {
     "radiogenomics/pl/associations.py",
     "radiogenomics/pl/curation.py",
-    "radiogenomics/pp/harmonize.py",
-    "radiogenomics/pp/robustness.py",
     "radiogenomics/report/sections.py",
     "radiogenomics/report/study.py",
     "radiogenomics/tl/models/validation.py",
