@@ -39,7 +39,6 @@ LAZY_IMPORT_PENDING = {
     "radiogenomics/pl/curation.py",
     "radiogenomics/report/sections.py",
     "radiogenomics/report/study.py",
-    "radiogenomics/tl/models/validation.py",
     "radiogenomics/workflow.py",
 }
 
