@@ -35,8 +35,6 @@ LAZY_DEPENDENCIES = {
 #: module's debt, to be hoisted (the command line, ``cli/``, loads the analysis layers
 #: lazily on purpose: ``radiogenomics --help`` does not import scipy.stats or sklearn).
 LAZY_IMPORT_PENDING = {
-    "radiogenomics/report/sections.py",
-    "radiogenomics/report/study.py",
     "radiogenomics/workflow.py",
 }
 

@@ -11,13 +11,17 @@ import json
 import os
 import warnings
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .. import pl
 from .._files import atomic_path
+from ..cohort import read_cohort
 from ..errors import InputError
+from ..export import detect_schema
 from ._html import _esc, _frame, _root
 from .render import html_to_pdf, render_figures
 from .sections import (
@@ -66,9 +70,6 @@ def collect(source) -> dict[str, Any]:
         ``mdata``, ``folder`` (or None), ``associations`` and ``survival`` (dicts of
         tables by name), ``summary`` (summary.json, or {}).
     """
-    from ..cohort import read_cohort
-    from ..export import detect_schema
-
     folder = None
     if hasattr(source, "mod"):
         mdata = source
@@ -119,8 +120,6 @@ def collect(source) -> dict[str, Any]:
 
 def _figures(data: dict) -> dict[str, Any]:
     """The report's plotly figures, drawn by ``rg.pl`` from the stored results."""
-    from .. import pl
-
     mdata = data["mdata"]
     figures: dict[str, Any] = {}
 
@@ -191,8 +190,6 @@ def _page(
 
 
 def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     found = []
     for name in (
         "radiogenomics",
