@@ -34,9 +34,7 @@ LAZY_DEPENDENCIES = {
 #: Modules that still import parts of the package inside functions; each entry is one
 #: module's debt, to be hoisted (the command line, ``cli/``, loads the analysis layers
 #: lazily on purpose: ``radiogenomics --help`` does not import scipy.stats or sklearn).
-LAZY_IMPORT_PENDING = {
-    "radiogenomics/workflow.py",
-}
+LAZY_IMPORT_PENDING: set[str] = set()
 
 #: Functions longer than the limit that are still to be split, by ``module:function``.
 LONG_FUNCTION_PENDING: set[str] = set()
