@@ -27,6 +27,7 @@ from .errors import CohortError, InputError
 __all__ = [
     "build_cohort",
     "write_cohort",
+    "write_h5ad",
     "read_cohort",
     "harmonize_ids",
     "join_report",
@@ -529,6 +530,31 @@ def write_cohort(mdata: md.MuData, path: str | os.PathLike) -> Path:
         mod.uns.update(_clean_uns(dict(mod.uns)))
     with atomic_path(path) as tmp:
         mdata.write(tmp)
+    return path
+
+
+def write_h5ad(adata: AnnData, path: str | os.PathLike) -> Path:
+    """Write one modality (an AnnData, e.g. extracted features) to ``.h5ad`` atomically,
+    with its provenance in ``uns`` made writable as :func:`write_cohort` does.
+
+    Returns the path written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import anndata
+    >>> import radiogenomics as rg
+    >>> adata = rg.datasets.toy_cohort(n_patients=20, n_genes=3).mod["rna"]
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = rg.cohort.write_h5ad(adata, Path(folder) / "rna.h5ad")
+    ...     print(path.name, anndata.read_h5ad(path).shape)
+    rna.h5ad (20, 3)
+    """
+    path = Path(path)
+    adata.uns.update(_clean_uns(dict(adata.uns)))
+    with atomic_path(path) as tmp:
+        adata.write_h5ad(tmp)
     return path
 
 

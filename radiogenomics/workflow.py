@@ -9,8 +9,18 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from . import pp, tl
 from ._compat import renamed
-from .cohort import write_cohort
+from .cohort import add_modality, get_result, read_cohort, write_cohort, write_h5ad
+from .datasets import subtype_recovery
+from .datasets.demo import assemble_demo, write_demo_files
+from .datasets.dicom import demo_dicom_manifest
+from .errors import RadiogenomicsError
+from .export import file_digest, write_table
+from .extract import features
+from .report import study
+from .tl import associate
+from .tl.models import fit_model, store_model
 
 __all__ = [
     "curate_demo",
@@ -21,18 +31,6 @@ __all__ = [
     "survival_step",
     "write_h5ad",
 ]
-
-
-def write_h5ad(adata, path: str | os.PathLike) -> Path:
-    """Write an AnnData to ``.h5ad`` atomically."""
-    from ._files import atomic_path
-    from .cohort import _clean_uns
-
-    path = Path(path)
-    adata.uns.update(_clean_uns(dict(adata.uns)))
-    with atomic_path(path) as tmp:
-        adata.write_h5ad(tmp)
-    return path
 
 
 def curate_demo(mdata, paths: dict, summary: dict, echo: Callable[[str], None] = print) -> dict:
@@ -46,9 +44,6 @@ def curate_demo(mdata, paths: dict, summary: dict, echo: Callable[[str], None] =
     step (a site with a single patient, too few patients for subtypes) is reported in
     ``summary["curation"]["skipped"]`` and the cohort is left as built.
     """
-    from .cohort import add_modality
-    from .errors import RadiogenomicsError
-
     t0 = time.perf_counter()
     work = mdata.copy()
     try:
@@ -68,9 +63,6 @@ def curate_demo(mdata, paths: dict, summary: dict, echo: Callable[[str], None] =
 
 
 def _curate(mdata, paths: dict, echo: Callable[[str], None]) -> dict:
-    from . import pp, tl
-    from .datasets import subtype_recovery
-
     echo("Curating radiomic features: QC, ComBat across sites, redundancy ...")
     qc = pp.filter_features(mdata, mod="radiomics")
     pp.transform(mdata, mod="radiomics")
@@ -149,9 +141,6 @@ def run_demo(
     dict
         The summary written to ``summary.json``.
     """
-    from .datasets.demo import assemble_demo, write_demo_files
-    from .extract import features
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -170,8 +159,6 @@ def run_demo(
     echo("Extracting radiomic features with pyradiomics ...")
     manifest = paths["manifest"]
     if dicom:
-        from .datasets.dicom import demo_dicom_manifest
-
         echo(
             f"Writing the images as DICOM series with RTSTRUCT contours into "
             f"{out / 'inputs' / 'dicom'} ..."
@@ -239,8 +226,6 @@ def demo_report(mdata, out: str | os.PathLike, echo: Callable[[str], None] = pri
     """Demo step: the study report's HTML (tables and checklist, without figures and PDF,
     a few seconds) in ``out/report/report.html``, which the dashboards link to;
     ``radiogenomics report OUT --out OUT/report`` adds the figures and the PDF."""
-    from .report import study
-
     try:
         written = study(mdata, Path(out) / "report", pdf=False, figures=False)
     except Exception as exc:  # the report never stops the demo
@@ -274,9 +259,6 @@ def demo_models(
     ``model_importance``, ``model_curves``, keys ``egfr_mutant`` and ``overall_survival``);
     the fitted models with their figures are saved under ``out/models/<key>``.
     """
-    from .errors import RadiogenomicsError
-    from .tl.models import fit_model, store_model
-
     out = Path(out)
     jobs = n_jobs if n_jobs is not None else -1
     if mdata.n_obs < 60:  # a small demo shows the steps; its figures are not the point
@@ -358,10 +340,6 @@ def survival_screen_file(
     pathlib.Path
         The table written.
     """
-    from . import tl
-    from .cohort import read_cohort
-    from .export import file_digest, write_table
-
     cohort = Path(cohort)
     mdata = read_cohort(cohort)
     table = tl.cox_screen(
@@ -402,13 +380,6 @@ def survival_step(mdata, out: str | os.PathLike, echo: Callable[[str], None] = p
     dict
         Counts, key figures and skipped analyses for ``summary.json``.
     """
-    import warnings
-
-    from . import tl
-    from .cohort import get_result
-    from .errors import RadiogenomicsError
-    from .export import write_table
-
     results = Path(out) / "results"
     source = {"produced_by": "radiogenomics demo", "cohort": str(Path(out) / "cohort.h5mu")}
     info: dict = {"results": str(results), "skipped": {}}
@@ -570,9 +541,6 @@ def demo_associations(
 ) -> dict:
     """Radiomics against RNA, protein and mutations; each table written as CSV, TSV,
     Parquet and Excel (with ``.meta.json`` sidecars) under ``results``."""
-    from .export import write_table
-    from .tl import associate
-
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
     done = {}

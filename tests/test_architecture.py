@@ -35,22 +35,7 @@ LAZY_DEPENDENCIES = {
 #: Modules that still import parts of the package inside functions; each entry is one
 #: module's debt, to be hoisted (the command line, ``cli/``, loads the analysis layers
 #: lazily on purpose: ``radiogenomics --help`` does not import scipy.stats or sklearn).
-LAZY_IMPORT_PENDING = {
-    "radiogenomics/extract/robustness.py",
-    "radiogenomics/extract/segment.py",
-    "radiogenomics/io/dicom/rtstruct.py",
-    "radiogenomics/io/dicom/scan.py",
-    "radiogenomics/io/dicom/write.py",
-    "radiogenomics/io/tables.py",
-    "radiogenomics/pl/associations.py",
-    "radiogenomics/pl/curation.py",
-    "radiogenomics/pp/harmonize.py",
-    "radiogenomics/pp/robustness.py",
-    "radiogenomics/report/sections.py",
-    "radiogenomics/report/study.py",
-    "radiogenomics/tl/models/validation.py",
-    "radiogenomics/workflow.py",
-}
+LAZY_IMPORT_PENDING: set[str] = set()
 
 #: Functions longer than the limit that are still to be split, by ``module:function``.
 LONG_FUNCTION_PENDING: set[str] = set()

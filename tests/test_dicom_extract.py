@@ -95,7 +95,7 @@ def test_features_from_rtstruct_equal_pyradiomics_on_nifti(tmp_path):
 def test_conversion_table_survives_h5ad(tmp_path):
     import anndata as ad
 
-    from radiogenomics.workflow import write_h5ad
+    from radiogenomics.cohort import write_h5ad
 
     adata = extract.features(_dicom_manifest(modalities=("PET",)), params="default")
     write_h5ad(adata, tmp_path / "features.h5ad")

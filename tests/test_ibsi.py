@@ -206,7 +206,7 @@ def test_tags():
 
 
 def test_extraction_provenance_carries_the_summary(tmp_path):
-    from radiogenomics.workflow import write_h5ad
+    from radiogenomics.cohort import write_h5ad
 
     manifest = pd.DataFrame(
         {

@@ -90,9 +90,9 @@ def extract(
     build_cohort). Prints a summary with every failed case and its reason; exits with
     status 1 when any case failed (after finishing the others), 2 on an input error.
     """
+    from ..cohort import write_h5ad
     from ..extract import features, summary
     from ..extract.run import failure_lines
-    from ..workflow import write_h5ad
 
     if out.suffix != ".h5ad":
         raise InputError(

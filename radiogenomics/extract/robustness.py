@@ -30,9 +30,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from ..errors import InputError
+from ..io import read_manifest
 from ..stats.icc import intraclass_correlation
+from .case import read_image
+from .run import features
 
 __all__ = [
     "robustness",
@@ -74,8 +78,6 @@ def _perturb(
     smoothing: float,
     rng: np.random.Generator | None,
 ) -> np.ndarray:
-    from scipy import ndimage
-
     if kind == "erode":
         inside = ndimage.distance_transform_edt(mask, sampling=spacing_zyx)
         return mask & (inside > distance)
@@ -213,9 +215,6 @@ def perturbed_manifest(
         lesion).
     """
     import SimpleITK as sitk
-
-    from ..io import read_manifest
-    from .case import read_image
 
     _check_perturbation_arguments(perturbations, n_perturbations, distance, displacement, smoothing)
     cases = read_manifest(manifest)
@@ -395,8 +394,6 @@ def robustness(
         perturbation that emptied the mask, a failed extraction) are left out of the ICC
         (``n_subjects``); ``table.attrs["left_out"]`` lists them.
     """
-    from .run import features
-
     if icc not in ICC_CHOICES:
         raise InputError(f"unknown icc={icc!r}", expected=f"one of {list(ICC_CHOICES)}", found=icc)
     mask_dir = _default_mask_dir(mask_dir, cache_dir)

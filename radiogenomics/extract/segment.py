@@ -23,8 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
+from .._files import atomic_path
 from ..errors import InputError
+from .case import read_image
 
 __all__ = ["segment", "SEGMENT_METHODS"]
 
@@ -56,8 +59,6 @@ def _box_slices(box, shape_zyx: tuple[int, ...]) -> tuple[slice, ...]:
 
 
 def _largest(mask: np.ndarray, seed_zyx: tuple[int, ...] | None) -> np.ndarray:
-    from scipy import ndimage
-
     labels, n = ndimage.label(mask)
     if n <= 1:
         return mask
@@ -181,8 +182,6 @@ def segment(
     """
     import SimpleITK as sitk
 
-    from .case import read_image
-
     if method not in SEGMENT_METHODS:
         raise InputError(
             f"unknown segmentation method {method!r}",
@@ -223,8 +222,6 @@ def segment(
         result.SetMetaData(f"radiogenomics_{key}", repr(v))
     if out is None:
         return result
-    from .._files import atomic_path
-
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(path.suffixes) or ".nrrd"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bz2
 import csv
 import io
+import lzma
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,10 +79,6 @@ def table_format(path: str | os.PathLike) -> str:
 
 def _decompress(path: Path, data: bytes, kind: str) -> bytes:
     """Decompress whole streams, refusing truncated or corrupt data (never a silent prefix)."""
-    import bz2
-    import lzma
-    import zlib
-
     out = []
     try:
         while data:

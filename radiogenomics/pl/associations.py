@@ -10,6 +10,8 @@ import mudata as md
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
+from scipy.spatial.distance import pdist
 
 from .._compat import renamed
 from ..cohort import get_result
@@ -356,9 +358,6 @@ def _top(table: pd.DataFrame, column: str, count: int, q_threshold: float) -> li
 
 
 def _leaf_order(matrix: np.ndarray) -> np.ndarray:
-    from scipy.cluster.hierarchy import leaves_list, linkage, optimal_leaf_ordering
-    from scipy.spatial.distance import pdist
-
     if matrix.shape[0] < 3:
         return np.arange(matrix.shape[0])
     filled = np.where(np.isnan(matrix), 0.0, matrix)

@@ -12,10 +12,14 @@ import pandas as pd
 import plotly.graph_objects as go
 from anndata import AnnData
 from plotly.subplots import make_subplots
+from scipy.cluster import hierarchy
+from scipy.spatial.distance import squareform
 
 from .._compat import keyword_only
 from ..cohort import get_result
 from ..errors import CohortError
+from ..pp._modality import get_modality, steps
+from ..pp.redundancy import feature_correlation
 
 __all__ = ["correlation_clustermap", "batch_before_after", "embedding", "differential_dotplot"]
 
@@ -34,8 +38,6 @@ PALETTE = [
 
 
 def _modality(data, mod: str) -> AnnData:
-    from ..pp._modality import get_modality
-
     return get_modality(data, mod)
 
 
@@ -78,8 +80,6 @@ def correlation_clustermap(
     >>> type(fig.data[-1]).__name__, fig.data[-1].z.shape  # the dendrogram's lines come first
     ('Heatmap', (12, 12))
     """
-    from ..pp.redundancy import feature_correlation
-
     corr = feature_correlation(mdata, mod=mod, method=method, features=features, layer=layer)
     r = corr.to_numpy()
     names = list(corr.index)
@@ -120,9 +120,6 @@ def correlation_clustermap(
 
 def _add_dendrogram(fig: go.Figure, r: np.ndarray, linkage: str) -> np.ndarray:
     """The dendrogram of the features on ``1 - |r|`` above the heatmap; returns its leaf order."""
-    from scipy.cluster import hierarchy
-    from scipy.spatial.distance import squareform
-
     distance = 1.0 - np.abs(np.nan_to_num(r, nan=0.0))
     distance = np.clip((distance + distance.T) / 2, 0.0, None)
     np.fill_diagonal(distance, 0.0)
@@ -218,8 +215,6 @@ def batch_before_after(
                 expected=f"obsm[{name!r}]",
                 hint="Run rg.pp.harmonize first",
             )
-    from ..pp._modality import steps
-
     entry = [e for e in steps(adata).values() if e.get("step") == "harmonize"][-1]
     batch_key = entry["batch_key"]
     labels = adata.obs[f"harmonize_{batch_key}"].astype(str).to_numpy()

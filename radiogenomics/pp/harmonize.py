@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 from scipy import stats
+from sklearn.metrics import silhouette_score
+from sklearn.neighbors import NearestNeighbors
 
 from .._compat import keyword_only
 from .._data import as_list, design_matrix
@@ -81,9 +83,6 @@ def separation_scores(
     ``labels``; see :data:`SCORE_DESCRIPTIONS`. ``covariates`` (name -> design columns)
     add ``covariate_r2_mean[name]``: the mean variance of the features explained by
     each biological covariate, which harmonisation should keep."""
-    from sklearn.metrics import silhouette_score
-    from sklearn.neighbors import NearestNeighbors
-
     labels = np.asarray(labels).astype(str)
     levels, codes = np.unique(labels, return_inverse=True)
     z = _standardise(x)

@@ -19,6 +19,8 @@ from anndata import AnnData
 from .._compat import keyword_only
 from ..cohort import store_result
 from ..errors import CohortError, InputError
+from ..extract import features, read_image
+from ..io import read_manifest
 from ..stats.icc import intraclass_correlation
 from ._modality import get_modality, subset_features, values
 
@@ -115,9 +117,6 @@ def perturb_masks(
     (['original', 'erode1', 'dilate1'], [125, 27, 335])
     """
     import SimpleITK as sitk
-
-    from ..extract import read_image
-    from ..io import read_manifest
 
     if radius < 1:
         raise InputError(
@@ -235,8 +234,6 @@ def perturbation_features(
     [['P1', 'original'], ['P1', 'erode1'], ['P1', 'dilate1']]
     >>> tmp.cleanup()
     """
-    from ..extract import features
-
     folder = Path(out) if out is not None else Path(tempfile.mkdtemp(prefix="rg-perturb-"))
     table = perturb_masks(manifest, folder, radius=radius, operations=operations)
     adata = features(

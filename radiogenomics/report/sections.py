@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..extract.ibsi import ibsi_provenance
+from ..pp._modality import steps
 from ._html import _esc, _facts, _figure, _frame, _list, _num, _pending, _root, _table
 from .checklist import checklist_rows
 
@@ -171,8 +173,6 @@ def _ibsi_section(data: dict, numbers: dict) -> str:
     stamp = None if rad is None else rad.uns.get("radiogenomics", {}).get("ibsi")
     source = "stamped at extraction"
     if not stamp:
-        from ..extract.ibsi import ibsi_provenance
-
         stamp, source = ibsi_provenance(), "run when the report was written"
     if "error" in stamp:
         return _pending(str(stamp["error"]))
@@ -301,8 +301,6 @@ def _robustness_section(data: dict, numbers: dict) -> str:
 
 def _scale_note(mdata, modality: str) -> str:
     """How the values behind a table's estimates were preprocessed, for its caption."""
-    from ..pp._modality import steps
-
     mods = mdata.mod if mdata is not None else {}
     if modality not in mods:
         return ""

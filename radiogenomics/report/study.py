@@ -11,13 +11,17 @@ import json
 import os
 import warnings
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .. import pl
 from .._files import atomic_path
+from ..cohort import read_cohort
 from ..errors import InputError
+from ..export import detect_schema
 from ._html import _esc, _frame, _root
 from .render import html_to_pdf, render_figures
 from .sections import (
@@ -90,9 +94,6 @@ def collect(source) -> dict[str, Any]:
     >>> sorted(rg.report.collect(mdata)["associations"])  # stored in the cohort too
     ['radiomics_vs_rna']
     """
-    from ..cohort import read_cohort
-    from ..export import detect_schema
-
     folder = None
     if hasattr(source, "mod"):
         mdata = source
@@ -143,8 +144,6 @@ def collect(source) -> dict[str, Any]:
 
 def _figures(data: dict) -> dict[str, Any]:
     """The report's plotly figures, drawn by ``rg.pl`` from the stored results."""
-    from .. import pl
-
     mdata = data["mdata"]
     figures: dict[str, Any] = {}
 
@@ -215,8 +214,6 @@ def _page(
 
 
 def _versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     found = []
     for name in (
         "radiogenomics",

@@ -11,6 +11,7 @@ import numpy as np
 
 from ...errors import InputError
 from ._common import Grid, as_text, read_header, set_report
+from .series import read_dicom_series
 
 __all__ = ["fill_polygon", "read_rtstruct", "rtstruct_rois", "select_name"]
 
@@ -113,8 +114,6 @@ def series_grid(series, what: str = "series") -> Grid:
         if series.GetDimension() != 3:
             raise InputError(f"the {what} image must be 3-D", found=f"{series.GetDimension()}-D")
         return Grid.from_image(series)
-    from .series import read_dicom_series
-
     return Grid.from_image(read_dicom_series(series), source=str(series))
 
 

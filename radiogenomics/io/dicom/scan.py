@@ -12,9 +12,10 @@ import pandas as pd
 
 from ...errors import InputError
 from ._common import SEGMENTATION_MODALITIES, as_text
+from .report import conversion_table, read_dicom_mask
 from .rtstruct import rtstruct_rois
 from .seg import seg_segments
-from .series import _NON_IMAGE
+from .series import _NON_IMAGE, read_dicom_series
 from .validate import segmentation_references
 
 __all__ = ["MANIFEST_COLUMNS", "DicomScan", "scan_dicom"]
@@ -134,9 +135,6 @@ class DicomScan:
         ROI, contours, slices, voxels, volume in mm³, holes and warnings per row. A row
         that cannot be converted raises its ``InputError``.
         """
-        from .report import conversion_table, read_dicom_mask
-        from .series import read_dicom_series
-
         pairs = []
         for row in self.manifest.to_dict(orient="records"):
             image = read_dicom_series(row["image"], series_uid=row["series_uid"])

@@ -9,6 +9,7 @@ import numpy as np
 
 from ...errors import InputError
 from ._common import Grid
+from .series import read_dicom_series, series_headers
 
 __all__ = ["mask_contours", "write_dicom_series", "write_rtstruct"]
 
@@ -210,8 +211,6 @@ def write_rtstruct(
     import SimpleITK as sitk
     from pydicom.dataset import Dataset
     from pydicom.uid import generate_uid
-
-    from .series import read_dicom_series, series_headers
 
     series = read_dicom_series(series_folder)
     grid = Grid.from_image(series)

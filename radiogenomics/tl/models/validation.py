@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.base import clone
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import KFold, ParameterGrid, StratifiedKFold
 
 from ...stats.resampling import permutation_p_value
 from .estimators import is_linear
@@ -155,8 +155,6 @@ class TunedPipeline:
             )
 
     def fit(self, X, y):
-        from sklearn.model_selection import ParameterGrid
-
         points = list(ParameterGrid({k: list(v) for k, v in self.grid.items()}))
         scores = np.full((len(points), self.inner_folds), np.nan)
         splitter = _splitter(self.task, self.inner_folds, self.random_state)
