@@ -203,10 +203,14 @@ class Harmonizer(_NamedTransformer):
                 found=unseen,
             )
         codes = np.searchsorted(np.asarray(self.batches_), labels)
-        out[self.harmonised_] = apply(
-            X[self.harmonised_].to_numpy(dtype=float), codes, self.params_
+        harmonised = pd.DataFrame(
+            apply(X[self.harmonised_].to_numpy(dtype=float), codes, self.params_),
+            index=out.index,
+            columns=self.harmonised_,
         )
-        return out
+        # one block, not a column-by-column assignment (which costs a copy per column)
+        rest = out.drop(columns=self.harmonised_)
+        return pd.concat([rest, harmonised], axis=1)[self.columns_out_]
 
 
 class _MaskFilter(TransformerMixin, BaseEstimator):
