@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -37,6 +40,26 @@ SLOW_TESTS = {
 }
 
 
+def pytest_configure(config):
+    """One extraction cache for the whole run (the parallel workers and the notebooks'
+    kernels inherit it): the demo cohort built by several tests and notebooks is
+    extracted once. A new, empty folder every run, so a run never reads features that an
+    earlier version of the code computed."""
+    from radiogenomics.datasets.demo import CACHE_ENV
+
+    if CACHE_ENV not in os.environ:
+        folder = tempfile.mkdtemp(prefix="radiogenomics-test-cache-")
+        os.environ[CACHE_ENV] = folder
+        config._radiogenomics_cache = folder
+
+
+def pytest_unconfigure(config):
+    folder = getattr(config, "_radiogenomics_cache", None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop("RADIOGENOMICS_CACHE_DIR", None)
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         name = getattr(item, "originalname", item.name)  # doctests have no originalname
@@ -66,7 +89,13 @@ def demo_build(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("demo")
     paths = write_demo_files(folder, n_patients=120, random_state=0)
-    radiomics = features(paths["manifest"], params="demo", n_jobs=2)
+    radiomics = features(
+        paths["manifest"],
+        params="demo",
+        n_jobs=2,
+        cache_dir=os.environ.get("RADIOGENOMICS_CACHE_DIR"),
+        cache_key="content",
+    )
     return folder, paths, assemble_demo(paths, radiomics)
 
 

@@ -42,6 +42,8 @@ DEMO_FILES = {
 
 #: How the demo's sample barcodes map to patients, and how its tables are read.
 DEMO_ID_RULE = "tcga"
+#: The environment variable naming a default extraction cache for :func:`demo`.
+CACHE_ENV = "RADIOGENOMICS_CACHE_DIR"
 DEMO_STAGE_ORDER = ["I", "II", "III", "IV"]
 
 
@@ -224,6 +226,7 @@ def demo(
     path: str | os.PathLike | None = None,
     n_jobs: int | None = None,
     join: str = "inner",
+    cache_dir: str | os.PathLike | None = None,
 ) -> md.MuData:
     """The synthetic demo cohort, built from images and tables as a real study would be.
 
@@ -244,6 +247,12 @@ def demo(
         Worker processes for feature extraction.
     join
         ``"inner"`` or ``"outer"``.
+    cache_dir
+        Folder of the extraction cache (see :func:`radiogenomics.extract.features`), keyed
+        by the images' content, so that building the same demo again (same
+        ``n_patients`` and ``random_state``, any ``path``) reads the features instead of
+        extracting them. Default: the folder named by the environment variable
+        ``RADIOGENOMICS_CACHE_DIR`` when it is set, else no cache.
 
     Returns
     -------
@@ -269,7 +278,10 @@ def demo(
     if path is None:
         path = tempfile.mkdtemp(prefix="radiogenomics-demo-")
     paths = write_demo_files(path, n_patients=n_patients, random_state=random_state)
-    radiomics = features(paths["manifest"], params="demo", n_jobs=n_jobs)
+    cache_dir = cache_dir if cache_dir is not None else os.environ.get(CACHE_ENV) or None
+    radiomics = features(
+        paths["manifest"], params="demo", n_jobs=n_jobs, cache_dir=cache_dir, cache_key="content"
+    )
     return assemble_demo(paths, radiomics, join=join, build=build_cohort)
 
 
