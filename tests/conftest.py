@@ -34,7 +34,6 @@ SLOW_FILES = {
 }
 SLOW_FIXTURES = {"demo_build", "results_folder", "live_app", "live_app_auth"}
 SLOW_TESTS = {
-    "test_readme_reference_matches_help",  # runs every command's --help
     "test_multitest_families_match_statsmodels_per_family",
     "test_model_n_features_zero_is_a_one_line_error",
 }
@@ -46,6 +45,12 @@ def pytest_configure(config):
     extracted once. A new, empty folder every run, so a run never reads features that an
     earlier version of the code computed."""
     from radiogenomics.datasets.demo import CACHE_ENV
+
+    # the parallel workers already keep every core busy: one BLAS/OpenMP thread each
+    # (inherited by the workers, notebook kernels and command-line subprocesses), not a
+    # thread per core in every process
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
 
     if CACHE_ENV not in os.environ:
         folder = tempfile.mkdtemp(prefix="radiogenomics-test-cache-")
@@ -60,7 +65,18 @@ def pytest_unconfigure(config):
         os.environ.pop("RADIOGENOMICS_CACHE_DIR", None)
 
 
+#: The longest tests (half a minute or more each, most of it in notebook kernels and
+#: subprocesses): started first, so that the parallel workers finish together instead of
+#: one of them running a notebook alone at the end.
+LONGEST = ("test_notebooks.py", "test_demo_command_end_to_end")
+
+
+def _longest_first(item) -> int:
+    return 0 if item.path.name in LONGEST or item.name in LONGEST else 1
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=_longest_first)  # stable: the order within each group stays
     for item in items:
         name = getattr(item, "originalname", item.name)  # doctests have no originalname
         if (

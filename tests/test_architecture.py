@@ -29,7 +29,7 @@ LAZY_DEPENDENCIES = {
     "SimpleITK", "pydicom", "highdicom", "radiomics", "sksurv", "scanpy", "skops",
     "distributed", "dask", "threadpoolctl", "tqdm", "shap", "weasyprint", "kaleido",
     "playwright", "openpyxl", "xlsxwriter", "ipywidgets", "PIL", "pyarrow", "tensorqtl",
-    "torch", "dash", "dashboards", "flask", "flask_limiter", "pypdf",
+    "torch", "dash", "dashboards", "flask", "flask_limiter", "pypdf", "umap",
 }  # fmt: skip
 
 #: Modules that still import parts of the package inside functions; each entry is one

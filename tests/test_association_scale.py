@@ -435,7 +435,7 @@ def test_threshold_mode_on_dask_gives_the_same_rows_and_q_values():
         )
         with (
             distributed.LocalCluster(
-                n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+                n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0"
             ) as cluster,
             distributed.Client(cluster) as client,
         ):

@@ -261,6 +261,10 @@ def test_readme_tour_screenshot(browser, live_app):
 
 
 def _legend(page, graph: str) -> list[str]:
+    # the figure is drawn after the callbacks answer: wait for plotly's data on the page
+    page.wait_for_function(
+        f"() => document.querySelector('#{graph} .js-plotly-plot')?.data !== undefined"
+    )
     return page.evaluate(f"""() => document.getElementById('{graph}')
         .querySelector('.js-plotly-plot').data
         .filter(t => t.showlegend !== false && t.name).map(t => t.name.split(' (n=')[0])""")

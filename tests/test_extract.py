@@ -430,7 +430,7 @@ def test_processes_and_dask_give_identical_results(demo_rows, broken_manifest):
     two = extract.features(manifest, params="demo", n_jobs=2)
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

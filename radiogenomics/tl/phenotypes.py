@@ -3,6 +3,8 @@ neighbour graph, Leiden), with their stability over resamples (consensus cluster
 
 from __future__ import annotations
 
+import functools
+import importlib
 import warnings
 from collections.abc import Sequence
 
@@ -33,9 +35,40 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return np.where(sd > 0, (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0), 0.0)
 
 
+#: umap's numba kernels behind scanpy's neighbour graph and UMAP, compiled without numba's
+#: disk cache: about 4 s in every new process (a notebook kernel, a command, a worker).
+UMAP_KERNELS = {
+    "umap.umap_": ("smooth_knn_dist", "compute_membership_strengths"),
+    "umap.layouts": (
+        "_nb_optimize_layout_euclidean_single_epoch",
+        "_nb_optimize_layout_euclidean_single_epoch_parallel",
+    ),
+}
+
+
+@functools.cache
+def _cache_umap_kernels() -> None:
+    """Turn on numba's disk cache for umap's kernels, so that a new process loads them
+    compiled. Where umap, or a kernel, or a writable cache folder is missing, they compile
+    as before."""
+    for module_name, names in UMAP_KERNELS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            return
+        for name in names:
+            kernel = getattr(module, name, None)
+            try:
+                kernel.enable_caching()
+            except Exception:  # not a numba dispatcher, or no cache folder: no cache
+                continue
+
+
 def _graph(x: np.ndarray, *, n_pcs: int, n_neighbors: int, seed: int) -> AnnData:
     """Standardise, PCA and the neighbour graph (scanpy)."""
     import scanpy as sc
+
+    _cache_umap_kernels()
 
     adata = AnnData(_standardise(x))
     n_comps = max(1, min(n_pcs, adata.n_obs - 1, adata.n_vars - 1))
