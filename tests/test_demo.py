@@ -150,3 +150,27 @@ def test_installed_package_ships_schemas_and_dashboards():
 
     assert (SCHEMA_DIR / "clinical.json").exists()
     assert len(rg.io.schema_names()) >= 9
+
+
+def test_demo_reads_its_features_from_the_cache_when_built_again(tmp_path):
+    """Same demo, another folder: every case comes from the cache, values unchanged."""
+    cache = tmp_path / "cache"
+    first = rg.datasets.demo(n_patients=12, path=tmp_path / "a", n_jobs=1, cache_dir=cache)
+    again = rg.datasets.demo(n_patients=12, path=tmp_path / "b", n_jobs=1, cache_dir=cache)
+    assert first["radiomics"].uns["radiogenomics"]["n_from_cache"] == 0
+    info = again["radiomics"].uns["radiogenomics"]
+    assert info["n_from_cache"] == info["n_cases"] == 12
+    np.testing.assert_array_equal(again["radiomics"].X, first["radiomics"].X)
+    other = rg.datasets.demo(
+        n_patients=12, random_state=3, path=tmp_path / "c", n_jobs=1, cache_dir=cache
+    )
+    assert other["radiomics"].uns["radiogenomics"]["n_from_cache"] == 0  # other images
+
+
+def test_dataset_builders_take_random_state_and_the_old_seed_warns():
+    new = simulate(n_patients=12, random_state=4, n_genes=50, n_proteins=10, with_images=False)
+    with pytest.warns(FutureWarning, match="'seed' is now 'random_state'"):
+        old = simulate(n_patients=12, seed=4, n_genes=50, n_proteins=10, with_images=False)
+    pd.testing.assert_frame_equal(old.clinical, new.clinical)
+    with pytest.raises(TypeError, match="both 'seed' and its new name"):
+        simulate(n_patients=12, seed=4, random_state=4)
