@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from helpers import PYRADIOMICS_CASES
 
+from radiogenomics.datasets.demo import CACHE_ENV
+
 # fixtures of the dashboard tests (a results folder, a running server)
 pytest_plugins = ["dashboard_support"]
 
@@ -44,8 +46,6 @@ def pytest_configure(config):
     kernels inherit it): the demo cohort built by several tests and notebooks is
     extracted once. A new, empty folder every run, so a run never reads features that an
     earlier version of the code computed."""
-    from radiogenomics.datasets.demo import CACHE_ENV
-
     # the parallel workers already keep every core busy: one BLAS/OpenMP thread each
     # (inherited by the workers, notebook kernels and command-line subprocesses), not a
     # thread per core in every process
@@ -62,7 +62,7 @@ def pytest_unconfigure(config):
     folder = getattr(config, "_radiogenomics_cache", None)
     if folder:
         shutil.rmtree(folder, ignore_errors=True)
-        os.environ.pop("RADIOGENOMICS_CACHE_DIR", None)
+        os.environ.pop(CACHE_ENV, None)
 
 
 #: The longest tests (half a minute or more each, most of it in notebook kernels and
@@ -109,7 +109,7 @@ def demo_build(tmp_path_factory):
         paths["manifest"],
         params="demo",
         n_jobs=2,
-        cache_dir=os.environ.get("RADIOGENOMICS_CACHE_DIR"),
+        cache_dir=os.environ.get(CACHE_ENV),
         cache_key="content",
     )
     return folder, paths, assemble_demo(paths, radiomics)
